@@ -1,0 +1,1 @@
+"""Faust agents and their tables: the reactive half of the pipeline."""

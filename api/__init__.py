@@ -1,0 +1,1 @@
+"""The aiohttp service: webhook ingest, views, health and metrics."""

@@ -1,0 +1,99 @@
+"""One frozen configuration object, read from `TRIBUTARY_*` environment variables once at start.
+
+Nested sections are split on the first underscore after the prefix, so `TRIBUTARY_KAFKA_BOOTSTRAP`
+sets `kafka.bootstrap` and `TRIBUTARY_DATABASE_URL` sets `database.url`. Defaults match the local
+stack started by `stack/stackctl.py`, so a fresh clone needs no configuration at all.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    bootstrap: str = "127.0.0.1:9092"
+    client_id: str = "tributary"
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    # How long the API waits for the broker's acknowledgement before answering 503.
+    delivery_timeout_s: float = Field(default=10.0, gt=0)
+    linger_ms: int = Field(default=5, ge=0)
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class DatabaseSettings(_Section):
+    url: SecretStr = SecretStr("postgresql+asyncpg://tributary:tributary@127.0.0.1:55432/tributary")
+    pool_size: int = Field(default=5, ge=1)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    # Upper bound for one batched statement, in rows.
+    batch_rows: int = Field(default=500, ge=1)
+
+
+class RedisSettings(_Section):
+    url: SecretStr = SecretStr("redis://127.0.0.1:56379/0")
+    socket_timeout_s: float = Field(default=2.0, gt=0)
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Seconds a client is told to wait (Retry-After) when Kafka cannot take a write.
+    retry_after_s: int = Field(default=5, ge=1)
+
+
+class WebhookSettings(_Section):
+    secret_orders: SecretStr | None = None
+    secret_users: SecretStr | None = None
+    secret_auth: SecretStr | None = None
+    tolerance_s: int = Field(default=300, ge=1)
+    dedupe_ttl_s: int = Field(default=24 * 3600, ge=1)
+    # How long a duplicate delivery waits for the first copy's produce to settle.
+    dedupe_wait_s: float = Field(default=15.0, gt=0)
+
+    def secret_for(self, family: str) -> SecretStr | None:
+        secrets: dict[str, SecretStr | None] = {
+            "orders": self.secret_orders,
+            "users": self.secret_users,
+            "auth": self.secret_auth,
+        }
+        return secrets.get(family)
+
+
+class WorkerSettings(_Section):
+    app_id: str = "tributary"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    # "rocksdb://" keeps tables on disk between restarts; "memory://" is for throwaway workers.
+    store: str = "rocksdb://"
+    data_dir: str = ".stack/worker-data"
+    # Materialization batches: at most this many events, or this long, whichever comes first.
+    batch_events: int = Field(default=500, ge=1)
+    batch_window_s: float = Field(default=0.2, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything the processes need; built once in each entry point and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRIBUTARY_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        frozen=True,
+        extra="ignore",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    api: ApiSettings = ApiSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    worker: WorkerSettings = WorkerSettings()
+    # Prepended to every topic name, so that tests and tenants can share one cluster.
+    topic_prefix: str = ""
+    log_level: str = "INFO"
