@@ -1,0 +1,64 @@
+# Tributary: `make dev` runs the pipeline, `make test` runs every check. Both set everything up
+# from this repository's own files: virtualenv, Kafka jars, PostgreSQL, Redis, migrations.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# A development-only webhook secret, so that `make dev` accepts requests signed by
+# scripts/sign_webhook.py out of the box. Never use it anywhere else.
+DEV_SECRET := whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzItYnl0ZXM=
+export TRIBUTARY_WEBHOOK_SECRET_ORDERS ?= $(DEV_SECRET)
+export TRIBUTARY_WEBHOOK_SECRET_USERS ?= $(DEV_SECRET)
+export TRIBUTARY_WEBHOOK_SECRET_AUTH ?= $(DEV_SECRET)
+
+.PHONY: dev test install stack stack-stop stack-status migrate lint format typecheck unit integration clean
+
+dev: install stack migrate
+	$(PY) scripts/run_pipeline.py
+
+test: install stack migrate lint typecheck
+	$(PY) -m pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+stack: install
+	$(PY) stack/stackctl.py start
+
+stack-stop:
+	$(PY) stack/stackctl.py stop
+
+stack-status:
+	$(PY) stack/stackctl.py status
+
+migrate: install stack
+	$(PY) -m streams.migrate
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+integration: install stack migrate
+	$(PY) -m pytest tests/integration
+
+clean: stack-stop
+	rm -rf $(VENV) .stack .mypy_cache .ruff_cache .pytest_cache
