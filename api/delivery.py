@@ -1,0 +1,104 @@
+"""Producing a webhook's event once: ledger claim, acknowledged send, then receipt or release.
+
+The invariant: a webhook is reported delivered (2xx) only once Kafka acknowledged its record, and
+every copy of one webhook id produces at most one record while the ledger remembers it. The
+ledger and the producer are passed in as protocols, so the flow is unit-tested with fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from api.families import Stamp, WebhookFamily, event_id_for
+from streams.catalog import TopicCatalog
+from streams.codec import encode_event
+from streams.errors import ServiceUnavailableError
+from streams.event_producer import RecordPosition
+from streams.webhook_ledger import Claim, Receipt
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> RecordPosition: ...
+
+
+class DeliveryLedger(Protocol):
+    async def claim(self, source: str, webhook_id: str) -> Claim | Receipt: ...
+
+    async def complete(self, claim: Claim, receipt: Receipt) -> bool: ...
+
+    async def release(self, claim: Claim) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRecord:
+    event_id: UUID
+    topic: str
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    receipt: Receipt
+    duplicate: bool
+
+
+def outbound_record(
+    family: WebhookFamily[Any],
+    body: Any,
+    webhook_id: str,
+    catalog: TopicCatalog,
+    ingested_at: datetime,
+) -> OutboundRecord:
+    """The Kafka record for a validated webhook body."""
+    event_id = event_id_for(family.name, webhook_id)
+    event = family.to_event(body, Stamp(event_id, ingested_at, family.source))
+    headers = (
+        ("event_id", str(event_id).encode()),
+        ("event_type", family.event_type(body).encode()),
+        ("source", family.source.encode()),
+    )
+    return OutboundRecord(
+        event_id, family.topic(catalog).name, family.key(body), encode_event(event), headers
+    )
+
+
+async def deliver_once(
+    ledger: DeliveryLedger, sink: EventSink, source: str, webhook_id: str, record: OutboundRecord
+) -> Delivered:
+    """Produce `record` unless a copy of this webhook already was (then return that receipt)."""
+    outcome = await ledger.claim(source, webhook_id)
+    if isinstance(outcome, Receipt):
+        return Delivered(outcome, duplicate=True)
+    try:
+        position = await sink.send(record.topic, record.key, record.value, record.headers)
+    except BaseException:
+        # Including cancellation: the claim must not keep a retry waiting for its lease to end.
+        await _release(ledger, outcome)
+        raise
+    receipt = Receipt(record.event_id, position)
+    try:
+        await ledger.complete(outcome, receipt)
+    except ServiceUnavailableError as exc:
+        # The event IS in Kafka, so the sender is told so; once the pending claim's lease ends a
+        # retry may produce it again, with the same event id for consumers to dedupe on.
+        log.error("webhook %s delivered but not recorded in the ledger: %s", webhook_id, exc)
+    return Delivered(receipt, duplicate=False)
+
+
+async def _release(ledger: DeliveryLedger, claim: Claim) -> None:
+    try:
+        await ledger.release(claim)
+    except ServiceUnavailableError as exc:
+        # The produce error is the one to report; the claim still lapses when its lease ends.
+        log.error("could not release ledger claim %s: %s", claim.key, exc)

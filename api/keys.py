@@ -1,0 +1,24 @@
+"""Typed keys of the objects an app shares between its handlers (one of each per app)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from streams.catalog import TopicCatalog
+from streams.event_producer import EventProducer
+from streams.order_store import OrderStore
+from streams.settings import Settings
+from streams.webhook_ledger import WebhookLedger
+
+if TYPE_CHECKING:
+    from api.metrics import ApiMetrics
+
+SETTINGS = web.AppKey("settings", Settings)
+CATALOG = web.AppKey("catalog", TopicCatalog)
+PRODUCER = web.AppKey("producer", EventProducer)
+LEDGER = web.AppKey("ledger", WebhookLedger)
+ORDER_STORE = web.AppKey("order_store", OrderStore)
+# Typed by annotation only: api.metrics itself reads this key.
+METRICS: web.AppKey[ApiMetrics] = web.AppKey("metrics")

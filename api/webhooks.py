@@ -1,0 +1,93 @@
+"""`POST /v1/webhooks/{family}`: signed webhooks in, acknowledged Kafka records out.
+
+Checks run cheapest-first and each can only reject: size, signature, JSON, contract, then the
+ledger and the produce. So an unauthenticated sender never reaches JSON parsing, and nothing
+unverified or invalid touches Redis or Kafka.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from api.contracts import parse_json_object, validate
+from api.delivery import Delivered, deliver_once, outbound_record
+from api.errors import PayloadTooLargeError, UnsupportedMediaTypeError, WebhookSecretMissingError
+from api.families import FAMILIES, WebhookFamily
+from api.keys import CATALOG, LEDGER, METRICS, PRODUCER, SETTINGS
+from api.signature import verify
+
+_CHUNK_BYTES = 64 * 1024
+
+
+async def read_body(request: web.Request, limit_bytes: int) -> bytes:
+    """The body, refused as soon as it is known to exceed the limit (declared or actual)."""
+    if request.content_length is not None and request.content_length > limit_bytes:
+        raise PayloadTooLargeError(limit_bytes)
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(_CHUNK_BYTES):
+        body.extend(chunk)
+        if len(body) > limit_bytes:
+            raise PayloadTooLargeError(limit_bytes)
+    return bytes(body)
+
+
+def require_json(request: web.Request) -> None:
+    """415 for a declared non-JSON body; a missing Content-Type is tolerated, not guessed at."""
+    if "Content-Type" not in request.headers:
+        return
+    content_type = request.content_type
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaTypeError(content_type)
+
+
+def verified_webhook_id(request: web.Request, family: WebhookFamily[Any], body: bytes) -> str:
+    settings = request.app[SETTINGS]
+    secret = settings.webhook.secret_for(family.name)
+    if secret is None:
+        raise WebhookSecretMissingError(family.name)
+    return verify(
+        secret.get_secret_value(),
+        request.headers,
+        body,
+        now_s=time.time(),
+        tolerance_s=settings.webhook.tolerance_s,
+    )
+
+
+def _answer(delivered: Delivered) -> web.Response:
+    receipt = delivered.receipt
+    body = {
+        "event_id": str(receipt.event_id),
+        "status": "duplicate" if delivered.duplicate else "accepted",
+        "topic": receipt.position.topic,
+        "partition": receipt.position.partition,
+        "offset": receipt.position.offset,
+    }
+    return web.json_response(body, status=200 if delivered.duplicate else 202)
+
+
+def ingest_handler(family: WebhookFamily[Any]) -> Handler:
+    async def ingest(request: web.Request) -> web.StreamResponse:
+        app = request.app
+        body = await read_body(request, app[SETTINGS].api.max_body_bytes)
+        webhook_id = verified_webhook_id(request, family, body)
+        require_json(request)
+        payload = validate(family.body_contract, parse_json_object(body))
+        record = outbound_record(family, payload, webhook_id, app[CATALOG], datetime.now(UTC))
+        delivered = await deliver_once(app[LEDGER], app[PRODUCER], family.name, webhook_id, record)
+        if delivered.duplicate:
+            app[METRICS].duplicates.labels(family.name).inc()
+        else:
+            app[METRICS].events_produced.labels(record.topic).inc()
+        return _answer(delivered)
+
+    return ingest
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.post(family.path, ingest_handler(family)) for family in FAMILIES]

@@ -1,0 +1,194 @@
+"""The process's one Kafka producer, answering only once the broker has acknowledged a write.
+
+A webhook is only acknowledged upstream after its event is durably in Kafka, so `send` awaits the
+broker's acknowledgement (`acks="all"`, idempotent) and is bounded by the delivery timeout: past
+it, the caller gets a `ServiceUnavailableError` it can turn into a 503 instead of hanging.
+
+Kafka being away at boot must not take the API down with it (health, reads and metrics still
+work), so a failed start leaves the producer un-started and the next send or ping tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from streams.errors import ServiceUnavailableError
+from streams.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE = "kafka"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPosition:
+    """Where the broker stored a record."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class ProducerDriver(Protocol):
+    """The few operations needed from a Kafka client library; a seam for unit-test fakes."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> RecordPosition: ...
+
+    async def fetch_metadata(self) -> None: ...
+
+
+class AioKafkaDriver:
+    """`ProducerDriver` on aiokafka; its exceptions are translated by `EventProducer`."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        # The request timeout also bounds how long aiokafka keeps an unsent batch, so a record
+        # that could not be delivered in time fails instead of reaching Kafka much later.
+        self._producer: Any = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap,
+            client_id=settings.client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=settings.linger_ms,
+            request_timeout_ms=int(settings.delivery_timeout_s * 1000),
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> RecordPosition:
+        delivery = await self._producer.send(topic, value=value, key=key, headers=headers)
+        # Shielded: cancelling aiokafka's own delivery future would not unsend the record, it
+        # would only hide its outcome from aiokafka's bookkeeping.
+        metadata = await asyncio.shield(delivery)
+        return RecordPosition(metadata.topic, metadata.partition, metadata.offset)
+
+    async def fetch_metadata(self) -> None:
+        await self._producer.client.fetch_all_metadata()
+
+
+DriverFactory = Callable[[], ProducerDriver]
+
+
+class EventProducer:
+    """Lazily (re)started, time-bounded, acknowledged sends; driver errors become
+    `ServiceUnavailableError("kafka", ...)`.
+
+    A send that times out may still reach Kafka later (a record cannot be recalled once handed to
+    the client); callers therefore derive event ids deterministically, so consumers can drop the
+    copy a retried request produces.
+    """
+
+    def __init__(
+        self, settings: KafkaSettings, driver_factory: DriverFactory | None = None
+    ) -> None:
+        self._timeout_s = settings.delivery_timeout_s
+        self._factory: DriverFactory = driver_factory or (lambda: AioKafkaDriver(settings))
+        self._driver: ProducerDriver | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def started(self) -> bool:
+        return self._driver is not None
+
+    async def start(self) -> None:
+        """Try to connect; on failure log and stay un-started (the next send tries again)."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._ensure_started()
+        except (ServiceUnavailableError, TimeoutError) as exc:
+            log.warning("Kafka producer not started, will retry on first use: %s", exc)
+
+    async def stop(self) -> None:
+        async with self._lock:
+            self._closed = True
+            driver, self._driver = self._driver, None
+            if driver is not None:
+                await driver.stop()
+
+    async def __aenter__(self) -> EventProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> RecordPosition:
+        """Return once the broker acknowledged the record, or raise within the delivery timeout."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                driver = await self._ensure_started()
+                return await driver.send(topic, key, value, list(headers))
+        except TimeoutError as exc:
+            raise ServiceUnavailableError(
+                SERVICE, f"no acknowledgement for {topic} within {self._timeout_s:g} s"
+            ) from exc
+        except KafkaError as exc:
+            raise ServiceUnavailableError(SERVICE, f"sending to {topic}: {exc!r}") from exc
+
+    async def ping(self, timeout_s: float) -> None:
+        """Prove a broker answers a metadata request within `timeout_s`."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                driver = await self._ensure_started()
+                await driver.fetch_metadata()
+        except TimeoutError as exc:
+            raise ServiceUnavailableError(SERVICE, f"no answer within {timeout_s:g} s") from exc
+        except KafkaError as exc:
+            raise ServiceUnavailableError(SERVICE, repr(exc)) from exc
+
+    async def _ensure_started(self) -> ProducerDriver:
+        if self._driver is not None:
+            return self._driver
+        async with self._lock:
+            if self._closed:
+                raise ServiceUnavailableError(SERVICE, "producer is stopped")
+            if self._driver is None:
+                self._driver = await self._start_driver()
+            return self._driver
+
+    async def _start_driver(self) -> ProducerDriver:
+        driver = self._factory()
+        try:
+            await driver.start()
+        except BaseException as exc:
+            # Also on cancellation (a timed-out start): the half-started client holds sockets.
+            await self._discard(driver)
+            if isinstance(exc, KafkaError | OSError):
+                raise ServiceUnavailableError(SERVICE, f"cannot connect: {exc!r}") from exc
+            raise
+        log.info("Kafka producer started")
+        return driver
+
+    @staticmethod
+    async def _discard(driver: ProducerDriver) -> None:
+        try:
+            await driver.stop()
+        except (KafkaError, OSError) as exc:
+            log.warning("closing a Kafka producer that failed to start: %r", exc)
