@@ -1,0 +1,77 @@
+"""Wiring of the orders pipeline into a Faust app: topic, table, agent and operator views.
+
+The logic lives in `order_state` (the fold) and `order_materializer` (a batch); this module only
+connects them to Faust. Records on `orders.events` must be keyed by the order id (UTF-8), as the
+API produces them: the table is co-partitioned with the topic, and the web view finds the worker
+owning a key by hashing the key the same way the producer did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import AgentT, EventT, StreamT, TableT, TopicT
+
+from agents.operator_views import register_agent_stats, register_table_entry
+from agents.order_materializer import OrderMaterializer, OrdersTable, ViewSink
+from agents.retry import Backoff
+from streams.catalog import TopicCatalog
+from streams.faust_app import (
+    TopicPublisher,
+    describe_event,
+    event_scope,
+    raw_topic,
+    take_events,
+)
+from streams.settings import Settings
+
+TABLE_NAME = "orders"
+AGENT_NAME = "materialize_orders"
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersPipeline:
+    topic: TopicT
+    dead_letter_topic: TopicT
+    table: TableT[str, dict[str, Any]]
+    agent: AgentT[Any]
+    materializer: OrderMaterializer[EventT[bytes]]
+
+
+def register_orders(
+    app: faust.App, settings: Settings, store: ViewSink, *, backoff: Backoff | None = None
+) -> OrdersPipeline:
+    catalog = TopicCatalog(settings)
+    source = catalog.orders_events
+    topic = raw_topic(app, source.name)
+    dead_letter_topic = raw_topic(app, catalog.dead_letters(source).name)
+    table: TableT[str, dict[str, Any]] = app.Table(
+        TABLE_NAME,
+        partitions=settings.kafka.partitions,
+        key_type=str,
+        key_serializer="raw",
+        value_serializer="json",
+        help="Latest OrderView of every order, as JSON, by order id.",
+    )
+    orders_table: OrdersTable = table
+    materializer: OrderMaterializer[EventT[bytes]] = OrderMaterializer(
+        table=orders_table,
+        views=store,
+        dead_letters=TopicPublisher(dead_letter_topic),
+        describe=describe_event,
+        scope=event_scope,
+        backoff=backoff or Backoff(),
+    )
+    batch_events = settings.worker.batch_events
+    batch_window_s = settings.worker.batch_window_s
+
+    async def materialize_orders(stream: StreamT[bytes]) -> None:
+        async for events in take_events(stream, batch_events, batch_window_s):
+            await materializer.process(events)
+
+    agent = app.agent(topic, name=AGENT_NAME)(materialize_orders)
+    register_table_entry(app, table)
+    register_agent_stats(app, AGENT_NAME, materializer.stats)
+    return OrdersPipeline(topic, dead_letter_topic, table, agent, materializer)

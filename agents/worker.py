@@ -1,0 +1,66 @@
+"""The worker process: `python -m agents`.
+
+Start-up order matters: the topics are created before Faust subscribes (otherwise the broker
+may auto-create them with its own defaults, or the consumer starts with no partitions), and the
+store is closed only after the agents have stopped (it is a dependency of the Faust app, so it
+stops after it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+from mode import Service
+
+from agents.operator_views import register_table_list
+from agents.orders import register_orders
+from streams.catalog import TopicCatalog
+from streams.faust_app import create_faust_app
+from streams.order_store import OrderStore
+from streams.settings import Settings
+from streams.topic_admin import ensure_topics
+
+log = logging.getLogger(__name__)
+
+READY_MESSAGE = "tributary worker ready"
+
+
+class StoreService(Service):
+    """Owns the PostgreSQL engine for the lifetime of the worker."""
+
+    def __init__(self, store: OrderStore) -> None:
+        super().__init__()
+        self.store = store
+
+    async def on_stop(self) -> None:
+        await self.store.close()
+
+
+class TributaryWorker(faust.Worker):
+    async def on_startup_finished(self) -> None:
+        """Called once partitions are assigned and tables recovered: the worker is processing."""
+        await super().on_startup_finished()
+        conf = self.app.conf
+        # To the real stdout (Faust redirects `print` into the log): scripts and tests wait for it.
+        self.say(f"{READY_MESSAGE}: app {conf.id}, web {conf.canonical_url}")
+        self.stdout.flush()
+
+
+def build_app(settings: Settings, store: OrderStore) -> faust.App:
+    app = create_faust_app(settings)
+    register_orders(app, settings, store)
+    register_table_list(app)
+    return app
+
+
+def run(settings: Settings) -> None:
+    """Run the worker in the foreground until SIGINT/SIGTERM; never returns normally."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(ensure_topics(settings, TopicCatalog(settings).all()))
+    store = OrderStore.from_settings(settings)
+    app = build_app(settings, store)
+    worker = TributaryWorker(app, StoreService(store), loglevel=settings.log_level, loop=loop)
+    worker.execute_from_commandline()

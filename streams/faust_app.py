@@ -1,0 +1,171 @@
+"""The Faust application factory, and the few Faust internals the agents need, kept in one place.
+
+Everything Faust-specific that is not plain wiring lives here, so that an upgrade of
+faust-streaming touches this module only. There is no module-level app: each process (and each
+test) builds its own from its `Settings`, which is also what gives a test its own consumer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import weakref
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import faust
+from aiokafka.errors import KafkaError
+from faust.streams import _current_event
+from faust.types import EventT, StreamT, TopicT
+
+from streams.errors import ServiceUnavailableError
+from streams.settings import Settings
+
+T = TypeVar("T")
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """Where a consumed record came from and its original bytes, free of Faust types."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    """`host1:9092,host2:9092` -> one `kafka://` URL per host, the form Faust accepts."""
+    hosts = [host.strip() for host in bootstrap.split(",") if host.strip()]
+    if not hosts:
+        raise ValueError("kafka.bootstrap names no host")
+    return [f"kafka://{host}" for host in hosts]
+
+
+def free_port(host: str) -> int:
+    """A port the OS considers free right now; Faust cannot bind port 0 and report it back."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def create_faust_app(settings: Settings) -> faust.App:
+    worker = settings.worker
+    web_port = worker.web_port or free_port(worker.web_host)
+    return faust.App(
+        worker.app_id,
+        broker=broker_urls(settings.kafka.bootstrap),
+        broker_client_id=settings.kafka.client_id,
+        broker_request_timeout=settings.kafka.request_timeout_s,
+        store=worker.store,
+        # One directory per app id: two workers of different apps never share RocksDB files.
+        datadir=str(Path(worker.data_dir) / worker.app_id),
+        web_bind=worker.web_host,
+        web_host=worker.web_host,
+        web_port=web_port,
+        # Other workers reach this one through this URL when a table request is routed here.
+        canonical_url=f"http://{worker.web_host}:{web_port}",
+        # Our own `/tables/...` views replace the generic ones, which expose every table raw.
+        web_tables_enabled=False,
+        topic_partitions=settings.kafka.partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
+        # No `on_leader` tasks, so the leader topic would only be one more topic to create.
+        topic_disable_leader=True,
+        autodiscover=False,
+    )
+
+
+def raw_topic(app: faust.App, name: str) -> TopicT:
+    """A topic of plain bytes: no Faust model, so no `__faust` metadata in or out.
+
+    The topic itself is created by `streams.topic_admin.ensure_topics`, with the partition count
+    the catalog declares; Faust only declares its own internal topics (table changelogs).
+    """
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
+def take_events(
+    stream: StreamT[T], max_events: int, within_s: float
+) -> AsyncIterator[Sequence[EventT[T]]]:
+    """Batches of up to `max_events` events, or what arrived within `within_s`.
+
+    Events rather than values, so that each keeps its topic, partition and offset. A batch's
+    offsets are acknowledged only once the consumer of the batch asks for the next one.
+    """
+    # `StreamT` does not declare `take_events`; every stream Faust hands an agent is a `Stream`.
+    concrete = cast(faust.Stream[T], stream)
+    batches: AsyncIterator[Sequence[EventT[T]]] = concrete.take_events(max_events, within_s)
+    return batches
+
+
+@contextmanager
+def event_scope(event: EventT[Any]) -> Iterator[None]:
+    """Make `event` the one Faust believes is being processed, for table writes.
+
+    Faust routes a table write to the changelog partition (and the RocksDB partition store) of
+    the event currently being processed. `Stream.take_events` collects its events in a
+    background task, so in the agent body no event is current and table writes fail with
+    "Cannot modify table key from outside of stream iteration" (faust-streaming issue #497).
+    Setting the context variable per event restores co-partitioning: a key's state lives in the
+    partition its events came from.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def describe_event(event: EventT[Any]) -> SourceRecord:
+    message = event.message
+    return SourceRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+    )
+
+
+class TopicPublisher:
+    """Sends records to one topic through the app's own producer (one producer per process)."""
+
+    def __init__(self, topic: TopicT) -> None:
+        self._topic = topic
+
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
+        """Send every record and return once the broker has acknowledged all of them.
+
+        `force=True`: without it, a send from inside an agent is deferred until the current
+        event is acknowledged, and the caller could not know the records were written.
+        """
+        try:
+            deliveries = [
+                await self._topic.send(
+                    key=record.key, value=record.value, headers=list(record.headers), force=True
+                )
+                for record in records
+            ]
+            await asyncio.gather(*deliveries)
+        except KafkaError as exc:
+            raise ServiceUnavailableError("kafka", f"{type(exc).__name__}: {exc}") from exc
