@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from agents.retry import Backoff, retry_retriable
+from streams.errors import RetriableError, ServiceUnavailableError
+
+
+def test_delays_grow_by_the_factor_and_stop_at_the_cap() -> None:
+    delays = Backoff(initial_s=0.1, max_s=0.5, factor=2).delays_s()
+    assert list(itertools.islice(delays, 6)) == [0.1, 0.2, 0.4, 0.5, 0.5, 0.5]
+
+
+@pytest.mark.parametrize(("initial_s", "max_s", "factor"), [(0, 1, 2), (2, 1, 2), (0.1, 1, 0.5)])
+def test_a_backoff_that_would_not_back_off_is_refused(
+    initial_s: float, max_s: float, factor: float
+) -> None:
+    with pytest.raises(ValueError, match="initial_s"):
+        Backoff(initial_s=initial_s, max_s=max_s, factor=factor)
+
+
+async def test_a_retry_after_hint_lengthens_the_wait_within_the_cap() -> None:
+    sleeps: list[float] = []
+    attempts = 0
+
+    async def sleep(delay_s: float) -> None:
+        sleeps.append(delay_s)
+
+    async def flaky() -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= 2:
+            error = RetriableError("busy")
+            error.retry_after_s = 3.0 if attempts == 1 else 60.0
+            raise error
+        return "done"
+
+    result = await retry_retriable(flaky, backoff=Backoff(0.1, 5.0), what="flaky", sleep=sleep)
+    assert result == ("done", 2)
+    assert sleeps == [3.0, 5.0]
+
+
+async def test_success_on_the_first_attempt_does_not_sleep() -> None:
+    sleeps: list[float] = []
+
+    async def sleep(delay_s: float) -> None:
+        sleeps.append(delay_s)
+
+    async def works() -> int:
+        return 7
+
+    assert await retry_retriable(works, backoff=Backoff(), what="x", sleep=sleep) == (7, 0)
+    assert sleeps == []
+
+
+async def test_each_retry_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    failures = iter([ServiceUnavailableError("postgresql", "down")])
+
+    async def sleep(delay_s: float) -> None:
+        return None
+
+    async def once_down() -> None:
+        for error in failures:
+            raise error
+
+    await retry_retriable(once_down, backoff=Backoff(), what="writing views", sleep=sleep)
+    assert "writing views failed (postgresql unavailable: down); retry 1" in caplog.text

@@ -1,0 +1,71 @@
+"""The Faust app factory and helpers; building an app opens no connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+import pytest
+from faust.types.tuples import Message
+
+from streams.faust_app import broker_urls, create_faust_app, describe_event, event_scope, raw_topic
+from streams.settings import Settings
+
+
+def test_each_bootstrap_host_becomes_a_kafka_url() -> None:
+    assert broker_urls("a:9092, b:9093,") == ["kafka://a:9092", "kafka://b:9093"]
+    with pytest.raises(ValueError, match="no host"):
+        broker_urls(" , ")
+
+
+def test_the_app_is_configured_from_the_settings() -> None:
+    settings = Settings.model_validate(
+        {
+            "kafka": {"bootstrap": "k1:9092,k2:9092", "partitions": 3, "replication_factor": 2},
+            "worker": {
+                "app_id": "orders-test",
+                "web_host": "127.0.0.1",
+                "web_port": 6123,
+                "store": "memory://",
+                "data_dir": "/srv/tributary-data",
+            },
+        }
+    )
+    conf = create_faust_app(settings).conf
+    assert conf.id == "orders-test"
+    assert [str(url) for url in conf.broker] == ["kafka://k1:9092", "kafka://k2:9092"]
+    assert str(conf.store) == "memory:"
+    assert conf.datadir == Path("/srv/tributary-data/orders-test")
+    assert (conf.web_port, str(conf.canonical_url)) == (6123, "http://127.0.0.1:6123")
+    assert (conf.topic_partitions, conf.topic_replication_factor) == (3, 2)
+    assert conf.autodiscover is False
+
+
+def test_two_apps_are_independent_objects() -> None:
+    settings = Settings.model_validate({"worker": {"web_port": 6124}})
+    assert create_faust_app(settings) is not create_faust_app(settings)
+
+
+def test_web_port_zero_picks_a_free_port_and_advertises_it() -> None:
+    conf = create_faust_app(Settings.model_validate({"worker": {"web_port": 0}})).conf
+    assert conf.web_port > 0
+    assert conf.canonical_url.port == conf.web_port
+
+
+def test_a_raw_topic_passes_bytes_through_untouched() -> None:
+    app = create_faust_app(Settings.model_validate({"worker": {"web_port": 6125}}))
+    topic = raw_topic(app, "p-orders.events")
+    assert topic.get_topic_name() == "p-orders.events"
+    key, value = topic.prepare_key(b"o-1", None)[0], topic.prepare_value(b"\x00{", None)[0]
+    assert (key, value) == (b"o-1", b"\x00{")
+
+
+def test_event_scope_makes_the_event_current_for_table_writes_and_then_restores() -> None:
+    app = create_faust_app(Settings.model_validate({"worker": {"web_port": 6126}}))
+    message = Message("p-orders.events", 4, 99, 0.0, 0, None, b"o-1", b"{}", None)
+    event = faust.Event(app, b"o-1", b"{}", None, message)
+    assert faust.current_event() is None
+    with event_scope(event):
+        assert faust.current_event() is event
+        assert describe_event(event).partition == 4
+    assert faust.current_event() is None
