@@ -36,12 +36,12 @@ def register_table_list(app: faust.App) -> None:
             return self.json({"tables": tables})
 
 
-def register_table_entry(app: faust.App, table: TableT[str, dict[str, Any]]) -> None:
+def register_table_entry(app: faust.App, table: TableT[bytes, dict[str, Any]]) -> None:
     name = table.name
 
     async def show_entry(view: View, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.match_info["key"]
-        entry = table.get(key)
+        entry = table.get(key.encode())
         if entry is None:
             return not_found(view, f"table {name!r} has no entry for key {key!r}")
         return view.json(entry)

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 E = TypeVar("E")
 
-OrdersTable = MutableMapping[str, dict[str, Any]]
+# Keyed by the order id in UTF-8: the same bytes as the record key, see `agents.orders`.
+OrdersTable = MutableMapping[bytes, dict[str, Any]]
 
 
 class ViewSink(Protocol):
@@ -54,11 +55,11 @@ class MaterializerStats:
 def fold_record(table: OrdersTable, raw: bytes | None) -> OrderView:
     """Decode one record and fold it into its order's table entry; raises `PoisonError`."""
     event = decode_event(raw, OrderEvent)
-    order_id = event.payload.id
-    current = from_entry(table.get(order_id))
+    key = event.payload.id.encode()
+    current = from_entry(table.get(key))
     view = merge(current, event)
     if view != current:
-        table[order_id] = to_entry(view)
+        table[key] = to_entry(view)
     return view
 
 

@@ -35,7 +35,7 @@ AGENT_NAME = "materialize_orders"
 class OrdersPipeline:
     topic: TopicT
     dead_letter_topic: TopicT
-    table: TableT[str, dict[str, Any]]
+    table: TableT[bytes, dict[str, Any]]
     agent: AgentT[Any]
     materializer: OrderMaterializer[EventT[bytes]]
 
@@ -47,12 +47,12 @@ def register_orders(
     source = catalog.orders_events
     topic = raw_topic(app, source.name)
     dead_letter_topic = raw_topic(app, catalog.dead_letters(source).name)
-    table: TableT[str, dict[str, Any]] = app.Table(
+    # Keys are bytes so that Faust serializes them raw (a `str` key would be JSON, quoted), the
+    # same bytes as the record key: the web view's routing hashes them like the producer did.
+    table: TableT[bytes, dict[str, Any]] = app.Table(
         TABLE_NAME,
         partitions=settings.kafka.partitions,
-        key_type=str,
-        key_serializer="raw",
-        value_serializer="json",
+        key_type=bytes,
         help="Latest OrderView of every order, as JSON, by order id.",
     )
     orders_table: OrdersTable = table

@@ -47,7 +47,7 @@ class FakeDeadLetters:
 
 class Harness:
     def __init__(self, store: FakeStore | None = None) -> None:
-        self.table: dict[str, dict[str, Any]] = {}
+        self.table: dict[bytes, dict[str, Any]] = {}
         self.store = store or FakeStore()
         self.dead_letters = FakeDeadLetters()
         self.sleeps: list[float] = []
@@ -89,8 +89,8 @@ async def test_a_batch_updates_the_table_and_writes_one_row_per_order_in_one_cal
     written = {view.order_id: view for view in harness.store.calls[0]}
     assert set(written) == {"a", "b"}
     assert written["a"].last_event_id == a2.event_id
-    assert from_entry(harness.table["a"]) == written["a"]
-    assert from_entry(harness.table["b"]) == written["b"]
+    assert from_entry(harness.table[b"a"]) == written["a"]
+    assert from_entry(harness.table[b"b"]) == written["b"]
     assert harness.scoped == [0, 1, 2]
     assert harness.dead_letters.calls == []
     stats = harness.materializer.stats
