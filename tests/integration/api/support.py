@@ -1,0 +1,117 @@
+"""Playing the upstream sender, and reading back what really reached Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+import uuid
+from typing import Any
+
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import SecretStr
+
+from api.signature import signed_headers
+from schemas.orders import OrderEvent
+from streams.catalog import TopicCatalog
+from streams.codec import decode_event
+from streams.settings import Settings
+
+ORDERS_PATH = "/v1/webhooks/orders"
+READ_TIMEOUT_S = 30.0
+
+
+def order_webhook(order_id: str | None = None, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "order.created",
+        "occurred_at": "2026-01-02T03:04:05+00:00",
+        "order": {
+            "id": order_id or f"ord-{uuid.uuid4().hex[:12]}",
+            "user_id": "usr-1",
+            "status": "pending",
+            "currency": "EUR",
+            "total_minor": 1200,
+            "items": [{"sku": "sku-1", "quantity": 2, "unit_price_minor": 600}],
+        },
+    }
+    return body | changes
+
+
+def signed(
+    settings: Settings, body: bytes, webhook_id: str | None = None, timestamp_s: int | None = None
+) -> dict[str, str]:
+    secret = settings.webhook.secret_for("orders")
+    assert secret is not None, "the settings fixture configures webhook secrets"
+    headers = signed_headers(
+        secret.get_secret_value(),
+        webhook_id or f"msg_{uuid.uuid4().hex}",
+        int(time.time()) if timestamp_s is None else timestamp_s,
+        body,
+    )
+    return headers | {"Content-Type": "application/json"}
+
+
+async def post_order(
+    client: TestClient[Any, Any],
+    settings: Settings,
+    body: dict[str, Any] | None = None,
+    webhook_id: str | None = None,
+) -> ClientResponse:
+    raw = json.dumps(body or order_webhook()).encode()
+    return await client.post(ORDERS_PATH, data=raw, headers=signed(settings, raw, webhook_id))
+
+
+async def orders_records(settings: Settings) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on the test's orders topic, from the beginning up to the current end.
+
+    Reading up to the end offsets taken now gives an exact count without waiting to see whether
+    more arrives: the API answers only after the broker acknowledged, so all is already there.
+    """
+    topic = TopicCatalog(settings).orders_events.name
+    partitions = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        async with asyncio.timeout(READ_TIMEOUT_S):
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                batches = await consumer.getmany(*partitions, timeout_ms=500)
+                for batch in batches.values():
+                    records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def decoded(record: ConsumerRecord[bytes, bytes]) -> OrderEvent:
+    return decode_event(record.value, OrderEvent)
+
+
+def closed_port() -> int:
+    """A local port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def kafka_unreachable(settings: Settings) -> Settings:
+    kafka = settings.kafka.model_copy(
+        update={"bootstrap": f"127.0.0.1:{closed_port()}", "delivery_timeout_s": 2.0}
+    )
+    return settings.model_copy(update={"kafka": kafka})
+
+
+def redis_unreachable(settings: Settings) -> Settings:
+    redis = settings.redis.model_copy(
+        update={"url": SecretStr(f"redis://127.0.0.1:{closed_port()}/0"), "socket_timeout_s": 1.0}
+    )
+    return settings.model_copy(update={"redis": redis})

@@ -1,0 +1,158 @@
+"""Event identity, record building and the once-only delivery flow, with fakes for Redis/Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import pytest
+
+from api.delivery import OutboundRecord, deliver_once, outbound_record
+from api.families import ORDERS, event_id_for
+from schemas.orders import OrderEvent, OrderWebhook
+from streams.catalog import TopicCatalog
+from streams.codec import decode_event
+from streams.errors import ServiceUnavailableError
+from streams.event_producer import RecordPosition
+from streams.settings import Settings
+from streams.webhook_ledger import Claim, Receipt
+
+INGESTED_AT = datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC)
+CATALOG = TopicCatalog(Settings(topic_prefix="t1-"))
+
+
+def _body(correlation_id: str | None = None) -> OrderWebhook:
+    return OrderWebhook.model_validate(
+        {
+            "type": "order.paid",
+            "occurred_at": "2026-01-02T03:04:05+00:00",
+            "correlation_id": correlation_id,
+            "order": {
+                "id": "ord-7",
+                "user_id": "usr-1",
+                "status": "paid",
+                "currency": "EUR",
+                "total_minor": 1200,
+                "items": [{"sku": "sku-1", "quantity": 2, "unit_price_minor": 600}],
+            },
+        }
+    )
+
+
+def _record(webhook_id: str = "msg_1", correlation_id: str | None = None) -> OutboundRecord:
+    return outbound_record(ORDERS, _body(correlation_id), webhook_id, CATALOG, INGESTED_AT)
+
+
+def test_a_uuid_webhook_id_is_the_event_id() -> None:
+    webhook_id = "0b6f5c1e-8a1d-4b7e-9a53-2d7f1c9e4a10"
+    assert event_id_for("orders", webhook_id) == UUID(webhook_id)
+
+
+def test_other_webhook_ids_derive_a_stable_uuid5_per_family() -> None:
+    derived = event_id_for("orders", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+    assert derived == uuid5(NAMESPACE_URL, "tributary:orders:msg_p5jXN8AQM9LWM0D4loKWxJek")
+    assert derived == event_id_for("orders", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+    assert derived != event_id_for("users", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+
+
+def test_the_record_is_the_order_event_keyed_by_order_id_on_the_prefixed_topic() -> None:
+    record = _record()
+    event = decode_event(record.value, OrderEvent)
+    assert record.topic == "t1-orders.events"
+    assert record.key == b"ord-7"
+    assert event.event_id == record.event_id == event_id_for("orders", "msg_1")
+    assert event.event_type == "order.paid"
+    assert event.occurred_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert event.ingested_at == INGESTED_AT
+    assert event.source == "webhook:orders"
+    assert event.correlation_id == str(record.event_id)
+    assert event.causation_id is None
+    assert event.payload == _body().order
+    assert dict(record.headers)["event_type"] == b"order.paid"
+
+
+def test_the_senders_correlation_id_is_kept() -> None:
+    assert (
+        decode_event(_record(correlation_id="cart-9").value, OrderEvent).correlation_id == "cart-9"
+    )
+
+
+class FakeLedger:
+    def __init__(self, prior: Receipt | None = None, fail_with: Exception | None = None) -> None:
+        self.prior = prior
+        self.fail_with = fail_with
+        self.completed: list[Receipt] = []
+        self.released: list[Claim] = []
+
+    async def claim(self, source: str, webhook_id: str) -> Claim | Receipt:
+        return self.prior or Claim(f"{source}:{webhook_id}", "pending:1")
+
+    async def complete(self, claim: Claim, receipt: Receipt) -> bool:
+        if self.fail_with:
+            raise self.fail_with
+        self.completed.append(receipt)
+        return True
+
+    async def release(self, claim: Claim) -> None:
+        self.released.append(claim)
+        if self.fail_with:
+            raise self.fail_with
+
+
+class FakeSink:
+    def __init__(self, fail_with: Exception | None = None) -> None:
+        self.fail_with = fail_with
+        self.sent: list[tuple[str, bytes, bytes]] = []
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> RecordPosition:
+        if self.fail_with:
+            raise self.fail_with
+        self.sent.append((topic, key, value))
+        return RecordPosition(topic, 3, len(self.sent) - 1)
+
+
+async def test_the_first_copy_produces_and_records_its_receipt() -> None:
+    ledger, sink, record = FakeLedger(), FakeSink(), _record()
+    delivered = await deliver_once(ledger, sink, "orders", "msg_1", record)
+    assert not delivered.duplicate
+    assert sink.sent == [(record.topic, record.key, record.value)]
+    assert ledger.completed == [Receipt(record.event_id, RecordPosition(record.topic, 3, 0))]
+
+
+async def test_a_known_webhook_produces_nothing_and_repeats_the_first_receipt() -> None:
+    prior = Receipt(event_id_for("orders", "msg_1"), RecordPosition("t1-orders.events", 2, 41))
+    ledger, sink = FakeLedger(prior=prior), FakeSink()
+    delivered = await deliver_once(ledger, sink, "orders", "msg_1", _record())
+    assert delivered.duplicate
+    assert delivered.receipt == prior
+    assert sink.sent == []
+
+
+async def test_a_failed_produce_releases_the_claim_and_propagates() -> None:
+    ledger = FakeLedger()
+    sink = FakeSink(fail_with=ServiceUnavailableError("kafka", "down"))
+    with pytest.raises(ServiceUnavailableError) as caught:
+        await deliver_once(ledger, sink, "orders", "msg_1", _record())
+    assert caught.value.service == "kafka"
+    assert ledger.released == [Claim("orders:msg_1", "pending:1")]
+    assert ledger.completed == []
+
+
+async def test_a_failed_release_does_not_hide_the_produce_error() -> None:
+    ledger = FakeLedger(fail_with=ServiceUnavailableError("redis", "down"))
+    sink = FakeSink(fail_with=ServiceUnavailableError("kafka", "down"))
+    with pytest.raises(ServiceUnavailableError) as caught:
+        await deliver_once(ledger, sink, "orders", "msg_1", _record())
+    assert caught.value.service == "kafka"
+    assert len(ledger.released) == 1
+
+
+async def test_an_acknowledged_event_is_reported_delivered_even_if_the_receipt_is_lost() -> None:
+    ledger = FakeLedger(fail_with=ServiceUnavailableError("redis", "down"))
+    sink = FakeSink()
+    delivered = await deliver_once(ledger, sink, "orders", "msg_1", _record())
+    assert not delivered.duplicate
+    assert len(sink.sent) == 1
