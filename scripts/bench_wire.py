@@ -1,0 +1,90 @@
+"""How many events per second the wire format encodes and decodes, per family, on one core.
+
+Usage: python scripts/bench_wire.py [--seconds 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+
+from pydantic import BaseModel
+
+from schemas.auth import AuthEvent, LoginFailed
+from schemas.orders import Order, OrderEvent, OrderItem
+from schemas.users import (
+    CategoryPreferences,
+    ChannelSwitches,
+    QuietHours,
+    UserEvent,
+    UserPreferencesUpdated,
+)
+from streams.wire import WireCodec, local_codec
+
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+
+def _envelope(event_type: str) -> dict[str, object]:
+    return {
+        "event_id": uuid.uuid4(),
+        "event_type": event_type,
+        "occurred_at": NOW,
+        "ingested_at": NOW,
+        "source": "bench",
+        "correlation_id": "bench",
+    }
+
+
+def samples() -> list[BaseModel]:
+    items = [OrderItem(sku=f"SKU-{n}", quantity=n + 1, unit_price_minor=250) for n in range(3)]
+    order = Order(
+        id="ord_1", user_id="usr_1", status="paid", currency="EUR", total_minor=750, items=items
+    )
+    switches = ChannelSwitches(email=True, sms=False, push=True, whatsapp=False)
+    preferences = UserPreferencesUpdated(
+        user_id="usr_1",
+        categories=CategoryPreferences(
+            security=switches, account=switches, orders=switches, marketing=switches
+        ),
+        quiet_hours=QuietHours.model_validate({"start": "22:00", "end": "07:00"}),
+    )
+    failed = LoginFailed(user_id="usr_1", ip="203.0.113.7", user_agent="curl/8", reason="bad")
+    return [
+        OrderEvent.model_validate({**_envelope("order.paid"), "payload": order}),
+        UserEvent.model_validate({**_envelope("user.preferences-updated"), "payload": preferences}),
+        AuthEvent.model_validate({**_envelope("auth.login-failed"), "payload": failed}),
+    ]
+
+
+def rate(operation: Callable[[], object], seconds: float) -> float:
+    done, started = 0, time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(100):
+            operation()
+        done += 100
+    return done / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    seconds = parser.parse_args().seconds
+    codec: WireCodec = local_codec()
+    for event in samples():
+        raw = codec.encode(event)
+        model = type(event)
+        encoded = rate(partial(codec.encode, event), seconds)
+        decoded = rate(partial(codec.decode, raw, model), seconds)
+        print(
+            f"{model.__name__:<10} {len(raw):>4} bytes  "
+            f"encode {encoded:>9,.0f}/s  decode {decoded:>9,.0f}/s"
+        )
+
+
+if __name__ == "__main__":
+    main()
