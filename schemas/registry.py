@@ -145,14 +145,14 @@ def release(directory: Path = AVRO_DIR) -> list[RegisteredSchema]:
     return cut
 
 
-def main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str], directory: Path = AVRO_DIR) -> int:
     """`check` fails while a working copy is unreleased; `release` cuts the new versions."""
     if list(argv) == ["release"]:
-        for entry in release():
+        for entry in release(directory):
             print(f"released {entry.subject} v{entry.version} as schema id {entry.id}")
         return 0
     if list(argv) == ["check"]:
-        pending = unreleased()
+        pending = unreleased(directory)
         for subject in pending:
             print(f"{subject}: working copy differs from its latest release", file=sys.stderr)
         return 1 if pending else 0

@@ -59,6 +59,10 @@ class RegistryViews:
     `/subjects/{subject}/versions` and `version` `/subjects/{subject}/versions/{version}`
     (`latest` included). Unknown names raise `RegistryLookupError`, whose `http_status` and
     `body` are the registry's own, since clients parse the `error_code`.
+
+    `associations` serves `/associations/resources/{namespace}/{topic}`: confluent-kafka 2.16's
+    default subject strategy asks it first, and an empty list (or a 404) makes it fall back to
+    `<topic>-value`, the subjects we serve.
     """
 
     def __init__(self, schema_set: SchemaSet, topic_prefix: str) -> None:
@@ -86,6 +90,9 @@ class RegistryViews:
             "id": entry.id,
             "schema": entry.text,
         }
+
+    def associations(self) -> list[dict[str, Any]]:
+        return []
 
     def _history(self, subject: str) -> list[RegisteredSchema]:
         base = subject.removeprefix(self._prefix) if subject.startswith(self._prefix) else None
