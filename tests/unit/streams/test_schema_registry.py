@@ -22,6 +22,7 @@ from streams.schema_registry import (
     VERSION_NOT_FOUND,
     RegistryLookupError,
     RegistryViews,
+    connect_client,
     registered_book,
 )
 from streams.wire import UnknownSchemaIdError, WireCodec, encode
@@ -193,3 +194,9 @@ def test_confluents_own_deserializer_reads_our_records(event_type: str) -> None:
     assert record["event_id"] == event.event_id  # type: ignore[attr-defined]
     assert record["event_type"] == event_type
     assert type(event).model_validate(record) == event
+
+
+def test_a_real_client_is_built_without_talking_to_the_registry() -> None:
+    client = connect_client("http://127.0.0.1:8081", timeout_s=2.0)
+    assert callable(client.register_schema)
+    assert callable(client.get_schema)
