@@ -75,7 +75,7 @@ def main() -> int:
         )
         print(
             f"\nTributary is running (Kafka {settings.kafka.bootstrap}).\n"
-            f"  API        {api_url}   (POST /v1/webhooks/orders, GET /v1/orders/{{id}}, /metrics)\n"
+            f"  API        {api_url}   (POST /v1/webhooks/orders, GET /v1/orders/{{id}})\n"
             f"  worker web {worker_url}   (GET /tables/orders/{{key}}/)\n"
             "Press Ctrl-C to stop everything.",
             flush=True,

@@ -22,7 +22,7 @@ from streams.settings import Settings
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("body", type=Path, help="the exact file curl will send (--data-binary @FILE)")
+    parser.add_argument("body", type=Path, help="the file curl will send (--data-binary @FILE)")
     parser.add_argument("--family", default="orders", choices=["orders", "users", "auth"])
     parser.add_argument("--secret", help="whsec_… secret; default: from the settings")
     parser.add_argument("--id", default=None, help="webhook-id; default: a fresh msg_<uuid>")
@@ -30,7 +30,8 @@ def main() -> int:
 
     secret = SecretStr(args.secret) if args.secret else Settings().webhook.secret_for(args.family)
     if secret is None:
-        parser.error(f"no secret: pass --secret or set TRIBUTARY_WEBHOOK_SECRET_{args.family.upper()}")
+        variable = f"TRIBUTARY_WEBHOOK_SECRET_{args.family.upper()}"
+        parser.error(f"no secret: pass --secret or set {variable}")
     webhook_id = args.id or f"msg_{uuid.uuid4().hex}"
     timestamp_s = int(time.time())
     signature = sign(secret.get_secret_value(), webhook_id, timestamp_s, args.body.read_bytes())
