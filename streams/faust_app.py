@@ -70,7 +70,6 @@ def create_faust_app(settings: Settings) -> faust.App:
         worker.app_id,
         broker=broker_urls(settings.kafka.bootstrap),
         broker_client_id=settings.kafka.client_id,
-        broker_request_timeout=settings.kafka.request_timeout_s,
         store=worker.store,
         # One directory per app id: two workers of different apps never share RocksDB files.
         datadir=str(Path(worker.data_dir) / worker.app_id),
