@@ -1,16 +1,26 @@
 """Every topic the pipeline reads or writes, declared once.
 
 Names are prefixed with `Settings.topic_prefix`, so that a test (or a tenant) can run the whole
-pipeline on its own set of topics in a shared cluster.
+pipeline on its own set of topics in a shared cluster. Code that starts from a contract of
+`schemas.contracts` (which knows base names only) finds the deployment's topic with `for_topic`.
+
+Every family topic is `delete`, not `compact`: its records are events (a `user.updated` carries
+only what changed), so keeping just the latest record per key would lose state, not compress it.
+The current state per entity lives in the agents' tables and in PostgreSQL instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from schemas.contracts import BY_TOPIC
 from streams.settings import Settings
 
 DAY_MS = 24 * 3600 * 1000
+DEAD_LETTER_SUFFIX = ".dlq"
+# Long enough for an operator to notice, fix and re-drive after a holiday weekend.
+DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +31,33 @@ class TopicSpec:
     replication_factor: int
     cleanup_policy: str = "delete"
     retention_ms: int = 7 * DAY_MS
+    # Schema Registry subject of the values (TopicNameStrategy on the base name); None for a
+    # dead-letter topic, whose values are whatever bytes failed, kept as they came.
+    value_subject: str | None = None
 
     @property
     def configs(self) -> dict[str, str]:
         return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    base: str
+    key: str
+    retention_ms: int
+
+
+# The family topics of issue 3, each with a dead-letter topic of its own.
+_FAMILIES: tuple[_Family, ...] = (
+    # Personal data: kept no longer than needed to rebuild state, so an erased user's events
+    # (user.deleted) do not linger in Kafka for long after downstream state has dropped them.
+    _Family("users.events", key="user id", retention_ms=14 * DAY_MS),
+    _Family("auth.events", key="user id", retention_ms=7 * DAY_MS),
+    _Family("orders.events", key="order id", retention_ms=7 * DAY_MS),
+    _Family("notifications.requests", key="notification id", retention_ms=7 * DAY_MS),
+    _Family("notifications.status", key="notification id", retention_ms=7 * DAY_MS),
+    _Family("notifications.receipts", key="notification id", retention_ms=7 * DAY_MS),
+)
 
 
 class TopicCatalog:
@@ -34,27 +67,50 @@ class TopicCatalog:
         self._prefix = settings.topic_prefix
         self._partitions = settings.kafka.partitions
         self._replication = settings.kafka.replication_factor
+        self._families: Mapping[str, TopicSpec] = {
+            family.base: self._spec(
+                family.base,
+                key=family.key,
+                retention_ms=family.retention_ms,
+                value_subject=BY_TOPIC[family.base].subject,
+            )
+            for family in _FAMILIES
+        }
 
-    def _spec(self, base: str, key: str, retention_ms: int = 7 * DAY_MS) -> TopicSpec:
+    def _spec(
+        self, base: str, key: str, retention_ms: int, value_subject: str | None = None
+    ) -> TopicSpec:
         return TopicSpec(
             name=f"{self._prefix}{base}",
             key=key,
             partitions=self._partitions,
             replication_factor=self._replication,
             retention_ms=retention_ms,
+            value_subject=value_subject,
         )
 
     @property
     def orders_events(self) -> TopicSpec:
-        return self._spec("orders.events", key="order id")
+        return self._families["orders.events"]
+
+    def for_topic(self, base: str) -> TopicSpec:
+        """The spec of a family topic by its base name (`users.events`), as contracts name it."""
+        try:
+            return self._families[base]
+        except KeyError:
+            raise KeyError(f"no family topic {base!r} in the catalog") from None
+
+    def families(self) -> list[TopicSpec]:
+        """The family topics, without their dead letters."""
+        return list(self._families.values())
 
     def dead_letters(self, source: TopicSpec) -> TopicSpec:
         return self._spec(
-            f"{source.name.removeprefix(self._prefix)}.dlq",
+            f"{source.name.removeprefix(self._prefix)}{DEAD_LETTER_SUFFIX}",
             key=source.key,
-            retention_ms=30 * DAY_MS,
+            retention_ms=DEAD_LETTER_RETENTION_MS,
         )
 
     def all(self) -> list[TopicSpec]:
-        inputs = [self.orders_events]
+        inputs = self.families()
         return inputs + [self.dead_letters(spec) for spec in inputs]

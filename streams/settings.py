@@ -96,4 +96,10 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     # Prepended to every topic name, so that tests and tenants can share one cluster.
     topic_prefix: str = ""
+    # A Confluent Schema Registry to register our schemas in and take ids from. Unset, ids come
+    # from the project's own schema set, which the API serves under `/schema-registry/`.
+    # (Top-level rather than a `schema_registry` section: the nested delimiter is "_", so a
+    # section's name must not be the start of a top-level field's, and this one reads naturally.)
+    schema_registry_url: str | None = None
+    schema_registry_timeout_s: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"

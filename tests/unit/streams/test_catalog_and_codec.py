@@ -5,25 +5,60 @@ from datetime import UTC, datetime
 
 import pytest
 
+from schemas.contracts import BY_TOPIC
 from schemas.orders import Order, OrderEvent, OrderItem
-from streams.catalog import TopicCatalog
+from streams.catalog import DAY_MS, TopicCatalog
 from streams.codec import UndecodableEventError, decode_event, encode_event
 from streams.errors import PoisonError
 from streams.settings import Settings
+
+FAMILY_TOPICS = {
+    "users.events": "user id",
+    "auth.events": "user id",
+    "orders.events": "order id",
+    "notifications.requests": "notification id",
+    "notifications.status": "notification id",
+    "notifications.receipts": "notification id",
+}
 
 
 def test_topic_names_carry_the_prefix_and_dead_letters_follow_their_source() -> None:
     catalog = TopicCatalog(Settings(topic_prefix="t1-"))
     assert catalog.orders_events.name == "t1-orders.events"
     assert catalog.dead_letters(catalog.orders_events).name == "t1-orders.events.dlq"
-    assert {spec.name for spec in catalog.all()} == {"t1-orders.events", "t1-orders.events.dlq"}
+    expected = {f"t1-{base}" for base in FAMILY_TOPICS}
+    expected |= {f"{name}.dlq" for name in expected}
+    names = [spec.name for spec in catalog.all()]
+    assert sorted(names) == sorted(expected)
+
+
+def test_every_contract_topic_is_cataloged_with_its_key_and_value_subject() -> None:
+    catalog = TopicCatalog(Settings(topic_prefix="t1-"))
+    assert set(BY_TOPIC) == set(FAMILY_TOPICS)
+    for base, key in FAMILY_TOPICS.items():
+        spec = catalog.for_topic(base)
+        assert (spec.name, spec.key) == (f"t1-{base}", key)
+        assert spec.value_subject == BY_TOPIC[base].subject == f"{base}-value"
+    assert catalog.for_topic("orders.events") == catalog.orders_events
+    with pytest.raises(KeyError, match=r"orders\.events\.dlq"):
+        catalog.for_topic("orders.events.dlq")
+
+
+def test_dead_letters_keep_the_key_hold_raw_bytes_and_are_kept_longer() -> None:
+    catalog = TopicCatalog(Settings())
+    for spec in catalog.families():
+        dead = catalog.dead_letters(spec)
+        assert dead.key == spec.key
+        assert dead.value_subject is None
+        assert dead.retention_ms > spec.retention_ms
 
 
 def test_partitions_and_replication_come_from_settings() -> None:
     settings = Settings.model_validate({"kafka": {"partitions": 9, "replication_factor": 3}})
-    spec = TopicCatalog(settings).orders_events
-    assert (spec.partitions, spec.replication_factor) == (9, 3)
-    assert spec.configs["cleanup.policy"] == "delete"
+    for spec in TopicCatalog(settings).all():
+        assert (spec.partitions, spec.replication_factor) == (9, 3)
+        assert spec.configs["cleanup.policy"] == "delete"
+        assert int(spec.configs["retention.ms"]) == spec.retention_ms >= 7 * DAY_MS
 
 
 def _event() -> OrderEvent:

@@ -46,3 +46,19 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIBUTARY_API_PORT", "70000")
     with pytest.raises(ValueError, match=r"api\.port"):
         Settings()
+
+
+def test_no_schema_registry_by_default() -> None:
+    settings = Settings(_env_file=None)
+    assert settings.schema_registry_url is None
+    assert settings.schema_registry_timeout_s == 5.0
+
+
+def test_the_schema_registry_variables_reach_top_level_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRIBUTARY_SCHEMA_REGISTRY_URL", "http://registry:8081")
+    monkeypatch.setenv("TRIBUTARY_SCHEMA_REGISTRY_TIMEOUT_S", "1.5")
+    settings = Settings()
+    assert settings.schema_registry_url == "http://registry:8081"
+    assert settings.schema_registry_timeout_s == 1.5
