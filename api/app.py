@@ -1,4 +1,4 @@
-"""The aiohttp application: one producer, one ledger and one order store per app.
+"""The aiohttp application: one producer, ledger, order store and wire codec per app.
 
 The shared objects are built here without I/O (they connect on first use) and opened and closed
 by the app's cleanup contexts, so a test can build as many apps as it likes in one process.
@@ -11,13 +11,26 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from api import health, metrics, orders, webhooks
-from api.keys import CATALOG, LEDGER, METRICS, ORDER_STORE, PRODUCER, SETTINGS
+from api import health, metrics, orders, schema_registry, webhooks
+from api.codec import AppCodec
+from api.keys import (
+    CATALOG,
+    CODEC,
+    LEDGER,
+    METRICS,
+    ORDER_STORE,
+    PRODUCER,
+    REGISTRY_VIEWS,
+    SETTINGS,
+)
 from api.metrics import ApiMetrics, metrics_middleware
 from api.problems import problem_middleware
+from schemas.registry import SchemaSet
 from streams.catalog import TopicCatalog
+from streams.errors import ServiceUnavailableError
 from streams.event_producer import EventProducer
 from streams.order_store import OrderStore
+from streams.schema_registry import RegistryViews
 from streams.settings import Settings
 from streams.webhook_ledger import WebhookLedger
 
@@ -40,12 +53,32 @@ def create_app(settings: Settings) -> web.Application:
     app[PRODUCER] = EventProducer(settings.kafka)
     app[LEDGER] = WebhookLedger.from_settings(settings)
     app[ORDER_STORE] = OrderStore.from_settings(settings)
-    app.cleanup_ctx.extend([_producer_lifetime, _ledger_lifetime, _order_store_lifetime])
+    app[CODEC] = AppCodec.from_settings(settings)
+    serves_schemas = settings.schema_registry_url is None
+    if serves_schemas:
+        app[REGISTRY_VIEWS] = RegistryViews(SchemaSet.load(), settings.topic_prefix)
+    app.cleanup_ctx.extend(
+        [_codec_lifetime, _producer_lifetime, _ledger_lifetime, _order_store_lifetime]
+    )
     app.add_routes(webhooks.routes())
+    app.add_routes(schema_registry.routes(served=serves_schemas))
     app.add_routes(orders.routes())
     app.add_routes(health.routes())
     app.add_routes([web.get("/metrics", metrics.serve_metrics)])
     return app
+
+
+async def _codec_lifetime(app: web.Application) -> AsyncIterator[None]:
+    # With a Schema Registry, register at start. A registry that is away is retried on use (503
+    # until then); one that refuses our schemas is a deployment error and stops the start.
+    codec = app[CODEC]
+    if codec.uses_registry:
+        try:
+            await codec.codec()
+        except ServiceUnavailableError as exc:
+            log.warning("starting without registered schemas, will retry on use: %s", exc)
+    yield
+    await codec.close()
 
 
 async def _producer_lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from api.families import Stamp, WebhookFamily, event_id_for
+from pydantic import BaseModel
+
+from api.families import WebhookFamily, event_id_for
 from streams.catalog import TopicCatalog
-from streams.codec import encode_event
 from streams.errors import ServiceUnavailableError
 from streams.event_producer import RecordPosition
 from streams.webhook_ledger import Claim, Receipt
@@ -28,6 +29,12 @@ class EventSink(Protocol):
     async def send(
         self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
     ) -> RecordPosition: ...
+
+
+class EventEncoder(Protocol):
+    """An event to its record value (`streams.wire.WireCodec`: the app's schema ids)."""
+
+    def encode(self, event: BaseModel) -> bytes: ...
 
 
 class DeliveryLedger(Protocol):
@@ -54,22 +61,23 @@ class Delivered:
 
 
 def outbound_record(
-    family: WebhookFamily[Any],
+    family: WebhookFamily,
     body: Any,
     webhook_id: str,
     catalog: TopicCatalog,
     ingested_at: datetime,
+    encoder: EventEncoder,
 ) -> OutboundRecord:
-    """The Kafka record for a validated webhook body."""
+    """The Kafka record for a validated webhook body, its value in the app's wire format."""
     event_id = event_id_for(family.name, webhook_id)
-    event = family.to_event(body, Stamp(event_id, ingested_at, family.source))
+    event = family.event(body, event_id, ingested_at)
     headers = (
         ("event_id", str(event_id).encode()),
-        ("event_type", family.event_type(body).encode()),
+        ("event_type", str(body.type).encode()),
         ("source", family.source.encode()),
     )
     return OutboundRecord(
-        event_id, family.topic(catalog).name, family.key(body), encode_event(event), headers
+        event_id, family.topic(catalog).name, family.key(body), encoder.encode(event), headers
     )
 
 

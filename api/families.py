@@ -1,24 +1,23 @@
-"""Webhook families: what each inbound webhook kind becomes on Kafka.
+"""Webhook families: the glue between `schemas.contracts` and the ingest endpoint.
 
-The ingest handler is generic; a family supplies the body contract, the topic, the record key and
-the body-to-event mapping. Adding the `users` or `auth` family is one more `WebhookFamily` in
-`FAMILIES`, with no new handler code.
+The contracts already say, per family, what a webhook body looks like, which object becomes the
+payload and which field is the record key. This module only adds what ingestion decides: the
+event id (from the webhook id), the `source`, the URL path and the deployment's prefixed topic.
+So a family that gains a webhook in the contracts gains its endpoint here with no new code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import BaseModel
 
-from schemas.orders import OrderEvent, OrderWebhook
+from schemas.contracts import CONTRACTS, Contract, WebhookBody, WebhookContract, event_from_webhook
 from streams.catalog import TopicCatalog, TopicSpec
-
-BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
 def event_id_for(family: str, webhook_id: str) -> UUID:
@@ -34,22 +33,26 @@ def event_id_for(family: str, webhook_id: str) -> UUID:
 
 
 @dataclass(frozen=True, slots=True)
-class Stamp:
-    """What ingestion adds to a body to make it an event."""
+class WebhookFamily:
+    """A contract that arrives by webhook, seen from the ingest endpoint."""
 
-    event_id: UUID
-    ingested_at: datetime
-    source: str
+    contract: Contract[Any]
+    webhook: WebhookContract[Any]
 
+    @classmethod
+    def of(cls, contract: Contract[Any]) -> WebhookFamily:
+        if contract.webhook is None:
+            raise ValueError(f"{contract.family} events do not arrive by webhook")
+        return cls(contract, contract.webhook)
 
-@dataclass(frozen=True, slots=True)
-class WebhookFamily(Generic[BodyT]):
-    name: str
-    body_contract: type[BodyT]
-    topic: Callable[[TopicCatalog], TopicSpec]
-    key: Callable[[BodyT], bytes]
-    event_type: Callable[[BodyT], str]
-    to_event: Callable[[BodyT, Stamp], BaseModel]
+    @property
+    def name(self) -> str:
+        """The family name: the URL path segment, the secret's name, the ledger's namespace."""
+        return self.contract.family
+
+    @property
+    def body_model(self) -> type[BaseModel]:
+        return self.webhook.body_model
 
     @property
     def source(self) -> str:
@@ -59,27 +62,21 @@ class WebhookFamily(Generic[BodyT]):
     def path(self) -> str:
         return f"/v1/webhooks/{self.name}"
 
+    def topic(self, catalog: TopicCatalog) -> TopicSpec:
+        return catalog.for_topic(self.contract.topic)
 
-def order_event(body: OrderWebhook, stamp: Stamp) -> OrderEvent:
-    return OrderEvent(
-        event_id=stamp.event_id,
-        event_type=body.type,
-        occurred_at=body.occurred_at,
-        ingested_at=stamp.ingested_at,
-        source=stamp.source,
-        correlation_id=body.correlation_id or str(stamp.event_id),
-        causation_id=None,
-        payload=body.order,
-    )
+    def key(self, body: BaseModel) -> bytes:
+        return self.webhook.key(body).encode()
+
+    def event(self, body: WebhookBody, event_id: UUID, ingested_at: datetime) -> BaseModel:
+        """The envelope for a validated body (event id from `event_id_for`): the topic's value."""
+        event: BaseModel = event_from_webhook(
+            self.contract, body, event_id=event_id, ingested_at=ingested_at, source=self.source
+        )
+        return event
 
 
-ORDERS: WebhookFamily[OrderWebhook] = WebhookFamily(
-    name="orders",
-    body_contract=OrderWebhook,
-    topic=lambda catalog: catalog.orders_events,
-    key=lambda body: body.order.id.encode(),
-    event_type=lambda body: body.type,
-    to_event=order_event,
+FAMILIES: tuple[WebhookFamily, ...] = tuple(
+    WebhookFamily.of(contract) for contract in CONTRACTS if contract.webhook is not None
 )
-
-FAMILIES: tuple[WebhookFamily[Any], ...] = (ORDERS,)
+BY_NAME: Mapping[str, WebhookFamily] = {family.name: family for family in FAMILIES}

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from api.keys import LEDGER, ORDER_STORE, PRODUCER
+from api.keys import CODEC, LEDGER, ORDER_STORE, PRODUCER
 from api.problems import TYPE_BASE, Problem
 from streams.errors import ServiceUnavailableError
 
@@ -49,6 +49,9 @@ async def ready(request: web.Request) -> web.Response:
         "postgresql": app[ORDER_STORE].ping,
         "redis": lambda: app[LEDGER].ping(PROBE_TIMEOUT_S),
     }
+    if app[CODEC].uses_registry:
+        # Webhooks cannot be encoded until our schemas are registered and their ids known.
+        probes["schema-registry"] = app[CODEC].ping
     checks = await check_all(probes, PROBE_TIMEOUT_S)
     if all(result == OK for result in checks.values()):
         return web.json_response({"status": "ready", "checks": checks})

@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from api.codec import AppCodec
 from streams.catalog import TopicCatalog
 from streams.event_producer import EventProducer
 from streams.order_store import OrderStore
+from streams.schema_registry import RegistryViews
 from streams.settings import Settings
 from streams.webhook_ledger import WebhookLedger
 
@@ -20,5 +22,8 @@ CATALOG = web.AppKey("catalog", TopicCatalog)
 PRODUCER = web.AppKey("producer", EventProducer)
 LEDGER = web.AppKey("ledger", WebhookLedger)
 ORDER_STORE = web.AppKey("order_store", OrderStore)
+CODEC = web.AppKey("codec", AppCodec)
+# Only set when no Schema Registry is configured: then the API serves our own schema set.
+REGISTRY_VIEWS = web.AppKey("registry_views", RegistryViews)
 # Typed by annotation only: api.metrics itself reads this key.
 METRICS: web.AppKey[ApiMetrics] = web.AppKey("metrics")

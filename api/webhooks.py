@@ -1,5 +1,7 @@
 """`POST /v1/webhooks/{family}`: signed webhooks in, acknowledged Kafka records out.
 
+One handler for every family of `api.families` (users, auth, orders), each with its own secret.
+
 Checks run cheapest-first and each can only reject: size, signature, JSON, contract, then the
 ledger and the produce. So an unauthenticated sender never reaches JSON parsing, and nothing
 unverified or invalid touches Redis or Kafka.
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -18,7 +19,7 @@ from api.contracts import parse_json_object, validate
 from api.delivery import Delivered, deliver_once, outbound_record
 from api.errors import PayloadTooLargeError, UnsupportedMediaTypeError, WebhookSecretMissingError
 from api.families import FAMILIES, WebhookFamily
-from api.keys import CATALOG, LEDGER, METRICS, PRODUCER, SETTINGS
+from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
 from api.signature import verify
 
 _CHUNK_BYTES = 64 * 1024
@@ -45,7 +46,7 @@ def require_json(request: web.Request) -> None:
         raise UnsupportedMediaTypeError(content_type)
 
 
-def verified_webhook_id(request: web.Request, family: WebhookFamily[Any], body: bytes) -> str:
+def verified_webhook_id(request: web.Request, family: WebhookFamily, body: bytes) -> str:
     settings = request.app[SETTINGS]
     secret = settings.webhook.secret_for(family.name)
     if secret is None:
@@ -71,14 +72,17 @@ def _answer(delivered: Delivered) -> web.Response:
     return web.json_response(body, status=200 if delivered.duplicate else 202)
 
 
-def ingest_handler(family: WebhookFamily[Any]) -> Handler:
+def ingest_handler(family: WebhookFamily) -> Handler:
     async def ingest(request: web.Request) -> web.StreamResponse:
         app = request.app
         body = await read_body(request, app[SETTINGS].api.max_body_bytes)
         webhook_id = verified_webhook_id(request, family, body)
         require_json(request)
-        payload = validate(family.body_contract, parse_json_object(body))
-        record = outbound_record(family, payload, webhook_id, app[CATALOG], datetime.now(UTC))
+        payload = validate(family.body_model, parse_json_object(body))
+        codec = await app[CODEC].codec()
+        record = outbound_record(
+            family, payload, webhook_id, app[CATALOG], datetime.now(UTC), codec
+        )
         delivered = await deliver_once(app[LEDGER], app[PRODUCER], family.name, webhook_id, record)
         if delivered.duplicate:
             app[METRICS].duplicates.labels(family.name).inc()

@@ -14,11 +14,12 @@ from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import SecretStr
 
+from api.families import BY_NAME
 from api.signature import signed_headers
 from schemas.orders import OrderEvent
 from streams.catalog import TopicCatalog
-from streams.codec import decode_event
 from streams.settings import Settings
+from streams.wire import decode
 
 ORDERS_PATH = "/v1/webhooks/orders"
 READ_TIMEOUT_S = 30.0
@@ -41,9 +42,13 @@ def order_webhook(order_id: str | None = None, **changes: Any) -> dict[str, Any]
 
 
 def signed(
-    settings: Settings, body: bytes, webhook_id: str | None = None, timestamp_s: int | None = None
+    settings: Settings,
+    body: bytes,
+    webhook_id: str | None = None,
+    timestamp_s: int | None = None,
+    family: str = "orders",
 ) -> dict[str, str]:
-    secret = settings.webhook.secret_for("orders")
+    secret = settings.webhook.secret_for(family)
     assert secret is not None, "the settings fixture configures webhook secrets"
     headers = signed_headers(
         secret.get_secret_value(),
@@ -64,13 +69,29 @@ async def post_order(
     return await client.post(ORDERS_PATH, data=raw, headers=signed(settings, raw, webhook_id))
 
 
+async def post_webhook(
+    client: TestClient[Any, Any],
+    settings: Settings,
+    family: str,
+    body: dict[str, Any],
+    webhook_id: str | None = None,
+) -> ClientResponse:
+    raw = json.dumps(body).encode()
+    headers = signed(settings, raw, webhook_id, family=family)
+    return await client.post(BY_NAME[family].path, data=raw, headers=headers)
+
+
 async def orders_records(settings: Settings) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record on the test's orders topic, from the beginning up to the current end.
+    return await topic_records(settings, "orders.events")
+
+
+async def topic_records(settings: Settings, base_topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on one of the test's topics, from the beginning up to the current end.
 
     Reading up to the end offsets taken now gives an exact count without waiting to see whether
     more arrives: the API answers only after the broker acknowledged, so all is already there.
     """
-    topic = TopicCatalog(settings).orders_events.name
+    topic = TopicCatalog(settings).for_topic(base_topic).name
     partitions = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None
@@ -92,7 +113,7 @@ async def orders_records(settings: Settings) -> list[ConsumerRecord[bytes, bytes
 
 
 def decoded(record: ConsumerRecord[bytes, bytes]) -> OrderEvent:
-    return decode_event(record.value, OrderEvent)
+    return decode(record.value, OrderEvent)
 
 
 def closed_port() -> int:

@@ -9,17 +9,19 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import pytest
 
 from api.delivery import OutboundRecord, deliver_once, outbound_record
-from api.families import ORDERS, event_id_for
+from api.families import BY_NAME, event_id_for
 from schemas.orders import OrderEvent, OrderWebhook
 from streams.catalog import TopicCatalog
-from streams.codec import decode_event
 from streams.errors import ServiceUnavailableError
 from streams.event_producer import RecordPosition
 from streams.settings import Settings
 from streams.webhook_ledger import Claim, Receipt
+from streams.wire import local_codec
 
 INGESTED_AT = datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC)
 CATALOG = TopicCatalog(Settings(topic_prefix="t1-"))
+CODEC = local_codec()
+ORDERS = BY_NAME["orders"]
 
 
 def _body(correlation_id: str | None = None) -> OrderWebhook:
@@ -41,7 +43,7 @@ def _body(correlation_id: str | None = None) -> OrderWebhook:
 
 
 def _record(webhook_id: str = "msg_1", correlation_id: str | None = None) -> OutboundRecord:
-    return outbound_record(ORDERS, _body(correlation_id), webhook_id, CATALOG, INGESTED_AT)
+    return outbound_record(ORDERS, _body(correlation_id), webhook_id, CATALOG, INGESTED_AT, CODEC)
 
 
 def test_a_uuid_webhook_id_is_the_event_id() -> None:
@@ -58,7 +60,7 @@ def test_other_webhook_ids_derive_a_stable_uuid5_per_family() -> None:
 
 def test_the_record_is_the_order_event_keyed_by_order_id_on_the_prefixed_topic() -> None:
     record = _record()
-    event = decode_event(record.value, OrderEvent)
+    event = CODEC.decode(record.value, OrderEvent)
     assert record.topic == "t1-orders.events"
     assert record.key == b"ord-7"
     assert event.event_id == record.event_id == event_id_for("orders", "msg_1")
@@ -73,9 +75,8 @@ def test_the_record_is_the_order_event_keyed_by_order_id_on_the_prefixed_topic()
 
 
 def test_the_senders_correlation_id_is_kept() -> None:
-    assert (
-        decode_event(_record(correlation_id="cart-9").value, OrderEvent).correlation_id == "cart-9"
-    )
+    event = CODEC.decode(_record(correlation_id="cart-9").value, OrderEvent)
+    assert event.correlation_id == "cart-9"
 
 
 class FakeLedger:
