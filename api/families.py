@@ -3,7 +3,8 @@
 The contracts already say, per family, what a webhook body looks like, which object becomes the
 payload and which field is the record key. This module only adds what ingestion decides: the
 event id (from the webhook id), the `source`, the URL path and the deployment's prefixed topic.
-So a family that gains a webhook in the contracts gains its endpoint here with no new code.
+So a family that gains a webhook in the contracts gains its endpoint with no new code here; it
+only needs a signing secret (`WebhookSettings.secret_for`) and a topic in `streams.catalog`.
 """
 
 from __future__ import annotations
