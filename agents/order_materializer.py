@@ -24,7 +24,7 @@ from agents.order_state import from_entry, latest_per_order, merge, to_entry
 from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.orders import OrderEvent, OrderView
 from streams.codec import decode_event
-from streams.errors import PoisonError
+from streams.errors import PoisonError, RetriableError
 from streams.faust_app import OutgoingRecord, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -116,21 +116,24 @@ class OrderMaterializer(Generic[E]):
         self.stats.events += len(batch)
 
     async def _send_dead_letters(self, records: Sequence[OutgoingRecord]) -> None:
-        _, retries = await retry_retriable(
+        await retry_retriable(
             lambda: self._dead_letters.send_all(records),
             backoff=self._backoff,
             what=f"sending {len(records)} dead letters",
             sleep=self._sleep,
+            on_retry=self._count_retry,
         )
-        self.stats.retries += retries
         self.stats.dead_letters += len(records)
 
     async def _write_views(self, views: Sequence[OrderView]) -> None:
-        rows, retries = await retry_retriable(
+        rows = await retry_retriable(
             lambda: self._views.upsert(views),
             backoff=self._backoff,
             what=f"writing {len(views)} order views",
             sleep=self._sleep,
+            on_retry=self._count_retry,
         )
-        self.stats.retries += retries
         self.stats.rows_written += rows
+
+    def _count_retry(self, error: RetriableError, delay_s: float) -> None:
+        self.stats.retries += 1

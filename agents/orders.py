@@ -13,6 +13,7 @@ from typing import Any
 
 import faust
 from faust.types import AgentT, EventT, StreamT, TableT, TopicT
+from mode.supervisors import CrashingSupervisor
 
 from agents.operator_views import register_agent_stats, register_table_entry
 from agents.order_materializer import OrderMaterializer, OrdersTable, ViewSink
@@ -20,10 +21,11 @@ from agents.retry import Backoff
 from streams.catalog import TopicCatalog
 from streams.faust_app import (
     TopicPublisher,
+    ack_events,
     describe_event,
     event_scope,
     raw_topic,
-    take_events,
+    take_unacked_events,
 )
 from streams.settings import Settings
 
@@ -68,10 +70,16 @@ def register_orders(
     batch_window_s = settings.worker.batch_window_s
 
     async def materialize_orders(stream: StreamT[bytes]) -> None:
-        async for events in take_events(stream, batch_events, batch_window_s):
+        async for events in take_unacked_events(stream, batch_events, batch_window_s):
             await materializer.process(events)
+            await ack_events(stream, events)
 
-    agent = app.agent(topic, name=AGENT_NAME)(materialize_orders)
+    # An unexpected error crashes the worker rather than restarting the agent in place: the
+    # batch in hand was handed to the crashed agent only, so it would stay unprocessed (and its
+    # offsets uncommitted) until the process restarts anyway. Failing loudly gets there sooner.
+    agent = app.agent(topic, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)(
+        materialize_orders
+    )
     register_table_entry(app, table)
     register_agent_stats(app, AGENT_NAME, materializer.stats)
     return OrdersPipeline(topic, dead_letter_topic, table, agent, materializer)

@@ -20,6 +20,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+OnRetry = Callable[[RetriableError, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,21 +47,26 @@ async def retry_retriable(
     backoff: Backoff,
     what: str,
     sleep: Sleep = asyncio.sleep,
-) -> tuple[T, int]:
-    """Run `operation` until it succeeds; return its result and how many retries it took.
+    on_retry: OnRetry | None = None,
+) -> T:
+    """Run `operation` until it succeeds and return its result.
 
     Only `RetriableError`s are retried, for as long as it takes: anything else is a bug or poison
     and propagates. A `retry_after_s` hint from the error lengthens the wait, within `max_s`.
+    `on_retry` hears of each retry as it is decided, so that an outage shows while it lasts.
+    Cancelling the caller (a worker shutting down) ends the wait at once.
     """
     retries = 0
     delays_s = backoff.delays_s()
     while True:
         try:
-            return await operation(), retries
+            return await operation()
         except RetriableError as exc:
             delay_s = next(delays_s)
             if exc.retry_after_s is not None:
                 delay_s = min(max(delay_s, exc.retry_after_s), backoff.max_s)
             retries += 1
             log.warning("%s failed (%s); retry %d in %.2f s", what, exc, retries, delay_s)
+            if on_retry is not None:
+                on_retry(exc, delay_s)
             await sleep(delay_s)

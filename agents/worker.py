@@ -1,9 +1,9 @@
 """The worker process: `python -m agents`.
 
-Start-up order matters: the topics are created before Faust subscribes (otherwise the broker
-may auto-create them with its own defaults, or the consumer starts with no partitions), and the
-store is closed only after the agents have stopped (it is a dependency of the Faust app, so it
-stops after it).
+Start-up order matters: all topics, the tables' changelogs included, are created before Faust
+subscribes (otherwise the broker may auto-create them with its own defaults, or the consumer
+starts with no partitions), and the store is closed only after the agents have stopped (the
+worker starts it before the Faust app, so it stops after it).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from mode import Service
 from agents.operator_views import register_table_list
 from agents.orders import register_orders
 from streams.catalog import TopicCatalog
-from streams.faust_app import create_faust_app
+from streams.faust_app import changelog_specs, create_faust_app
 from streams.order_store import OrderStore
 from streams.settings import Settings
 from streams.topic_admin import ensure_topics
@@ -59,8 +59,9 @@ def run(settings: Settings) -> None:
     """Run the worker in the foreground until SIGINT/SIGTERM; never returns normally."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(ensure_topics(settings, TopicCatalog(settings).all()))
     store = OrderStore.from_settings(settings)
     app = build_app(settings, store)
+    topics = TopicCatalog(settings).all() + changelog_specs(app, settings)
+    loop.run_until_complete(ensure_topics(settings, topics))
     worker = TributaryWorker(app, StoreService(store), loglevel=settings.log_level, loop=loop)
     worker.execute_from_commandline()

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from faust.streams import _current_event
 from faust.types import EventT, StreamT, TopicT
 
+from streams.catalog import TopicSpec
 from streams.errors import ServiceUnavailableError
 from streams.settings import Settings
 
@@ -85,7 +86,32 @@ def create_faust_app(settings: Settings) -> faust.App:
         # No `on_leader` tasks, so the leader topic would only be one more topic to create.
         topic_disable_leader=True,
         autodiscover=False,
+        # Stopping or rebalancing must not wait for the batch in hand: while PostgreSQL is away
+        # it never finishes. Unfinished batches are not acknowledged, so whoever owns the
+        # partitions next processes them again, which the idempotent fold and upsert allow.
+        stream_wait_empty=False,
     )
+
+
+def changelog_specs(app: faust.App, settings: Settings) -> list[TopicSpec]:
+    """The changelog topics of the app's tables, to create before the worker starts.
+
+    Faust creates them itself while it starts, a moment before its consumer joins the group;
+    the consumer's metadata can then still show the new topic without partitions, and the first
+    table write fails Faust's co-partitioning check ("changelog topic has 0 partitions").
+    Created beforehand, they are settled by the time the consumer looks.
+    """
+    return [
+        TopicSpec(
+            name=table.changelog_topic.get_topic_name(),
+            key=f"{table.name} table key",
+            partitions=table.partitions or settings.kafka.partitions,
+            replication_factor=settings.kafka.replication_factor,
+            cleanup_policy="compact",
+            retention_ms=-1,
+        )
+        for table in app.tables.values()
+    ]
 
 
 def raw_topic(app: faust.App, name: str) -> TopicT:
@@ -103,18 +129,25 @@ def raw_topic(app: faust.App, name: str) -> TopicT:
     )
 
 
-def take_events(
+def take_unacked_events(
     stream: StreamT[T], max_events: int, within_s: float
 ) -> AsyncIterator[Sequence[EventT[T]]]:
-    """Batches of up to `max_events` events, or what arrived within `within_s`.
+    """Batches of up to `max_events` events, or what arrived within `within_s`; see `ack_events`.
 
-    Events rather than values, so that each keeps its topic, partition and offset. A batch's
-    offsets are acknowledged only once the consumer of the batch asks for the next one.
+    Events rather than values, so that each keeps its topic, partition and offset. Unacknowledged,
+    because `Stream.take_events` acknowledges a batch however its processing ended (its `finally`
+    runs when the agent fails or is cancelled): a batch that never reached PostgreSQL would be
+    committed and lost. Here only `ack_events` marks offsets as safe to commit.
     """
-    # `StreamT` does not declare `take_events`; every stream Faust hands an agent is a `Stream`.
+    # `StreamT` does not declare `noack_take`; every stream Faust hands an agent is a `Stream`,
+    # and `noack_take` yields the events themselves (its annotation says values).
     concrete = cast(faust.Stream[T], stream)
-    batches: AsyncIterator[Sequence[EventT[T]]] = concrete.take_events(max_events, within_s)
-    return batches
+    return cast(AsyncIterator[Sequence[EventT[T]]], concrete.noack_take(max_events, within_s))
+
+
+async def ack_events(stream: StreamT[T], events: Sequence[EventT[T]]) -> None:
+    for event in events:
+        await stream.ack(event)
 
 
 @contextmanager

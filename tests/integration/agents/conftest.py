@@ -12,7 +12,9 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,7 +23,9 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, SecretStr
 
 from agents.worker import READY_MESSAGE
+from schemas.orders import OrderEvent, OrderView
 from streams.catalog import TopicCatalog
+from streams.codec import encode_event
 from streams.faust_app import free_port
 from streams.order_store import OrderStore
 from streams.settings import Settings
@@ -129,23 +133,59 @@ async def eventually(
         await asyncio.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def worker_settings(
-    stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Settings]:
+def new_order_id() -> str:
+    return f"o-{uuid.uuid4()}"
+
+
+async def produce(producer: AIOKafkaProducer, settings: Settings, event: OrderEvent) -> None:
+    topic = TopicCatalog(settings).orders_events.name
+    await producer.send_and_wait(topic, encode_event(event), key=event.payload.id.encode())
+
+
+async def row_where(
+    store: OrderStore, order_id: str, condition: str, worker: WorkerProcess, **expected: object
+) -> OrderView:
+    """The order's row once it exists and has the `expected` field values."""
+
+    async def probe() -> OrderView | None:
+        view = await store.get(order_id)
+        if view is None or any(getattr(view, k) != v for k, v in expected.items()):
+            return None
+        return view
+
+    return await eventually(probe, what=f"row {order_id} {condition}", worker=worker)
+
+
+def make_worker_settings(stack_settings: Settings, data_dir: Path) -> Settings:
+    """Fresh topics and consumer group, a free web port, in-memory tables, short batches."""
     base = isolated_settings(stack_settings)
     worker = base.worker.model_copy(
         update={
             "web_port": free_port(base.worker.web_host),
-            "data_dir": str(tmp_path_factory.mktemp("worker-data")),
+            "data_dir": str(data_dir),
             "store": "memory://",
             "batch_window_s": 0.05,
         }
     )
-    settings = base.model_copy(update={"worker": worker})
+    return base.model_copy(update={"worker": worker})
+
+
+@contextmanager
+def own_topics(settings: Settings) -> Iterator[Settings]:
     ensure_topics_blocking(settings, TopicCatalog(settings).all())
-    yield settings
-    delete_topics_blocking(settings, [settings.topic_prefix, settings.worker.app_id])
+    try:
+        yield settings
+    finally:
+        delete_topics_blocking(settings, [settings.topic_prefix, settings.worker.app_id])
+
+
+@pytest.fixture(scope="module")
+def worker_settings(
+    stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    settings = make_worker_settings(stack_settings, tmp_path_factory.mktemp("worker-data"))
+    with own_topics(settings):
+        yield settings
 
 
 @pytest.fixture(scope="module")

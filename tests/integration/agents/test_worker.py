@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import aiohttp
@@ -10,34 +9,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from agents.order_state import merge, to_entry
-from schemas.orders import OrderEvent, OrderView
 from streams.catalog import TopicCatalog
-from streams.codec import encode_event
 from streams.order_store import OrderStore
 from streams.settings import Settings
-from tests.integration.agents.conftest import WorkerProcess, eventually
+from tests.integration.agents.conftest import (
+    WorkerProcess,
+    eventually,
+    new_order_id,
+    produce,
+    row_where,
+)
 from tests.unit.agents.factories import T0, order_event
-
-
-def new_order_id() -> str:
-    return f"o-{uuid.uuid4()}"
-
-
-async def produce(producer: AIOKafkaProducer, settings: Settings, event: OrderEvent) -> None:
-    topic = TopicCatalog(settings).orders_events.name
-    await producer.send_and_wait(topic, encode_event(event), key=event.payload.id.encode())
-
-
-async def row_where(
-    store: OrderStore, order_id: str, condition: str, worker: WorkerProcess, **expected: object
-) -> OrderView:
-    async def probe() -> OrderView | None:
-        view = await store.get(order_id)
-        if view is None or any(getattr(view, k) != v for k, v in expected.items()):
-            return None
-        return view
-
-    return await eventually(probe, what=f"row {order_id} {condition}", worker=worker)
 
 
 async def test_order_events_become_a_row_in_postgresql(

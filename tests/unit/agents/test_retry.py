@@ -37,9 +37,17 @@ async def test_a_retry_after_hint_lengthens_the_wait_within_the_cap() -> None:
             raise error
         return "done"
 
-    result = await retry_retriable(flaky, backoff=Backoff(0.1, 5.0), what="flaky", sleep=sleep)
-    assert result == ("done", 2)
+    heard: list[tuple[str, float]] = []
+    result = await retry_retriable(
+        flaky,
+        backoff=Backoff(0.1, 5.0),
+        what="flaky",
+        sleep=sleep,
+        on_retry=lambda error, delay_s: heard.append((str(error), delay_s)),
+    )
+    assert result == "done"
     assert sleeps == [3.0, 5.0]
+    assert heard == [("busy", 3.0), ("busy", 5.0)]
 
 
 async def test_success_on_the_first_attempt_does_not_sleep() -> None:
@@ -51,7 +59,7 @@ async def test_success_on_the_first_attempt_does_not_sleep() -> None:
     async def works() -> int:
         return 7
 
-    assert await retry_retriable(works, backoff=Backoff(), what="x", sleep=sleep) == (7, 0)
+    assert await retry_retriable(works, backoff=Backoff(), what="x", sleep=sleep) == 7
     assert sleeps == []
 
 
