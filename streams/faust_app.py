@@ -155,9 +155,10 @@ def event_scope(event: EventT[Any]) -> Iterator[None]:
     """Make `event` the one Faust believes is being processed, for table writes.
 
     Faust routes a table write to the changelog partition (and the RocksDB partition store) of
-    the event currently being processed. `Stream.take_events` collects its events in a
-    background task, so in the agent body no event is current and table writes fail with
-    "Cannot modify table key from outside of stream iteration" (faust-streaming issue #497).
+    the event currently being processed. Batching (`noack_take`, `take_events`) collects the
+    events in a background task, so in the agent body no event is current and table writes
+    fail with "Cannot modify table key from outside of stream iteration" (faust-streaming
+    issue #497).
     Setting the context variable per event restores co-partitioning: a key's state lives in the
     partition its events came from.
     """

@@ -8,7 +8,14 @@ import faust
 import pytest
 from faust.types.tuples import Message
 
-from streams.faust_app import broker_urls, create_faust_app, describe_event, event_scope, raw_topic
+from streams.faust_app import (
+    broker_urls,
+    changelog_specs,
+    create_faust_app,
+    describe_event,
+    event_scope,
+    raw_topic,
+)
 from streams.settings import Settings
 
 
@@ -69,3 +76,18 @@ def test_event_scope_makes_the_event_current_for_table_writes_and_then_restores(
         assert faust.current_event() is event
         assert describe_event(event).partition == 4
     assert faust.current_event() is None
+
+
+def test_each_table_changelog_is_declared_compacted_with_the_table_partitions() -> None:
+    settings = Settings.model_validate(
+        {"kafka": {"partitions": 4}, "worker": {"app_id": "app-x", "web_port": 6127}}
+    )
+    app = create_faust_app(settings)
+    app.Table("counts", partitions=2)
+    app.Table("totals")
+    specs = {spec.name: spec for spec in changelog_specs(app, settings)}
+    assert {name: spec.partitions for name, spec in specs.items()} == {
+        "app-x-counts-changelog": 2,
+        "app-x-totals-changelog": 4,
+    }
+    assert specs["app-x-counts-changelog"].configs["cleanup.policy"] == "compact"
