@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 
 import faust
 from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 from faust.streams import _current_event
 from faust.types import EventT, StreamT, TopicT
 
@@ -200,5 +201,5 @@ class TopicPublisher:
                 for record in records
             ]
             await asyncio.gather(*deliveries)
-        except KafkaError as exc:
+        except (KafkaError, ProducerSendError) as exc:  # Faust wraps the send, not the delivery
             raise ServiceUnavailableError("kafka", f"{type(exc).__name__}: {exc}") from exc

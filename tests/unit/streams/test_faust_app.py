@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any, cast
 
 import faust
 import pytest
+from aiokafka.errors import KafkaTimeoutError
+from faust.exceptions import ProducerSendError
+from faust.types import TopicT
 from faust.types.tuples import Message
 
+from streams.errors import ServiceUnavailableError
 from streams.faust_app import (
+    OutgoingRecord,
+    TopicPublisher,
     broker_urls,
     changelog_specs,
     create_faust_app,
@@ -91,3 +99,41 @@ def test_each_table_changelog_is_declared_compacted_with_the_table_partitions() 
         "app-x-totals-changelog": 4,
     }
     assert specs["app-x-counts-changelog"].configs["cleanup.policy"] == "compact"
+
+
+class FakeTopic:
+    """Records sends; `fail_send`/`fail_delivery` raise like Faust's producer and aiokafka do."""
+
+    def __init__(self, fail_send: bool = False, fail_delivery: bool = False) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.fail_send = fail_send
+        self.fail_delivery = fail_delivery
+
+    async def send(self, **kwargs: Any) -> asyncio.Future[None]:
+        if self.fail_send:
+            raise ProducerSendError("Error while sending: KafkaConnectionError()")
+        self.sent.append(kwargs)
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.fail_delivery:
+            delivery.set_exception(KafkaTimeoutError())
+        else:
+            delivery.set_result(None)
+        return delivery
+
+
+async def test_a_publisher_sends_at_once_and_waits_for_every_delivery() -> None:
+    topic = FakeTopic()
+    records = [OutgoingRecord(b"k", b"v", (("h", b"1"),)), OutgoingRecord(None, b"w")]
+    await TopicPublisher(cast(TopicT, topic)).send_all(records)
+    assert topic.sent == [
+        {"key": b"k", "value": b"v", "headers": [("h", b"1")], "force": True},
+        {"key": None, "value": b"w", "headers": [], "force": True},
+    ]
+
+
+@pytest.mark.parametrize("failure", ["fail_send", "fail_delivery"])
+async def test_a_publisher_failure_is_a_retriable_kafka_error(failure: str) -> None:
+    topic = FakeTopic(**{failure: True})
+    with pytest.raises(ServiceUnavailableError) as raised:
+        await TopicPublisher(cast(TopicT, topic)).send_all([OutgoingRecord(b"k", b"v")])
+    assert raised.value.service == "kafka"
