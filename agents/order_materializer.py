@@ -23,7 +23,6 @@ from agents.dead_letters import dead_letter
 from agents.order_state import from_entry, latest_per_order, merge, to_entry
 from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.orders import OrderEvent, OrderView
-from streams.codec import decode_event
 from streams.errors import PoisonError, RetriableError
 from streams.faust_app import OutgoingRecord, SourceRecord
 
@@ -33,6 +32,8 @@ E = TypeVar("E")
 
 # Keyed by the order id in UTF-8: the same bytes as the record key, see `agents.orders`.
 OrdersTable = MutableMapping[bytes, dict[str, Any]]
+# Record value -> event; raises `PoisonError` for bytes that will never decode.
+Decode = Callable[[bytes | None], OrderEvent]
 
 
 class ViewSink(Protocol):
@@ -52,9 +53,9 @@ class MaterializerStats:
     retries: int = 0
 
 
-def fold_record(table: OrdersTable, raw: bytes | None) -> OrderView:
+def fold_record(table: OrdersTable, raw: bytes | None, decode: Decode) -> OrderView:
     """Decode one record and fold it into its order's table entry; raises `PoisonError`."""
-    event = decode_event(raw, OrderEvent)
+    event = decode(raw)
     key = event.payload.id.encode()
     current = from_entry(table.get(key))
     view = merge(current, event)
@@ -74,6 +75,7 @@ class OrderMaterializer(Generic[E]):
         self,
         *,
         table: OrdersTable,
+        decode: Decode,
         views: ViewSink,
         dead_letters: RecordSink,
         describe: Callable[[E], SourceRecord],
@@ -82,6 +84,7 @@ class OrderMaterializer(Generic[E]):
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._table = table
+        self._decode = decode
         self._views = views
         self._dead_letters = dead_letters
         self._describe = describe
@@ -97,7 +100,7 @@ class OrderMaterializer(Generic[E]):
             record = self._describe(item)
             try:
                 with self._scope(item):
-                    folded.append(fold_record(self._table, record.value))
+                    folded.append(fold_record(self._table, record.value, self._decode))
             except PoisonError as exc:
                 log.warning(
                     "dead-lettering %s[%d]@%d: %s",

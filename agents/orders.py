@@ -18,6 +18,7 @@ from mode.supervisors import CrashingSupervisor
 from agents.operator_views import register_agent_stats, register_table_entry
 from agents.order_materializer import OrderMaterializer, OrdersTable, ViewSink
 from agents.retry import Backoff
+from schemas.orders import OrderEvent
 from streams.catalog import TopicCatalog
 from streams.faust_app import (
     TopicPublisher,
@@ -28,6 +29,7 @@ from streams.faust_app import (
     take_unacked_events,
 )
 from streams.settings import Settings
+from streams.wire import WireCodec, local_codec
 
 TABLE_NAME = "orders"
 AGENT_NAME = "materialize_orders"
@@ -43,8 +45,16 @@ class OrdersPipeline:
 
 
 def register_orders(
-    app: faust.App, settings: Settings, store: ViewSink, *, backoff: Backoff | None = None
+    app: faust.App,
+    settings: Settings,
+    store: ViewSink,
+    *,
+    codec: WireCodec | None = None,
+    backoff: Backoff | None = None,
 ) -> OrdersPipeline:
+    """`codec` reads the records as the API wrote them: its ids, a Schema Registry's if one is
+    configured (see `agents.worker.wire_codec`), else the project's own (the default)."""
+    wire = codec or local_codec()
     catalog = TopicCatalog(settings)
     source = catalog.orders_events
     topic = raw_topic(app, source.name)
@@ -60,6 +70,7 @@ def register_orders(
     orders_table: OrdersTable = table
     materializer: OrderMaterializer[EventT[bytes]] = OrderMaterializer(
         table=orders_table,
+        decode=lambda raw: wire.decode(raw, OrderEvent),
         views=store,
         dead_letters=TopicPublisher(dead_letter_topic),
         describe=describe_event,

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import faust
 from mode import Service
 
 from agents.operator_views import register_table_list
 from agents.orders import register_orders
+from schemas.registry import SchemaSet
 from streams.catalog import TopicCatalog
 from streams.faust_app import changelog_specs, create_faust_app
 from streams.order_store import OrderStore
+from streams.schema_registry import connect_client, registered_book
 from streams.settings import Settings
 from streams.topic_admin import ensure_topics
+from streams.wire import WireCodec, local_codec
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +52,22 @@ class TributaryWorker(faust.Worker):
         self.stdout.flush()
 
 
-def build_app(settings: Settings, store: OrderStore) -> faust.App:
+async def wire_codec(settings: Settings) -> WireCodec:
+    """The codec the API writes with, so the worker reads the same schema ids.
+
+    With a Schema Registry the current schemas are registered (idempotent: the API registers the
+    same ones) to learn their ids; ids the registry gave to other or older schemas are fetched
+    when first seen. A registry that is away fails the start: the process manager retries.
+    """
+    if settings.schema_registry_url is None:
+        return local_codec()
+    client = connect_client(settings.schema_registry_url, settings.schema_registry_timeout_s)
+    return WireCodec(await registered_book(client, SchemaSet.load(), settings.topic_prefix))
+
+
+def build_app(settings: Settings, store: OrderStore, codec: WireCodec) -> faust.App:
     app = create_faust_app(settings)
-    register_orders(app, settings, store)
+    register_orders(app, settings, store, codec=codec)
     register_table_list(app)
     return app
 
@@ -59,8 +76,11 @@ def run(settings: Settings) -> None:
     """Run the worker in the foreground until SIGINT/SIGTERM; never returns normally."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # Faust creates only the last level of its data directory; a fresh checkout has none.
+    Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
+    codec = loop.run_until_complete(wire_codec(settings))
     store = OrderStore.from_settings(settings)
-    app = build_app(settings, store)
+    app = build_app(settings, store, codec)
     topics = TopicCatalog(settings).all() + changelog_specs(app, settings)
     loop.run_until_complete(ensure_topics(settings, topics))
     worker = TributaryWorker(app, StoreService(store), loglevel=settings.log_level, loop=loop)

@@ -25,11 +25,11 @@ from pydantic import BaseModel, SecretStr
 from agents.worker import READY_MESSAGE
 from schemas.orders import OrderEvent, OrderView
 from streams.catalog import TopicCatalog
-from streams.codec import encode_event
 from streams.faust_app import free_port
 from streams.order_store import OrderStore
 from streams.settings import Settings
 from streams.topic_admin import delete_topics_blocking, ensure_topics_blocking
+from streams.wire import encode
 from tests.integration.conftest import REPO, isolated_settings
 
 T = TypeVar("T")
@@ -139,7 +139,7 @@ def new_order_id() -> str:
 
 async def produce(producer: AIOKafkaProducer, settings: Settings, event: OrderEvent) -> None:
     topic = TopicCatalog(settings).orders_events.name
-    await producer.send_and_wait(topic, encode_event(event), key=event.payload.id.encode())
+    await producer.send_and_wait(topic, encode(event), key=event.payload.id.encode())
 
 
 async def row_where(
@@ -162,7 +162,8 @@ def make_worker_settings(stack_settings: Settings, data_dir: Path) -> Settings:
     worker = base.worker.model_copy(
         update={
             "web_port": free_port(base.worker.web_host),
-            "data_dir": str(data_dir),
+            # Not created here: the worker must create its data directory itself.
+            "data_dir": str(data_dir / "not-yet-created"),
             "store": "memory://",
             "batch_window_s": 0.05,
         }

@@ -86,8 +86,8 @@ async def test_a_poison_record_is_dead_lettered_and_the_next_event_still_materia
     letter = await first_dead_letter(worker_settings, worker)
     assert (letter.key, letter.value) == (order_id.encode(), garbage)
     headers = dict(letter.headers)
-    assert headers["dlq.error.type"] == b"UndecodableEventError"
-    assert headers["dlq.error.message"].startswith(b"not a valid OrderEvent")
+    assert headers["dlq.error.type"] == b"BadMagicByteError"
+    assert headers["dlq.error.message"].startswith(b"first byte is 0xff")
     assert headers["dlq.source.topic"] == source.encode()
     assert headers["dlq.source.partition"] == str(poison.partition).encode()
     assert headers["dlq.source.offset"] == str(poison.offset).encode()

@@ -12,10 +12,10 @@ from agents.dead_letters import HEADER_ERROR_TYPE, HEADER_SOURCE_OFFSET
 from agents.order_materializer import OrderMaterializer
 from agents.order_state import from_entry
 from agents.retry import Backoff
-from schemas.orders import OrderView
-from streams.codec import encode_event
+from schemas.orders import OrderEvent, OrderView
 from streams.errors import ServiceUnavailableError, TributaryError
 from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.wire import decode, encode
 from tests.unit.agents.factories import order_event
 
 TOPIC = "t-orders.events"
@@ -54,6 +54,7 @@ class Harness:
         self.scoped: list[int] = []
         self.materializer: OrderMaterializer[SourceRecord] = OrderMaterializer(
             table=self.table,
+            decode=lambda raw: decode(raw, OrderEvent),
             views=self.store,
             dead_letters=self.dead_letters,
             describe=lambda record: record,
@@ -83,7 +84,7 @@ async def test_a_batch_updates_the_table_and_writes_one_row_per_order_in_one_cal
     a1 = order_event("a", at_s=1)
     a2 = order_event("a", at_s=2, status="paid")
     b1 = order_event("b", at_s=1)
-    await harness.materializer.process(records(*(encode_event(e) for e in (a1, b1, a2))))
+    await harness.materializer.process(records(*(encode(e) for e in (a1, b1, a2))))
 
     assert len(harness.store.calls) == 1
     written = {view.order_id: view for view in harness.store.calls[0]}
@@ -100,37 +101,41 @@ async def test_a_batch_updates_the_table_and_writes_one_row_per_order_in_one_cal
 async def test_a_poison_record_is_dead_lettered_and_the_batch_goes_on() -> None:
     harness = Harness()
     good = order_event("a", at_s=1)
-    batch = records(b"\x00not json", encode_event(good), first_offset=41)
+    batch = records(b"{not avro", encode(good), first_offset=41)
     await harness.materializer.process(batch)
 
     assert [view.order_id for view in harness.store.calls[0]] == ["a"]
     [[letter]] = harness.dead_letters.calls
-    assert letter.value == b"\x00not json"
+    assert letter.value == b"{not avro"
     assert letter.key == b"k"
     headers = dict(letter.headers)
-    assert headers[HEADER_ERROR_TYPE] == b"UndecodableEventError"
+    assert headers[HEADER_ERROR_TYPE] == b"BadMagicByteError"
     assert headers[HEADER_SOURCE_OFFSET] == b"41"
     assert harness.materializer.stats.dead_letters == 1
 
 
 async def test_a_batch_of_only_poison_writes_no_rows() -> None:
     harness = Harness()
-    await harness.materializer.process(records(b"{}", b""))
+    await harness.materializer.process(records(b"{not avro}", b""))
     assert harness.store.calls == []
-    assert len(harness.dead_letters.calls[0]) == 2
+    [letters] = harness.dead_letters.calls
+    assert [dict(letter.headers)[HEADER_ERROR_TYPE] for letter in letters] == [
+        b"BadMagicByteError",
+        b"TruncatedRecordError",
+    ]
 
 
 async def test_a_replayed_event_is_written_again_to_repair_a_lost_row() -> None:
     harness = Harness()
     event = order_event("a", at_s=1)
-    await harness.materializer.process(records(encode_event(event)))
-    await harness.materializer.process(records(encode_event(event)))
+    await harness.materializer.process(records(encode(event)))
+    await harness.materializer.process(records(encode(event)))
     assert harness.store.calls[0] == harness.store.calls[1]
 
 
 async def test_an_unavailable_database_is_retried_with_capped_backoff_until_it_is_back() -> None:
     harness = Harness(FakeStore(failures=4))
-    await harness.materializer.process(records(encode_event(order_event("a"))))
+    await harness.materializer.process(records(encode(order_event("a"))))
     assert harness.sleeps == [0.5, 1.0, 2.0, 2.0]
     assert [view.order_id for view in harness.store.calls[0]] == ["a"]
     assert harness.materializer.stats.retries == 4
@@ -139,5 +144,5 @@ async def test_an_unavailable_database_is_retried_with_capped_backoff_until_it_i
 async def test_an_error_that_retrying_cannot_fix_propagates() -> None:
     harness = Harness(FakeStore(failures=1, error=TributaryError("bug")))
     with pytest.raises(TributaryError, match="bug"):
-        await harness.materializer.process(records(encode_event(order_event("a"))))
+        await harness.materializer.process(records(encode(order_event("a"))))
     assert harness.sleeps == []
