@@ -6,131 +6,23 @@ slow part, so a module shares one; its tests stay independent by using their own
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from pydantic import BaseModel, SecretStr
 
-from agents.worker import READY_MESSAGE
 from schemas.orders import OrderEvent, OrderView
 from streams.catalog import TopicCatalog
-from streams.faust_app import free_port
 from streams.order_store import OrderStore
 from streams.settings import Settings
-from streams.topic_admin import delete_topics_blocking, ensure_topics_blocking
 from streams.wire import encode
-from tests.integration.conftest import REPO, isolated_settings
-
-T = TypeVar("T")
-
-START_DEADLINE_S = 120.0
-STOP_DEADLINE_S = 30.0
-# Generous: a first event also waits for the group to settle; a healthy run takes seconds.
-MATERIALIZE_DEADLINE_S = 60.0
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The `TRIBUTARY_*` variables that make `Settings()` in a child process equal `settings`."""
-    env = {
-        "TRIBUTARY_TOPIC_PREFIX": settings.topic_prefix,
-        "TRIBUTARY_LOG_LEVEL": settings.log_level,
-    }
-    sections: dict[str, BaseModel] = {
-        "kafka": settings.kafka,
-        "database": settings.database,
-        "redis": settings.redis,
-        "worker": settings.worker,
-    }
-    for section, values in sections.items():
-        for field, value in values.model_dump().items():
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            if value is not None:
-                env[f"TRIBUTARY_{section.upper()}_{field.upper()}"] = str(value)
-    return env
-
-
-class WorkerProcess:
-    """`python -m agents` as a child process, its output collected in a log file."""
-
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.web_url = f"http://{settings.worker.web_host}:{settings.worker.web_port}"
-        self.started_s = time.monotonic()
-        self.ready_after_s: float | None = None
-        with log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "agents"],
-                cwd=REPO,
-                env={**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"},
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-
-    def log_tail(self, chars: int = 6000) -> str:
-        text = self.log_path.read_text(errors="replace")
-        return text[-chars:]
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_DEADLINE_S
-        while READY_MESSAGE not in self.log_path.read_text(errors="replace"):
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"worker exited with {self.process.returncode} before it was ready:\n"
-                    + self.log_tail(),
-                    pytrace=False,
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"worker not ready within {START_DEADLINE_S} s:\n" + self.log_tail(),
-                    pytrace=False,
-                )
-            time.sleep(0.1)
-        self.ready_after_s = time.monotonic() - self.started_s
-
-    def stop(self) -> int:
-        """SIGTERM, as an orchestrator would; kill only if it does not stop in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]],
-    *,
-    what: str,
-    worker: WorkerProcess,
-    deadline_s: float = MATERIALIZE_DEADLINE_S,
-) -> T:
-    """Poll `probe` until it returns something other than None; fail naming `what` if it never
-    does, with the worker's log, since that is where the reason will be."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        result = await probe()
-        if result is not None:
-            return result
-        if worker.process.poll() is not None:
-            pytest.fail(f"worker died while waiting for {what}:\n{worker.log_tail()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {deadline_s} s. Worker log:\n{worker.log_tail()}")
-        await asyncio.sleep(0.1)
+from tests.integration.worker_process import (
+    WorkerProcess,
+    eventually,
+    make_worker_settings,
+    own_topics,
+)
 
 
 def new_order_id() -> str:
@@ -154,30 +46,6 @@ async def row_where(
         return view
 
     return await eventually(probe, what=f"row {order_id} {condition}", worker=worker)
-
-
-def make_worker_settings(stack_settings: Settings, data_dir: Path) -> Settings:
-    """Fresh topics and consumer group, a free web port, in-memory tables, short batches."""
-    base = isolated_settings(stack_settings)
-    worker = base.worker.model_copy(
-        update={
-            "web_port": free_port(base.worker.web_host),
-            # Not created here: the worker must create its data directory itself.
-            "data_dir": str(data_dir / "not-yet-created"),
-            "store": "memory://",
-            "batch_window_s": 0.05,
-        }
-    )
-    return base.model_copy(update={"worker": worker})
-
-
-@contextmanager
-def own_topics(settings: Settings) -> Iterator[Settings]:
-    ensure_topics_blocking(settings, TopicCatalog(settings).all())
-    try:
-        yield settings
-    finally:
-        delete_topics_blocking(settings, [settings.topic_prefix, settings.worker.app_id])
 
 
 @pytest.fixture(scope="module")

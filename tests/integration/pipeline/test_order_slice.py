@@ -1,0 +1,107 @@
+"""The first vertical slice end to end: a signed webhook into the real API, through Kafka and the
+real worker process, into PostgreSQL, and back out of the API and the worker's web view."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
+
+from api.app import create_app
+from streams.settings import Settings
+from tests.integration.api.support import order_webhook, post_order
+from tests.integration.worker_process import (
+    WorkerProcess,
+    eventually,
+    make_worker_settings,
+    own_topics,
+)
+
+
+@pytest.fixture(scope="module")
+def pipeline_settings(
+    stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    settings = make_worker_settings(stack_settings, tmp_path_factory.mktemp("pipeline"))
+    with own_topics(settings):
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def worker(
+    pipeline_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(pipeline_settings, tmp_path_factory.mktemp("log") / "worker.log")
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+async def api(aiohttp_client: AiohttpClient, pipeline_settings: Settings) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(pipeline_settings))
+
+
+async def _order_in_state(
+    api: TestClient[Any, Any], worker: WorkerProcess, order_id: str, status: str
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        response = await api.get(f"/v1/orders/{order_id}")
+        if response.status != 200:
+            return None
+        view: dict[str, Any] = await response.json()
+        return view if view["status"] == status else None
+
+    return await eventually(probe, what=f"order {order_id} {status} via the API", worker=worker)
+
+
+def _later(body: dict[str, Any], event_type: str, status: str, seconds: int) -> dict[str, Any]:
+    order = body["order"] | {"status": status}
+    occurred = f"2026-01-02T03:{4 + seconds // 60:02d}:{seconds % 60:02d}+00:00"
+    return body | {"type": event_type, "occurred_at": occurred, "order": order}
+
+
+async def test_a_signed_webhook_becomes_an_order_view(
+    api: TestClient[Any, Any], worker: WorkerProcess, pipeline_settings: Settings
+) -> None:
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    created = order_webhook(order_id)
+    started_s = time.monotonic()
+    response = await post_order(api, pipeline_settings, created)
+    assert response.status == 202, await response.text()
+    event_id = (await response.json())["event_id"]
+
+    view = await _order_in_state(api, worker, order_id, "pending")
+    print(f"webhook -> view in {time.monotonic() - started_s:.2f}s")
+    assert view["last_event_id"] == event_id
+    assert view["total_minor"] == created["order"]["total_minor"]
+    assert view["item_count"] == 2
+
+    paid = _later(created, "order.paid", "paid", 90)
+    assert (await post_order(api, pipeline_settings, paid)).status == 202
+    view = await _order_in_state(api, worker, order_id, "paid")
+    assert view["last_event_type"] == "order.paid"
+
+
+async def test_the_worker_serves_the_live_table_entry(
+    api: TestClient[Any, Any], worker: WorkerProcess, pipeline_settings: Settings
+) -> None:
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    assert (await post_order(api, pipeline_settings, order_webhook(order_id))).status == 202
+    await _order_in_state(api, worker, order_id, "pending")
+
+    async with aiohttp.ClientSession() as session:
+        response = await session.get(f"{worker.web_url}/tables/orders/{order_id}/")
+        assert response.status == 200, await response.text()
+        entry = json.loads(await response.text())
+    assert entry["order_id"] == order_id
+    assert entry["status"] == "pending"
