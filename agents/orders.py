@@ -53,7 +53,7 @@ def register_orders(
     backoff: Backoff | None = None,
 ) -> OrdersPipeline:
     """`codec` reads the records as the API wrote them: its ids, a Schema Registry's if one is
-    configured (see `agents.worker.wire_codec`), else the project's own (the default)."""
+    configured (see `streams.codec.wire_codec`), else the project's own (the default)."""
     wire = codec or local_codec()
     catalog = TopicCatalog(settings)
     source = catalog.orders_events

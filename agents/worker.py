@@ -17,14 +17,13 @@ from mode import Service
 
 from agents.operator_views import register_table_list
 from agents.orders import register_orders
-from schemas.registry import SchemaSet
 from streams.catalog import TopicCatalog
+from streams.codec import wire_codec
 from streams.faust_app import changelog_specs, create_faust_app
 from streams.order_store import OrderStore
-from streams.schema_registry import connect_client, registered_book
 from streams.settings import Settings
 from streams.topic_admin import ensure_topics
-from streams.wire import WireCodec, local_codec
+from streams.wire import WireCodec
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +49,6 @@ class TributaryWorker(faust.Worker):
         # To the real stdout (Faust redirects `print` into the log): scripts and tests wait for it.
         self.say(f"{READY_MESSAGE}: app {conf.id}, web {conf.canonical_url}")
         self.stdout.flush()
-
-
-async def wire_codec(settings: Settings) -> WireCodec:
-    """The codec the API writes with, so the worker reads the same schema ids.
-
-    With a Schema Registry the current schemas are registered (idempotent: the API registers the
-    same ones) to learn their ids; ids the registry gave to other or older schemas are fetched
-    when first seen. A registry that is away fails the start: the process manager retries.
-    """
-    if settings.schema_registry_url is None:
-        return local_codec()
-    client = connect_client(settings.schema_registry_url, settings.schema_registry_timeout_s)
-    return WireCodec(await registered_book(client, SchemaSet.load(), settings.topic_prefix))
 
 
 def build_app(settings: Settings, store: OrderStore, codec: WireCodec) -> faust.App:

@@ -15,8 +15,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from schemas.registry import SchemaSet
-from streams.schema_registry import connect_client, registered_book
+from streams.codec import wire_codec
 from streams.settings import Settings
 from streams.wire import WireCodec, local_codec
 
@@ -35,16 +34,9 @@ class AppCodec:
     @classmethod
     def from_settings(cls, settings: Settings) -> AppCodec:
         """Built without I/O: the registry client connects on its first request."""
-        url = settings.schema_registry_url
-        if url is None:
+        if settings.schema_registry_url is None:
             return cls()
-        client = connect_client(url, settings.schema_registry_timeout_s)
-        schema_set = SchemaSet.load()
-
-        async def register() -> WireCodec:
-            return WireCodec(await registered_book(client, schema_set, settings.topic_prefix))
-
-        return cls(register)
+        return cls(lambda: wire_codec(settings))
 
     @property
     def uses_registry(self) -> bool:

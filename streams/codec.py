@@ -1,32 +1,23 @@
-"""Turning events into record values and back.
+"""The wire codec a process writes and reads with, chosen from the settings.
 
-Decoding failures are `PoisonError`s: the bytes will never decode, however often they are retried.
+Without `schema_registry_url`, the project's own schema ids (`schemas/avro/registry.json`).
+With one, our schemas are registered there first (idempotent: every process registers the same
+ones) to learn the ids to write; ids the registry gave to other or older schemas are fetched when
+first seen. The API and the worker build their codec here, so they always agree on the ids.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
-
-from pydantic import BaseModel, ValidationError
-
-from streams.errors import PoisonError
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
+from schemas.registry import SchemaSet
+from streams.schema_registry import connect_client, registered_book
+from streams.settings import Settings
+from streams.wire import WireCodec, local_codec
 
 
-class UndecodableEventError(PoisonError):
-    """A record value that is not a valid event of the topic's contract."""
-
-
-def encode_event(event: BaseModel) -> bytes:
-    return event.model_dump_json().encode()
-
-
-def decode_event(raw: bytes | None, contract: type[ModelT]) -> ModelT:
-    if raw is None:
-        raise UndecodableEventError("record has no value")
-    try:
-        return contract.model_validate_json(raw)
-    except ValidationError as exc:
-        fields = ", ".join(".".join(str(p) for p in err["loc"]) or "(root)" for err in exc.errors())
-        raise UndecodableEventError(f"not a valid {contract.__name__}: {fields}") from exc
+async def wire_codec(settings: Settings) -> WireCodec:
+    """Raises `ServiceUnavailableError` while the registry is away and `ConfigurationError`
+    when it refuses a schema (one incompatible with what it holds)."""
+    if settings.schema_registry_url is None:
+        return local_codec()
+    client = connect_client(settings.schema_registry_url, settings.schema_registry_timeout_s)
+    return WireCodec(await registered_book(client, SchemaSet.load(), settings.topic_prefix))

@@ -1,15 +1,9 @@
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
 import pytest
 
 from schemas.contracts import BY_TOPIC
-from schemas.orders import Order, OrderEvent, OrderItem
 from streams.catalog import DAY_MS, TopicCatalog
-from streams.codec import UndecodableEventError, decode_event, encode_event
-from streams.errors import PoisonError
 from streams.settings import Settings
 
 FAMILY_TOPICS = {
@@ -59,36 +53,3 @@ def test_partitions_and_replication_come_from_settings() -> None:
         assert (spec.partitions, spec.replication_factor) == (9, 3)
         assert spec.configs["cleanup.policy"] == "delete"
         assert int(spec.configs["retention.ms"]) == spec.retention_ms >= 7 * DAY_MS
-
-
-def _event() -> OrderEvent:
-    now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-    order = Order(
-        id="o1",
-        user_id="u1",
-        status="paid",
-        currency="EUR",
-        total_minor=10,
-        items=[OrderItem(sku="s", quantity=1, unit_price_minor=10)],
-    )
-    return OrderEvent(
-        event_id=uuid.uuid4(),
-        event_type="order.paid",
-        occurred_at=now,
-        ingested_at=now,
-        source="test",
-        correlation_id="c",
-        payload=order,
-    )
-
-
-def test_events_round_trip() -> None:
-    event = _event()
-    assert decode_event(encode_event(event), OrderEvent) == event
-
-
-@pytest.mark.parametrize("raw", [None, b"", b"\x00\x01garbage", b'{"event_id": "nope"}'])
-def test_undecodable_records_are_poison(raw: bytes | None) -> None:
-    with pytest.raises(UndecodableEventError) as caught:
-        decode_event(raw, OrderEvent)
-    assert isinstance(caught.value, PoisonError)
