@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -30,10 +31,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _wait_until_ready(processes: dict[str, subprocess.Popen[bytes]], urls: dict[str, str]) -> None:
+def _wait_until_ready(
+    processes: dict[str, subprocess.Popen[bytes]], urls: dict[str, str], stop: threading.Event
+) -> None:
     deadline = time.monotonic() + READY_DEADLINE_S
     pending = dict(urls)
-    while pending:
+    while pending and not stop.is_set():
         for name, process in processes.items():
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode} while starting")
@@ -43,7 +46,7 @@ def _wait_until_ready(processes: dict[str, subprocess.Popen[bytes]], urls: dict[
                 del pending[name]
         if time.monotonic() > deadline:
             raise RuntimeError(f"not ready after {READY_DEADLINE_S:.0f}s: {', '.join(pending)}")
-        time.sleep(0.25)
+        stop.wait(0.25)
 
 
 def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -60,6 +63,16 @@ def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def _announce(settings: Settings, api_url: str, worker_url: str) -> None:
+    print(
+        f"\nTributary is running (Kafka {settings.kafka.bootstrap}).\n"
+        f"  API        {api_url}   (POST /v1/webhooks/..., GET /v1/orders/{{id}})\n"
+        f"  worker web {worker_url}   (GET /tables/orders/{{key}}/)\n"
+        "Press Ctrl-C to stop everything.",
+        flush=True,
+    )
+
+
 def main() -> int:
     settings = Settings()
     api_url = f"http://{settings.api.host}:{settings.api.port}"
@@ -68,24 +81,24 @@ def main() -> int:
         "worker": subprocess.Popen([sys.executable, "-m", "agents"], cwd=REPO),
         "api": subprocess.Popen([sys.executable, "-m", "api"], cwd=REPO),
     }
+    # Ctrl-C reaches the whole process group: the children stop on their own, and this process
+    # only has to notice, wait for them, and stop the stack.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     status = 0
     try:
-        _wait_until_ready(
-            processes, {"api": f"{api_url}/health/ready", "worker": f"{worker_url}/tables/"}
-        )
-        print(
-            f"\nTributary is running (Kafka {settings.kafka.bootstrap}).\n"
-            f"  API        {api_url}   (POST /v1/webhooks/orders, GET /v1/orders/{{id}})\n"
-            f"  worker web {worker_url}   (GET /tables/orders/{{key}}/)\n"
-            "Press Ctrl-C to stop everything.",
-            flush=True,
-        )
-        while all(process.poll() is None for process in processes.values()):
-            time.sleep(0.5)
-        print("a pipeline process exited; stopping the rest", flush=True)
-        status = 1
-    except KeyboardInterrupt:
-        print("\nstopping…", flush=True)
+        urls = {"api": f"{api_url}/health/ready", "worker": f"{worker_url}/tables/"}
+        _wait_until_ready(processes, urls, stop)
+        if not stop.is_set():
+            _announce(settings, api_url, worker_url)
+        while not stop.is_set() and all(p.poll() is None for p in processes.values()):
+            stop.wait(0.5)
+        if stop.is_set():
+            print("\nstopping…", flush=True)
+        else:
+            print("a pipeline process exited; stopping the rest", flush=True)
+            status = 1
     except RuntimeError as exc:
         print(f"the pipeline did not start: {exc}", flush=True)
         status = 1
