@@ -31,8 +31,8 @@ class ApiMetrics:
         )
         self.latency = Histogram(
             "tributary_api_request_duration_seconds",
-            "Time to answer an HTTP request, by route template and method.",
-            ["route", "method"],
+            "Time to answer an HTTP request, by route template, method and status.",
+            ["route", "method", "status"],
             registry=self.registry,
         )
         self.events_produced = Counter(
@@ -73,8 +73,9 @@ def metrics_middleware(metrics: ApiMetrics) -> Middleware:
             raise
         finally:
             route = route_label(request)
-            metrics.requests.labels(route, request.method, str(status)).inc()
-            metrics.latency.labels(route, request.method).observe(time.perf_counter() - started_s)
+            labels = (route, request.method, str(status))
+            metrics.requests.labels(*labels).inc()
+            metrics.latency.labels(*labels).observe(time.perf_counter() - started_s)
 
     return measure
 

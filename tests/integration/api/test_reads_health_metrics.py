@@ -91,6 +91,11 @@ async def test_metrics_are_labelled_by_route_template(client: Client, settings: 
     assert 'route="/v1/orders/{id}"' in text
     assert "ord-nowhere" not in text
     assert 'route="/v1/webhooks/orders",status="202"' in text
+    # Latency by route and status: a fast 404 must not hide inside the 200s' histogram.
+    assert (
+        'tributary_api_request_duration_seconds_count{method="GET",route="/v1/orders/{id}",'
+        'status="404"} 1.0'
+    ) in text
     topic = f"{settings.topic_prefix}orders.events"
     assert f'tributary_api_events_produced_total{{topic="{topic}"}} 1.0' in text
 
