@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.currency import ISO_4217_CODES
 
-ORDER_EVENT_TYPES: tuple[str, ...] = (
-    "order.created",
-    "order.updated",
-    "order.paid",
-    "order.fulfilled",
-    "order.cancelled",
-    "order.refunded",
-)
 OrderEventType = Literal[
     "order.created",
     "order.updated",
@@ -26,6 +18,7 @@ OrderEventType = Literal[
     "order.cancelled",
     "order.refunded",
 ]
+ORDER_EVENT_TYPES: tuple[str, ...] = get_args(OrderEventType)
 OrderStatus = Literal["pending", "paid", "fulfilled", "cancelled", "refunded"]
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]

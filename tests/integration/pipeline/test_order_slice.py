@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -17,38 +16,12 @@ from pytest_aiohttp import AiohttpClient
 from api.app import create_app
 from streams.settings import Settings
 from tests.integration.api.support import order_webhook, post_order
-from tests.integration.worker_process import (
-    WorkerProcess,
-    eventually,
-    make_worker_settings,
-    own_topics,
-)
-
-
-@pytest.fixture(scope="module")
-def pipeline_settings(
-    stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Settings]:
-    settings = make_worker_settings(stack_settings, tmp_path_factory.mktemp("pipeline"))
-    with own_topics(settings):
-        yield settings
-
-
-@pytest.fixture(scope="module")
-def worker(
-    pipeline_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(pipeline_settings, tmp_path_factory.mktemp("log") / "worker.log")
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
+from tests.integration.worker_process import WorkerProcess, eventually
 
 
 @pytest.fixture
-async def api(aiohttp_client: AiohttpClient, pipeline_settings: Settings) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(pipeline_settings))
+async def api(aiohttp_client: AiohttpClient, worker_settings: Settings) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(worker_settings))
 
 
 async def _order_in_state(
@@ -71,12 +44,12 @@ def _later(body: dict[str, Any], event_type: str, status: str, seconds: int) -> 
 
 
 async def test_a_signed_webhook_becomes_an_order_view(
-    api: TestClient[Any, Any], worker: WorkerProcess, pipeline_settings: Settings
+    api: TestClient[Any, Any], worker: WorkerProcess, worker_settings: Settings
 ) -> None:
     order_id = f"ord-{uuid.uuid4().hex[:12]}"
     created = order_webhook(order_id)
     started_s = time.monotonic()
-    response = await post_order(api, pipeline_settings, created)
+    response = await post_order(api, worker_settings, created)
     assert response.status == 202, await response.text()
     event_id = (await response.json())["event_id"]
 
@@ -87,16 +60,16 @@ async def test_a_signed_webhook_becomes_an_order_view(
     assert view["item_count"] == 2
 
     paid = _later(created, "order.paid", "paid", 90)
-    assert (await post_order(api, pipeline_settings, paid)).status == 202
+    assert (await post_order(api, worker_settings, paid)).status == 202
     view = await _order_in_state(api, worker, order_id, "paid")
     assert view["last_event_type"] == "order.paid"
 
 
 async def test_the_worker_serves_the_live_table_entry(
-    api: TestClient[Any, Any], worker: WorkerProcess, pipeline_settings: Settings
+    api: TestClient[Any, Any], worker: WorkerProcess, worker_settings: Settings
 ) -> None:
     order_id = f"ord-{uuid.uuid4().hex[:12]}"
-    assert (await post_order(api, pipeline_settings, order_webhook(order_id))).status == 202
+    assert (await post_order(api, worker_settings, order_webhook(order_id))).status == 202
     await _order_in_state(api, worker, order_id, "pending")
 
     async with aiohttp.ClientSession() as session:
