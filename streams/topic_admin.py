@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+)
 
 from streams.catalog import TopicSpec
 from streams.errors import ServiceUnavailableError
@@ -38,7 +43,9 @@ def _existing_partitions(admin: AdminClient, timeout_s: float) -> dict[str, int]
     return {name: len(topic.partitions) for name, topic in metadata.topics.items()}
 
 
-def _create(admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float) -> None:
+def _create(admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float) -> list[str]:
+    """Create the topics; return those that turned out to exist already (created meanwhile by
+    someone else, or not yet in the metadata this client had)."""
     new = [
         NewTopic(
             s.name,
@@ -48,29 +55,68 @@ def _create(admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float) ->
         )
         for s in specs
     ]
+    already: list[str] = []
     for name, future in admin.create_topics(new, request_timeout=timeout_s).items():
         try:
             future.result(timeout=timeout_s)
+            log.info("created topic %s", name)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise ServiceUnavailableError("kafka", f"creating {name}: {exc}") from exc
-        log.info("created topic %s", name)
+            already.append(name)
+    return already
+
+
+def _partitions_once_visible(
+    admin: AdminClient, names: Sequence[str], timeout_s: float
+) -> dict[str, int]:
+    """Partition counts of topics the broker says exist, waiting for its metadata to show them."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        existing = _existing_partitions(admin, timeout_s)
+        if all(name in existing for name in names) or time.monotonic() > deadline:
+            return {name: existing[name] for name in names if name in existing}
+        time.sleep(0.1)
+
+
+def _config_mismatches(
+    admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float
+) -> list[str]:
+    if not specs:
+        return []
+    resources = {spec.name: ConfigResource("topic", spec.name) for spec in specs}
+    futures = admin.describe_configs(list(resources.values()), request_timeout=timeout_s)
+    mismatches = []
+    for spec in specs:
+        try:
+            actual = futures[resources[spec.name]].result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise ServiceUnavailableError("kafka", f"describing {spec.name}: {exc}") from exc
+        mismatches += [
+            f"{spec.name}: has {key}={actual[key].value}, catalog says {wanted}"
+            for key, wanted in spec.configs.items()
+            if key in actual and actual[key].value != wanted
+        ]
+    return mismatches
 
 
 def ensure_topics_blocking(settings: Settings, specs: Sequence[TopicSpec]) -> list[str]:
-    """Create the missing topics; return a description of every existing one that differs
-    from its spec (partitions can only grow, so a mismatch needs an operator, not a retry)."""
+    """Create the missing topics; return a description of every way an existing one differs
+    from its spec. Nothing is altered: partitions can only grow (which moves keys between
+    partitions) and retention decides what data is kept, so a difference needs an operator."""
     admin = _admin(settings)
     timeout_s = settings.kafka.request_timeout_s
     existing = _existing_partitions(admin, timeout_s)
     missing = [spec for spec in specs if spec.name not in existing]
     if missing:
-        _create(admin, missing, timeout_s)
+        already = _create(admin, missing, timeout_s)
+        existing |= _partitions_once_visible(admin, already, timeout_s)
+    present = [spec for spec in specs if spec.name in existing]
     mismatches = [
         f"{spec.name}: has {existing[spec.name]} partitions, catalog says {spec.partitions}"
-        for spec in specs
-        if spec.name in existing and existing[spec.name] != spec.partitions
-    ]
+        for spec in present
+        if existing[spec.name] != spec.partitions
+    ] + _config_mismatches(admin, present, timeout_s)
     for mismatch in mismatches:
         log.warning("topic differs from the catalog: %s", mismatch)
     return mismatches
