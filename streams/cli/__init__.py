@@ -1,0 +1,117 @@
+"""`tributary`: the command line for operators and upstream integrators.
+
+`main` is the console entry point; `run` is the same command as a coroutine with its settings
+and streams passed in, which is how the tests call it in-process. Settings are read from the
+environment once, at the start of a command (`--prefix` overrides the topic prefix), and passed
+down. Exit codes: 0 ok, 1 a service is unavailable (the message names it), 2 usage or invalid
+input (nothing was changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from streams.cli import dlq, produce, tail, topics
+from streams.cli.arguments import parse
+from streams.cli.errors import UsageError
+from streams.cli.output import Output
+from streams.errors import ConfigurationError, ServiceUnavailableError, TributaryError
+from streams.settings import Settings
+
+__all__ = ["Console", "main", "run"]
+
+EXIT_OK = 0
+EXIT_SERVICE = 1
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
+    try:
+        return asyncio.run(run(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): that ends the command, it is no failure.
+        # Python's own advice: point stdout at devnull so the flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+async def run(
+    argv: Sequence[str], settings: Settings | None = None, console: Console | None = None
+) -> int:
+    console = console or Console()
+    output = Output(console.stdout, console.stderr)
+    try:
+        args = parse(argv)
+        settings = _settings(settings, args.prefix)
+        return await _dispatch(args, settings, console, output)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except UsageError as exc:
+        output.note(f"error: {exc}")
+        return EXIT_USAGE
+    except ConfigurationError as exc:
+        output.note(f"configuration error: {exc}")
+        return EXIT_USAGE
+    except ServiceUnavailableError as exc:
+        output.note(f"error: {exc.service} is unavailable: {exc.detail}")
+        return EXIT_SERVICE
+    except TributaryError as exc:
+        output.note(f"error: {type(exc).__name__}: {exc}")
+        return EXIT_SERVICE
+
+
+def _settings(given: Settings | None, prefix: str | None) -> Settings:
+    try:
+        settings = given if given is not None else Settings()
+    except ValidationError as exc:
+        raise UsageError(f"invalid TRIBUTARY_* settings: {exc}") from exc
+    return settings if prefix is None else settings.model_copy(update={"topic_prefix": prefix})
+
+
+def _read_input(source: str, stdin: TextIO) -> str:
+    if source == "-":
+        return stdin.read()
+    try:
+        return Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {source}: {exc}") from exc
+
+
+async def _dispatch(
+    args: argparse.Namespace, settings: Settings, console: Console, output: Output
+) -> int:
+    if args.command == "topics":
+        if args.action == "list":
+            return await topics.list_topics(settings, output)
+        if args.action == "create":
+            return await topics.create_topics(settings, output)
+        return await topics.describe_topic(settings, args.topic, output)
+    if args.command == "produce":
+        text = _read_input(args.json, console.stdin)
+        return await produce.produce(settings, args.event_type, text, args.key, output)
+    if args.command == "tail":
+        options = tail.TailOptions(
+            args.from_beginning, args.follow, args.max_records, args.timeout_s
+        )
+        return await tail.tail(settings, args.topic, options, output)
+    if args.action == "list":
+        return await dlq.list_dead_letters(settings, args.topic, output)
+    return await dlq.redrive(settings, args.topic, args.offset, output)

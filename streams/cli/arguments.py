@@ -1,0 +1,92 @@
+"""The command line's grammar (argparse: the standard library is enough for five commands)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import NoReturn
+
+from streams.cli.errors import UsageError
+
+DESCRIPTION = (
+    "Operate Tributary's topics: list, create and describe them, produce validated events, "
+    "tail them as JSON lines, list and re-drive dead letters. Settings come from TRIBUTARY_* "
+    "environment variables. JSON lines go to stdout, messages to stderr. Exit codes: 0 ok, "
+    "1 a service (Kafka, the Schema Registry) is unavailable, 2 usage or validation error."
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors are raised, not printed-and-exited, so `run` reports them like the rest."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="tributary", description=DESCRIPTION)
+    parser.add_argument(
+        "--prefix", help="topic prefix, instead of TRIBUTARY_TOPIC_PREFIX (tests, tenants)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    topics = commands.add_parser("topics", help="the catalog's topics in the cluster")
+    topic_commands = topics.add_subparsers(dest="action", required=True, parser_class=Parser)
+    topic_commands.add_parser("list", help="partitions, existence, end offsets and lag per topic")
+    topic_commands.add_parser("create", help="create missing topics; exit 1 on mismatches")
+    describe = topic_commands.add_parser("describe", help="one topic's partitions and configs")
+    describe.add_argument("topic", help="base name (orders.events) or prefixed name")
+
+    produce = commands.add_parser("produce", help="validate and produce events")
+    produce.add_argument("event_type", help="such as order.created")
+    produce.add_argument(
+        "--json",
+        required=True,
+        metavar="FILE",
+        help="a webhook body or an envelope, or JSON Lines of them; - for stdin",
+    )
+    produce.add_argument("--key", help="record key, instead of the contract's (the entity id)")
+
+    tail = commands.add_parser("tail", help="print a topic's records as JSON lines")
+    tail.add_argument("topic", help="base name (orders.events) or prefixed name")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    tail.add_argument("--follow", action="store_true", help="keep printing new records")
+    tail.add_argument("--max", type=_positive_int, dest="max_records", help="stop after N")
+    tail.add_argument(
+        "--timeout-s", type=_positive_float, help="stop once no record came for this long"
+    )
+
+    dlq = commands.add_parser("dlq", help="a family topic's dead letters")
+    dlq_commands = dlq.add_subparsers(dest="action", required=True, parser_class=Parser)
+    dlq_list = dlq_commands.add_parser("list", help="every dead letter with its error and source")
+    dlq_list.add_argument("topic", help="the family topic, such as orders.events")
+    redrive = dlq_commands.add_parser("redrive", help="re-produce dead letters to their topic")
+    redrive.add_argument("topic", help="the family topic, such as orders.events")
+    which = redrive.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every dead letter not re-driven before")
+    which.add_argument(
+        "--offset",
+        action="append",
+        default=[],
+        metavar="PARTITION:OFFSET",
+        help="this dead letter (repeatable), even if it was re-driven before",
+    )
+    return parser
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    return build_parser().parse_args(list(argv))

@@ -1,0 +1,101 @@
+"""`tributary topics list|create|describe`: the catalog's topics as the cluster has them.
+
+Lag is counted for the group that consumes each topic: the worker's (`worker.app_id`) on family
+topics, and on dead-letter topics the re-drive group, whose lag is the dead letters not yet
+re-driven.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.catalog import TopicCatalog, TopicSpec
+from streams.cli.cluster import Cluster, TopicState
+from streams.cli.dlq import redrive_group
+from streams.cli.errors import TopicNotFoundError
+from streams.cli.output import Output
+from streams.cli.topic_names import resolve_topic
+from streams.settings import Settings
+from streams.topic_admin import ensure_topics
+
+
+def group_for(settings: Settings, topic: str) -> str:
+    catalog = TopicCatalog(settings)
+    if any(topic == catalog.dead_letters(spec).name for spec in catalog.families()):
+        return redrive_group(settings)
+    return settings.worker.app_id
+
+
+def list_line(spec: TopicSpec, group: str, state: TopicState | None) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "topic": spec.name,
+        "partitions": spec.partitions,
+        "exists": state is not None,
+        "group": group,
+    }
+    if state is None:
+        return line | {"partitions_found": None, "end_offsets": None, "lag": None}
+    return line | {
+        "partitions_found": len(state.partitions),
+        "end_offsets": state.end_offsets,
+        "lag": state.lag,
+    }
+
+
+def describe_line(state: TopicState, configs: dict[str, str]) -> dict[str, Any]:
+    return {
+        "topic": state.name,
+        "group": state.group,
+        "configs": configs,
+        "partitions": [
+            {
+                "partition": p.partition,
+                "leader": p.leader,
+                "low": p.low,
+                "high": p.high,
+                "committed": p.committed,
+                "lag": p.lag,
+            }
+            for p in state.partitions
+        ],
+    }
+
+
+def create_line(spec: TopicSpec, existing: dict[str, int], mismatches: list[str]) -> dict[str, Any]:
+    line: dict[str, Any] = {"topic": spec.name, "partitions": spec.partitions}
+    mismatch = next((m for m in mismatches if m.startswith(f"{spec.name}: ")), None)
+    if mismatch is not None:
+        return line | {"status": "mismatch", "detail": mismatch}
+    return line | {"status": "exists" if spec.name in existing else "created"}
+
+
+async def list_topics(settings: Settings, output: Output) -> int:
+    specs = TopicCatalog(settings).all()
+    groups = {spec.name: group_for(settings, spec.name) for spec in specs}
+    states = await Cluster(settings.kafka).topic_states(groups)
+    for spec in specs:
+        output.record(list_line(spec, groups[spec.name], states.get(spec.name)))
+    return 0
+
+
+async def create_topics(settings: Settings, output: Output) -> int:
+    """Exit 1 when an existing topic differs from the catalog: that needs an operator."""
+    specs = TopicCatalog(settings).all()
+    existing = await Cluster(settings.kafka).partition_counts()
+    mismatches = await ensure_topics(settings, specs)
+    for spec in specs:
+        output.record(create_line(spec, existing, mismatches))
+    for mismatch in mismatches:
+        output.note(f"differs from the catalog: {mismatch}")
+    return 1 if mismatches else 0
+
+
+async def describe_topic(settings: Settings, typed_topic: str, output: Output) -> int:
+    topic = resolve_topic(TopicCatalog(settings), settings.topic_prefix, typed_topic)
+    cluster = Cluster(settings.kafka)
+    group = group_for(settings, topic.name)
+    state = (await cluster.topic_states({topic.name: group})).get(topic.name)
+    if state is None:
+        raise TopicNotFoundError(topic.name)
+    output.record(describe_line(state, await cluster.configs(topic.name)))
+    return 0
