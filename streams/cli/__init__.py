@@ -4,7 +4,7 @@
 and streams passed in, which is how the tests call it in-process. Settings are read from the
 environment once, at the start of a command (`--prefix` overrides the topic prefix), and passed
 down. Exit codes: 0 ok, 1 a service is unavailable (the message names it), 2 usage or invalid
-input (nothing was changed).
+input (nothing was changed), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ __all__ = ["Console", "main", "run"]
 EXIT_OK = 0
 EXIT_SERVICE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     try:
         return asyncio.run(run(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        # Ctrl-C is how `tail --follow` is meant to end: the clients are closed by now, and a
+        # traceback would only bury the output. 130 is the shell's code for "ended by SIGINT".
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of stdout went away (`| head`): that ends the command, it is no failure.
         # Python's own advice: point stdout at devnull so the flush at exit cannot fail again.

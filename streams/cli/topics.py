@@ -63,9 +63,9 @@ def describe_line(state: TopicState, configs: dict[str, str]) -> dict[str, Any]:
 
 def create_line(spec: TopicSpec, existing: dict[str, int], mismatches: list[str]) -> dict[str, Any]:
     line: dict[str, Any] = {"topic": spec.name, "partitions": spec.partitions}
-    mismatch = next((m for m in mismatches if m.startswith(f"{spec.name}: ")), None)
-    if mismatch is not None:
-        return line | {"status": "mismatch", "detail": mismatch}
+    differences = [m for m in mismatches if m.startswith(f"{spec.name}: ")]
+    if differences:
+        return line | {"status": "mismatch", "differences": differences}
     return line | {"status": "exists" if spec.name in existing else "created"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from uuid import uuid4
 
 from schemas import examples
@@ -55,6 +56,22 @@ async def test_list_shows_each_dead_letter_with_its_error_and_source(settings: S
     )
     assert line["redriven"] is False
     assert "1 dead letters" in listed.stderr
+
+
+async def test_tail_of_a_dead_letter_topic_prints_headers_and_the_raw_value(
+    settings: Settings,
+) -> None:
+    order_id = new_order_id()
+    value = await dead_letter(settings, order_id, source_offset=2)
+
+    tailed = await cli(settings, "tail", "orders.events.dlq", "--from-beginning")
+
+    assert tailed.code == 0, tailed.stderr
+    [line] = tailed.lines
+    assert line["key"] == order_id
+    assert base64.b64decode(line["value_base64"]) == value
+    assert line["headers"]["dlq.error.type"] == "ContractViolationError"
+    assert line["headers"]["dlq.source.offset"] == "2"
 
 
 async def test_redrive_puts_the_original_bytes_back_exactly_once(settings: Settings) -> None:

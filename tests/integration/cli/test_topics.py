@@ -109,7 +109,9 @@ async def test_create_reports_a_topic_that_differs_from_the_catalog_and_exits_1(
     assert created.code == 1
     by_topic = {line["topic"]: line for line in created.lines}
     assert by_topic[orders.name]["status"] == "mismatch"
-    assert "has 1 partitions" in by_topic[orders.name]["detail"]
+    assert by_topic[orders.name]["differences"] == [
+        f"{orders.name}: has 1 partitions, catalog says {orders.partitions}"
+    ]
     assert {line["status"] for name, line in by_topic.items() if name != orders.name} == {"created"}
     assert f"differs from the catalog: {orders.name}" in created.stderr
 

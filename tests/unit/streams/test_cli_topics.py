@@ -60,9 +60,14 @@ def test_a_described_topic_lists_every_partition_and_its_configs() -> None:
 
 def test_create_reports_each_topic_as_created_existing_or_mismatched() -> None:
     orders, users = CATALOG.orders_events, CATALOG.for_topic("users.events")
-    mismatches = ["t1-orders.events: has 2 partitions, catalog says 6"]
+    mismatches = [
+        "t1-orders.events: has 2 partitions, catalog says 6",
+        "t1-orders.events.dlq: has retention.ms=1, catalog says 2592000000",
+        "t1-orders.events: has cleanup.policy=compact, catalog says delete",
+    ]
     existing = {"t1-orders.events": 2, "t1-users.events": 6}
-    assert create_line(orders, existing, mismatches)["status"] == "mismatch"
-    assert create_line(orders, existing, mismatches)["detail"] == mismatches[0]
+    line = create_line(orders, existing, mismatches)
+    assert line["status"] == "mismatch"
+    assert line["differences"] == [mismatches[0], mismatches[2]]
     assert create_line(users, existing, mismatches)["status"] == "exists"
     assert create_line(CATALOG.dead_letters(users), existing, mismatches)["status"] == "created"
