@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -80,7 +80,7 @@ class TopicReader:
     ) -> None:
         await self._consumer.stop()
 
-    def _tps(self, partitions: Any = None) -> list[TopicPartition]:
+    def _tps(self, partitions: Iterable[int] | None = None) -> list[TopicPartition]:
         chosen = self.partitions if partitions is None else partitions
         return [TopicPartition(self.topic, partition) for partition in chosen]
 

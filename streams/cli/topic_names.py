@@ -27,10 +27,6 @@ class TopicRef:
             return None
         return BY_SUBJECT[self.spec.value_subject]
 
-    @property
-    def is_dead_letters(self) -> bool:
-        return self.name.endswith(DEAD_LETTER_SUFFIX)
-
 
 def resolve_topic(catalog: TopicCatalog, prefix: str, typed: str) -> TopicRef:
     """The catalog topic named `typed` with or without the deployment's prefix, else literally."""

@@ -29,12 +29,11 @@ def test_a_topic_is_found_by_its_base_or_prefixed_name(typed: str) -> None:
     assert (topic.name, topic.spec) == ("t1-orders.events", CATALOG.orders_events)
     assert topic.contract is not None
     assert topic.contract.topic == "orders.events"
-    assert not topic.is_dead_letters
 
 
 def test_a_dead_letter_topic_has_no_contract_and_an_unknown_topic_is_taken_literally() -> None:
     dead = resolve_topic(CATALOG, PREFIX, "orders.events.dlq")
-    assert (dead.name, dead.contract, dead.is_dead_letters) == ("t1-orders.events.dlq", None, True)
+    assert (dead.name, dead.contract) == ("t1-orders.events.dlq", None)
     other = resolve_topic(CATALOG, PREFIX, "tributary-orders-changelog")
     assert (other.name, other.spec, other.contract) == ("tributary-orders-changelog", None, None)
 
