@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -100,17 +101,27 @@ def _config_mismatches(
     return mismatches
 
 
-def ensure_topics_blocking(settings: Settings, specs: Sequence[TopicSpec]) -> list[str]:
-    """Create the missing topics; return a description of every way an existing one differs
-    from its spec. Nothing is altered: partitions can only grow (which moves keys between
-    partitions) and retention decides what data is kept, so a difference needs an operator."""
+@dataclass(frozen=True, slots=True)
+class TopicCheck:
+    """What `ensure_topics` did: the topics it created, and every way an existing one differs
+    from its spec."""
+
+    created: tuple[str, ...]
+    mismatches: tuple[str, ...]
+
+
+def ensure_topics_blocking(settings: Settings, specs: Sequence[TopicSpec]) -> TopicCheck:
+    """Create the missing topics and compare the existing ones with their specs. Nothing is
+    altered: partitions can only grow (which moves keys between partitions) and retention
+    decides what data is kept, so a difference needs an operator."""
     admin = _admin(settings)
     timeout_s = settings.kafka.request_timeout_s
     existing = _existing_partitions(admin, timeout_s)
     missing = [spec for spec in specs if spec.name not in existing]
-    if missing:
-        already = _create(admin, missing, timeout_s)
+    already = _create(admin, missing, timeout_s) if missing else []
+    if already:
         existing |= _partitions_once_visible(admin, already, timeout_s)
+    created = tuple(spec.name for spec in missing if spec.name not in already)
     present = [spec for spec in specs if spec.name in existing]
     mismatches = [
         f"{spec.name}: has {existing[spec.name]} partitions, catalog says {spec.partitions}"
@@ -119,10 +130,10 @@ def ensure_topics_blocking(settings: Settings, specs: Sequence[TopicSpec]) -> li
     ] + _config_mismatches(admin, present, timeout_s)
     for mismatch in mismatches:
         log.warning("topic differs from the catalog: %s", mismatch)
-    return mismatches
+    return TopicCheck(created=created, mismatches=tuple(mismatches))
 
 
-async def ensure_topics(settings: Settings, specs: Sequence[TopicSpec]) -> list[str]:
+async def ensure_topics(settings: Settings, specs: Sequence[TopicSpec]) -> TopicCheck:
     return await asyncio.to_thread(ensure_topics_blocking, settings, specs)
 
 

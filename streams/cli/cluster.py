@@ -8,13 +8,19 @@ per partition: `topics list` covers a dozen topics of several partitions each.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     ConfigResource,
@@ -27,6 +33,23 @@ from streams.settings import KafkaSettings
 
 SERVICE = "kafka"
 DESCRIBED_CONFIGS = ("cleanup.policy", "retention.ms")
+# Between two tries of a request the broker refused for a passing reason (a leader election).
+RETRY_PAUSE_S = 0.1
+# What a partition answers while its leader is being elected (librdkafka does not always flag
+# these as retriable on admin results).
+_PASSING_CODES = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+
+
+def _passing(error: KafkaError) -> bool:
+    return bool(error.retriable()) or error.code() in _PASSING_CODES
+
+
 T = TypeVar("T")
 
 
@@ -127,12 +150,25 @@ class Cluster:
     def _offsets(
         self, partitions: Iterable[TopicPartition], spec: Any
     ) -> dict[tuple[str, int], int]:
+        """Retried while the broker answers with a retriable error: just after a topic is
+        created its partitions answer NOT_LEADER_FOR_PARTITION until their leaders are elected."""
         request = {TopicPartition(tp.topic, tp.partition): spec for tp in partitions}
-        futures = self._admin.list_offsets(request, request_timeout=self._timeout_s)
-        return {
-            (tp.topic, tp.partition): int(self._result(future, "listing offsets").offset)
-            for tp, future in futures.items()
-        }
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            futures = self._admin.list_offsets(request, request_timeout=self._timeout_s)
+            try:
+                return {
+                    (tp.topic, tp.partition): int(future.result(timeout=self._timeout_s).offset)
+                    for tp, future in futures.items()
+                }
+            except KafkaException as exc:
+                if not _passing(exc.args[0]) or time.monotonic() > deadline:
+                    raise ServiceUnavailableError(SERVICE, f"listing offsets: {exc}") from exc
+            except FutureTimeoutError as exc:
+                raise ServiceUnavailableError(
+                    SERVICE, f"listing offsets: no answer within {self._timeout_s:g} s"
+                ) from exc
+            time.sleep(RETRY_PAUSE_S)
 
     def _committed(
         self, group: str, partitions: list[TopicPartition]

@@ -16,7 +16,7 @@ from streams.cli.errors import TopicNotFoundError
 from streams.cli.output import Output
 from streams.cli.topic_names import resolve_topic
 from streams.settings import Settings
-from streams.topic_admin import ensure_topics
+from streams.topic_admin import TopicCheck, ensure_topics
 
 
 def group_for(settings: Settings, topic: str) -> str:
@@ -61,12 +61,12 @@ def describe_line(state: TopicState, configs: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def create_line(spec: TopicSpec, existing: dict[str, int], mismatches: list[str]) -> dict[str, Any]:
+def create_line(spec: TopicSpec, check: TopicCheck) -> dict[str, Any]:
     line: dict[str, Any] = {"topic": spec.name, "partitions": spec.partitions}
-    differences = [m for m in mismatches if m.startswith(f"{spec.name}: ")]
+    differences = [m for m in check.mismatches if m.startswith(f"{spec.name}: ")]
     if differences:
         return line | {"status": "mismatch", "differences": differences}
-    return line | {"status": "exists" if spec.name in existing else "created"}
+    return line | {"status": "created" if spec.name in check.created else "exists"}
 
 
 async def list_topics(settings: Settings, output: Output) -> int:
@@ -81,13 +81,12 @@ async def list_topics(settings: Settings, output: Output) -> int:
 async def create_topics(settings: Settings, output: Output) -> int:
     """Exit 1 when an existing topic differs from the catalog: that needs an operator."""
     specs = TopicCatalog(settings).all()
-    existing = await Cluster(settings.kafka).partition_counts()
-    mismatches = await ensure_topics(settings, specs)
+    check = await ensure_topics(settings, specs)
     for spec in specs:
-        output.record(create_line(spec, existing, mismatches))
-    for mismatch in mismatches:
+        output.record(create_line(spec, check))
+    for mismatch in check.mismatches:
         output.note(f"differs from the catalog: {mismatch}")
-    return 1 if mismatches else 0
+    return 1 if check.mismatches else 0
 
 
 async def describe_topic(settings: Settings, typed_topic: str, output: Output) -> int:

@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type:
 
 from streams.catalog import TopicCatalog
 from streams.settings import Settings
-from streams.topic_admin import delete_topics_blocking, ensure_topics_blocking
+from streams.topic_admin import TopicCheck, delete_topics_blocking, ensure_topics_blocking
 
 
 def _fresh(settings: Settings) -> Settings:
@@ -30,7 +30,10 @@ def _described(admin: AdminClient, name: str, deadline_s: float = 15.0) -> Any:
 def test_missing_topics_are_created_with_the_catalog_layout(settings: Settings) -> None:
     fresh = _fresh(settings)
     try:
-        assert ensure_topics_blocking(fresh, TopicCatalog(fresh).all()) == []
+        specs = TopicCatalog(fresh).all()
+        first = ensure_topics_blocking(fresh, specs)
+        assert first.created == tuple(spec.name for spec in specs)
+        assert first.mismatches == ()
         spec = TopicCatalog(fresh).orders_events
         admin = AdminClient({"bootstrap.servers": fresh.kafka.bootstrap})
         topic = _described(admin, spec.name)
@@ -38,7 +41,7 @@ def test_missing_topics_are_created_with_the_catalog_layout(settings: Settings) 
         resource = ConfigResource("topic", spec.name)
         configs = admin.describe_configs([resource])[resource].result(timeout=10)
         assert configs["retention.ms"].value == str(spec.retention_ms)
-        assert ensure_topics_blocking(fresh, TopicCatalog(fresh).all()) == []  # idempotent
+        assert ensure_topics_blocking(fresh, specs) == TopicCheck(created=(), mismatches=())
     finally:
         delete_topics_blocking(fresh, [fresh.topic_prefix])
 
@@ -52,7 +55,9 @@ def test_an_existing_topic_that_differs_is_reported(settings: Settings) -> None:
     )
     admin.create_topics([odd])[spec.name].result(timeout=10)
     try:
-        mismatches = ensure_topics_blocking(fresh, [spec])
+        check = ensure_topics_blocking(fresh, [spec])
+        assert check.created == ()
+        mismatches = check.mismatches
         assert len(mismatches) == 2, mismatches
         assert any("partitions" in m and "2" in m for m in mismatches)
         assert any("retention.ms" in m and "60000" in m for m in mismatches)

@@ -4,6 +4,7 @@ from streams.catalog import TopicCatalog
 from streams.cli.cluster import PartitionState, TopicState
 from streams.cli.topics import create_line, describe_line, group_for, list_line
 from streams.settings import Settings, WorkerSettings
+from streams.topic_admin import TopicCheck
 
 SETTINGS = Settings(topic_prefix="t1-", worker=WorkerSettings(app_id="worker-1"))
 CATALOG = TopicCatalog(SETTINGS)
@@ -65,9 +66,9 @@ def test_create_reports_each_topic_as_created_existing_or_mismatched() -> None:
         "t1-orders.events.dlq: has retention.ms=1, catalog says 2592000000",
         "t1-orders.events: has cleanup.policy=compact, catalog says delete",
     ]
-    existing = {"t1-orders.events": 2, "t1-users.events": 6}
-    line = create_line(orders, existing, mismatches)
+    check = TopicCheck(created=("t1-users.events.dlq",), mismatches=tuple(mismatches))
+    line = create_line(orders, check)
     assert line["status"] == "mismatch"
     assert line["differences"] == [mismatches[0], mismatches[2]]
-    assert create_line(users, existing, mismatches)["status"] == "exists"
-    assert create_line(CATALOG.dead_letters(users), existing, mismatches)["status"] == "created"
+    assert create_line(users, check)["status"] == "exists"
+    assert create_line(CATALOG.dead_letters(users), check)["status"] == "created"
