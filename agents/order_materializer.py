@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from agents.dead_letters import dead_letter
-from agents.order_state import from_entry, latest_per_order, merge, to_entry
+from agents.order_state import from_entry, merge, to_entry
 from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.orders import OrderEvent, OrderView
 from streams.errors import PoisonError, RetriableError
 from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.order_store import latest_per_order
 
 log = logging.getLogger(__name__)
 

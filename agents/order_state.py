@@ -9,33 +9,14 @@ far. Any permutation of the same events, with any number of duplicates, converge
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
-from uuid import UUID
 
-from schemas.orders import OrderEvent, OrderStatus, OrderView
-
-# Later lifecycle stages win a tie on `occurred_at`: an upstream that stamps "paid" and
-# "fulfilled" in the same second still ends up fulfilled, whichever arrives first.
-LIFECYCLE_RANK: Mapping[OrderStatus, int] = {
-    "pending": 0,
-    "paid": 1,
-    "fulfilled": 2,
-    "cancelled": 3,
-    "refunded": 4,
-}
-
-Version = tuple[datetime, int, UUID]
+from schemas.orders import LIFECYCLE_RANK, OrderEvent, OrderView, Version
 
 
 def event_version(event: OrderEvent) -> Version:
     return (event.occurred_at, LIFECYCLE_RANK[event.payload.status], event.event_id)
-
-
-def view_version(view: OrderView) -> Version:
-    """The version of the event a view was built from (a view keeps that event's status)."""
-    return (view.last_event_at, LIFECYCLE_RANK[view.status], view.last_event_id)
 
 
 def merge(current: OrderView | None, event: OrderEvent) -> OrderView:
@@ -46,7 +27,7 @@ def merge(current: OrderView | None, event: OrderEvent) -> OrderView:
     `occurred_at` seen for the order, so that it too does not depend on arrival order; an older
     event can therefore move `created_at` back, but never touches anything else.
     """
-    if current is not None and event_version(event) <= view_version(current):
+    if current is not None and event_version(event) <= current.version:
         if event.occurred_at < current.created_at:
             return current.model_copy(update={"created_at": event.occurred_at})
         return current
@@ -67,20 +48,6 @@ def merge(current: OrderView | None, event: OrderEvent) -> OrderView:
         created_at=created_at,
         updated_at=event.occurred_at,
     )
-
-
-def latest_per_order(views: Iterable[OrderView]) -> list[OrderView]:
-    """One view per order, the most advanced one, so a batch writes each row once.
-
-    On equal versions the later view in the sequence wins (it may carry an earlier `created_at`).
-    Orders keep the order in which they were first seen, which keeps batches deterministic.
-    """
-    latest: dict[str, OrderView] = {}
-    for view in views:
-        seen = latest.get(view.order_id)
-        if seen is None or view_version(view) >= view_version(seen):
-            latest[view.order_id] = view
-    return list(latest.values())
 
 
 def to_entry(view: OrderView) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 from uuid import UUID
@@ -20,6 +21,19 @@ OrderEventType = Literal[
 ]
 ORDER_EVENT_TYPES: tuple[str, ...] = get_args(OrderEventType)
 OrderStatus = Literal["pending", "paid", "fulfilled", "cancelled", "refunded"]
+
+# Later lifecycle stages win a tie on `occurred_at`: an upstream that stamps "paid" and
+# "fulfilled" in the same second still ends up fulfilled, whichever arrives first.
+LIFECYCLE_RANK: Mapping[OrderStatus, int] = {
+    "pending": 0,
+    "paid": 1,
+    "fulfilled": 2,
+    "cancelled": 3,
+    "refunded": 4,
+}
+
+# When it occurred, then how far along the lifecycle its status is, then its event id.
+Version = tuple[datetime, int, UUID]
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
 
@@ -88,3 +102,9 @@ class OrderView(_Contract):
     last_event_at: datetime
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def version(self) -> Version:
+        """The version of the event the view was built from (a view keeps that event's status),
+        so that the table, a batch and the PostgreSQL row all agree on which state is newer."""
+        return (self.last_event_at, LIFECYCLE_RANK[self.status], self.last_event_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,13 +38,17 @@ order_views = sa.Table(
 _VIEW_COLUMNS = tuple(OrderView.model_fields)
 
 
-def latest_per_order(views: Sequence[OrderView]) -> list[OrderView]:
-    """One row per order, the newest: PostgreSQL refuses to upsert the same key twice in one
-    statement, and only the newest state of a batch matters."""
+def latest_per_order(views: Iterable[OrderView]) -> list[OrderView]:
+    """One view per order, the highest version: PostgreSQL refuses to upsert the same key twice
+    in one statement, and only the newest state of a batch matters.
+
+    On equal versions the later view in the sequence wins (it may carry an earlier `created_at`).
+    Orders keep the order in which they were first seen, which keeps batches deterministic.
+    """
     latest: dict[str, OrderView] = {}
     for view in views:
         held = latest.get(view.order_id)
-        if held is None or view.last_event_at >= held.last_event_at:
+        if held is None or view.version >= held.version:
             latest[view.order_id] = view
     return list(latest.values())
 

@@ -5,8 +5,9 @@ import json
 import uuid
 from datetime import timedelta
 
-from agents.order_state import from_entry, latest_per_order, merge, to_entry
+from agents.order_state import from_entry, merge, to_entry
 from schemas.orders import OrderEvent, OrderView
+from streams.order_store import latest_per_order
 from tests.unit.agents.factories import T0, order_event
 
 
