@@ -51,6 +51,8 @@ class WebhookSettings(_Section):
     secret_orders: SecretStr | None = None
     secret_users: SecretStr | None = None
     secret_auth: SecretStr | None = None
+    # Signs provider delivery receipts (`POST /v1/webhooks/providers/{provider}`).
+    secret_providers: SecretStr | None = None
     tolerance_s: int = Field(default=300, ge=1)
     dedupe_ttl_s: int = Field(default=24 * 3600, ge=1)
     # How long a duplicate delivery waits for the first copy's produce to settle.
@@ -61,6 +63,7 @@ class WebhookSettings(_Section):
             "orders": self.secret_orders,
             "users": self.secret_users,
             "auth": self.secret_auth,
+            "providers": self.secret_providers,
         }
         return secrets.get(family)
 
