@@ -4,61 +4,48 @@ The signed content is `{webhook-id}.{webhook-timestamp}.{raw body}`, so the id a
 cannot be swapped onto another body, and the timestamp tolerance bounds replays. The
 `webhook-signature` header may carry several space-separated `v1,<base64>` signatures so that a
 sender can rotate its secret without downtime; one valid signature suffices. Pure functions, the
-clock passed in (`now_s`), so every edge is unit-testable.
+clock passed in (`now_s`), so every edge is unit-testable. Signing itself lives in
+`streams/webhook_signature.py` (the provider sandbox signs with it too) and is re-exported here.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 from collections.abc import Mapping
 
 from api.errors import InvalidSignatureError
-from streams.errors import ConfigurationError
+from streams.webhook_signature import (
+    ID_HEADER,
+    SECRET_PREFIX,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    VERSION,
+    secret_key,
+    sign,
+    signed_headers,
+)
+from streams.webhook_signature import digest as _digest
 
-ID_HEADER = "webhook-id"
-TIMESTAMP_HEADER = "webhook-timestamp"
-SIGNATURE_HEADER = "webhook-signature"
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a format marker, not a secret
-VERSION = "v1"
+__all__ = [
+    "ID_HEADER",
+    "MAX_ID_CHARS",
+    "SECRET_PREFIX",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "VERSION",
+    "secret_key",
+    "sign",
+    "signed_headers",
+    "verify",
+]
+
 MAX_ID_CHARS = 256
 
 _TIMESTAMP = re.compile(r"\d{1,15}")
 _WEBHOOK_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_ID_CHARS}}}")
-
-
-def secret_key(secret: str) -> bytes:
-    """The HMAC key: the base64 part of a `whsec_<base64>` secret."""
-    try:
-        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
-    except binascii.Error as exc:
-        raise ConfigurationError("the webhook secret is not whsec_<base64>") from exc
-    if not key:
-        raise ConfigurationError("the webhook secret is empty")
-    return key
-
-
-def _digest(key: bytes, webhook_id: str, timestamp: str, body: bytes) -> bytes:
-    content = f"{webhook_id}.{timestamp}.".encode() + body
-    return hmac.new(key, content, hashlib.sha256).digest()
-
-
-def sign(secret: str, webhook_id: str, timestamp_s: int, body: bytes) -> str:
-    """The `webhook-signature` header value a sender holding `secret` would send."""
-    digest = _digest(secret_key(secret), webhook_id, str(timestamp_s), body)
-    return f"{VERSION},{base64.b64encode(digest).decode()}"
-
-
-def signed_headers(secret: str, webhook_id: str, timestamp_s: int, body: bytes) -> dict[str, str]:
-    """All three Standard Webhooks headers, for tests and scripts that play the sender."""
-    return {
-        ID_HEADER: webhook_id,
-        TIMESTAMP_HEADER: str(timestamp_s),
-        SIGNATURE_HEADER: sign(secret, webhook_id, timestamp_s, body),
-    }
 
 
 def verify(
