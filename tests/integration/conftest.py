@@ -113,6 +113,7 @@ def isolated_settings(base: Settings) -> Settings:
             "secret_orders": _test_secret(),
             "secret_users": _test_secret(),
             "secret_auth": _test_secret(),
+            "secret_providers": _test_secret(),
         }
     )
     worker = base.worker.model_copy(update={"app_id": f"tributary-test-{run}"})
