@@ -25,6 +25,7 @@ from api.errors import (
     UnsupportedMediaTypeError,
 )
 from streams.errors import ConfigurationError, RetriableError, ServiceUnavailableError
+from streams.operator_auth import OperatorAuthError
 from streams.webhook_ledger import DeliveryInProgressError
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,12 @@ def problem_for(exc: Exception, retry_after_s: int) -> Problem:
                 extensions,
                 challenge,
             )
+        case OperatorAuthError():
+            challenge = {"WWW-Authenticate": 'Bearer realm="operator"'}
+            slug = "unauthorized" if exc.status == 401 else "operator-access-disabled"
+            title = "Unauthorized" if exc.status == 401 else "Forbidden"
+            headers = challenge if exc.status == 401 else {}
+            return Problem(exc.status, title, exc.detail, _typed(slug), extensions, headers)
         case PayloadTooLargeError():
             extensions = {"limit_bytes": exc.limit_bytes}
             return Problem(

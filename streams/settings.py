@@ -80,6 +80,12 @@ class WorkerSettings(_Section):
     batch_window_s: float = Field(default=0.2, gt=0)
 
 
+class OperatorSettings(_Section):
+    # Bearer token for the operator endpoints (table views, lifting blocks). Unset, those
+    # endpoints answer 403: an operator surface is never open by accident.
+    token: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """Everything the processes need; built once in each entry point and passed down."""
 
@@ -97,6 +103,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     webhook: WebhookSettings = WebhookSettings()
     worker: WorkerSettings = WorkerSettings()
+    operator: OperatorSettings = OperatorSettings()
     # Prepended to every topic name, so that tests and tenants can share one cluster.
     topic_prefix: str = ""
     # A Confluent Schema Registry to register our schemas in and take ids from. Unset, ids come

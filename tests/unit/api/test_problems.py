@@ -19,6 +19,7 @@ from api.errors import (
 )
 from api.problems import PROBLEM_JSON, TYPE_BASE, problem_for
 from streams.errors import RetriableError, ServiceUnavailableError
+from streams.operator_auth import OperatorAuthError
 from streams.webhook_ledger import CorruptLedgerEntryError, DeliveryInProgressError
 
 RETRY_AFTER_S = 7
@@ -112,3 +113,13 @@ def test_the_response_is_problem_json() -> None:
     assert response.status == 404
     assert response.text is not None
     assert json.loads(response.text)["instance"] == "/v1/orders/x"
+
+
+@pytest.mark.parametrize(
+    ("status", "slug"), [(401, "unauthorized"), (403, "operator-access-disabled")]
+)
+def test_operator_auth_errors_answer_401_with_a_challenge_or_403(status: int, slug: str) -> None:
+    problem = problem_for(OperatorAuthError(status, "no"), RETRY_AFTER_S)
+    assert problem.status == status
+    assert problem.type == TYPE_BASE + slug
+    assert ("WWW-Authenticate" in problem.headers) is (status == 401)
