@@ -18,9 +18,11 @@ from pydantic import BaseModel
 
 from schemas.auth import AUTH_PAYLOADS, AuthEvent, AuthWebhook
 from schemas.notifications import (
+    NOTIFICATION_DISPATCH_PAYLOADS,
     NOTIFICATION_RECEIPT_PAYLOADS,
     NOTIFICATION_REQUEST_PAYLOADS,
     NOTIFICATION_STATUS_PAYLOADS,
+    NotificationDispatchEvent,
     NotificationReceiptEvent,
     NotificationRequestEvent,
     NotificationStatusEvent,
@@ -143,6 +145,15 @@ CONTRACTS: tuple[Contract[Any], ...] = (
         event_model=NotificationRequestEvent,
         namespace="io.tributary.events.notifications",
         payload_models=NOTIFICATION_REQUEST_PAYLOADS,
+        # By user: the router joins requests with the user's contacts (users.events) per partition.
+        key=lambda event: event.payload.user_id,
+    ),
+    Contract(
+        family="notification-dispatch",
+        topic="notifications.dispatch",
+        event_model=NotificationDispatchEvent,
+        namespace="io.tributary.events.notifications",
+        payload_models=NOTIFICATION_DISPATCH_PAYLOADS,
         key=lambda event: event.payload.notification_id,
     ),
     Contract(

@@ -1,8 +1,12 @@
-"""Notification events: the reserved `notifications.requests`, `.status` and `.receipts` contracts.
+"""Notification events: `notifications.requests`, `.dispatch`, `.status` and `.receipts`.
 
-These are first versions, reserved so that the topics, subjects and ids exist from the start; the
-notification work will grow them, and every change must stay backward compatible (new fields with
-defaults, new payload types appended to the union). All three topics are keyed by notification id.
+Every change must stay backward compatible (new fields with defaults, new enum symbols appended,
+new payload types appended to the union). `notifications.requests` carries intents and is keyed
+by USER id, so that the router sees a user's requests on the same partition as the user's own
+events (`users.events`, also keyed by user id) and can join them with its contacts table. The
+other three topics are keyed by notification id: one notification is one concrete message on one
+channel, and its id is deterministic (from the causing event, the rule and the channel), so that a
+re-delivered causing event yields the same id and is never sent twice.
 
 `critical` is a category like the others here, but no user preference can switch it off (see
 `schemas.users`): a router must deliver it even to a user who opted out of everything.
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from schemas.envelope import Contract, Envelope, Text
 from schemas.orders import Identifier
@@ -20,13 +24,30 @@ from schemas.users import Locale
 
 NotificationCategory = Literal["critical", "security", "account", "orders", "marketing"]
 Channel = Literal["email", "sms", "push", "whatsapp"]
-# Our own delivery pipeline's view of a notification.
-NotificationState = Literal["queued", "sent", "delivered", "failed", "suppressed", "expired"]
+# Our own delivery pipeline's view of a notification (symbols only ever appended: see the Avro).
+NotificationState = Literal[
+    "queued",
+    "sent",
+    "delivered",
+    "failed",
+    "suppressed",
+    "expired",
+    "deferred",
+    "sending",
+    "retrying",
+    "bounced",
+    "spam",
+    "cancelled",
+]
 # What a provider reports back about a message it was handed.
 ReceiptState = Literal["delivered", "bounced", "failed", "opened", "clicked", "complained"]
 
 ProviderName = Annotated[str, Field(min_length=1, max_length=64)]
 ProviderMessageId = Annotated[str, Field(min_length=1, max_length=256)]
+TemplateName = Annotated[str, Field(min_length=1, max_length=128)]
+RuleName = Annotated[str, Field(min_length=1, max_length=128)]
+# An email address, an E.164 phone number or a push device token, depending on the channel.
+Recipient = Annotated[str, Field(min_length=1, max_length=4096)]
 
 
 class NotificationRequested(Contract):
@@ -34,7 +55,7 @@ class NotificationRequested(Contract):
     user_id: Identifier
     category: NotificationCategory
     # A template name, such as "order-shipped"; rendering happens at delivery.
-    template: Annotated[str, Field(min_length=1, max_length=128)]
+    template: TemplateName
     # Null: the router picks channels from the user's preferences.
     channel: Channel | None = None
     # Null: the user's own locale.
@@ -42,6 +63,30 @@ class NotificationRequested(Contract):
     variables: Annotated[
         dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=64)
     ] = {}
+    # The rule that asked for it (null: an external producer).
+    rule: RuleName | None = None
+    # The event_id of the causing event, and when that event happened (for event->delivered
+    # latency).
+    caused_by_event_id: Identifier | None = None
+    caused_at: AwareDatetime | None = None
+
+
+class NotificationDispatch(Contract):
+    """One concrete, rendered message for one channel and one recipient, ready for a provider."""
+
+    notification_id: Identifier
+    user_id: Identifier
+    category: NotificationCategory
+    channel: Channel
+    recipient: Recipient
+    locale: Locale
+    subject: Annotated[str, Field(max_length=998)] | None
+    body: Annotated[str, Field(min_length=1, max_length=65536)]
+    template: TemplateName
+    rule: RuleName | None
+    attempt: Annotated[int, Field(ge=1)]
+    caused_at: AwareDatetime | None
+    critical: bool
 
 
 class NotificationStatusChanged(Contract):
@@ -53,6 +98,10 @@ class NotificationStatusChanged(Contract):
     provider_message_id: ProviderMessageId | None = None
     # Why it failed or was suppressed (for instance "quiet-hours" or "opted-out").
     reason: Text | None = None
+    attempt: Annotated[int, Field(ge=1)] | None = None
+    category: NotificationCategory | None = None
+    caused_at: AwareDatetime | None = None
+    template: TemplateName | None = None
 
 
 class NotificationReceipt(Contract):
@@ -69,6 +118,9 @@ class NotificationReceipt(Contract):
 NOTIFICATION_REQUEST_PAYLOADS: dict[str, type[NotificationRequested]] = {
     "notification.requested": NotificationRequested,
 }
+NOTIFICATION_DISPATCH_PAYLOADS: dict[str, type[NotificationDispatch]] = {
+    "notification.dispatch-requested": NotificationDispatch,
+}
 NOTIFICATION_STATUS_PAYLOADS: dict[str, type[NotificationStatusChanged]] = {
     "notification.status-changed": NotificationStatusChanged,
 }
@@ -82,6 +134,13 @@ class NotificationRequestEvent(Envelope):
 
     event_type: Literal["notification.requested"]
     payload: NotificationRequested
+
+
+class NotificationDispatchEvent(Envelope):
+    """An event on `notifications.dispatch`: a rendered message for a channel adapter to send."""
+
+    event_type: Literal["notification.dispatch-requested"]
+    payload: NotificationDispatch
 
 
 class NotificationStatusEvent(Envelope):

@@ -51,6 +51,8 @@ Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 # BCP 47 language tag, such as "en", "fr-CA" or "zh-Hant-TW".
 Locale = Annotated[str, Field(max_length=35, pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")]
+# A push device token (FCM registration token or similar), opaque to us.
+PushToken = Annotated[str, Field(min_length=1, max_length=4096)]
 
 
 @cache
@@ -89,6 +91,7 @@ class UserCreated(Contract):
     phone: Phone | None = None
     locale: Locale
     time_zone: TimeZone
+    push_token: PushToken | None = None
 
 
 class UserVerified(Contract):
@@ -106,12 +109,13 @@ class UserUpdated(Contract):
     phone_removed: Switch = False
     locale: Locale | None = None
     time_zone: TimeZone | None = None
+    push_token: PushToken | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> UserUpdated:
         if self.phone is not None and self.phone_removed:
             raise ValueError("phone and phone_removed contradict each other")
-        changes = (self.email, self.phone, self.locale, self.time_zone)
+        changes = (self.email, self.phone, self.locale, self.time_zone, self.push_token)
         if all(change is None for change in changes) and not self.phone_removed:
             raise ValueError("a user.updated event must change at least one field")
         return self

@@ -54,7 +54,8 @@ _FAMILIES: tuple[_Family, ...] = (
     _Family("users.events", key="user id", retention_ms=14 * DAY_MS),
     _Family("auth.events", key="user id", retention_ms=7 * DAY_MS),
     _Family("orders.events", key="order id", retention_ms=7 * DAY_MS),
-    _Family("notifications.requests", key="notification id", retention_ms=7 * DAY_MS),
+    _Family("notifications.requests", key="user id", retention_ms=7 * DAY_MS),
+    _Family("notifications.dispatch", key="notification id", retention_ms=7 * DAY_MS),
     _Family("notifications.status", key="notification id", retention_ms=7 * DAY_MS),
     _Family("notifications.receipts", key="notification id", retention_ms=7 * DAY_MS),
 )

@@ -10,7 +10,8 @@ FAMILY_TOPICS = {
     "users.events": "user id",
     "auth.events": "user id",
     "orders.events": "order id",
-    "notifications.requests": "notification id",
+    "notifications.requests": "user id",
+    "notifications.dispatch": "notification id",
     "notifications.status": "notification id",
     "notifications.receipts": "notification id",
 }

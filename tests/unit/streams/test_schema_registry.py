@@ -52,11 +52,11 @@ def test_a_schema_by_id_is_its_json_text() -> None:
 
 def test_versions_and_version_answers_have_the_registrys_shape() -> None:
     views = RegistryViews(SCHEMAS, "t1-")
-    latest = SCHEMAS.latest("users.events-value")
-    assert views.versions("t1-users.events-value") == [1]
+    latest = SCHEMAS.latest("orders.events-value")
+    assert views.versions("t1-orders.events-value") == [1]
     for version in ("1", "latest", "-1"):
-        assert views.version("t1-users.events-value", version) == {
-            "subject": "t1-users.events-value",
+        assert views.version("t1-orders.events-value", version) == {
+            "subject": "t1-orders.events-value",
             "version": 1,
             "id": latest.id,
             "schema": latest.text,
@@ -71,13 +71,13 @@ def test_unknown_names_get_the_registrys_error_codes() -> None:
         "error_code": SCHEMA_NOT_FOUND,
         "message": "Schema 9999 not found",
     }
-    for subject in ("t1-nope-value", "users.events-value", "t2-users.events-value"):
+    for subject in ("t1-nope-value", "orders.events-value", "t2-orders.events-value"):
         assert _lookup_error(views.versions, subject).error_code == SUBJECT_NOT_FOUND
-    assert _lookup_error(views.version, "t1-users.events-value", "2").error_code == (
+    assert _lookup_error(views.version, "t1-orders.events-value", "2").error_code == (
         VERSION_NOT_FOUND
     )
     for version in ("0", "two", "1.0", "-2"):
-        invalid = _lookup_error(views.version, "t1-users.events-value", version)
+        invalid = _lookup_error(views.version, "t1-orders.events-value", version)
         assert (invalid.http_status, invalid.error_code) == (422, INVALID_VERSION)
 
 
