@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from schemas.analytics import ANALYTICS_RECORDS
 from schemas.auth import AUTH_PAYLOADS, AuthEvent, AuthWebhook
 from schemas.notifications import (
     NOTIFICATION_DISPATCH_PAYLOADS,
@@ -174,14 +175,32 @@ CONTRACTS: tuple[Contract[Any], ...] = (
     ),
 )
 
+# The metrics agent's output topics: one record type each, keyed by window and dimension. Not
+# in CONTRACTS (not events anyone may produce), but decoded and served like them.
+ANALYTICS_CONTRACTS: tuple[Contract[Any], ...] = tuple(
+    Contract(
+        family=topic.replace(".", "-"),
+        topic=topic,
+        event_model=model,
+        namespace="io.tributary.analytics",
+        payload_models={event_type: payload},
+        key=lambda event: event.payload.key,
+    )
+    for topic, (model, event_type, payload) in ANALYTICS_RECORDS.items()
+)
+
 BY_FAMILY: Mapping[str, Contract[Any]] = {contract.family: contract for contract in CONTRACTS}
-BY_TOPIC: Mapping[str, Contract[Any]] = {contract.topic: contract for contract in CONTRACTS}
-BY_SUBJECT: Mapping[str, Contract[Any]] = {contract.subject: contract for contract in CONTRACTS}
+BY_TOPIC: Mapping[str, Contract[Any]] = {
+    contract.topic: contract for contract in CONTRACTS + ANALYTICS_CONTRACTS
+}
+BY_SUBJECT: Mapping[str, Contract[Any]] = {
+    contract.subject: contract for contract in CONTRACTS + ANALYTICS_CONTRACTS
+}
 BY_EVENT_TYPE: Mapping[str, Contract[Any]] = {
     event_type: contract for contract in CONTRACTS for event_type in contract.event_types
 }
 _BY_MODEL: Mapping[type[BaseModel], Contract[Any]] = {
-    contract.event_model: contract for contract in CONTRACTS
+    contract.event_model: contract for contract in CONTRACTS + ANALYTICS_CONTRACTS
 }
 
 
