@@ -190,9 +190,7 @@ ANALYTICS_CONTRACTS: tuple[Contract[Any], ...] = tuple(
 )
 
 BY_FAMILY: Mapping[str, Contract[Any]] = {contract.family: contract for contract in CONTRACTS}
-BY_TOPIC: Mapping[str, Contract[Any]] = {
-    contract.topic: contract for contract in CONTRACTS + ANALYTICS_CONTRACTS
-}
+BY_TOPIC: Mapping[str, Contract[Any]] = {contract.topic: contract for contract in CONTRACTS}
 BY_SUBJECT: Mapping[str, Contract[Any]] = {
     contract.subject: contract for contract in CONTRACTS + ANALYTICS_CONTRACTS
 }

@@ -32,6 +32,10 @@ RELEASED_IDS = {
     ("notifications.requests-value", 2): 8,
     ("notifications.status-value", 2): 9,
     ("users.events-value", 2): 10,
+    ("analytics.auth-value", 1): 11,
+    ("analytics.delivery-value", 1): 12,
+    ("analytics.events-value", 1): 13,
+    ("analytics.orders-value", 1): 14,
 }
 # The id the next release anywhere gets: ids are global, one counter for every subject.
 NEXT_ID = max(RELEASED_IDS.values()) + 1
