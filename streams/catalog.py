@@ -21,6 +21,14 @@ DAY_MS = 24 * 3600 * 1000
 DEAD_LETTER_SUFFIX = ".dlq"
 # Long enough for an operator to notice, fix and re-drive after a holiday weekend.
 DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
+# Notifications that failed to send go to delayed retry topics, then to one dead-letter topic.
+NOTIFICATIONS_DISPATCH = "notifications.dispatch"
+NOTIFICATIONS_DLQ = "notifications.dlq"
+
+
+def notification_retry_base(delay_s: float) -> str:
+    """`notifications.dispatch.retry-5s` (`-0.2s` for a fraction): the delay is in the name."""
+    return f"{NOTIFICATIONS_DISPATCH}.retry-{delay_s:g}s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,7 @@ class TopicCatalog:
         self._prefix = settings.topic_prefix
         self._partitions = settings.kafka.partitions
         self._replication = settings.kafka.replication_factor
+        self._retry_delays_s = settings.dispatch.retry_delays_s
         self._families: Mapping[str, TopicSpec] = {
             family.base: self._spec(
                 family.base,
@@ -112,6 +121,27 @@ class TopicCatalog:
             retention_ms=DEAD_LETTER_RETENTION_MS,
         )
 
+    def notification_retries(self) -> list[TopicSpec]:
+        """The delayed retry topics of `notifications.dispatch`, shortest delay first."""
+        subject = self._families[NOTIFICATIONS_DISPATCH].value_subject
+        return [
+            self._spec(
+                notification_retry_base(delay_s),
+                key="notification id",
+                retention_ms=7 * DAY_MS,
+                value_subject=subject,
+            )
+            for delay_s in self._retry_delays_s
+        ]
+
+    @property
+    def notifications_dlq(self) -> TopicSpec:
+        """Where notifications that can never be sent, or ran out of attempts, are set aside."""
+        return self._spec(
+            NOTIFICATIONS_DLQ, key="notification id", retention_ms=DEAD_LETTER_RETENTION_MS
+        )
+
     def all(self) -> list[TopicSpec]:
         inputs = self.families()
-        return inputs + [self.dead_letters(spec) for spec in inputs]
+        notifications = [*self.notification_retries(), self.notifications_dlq]
+        return inputs + [self.dead_letters(spec) for spec in inputs] + notifications

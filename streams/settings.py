@@ -7,7 +7,9 @@ stack started by `stack/stackctl.py`, so a fresh clone needs no configuration at
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -86,6 +88,82 @@ class OperatorSettings(_Section):
     token: SecretStr | None = None
 
 
+ProviderName = Literal["sendgrid", "smtp", "twilio", "fcm", "meta"]
+
+
+class DispatchSettings(_Section):
+    """How notifications are sent: retry schedule, per-channel concurrency, timeouts, breaker.
+
+    `retry_delays_s` names the delayed retry topics (`notifications.dispatch.retry-1s`, ...) and
+    bounds the attempts (one more than its length); as an env var it is a JSON list: `[1, 5, 30]`.
+    """
+
+    retry_delays_s: tuple[float, ...] = Field(default=(1.0, 5.0, 30.0), min_length=1)
+    # Sends in flight per channel (email, sms, push, whatsapp), across the whole worker.
+    concurrency_per_channel: int = Field(default=256, ge=1)
+    # Upper bound for one provider request, connection included.
+    timeout_s: float = Field(default=10.0, gt=0)
+    # This many consecutive retriable failures open a provider's circuit for `breaker_open_s`.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_open_s: float = Field(default=30.0, gt=0)
+    # Connections kept to all providers together (one aiohttp session per worker).
+    connection_pool_size: int = Field(default=512, ge=1)
+
+    @field_validator("retry_delays_s")
+    @classmethod
+    def _increasing_positive(cls, delays_s: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay_s <= 0 for delay_s in delays_s) or list(delays_s) != sorted(set(delays_s)):
+            raise ValueError("retry delays must be positive and strictly increasing")
+        return delays_s
+
+
+class ProviderSettings(_Section):
+    """Where and as whom each provider is called; defaults are the local provider sandbox.
+
+    The credentials default to the sandbox's development values: real ones come from the
+    environment (`TRIBUTARY_PROVIDERS_SENDGRID_API_KEY`, ...). `<channel>_primary` and
+    `<channel>_secondary` pick the providers of a channel; the secondary takes over while the
+    primary's circuit is open.
+    """
+
+    sendgrid_base_url: str = "http://127.0.0.1:8090"
+    sendgrid_api_key: SecretStr = SecretStr("dev-sendgrid-key")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_start_tls: bool = False
+    email_from: str = "notifications@tributary.test"
+    twilio_base_url: str = "http://127.0.0.1:8090"
+    twilio_account_sid: str = "ACdev0000000000000000000000000000"
+    twilio_auth_token: SecretStr = SecretStr("dev-twilio-token")
+    twilio_from: str = "+15550000000"
+    # Where twilio posts status callbacks; our notification id is appended as a query parameter.
+    twilio_status_callback_url: str = "http://127.0.0.1:8080/v1/webhooks/providers/twilio"
+    fcm_base_url: str = "http://127.0.0.1:8090"
+    fcm_project: str = "tributary-dev"
+    fcm_access_token: SecretStr = SecretStr("dev-fcm-token")
+    meta_base_url: str = "http://127.0.0.1:8090"
+    meta_phone_number_id: str = "100000000000000"
+    meta_access_token: SecretStr = SecretStr("dev-meta-token")
+    email_primary: ProviderName = "sendgrid"
+    email_secondary: ProviderName | None = "smtp"
+    sms_primary: ProviderName = "twilio"
+    sms_secondary: ProviderName | None = None
+    push_primary: ProviderName = "fcm"
+    push_secondary: ProviderName | None = None
+    whatsapp_primary: ProviderName = "meta"
+    whatsapp_secondary: ProviderName | None = None
+
+    @field_validator(
+        "email_secondary", "sms_secondary", "push_secondary", "whatsapp_secondary", mode="before"
+    )
+    @classmethod
+    def _none_from_env(cls, value: object) -> object:
+        """An env var cannot be None: `TRIBUTARY_PROVIDERS_EMAIL_SECONDARY=` (empty) unsets it."""
+        return None if value in ("", "none") else value
+
+
 class Settings(BaseSettings):
     """Everything the processes need; built once in each entry point and passed down."""
 
@@ -103,6 +181,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     webhook: WebhookSettings = WebhookSettings()
     worker: WorkerSettings = WorkerSettings()
+    dispatch: DispatchSettings = DispatchSettings()
+    providers: ProviderSettings = ProviderSettings()
     operator: OperatorSettings = OperatorSettings()
     # Prepended to every topic name, so that tests and tenants can share one cluster.
     topic_prefix: str = ""

@@ -23,6 +23,8 @@ def test_topic_names_carry_the_prefix_and_dead_letters_follow_their_source() -> 
     assert catalog.dead_letters(catalog.orders_events).name == "t1-orders.events.dlq"
     expected = {f"t1-{base}" for base in FAMILY_TOPICS}
     expected |= {f"{name}.dlq" for name in expected}
+    expected |= {f"t1-notifications.dispatch.retry-{d}s" for d in (1, 5, 30)}
+    expected |= {"t1-notifications.dlq"}
     names = [spec.name for spec in catalog.all()]
     assert sorted(names) == sorted(expected)
 

@@ -1,0 +1,147 @@
+"""Per channel: bounded concurrency, a breaker per provider, and failover to a secondary.
+
+A channel sends through its primary provider while that provider's circuit lets calls through,
+else through its secondary (if configured and its own circuit allows). With every route open
+the send fails as retriable, so the notification waits on a retry topic instead of being lost,
+with the time until the primary's probe as its Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from streams.circuit_breaker import CircuitBreaker, Clock
+from streams.providers.base import (
+    ChannelName,
+    ChannelSender,
+    OutboundMessage,
+    PermanentSendError,
+    RetriableSendError,
+    SendResult,
+)
+from streams.providers.fcm import FcmSender
+from streams.providers.meta import MetaSender
+from streams.providers.sendgrid import SendGridSender
+from streams.providers.smtp import SmtpSender
+from streams.providers.twilio import TwilioSender
+from streams.settings import DispatchSettings, ProviderName, ProviderSettings
+
+CHANNELS: tuple[ChannelName, ...] = ("email", "sms", "push", "whatsapp")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    sender: ChannelSender
+    breaker: CircuitBreaker
+
+
+class ChannelRoutes:
+    """One channel's providers, tried in order, with at most `concurrency` sends in flight."""
+
+    def __init__(self, routes: Sequence[Route], concurrency: int) -> None:
+        if not routes:
+            raise ValueError("a channel needs at least one provider")
+        self.routes = tuple(routes)
+        self._semaphore = asyncio.Semaphore(concurrency)
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        async with self._semaphore:
+            for route in self.routes:
+                if route.breaker.allow():
+                    return await _through(route, message)
+        primary = self.routes[0]
+        retry_in_s = min(route.breaker.open_for_s() for route in self.routes)
+        raise RetriableSendError(primary.sender.provider, "circuit open", retry_in_s or None)
+
+
+async def _through(route: Route, message: OutboundMessage) -> SendResult:
+    try:
+        result = await route.sender.send(message)
+    except RetriableSendError:
+        route.breaker.record_failure()
+        raise
+    except PermanentSendError:
+        # The provider answered, and rejected only this message: it is up.
+        route.breaker.record_success()
+        raise
+    except BaseException:
+        # Cancelled (a stopping worker) or a bug: no verdict on the provider, but a half-open
+        # circuit must get its probe back, or it would refuse every call from now on.
+        route.breaker.release()
+        raise
+    route.breaker.record_success()
+    return result
+
+
+class ChannelSenders:
+    """The dispatcher's one entry point: send a message on its channel."""
+
+    def __init__(self, channels: Mapping[ChannelName, ChannelRoutes]) -> None:
+        self.channels = dict(channels)
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            raise PermanentSendError(
+                "none", f"no provider configured for channel {message.channel}"
+            )
+        return await channel.send(message)
+
+
+def provider_senders(
+    session: aiohttp.ClientSession, providers: ProviderSettings, timeout_s: float
+) -> dict[str, ChannelSender]:
+    return {
+        "sendgrid": SendGridSender(session, providers),
+        "smtp": SmtpSender(providers, timeout_s),
+        "twilio": TwilioSender(session, providers),
+        "fcm": FcmSender(session, providers),
+        "meta": MetaSender(session, providers),
+    }
+
+
+def channel_providers(providers: ProviderSettings) -> dict[ChannelName, list[ProviderName]]:
+    """Each channel's providers from the settings, primary first."""
+    pairs: dict[ChannelName, tuple[ProviderName, ProviderName | None]] = {
+        "email": (providers.email_primary, providers.email_secondary),
+        "sms": (providers.sms_primary, providers.sms_secondary),
+        "push": (providers.push_primary, providers.push_secondary),
+        "whatsapp": (providers.whatsapp_primary, providers.whatsapp_secondary),
+    }
+    return {
+        channel: [primary] + ([secondary] if secondary and secondary != primary else [])
+        for channel, (primary, secondary) in pairs.items()
+    }
+
+
+def build_channel_senders(
+    senders: Mapping[str, ChannelSender],
+    providers: ProviderSettings,
+    dispatch: DispatchSettings,
+    clock: Clock | None = None,
+) -> ChannelSenders:
+    """One breaker per provider (shared if two channels used the same provider)."""
+    breakers: dict[str, CircuitBreaker] = {}
+
+    def breaker(name: str) -> CircuitBreaker:
+        if name not in breakers:
+            threshold, open_s = dispatch.breaker_failure_threshold, dispatch.breaker_open_s
+            breakers[name] = (
+                CircuitBreaker(threshold, open_s, clock)
+                if clock is not None
+                else CircuitBreaker(threshold, open_s)
+            )
+        return breakers[name]
+
+    channels = {
+        channel: ChannelRoutes(
+            [Route(senders[name], breaker(name)) for name in names],
+            dispatch.concurrency_per_channel,
+        )
+        for channel, names in channel_providers(providers).items()
+    }
+    return ChannelSenders(channels)

@@ -1,0 +1,47 @@
+"""Email over a SendGrid-style HTTP API (`POST /v3/mail/send`, 202 with `X-Message-Id`)."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from streams.providers.base import OutboundMessage, SendResult
+from streams.providers.http import UNKNOWN_MESSAGE_ID, post
+from streams.settings import ProviderSettings
+
+PROVIDER = "sendgrid"
+
+
+class SendGridSender:
+    def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
+        self._session = session
+        self._url = f"{settings.sendgrid_base_url.rstrip('/')}/v3/mail/send"
+        self._headers = {"Authorization": f"Bearer {settings.sendgrid_api_key.get_secret_value()}"}
+        self._from = settings.email_from
+
+    @property
+    def provider(self) -> str:
+        return PROVIDER
+
+    def request_body(self, message: OutboundMessage) -> dict[str, object]:
+        """Our notification id rides in `custom_args`, which SendGrid echoes in its events."""
+        return {
+            "personalizations": [
+                {
+                    "to": [{"email": message.recipient}],
+                    "custom_args": {"notification_id": message.notification_id},
+                }
+            ],
+            "from": {"email": self._from},
+            "subject": message.subject or "",
+            "content": [{"type": "text/plain", "value": message.body}],
+        }
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        headers, _body = await post(
+            self._session,
+            PROVIDER,
+            self._url,
+            headers=self._headers,
+            json_body=self.request_body(message),
+        )
+        return SendResult(PROVIDER, headers.get("X-Message-Id") or UNKNOWN_MESSAGE_ID)
