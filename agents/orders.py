@@ -15,7 +15,7 @@ import faust
 from faust.types import AgentT, EventT, StreamT, TableT, TopicT
 from mode.supervisors import CrashingSupervisor
 
-from agents.operator_views import register_agent_stats, register_table_entry
+from agents.operator_views import register_agent_stats
 from agents.order_materializer import OrderMaterializer, OrdersTable, ViewSink
 from agents.retry import Backoff
 from schemas.orders import OrderEvent
@@ -91,6 +91,5 @@ def register_orders(
     agent = app.agent(topic, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)(
         materialize_orders
     )
-    register_table_entry(app, table)
     register_agent_stats(app, AGENT_NAME, materializer.stats)
     return OrdersPipeline(topic, dead_letter_topic, table, agent, materializer)

@@ -15,10 +15,16 @@ from pathlib import Path
 import faust
 from mode import Service
 
-from agents.operator_views import register_table_list
+from agents.deliveries import register_deliveries
+from agents.operator_views import register_operator_views
+from agents.orders import AGENT_NAME as ORDERS_AGENT
 from agents.orders import register_orders
+from agents.security import BlockStoreService, internal_topics, register_security
+from agents.worker_metrics import WorkerMetrics, install_worker_metrics
+from streams.block_store import BlockStore
 from streams.catalog import TopicCatalog
 from streams.codec import wire_codec
+from streams.delivery_store import DeliveryStore
 from streams.faust_app import changelog_specs, create_faust_app
 from streams.order_store import OrderStore
 from streams.settings import Settings
@@ -33,7 +39,7 @@ READY_MESSAGE = "tributary worker ready"
 class StoreService(Service):
     """Owns the PostgreSQL engine for the lifetime of the worker."""
 
-    def __init__(self, store: OrderStore) -> None:
+    def __init__(self, store: OrderStore | DeliveryStore) -> None:
         super().__init__()
         self.store = store
 
@@ -51,10 +57,21 @@ class TributaryWorker(faust.Worker):
         self.stdout.flush()
 
 
-def build_app(settings: Settings, store: OrderStore, codec: WireCodec) -> faust.App:
+def build_app(
+    settings: Settings,
+    store: OrderStore,
+    codec: WireCodec,
+    blocks: BlockStore,
+    deliveries: DeliveryStore,
+) -> faust.App:
     app = create_faust_app(settings)
-    register_orders(app, settings, store, codec=codec)
-    register_table_list(app)
+    metrics = WorkerMetrics()
+    install_worker_metrics(app, metrics)
+    orders = register_orders(app, settings, store, codec=codec)
+    metrics.track_stats(ORDERS_AGENT, orders.materializer.stats)
+    register_security(app, settings, blocks, codec)
+    register_deliveries(app, settings, deliveries, codec=codec)
+    register_operator_views(app, settings)
     return app
 
 
@@ -66,8 +83,12 @@ def run(settings: Settings) -> None:
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
     codec = loop.run_until_complete(wire_codec(settings))
     store = OrderStore.from_settings(settings)
-    app = build_app(settings, store, codec)
+    blocks = BlockStore.from_settings(settings)
+    deliveries = DeliveryStore.from_settings(settings)
+    app = build_app(settings, store, codec, blocks, deliveries)
     topics = TopicCatalog(settings).all() + changelog_specs(app, settings)
+    topics += internal_topics(settings)
     loop.run_until_complete(ensure_topics(settings, topics))
-    worker = TributaryWorker(app, StoreService(store), loglevel=settings.log_level, loop=loop)
+    services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
+    worker = TributaryWorker(app, *services, loglevel=settings.log_level, loop=loop)
     worker.execute_from_commandline()

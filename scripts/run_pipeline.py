@@ -67,7 +67,7 @@ def _announce(settings: Settings, api_url: str, worker_url: str) -> None:
     print(
         f"\nTributary is running (Kafka {settings.kafka.bootstrap}).\n"
         f"  API        {api_url}   (POST /v1/webhooks/..., GET /v1/orders/{{id}})\n"
-        f"  worker web {worker_url}   (GET /tables/orders/{{key}}/)\n"
+        f"  worker web {worker_url}   (GET /v1/tables, /v1/tables/orders/{{key}}, /metrics)\n"
         "Press Ctrl-C to stop everything.",
         flush=True,
     )
@@ -88,7 +88,7 @@ def main() -> int:
         signal.signal(signum, lambda *_: stop.set())
     status = 0
     try:
-        urls = {"api": f"{api_url}/health/ready", "worker": f"{worker_url}/tables/"}
+        urls = {"api": f"{api_url}/health/ready", "worker": f"{worker_url}/metrics"}
         _wait_until_ready(processes, urls, stop)
         if not stop.is_set():
             _announce(settings, api_url, worker_url)

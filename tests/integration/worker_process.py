@@ -33,6 +33,9 @@ START_DEADLINE_S = 120.0
 STOP_DEADLINE_S = 30.0
 # Generous: a first event also waits for the group to settle; a healthy run takes seconds.
 MATERIALIZE_DEADLINE_S = 60.0
+# The worker web's operator views need a bearer token; every test worker gets this one.
+OPERATOR_TOKEN = "test-operator-token"
+OPERATOR_HEADERS = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -46,6 +49,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "database": settings.database,
         "redis": settings.redis,
         "worker": settings.worker,
+        "operator": settings.operator,
     }
     for section, values in sections.items():
         for field, value in values.model_dump().items():
@@ -140,7 +144,8 @@ def make_worker_settings(stack_settings: Settings, data_dir: Path) -> Settings:
             "batch_window_s": 0.05,
         }
     )
-    return base.model_copy(update={"worker": worker})
+    operator = base.operator.model_copy(update={"token": SecretStr(OPERATOR_TOKEN)})
+    return base.model_copy(update={"worker": worker, "operator": operator})
 
 
 @contextmanager

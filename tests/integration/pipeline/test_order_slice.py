@@ -16,7 +16,7 @@ from pytest_aiohttp import AiohttpClient
 from api.app import create_app
 from streams.settings import Settings
 from tests.integration.api.support import order_webhook, post_order
-from tests.integration.worker_process import WorkerProcess, eventually
+from tests.integration.worker_process import OPERATOR_HEADERS, WorkerProcess, eventually
 
 
 @pytest.fixture
@@ -73,8 +73,10 @@ async def test_the_worker_serves_the_live_table_entry(
     await _order_in_state(api, worker, order_id, "pending")
 
     async with aiohttp.ClientSession() as session:
-        response = await session.get(f"{worker.web_url}/tables/orders/{order_id}/")
+        response = await session.get(
+            f"{worker.web_url}/v1/tables/orders/{order_id}", headers=OPERATOR_HEADERS
+        )
         assert response.status == 200, await response.text()
-        entry = json.loads(await response.text())
+        entry = json.loads(await response.text())["value"]
     assert entry["order_id"] == order_id
     assert entry["status"] == "pending"
