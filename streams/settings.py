@@ -164,6 +164,134 @@ class ProviderSettings(_Section):
         return None if value in ("", "none") else value
 
 
+class SandboxSettings(_Section):
+    """The local provider sandbox (`python -m sandbox`): where it listens, where it posts its
+    delivery receipts (signed with `webhook.secret_providers`), and how it batches them."""
+
+    host: str = "127.0.0.1"
+    http_port: int = Field(default=8090, ge=0, le=65535)
+    smtp_port: int = Field(default=2525, ge=0, le=65535)
+    api_url: str = "http://127.0.0.1:8080"
+    receipt_delay_s: float = Field(default=0.2, ge=0)
+    receipt_batch_max: int = Field(default=500, ge=1, le=500)
+    # How long `*@slow.test` (and phones ending 0003, tokens `slow-`) wait for an answer.
+    slow_s: float = Field(default=3.0, ge=0)
+    # Received messages kept for `GET /_sandbox/messages` (oldest forgotten first).
+    messages_max: int = Field(default=20_000, ge=1)
+
+
+ProviderName = Literal["sendgrid", "smtp", "twilio", "fcm", "meta"]
+
+
+class DispatchSettings(_Section):
+    """How notifications are sent: retry schedule, per-channel concurrency, timeouts, breaker.
+
+    `retry_delays_s` names the delayed retry topics (`notifications.dispatch.retry-1s`, ...) and
+    bounds the attempts (one more than its length); as an env var it is a JSON list: `[1, 5, 30]`.
+    """
+
+    retry_delays_s: tuple[float, ...] = Field(default=(1.0, 5.0, 30.0), min_length=1)
+    # Sends in flight per channel (email, sms, push, whatsapp), across the whole worker.
+    concurrency_per_channel: int = Field(default=256, ge=1)
+    # Upper bound for one provider request, connection included.
+    timeout_s: float = Field(default=10.0, gt=0)
+    # This many consecutive retriable failures open a provider's circuit for `breaker_open_s`.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_open_s: float = Field(default=30.0, gt=0)
+    # Connections kept to all providers together (one aiohttp session per worker).
+    connection_pool_size: int = Field(default=512, ge=1)
+
+    @field_validator("retry_delays_s")
+    @classmethod
+    def _increasing_positive(cls, delays_s: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay_s <= 0 for delay_s in delays_s) or list(delays_s) != sorted(set(delays_s)):
+            raise ValueError("retry delays must be positive and strictly increasing")
+        return delays_s
+
+
+class ProviderSettings(_Section):
+    """Where and as whom each provider is called; defaults are the local provider sandbox.
+
+    The credentials default to the sandbox's development values: real ones come from the
+    environment (`TRIBUTARY_PROVIDERS_SENDGRID_API_KEY`, ...). `<channel>_primary` and
+    `<channel>_secondary` pick the providers of a channel; the secondary takes over while the
+    primary's circuit is open.
+    """
+
+    sendgrid_base_url: str = "http://127.0.0.1:8090"
+    sendgrid_api_key: SecretStr = SecretStr("dev-sendgrid-key")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_start_tls: bool = False
+    email_from: str = "notifications@tributary.test"
+    twilio_base_url: str = "http://127.0.0.1:8090"
+    twilio_account_sid: str = "ACdev0000000000000000000000000000"
+    twilio_auth_token: SecretStr = SecretStr("dev-twilio-token")
+    twilio_from: str = "+15550000000"
+    # Where twilio posts status callbacks; our notification id is appended as a query parameter.
+    twilio_status_callback_url: str = "http://127.0.0.1:8080/v1/webhooks/providers/twilio"
+    fcm_base_url: str = "http://127.0.0.1:8090"
+    fcm_project: str = "tributary-dev"
+    fcm_access_token: SecretStr = SecretStr("dev-fcm-token")
+    meta_base_url: str = "http://127.0.0.1:8090"
+    meta_phone_number_id: str = "100000000000000"
+    meta_access_token: SecretStr = SecretStr("dev-meta-token")
+    email_primary: ProviderName = "sendgrid"
+    email_secondary: ProviderName | None = "smtp"
+    sms_primary: ProviderName = "twilio"
+    sms_secondary: ProviderName | None = None
+    push_primary: ProviderName = "fcm"
+    push_secondary: ProviderName | None = None
+    whatsapp_primary: ProviderName = "meta"
+    whatsapp_secondary: ProviderName | None = None
+
+    @field_validator(
+        "email_secondary", "sms_secondary", "push_secondary", "whatsapp_secondary", mode="before"
+    )
+    @classmethod
+    def _none_from_env(cls, value: object) -> object:
+        """An env var cannot be None: `TRIBUTARY_PROVIDERS_EMAIL_SECONDARY=` (empty) unsets it."""
+        return None if value in ("", "none") else value
+
+
+class ThrottleLimit(_Section):
+    """At most `limit` notifications per user on `channel` within any `window_s` seconds, counted
+    per category; `category` None applies to every category without a limit of its own."""
+
+    channel: Literal["email", "sms", "push", "whatsapp"]
+    category: Literal["security", "account", "orders", "marketing"] | None = None
+    limit: int = Field(ge=1)
+    window_s: int = Field(ge=1)
+
+
+class NotificationSettings(_Section):
+    """Routing of notifications (rules, preferences, throttles, quiet hours, templates).
+
+    `throttles` is a JSON list as an env var:
+    `[{"channel": "sms", "limit": 5, "window_s": 3600}]`. Critical notifications are never
+    throttled, deferred or suppressed by preferences.
+    """
+
+    throttles: tuple[ThrottleLimit, ...] = (
+        ThrottleLimit(channel="sms", limit=5, window_s=3600),
+        ThrottleLimit(channel="whatsapp", limit=5, window_s=3600),
+        ThrottleLimit(channel="email", limit=20, window_s=24 * 3600),
+        ThrottleLimit(channel="push", limit=20, window_s=3600),
+    )
+    # Locale of the templates used when the user's own (and its language) has none.
+    fallback_locale: str = "en"
+    # How often deferred notifications (quiet hours, awaiting a contact) are checked for release.
+    deferral_check_interval_s: float = Field(default=5.0, gt=0)
+    # A request for a user we have no contact record for yet waits this long, then is dropped
+    # with status suppressed, reason no-contact (it is released at once when the user appears).
+    contact_wait_s: float = Field(default=600.0, gt=0)
+    # How long a routed notification id is remembered per user, so a re-delivered causing event
+    # (Kafka redelivery, a replayed webhook) never sends twice; the topics keep 7 days.
+    dedupe_ttl_s: int = Field(default=8 * 24 * 3600, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything the processes need; built once in each entry point and passed down."""
 
@@ -181,6 +309,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     webhook: WebhookSettings = WebhookSettings()
     worker: WorkerSettings = WorkerSettings()
+    sandbox: SandboxSettings = SandboxSettings()
     dispatch: DispatchSettings = DispatchSettings()
     providers: ProviderSettings = ProviderSettings()
     operator: OperatorSettings = OperatorSettings()

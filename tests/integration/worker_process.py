@@ -7,6 +7,7 @@ pipeline tests.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -50,11 +51,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "redis": settings.redis,
         "worker": settings.worker,
         "operator": settings.operator,
+        "notifications": settings.notifications,
     }
     for section, values in sections.items():
         for field, value in values.model_dump().items():
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
+            if isinstance(value, (dict, list, tuple)):
+                value = json.dumps(value)  # pydantic-settings reads complex values as JSON
             if value is not None:
                 env[f"TRIBUTARY_{section.upper()}_{field.upper()}"] = str(value)
     return env
