@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from api import health, metrics, orders, schema_registry, webhooks
+from api import health, metrics, notifications, orders, receipts, schema_registry, webhooks
 from api.codec import AppCodec
 from api.keys import (
     CATALOG,
     CODEC,
+    DELIVERY_STORE,
     LEDGER,
     METRICS,
     ORDER_STORE,
@@ -27,6 +28,7 @@ from api.metrics import ApiMetrics, metrics_middleware
 from api.problems import problem_middleware
 from schemas.registry import SchemaSet
 from streams.catalog import TopicCatalog
+from streams.delivery_store import DeliveryStore
 from streams.errors import ServiceUnavailableError
 from streams.event_producer import EventProducer
 from streams.order_store import OrderStore
@@ -53,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
     app[PRODUCER] = EventProducer(settings.kafka)
     app[LEDGER] = WebhookLedger.from_settings(settings)
     app[ORDER_STORE] = OrderStore.from_settings(settings)
+    app[DELIVERY_STORE] = DeliveryStore.from_settings(settings)
     app[CODEC] = AppCodec.from_settings(settings)
     serves_schemas = settings.schema_registry_url is None
     if serves_schemas:
@@ -60,9 +63,12 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend(
         [_codec_lifetime, _producer_lifetime, _ledger_lifetime, _order_store_lifetime]
     )
+    app.cleanup_ctx.append(_delivery_store_lifetime)
     app.add_routes(webhooks.routes())
     app.add_routes(schema_registry.routes(served=serves_schemas))
     app.add_routes(orders.routes())
+    app.add_routes(receipts.routes())
+    app.add_routes(notifications.routes())
     app.add_routes(health.routes())
     app.add_routes([web.get("/metrics", metrics.serve_metrics)])
     return app
@@ -96,3 +102,8 @@ async def _ledger_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _order_store_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[ORDER_STORE].close()
+
+
+async def _delivery_store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[DELIVERY_STORE].close()

@@ -7,6 +7,7 @@ ledger and the producer are passed in as protocols, so the flow is unit-tested w
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,16 +86,35 @@ async def deliver_once(
     ledger: DeliveryLedger, sink: EventSink, source: str, webhook_id: str, record: OutboundRecord
 ) -> Delivered:
     """Produce `record` unless a copy of this webhook already was (then return that receipt)."""
+    return await deliver_all_once(ledger, sink, source, webhook_id, [record], record.event_id)
+
+
+async def deliver_all_once(
+    ledger: DeliveryLedger,
+    sink: EventSink,
+    source: str,
+    webhook_id: str,
+    records: Sequence[OutboundRecord],
+    event_id: UUID,
+) -> Delivered:
+    """Produce every record of one webhook (concurrently) unless a copy of it already was.
+
+    Delivered only once Kafka acknowledged ALL of them; if any fails the claim is released and
+    the sender's retry produces them all again, under the same event ids. The ledger's receipt
+    carries `event_id` (the webhook's) and the first record's position.
+    """
     outcome = await ledger.claim(source, webhook_id)
     if isinstance(outcome, Receipt):
         return Delivered(outcome, duplicate=True)
     try:
-        position = await sink.send(record.topic, record.key, record.value, record.headers)
+        positions = await asyncio.gather(
+            *(sink.send(r.topic, r.key, r.value, r.headers) for r in records)
+        )
     except BaseException:
         # Including cancellation: the claim must not keep a retry waiting for its lease to end.
         await _release(ledger, outcome)
         raise
-    receipt = Receipt(record.event_id, position)
+    receipt = Receipt(event_id, positions[0])
     try:
         await ledger.complete(outcome, receipt)
     except ServiceUnavailableError as exc:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from api.codec import AppCodec
 from streams.catalog import TopicCatalog
+from streams.delivery_store import DeliveryStore
 from streams.event_producer import EventProducer
 from streams.order_store import OrderStore
 from streams.schema_registry import RegistryViews
@@ -22,6 +23,7 @@ CATALOG = web.AppKey("catalog", TopicCatalog)
 PRODUCER = web.AppKey("producer", EventProducer)
 LEDGER = web.AppKey("ledger", WebhookLedger)
 ORDER_STORE = web.AppKey("order_store", OrderStore)
+DELIVERY_STORE = web.AppKey("delivery_store", DeliveryStore)
 CODEC = web.AppKey("codec", AppCodec)
 # Only set when no Schema Registry is configured: then the API serves our own schema set.
 REGISTRY_VIEWS = web.AppKey("registry_views", RegistryViews)

@@ -46,11 +46,12 @@ def require_json(request: web.Request) -> None:
         raise UnsupportedMediaTypeError(content_type)
 
 
-def verified_webhook_id(request: web.Request, family: WebhookFamily, body: bytes) -> str:
+def verified_webhook_id(request: web.Request, secret_name: str, body: bytes) -> str:
+    """`secret_name` as `WebhookSettings.secret_for` knows it (a family name, or "providers")."""
     settings = request.app[SETTINGS]
-    secret = settings.webhook.secret_for(family.name)
+    secret = settings.webhook.secret_for(secret_name)
     if secret is None:
-        raise WebhookSecretMissingError(family.name)
+        raise WebhookSecretMissingError(secret_name)
     return verify(
         secret.get_secret_value(),
         request.headers,
@@ -76,7 +77,7 @@ def ingest_handler(family: WebhookFamily) -> Handler:
     async def ingest(request: web.Request) -> web.StreamResponse:
         app = request.app
         body = await read_body(request, app[SETTINGS].api.max_body_bytes)
-        webhook_id = verified_webhook_id(request, family, body)
+        webhook_id = verified_webhook_id(request, family.name, body)
         require_json(request)
         payload = validate(family.body_model, parse_json_object(body))
         codec = await app[CODEC].codec()

@@ -1,0 +1,209 @@
+"""How status transitions and provider receipts fold into one notification's delivery. Pure.
+
+Transitions arrive out of order (our own stages publish independently, providers report late and
+in batches, topics are replayed), so every field is a function of the SET of transitions seen,
+never of their arrival order:
+
+- the state is the transition with the highest (precedence rank, event time, state, event id):
+  queued < deferred < sending < retrying < sent < {delivered, failed, bounced, spam} <
+  {suppressed, cancelled, expired}. A late "sending" never reverts "delivered"; within a rank the
+  later event wins, so a bounce or spam complaint after delivery does move it on.
+- times (queued, delivered, created) are the earliest seen, attempts the highest seen, and
+  provider and last error come from the newest transition that carries one.
+- the timeline has one step per (state, event time); seeing a step again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
+
+STATE_RANK: Mapping[str, int] = {
+    "queued": 0,
+    "deferred": 1,
+    "sending": 2,
+    "retrying": 3,
+    "sent": 4,
+    "delivered": 5,
+    "failed": 5,
+    "bounced": 5,
+    "spam": 5,
+    "suppressed": 6,
+    "cancelled": 6,
+    "expired": 6,
+}
+# A provider's receipt as a delivery state; opened/clicked are engagement, not delivery: None.
+RECEIPT_STATE: Mapping[str, str | None] = {
+    "delivered": "delivered",
+    "bounced": "bounced",
+    "failed": "failed",
+    "complained": "spam",
+    "opened": None,
+    "clicked": None,
+}
+# States a message reaches only once handed to (or tried with) a provider: at least one attempt.
+_ATTEMPTED = frozenset({"sending", "retrying", "sent", "delivered", "failed", "bounced", "spam"})
+_ERRORS = frozenset({"retrying", "failed", "bounced", "spam"})
+
+
+class Step(BaseModel):
+    """One transition: what happened, when, and what it said."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: str
+    occurred_at: datetime
+    event_id: UUID
+    reason: str | None = None
+    attempt: int | None = None
+    provider: str | None = None
+    provider_message_id: str | None = None
+
+    @property
+    def version(self) -> tuple[int, datetime, str, str]:
+        return (STATE_RANK[self.state], self.occurred_at, self.state, str(self.event_id))
+
+    @property
+    def recency(self) -> tuple[datetime, str]:
+        return (self.occurred_at, str(self.event_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a transition says about the notification itself (the same in every transition)."""
+
+    user_id: str | None = None
+    channel: str | None = None
+    category: str | None = None
+    template: str | None = None
+    caused_at: datetime | None = None
+
+
+class Delivery(BaseModel):
+    """The `deliveries` table entry of one notification."""
+
+    model_config = ConfigDict(frozen=True)
+
+    notification_id: str
+    user_id: str | None = None
+    channel: str | None = None
+    category: str | None = None
+    template: str | None = None
+    caused_at: datetime | None = None
+    current: Step
+    attempts: int = 0
+    provider_step: Step | None = None
+    error_step: Step | None = None
+    timeline: tuple[Step, ...] = ()
+
+    @property
+    def state(self) -> str:
+        return self.current.state
+
+    @property
+    def provider(self) -> str | None:
+        return None if self.provider_step is None else self.provider_step.provider
+
+    @property
+    def provider_message_id(self) -> str | None:
+        step = self.provider_step
+        return None if step is None else step.provider_message_id
+
+    @property
+    def last_error(self) -> str | None:
+        return None if self.error_step is None else self.error_step.reason
+
+    def first_at(self, state: str) -> datetime | None:
+        return min((s.occurred_at for s in self.timeline if s.state == state), default=None)
+
+    @property
+    def created_at(self) -> datetime:
+        return min(s.occurred_at for s in self.timeline)
+
+    @property
+    def updated_at(self) -> datetime:
+        return max(s.occurred_at for s in self.timeline)
+
+
+def _newest(held: Step | None, step: Step, wanted: bool) -> Step | None:
+    if not wanted or (held is not None and held.recency >= step.recency):
+        return held
+    return step
+
+
+def fold(
+    current: Delivery | None, notification_id: str, step: Step, facts: Facts
+) -> tuple[Delivery, bool]:
+    """`current` with `step` applied, and whether the step was new to it."""
+    if current is not None and any(
+        (s.state, s.occurred_at) == (step.state, step.occurred_at) for s in current.timeline
+    ):
+        return current, False
+    base = current or Delivery(notification_id=notification_id, current=step)
+    implied = 1 if step.state in _ATTEMPTED else 0
+    timeline = tuple(sorted((*base.timeline, step), key=lambda s: (s.occurred_at, s.state)))
+    delivery = base.model_copy(
+        update={
+            "user_id": base.user_id or facts.user_id,
+            "channel": base.channel or facts.channel,
+            "category": base.category or facts.category,
+            "template": base.template or facts.template,
+            "caused_at": base.caused_at or facts.caused_at,
+            "current": max(base.current, step, key=lambda s: s.version),
+            "attempts": max(base.attempts, step.attempt or implied),
+            "provider_step": _newest(base.provider_step, step, step.provider is not None),
+            "error_step": _newest(
+                base.error_step, step, step.state in _ERRORS and step.reason is not None
+            ),
+            "timeline": timeline,
+        }
+    )
+    return delivery, True
+
+
+def status_step(event: NotificationStatusEvent) -> tuple[Step, Facts]:
+    p = event.payload
+    step = Step(
+        state=p.state,
+        occurred_at=event.occurred_at,
+        event_id=event.event_id,
+        reason=p.reason,
+        attempt=p.attempt,
+        provider=p.provider,
+        provider_message_id=p.provider_message_id,
+    )
+    facts = Facts(p.user_id, p.channel, p.category, p.template, p.caused_at)
+    return step, facts
+
+
+def receipt_step(event: NotificationReceiptEvent) -> tuple[Step, Facts] | None:
+    """None for receipts that are no delivery state (opened, clicked)."""
+    p = event.payload
+    state = RECEIPT_STATE[p.state]
+    if state is None:
+        return None
+    step = Step(
+        state=state,
+        occurred_at=event.occurred_at,
+        event_id=event.event_id,
+        reason=p.reason,
+        provider=p.provider,
+        provider_message_id=p.provider_message_id,
+    )
+    return step, Facts(user_id=p.user_id, channel=p.channel)
+
+
+def to_entry(delivery: Delivery) -> dict[str, Any]:
+    """The JSON-able form kept in the `deliveries` table (and served by the worker's web view)."""
+    return delivery.model_dump(mode="json")
+
+
+def from_entry(entry: Mapping[str, Any] | None) -> Delivery | None:
+    return None if entry is None else Delivery.model_validate(entry)

@@ -1,0 +1,276 @@
+"""One batch of `notifications.status` + `notifications.receipts` records -> the `deliveries`
+table, receipt-derived transitions on `notifications.status`, and PostgreSQL rows.
+
+The body of `track_deliveries`, written against small protocols so it is tested with fakes. Per
+batch: one round of dead letters, one round of status publishes, one PostgreSQL transaction (two
+statements), never one per event.
+
+Only receipts are re-published as status transitions; what came from `notifications.status` is
+folded, never sent back. The re-published transition has a deterministic event id and the
+receipt's event time, so reading it back (this agent consumes the status topic too) is a step the
+table already holds: a no-op, not a loop. Every decodable record's state is written to PostgreSQL
+again even when unchanged, so that a crash between the table update and the row write is repaired
+by the replay (the store's writes are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+from uuid import NAMESPACE_URL, uuid5
+
+from pydantic import BaseModel
+
+from agents.dead_letters import dead_letter
+from agents.delivery_state import (
+    STATE_RANK,
+    Delivery,
+    Facts,
+    Step,
+    fold,
+    from_entry,
+    receipt_step,
+    status_step,
+    to_entry,
+)
+from agents.retry import Backoff, Sleep, retry_retriable
+from schemas.notifications import (
+    NotificationReceiptEvent,
+    NotificationStatusChanged,
+    NotificationStatusEvent,
+)
+from streams.delivery_store import DeliveryRow, TransitionRow
+from streams.errors import PoisonError, RetriableError
+from streams.faust_app import OutgoingRecord, SourceRecord
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E")
+T = TypeVar("T")
+
+DeliveriesTable = MutableMapping[bytes, dict[str, Any]]
+DecodeStatus = Callable[[bytes | None], NotificationStatusEvent]
+DecodeReceipt = Callable[[bytes | None], NotificationReceiptEvent]
+Encode = Callable[[BaseModel], bytes]
+SOURCE = "agent:track_deliveries"
+# A receipt can precede every status of its notification; the status contract needs a user id.
+UNKNOWN_USER = "unknown"
+
+
+class DeliverySink(Protocol):
+    async def write(
+        self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
+    ) -> int: ...
+
+
+class RecordSink(Protocol):
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None: ...
+
+
+@dataclass(slots=True)
+class TrackerStats:
+    batches: int = 0
+    events: int = 0
+    transitions: int = 0
+    published: int = 0
+    dead_letters: int = 0
+    rows_written: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    status: str
+    receipts: str
+
+
+def delivery_row(delivery: Delivery) -> DeliveryRow:
+    current = delivery.current
+    return DeliveryRow(
+        notification_id=delivery.notification_id,
+        user_id=delivery.user_id,
+        channel=delivery.channel,
+        category=delivery.category,
+        template=delivery.template,
+        state=current.state,
+        state_rank=STATE_RANK[current.state],
+        state_at=current.occurred_at,
+        reason=current.reason,
+        last_error=delivery.last_error,
+        attempts=delivery.attempts,
+        provider=delivery.provider,
+        provider_message_id=delivery.provider_message_id,
+        caused_at=delivery.caused_at,
+        queued_at=delivery.first_at("queued"),
+        delivered_at=delivery.first_at("delivered"),
+        created_at=delivery.created_at,
+        updated_at=delivery.updated_at,
+    )
+
+
+def transition_row(notification_id: str, step: Step) -> TransitionRow:
+    return TransitionRow(notification_id=notification_id, **step.model_dump())
+
+
+def receipt_status(
+    receipt: NotificationReceiptEvent, step: Step, delivery: Delivery, now: datetime
+) -> NotificationStatusEvent:
+    """The status transition a receipt amounts to, for analytics on `notifications.status`."""
+    payload = NotificationStatusChanged(
+        notification_id=delivery.notification_id,
+        user_id=delivery.user_id or UNKNOWN_USER,
+        state=step.state,
+        channel=delivery.channel,
+        provider=step.provider,
+        provider_message_id=step.provider_message_id,
+        reason=step.reason,
+        attempt=delivery.attempts or None,
+        category=delivery.category,
+        caused_at=delivery.caused_at,
+        template=delivery.template,
+    )
+    return NotificationStatusEvent(
+        event_id=uuid5(NAMESPACE_URL, f"tributary:receipt-status:{receipt.event_id}"),
+        event_type="notification.status-changed",
+        occurred_at=step.occurred_at,
+        ingested_at=now,
+        source=SOURCE,
+        correlation_id=receipt.correlation_id,
+        causation_id=str(receipt.event_id),
+        payload=payload,
+    )
+
+
+def status_record(event: NotificationStatusEvent, encode: Encode) -> OutgoingRecord:
+    headers = (
+        ("event_id", str(event.event_id).encode()),
+        ("event_type", event.event_type.encode()),
+        ("source", SOURCE.encode()),
+    )
+    return OutgoingRecord(event.payload.notification_id.encode(), encode(event), headers)
+
+
+@dataclass(slots=True)
+class _Batch:
+    deliveries: dict[str, Delivery]
+    steps: list[TransitionRow]
+    published: list[OutgoingRecord]
+    rejected: dict[str, list[OutgoingRecord]]
+
+
+class DeliveryTracker(Generic[E]):
+    """Processes batches of `E` (Faust events in the worker, plain records in tests)."""
+
+    def __init__(
+        self,
+        *,
+        table: DeliveriesTable,
+        topics: Topics,
+        decode_status: DecodeStatus,
+        decode_receipt: DecodeReceipt,
+        encode: Encode,
+        store: DeliverySink,
+        status_out: RecordSink,
+        dead_letters: Mapping[str, RecordSink],
+        describe: Callable[[E], SourceRecord],
+        scope: Callable[[E], AbstractContextManager[None]],
+        backoff: Backoff,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._table = table
+        self._topics = topics
+        self._decode_status = decode_status
+        self._decode_receipt = decode_receipt
+        self._encode = encode
+        self._store = store
+        self._status_out = status_out
+        self._dead_letters = dead_letters
+        self._describe = describe
+        self._scope = scope
+        self._backoff = backoff
+        self._sleep = sleep
+        self._clock = clock
+        self.stats = TrackerStats()
+
+    async def process(self, items: Sequence[E]) -> None:
+        batch = _Batch({}, [], [], defaultdict(list))
+        for item in items:
+            record = self._describe(item)
+            try:
+                with self._scope(item):
+                    self._track(record, batch)
+            except PoisonError as exc:
+                log.warning(
+                    "dead-lettering %s[%d]@%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    exc,
+                )
+                batch.rejected[record.topic].append(dead_letter(record, exc))
+        for topic, records in batch.rejected.items():
+            await self._retry(self._sender(self._dead_letters[topic], records), "dead letters")
+            self.stats.dead_letters += len(records)
+        if batch.published:
+            await self._retry(self._sender(self._status_out, batch.published), "status")
+            self.stats.published += len(batch.published)
+        if batch.deliveries:
+            rows = [delivery_row(d) for d in batch.deliveries.values()]
+            written = await self._retry(lambda: self._store.write(rows, batch.steps), "rows")
+            self.stats.rows_written += written
+        self.stats.batches += 1
+        self.stats.events += len(items)
+
+    def _track(self, record: SourceRecord, batch: _Batch) -> None:
+        receipt: NotificationReceiptEvent | None = None
+        if record.topic == self._topics.receipts:
+            receipt = self._decode_receipt(record.value)
+            notification_id = receipt.payload.notification_id
+            found = receipt_step(receipt)
+            if found is None:
+                return
+            step, facts = found
+        else:
+            status = self._decode_status(record.value)
+            notification_id = status.payload.notification_id
+            step, facts = status_step(status)
+        delivery = self._fold(notification_id, step, facts)
+        batch.deliveries[notification_id] = delivery
+        batch.steps.append(transition_row(notification_id, step))
+        if receipt is not None:
+            event = receipt_status(receipt, step, delivery, self._clock())
+            batch.published.append(status_record(event, self._encode))
+
+    def _fold(self, notification_id: str, step: Step, facts: Facts) -> Delivery:
+        key = notification_id.encode()
+        current = from_entry(self._table.get(key))
+        delivery, added = fold(current, notification_id, step, facts)
+        if added:
+            self._table[key] = to_entry(delivery)
+            self.stats.transitions += 1
+        return delivery
+
+    @staticmethod
+    def _sender(
+        sink: RecordSink, records: Sequence[OutgoingRecord]
+    ) -> Callable[[], Awaitable[None]]:
+        return lambda: sink.send_all(records)
+
+    async def _retry(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
+        return await retry_retriable(
+            attempt,
+            backoff=self._backoff,
+            what=f"track_deliveries: {what}",
+            sleep=self._sleep,
+            on_retry=self._count_retry,
+        )
+
+    def _count_retry(self, error: RetriableError, delay_s: float) -> None:
+        self.stats.retries += 1

@@ -1,0 +1,139 @@
+"""`POST /v1/webhooks/providers/{provider}`: signed, batched delivery receipts in, records out.
+
+The same checks as the family webhooks (`api.webhooks`), cheapest first, with one secret for all
+providers. Each receipt becomes one `NotificationReceiptEvent` keyed by notification id, so it
+lands on the partition where `track_deliveries` keeps that notification. The answer is 202 only
+once Kafka acknowledged every record of the request; a repeated webhook id answers 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from api.contracts import ROOT_FIELD, parse_json_object
+from api.delivery import Delivered, EventEncoder, OutboundRecord, deliver_all_once
+from api.errors import ContractViolationError, FieldError, NotFoundError
+from api.families import event_id_for
+from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
+from api.webhooks import read_body, require_json, verified_webhook_id
+from schemas.notifications import NotificationReceipt, NotificationReceiptEvent
+from schemas.provider_receipts import RECEIPT_PROVIDERS, ProviderReceiptItem, ProviderReceiptsBody
+
+SECRET_NAME = "providers"  # noqa: S105 - the name of a setting, not a secret
+PATH = "/v1/webhooks/providers/{provider}"
+EVENT_TYPE = "notification.receipt-received"
+
+
+def receipt_event_id(provider: str, provider_message_id: str, state: str) -> UUID:
+    """Deterministic: a provider re-sending a receipt (any webhook id) yields the same event."""
+    return uuid5(NAMESPACE_URL, f"tributary:receipt:{provider}:{provider_message_id}:{state}")
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """`("receipts", 3, "state")` -> `receipts[3].state`: how a sender writes the path."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or ROOT_FIELD
+
+
+def validate_receipts(data: dict[str, Any]) -> ProviderReceiptsBody:
+    try:
+        return ProviderReceiptsBody.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            FieldError(field_path(error["loc"]), error["msg"])
+            for error in exc.errors(include_url=False)
+        ]
+        raise ContractViolationError(ProviderReceiptsBody.__name__, errors) from exc
+
+
+def receipt_event(
+    provider: str, item: ProviderReceiptItem, webhook_id: str, ingested_at: datetime
+) -> NotificationReceiptEvent:
+    event_id = receipt_event_id(provider, item.provider_message_id, item.state)
+    payload = NotificationReceipt(
+        notification_id=item.notification_id,
+        provider=provider,
+        provider_message_id=item.provider_message_id,
+        state=item.state,
+        channel=item.channel,
+        reason=item.reason,
+    )
+    return NotificationReceiptEvent(
+        event_id=event_id,
+        event_type=EVENT_TYPE,
+        occurred_at=item.occurred_at,
+        ingested_at=ingested_at,
+        source=f"provider:{provider}",
+        correlation_id=item.notification_id,
+        causation_id=webhook_id,
+        payload=payload,
+    )
+
+
+def receipt_records(
+    provider: str,
+    body: ProviderReceiptsBody,
+    webhook_id: str,
+    topic: str,
+    ingested_at: datetime,
+    encoder: EventEncoder,
+) -> list[OutboundRecord]:
+    records: list[OutboundRecord] = []
+    for item in body.receipts:
+        event = receipt_event(provider, item, webhook_id, ingested_at)
+        headers = (
+            ("event_id", str(event.event_id).encode()),
+            ("event_type", EVENT_TYPE.encode()),
+            ("source", event.source.encode()),
+        )
+        key = item.notification_id.encode()
+        records.append(OutboundRecord(event.event_id, topic, key, encoder.encode(event), headers))
+    return records
+
+
+def _answer(delivered: Delivered, count: int) -> web.Response:
+    body: dict[str, Any] = {
+        "event_id": str(delivered.receipt.event_id),
+        "status": "duplicate" if delivered.duplicate else "accepted",
+        "topic": delivered.receipt.position.topic,
+    }
+    if not delivered.duplicate:
+        body["receipts"] = count
+    return web.json_response(body, status=200 if delivered.duplicate else 202)
+
+
+async def ingest_receipts(request: web.Request) -> web.StreamResponse:
+    provider = request.match_info["provider"]
+    if provider not in RECEIPT_PROVIDERS:
+        raise NotFoundError(f"provider {provider!r}")
+    app = request.app
+    body = await read_body(request, app[SETTINGS].api.max_body_bytes)
+    webhook_id = verified_webhook_id(request, SECRET_NAME, body)
+    require_json(request)
+    receipts = validate_receipts(parse_json_object(body))
+    codec = await app[CODEC].codec()
+    topic = app[CATALOG].for_topic("notifications.receipts").name
+    now = datetime.now(UTC)
+    records = receipt_records(provider, receipts, webhook_id, topic, now, codec)
+    source = f"{SECRET_NAME}:{provider}"
+    batch_id = event_id_for(source, webhook_id)
+    delivered = await deliver_all_once(
+        app[LEDGER], app[PRODUCER], source, webhook_id, records, batch_id
+    )
+    if delivered.duplicate:
+        app[METRICS].duplicates.labels(SECRET_NAME).inc()
+    else:
+        app[METRICS].events_produced.labels(topic).inc(len(records))
+    return _answer(delivered, len(records))
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.post(PATH, ingest_receipts)]

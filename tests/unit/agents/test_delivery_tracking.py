@@ -1,0 +1,157 @@
+"""A batch of status + receipt records through the tracker, with fakes for Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from agents.delivery_state import from_entry
+from agents.delivery_tracking import DeliveryTracker, Topics
+from agents.retry import Backoff
+from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
+from streams.delivery_store import DeliveryRow, TransitionRow
+from streams.errors import ServiceUnavailableError
+from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.wire import decode, encode
+from tests.unit.agents.delivery_factories import T0, at, receipt_event, status_event
+
+TOPICS = Topics(status="p-notifications.status", receipts="p-notifications.receipts")
+
+
+class FakeStore:
+    def __init__(self, failures: int = 0) -> None:
+        self.calls: list[tuple[list[DeliveryRow], list[TransitionRow]]] = []
+        self.failures = failures
+
+    async def write(
+        self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
+    ) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise ServiceUnavailableError("postgresql", "down")
+        self.calls.append((list(deliveries), list(transitions)))
+        return len(deliveries) + len(transitions)
+
+
+class FakeSink:
+    def __init__(self) -> None:
+        self.sent: list[OutgoingRecord] = []
+
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
+        self.sent.extend(records)
+
+
+class Harness:
+    def __init__(self, store: FakeStore | None = None) -> None:
+        self.table: dict[bytes, dict[str, Any]] = {}
+        self.store = store or FakeStore()
+        self.status_out = FakeSink()
+        self.dlq = {TOPICS.status: FakeSink(), TOPICS.receipts: FakeSink()}
+        self.sleeps: list[float] = []
+        self.tracker: DeliveryTracker[SourceRecord] = DeliveryTracker(
+            table=self.table,
+            topics=TOPICS,
+            decode_status=lambda raw: decode(raw, NotificationStatusEvent),
+            decode_receipt=lambda raw: decode(raw, NotificationReceiptEvent),
+            encode=encode,
+            store=self.store,
+            status_out=self.status_out,
+            dead_letters=self.dlq,
+            describe=lambda record: record,
+            scope=self.scope,
+            backoff=Backoff(initial_s=0.1, max_s=0.4),
+            sleep=self.sleep,
+            clock=lambda: at(100),
+        )
+
+    @contextmanager
+    def scope(self, record: SourceRecord) -> Iterator[None]:
+        yield
+
+    async def sleep(self, delay_s: float) -> None:
+        self.sleeps.append(delay_s)
+
+
+def record(topic: str, value: bytes, offset: int = 0) -> SourceRecord:
+    return SourceRecord(topic, 0, offset, b"k", value)
+
+
+def status(event: NotificationStatusEvent) -> SourceRecord:
+    return record(TOPICS.status, encode(event))
+
+
+def receipt(event: NotificationReceiptEvent) -> SourceRecord:
+    return record(TOPICS.receipts, encode(event))
+
+
+async def test_a_batch_folds_into_the_table_and_writes_once() -> None:
+    h = Harness()
+    await h.tracker.process(
+        [
+            status(status_event("n-1", "queued", 0)),
+            status(status_event("n-1", "sending", 1, attempt=1)),
+            status(status_event("n-2", "suppressed", 0, reason="opted-out")),
+        ]
+    )
+    assert len(h.store.calls) == 1
+    rows, steps = h.store.calls[0]
+    by_id = {row.notification_id: row for row in rows}
+    assert (by_id["n-1"].state, by_id["n-1"].queued_at, by_id["n-1"].attempts) == (
+        "sending",
+        T0,
+        1,
+    )
+    assert (by_id["n-2"].state, by_id["n-2"].reason) == ("suppressed", "opted-out")
+    assert len(steps) == 3
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None and entry.state == "sending"
+    assert h.status_out.sent == []  # what came from notifications.status is never re-published
+
+
+async def test_a_receipt_is_published_as_a_status_transition_with_the_known_facts() -> None:
+    h = Harness()
+    await h.tracker.process(
+        [status(status_event("n-1", "sent", 1)), receipt(receipt_event("n-1", "complained", 5))]
+    )
+    [out] = h.status_out.sent
+    event = decode(out.value, NotificationStatusEvent)
+    assert out.key == b"n-1"
+    assert (event.payload.state, event.payload.user_id, event.payload.channel) == (
+        "spam",
+        "user-1",
+        "email",
+    )
+    assert event.occurred_at == at(5)
+    # Reading it back (the agent consumes the status topic too) is a no-op step, not a loop.
+    before = dict(h.table)
+    await h.tracker.process([record(TOPICS.status, out.value or b"")])
+    assert h.table == before
+    assert len(h.status_out.sent) == 1
+
+
+async def test_opened_receipts_change_nothing_and_publish_nothing() -> None:
+    h = Harness()
+    await h.tracker.process([receipt(receipt_event("n-1", "opened", 5))])
+    assert (h.table, h.status_out.sent, h.store.calls) == ({}, [], [])
+
+
+async def test_poison_goes_to_the_dead_letters_of_its_own_topic() -> None:
+    h = Harness()
+    await h.tracker.process(
+        [
+            record(TOPICS.receipts, b"\xffnot avro", offset=7),
+            status(status_event("n-1", "queued", 0)),
+        ]
+    )
+    assert [r.value for r in h.dlq[TOPICS.receipts].sent] == [b"\xffnot avro"]
+    assert h.dlq[TOPICS.status].sent == []
+    assert b"n-1" in h.table
+
+
+async def test_an_unavailable_database_is_retried_until_it_is_back() -> None:
+    h = Harness(FakeStore(failures=3))
+    await h.tracker.process([status(status_event("n-1", "queued", 0))])
+    assert h.sleeps == [0.1, 0.2, 0.4]
+    assert len(h.store.calls) == 1
+    assert h.tracker.stats.retries == 3
