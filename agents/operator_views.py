@@ -179,13 +179,16 @@ def table_key(table: CollectionT, key: str) -> Any:
     return key.encode() if table.key_type is bytes else key
 
 
-def entry_body(table: CollectionT, key: str) -> dict[str, Any] | None:
+def entry_body(table: CollectionT, key: str, worker: str) -> dict[str, Any] | None:
+    """The key's entry as the owner holds it; `worker` (the owner's URL) shows where it came
+    from, since any worker may be asked."""
     stored_key = table_key(table, key)
+    found: dict[str, Any] = {"table": table.name, "key": key, "worker": worker}
     if is_windowed(table):
         windows = windowed_entry(table, stored_key)
-        return None if windows is None else {"table": table.name, "key": key, "windows": windows}
+        return None if windows is None else {**found, "windows": windows}
     value = stored(table).get(stored_key)
-    return None if value is None else {"table": table.name, "key": key, "value": value}
+    return None if value is None else {**found, "value": value}
 
 
 def register_table_entry(app: faust.App, settings: Settings) -> None:
@@ -203,7 +206,7 @@ def register_table_entry(app: faust.App, settings: Settings) -> None:
                 return await app.router.route_req(found.name, key, self.web, request)
             except SameNode:
                 pass
-            body = entry_body(found, key)
+            body = entry_body(found, key, str(app.conf.canonical_url))
             if body is None:
                 return problem(self, 404, f"table {table!r} has no entry for key {key!r}")
             return self.json(body)

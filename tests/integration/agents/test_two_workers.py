@@ -1,0 +1,224 @@
+"""Two `python -m agents` processes in one consumer group, RocksDB stores on their own disks.
+
+One scenario, in order (starting two workers is the slow part): they share the partitions; a
+lookup through either worker reaches the key's owner; after one stops, the other owns every
+partition, serves the moved keys with the values recovered from the changelog, and processes
+what follows. "Counts" are checked two ways: the table holds exactly one entry per order (none
+lost, none duplicated, values exact), and the events processed by the `materialize_orders`
+agent, summed over both workers (from their `/metrics`), equal the events produced: an event
+processed twice across the failover (offsets not committed by the stopping worker) or never
+would make the sum differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from agents.order_state import merge, to_entry
+from agents.orders import AGENT_NAME, TABLE_NAME
+from agents.table_sizes import key_partition
+from schemas.orders import OrderEvent, OrderView
+from streams.faust_app import free_port
+from streams.settings import Settings
+from tests.integration.agents.conftest import new_order_id, produce
+from tests.integration.worker_process import (
+    OPERATOR_HEADERS,
+    WorkerProcess,
+    eventually,
+    make_worker_settings,
+    own_topics,
+)
+from tests.unit.agents.factories import order_event
+
+ORDERS = 60
+LATE_ORDERS = 20
+# A rebalance after a member joins or leaves takes a few heartbeats; recovery adds the changelog.
+REBALANCE_DEADLINE_S = 120.0
+
+
+def worker_copy(settings: Settings, data_dir: Path) -> Settings:
+    """Same app id (one consumer group), its own web port and data directory."""
+    worker = settings.worker.model_copy(
+        update={"web_port": free_port(settings.worker.web_host), "data_dir": str(data_dir)}
+    )
+    return settings.model_copy(update={"worker": worker})
+
+
+@pytest.fixture(scope="module")
+def group_settings(
+    stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    base = make_worker_settings(stack_settings, tmp_path_factory.mktemp("unused"))
+    rocksdb = base.worker.model_copy(update={"store": "rocksdb://"})
+    with own_topics(base.model_copy(update={"worker": rocksdb})) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def workers(
+    group_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[WorkerProcess, WorkerProcess]]:
+    logs = tmp_path_factory.mktemp("two-workers")
+    first, second = (
+        WorkerProcess(worker_copy(group_settings, logs / f"data-{name}"), logs / f"{name}.log")
+        for name in ("a", "b")
+    )
+    try:
+        first.wait_ready()
+        second.wait_ready()
+        yield first, second
+    finally:
+        codes = {worker.web_url: worker.stop() for worker in (first, second)}
+    failed = {url: code for url, code in codes.items() if code != 0}
+    if failed:
+        pytest.fail(f"workers exited with {failed}:\n{first.log_tail()}\n{second.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+async def producer(group_settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=group_settings.kafka.bootstrap, acks="all")
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def get_json(url: str) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession(headers=OPERATOR_HEADERS) as http,
+        http.get(url) as response,
+    ):
+        return response.status, await response.json(content_type=None)
+
+
+async def orders_table(worker: WorkerProcess) -> dict[str, Any]:
+    status, body = await get_json(f"{worker.web_url}/v1/tables")
+    assert status == 200, body
+    return next(table for table in body["tables"] if table["name"] == TABLE_NAME)
+
+
+def owners(table: dict[str, Any]) -> dict[int, str | None]:
+    return {row["partition"]: row["worker"] for row in table["partitions"]}
+
+
+async def processed_events(worker: WorkerProcess) -> int:
+    async with aiohttp.ClientSession() as http, http.get(f"{worker.web_url}/metrics") as response:
+        text = await response.text()
+    for family in text_string_to_metric_families(text):
+        if family.name == "tributary_worker_events":
+            return int(
+                sum(
+                    sample.value
+                    for sample in family.samples
+                    if sample.name.endswith("_total") and sample.labels["agent"] == AGENT_NAME
+                )
+            )
+    return 0
+
+
+async def table_when(
+    asked: WorkerProcess, condition: str, ok: Any, deadline_s: float = REBALANCE_DEADLINE_S
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        table = await orders_table(asked)
+        return table if ok(table) else None
+
+    return await eventually(probe, what=condition, worker=asked, deadline_s=deadline_s)
+
+
+def expected_entries(events: list[OrderEvent]) -> dict[str, dict[str, Any]]:
+    views: dict[str, OrderView] = {}
+    for event in events:
+        order_id = event.payload.id
+        views[order_id] = merge(views.get(order_id), event)
+    return {order_id: to_entry(view) for order_id, view in views.items()}
+
+
+async def assert_entries(asked: WorkerProcess, expected: dict[str, dict[str, Any]]) -> set[str]:
+    """Every entry through `asked`, exact; returns the URLs of the workers that answered."""
+    answered = set()
+    for order_id, entry in expected.items():
+        status, body = await get_json(f"{asked.web_url}/v1/tables/{TABLE_NAME}/{order_id}")
+        assert status == 200, body
+        assert body["value"] == entry, order_id
+        answered.add(body["worker"])
+    return answered
+
+
+async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
+    workers: tuple[WorkerProcess, WorkerProcess],
+    group_settings: Settings,
+    producer: AIOKafkaProducer,
+) -> None:
+    first, second = workers
+    partitions = group_settings.kafka.partitions
+    both = {first.web_url, second.web_url}
+
+    def shared(table: dict[str, Any]) -> bool:
+        return set(owners(table).values()) == both
+
+    # Each owns some partitions, and both agree on who owns which.
+    table = await table_when(first, "both workers owning partitions", shared)
+    assert owners(await table_when(second, "the same view on the second", shared)) == owners(table)
+
+    order_ids = [new_order_id() for _ in range(ORDERS)]
+    events = [order_event(order_id, at_s=0) for order_id in order_ids]
+    events += [order_event(order_id, at_s=10, status="paid") for order_id in order_ids]
+    for event in events:
+        await produce(producer, group_settings, event)
+    expected = expected_entries(events)
+
+    await table_when(first, f"{ORDERS} orders in the table", lambda t: t["keys"] == ORDERS)
+    # Any worker answers for any key, from the key's owner.
+    by_owner = owners(await orders_table(first))
+    for asked in (first, second):
+        assert await assert_entries(asked, expected) == both
+    for order_id in order_ids[:10]:
+        _, body = await get_json(f"{second.web_url}/v1/tables/{TABLE_NAME}/{order_id}")
+        assert body["worker"] == by_owner[key_partition(order_id.encode(), partitions)]
+
+    async def all_processed() -> int | None:
+        total = await processed_events(first) + await processed_events(second)
+        return total if total >= len(events) else None
+
+    assert await eventually(all_processed, what="events counted", worker=first) == len(events)
+    processed_by_first = await processed_events(first)
+    assert 0 < processed_by_first < len(events)
+
+    assert first.stop() == 0
+    alone = {second.web_url}
+    table = await table_when(
+        second,
+        "the second worker owning every partition with every order",
+        lambda t: set(owners(t).values()) == alone and t["keys"] == ORDERS,
+    )
+    # The first worker's orders, served by the second from the recovered state.
+    assert await assert_entries(second, expected) == alone
+
+    late = [order_event(order_id, at_s=20, status="fulfilled") for order_id in order_ids]
+    late += [order_event(new_order_id(), at_s=30) for _ in range(LATE_ORDERS)]
+    for event in late:
+        await produce(producer, group_settings, event)
+    expected = expected_entries(events + late)
+
+    async def counted() -> int | None:
+        seen = await processed_events(second)
+        return seen if seen + processed_by_first >= len(events + late) else None
+
+    await eventually(counted, what="the late events counted", worker=second)
+    table = await table_when(
+        second, "every late order", lambda t: t["keys"] == ORDERS + LATE_ORDERS
+    )
+    assert [row["keys"] for row in table["partitions"]] == [
+        sum(1 for key in expected if key_partition(key.encode(), partitions) == partition)
+        for partition in range(partitions)
+    ]
+    await assert_entries(second, expected)
+    # Nothing the first worker had processed was processed again, nothing was skipped.
+    assert processed_by_first + await processed_events(second) == len(events + late)
