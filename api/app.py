@@ -11,9 +11,19 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from api import health, metrics, notifications, orders, receipts, schema_registry, webhooks
+from api import (
+    health,
+    metrics,
+    notifications,
+    orders,
+    rate_limits,
+    receipts,
+    schema_registry,
+    webhooks,
+)
 from api.codec import AppCodec
 from api.keys import (
+    BLOCK_STORE,
     CATALOG,
     CODEC,
     DELIVERY_STORE,
@@ -21,17 +31,20 @@ from api.keys import (
     METRICS,
     ORDER_STORE,
     PRODUCER,
+    RATE_LIMITER,
     REGISTRY_VIEWS,
     SETTINGS,
 )
 from api.metrics import ApiMetrics, metrics_middleware
 from api.problems import problem_middleware
 from schemas.registry import SchemaSet
+from streams.block_store import BlockStore
 from streams.catalog import TopicCatalog
 from streams.delivery_store import DeliveryStore
 from streams.errors import ServiceUnavailableError
 from streams.event_producer import EventProducer
 from streams.order_store import OrderStore
+from streams.rate_limiter import RateLimiter
 from streams.schema_registry import RegistryViews
 from streams.settings import Settings
 from streams.webhook_ledger import WebhookLedger
@@ -57,6 +70,9 @@ def create_app(settings: Settings) -> web.Application:
     app[ORDER_STORE] = OrderStore.from_settings(settings)
     app[DELIVERY_STORE] = DeliveryStore.from_settings(settings)
     app[CODEC] = AppCodec.from_settings(settings)
+    app[BLOCK_STORE] = BlockStore.from_settings(settings)
+    app[RATE_LIMITER] = RateLimiter(app[BLOCK_STORE].client, settings)
+    app.cleanup_ctx.append(_block_store_lifetime)
     serves_schemas = settings.schema_registry_url is None
     if serves_schemas:
         app[REGISTRY_VIEWS] = RegistryViews(SchemaSet.load(), settings.topic_prefix)
@@ -67,6 +83,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(webhooks.routes())
     app.add_routes(schema_registry.routes(served=serves_schemas))
     app.add_routes(orders.routes())
+    app.add_routes(rate_limits.routes())
     app.add_routes(receipts.routes())
     app.add_routes(notifications.routes())
     app.add_routes(health.routes())
@@ -107,3 +124,8 @@ async def _order_store_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _delivery_store_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[DELIVERY_STORE].close()
+
+
+async def _block_store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[BLOCK_STORE].close()

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from api.codec import AppCodec
+from streams.block_store import BlockStore
 from streams.catalog import TopicCatalog
 from streams.delivery_store import DeliveryStore
 from streams.event_producer import EventProducer
 from streams.order_store import OrderStore
+from streams.rate_limiter import RateLimiter
 from streams.schema_registry import RegistryViews
 from streams.settings import Settings
 from streams.webhook_ledger import WebhookLedger
@@ -25,6 +27,9 @@ LEDGER = web.AppKey("ledger", WebhookLedger)
 ORDER_STORE = web.AppKey("order_store", OrderStore)
 DELIVERY_STORE = web.AppKey("delivery_store", DeliveryStore)
 CODEC = web.AppKey("codec", AppCodec)
+# Share one Redis client, which the block store owns (and closes).
+BLOCK_STORE = web.AppKey("block_store", BlockStore)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 # Only set when no Schema Registry is configured: then the API serves our own schema set.
 REGISTRY_VIEWS = web.AppKey("registry_views", RegistryViews)
 # Typed by annotation only: api.metrics itself reads this key.

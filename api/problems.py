@@ -24,8 +24,10 @@ from api.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from api.rate_limits import InvalidParameterError
 from streams.errors import ConfigurationError, RetriableError, ServiceUnavailableError
 from streams.operator_auth import OperatorAuthError
+from streams.rate_limiter import RateLimitedError
 from streams.webhook_ledger import DeliveryInProgressError
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,24 @@ def problem_for(exc: Exception, retry_after_s: int) -> Problem:
             )
         case NotFoundError():
             return Problem(404, "Not found", str(exc), _typed("not-found"))
+        case RateLimitedError():
+            extensions = {"source": exc.source}
+            return Problem(
+                429,
+                "Too many requests",
+                str(exc),
+                _typed("rate-limited"),
+                extensions,
+                exc.decision.headers(),
+            )
+        case InvalidParameterError():
+            extensions = {
+                "field": exc.field,
+                "errors": [{"field": exc.field, "message": exc.message}],
+            }
+            return Problem(
+                400, "Invalid parameter", str(exc), _typed("invalid-parameter"), extensions
+            )
         case DeliveryInProgressError():
             extensions = {"webhook_id": exc.webhook_id}
             return Problem(

@@ -20,6 +20,7 @@ from api.delivery import Delivered, deliver_once, outbound_record
 from api.errors import PayloadTooLargeError, UnsupportedMediaTypeError, WebhookSecretMissingError
 from api.families import FAMILIES, WebhookFamily
 from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
+from api.rate_limits import enforce_ingest_limit, with_limit_headers
 from api.signature import verify
 
 _CHUNK_BYTES = 64 * 1024
@@ -80,6 +81,7 @@ def ingest_handler(family: WebhookFamily) -> Handler:
         webhook_id = verified_webhook_id(request, family.name, body)
         require_json(request)
         payload = validate(family.body_model, parse_json_object(body))
+        limit = await enforce_ingest_limit(request, family.name)
         codec = await app[CODEC].codec()
         record = outbound_record(
             family, payload, webhook_id, app[CATALOG], datetime.now(UTC), codec
@@ -89,7 +91,7 @@ def ingest_handler(family: WebhookFamily) -> Handler:
             app[METRICS].duplicates.labels(family.name).inc()
         else:
             app[METRICS].events_produced.labels(record.topic).inc()
-        return _answer(delivered)
+        return with_limit_headers(_answer(delivered), limit)
 
     return ingest
 

@@ -88,6 +88,39 @@ class OperatorSettings(_Section):
     token: SecretStr | None = None
 
 
+class SecuritySettings(_Section):
+    """Thresholds of the security agent: N failed logins within W seconds is a burst."""
+
+    user_failures: int = Field(default=5, ge=1)
+    user_window_s: int = Field(default=600, ge=1)
+    ip_failures: int = Field(default=20, ge=1)
+    ip_window_s: int = Field(default=600, ge=1)
+    # How long a burst blocks the user or IP (from the burst's event time); Redis expires it.
+    block_s: int = Field(default=900, ge=1)
+    # Known devices kept per user (most recently seen first); older ones are forgotten.
+    max_devices: int = Field(default=50, ge=1)
+
+
+class SourceRateLimit(_Section):
+    rate_per_s: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class RateLimitSettings(_Section):
+    """GCRA limits of the ingest API per source (a webhook family), `sources` overriding the
+    default; as an env var `sources` is JSON: `{"orders": {"rate_per_s": 5, "burst": 10}}`."""
+
+    enabled: bool = True
+    rate_per_s: float = Field(default=100.0, gt=0)
+    burst: int = Field(default=200, ge=1)
+    sources: dict[str, SourceRateLimit] = {}
+
+    def for_source(self, source: str) -> SourceRateLimit:
+        return self.sources.get(source) or SourceRateLimit(
+            rate_per_s=self.rate_per_s, burst=self.burst
+        )
+
+
 ProviderName = Literal["sendgrid", "smtp", "twilio", "fcm", "meta"]
 
 
@@ -236,6 +269,8 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = SandboxSettings()
     dispatch: DispatchSettings = DispatchSettings()
     providers: ProviderSettings = ProviderSettings()
+    security: SecuritySettings = SecuritySettings()
+    ratelimit: RateLimitSettings = RateLimitSettings()
     operator: OperatorSettings = OperatorSettings()
     # Prepended to every topic name, so that tests and tenants can share one cluster.
     topic_prefix: str = ""

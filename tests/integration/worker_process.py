@@ -51,6 +51,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "redis": settings.redis,
         "worker": settings.worker,
         "operator": settings.operator,
+        "security": settings.security,
         "notifications": settings.notifications,
     }
     for section, values in sections.items():
