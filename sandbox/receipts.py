@@ -1,0 +1,211 @@
+"""Delivery receipts, posted back to the ingest API as real providers do: late, batched, signed.
+
+A send only queues its receipts (`ReceiptBatcher.add`, no I/O), so a slow or absent API never
+slows the send path. One batcher per provider runs one poster loop: it waits until the oldest
+receipt is `delay_s` old, posts up to `batch_max` due receipts in one signed request, and retries
+that same request (same `webhook-id`, so the API's ledger drops a copy it already took) on 5xx, 429
+and connection errors, with backoff. Clock, sleep and the poster are passed in, so batching and
+retries are unit-tested without a network or real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiohttp
+
+from sandbox.outcomes import Channel
+from streams.webhook_signature import signed_headers
+
+log = logging.getLogger(__name__)
+
+# Answers with a status, or None when the API could not be reached (refused, reset, timed out).
+Post = Callable[[str, Sequence["Receipt"], str], Awaitable[int | None]]
+
+BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+PENDING_MAX = 500_000
+POST_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    notification_id: str
+    provider_message_id: str
+    # delivered | bounced | failed | opened | clicked | complained
+    state: str
+    occurred_at_s: float
+    channel: Channel
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        occurred_at = datetime.fromtimestamp(self.occurred_at_s, UTC)
+        body = {
+            "notification_id": self.notification_id,
+            "provider_message_id": self.provider_message_id,
+            "state": self.state,
+            "occurred_at": occurred_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "channel": self.channel.value,
+        }
+        if self.reason is not None:
+            body["reason"] = self.reason
+        return body
+
+
+def receipts_body(receipts: Sequence[Receipt]) -> bytes:
+    return json.dumps(
+        {"receipts": [receipt.to_json() for receipt in receipts]}, separators=(",", ":")
+    ).encode()
+
+
+class Verdict(enum.Enum):
+    DONE = "done"
+    RETRY = "retry"
+    DROP = "drop"
+
+
+def verdict_for(status: int | None) -> Verdict:
+    """2xx (202, or 200 for a batch the API had already taken) is done; 429, 5xx and no answer
+    are worth retrying; any other 4xx will not get better by resending the same body."""
+    if status is None or status == 429 or status >= 500:
+        return Verdict.RETRY
+    if 200 <= status < 300:
+        return Verdict.DONE
+    return Verdict.DROP
+
+
+@dataclass
+class BatcherStats:
+    posted_batches: int = 0
+    posted_receipts: int = 0
+    retries: int = 0
+    dropped: int = 0
+    # Receipts taken from the queue whose post has not succeeded yet (retrying, perhaps).
+    in_flight: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class ReceiptBatcher:
+    provider: str
+    post: Post
+    delay_s: float
+    batch_max: int
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    backoff_s: Sequence[float] = BACKOFF_S
+    pending_max: int = PENDING_MAX
+    stats: BatcherStats = field(default_factory=BatcherStats)
+    # (due time, receipt), oldest first: one delay for all, so due times never decrease.
+    _queue: deque[tuple[float, Receipt]] = field(default_factory=deque)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def add(self, receipt: Receipt) -> None:
+        """Queue a receipt to be posted `delay_s` from now. Never blocks."""
+        if len(self._queue) >= self.pending_max:
+            self.stats.dropped += 1
+            return
+        self._queue.append((self.clock() + self.delay_s, receipt))
+        self._wake.set()
+
+    def take_due(self) -> list[Receipt]:
+        now_s = self.clock()
+        batch: list[Receipt] = []
+        queue = self._queue
+        while queue and queue[0][0] <= now_s and len(batch) < self.batch_max:
+            batch.append(queue.popleft()[1])
+        return batch
+
+    def next_due_in_s(self) -> float | None:
+        if not self._queue:
+            return None
+        return max(0.0, self._queue[0][0] - self.clock())
+
+    async def deliver(self, batch: Sequence[Receipt]) -> Verdict:
+        """Post one batch until the API takes it (or refuses it for good)."""
+        webhook_id = f"msg_{uuid.uuid4().hex}"
+        attempt = 0
+        self.stats.in_flight = len(batch)
+        while True:
+            status = await self.post(self.provider, batch, webhook_id)
+            verdict = verdict_for(status)
+            if verdict is not Verdict.RETRY:
+                self.stats.in_flight = 0
+            if verdict is Verdict.DONE:
+                self.stats.posted_batches += 1
+                self.stats.posted_receipts += len(batch)
+                return verdict
+            self.stats.last_error = f"HTTP {status}" if status is not None else "no answer"
+            if verdict is Verdict.DROP:
+                self.stats.dropped += len(batch)
+                log.warning(
+                    "%s receipts: the API refused a batch of %d (%s); dropped",
+                    self.provider,
+                    len(batch),
+                    self.stats.last_error,
+                )
+                return verdict
+            self.stats.retries += 1
+            await self.sleep(self.backoff_s[min(attempt, len(self.backoff_s) - 1)])
+            attempt += 1
+
+    async def step(self) -> bool:
+        """Post one batch of due receipts, if there is one."""
+        batch = self.take_due()
+        if not batch:
+            return False
+        await self.deliver(batch)
+        return True
+
+    async def run(self) -> None:
+        """The provider's one poster: forever, post what is due, else sleep until it is."""
+        while True:
+            if await self.step():
+                continue
+            wait_s = self.next_due_in_s()
+            if wait_s is None:
+                self._wake.clear()
+                await self._wake.wait()
+            else:
+                # Receipts added meanwhile are due no earlier than this one (one delay for all),
+                # so sleeping until it is due never makes another one late.
+                await self.sleep(wait_s)
+
+
+@dataclass(frozen=True)
+class HttpPoster:
+    """Posts a batch to `{api_url}/v1/webhooks/providers/{provider}`, signed with the providers'
+    webhook secret. Connection errors and timeouts are answered as None (retry), never raised."""
+
+    session: aiohttp.ClientSession
+    api_url: str
+    secret: str
+    clock_s: Callable[[], float] = time.time
+
+    async def __call__(
+        self, provider: str, receipts: Sequence[Receipt], webhook_id: str
+    ) -> int | None:
+        body = receipts_body(receipts)
+        headers = signed_headers(self.secret, webhook_id, int(self.clock_s()), body)
+        headers["content-type"] = "application/json"
+        url = f"{self.api_url.rstrip('/')}/v1/webhooks/providers/{provider}"
+        try:
+            async with self.session.post(
+                url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
+            ) as response:
+                await response.read()
+                return response.status
+        except (aiohttp.ClientError, TimeoutError):
+            return None

@@ -1,0 +1,119 @@
+"""The sandbox's one behaviour, shared by its HTTP providers and its SMTP listener: take a send,
+decide its outcome from the recipient, remember it, and queue the receipts a real provider would
+post later. Provider outages (for circuit-breaker tests) are switched here too."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+
+from sandbox.mailbox import Mailbox, ReceivedMessage
+from sandbox.outcomes import BOUNCE_REASONS, Channel, Outcome, outcome_for
+from sandbox.receipts import Receipt, ReceiptBatcher
+from streams.settings import SandboxSettings
+
+PROVIDER_CHANNELS: Mapping[str, Channel] = {
+    "sendgrid": Channel.EMAIL,
+    "smtp": Channel.EMAIL,
+    "twilio": Channel.SMS,
+    "fcm": Channel.PUSH,
+    "meta": Channel.WHATSAPP,
+}
+# A complaint comes after the delivery it complains about.
+COMPLAINT_AFTER_S = 0.001
+SPAM_REASON = "the recipient marked the message as spam"
+
+
+class Sandbox:
+    def __init__(
+        self,
+        settings: SandboxSettings,
+        batchers: Mapping[str, ReceiptBatcher],
+        clock_s: Callable[[], float] = time.time,
+    ) -> None:
+        """`batchers` by provider; a provider without one posts no receipts (no secret set)."""
+        self.settings = settings
+        self.batchers = batchers
+        self.clock_s = clock_s
+        self.mailbox = Mailbox(settings.messages_max)
+        self.outages: set[str] = set()
+
+    def is_down(self, provider: str) -> bool:
+        return provider in self.outages
+
+    async def accept(
+        self,
+        provider: str,
+        recipient: str,
+        notification_id: str,
+        message_id: str,
+        subject: str | None,
+        body: str,
+    ) -> Outcome:
+        """Record a (valid) send and queue its receipts; the caller answers by the outcome.
+        A slow recipient holds the answer back for `slow_s` without holding anything else."""
+        channel = PROVIDER_CHANNELS[provider]
+        outcome = outcome_for(channel, recipient)
+        if outcome is Outcome.SLOW:
+            await asyncio.sleep(self.settings.slow_s)
+        now_s = self.clock_s()
+        self.mailbox.add(
+            ReceivedMessage(
+                provider,
+                channel,
+                recipient,
+                notification_id,
+                message_id,
+                outcome,
+                now_s,
+                subject,
+                body,
+            )
+        )
+        batcher = self.batchers.get(provider)
+        if batcher is not None:
+            for receipt in receipts_for(outcome, channel, notification_id, message_id, now_s):
+                batcher.add(receipt)
+        return outcome
+
+    def health(self) -> dict[str, object]:
+        return {
+            "status": "ok",
+            "outages": sorted(self.outages),
+            "received": self.mailbox.received,
+            "receipts": {
+                provider: {
+                    "pending": batcher.pending,
+                    "in_flight": batcher.stats.in_flight,
+                    "posted": batcher.stats.posted_receipts,
+                    "batches": batcher.stats.posted_batches,
+                    "retries": batcher.stats.retries,
+                    "dropped": batcher.stats.dropped,
+                    "last_error": batcher.stats.last_error,
+                }
+                for provider, batcher in self.batchers.items()
+            },
+        }
+
+
+def receipts_for(
+    outcome: Outcome, channel: Channel, notification_id: str, message_id: str, now_s: float
+) -> list[Receipt]:
+    if outcome is Outcome.FAIL:
+        return []
+    if outcome is Outcome.BOUNCE:
+        reason = BOUNCE_REASONS[channel]
+        return [Receipt(notification_id, message_id, "bounced", now_s, channel, reason)]
+    delivered = Receipt(notification_id, message_id, "delivered", now_s, channel)
+    if outcome is Outcome.SPAM:
+        complaint = Receipt(
+            notification_id,
+            message_id,
+            "complained",
+            now_s + COMPLAINT_AFTER_S,
+            channel,
+            SPAM_REASON,
+        )
+        return [delivered, complaint]
+    return [delivered]
