@@ -1,0 +1,102 @@
+"""Provider receipts through the real API into the real Kafka (and Redis for the ledger)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from schemas.notifications import NotificationReceiptEvent
+from streams.settings import Settings
+from streams.wire import decode
+from tests.integration.api.support import signed, topic_records
+
+PATH = "/v1/webhooks/providers/sendgrid"
+
+
+def receipts(*states: str) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]
+    return {
+        "receipts": [
+            {
+                "notification_id": f"n-{run}-{n}",
+                "provider_message_id": f"m-{run}-{n}",
+                "state": state,
+                "occurred_at": "2026-11-22T09:00:00Z",
+                "channel": "email",
+            }
+            for n, state in enumerate(states)
+        ]
+    }
+
+
+async def post(
+    client: TestClient[Any, Any],
+    settings: Settings,
+    body: dict[str, Any],
+    path: str = PATH,
+    webhook_id: str | None = None,
+) -> Any:
+    raw = json.dumps(body).encode()
+    headers = signed(settings, raw, webhook_id, family="providers")
+    return await client.post(path, data=raw, headers=headers)
+
+
+async def test_signed_receipts_are_accepted_once_all_are_on_the_receipts_topic(
+    client: TestClient[Any, Any], settings: Settings
+) -> None:
+    body = receipts("delivered", "bounced", "complained")
+    response = await post(client, settings, body, webhook_id="wh-batch-1")
+    assert response.status == 202, await response.text()
+    assert (await response.json())["receipts"] == 3
+
+    records = await topic_records(settings, "notifications.receipts")
+    events = {r.key: decode(r.value, NotificationReceiptEvent) for r in records}
+    sent = {item["notification_id"].encode(): item for item in body["receipts"]}
+    assert set(events) == set(sent)
+    for key, event in events.items():
+        assert event.payload.state == sent[key]["state"]
+        assert event.payload.provider == "sendgrid"
+        assert event.payload.provider_message_id == sent[key]["provider_message_id"]
+
+    again = await post(client, settings, body, webhook_id="wh-batch-1")
+    assert again.status == 200
+    assert (await again.json())["status"] == "duplicate"
+    assert len(await topic_records(settings, "notifications.receipts")) == 3
+
+
+async def test_a_bad_signature_is_401_and_produces_nothing(
+    client: TestClient[Any, Any], settings: Settings
+) -> None:
+    raw = json.dumps(receipts("delivered")).encode()
+    headers = signed(settings, raw, family="providers") | {"webhook-signature": "v1,AAAA"}
+    response = await client.post(PATH, data=raw, headers=headers)
+    assert response.status == 401
+    assert response.content_type == "application/problem+json"
+    assert await topic_records(settings, "notifications.receipts") == []
+
+
+async def test_a_bad_field_is_422_naming_the_receipt_and_field(
+    client: TestClient[Any, Any], settings: Settings
+) -> None:
+    body = receipts("delivered", "delivered", "delivered", "delivered")
+    body["receipts"][3]["state"] = "evaporated"
+    response = await post(client, settings, body)
+    assert response.status == 422
+    problem = await response.json()
+    assert [e["field"] for e in problem["errors"]] == ["receipts[3].state"]
+    assert await topic_records(settings, "notifications.receipts") == []
+
+
+async def test_limits_and_unknown_providers(
+    client: TestClient[Any, Any], settings: Settings
+) -> None:
+    empty = await post(client, settings, {"receipts": []})
+    assert empty.status == 422
+    assert [e["field"] for e in (await empty.json())["errors"]] == ["receipts"]
+    too_many = await post(client, settings, receipts(*["delivered"] * 501))
+    assert too_many.status == 422
+    unknown = await post(client, settings, receipts("delivered"), path="/v1/webhooks/providers/x")
+    assert unknown.status == 404
