@@ -60,7 +60,6 @@ async def post(
     headers: Mapping[str, str],
     json_body: Any = None,
     form: Mapping[str, str] | None = None,
-    auth: aiohttp.BasicAuth | None = None,
 ) -> tuple[Mapping[str, str], Any]:
     """POST and return the response's headers and JSON body (None if it has none).
 
@@ -68,9 +67,7 @@ async def post(
     `PermanentSendError` for any other non-2xx answer, with the provider's own error text.
     """
     try:
-        async with session.post(
-            url, headers=headers, json=json_body, data=form, auth=auth
-        ) as response:
+        async with session.post(url, headers=headers, json=json_body, data=form) as response:
             text = await response.text()
             status = response.status
             if 200 <= status < 300:

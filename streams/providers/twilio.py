@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import urlencode
 
 import aiohttp
@@ -19,7 +20,8 @@ class TwilioSender:
         base = settings.twilio_base_url.rstrip("/")
         sid = settings.twilio_account_sid
         self._url = f"{base}/2010-04-01/Accounts/{sid}/Messages.json"
-        self._auth = aiohttp.BasicAuth(sid, settings.twilio_auth_token.get_secret_value())
+        credentials = f"{sid}:{settings.twilio_auth_token.get_secret_value()}".encode()
+        self._headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"}
         self._from = settings.twilio_from
         self._callback = settings.twilio_status_callback_url
 
@@ -43,9 +45,8 @@ class TwilioSender:
             self._session,
             PROVIDER,
             self._url,
-            headers={},
+            headers=self._headers,
             form=self.form(message),
-            auth=self._auth,
         )
         sid = body.get("sid") if isinstance(body, dict) else None
         return SendResult(PROVIDER, sid if isinstance(sid, str) and sid else UNKNOWN_MESSAGE_ID)
