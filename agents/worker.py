@@ -16,6 +16,7 @@ import faust
 from mode import Service
 
 from agents.deliveries import register_deliveries
+from agents.metrics import register_metrics
 from agents.operator_views import register_operator_views
 from agents.orders import AGENT_NAME as ORDERS_AGENT
 from agents.orders import register_orders
@@ -71,6 +72,7 @@ def build_app(
     metrics.track_stats(ORDERS_AGENT, orders.materializer.stats)
     register_security(app, settings, blocks, codec)
     register_deliveries(app, settings, deliveries, codec=codec)
+    register_metrics(app, settings, codec=codec)
     register_operator_views(app, settings)
     return app
 

@@ -88,6 +88,23 @@ class OperatorSettings(_Section):
     token: SecretStr | None = None
 
 
+class MetricsSettings(_Section):
+    """Windows of the metrics agent, in event time (seconds); see `agents.metrics_windows`.
+
+    Windows close once the event-time watermark (latest event time seen, minus `grace_s`) passes
+    their end; events later than that are counted as dropped. With no input for `idle_s`, event
+    time is taken to advance with the wall clock, so the last windows close too.
+    """
+
+    tumbling_s: int = Field(default=60, ge=1)
+    hopping_s: int = Field(default=300, ge=1)
+    hopping_step_s: int = Field(default=60, ge=1)
+    grace_s: int = Field(default=30, ge=0)
+    idle_s: float = Field(default=60.0, gt=0)
+    # How often each worker nudges the aggregator to close windows on an idle stream.
+    tick_s: float = Field(default=5.0, gt=0)
+
+
 class SecuritySettings(_Section):
     """Thresholds of the security agent: N failed logins within W seconds is a burst."""
 
@@ -272,6 +289,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     ratelimit: RateLimitSettings = RateLimitSettings()
     operator: OperatorSettings = OperatorSettings()
+    metrics: MetricsSettings = MetricsSettings()
     # Prepended to every topic name, so that tests and tenants can share one cluster.
     topic_prefix: str = ""
     # A Confluent Schema Registry to register our schemas in and take ids from. Unset, ids come

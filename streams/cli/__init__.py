@@ -21,7 +21,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from streams.cli import dlq, produce, tail, topics
+from streams.cli import dlq, produce, tables, tail, topics
 from streams.cli.arguments import parse
 from streams.cli.errors import UsageError
 from streams.cli.output import Output
@@ -117,6 +117,10 @@ async def _dispatch(
             args.from_beginning, args.follow, args.max_records, args.timeout_s
         )
         return await tail.tail(settings, args.topic, options, output)
+    if args.command == "tables":
+        if args.action == "get":
+            return await tables.get_entry(settings, args.worker_url, args.table, args.key, output)
+        return await tables.list_tables(settings, args.worker_url, output)
     if args.action == "list":
         return await dlq.list_dead_letters(settings, args.topic, output)
     return await dlq.redrive(settings, args.topic, args.offset, output)

@@ -85,6 +85,15 @@ def build_parser() -> Parser:
         metavar="PARTITION:OFFSET",
         help="this dead letter (repeatable), even if it was re-driven before",
     )
+    tables = commands.add_parser("tables", help="the worker's live tables (operator token)")
+    tables.add_argument("--worker-url", help="any worker's web URL; default the configured one")
+    table_commands = tables.add_subparsers(dest="action", parser_class=Parser)
+    table_list = table_commands.add_parser("list", help="every table (the default)")
+    table_get = table_commands.add_parser("get", help="one key's entry, from its owner")
+    table_get.add_argument("table", help="table name, such as orders")
+    table_get.add_argument("key", help="the key, such as an order id")
+    for each in (table_list, table_get):
+        each.add_argument("--worker-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 

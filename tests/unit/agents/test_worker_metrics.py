@@ -1,0 +1,127 @@
+"""The worker's Prometheus series, without Kafka: a Faust app that is built but never started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import pytest
+from faust.types import TP
+from prometheus_client.parser import text_string_to_metric_families
+
+from agents.order_materializer import MaterializerStats
+from agents.worker_metrics import (
+    TributaryMonitor,
+    WorkerMetrics,
+    agent_label,
+    install_worker_metrics,
+    partition_lags,
+)
+
+ORDERS = TP("orders.events", 0)
+
+
+def samples(metrics: WorkerMetrics, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    found = {}
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for sample in family.samples:
+            if sample.name == name:
+                found[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+@pytest.fixture
+def app() -> faust.App:
+    return faust.App("unit", broker="kafka://127.0.0.1:1", store="memory://", autodiscover=False)
+
+
+class FakeTask:
+    """Faust's monitor keeps a weak reference to the task that owns a stream."""
+
+
+@dataclass(eq=False)  # hashable by identity, as Faust's monitor keys streams
+class FakeStream:
+    prefix: str
+    shortlabel: str = "Stream: some-topic"
+    task_owner: Any = field(default_factory=lambda: FakeTask())
+
+
+def test_lag_is_end_minus_committed_and_only_where_both_are_known() -> None:
+    other = TP("orders.events", 1)
+    unknown = TP("orders.events", 2)
+    lags = partition_lags({ORDERS: 10, other: 5, unknown: 7}, {ORDERS: 4, other: 6})
+    assert lags == {ORDERS: 6, other: 0}
+
+
+def test_tracked_stats_become_dead_letter_and_retry_counters_once_each() -> None:
+    metrics = WorkerMetrics()
+    stats = MaterializerStats()
+    metrics.track_stats("materialize_orders", stats)
+    labels = (("agent", "materialize_orders"),)
+    assert samples(metrics, "tributary_worker_dead_letters_total") == {labels: 0}
+
+    stats.dead_letters, stats.retries = 2, 3
+    assert samples(metrics, "tributary_worker_dead_letters_total") == {labels: 2}
+    stats.dead_letters = 5
+    assert samples(metrics, "tributary_worker_dead_letters_total") == {labels: 5}
+    assert samples(metrics, "tributary_worker_retries_total") == {labels: 3}
+
+
+def test_agents_without_stats_increment_the_counters_they_are_given() -> None:
+    metrics = WorkerMetrics()
+    metrics.dead_letters.labels(agent="dispatch_notifications").inc()
+    metrics.retries.labels(agent="dispatch_notifications").inc(4)
+    assert samples(metrics, "tributary_worker_retries_total") == {
+        (("agent", "dispatch_notifications"),): 4
+    }
+
+
+def test_registries_are_per_worker_not_global() -> None:
+    first, second = WorkerMetrics(), WorkerMetrics()
+    first.dead_letters.labels(agent="a").inc()
+    assert samples(second, "tributary_worker_dead_letters_total") == {}
+
+
+def test_an_agent_stream_is_labelled_by_the_agent_name() -> None:
+    stream: Any = FakeStream(prefix="materialize_orders")
+    assert agent_label(stream) == "materialize_orders"
+    plain: Any = FakeStream(prefix="")
+    assert agent_label(plain) == "Stream: some-topic"
+
+
+async def test_the_monitor_counts_an_event_per_agent_when_it_is_acknowledged(
+    app: faust.App,
+) -> None:
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    assert isinstance(app.monitor, TributaryMonitor)
+    stream: Any = FakeStream(prefix="materialize_orders")
+    event: Any = object()
+    monitor.on_stream_event_in(ORDERS, 7, stream, event)
+    labels = (("agent", "materialize_orders"),)
+    assert samples(metrics, "tributary_worker_events_total") == {}
+
+    # Acknowledged from a batch (`stream.ack`): Faust passes no sensor state.
+    monitor.on_stream_event_out(ORDERS, 7, stream, event, None)
+    assert samples(metrics, "tributary_worker_events_total") == {labels: 1}
+    assert samples(metrics, "tributary_worker_event_latency_seconds_count") == {labels: 1}
+    # An acknowledgement never seen entering (or seen twice) counts nothing more.
+    monitor.on_stream_event_out(ORDERS, 7, stream, event, None)
+    assert samples(metrics, "tributary_worker_events_total") == {labels: 1}
+
+
+async def test_the_exposition_has_faust_series_and_live_table_and_lag_gauges(
+    app: faust.App,
+) -> None:
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    monitor.track_tp_end_offset(ORDERS, 12)
+    monitor.on_tp_commit({ORDERS: 9})
+    names = {
+        family.name for family in text_string_to_metric_families(metrics.exposition().decode())
+    }
+    assert {"faust_messages_received", "tributary_worker_table_keys"} <= names
+    assert samples(metrics, "tributary_worker_consumer_lag") == {
+        (("partition", "0"), ("topic", "orders.events")): 3
+    }
