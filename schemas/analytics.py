@@ -112,34 +112,34 @@ class DeliveryWindow(WindowResult):
         return self.channel
 
 
-class _WindowRecord(Envelope):
+class WindowRecord(Envelope):
     @classmethod
     def deterministic_id(cls, window: WindowResult, topic: str) -> uuid.UUID:
         return uuid.uuid5(WINDOW_ID_NAMESPACE, f"{topic}/{window.key}")
 
 
-class EventsWindowRecord(_WindowRecord):
+class EventsWindowRecord(WindowRecord):
     event_type: Literal["analytics.events-window"]
     payload: EventsWindow
 
 
-class OrdersWindowRecord(_WindowRecord):
+class OrdersWindowRecord(WindowRecord):
     event_type: Literal["analytics.orders-window"]
     payload: OrdersWindow
 
 
-class AuthWindowRecord(_WindowRecord):
+class AuthWindowRecord(WindowRecord):
     event_type: Literal["analytics.auth-window"]
     payload: AuthWindow
 
 
-class DeliveryWindowRecord(_WindowRecord):
+class DeliveryWindowRecord(WindowRecord):
     event_type: Literal["analytics.delivery-window"]
     payload: DeliveryWindow
 
 
 # Per output topic (base name): the envelope model, its one event type and payload model.
-ANALYTICS_RECORDS: dict[str, tuple[type[_WindowRecord], str, type[WindowResult]]] = {
+ANALYTICS_RECORDS: dict[str, tuple[type[WindowRecord], str, type[WindowResult]]] = {
     "analytics.events": (EventsWindowRecord, "analytics.events-window", EventsWindow),
     "analytics.orders": (OrdersWindowRecord, "analytics.orders-window", OrdersWindow),
     "analytics.auth": (AuthWindowRecord, "analytics.auth-window", AuthWindow),

@@ -12,15 +12,18 @@ The current state per entity lives in the agents' tables and in PostgreSQL inste
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from schemas.contracts import BY_TOPIC
+from schemas.contracts import ANALYTICS_CONTRACTS, BY_TOPIC
 from streams.settings import Settings
 
 DAY_MS = 24 * 3600 * 1000
 DEAD_LETTER_SUFFIX = ".dlq"
 # Long enough for an operator to notice, fix and re-drive after a holiday weekend.
 DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
+# Closed windows are small and final: a month of them lets a consumer rebuild its dashboards.
+ANALYTICS_RETENTION_MS = 30 * DAY_MS
+ANALYTICS_KEY = "window kind:size_s:start:dimension"
 # Notifications that failed to send go to delayed retry topics, then to one dead-letter topic.
 NOTIFICATIONS_DISPATCH = "notifications.dispatch"
 NOTIFICATIONS_DLQ = "notifications.dlq"
@@ -121,6 +124,33 @@ class TopicCatalog:
             retention_ms=DEAD_LETTER_RETENTION_MS,
         )
 
+    def analytics(self) -> list[TopicSpec]:
+        """The metrics agent's outputs (closed windows, Avro) and its internal partials topic."""
+        outputs = [
+            self._spec(
+                contract.topic,
+                key=ANALYTICS_KEY,
+                retention_ms=ANALYTICS_RETENTION_MS,
+                value_subject=contract.subject,
+            )
+            for contract in ANALYTICS_CONTRACTS
+        ]
+        return [*outputs, self.metrics_partials]
+
+    def analytics_output(self, base: str) -> TopicSpec:
+        """An output topic by base name (`analytics.orders`)."""
+        return next(spec for spec in self.analytics() if spec.name == f"{self._prefix}{base}")
+
+    @property
+    def metrics_partials(self) -> TopicSpec:
+        """Per-batch partial aggregates (JSON) from every partition, folded by one consumer.
+
+        ONE partition: a window's result needs the events of every input partition, so all the
+        partials meet in one table partition (they are a few records per batch, not per event).
+        """
+        spec = self._spec("analytics.partials", key="none", retention_ms=7 * DAY_MS)
+        return replace(spec, partitions=1)
+
     def notification_retries(self) -> list[TopicSpec]:
         """The delayed retry topics of `notifications.dispatch`, shortest delay first."""
         subject = self._families[NOTIFICATIONS_DISPATCH].value_subject
@@ -144,4 +174,5 @@ class TopicCatalog:
     def all(self) -> list[TopicSpec]:
         inputs = self.families()
         notifications = [*self.notification_retries(), self.notifications_dlq]
-        return inputs + [self.dead_letters(spec) for spec in inputs] + notifications
+        dead_letters = [self.dead_letters(spec) for spec in inputs]
+        return inputs + dead_letters + notifications + self.analytics()

@@ -52,7 +52,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "worker": settings.worker,
         "operator": settings.operator,
         "security": settings.security,
+        "metrics": settings.metrics,
         "notifications": settings.notifications,
+        "dispatch": settings.dispatch,
+        "providers": settings.providers,
     }
     for section, values in sections.items():
         for field, value in values.model_dump().items():

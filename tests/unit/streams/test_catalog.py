@@ -23,6 +23,8 @@ def test_topic_names_carry_the_prefix_and_dead_letters_follow_their_source() -> 
     assert catalog.dead_letters(catalog.orders_events).name == "t1-orders.events.dlq"
     expected = {f"t1-{base}" for base in FAMILY_TOPICS}
     expected |= {f"{name}.dlq" for name in expected}
+    expected |= {f"t1-analytics.{name}" for name in ("events", "orders", "auth", "delivery")}
+    expected |= {"t1-analytics.partials"}
     expected |= {f"t1-notifications.dispatch.retry-{d}s" for d in (1, 5, 30)}
     expected |= {"t1-notifications.dlq"}
     names = [spec.name for spec in catalog.all()]
@@ -52,7 +54,22 @@ def test_dead_letters_keep_the_key_hold_raw_bytes_and_are_kept_longer() -> None:
 
 def test_partitions_and_replication_come_from_settings() -> None:
     settings = Settings.model_validate({"kafka": {"partitions": 9, "replication_factor": 3}})
-    for spec in TopicCatalog(settings).all():
+    catalog = TopicCatalog(settings)
+    assert catalog.metrics_partials.partitions == 1  # one consumer folds every partition's
+    for spec in catalog.all():
+        if spec == catalog.metrics_partials:
+            continue
         assert (spec.partitions, spec.replication_factor) == (9, 3)
         assert spec.configs["cleanup.policy"] == "delete"
         assert int(spec.configs["retention.ms"]) == spec.retention_ms >= 7 * DAY_MS
+
+
+def test_analytics_outputs_carry_their_subjects_and_are_kept_a_month() -> None:
+    catalog = TopicCatalog(Settings(topic_prefix="t1-"))
+    outputs = {spec.name: spec for spec in catalog.analytics() if spec.value_subject}
+    assert set(outputs) == {f"t1-analytics.{n}" for n in ("events", "orders", "auth", "delivery")}
+    for name, spec in outputs.items():
+        assert spec.value_subject == f"{name.removeprefix('t1-')}-value"
+        assert spec.retention_ms == 30 * DAY_MS
+    assert catalog.analytics_output("analytics.orders").name == "t1-analytics.orders"
+    assert catalog.metrics_partials.value_subject is None
