@@ -212,10 +212,10 @@ class DispatchStats:
     batches: int = 0
     events: int = 0
     sent: int = 0
-    retried: int = 0
+    # Sends put on a retry topic.
+    retries: int = 0
     dead_letters: int = 0
     kafka_retries: int = 0
-
 
 @dataclass(slots=True)
 class _Written:
@@ -305,7 +305,7 @@ class NotificationDispatcher:
             status = status_event(
                 event, "retrying", now, attempt, provider=outcome.error.provider, reason=reason
             )
-            self.stats.retried += 1
+            self.stats.retries += 1
         else:
             written.dead_letters.append(self._dead_letter(record, outcome.error, attempt))
             provider = getattr(outcome.error, "provider", None)

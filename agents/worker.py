@@ -16,6 +16,7 @@ import faust
 from mode import Service
 
 from agents.deliveries import register_deliveries
+from agents.dispatch import DISPATCH_AGENT, register_dispatch
 from agents.metrics import register_metrics
 from agents.operator_views import register_operator_views
 from agents.orders import AGENT_NAME as ORDERS_AGENT
@@ -72,6 +73,8 @@ def build_app(
     metrics.track_stats(ORDERS_AGENT, orders.materializer.stats)
     register_security(app, settings, blocks, codec)
     register_deliveries(app, settings, deliveries, codec=codec)
+    dispatch = register_dispatch(app, settings, codec=codec)
+    metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
     register_metrics(app, settings, codec=codec)
     register_operator_views(app, settings)
     return app

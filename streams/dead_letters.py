@@ -11,7 +11,7 @@ Re-driving puts the original bytes back on the source topic once the cause is fi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from streams.errors import PoisonError
@@ -113,15 +113,17 @@ def redrive_record(
     key: bytes | None,
     value: bytes | None,
     source_topic: str,
+    also_from: Collection[str] = (),
 ) -> RedriveRecord:
     """The record that re-drives a dead letter to `source_topic`.
 
-    The dead letter must name `source_topic` itself (the deployment's prefixed name): a letter
-    from another deployment's or another family's topic would otherwise be injected into a topic
-    whose consumers never saw it fail.
+    The dead letter must name `source_topic` itself (the deployment's prefixed name), or one of
+    `also_from` (the topics that share its dead letters: `notifications.dispatch`'s retry
+    topics): a letter from another deployment's or another family's topic would otherwise be
+    injected into a topic whose consumers never saw it fail.
     """
     letter = read_dead_letter(headers)
-    if letter.source_topic != source_topic:
+    if letter.source_topic != source_topic and letter.source_topic not in also_from:
         raise ForeignDeadLetterError(
             f"dead letter comes from {letter.source_topic!r}, not from {source_topic!r}"
         )

@@ -13,7 +13,7 @@ the produce and the commit re-drives those records again; consumers dedupe on `e
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +24,7 @@ from streams.cli.output import Output
 from streams.cli.reader import KafkaRecord, TopicReader
 from streams.cli.sending import Outgoing, SendResult, first_failure, send_in_key_order
 from streams.cli.tail import BOUNDED_IDLE_TIMEOUT_S, text_or_none, timestamp
-from streams.cli.topic_names import resolve_family
+from streams.cli.topic_names import resolve_dead_letters
 from streams.dead_letters import MalformedDeadLetterError, read_dead_letter, redrive_record
 from streams.errors import PoisonError, ServiceUnavailableError
 from streams.event_producer import EventProducer, RecordPosition
@@ -86,11 +86,15 @@ class RedriveItem:
     refusal: str | None = None
 
 
-def plan_redrive(letters: Sequence[KafkaRecord], source_topic: str) -> list[RedriveItem]:
+def plan_redrive(
+    letters: Sequence[KafkaRecord], source_topic: str, also_from: Collection[str] = ()
+) -> list[RedriveItem]:
     items = []
     for letter in letters:
         try:
-            record = redrive_record(letter.headers, letter.key, letter.value, source_topic)
+            record = redrive_record(
+                letter.headers, letter.key, letter.value, source_topic, also_from
+            )
         except PoisonError as exc:
             items.append(RedriveItem(letter, None, str(exc)))
             continue
@@ -138,7 +142,7 @@ def item_line(item: RedriveItem, result: SendResult) -> dict[str, Any]:
 
 async def list_dead_letters(settings: Settings, typed_topic: str, output: Output) -> int:
     catalog = TopicCatalog(settings)
-    dead_letters = catalog.dead_letters(resolve_family(catalog, settings.topic_prefix, typed_topic))
+    dead_letters = resolve_dead_letters(catalog, settings.topic_prefix, typed_topic).dead_letters
     async with TopicReader(settings.kafka, dead_letters.name, redrive_group(settings)) as reader:
         committed = await reader.committed()
         watermarks = await reader.watermarks()
@@ -158,8 +162,8 @@ async def redrive(
 ) -> int:
     """Exit 0 when every selected dead letter was re-driven, 2 when some were refused."""
     catalog = TopicCatalog(settings)
-    source = resolve_family(catalog, settings.topic_prefix, typed_topic)
-    dead_letters = catalog.dead_letters(source)
+    route = resolve_dead_letters(catalog, settings.topic_prefix, typed_topic)
+    source, dead_letters = route.source, route.dead_letters
     wanted = [parse_offset(text) for text in offsets]
     async with TopicReader(settings.kafka, dead_letters.name, redrive_group(settings)) as reader:
         watermarks = await reader.watermarks()
@@ -167,7 +171,7 @@ async def redrive(
             letters, ends = await _chosen(reader, watermarks, wanted), None
         else:
             letters, ends = await _pending(reader, watermarks)
-        items = plan_redrive(letters, source.name)
+        items = plan_redrive(letters, source.name, route.also_from)
         results = await _send(settings, items)
         for index, item in enumerate(items):
             output.record(item_line(item, results.get(index)))

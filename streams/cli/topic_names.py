@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.contracts import BY_SUBJECT, Contract
-from streams.catalog import DEAD_LETTER_SUFFIX, TopicCatalog, TopicSpec
+from streams.catalog import (
+    DEAD_LETTER_SUFFIX,
+    NOTIFICATIONS_DISPATCH,
+    NOTIFICATIONS_DLQ,
+    TopicCatalog,
+    TopicSpec,
+)
 from streams.cli.errors import UsageError
 
 
@@ -44,3 +50,29 @@ def resolve_family(catalog: TopicCatalog, prefix: str, typed: str) -> TopicSpec:
             return spec
     known = ", ".join(spec.name.removeprefix(prefix) for spec in catalog.families())
     raise UsageError(f"{typed!r} is not a family topic of the catalog; known: {known}")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRoute:
+    """A dead-letter topic, the topic its letters are re-driven to, and the other topics whose
+    letters it also holds (and which are re-driven to `source` as well)."""
+
+    source: TopicSpec
+    dead_letters: TopicSpec
+    also_from: tuple[str, ...] = ()
+
+
+# `notifications.dispatch` and its retry topics share one dead-letter topic, `notifications.dlq`.
+_NOTIFICATION_NAMES = ("notifications", NOTIFICATIONS_DISPATCH, NOTIFICATIONS_DLQ)
+
+
+def resolve_dead_letters(catalog: TopicCatalog, prefix: str, typed: str) -> DeadLetterRoute:
+    """`orders.events` -> its `.dlq`; `notifications` (or `notifications.dispatch`, or
+    `notifications.dlq`) -> `notifications.dlq`, re-driven to `notifications.dispatch`."""
+    base = typed.removeprefix(prefix)
+    if base in _NOTIFICATION_NAMES or base.removesuffix(DEAD_LETTER_SUFFIX) in _NOTIFICATION_NAMES:
+        retries = tuple(spec.name for spec in catalog.notification_retries())
+        dispatch = catalog.for_topic(NOTIFICATIONS_DISPATCH)
+        return DeadLetterRoute(dispatch, catalog.notifications_dlq, retries)
+    source = resolve_family(catalog, prefix, typed)
+    return DeadLetterRoute(source, catalog.dead_letters(source))
