@@ -5,12 +5,16 @@ The body of `track_deliveries`, written against small protocols so it is tested 
 batch: one round of dead letters, one round of status publishes, one PostgreSQL transaction (two
 statements), never one per event.
 
-Only receipts are re-published as status transitions; what came from `notifications.status` is
+Only receipts are re-published as status transitions, and only when the step is new to the
+table (a provider's repeated receipt publishes nothing); what came from `notifications.status` is
 folded, never sent back. The re-published transition has a deterministic event id and the
 receipt's event time, so reading it back (this agent consumes the status topic too) is a step the
-table already holds: a no-op, not a loop. Every decodable record's state is written to PostgreSQL
-again even when unchanged, so that a crash between the table update and the row write is repaired
-by the replay (the store's writes are idempotent).
+table already holds: a no-op, not a loop. (A crash after the table's changelog write but before
+the publish loses that one re-publication; the state itself is not lost.)
+
+Every decodable record's state is written to PostgreSQL again even when unchanged, so that a
+crash between the table update and the row write is repaired by the replay (the store's writes
+are idempotent).
 """
 
 from __future__ import annotations
@@ -241,21 +245,21 @@ class DeliveryTracker(Generic[E]):
             status = self._decode_status(record.value)
             notification_id = status.payload.notification_id
             step, facts = status_step(status)
-        delivery = self._fold(notification_id, step, facts)
+        delivery, added = self._fold(notification_id, step, facts)
         batch.deliveries[notification_id] = delivery
         batch.steps.append(transition_row(notification_id, step))
-        if receipt is not None:
+        if receipt is not None and added:
             event = receipt_status(receipt, step, delivery, self._clock())
             batch.published.append(status_record(event, self._encode))
 
-    def _fold(self, notification_id: str, step: Step, facts: Facts) -> Delivery:
+    def _fold(self, notification_id: str, step: Step, facts: Facts) -> tuple[Delivery, bool]:
         key = notification_id.encode()
         current = from_entry(self._table.get(key))
         delivery, added = fold(current, notification_id, step, facts)
         if added:
             self._table[key] = to_entry(delivery)
             self.stats.transitions += 1
-        return delivery
+        return delivery, added
 
     @staticmethod
     def _sender(

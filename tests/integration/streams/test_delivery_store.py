@@ -84,7 +84,8 @@ async def test_an_older_state_never_overwrites_a_newer_row_but_accumulates(
     # The same precedence and time again (a replay with more knowledge) does update.
     await store.write([delivered.model_copy(update={"queued_at": t0})], [])
     found = await store.get(n)
-    assert found is not None and found[0].queued_at == t0
+    assert found is not None
+    assert found[0].queued_at == t0
 
 
 async def test_a_users_list_pages_newest_first_with_filters(store: DeliveryStore) -> None:

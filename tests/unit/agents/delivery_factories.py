@@ -1,4 +1,4 @@
-"""Status and receipt events for delivery-tracking tests: valid, only what a test cares about varies."""
+"""Status and receipt events for delivery tracking tests: valid, only what matters varies."""
 
 from __future__ import annotations
 

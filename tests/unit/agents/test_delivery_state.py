@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from agents.delivery_state import Delivery, fold, receipt_step, status_step
+from agents.delivery_state import Delivery, Facts, Step, fold, receipt_step, status_step
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from tests.unit.agents.delivery_factories import T0, at, receipt_event, status_event
 
@@ -15,6 +15,7 @@ N = "n-1"
 def folded(events: list[Event]) -> Delivery | None:
     delivery: Delivery | None = None
     for event in events:
+        found: tuple[Step, Facts] | None
         if isinstance(event, NotificationStatusEvent):
             found = status_step(event)
         else:
@@ -51,21 +52,25 @@ def test_a_late_sending_never_reverts_delivered() -> None:
 
 def test_a_bounce_or_complaint_after_delivery_moves_it_on_but_an_older_one_does_not() -> None:
     later = folded([receipt_event(N, "delivered", 5), receipt_event(N, "complained", 9)])
-    assert later is not None and later.state == "spam"
+    assert later is not None
+    assert later.state == "spam"
     earlier = folded([receipt_event(N, "delivered", 5), receipt_event(N, "bounced", 2)])
-    assert earlier is not None and earlier.state == "delivered"
+    assert earlier is not None
+    assert earlier.state == "delivered"
 
 
 def test_terminal_states_win_over_any_outcome() -> None:
     delivery = folded([status_event(N, "cancelled", 1), receipt_event(N, "delivered", 9)])
-    assert delivery is not None and delivery.state == "cancelled"
+    assert delivery is not None
+    assert delivery.state == "cancelled"
 
 
 def test_the_same_transition_twice_changes_nothing() -> None:
     event = status_event(N, "queued", 0)
     first, added = fold(None, N, *status_step(event))
     again, added_again = fold(first, N, *status_step(event))
-    assert added and not added_again
+    assert added
+    assert not added_again
     assert again is first
 
 
@@ -98,6 +103,7 @@ def test_every_permutation_with_duplicates_converges_to_one_delivery() -> None:
         receipt_event(N, "complained", 8, reason="user marked spam"),
     ]
     expected = folded(events)
-    assert expected is not None and expected.state == "spam"
+    assert expected is not None
+    assert expected.state == "spam"
     for order in itertools.permutations(events):
         assert folded([*order, order[0], order[-1]]) == expected

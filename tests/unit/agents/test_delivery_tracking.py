@@ -105,7 +105,8 @@ async def test_a_batch_folds_into_the_table_and_writes_once() -> None:
     assert (by_id["n-2"].state, by_id["n-2"].reason) == ("suppressed", "opted-out")
     assert len(steps) == 3
     entry = from_entry(h.table[b"n-1"])
-    assert entry is not None and entry.state == "sending"
+    assert entry is not None
+    assert entry.state == "sending"
     assert h.status_out.sent == []  # what came from notifications.status is never re-published
 
 
@@ -155,3 +156,11 @@ async def test_an_unavailable_database_is_retried_until_it_is_back() -> None:
     assert h.sleeps == [0.1, 0.2, 0.4]
     assert len(h.store.calls) == 1
     assert h.tracker.stats.retries == 3
+
+
+async def test_a_repeated_receipt_is_published_once() -> None:
+    h = Harness()
+    repeated = receipt(receipt_event("n-1", "delivered", 5))
+    await h.tracker.process([repeated])
+    await h.tracker.process([repeated])
+    assert len(h.status_out.sent) == 1

@@ -1,0 +1,126 @@
+"""track_deliveries in a real worker: status + receipts out of order -> table, topic, PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from agents.delivery_state import fold, receipt_step, status_step, to_entry
+from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
+from streams.catalog import TopicCatalog
+from streams.delivery_store import DeliveryStore
+from streams.settings import Settings
+from streams.wire import decode, encode
+from tests.integration.api.support import topic_records
+from tests.integration.worker_process import OPERATOR_HEADERS, WorkerProcess, eventually
+from tests.unit.agents.delivery_factories import T0, at, receipt_event, status_event
+
+Event = NotificationStatusEvent | NotificationReceiptEvent
+
+
+@pytest.fixture(scope="module")
+async def deliveries(worker_settings: Settings) -> AsyncIterator[DeliveryStore]:
+    store = DeliveryStore.from_settings(worker_settings)
+    yield store
+    await store.close()
+
+
+async def produce(producer: AIOKafkaProducer, settings: Settings, event: Event) -> None:
+    base = "notifications.receipts"
+    if isinstance(event, NotificationStatusEvent):
+        base = "notifications.status"
+    topic = TopicCatalog(settings).for_topic(base).name
+    key = event.payload.notification_id.encode()
+    await producer.send_and_wait(topic, encode(event), key=key)
+
+
+def expected_entry(events: list[Event]) -> dict[str, Any]:
+    delivery = None
+    for event in events:
+        found = (
+            status_step(event)
+            if isinstance(event, NotificationStatusEvent)
+            else receipt_step(event)
+        )
+        assert found is not None
+        delivery, _ = fold(delivery, event.payload.notification_id, *found)
+    assert delivery is not None
+    return to_entry(delivery)
+
+
+async def test_out_of_order_status_and_receipts_converge_in_table_and_postgresql(
+    worker: WorkerProcess,
+    worker_settings: Settings,
+    producer: AIOKafkaProducer,
+    deliveries: DeliveryStore,
+) -> None:
+    n = f"n-{uuid.uuid4()}"
+    events: list[Event] = [
+        receipt_event(n, "delivered", 5),
+        status_event(n, "sending", 1, attempt=1),
+        status_event(n, "sent", 2, attempt=1, provider="sendgrid", provider_message_id=f"msg-{n}"),
+        status_event(n, "queued", 0),
+        receipt_event(n, "delivered", 5),  # the provider's retry of the same receipt
+        # Behind the retry on the same partition: once it is tracked, so is the retry. Older
+        # than the delivery, so it is in the timeline without changing the state.
+        receipt_event(n, "bounced", 4),
+    ]
+    for event in events:
+        await produce(producer, worker_settings, event)
+
+    async def converged() -> Any:
+        found = await deliveries.get(n)
+        if found is None or len(found[1]) < 5:
+            return None
+        return found
+
+    row, timeline = await eventually(converged, what=f"{n} tracked in PostgreSQL", worker=worker)
+    assert (row.state, row.queued_at, row.delivered_at, row.attempts) == ("delivered", T0, at(5), 1)
+    assert (row.user_id, row.channel, row.provider) == ("user-1", "email", "sendgrid")
+    assert [s.state for s in timeline] == ["queued", "sending", "sent", "bounced", "delivered"]
+
+    url = f"{worker.web_url}/v1/tables/deliveries/{n}"
+    async with aiohttp.ClientSession(headers=OPERATOR_HEADERS) as http, http.get(url) as response:
+        assert response.status == 200
+        assert (await response.json())["value"] == expected_entry(events[:4] + events[5:])
+
+    # The receipt's transition is on notifications.status, once per receipt, never looped back.
+    async def published() -> list[NotificationStatusEvent] | None:
+        records = await topic_records(worker_settings, "notifications.status")
+        mine = [decode(r.value, NotificationStatusEvent) for r in records if r.key == n.encode()]
+        derived = [e for e in mine if e.source == "agent:track_deliveries"]
+        return derived if len(derived) >= 2 else None
+
+    derived = await eventually(published, what="receipt-derived status", worker=worker)
+    # Each once, though the provider sent "delivered" twice. (The user id is the one known when
+    # the receipt was tracked: the two topics are consumed in no set order relative to each other.)
+    assert sorted((e.payload.state, e.occurred_at) for e in derived) == [
+        ("bounced", at(4)),
+        ("delivered", at(5)),
+    ]
+    assert {e.payload.user_id for e in derived} <= {"user-1", "unknown"}
+
+
+async def test_a_late_bounce_after_delivery_moves_it_on_but_a_late_sending_does_not(
+    worker: WorkerProcess,
+    worker_settings: Settings,
+    producer: AIOKafkaProducer,
+    deliveries: DeliveryStore,
+) -> None:
+    n = f"n-{uuid.uuid4()}"
+    await produce(producer, worker_settings, receipt_event(n, "delivered", 5))
+
+    async def state_is(state: str, steps: int) -> Any:
+        found = await deliveries.get(n)
+        return found if found and found[0].state == state and len(found[1]) == steps else None
+
+    await eventually(lambda: state_is("delivered", 1), what=f"{n} delivered", worker=worker)
+    await produce(producer, worker_settings, status_event(n, "sending", 9))
+    await produce(producer, worker_settings, receipt_event(n, "bounced", 7, reason="mailbox full"))
+    row, _ = await eventually(lambda: state_is("bounced", 3), what=f"{n} bounced", worker=worker)
+    assert (row.last_error, row.delivered_at) == ("mailbox full", at(5))
