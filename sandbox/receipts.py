@@ -33,6 +33,8 @@ Post = Callable[[str, Sequence["Receipt"], str], Awaitable[int | None]]
 
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 PENDING_MAX = 500_000
+# The least time between two posts of one provider, unless the first was a full batch.
+BATCH_INTERVAL_S = 0.1
 POST_TIMEOUT_S = 10.0
 
 
@@ -102,6 +104,7 @@ class ReceiptBatcher:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     backoff_s: Sequence[float] = BACKOFF_S
+    interval_s: float = BATCH_INTERVAL_S
     pending_max: int = PENDING_MAX
     stats: BatcherStats = field(default_factory=BatcherStats)
     # (due time, receipt), oldest first: one delay for all, so due times never decrease.
@@ -161,18 +164,26 @@ class ReceiptBatcher:
             await self.sleep(self.backoff_s[min(attempt, len(self.backoff_s) - 1)])
             attempt += 1
 
-    async def step(self) -> bool:
-        """Post one batch of due receipts, if there is one."""
+    async def step(self) -> int:
+        """Post one batch of due receipts, if there is one; how many were posted (or dropped)."""
         batch = self.take_due()
-        if not batch:
-            return False
-        await self.deliver(batch)
-        return True
+        if batch:
+            await self.deliver(batch)
+        return len(batch)
 
     async def run(self) -> None:
-        """The provider's one poster: forever, post what is due, else sleep until it is."""
+        """The provider's one poster: forever, post what is due, else sleep until it is.
+
+        After a batch that was not full it waits `interval_s` before the next, as providers
+        post receipts every so often rather than as they come: under load that makes batches of
+        hundreds instead of a request per handful, and adds at most `interval_s` to a receipt.
+        """
         while True:
-            if await self.step():
+            posted = await self.step()
+            if posted >= self.batch_max:
+                continue
+            if posted:
+                await self.sleep(self.interval_s)
                 continue
             wait_s = self.next_due_in_s()
             if wait_s is None:

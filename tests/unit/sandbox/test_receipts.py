@@ -58,10 +58,10 @@ async def test_nothing_is_posted_before_the_delay() -> None:
         batcher.add(_receipt(number))
     # Binary fractions, so that the clock adds up exactly.
     clock.now_s += 0.125
-    assert await batcher.step() is False
+    assert await batcher.step() == 0
     assert batcher.next_due_in_s() == 0.125
     clock.now_s += 0.125
-    assert await batcher.step() is True
+    assert await batcher.step() == 3
     assert [[r.notification_id for r in receipts] for _, receipts, _ in poster.calls] == [
         ["n-0", "n-1", "n-2"]
     ]
@@ -182,3 +182,46 @@ def test_body_shape() -> None:
             },
         ]
     }
+
+
+class StopLoopError(Exception):
+    pass
+
+
+async def test_the_poster_posts_full_batches_back_to_back_then_waits_its_interval() -> None:
+    clock, poster = FakeClock(), FakePoster()
+    slept_s: list[float] = []
+
+    async def sleep_once(seconds: float) -> None:
+        slept_s.append(seconds)
+        raise StopLoopError
+
+    batcher = ReceiptBatcher(
+        "twilio", poster, delay_s=0.25, batch_max=500, clock=clock, sleep=sleep_once
+    )
+    for number in range(1200):
+        batcher.add(_receipt(number))
+    clock.now_s += 0.25
+    with pytest.raises(StopLoopError):
+        await batcher.run()
+    assert [len(receipts) for _, receipts, _ in poster.calls] == [500, 500, 200]
+    assert slept_s == [batcher.interval_s]
+
+
+async def test_the_poster_sleeps_until_the_oldest_receipt_is_due() -> None:
+    clock, poster = FakeClock(), FakePoster()
+    slept_s: list[float] = []
+
+    async def sleep_once(seconds: float) -> None:
+        slept_s.append(seconds)
+        raise StopLoopError
+
+    batcher = ReceiptBatcher(
+        "fcm", poster, delay_s=0.25, batch_max=500, clock=clock, sleep=sleep_once
+    )
+    batcher.add(_receipt(1))
+    clock.now_s += 0.125
+    with pytest.raises(StopLoopError):
+        await batcher.run()
+    assert poster.calls == []
+    assert slept_s == [0.125]
