@@ -13,6 +13,7 @@ DEV_SECRET := whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzItYnl0ZXM=
 export TRIBUTARY_WEBHOOK_SECRET_ORDERS ?= $(DEV_SECRET)
 export TRIBUTARY_WEBHOOK_SECRET_USERS ?= $(DEV_SECRET)
 export TRIBUTARY_WEBHOOK_SECRET_AUTH ?= $(DEV_SECRET)
+export TRIBUTARY_WEBHOOK_SECRET_PROVIDERS ?= $(DEV_SECRET)
 
 .PHONY: dev test install stack stack-stop stack-status migrate lint format typecheck unit integration clean
 

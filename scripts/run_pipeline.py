@@ -80,6 +80,8 @@ def main() -> int:
     processes = {
         "worker": subprocess.Popen([sys.executable, "-m", "agents"], cwd=REPO),
         "api": subprocess.Popen([sys.executable, "-m", "api"], cwd=REPO),
+        # The provider sandbox: notifications are sent to it and it posts receipts to the API.
+        "sandbox": subprocess.Popen([sys.executable, "-m", "sandbox"], cwd=REPO),
     }
     # Ctrl-C reaches the whole process group: the children stop on their own, and this process
     # only has to notice, wait for them, and stop the stack.
@@ -89,6 +91,9 @@ def main() -> int:
     status = 0
     try:
         urls = {"api": f"{api_url}/health/ready", "worker": f"{worker_url}/metrics"}
+        urls["sandbox"] = (
+            f"http://{settings.sandbox.host}:{settings.sandbox.http_port}/_sandbox/health"
+        )
         _wait_until_ready(processes, urls, stop)
         if not stop.is_set():
             _announce(settings, api_url, worker_url)
