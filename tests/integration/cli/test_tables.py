@@ -1,0 +1,103 @@
+"""`tributary tables` against a real worker process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
+
+from agents.order_state import merge, to_entry
+from streams.faust_app import free_port
+from streams.order_store import OrderStore
+from streams.settings import Settings
+from tests.integration.agents.conftest import new_order_id, produce, row_where
+from tests.integration.cli.support import cli
+from tests.integration.worker_process import WorkerProcess, make_worker_settings, own_topics
+from tests.unit.agents.factories import order_event
+
+
+@pytest.fixture(scope="module")
+def worker_settings(
+    stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    settings = make_worker_settings(stack_settings, tmp_path_factory.mktemp("worker-data"))
+    with own_topics(settings):
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def worker(
+    worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(worker_settings, tmp_path_factory.mktemp("worker") / "worker.log")
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+async def producer(worker_settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=worker_settings.kafka.bootstrap, acks="all")
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def test_tables_lists_and_gets_from_the_worker(
+    worker: WorkerProcess, worker_settings: Settings, producer: AIOKafkaProducer
+) -> None:
+    order_id = new_order_id()
+    event = order_event(order_id, at_s=3, status="paid")
+    await produce(producer, worker_settings, event)
+    store = OrderStore.from_settings(worker_settings)
+    try:
+        await row_where(store, order_id, "exists", worker, last_event_id=event.event_id)
+    finally:
+        await store.close()
+
+    # The worker URL comes from the settings (TRIBUTARY_WORKER_WEB_HOST/PORT).
+    listed = await cli(worker_settings, "tables")
+    assert listed.code == 0, listed.stderr
+    orders = next(line for line in listed.lines if line["name"] == "orders")
+    assert {row["worker"] for row in orders["partitions"]} == {worker.web_url}
+    assert orders["keys"] >= 1
+
+    got = await cli(worker_settings, "tables", "get", "orders", order_id)
+    assert got.code == 0, got.stderr
+    assert got.lines == [
+        {
+            "table": "orders",
+            "key": order_id,
+            "worker": worker.web_url,
+            "value": to_entry(merge(None, event)),
+        }
+    ]
+
+
+async def test_a_missing_key_exits_2_naming_it(
+    worker: WorkerProcess, worker_settings: Settings
+) -> None:
+    missing = new_order_id()
+    result = await cli(
+        worker_settings, "tables", "--worker-url", worker.web_url, "get", "orders", missing
+    )
+    assert (result.code, result.lines) == (2, [])
+    assert missing in result.stderr
+
+
+async def test_a_wrong_token_exits_2_and_an_absent_worker_exits_1(
+    worker: WorkerProcess, worker_settings: Settings
+) -> None:
+    wrong = worker_settings.operator.model_copy(update={"token": SecretStr("wrong")})
+    refused = await cli(worker_settings.model_copy(update={"operator": wrong}), "tables")
+    assert refused.code == 2
+    assert "401" in refused.stderr
+
+    nobody = f"http://127.0.0.1:{free_port('127.0.0.1')}"
+    absent = await cli(worker_settings, "tables", "--worker-url", nobody)
+    assert absent.code == 1
+    assert "worker is unavailable" in absent.stderr
