@@ -15,14 +15,8 @@ from streams.catalog import TopicCatalog
 from streams.order_store import OrderStore
 from streams.settings import Settings
 from streams.wire import encode
-from tests.integration.agents.conftest import (
-    WorkerProcess,
-    eventually,
-    new_order_id,
-    produce,
-    row_where,
-)
-from tests.integration.worker_process import OPERATOR_HEADERS
+from tests.integration.agents.conftest import new_order_id, produce, row_where
+from tests.integration.worker_process import OPERATOR_HEADERS, WorkerProcess, eventually
 from tests.unit.agents.factories import order_event
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
