@@ -15,7 +15,7 @@ export TRIBUTARY_WEBHOOK_SECRET_USERS ?= $(DEV_SECRET)
 export TRIBUTARY_WEBHOOK_SECRET_AUTH ?= $(DEV_SECRET)
 export TRIBUTARY_WEBHOOK_SECRET_PROVIDERS ?= $(DEV_SECRET)
 
-.PHONY: dev test install stack stack-stop stack-status migrate lint format typecheck unit integration clean
+.PHONY: dev test install stack stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications
 
 dev: install stack migrate
 	$(PY) scripts/run_pipeline.py
@@ -60,6 +60,12 @@ unit: install
 
 integration: install stack migrate
 	$(PY) -m pytest tests/integration
+
+# Whole notification loop at BENCH_RATE user.created/s for BENCH_DURATION_S (own topics and ports).
+BENCH_RATE ?= 1000
+BENCH_DURATION_S ?= 60
+bench-notifications: install stack migrate
+	$(PY) scripts/bench_notifications.py --rate $(BENCH_RATE) --duration-s $(BENCH_DURATION_S)
 
 clean: stack-stop
 	rm -rf $(VENV) .stack .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,322 @@
+"""Benchmark the whole notification loop: user.created -> route -> dispatch -> provider sandbox ->
+signed receipts -> ingest API -> track_deliveries -> PostgreSQL.
+
+`make bench-notifications` (or `python scripts/bench_notifications.py --rate 1000 --duration-s
+60`). It starts its own worker, API and sandbox on free ports and its own topics (a fresh
+prefix), so it runs beside `make dev` and the tests; the stack must be up (`make stack`).
+It produces `user.created` events at a fixed rate (each is one welcome email), then waits for
+them to be materialized as delivered, and prints what PostgreSQL says:
+
+- sustained notifications/s: delivered notifications divided by the time from the first
+  produced event to the last delivery (`delivered_at`), i.e. what the loop kept up with;
+- event->delivered latency p50/p95/p99: `delivered_at - caused_at` per notification
+  (`caused_at` is the user.created's `occurred_at`), computed by `percentile_cont`.
+
+These are the provider's delivery times as reported in receipts (the sandbox reports them after
+its `receipt_delay_s`), so the latency includes that delay, as it would with a real provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel, SecretStr
+
+from schemas.users import UserEvent
+from streams import migrate
+from streams.catalog import TopicCatalog
+from streams.codec import wire_codec
+from streams.database import create_engine
+from streams.faust_app import free_port
+from streams.settings import Settings
+from streams.topic_admin import delete_topics_blocking, ensure_topics
+
+REPO = Path(__file__).resolve().parents[1]
+READY_DEADLINE_S = 180.0
+STOP_DEADLINE_S = 30.0
+WORKER_READY = "tributary worker ready"
+SANDBOX_READY = "Tributary provider sandbox ready"
+
+_RESULTS = sa.text(
+    """
+    SELECT count(*) FILTER (WHERE state = 'delivered') AS delivered,
+           count(*) AS tracked,
+           max(delivered_at) AS last_delivered_at,
+           percentile_cont(ARRAY[0.5, 0.95, 0.99]::float8[]) WITHIN GROUP (
+               ORDER BY extract(epoch FROM delivered_at - caused_at)
+           ) FILTER (WHERE delivered_at IS NOT NULL AND caused_at IS NOT NULL) AS latency_s
+      FROM notification_deliveries
+     WHERE user_id LIKE :users
+    """
+)
+
+
+def _secret() -> SecretStr:
+    return SecretStr("whsec_" + base64.b64encode(uuid.uuid4().bytes * 2).decode())
+
+
+def bench_settings(base: Settings, run: str, data_dir: Path) -> Settings:
+    """`base` on its own topics, consumer group, ports and secrets."""
+    api_port, sandbox_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+    smtp_port = free_port("127.0.0.1")
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    api_url = f"http://127.0.0.1:{api_port}"
+    updates: dict[str, Any] = {
+        "topic_prefix": f"bench{run}-",
+        "api": base.api.model_copy(update={"port": api_port}),
+        "webhook": base.webhook.model_copy(
+            update={"secret_users": _secret(), "secret_providers": _secret()}
+        ),
+        "worker": base.worker.model_copy(
+            update={
+                "app_id": f"tributary-bench-{run}",
+                "web_port": free_port("127.0.0.1"),
+                "data_dir": str(data_dir),
+            }
+        ),
+        "sandbox": base.sandbox.model_copy(
+            update={"http_port": sandbox_port, "smtp_port": smtp_port, "api_url": api_url}
+        ),
+        "providers": base.providers.model_copy(
+            update={
+                "sendgrid_base_url": sandbox_url,
+                "twilio_base_url": sandbox_url,
+                "fcm_base_url": sandbox_url,
+                "meta_base_url": sandbox_url,
+                "smtp_port": smtp_port,
+                "twilio_status_callback_url": f"{api_url}/v1/webhooks/providers/twilio",
+            }
+        ),
+    }
+    return base.model_copy(update=updates)
+
+
+def _env_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(mode="json"))
+    if isinstance(value, list | tuple | dict):
+        dumped = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+        return json.dumps(dumped if not isinstance(value, dict) else value)
+    return str(value)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Every setting as the `TRIBUTARY_*` variable that reproduces it in a child process."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, BaseModel):
+            for field in type(value).model_fields:
+                text = _env_value(getattr(value, field))
+                if text is not None:
+                    env[f"TRIBUTARY_{name.upper()}_{field.upper()}"] = text
+        else:
+            text = _env_value(value)
+            if text is not None:
+                env[f"TRIBUTARY_{name.upper()}"] = text
+    return env
+
+
+class Child:
+    def __init__(self, name: str, module: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", module],
+                cwd=REPO,
+                env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"{self.name} exited ({self.process.returncode}):\n{self.log()[-4000:]}"
+            )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_DEADLINE_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own URL
+            return bool(response.status < 500)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_ready(children: list[Child], api_url: str) -> None:
+    worker, sandbox, api = children
+    deadline = time.monotonic() + READY_DEADLINE_S
+    while True:
+        for child in (worker, sandbox, api):
+            child.check()
+        if (
+            WORKER_READY in worker.log()
+            and SANDBOX_READY in sandbox.log()
+            and _answers(f"{api_url}/health/ready")
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not ready within {READY_DEADLINE_S:.0f} s")
+        time.sleep(0.25)
+
+
+def user_created(user_id: str) -> UserEvent:
+    now = datetime.now(UTC)
+    event_id = uuid.uuid4()
+    return UserEvent.model_validate(
+        {
+            "event_id": event_id,
+            "event_type": "user.created",
+            "occurred_at": now,
+            "ingested_at": now,
+            "source": "bench",
+            "correlation_id": str(event_id),
+            "payload": {
+                "user_id": user_id,
+                "email": f"{user_id}@example.com",
+                "locale": "en",
+                "time_zone": "UTC",
+            },
+        }
+    )
+
+
+async def produce(settings: Settings, run: str, rate: int, duration_s: float) -> int:
+    """`rate` user.created per second for `duration_s`, in 100 ms ticks; the count produced."""
+    codec = await wire_codec(settings)
+    topic = TopicCatalog(settings).for_topic("users.events").name
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, linger_ms=5)
+    await producer.start()
+    sent = 0
+    try:
+        start = time.monotonic()
+        while (elapsed := time.monotonic() - start) < duration_s:
+            due = min(int(elapsed * rate) + max(rate // 10, 1), int(duration_s * rate))
+            deliveries = []
+            for n in range(sent, due):
+                user_id = f"bench-{run}-{n}"
+                value = codec.encode(user_created(user_id))
+                deliveries.append(await producer.send(topic, value, key=user_id.encode()))
+            await asyncio.gather(*deliveries)
+            sent = due
+            await asyncio.sleep(max(0.0, start + (sent / rate) - time.monotonic()))
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def results(settings: Settings, run: str) -> dict[str, Any]:
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            row = (await conn.execute(_RESULTS, {"users": f"bench-{run}-%"})).mappings().one()
+            return dict(row)
+    finally:
+        await engine.dispose()
+
+
+async def drain(
+    settings: Settings, run: str, produced: int, drain_s: float, children: list[Child]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + drain_s
+    while True:
+        for child in children:
+            child.check()
+        found = await results(settings, run)
+        print(
+            f"  delivered {found['delivered']}/{produced} (tracked {found['tracked']})", flush=True
+        )
+        if found["delivered"] >= produced or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(5.0)
+
+
+async def bench(args: argparse.Namespace) -> int:
+    run = uuid.uuid4().hex[:8]
+    log_dir = Path(tempfile.mkdtemp(prefix=f"bench-notifications-{run}-"))
+    settings = bench_settings(Settings(), run, log_dir / "worker-data")
+    await asyncio.to_thread(migrate.upgrade, settings)
+    await ensure_topics(settings, TopicCatalog(settings).all())
+    env = settings_env(settings)
+    api_url = f"http://127.0.0.1:{settings.api.port}"
+    children = [
+        Child("worker", "agents", env, log_dir),
+        Child("sandbox", "sandbox", env, log_dir),
+        Child("api", "api", env, log_dir),
+    ]
+    try:
+        print(f"starting worker, sandbox and API (logs in {log_dir})", flush=True)
+        await asyncio.to_thread(wait_ready, children, api_url)
+        print(f"producing {args.rate} user.created/s for {args.duration_s:g} s", flush=True)
+        started = datetime.now(UTC)
+        produced = await produce(settings, run, args.rate, args.duration_s)
+        found = await drain(settings, run, produced, args.drain_s, children)
+    finally:
+        for child in children:
+            child.stop()
+        delete_topics_blocking(settings, [settings.topic_prefix, settings.worker.app_id])
+    report(produced, started, found)
+    return 0 if found["delivered"] >= produced else 1
+
+
+def report(produced: int, started: datetime, found: dict[str, Any]) -> None:
+    delivered = found["delivered"]
+    last = found["last_delivered_at"]
+    span_s = (last - started).total_seconds() if last is not None else None
+    rate = delivered / span_s if span_s else 0.0
+    p50, p95, p99 = found["latency_s"] or (None, None, None)
+    print(f"produced            {produced} user.created (one welcome email each)")
+    print(f"delivered           {delivered} (tracked in PostgreSQL: {found['tracked']})")
+    if span_s is not None:
+        print(f"sustained           {rate:,.0f} notifications/s over {span_s:.1f} s")
+    if p50 is not None:
+        print(f"event->delivered    p50 {p50:.3f} s  p95 {p95:.3f} s  p99 {p99:.3f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=1000, help="user.created per second")
+    parser.add_argument("--duration-s", type=float, default=60.0)
+    parser.add_argument("--drain-s", type=float, default=120.0, help="wait for stragglers")
+    return asyncio.run(bench(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
