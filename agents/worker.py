@@ -15,6 +15,7 @@ from pathlib import Path
 import faust
 from mode import Service
 
+from agents.deliveries import AGENT_NAME as DELIVERIES_AGENT
 from agents.deliveries import register_deliveries
 from agents.dispatch import DISPATCH_AGENT, register_dispatch
 from agents.metrics import register_metrics
@@ -72,7 +73,8 @@ def build_app(
     orders = register_orders(app, settings, store, codec=codec)
     metrics.track_stats(ORDERS_AGENT, orders.materializer.stats)
     register_security(app, settings, blocks, codec)
-    register_deliveries(app, settings, deliveries, codec=codec)
+    tracking = register_deliveries(app, settings, deliveries, codec=codec)
+    metrics.track_stats(DELIVERIES_AGENT, tracking.tracker.stats)
     dispatch = register_dispatch(app, settings, codec=codec)
     metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
     register_metrics(app, settings, codec=codec)
