@@ -33,6 +33,8 @@ class Channel(enum.Enum):
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _PUSH_TOKEN = re.compile(r"[A-Za-z0-9_:\-.]{8,4096}")
+# What the receipt webhook accepts as a notification id (schemas.orders.Identifier).
+_NOTIFICATION_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 
 _EMAIL_DOMAINS = {
     "bounce.test": Outcome.BOUNCE,
@@ -61,6 +63,10 @@ def is_e164(phone: str) -> bool:
 
 def is_push_token(token: str) -> bool:
     return _PUSH_TOKEN.fullmatch(token) is not None
+
+
+def is_notification_id(value: str) -> bool:
+    return _NOTIFICATION_ID.fullmatch(value) is not None
 
 
 def is_valid_recipient(channel: Channel, recipient: str) -> bool:

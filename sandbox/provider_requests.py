@@ -13,7 +13,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sandbox.outcomes import Channel, is_email, is_valid_recipient
+from sandbox.outcomes import Channel, is_email, is_notification_id, is_valid_recipient
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +60,20 @@ def _object(value: object, field: str) -> Mapping[str, object]:
 
 
 def _text(doc: Mapping[str, object], key: str, field: str, *, required: bool = True) -> str | None:
+    """A required field must be a non-empty string; an optional one absent, or any string."""
     value = doc.get(key)
-    if value is None and not required:
-        return None
+    if not required and (value is None or isinstance(value, str)):
+        return value
     if not isinstance(value, str) or not value:
         raise InvalidRequest(f"{field} is required and must be a non-empty string", field)
+    return value
+
+
+def _notification_id(doc: Mapping[str, object], key: str, field: str) -> str:
+    """Our id as the receipt webhook will need it: one bad id would get a whole batch refused."""
+    value = _text(doc, key, field) or ""
+    if not is_notification_id(value):
+        raise InvalidRequest(f"{field} must be 1 to 128 of A-Z a-z 0-9 . _ : @ -", field)
     return value
 
 
@@ -96,7 +105,7 @@ def parse_sendgrid(doc: object) -> list[Send]:
             personalization.get("custom_args"), f"personalizations.{index}.custom_args"
         )
         field = f"personalizations.{index}.custom_args.notification_id"
-        notification_id = _text(custom_args, "notification_id", field) or ""
+        notification_id = _notification_id(custom_args, "notification_id", field)
         to = personalization.get("to")
         if not isinstance(to, list) or not to:
             raise InvalidRequest(
@@ -118,7 +127,7 @@ def parse_twilio(form: Mapping[str, str]) -> Send:
     callback = _text(form, "StatusCallback", "StatusCallback") or ""
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(callback).query)
     notification_id = (query.get("notification_id") or [""])[0]
-    if not notification_id:
+    if not is_notification_id(notification_id):
         raise InvalidRequest("StatusCallback must carry ?notification_id=<id>", "StatusCallback")
     return Send(to, notification_id, None, text)
 
@@ -128,7 +137,7 @@ def parse_fcm(doc: object) -> Send:
     token = _text(message, "token", "message.token") or ""
     _recipient(Channel.PUSH, token, "message.token")
     data = _object(message.get("data"), "message.data")
-    notification_id = _text(data, "notification_id", "message.data.notification_id") or ""
+    notification_id = _notification_id(data, "notification_id", "message.data.notification_id")
     notification = message.get("notification")
     title: str | None = None
     text = ""
@@ -149,5 +158,5 @@ def parse_meta(doc: object) -> Send:
     if body.get("type") != "text":
         raise InvalidRequest("only type text is supported by the sandbox", "type")
     text = _text(_object(body.get("text"), "text"), "body", "text.body") or ""
-    notification_id = _text(body, "biz_opaque_callback_data", "biz_opaque_callback_data") or ""
+    notification_id = _notification_id(body, "biz_opaque_callback_data", "biz_opaque_callback_data")
     return Send(to, notification_id, None, text)

@@ -17,7 +17,7 @@ from email.policy import default as default_policy
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from sandbox.outcomes import Channel, Outcome, is_email, outcome_for
+from sandbox.outcomes import Channel, Outcome, is_email, is_notification_id, outcome_for
 from sandbox.service import Sandbox
 
 NOTIFICATION_HEADER = "X-Tributary-Notification-Id"
@@ -25,6 +25,8 @@ PROVIDER = "smtp"
 HOSTNAME = "sandbox.tributary.test"
 DATA_SIZE_LIMIT = 1024 * 1024
 BODY_CHARS = 1000
+# The receipt webhook's bound for a provider message id.
+MAX_MESSAGE_ID_CHARS = 256
 
 _HEADERS = BytesHeaderParser(policy=default_policy)
 
@@ -59,11 +61,13 @@ class SandboxSmtpHandler:
         raw = envelope.original_content or b""
         headers = _HEADERS.parsebytes(raw)
         notification_id = str(headers.get(NOTIFICATION_HEADER) or "").strip()
-        if not notification_id:
-            return f"550 5.6.0 The {NOTIFICATION_HEADER} header is missing"
+        if not is_notification_id(notification_id):
+            return f"550 5.6.0 The {NOTIFICATION_HEADER} header is missing or not an id"
         message_id = (
             str(headers.get("Message-ID") or "").strip() or f"<{uuid.uuid4().hex}@{HOSTNAME}>"
         )
+        if len(message_id) > MAX_MESSAGE_ID_CHARS:
+            return f"550 5.6.0 Message-ID longer than {MAX_MESSAGE_ID_CHARS} characters"
         subject = str(headers.get("Subject")) if headers.get("Subject") is not None else None
         body = raw.partition(b"\r\n\r\n")[2][:BODY_CHARS].decode(errors="replace")
         recipients = list(envelope.rcpt_tos)

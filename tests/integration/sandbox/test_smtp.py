@@ -91,9 +91,12 @@ async def test_smtp_refuses_an_invalid_recipient_for_good(sandbox: SandboxProces
     assert refusal.code == 553
 
 
-async def test_smtp_requires_the_notification_header(sandbox: SandboxProcess) -> None:
+@pytest.mark.parametrize("notification_id", [None, "not an id"])
+async def test_smtp_requires_the_notification_header(
+    sandbox: SandboxProcess, notification_id: str | None
+) -> None:
     with pytest.raises(aiosmtplib.SMTPResponseException) as caught:
-        await _send(sandbox, _mail("ada@example.com", None))
+        await _send(sandbox, _mail("ada@example.com", notification_id))
     assert caught.value.code == 550
 
 

@@ -74,6 +74,12 @@ def test_sendgrid_good_request() -> None:
     assert parse_sendgrid(SENDGRID) == [Send("ada@example.com", "n-1", "Welcome", "Hello Ada")]
 
 
+def test_empty_optional_texts_are_accepted_as_the_adapters_send_them() -> None:
+    assert parse_sendgrid({**SENDGRID, "subject": ""})[0].subject == ""
+    doc = _changed(FCM, ["message", "notification", "title"], "")
+    assert parse_fcm(doc).subject == ""
+
+
 def test_sendgrid_several_recipients_and_personalizations() -> None:
     doc = copy.deepcopy(SENDGRID)
     doc["personalizations"][0]["to"].append({"email": "bob@example.com"})
@@ -108,6 +114,12 @@ def test_sendgrid_several_recipients_and_personalizations() -> None:
         (
             ["personalizations", 0, "custom_args", "notification_id"],
             "",
+            "personalizations.0.custom_args.notification_id",
+            False,
+        ),
+        (
+            ["personalizations", 0, "custom_args", "notification_id"],
+            "has spaces",
             "personalizations.0.custom_args.notification_id",
             False,
         ),
@@ -146,6 +158,7 @@ def test_twilio_good_request() -> None:
         ("Body", "", False),
         ("StatusCallback", "http://127.0.0.1/cb", False),
         ("StatusCallback", "http://127.0.0.1/cb?notification_id=", False),
+        ("StatusCallback", "http://127.0.0.1/cb?notification_id=a%20b", False),
     ],
 )
 def test_twilio_bad_requests_name_the_field(key: str, value: str, recipient: bool) -> None:
@@ -169,6 +182,7 @@ def test_fcm_without_a_visible_notification() -> None:
         (["message", "token"], _DELETE, "message.token", False),
         (["message", "data"], _DELETE, "message.data", False),
         (["message", "data", "notification_id"], 5, "message.data.notification_id", False),
+        (["message", "data", "notification_id"], "x" * 129, "message.data.notification_id", False),
         (["message", "notification", "title"], 5, "message.notification.title", False),
         (["message"], "x", "message", False),
     ],
@@ -195,6 +209,7 @@ def test_meta_good_request_with_or_without_the_plus() -> None:
         (["type"], "template", "type", False),
         (["text", "body"], "", "text.body", False),
         (["biz_opaque_callback_data"], _DELETE, "biz_opaque_callback_data", False),
+        (["biz_opaque_callback_data"], "a/b", "biz_opaque_callback_data", False),
     ],
 )
 def test_meta_bad_requests_name_the_field(
