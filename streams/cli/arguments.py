@@ -10,7 +10,8 @@ from streams.cli.errors import UsageError
 
 DESCRIPTION = (
     "Operate Tributary's topics: list, create and describe them, produce validated events, "
-    "tail them as JSON lines, list and re-drive dead letters. Settings come from TRIBUTARY_* "
+    "tail them as JSON lines, list and re-drive dead letters, query the workers' live tables. "
+    "Settings come from TRIBUTARY_* "
     "environment variables. JSON lines go to stdout, messages to stderr. Exit codes: 0 ok, "
     "1 a service (Kafka, the Schema Registry) is unavailable, 2 usage or validation error."
 )
