@@ -5,14 +5,12 @@ those providers do (status codes, id fields, error bodies), plus the test/ops en
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from sandbox.outcomes import Outcome, outcome_for
 from sandbox.provider_requests import (
     InvalidRequest,
     Send,
@@ -118,23 +116,6 @@ async def _json(request: web.Request) -> object:
         raise InvalidRequest("the body is not valid JSON", "body") from exc
 
 
-async def _accept_all(
-    sandbox: Sandbox, provider: str, sends: Sequence[Send], message_id: str
-) -> bool:
-    """Accept every send, or (when any recipient fails) only record the failing ones: the request
-    is then a 500, and the sender will retry all of them. True when accepted."""
-    channel = PROVIDER_CHANNELS[provider]
-    failing = [send for send in sends if outcome_for(channel, send.recipient) is Outcome.FAIL]
-    accepted = failing or sends
-    results = await asyncio.gather(
-        *(
-            sandbox.accept(provider, s.recipient, s.notification_id, message_id, s.subject, s.body)
-            for s in accepted
-        )
-    )
-    return Outcome.FAIL not in results
-
-
 async def _send(
     request: web.Request,
     provider: str,
@@ -153,7 +134,7 @@ async def _send(
         sends = await parse()
     except InvalidRequest as exc:
         return error(400, exc.message, exc.field)
-    if not await _accept_all(sandbox, provider, sends, message_id):
+    if not await sandbox.accept_all(provider, sends, message_id):
         return error(500, "internal error (sandbox: a *fail* recipient)", None)
     return success()
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from sandbox.mailbox import Mailbox, ReceivedMessage
 from sandbox.outcomes import BOUNCE_REASONS, Channel, Outcome, outcome_for
+from sandbox.provider_requests import Send
 from sandbox.receipts import Receipt, ReceiptBatcher
 from streams.settings import SandboxSettings
 
@@ -76,6 +77,27 @@ class Sandbox:
             for receipt in receipts_for(outcome, channel, notification_id, message_id, now_s):
                 batcher.add(receipt)
         return outcome
+
+    async def accept_all(self, provider: str, sends: Sequence[Send], message_id: str) -> bool:
+        """Accept every send of one request, or (when any recipient fails) only record the
+        failing ones: the request is then answered as failed, and the sender retries all of
+        them. True when accepted. One send (the usual case) costs no extra task."""
+        channel = PROVIDER_CHANNELS[provider]
+        failing = [send for send in sends if outcome_for(channel, send.recipient) is Outcome.FAIL]
+        chosen = failing or sends
+        if len(chosen) == 1:
+            [send] = chosen
+            outcomes = [await self._accept_send(provider, send, message_id)]
+        else:
+            outcomes = await asyncio.gather(
+                *(self._accept_send(provider, send, message_id) for send in chosen)
+            )
+        return Outcome.FAIL not in outcomes
+
+    def _accept_send(self, provider: str, send: Send, message_id: str) -> Awaitable[Outcome]:
+        return self.accept(
+            provider, send.recipient, send.notification_id, message_id, send.subject, send.body
+        )
 
     def health(self) -> dict[str, object]:
         return {

@@ -17,7 +17,8 @@ from email.policy import default as default_policy
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from sandbox.outcomes import Channel, Outcome, is_email, is_notification_id, outcome_for
+from sandbox.outcomes import is_email, is_notification_id
+from sandbox.provider_requests import Send
 from sandbox.service import Sandbox
 
 NOTIFICATION_HEADER = "X-Tributary-Notification-Id"
@@ -70,15 +71,8 @@ class SandboxSmtpHandler:
             return f"550 5.6.0 Message-ID longer than {MAX_MESSAGE_ID_CHARS} characters"
         subject = str(headers.get("Subject")) if headers.get("Subject") is not None else None
         body = raw.partition(b"\r\n\r\n")[2][:BODY_CHARS].decode(errors="replace")
-        recipients = list(envelope.rcpt_tos)
-        failing = [r for r in recipients if outcome_for(Channel.EMAIL, r) is Outcome.FAIL]
-        outcomes = await asyncio.gather(
-            *(
-                self.sandbox.accept(PROVIDER, r, notification_id, message_id, subject, body)
-                for r in failing or recipients
-            )
-        )
-        if Outcome.FAIL in outcomes:
+        sends = [Send(r, notification_id, subject, body) for r in envelope.rcpt_tos]
+        if not await self.sandbox.accept_all(PROVIDER, sends, message_id):
             return "451 4.3.0 Temporary failure (sandbox: a *@fail.test recipient)"
         return f"250 2.0.0 OK {message_id}"
 

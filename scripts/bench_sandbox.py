@@ -80,7 +80,7 @@ class Receiver:
 
 
 def start_sandbox(
-    http_port: int, smtp_port: int, api_url: str, log: Path
+    http_port: int, smtp_port: int, api_url: str, log: Path, profile: str | None
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -93,7 +93,16 @@ def start_sandbox(
     }
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "sandbox"], cwd=REPO, env=env, stdout=out, stderr=out
+            [
+                sys.executable,
+                *(["-m", "cProfile", "-o", profile] if profile else []),
+                "-m",
+                "sandbox",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=out,
         )
 
 
@@ -230,7 +239,8 @@ async def run(args: argparse.Namespace) -> None:
     http_port, smtp_port = free_port(), free_port()
     log = Path(args.log)
     log.parent.mkdir(parents=True, exist_ok=True)
-    process = start_sandbox(http_port, smtp_port, f"http://{HOST}:{receiver_port}", log)
+    api_url = f"http://{HOST}:{receiver_port}"
+    process = start_sandbox(http_port, smtp_port, api_url, log, args.profile)
     base = f"http://{HOST}:{http_port}"
     try:
         await asyncio.to_thread(wait_ready, base, process)
@@ -279,6 +289,7 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--smtp", action="store_true", help="send mail over SMTP instead")
+    parser.add_argument("--profile", help="run the sandbox under cProfile, writing stats here")
     parser.add_argument(
         "--log", default=str(REPO / ".stack" / "bench_sandbox.log"), help="the sandbox's output"
     )

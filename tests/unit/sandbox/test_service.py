@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sandbox.mailbox import Mailbox, ReceivedMessage
 from sandbox.outcomes import Channel, Outcome
+from sandbox.provider_requests import Send
 from sandbox.receipts import Receipt, ReceiptBatcher
 from sandbox.service import Sandbox, receipts_for
 from streams.settings import SandboxSettings
@@ -95,3 +96,23 @@ def test_the_mailbox_forgets_the_oldest_first() -> None:
     assert [m.provider_message_id for m in mailbox.recent(10)] == ["m-2", "m-3", "m-4"]
     assert [m.provider_message_id for m in mailbox.recent(1)] == ["m-4"]
     assert all(len(m.body) == 1000 for m in mailbox.recent(10))
+
+
+async def test_accept_all_takes_every_send_of_a_request() -> None:
+    sandbox, batcher = _sandbox()
+    sends = [Send("ada@example.com", "n-4", "Hi", "x"), Send("bob@bounce.test", "n-4", "Hi", "x")]
+    assert await sandbox.accept_all("sendgrid", sends, "m-4") is True
+    assert [m.outcome for m in sandbox.mailbox.for_notification("n-4")] == [
+        Outcome.DELIVERED,
+        Outcome.BOUNCE,
+    ]
+    assert batcher.pending == 2
+
+
+async def test_one_failing_recipient_fails_the_request_and_only_it_is_recorded() -> None:
+    sandbox, batcher = _sandbox()
+    sends = [Send("ada@example.com", "n-5", None, "x"), Send("bob@fail.test", "n-5", None, "x")]
+    assert await sandbox.accept_all("sendgrid", sends, "m-5") is False
+    [message] = sandbox.mailbox.for_notification("n-5")
+    assert (message.recipient, message.outcome) == ("bob@fail.test", Outcome.FAIL)
+    assert batcher.pending == 0
