@@ -217,6 +217,7 @@ class DispatchStats:
     dead_letters: int = 0
     kafka_retries: int = 0
 
+
 @dataclass(slots=True)
 class _Written:
     status: list[OutgoingRecord]
