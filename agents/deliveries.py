@@ -16,7 +16,7 @@ import faust
 from faust.types import AgentT, EventT, StreamT, TableT, TopicT
 from mode.supervisors import CrashingSupervisor
 
-from agents.delivery_tracking import DeliverySink, DeliveryTracker, Topics
+from agents.delivery_tracking import DeliverySink, DeliveryTracker, Topics, is_own_record
 from agents.retry import Backoff
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.catalog import TopicCatalog
@@ -91,7 +91,7 @@ def register_deliveries(
 
     async def track_deliveries(stream: StreamT[bytes]) -> None:
         async for events in take_unacked_events(stream, batch_events, batch_window_s):
-            await tracker.process(events)
+            await tracker.process([e for e in events if not is_own_record(e.message.headers)])
             await ack_events(stream, events)
 
     # As for orders: an unexpected error crashes the worker rather than losing the batch in hand.

@@ -67,12 +67,12 @@ class Step(BaseModel):
     provider_message_id: str | None = None
 
     @property
-    def version(self) -> tuple[int, datetime, str, str]:
-        return (STATE_RANK[self.state], self.occurred_at, self.state, str(self.event_id))
+    def version(self) -> tuple[int, datetime, str, UUID]:
+        return (STATE_RANK[self.state], self.occurred_at, self.state, self.event_id)
 
     @property
-    def recency(self) -> tuple[datetime, str]:
-        return (self.occurred_at, str(self.event_id))
+    def recency(self) -> tuple[datetime, UUID]:
+        return (self.occurred_at, self.event_id)
 
 
 @dataclass(frozen=True, slots=True)

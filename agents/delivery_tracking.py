@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,11 +151,24 @@ def receipt_status(
     )
 
 
+OWN_SOURCE_HEADER = ("source", SOURCE.encode())
+
+
+def is_own_record(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> bool:
+    """A transition this agent published itself (from a receipt it already folded): reading it
+    back could only be a no-op, so the wiring skips it before paying for its decoding."""
+    if headers is None:
+        return False
+    if isinstance(headers, Mapping):
+        return headers.get(OWN_SOURCE_HEADER[0]) == OWN_SOURCE_HEADER[1]
+    return OWN_SOURCE_HEADER in headers
+
+
 def status_record(event: NotificationStatusEvent, encode: Encode) -> OutgoingRecord:
     headers = (
         ("event_id", str(event.event_id).encode()),
         ("event_type", event.event_type.encode()),
-        ("source", SOURCE.encode()),
+        OWN_SOURCE_HEADER,
     )
     return OutgoingRecord(event.payload.notification_id.encode(), encode(event), headers)
 
@@ -187,6 +200,7 @@ class DeliveryTracker(Generic[E]):
         backoff: Backoff,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cache_entries: int = 20_000,
     ) -> None:
         self._table = table
         self._topics = topics
@@ -201,6 +215,10 @@ class DeliveryTracker(Generic[E]):
         self._backoff = backoff
         self._sleep = sleep
         self._clock = clock
+        # Parsed table entries by key, most recently written last (bounded: a notification is
+        # busy for seconds, then never touched again).
+        self._parsed: dict[bytes, tuple[dict[str, Any], Delivery]] = {}
+        self._cache_entries = cache_entries
         self.stats = TrackerStats()
 
     async def process(self, items: Sequence[E]) -> None:
@@ -254,12 +272,33 @@ class DeliveryTracker(Generic[E]):
 
     def _fold(self, notification_id: str, step: Step, facts: Facts) -> tuple[Delivery, bool]:
         key = notification_id.encode()
-        current = from_entry(self._table.get(key))
-        delivery, added = fold(current, notification_id, step, facts)
+        delivery, added = fold(self._current(key), notification_id, step, facts)
         if added:
-            self._table[key] = to_entry(delivery)
+            entry = to_entry(delivery)
+            self._table[key] = entry
+            self._remember(key, entry, delivery)
             self.stats.transitions += 1
         return delivery, added
+
+    def _current(self, key: bytes) -> Delivery | None:
+        """The table's entry as a `Delivery`, parsed again only if it is not the one this
+        tracker last wrote (validation costs more than the fold itself; comparing is cheap)."""
+        entry = self._table.get(key)
+        if entry is None:
+            return None
+        cached = self._parsed.get(key)
+        if cached is not None and (cached[0] is entry or cached[0] == entry):
+            return cached[1]
+        delivery = from_entry(entry)
+        assert delivery is not None
+        self._remember(key, entry, delivery)
+        return delivery
+
+    def _remember(self, key: bytes, entry: dict[str, Any], delivery: Delivery) -> None:
+        self._parsed.pop(key, None)
+        self._parsed[key] = (entry, delivery)
+        if len(self._parsed) > self._cache_entries:
+            del self._parsed[next(iter(self._parsed))]  # the least recently written
 
     @staticmethod
     def _sender(

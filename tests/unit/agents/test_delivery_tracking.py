@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from agents.delivery_state import from_entry
-from agents.delivery_tracking import DeliveryTracker, Topics
+from agents.delivery_tracking import DeliveryTracker, Topics, is_own_record
 from agents.retry import Backoff
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.delivery_store import DeliveryRow, TransitionRow
@@ -164,3 +164,32 @@ async def test_a_repeated_receipt_is_published_once() -> None:
     await h.tracker.process([repeated])
     await h.tracker.process([repeated])
     assert len(h.status_out.sent) == 1
+
+
+async def test_the_agents_own_transitions_are_recognised_by_their_headers() -> None:
+    h = Harness()
+    await h.tracker.process([receipt(receipt_event("n-1", "delivered", 5))])
+    [out] = h.status_out.sent
+    assert is_own_record(out.headers)
+    assert is_own_record(dict(out.headers))
+    assert not is_own_record(status_event_headers())
+    assert not is_own_record(None)
+
+
+def status_event_headers() -> list[tuple[str, bytes]]:
+    return [("event_id", b"x"), ("source", b"agent:dispatch_notifications")]
+
+
+async def test_an_entry_replaced_behind_the_trackers_back_is_read_again() -> None:
+    h = Harness()
+    await h.tracker.process([status(status_event("n-1", "queued", 0))])
+    # Another tracker's newer state arrives through the changelog (say, after a rebalance).
+    other = Harness()
+    await other.tracker.process(
+        [status(status_event("n-1", "queued", 0)), receipt(receipt_event("n-1", "delivered", 9))]
+    )
+    h.table[b"n-1"] = other.table[b"n-1"]
+    await h.tracker.process([status(status_event("n-1", "sending", 1))])
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert [s.state for s in entry.timeline] == ["queued", "sending", "delivered"]
