@@ -149,8 +149,9 @@ class DispatchSettings(_Section):
     """
 
     retry_delays_s: tuple[float, ...] = Field(default=(1.0, 5.0, 30.0), min_length=1)
-    # Sends in flight per channel (email, sms, push, whatsapp), across the whole worker.
-    concurrency_per_channel: int = Field(default=256, ge=1)
+    # Sends in flight per channel (email, sms, push, whatsapp), across the whole worker; four
+    # channels at 128 fill the connection pool below without queueing for a connection.
+    concurrency_per_channel: int = Field(default=128, ge=1)
     # Upper bound for one provider request, connection included.
     timeout_s: float = Field(default=10.0, gt=0)
     # This many consecutive retriable failures open a provider's circuit for `breaker_open_s`.
