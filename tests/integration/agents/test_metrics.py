@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -32,6 +33,7 @@ from streams.catalog import TopicCatalog
 from streams.settings import Settings
 from streams.wire import encode
 from tests.integration.worker_process import (
+    OPERATOR_TOKEN,
     WorkerProcess,
     eventually,
     make_worker_settings,
@@ -182,6 +184,16 @@ class Analytics:
         return await eventually(probe, what=f"{key} on {base}", worker=worker)
 
 
+async def clock_entry(worker: WorkerProcess) -> dict[str, Any]:
+    """The metrics watermark and counters, from the worker's operator table view."""
+    headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    url = f"{worker.web_url}/v1/tables/metrics_clock/clock"
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = (await response.json())["value"]
+        return body
+
+
 def start_worker(settings: Settings, log_path: Path) -> WorkerProcess:
     worker = WorkerProcess(settings, log_path)
     worker.wait_ready()
@@ -249,6 +261,13 @@ async def test_closed_windows_are_published_once_late_events_count_and_a_restart
         # Minute 1 stays open across a restart of the worker.
         await produce(producer, settings, [order("order.paid", 10, 7), order("order.paid", 100)])
         await all_consumed(settings, worker)
+
+        # Counted where operators see it. (At least: statuses the other agents publish at the
+        # wall clock's time, two hours before this test's windows, are dropped as late too.)
+        async def dropped() -> int | None:
+            return (await clock_entry(worker)).get("dropped_late") or None
+
+        assert await eventually(dropped, what="a late drop counted", worker=worker) >= 1
     finally:
         stop_worker(worker)
 
@@ -261,5 +280,35 @@ async def test_closed_windows_are_published_once_late_events_count_and_a_restart
         keys = [key for key, _ in await analytics.records("analytics.orders")]
         assert len(keys) == len(set(keys)), "a window was published twice"
         assert keys.count(f"tumbling:60:{T0_KEY}:EUR") == 1
+    finally:
+        stop_worker(worker)
+
+
+async def test_an_idle_stream_closes_its_last_window_by_the_timer(
+    metrics_settings: Settings,
+    producer: AIOKafkaProducer,
+    aiohttp_server: AiohttpServer,
+    tmp_path: Path,
+) -> None:
+    """Nothing after the event moves the watermark: only idle time (wall clock) closes it."""
+    short = metrics_settings.metrics.model_copy(
+        update={
+            "tumbling_s": 10,
+            "hopping_s": 20,
+            "hopping_step_s": 10,
+            "grace_s": 1,
+            "idle_s": 1.0,
+            "tick_s": 0.5,
+        }
+    )
+    settings = metrics_settings.model_copy(update={"metrics": short})
+    server = await aiohttp_server(create_app(settings))
+    analytics = Analytics(settings, f"http://127.0.0.1:{server.port}/schema-registry")
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        await produce(producer, settings, [event("auth.logout", 1)])
+        window = await analytics.window("analytics.auth", f"tumbling:10:{T0_KEY}:all", worker)
+        assert (window["events"], window["by_type"]) == (1, {"auth.logout": 1})
+        assert window["window_end"] == T0 + timedelta(seconds=10)
     finally:
         stop_worker(worker)
