@@ -201,6 +201,11 @@ async def test_a_failing_recipient_is_retried_on_each_delay_then_dead_lettered_a
     assert letter.header(DEAD_LETTER_ATTEMPTS_HEADER) == "3"
     assert letter.header(ATTEMPT_HEADER) is None
 
+    listed = await cli(dispatch_settings, "dlq", "list", "notifications")
+    assert listed.code == 0, listed.stderr
+    [line] = [line for line in listed.lines if line["key"] == notification_id]
+    assert (line["error_type"], line["redriven"]) == ("AttemptsExhaustedError", False)
+
     result = await cli(dispatch_settings, "dlq", "redrive", "notifications", "--all")
     assert result.code == 0, result.stderr
     assert [line["status"] for line in result.lines] == ["redriven"] * len(result.lines)
