@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,14 +10,16 @@ from typing import Any
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
+from pytest_aiohttp import AiohttpClient
 
 from agents.delivery_state import fold, receipt_step, status_step, to_entry
+from api.app import create_app
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.catalog import TopicCatalog
 from streams.delivery_store import DeliveryStore
 from streams.settings import Settings
 from streams.wire import decode, encode
-from tests.integration.api.support import topic_records
+from tests.integration.api.support import signed, topic_records
 from tests.integration.worker_process import OPERATOR_HEADERS, WorkerProcess, eventually
 from tests.unit.agents.delivery_factories import T0, at, receipt_event, status_event
 
@@ -124,3 +127,42 @@ async def test_a_late_bounce_after_delivery_moves_it_on_but_a_late_sending_does_
     await produce(producer, worker_settings, receipt_event(n, "bounced", 7, reason="mailbox full"))
     row, _ = await eventually(lambda: state_is("bounced", 3), what=f"{n} bounced", worker=worker)
     assert (row.last_error, row.delivered_at) == ("mailbox full", at(5))
+
+
+async def test_signed_receipts_through_the_api_are_tracked_and_served_back(
+    worker: WorkerProcess,
+    worker_settings: Settings,
+    producer: AIOKafkaProducer,
+    aiohttp_client: AiohttpClient,
+) -> None:
+    n, user = f"n-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
+    sent = status_event(n, "sent", 1, provider="twilio", user_id=user, channel="sms")
+    await produce(producer, worker_settings, sent)
+    client = await aiohttp_client(create_app(worker_settings))
+    body = {
+        "receipts": [
+            {
+                "notification_id": n,
+                "provider_message_id": f"SM{uuid.uuid4().hex}",
+                "state": "delivered",
+                "occurred_at": at(3).isoformat(),
+                "channel": "sms",
+            }
+        ]
+    }
+    raw = json.dumps(body).encode()
+    headers = signed(worker_settings, raw, family="providers")
+    response = await client.post("/v1/webhooks/providers/twilio", data=raw, headers=headers)
+    assert response.status == 202
+
+    async def served() -> dict[str, Any] | None:
+        answer = await client.get(f"/v1/notifications/{n}")
+        found: dict[str, Any] = await answer.json()
+        return found if answer.status == 200 and found["state"] == "delivered" else None
+
+    view = await eventually(served, what=f"{n} delivered through the API", worker=worker)
+    assert [s["state"] for s in view["timeline"]] == ["sent", "delivered"]
+    assert (view["user_id"], view["provider"], view["channel"]) == (user, "twilio", "sms")
+    assert view["provider_message_id"] == body["receipts"][0]["provider_message_id"]
+    listed = await client.get(f"/v1/users/{user}/notifications?status=delivered&channel=sms")
+    assert [item["notification_id"] for item in (await listed.json())["items"]] == [n]
