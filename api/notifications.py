@@ -2,9 +2,12 @@
 
 `GET /v1/notifications/{id}`: current state + timeline. `GET /v1/users/{id}/notifications`:
 newest first, keyset-paginated (`limit`, opaque `cursor`, answered `next_cursor`), filtered by
-`status` and `channel`. `GET /v1/stats/delivery?from=&to=&channel=`: per channel and category,
-counts and rates of delivered/failed/bounced/spam and event->delivered latency percentiles.
-Bad query parameters are a 422 naming the parameter.
+`status` and `channel`. `GET /v1/stats/delivery?from=&to=&channel=`: per channel and category
+(plus per channel and overall), counts and rates of delivered/failed/bounced/spam and
+event->delivered latency percentiles (`delivered_at - caused_at`), over the notifications whose
+first transition falls in [from, to) (RFC 3339; default: the last 24 hours). Rates are shares of
+the notifications that reached one of those four outcomes. Bad query parameters are a 422 naming
+the parameter.
 """
 
 from __future__ import annotations
