@@ -21,7 +21,7 @@ from sandbox.provider_requests import (
     parse_sendgrid,
     parse_twilio,
 )
-from sandbox.service import PROVIDER_CHANNELS, Sandbox
+from sandbox.service import PROVIDER_CHANNELS, Outage, Sandbox
 
 SANDBOX = web.AppKey("sandbox", Sandbox)
 MAX_BODY_BYTES = 1024 * 1024
@@ -54,7 +54,7 @@ def sendgrid_error(status: int, message: str, field: str | None) -> web.Response
     )
 
 
-_TWILIO_CODES = {400: 21211, 401: 20003, 500: 20500, 503: 20503}
+_TWILIO_CODES = {400: 21211, 401: 20003, 429: 20429, 500: 20500, 503: 20503}
 
 
 def twilio_error(status: int, message: str, field: str | None) -> web.Response:
@@ -72,7 +72,12 @@ def twilio_error(status: int, message: str, field: str | None) -> web.Response:
     )
 
 
-_GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 500: "INTERNAL"}
+_GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+}
 
 
 def fcm_error(status: int, message: str, field: str | None) -> web.Response:
@@ -91,7 +96,7 @@ def fcm_error(status: int, message: str, field: str | None) -> web.Response:
     return web.json_response({"error": error}, status=status)
 
 
-_META_CODES = {400: 100, 401: 190, 500: 1, 503: 2}
+_META_CODES = {400: 100, 401: 190, 429: 130429, 500: 1, 503: 2}
 
 
 def meta_error(status: int, message: str, field: str | None) -> web.Response:
@@ -126,8 +131,12 @@ async def _send(
     success: Callable[[], web.Response],
 ) -> web.Response:
     sandbox = request.app[SANDBOX]
-    if sandbox.is_down(provider):
-        return error(503, f"{provider} is unavailable (sandbox outage)", None)
+    outage = sandbox.outages.get(provider)
+    if outage is not None:
+        answer = error(outage.status, f"{provider} is unavailable (sandbox outage)", None)
+        if outage.retry_after_s is not None:
+            answer.headers["Retry-After"] = str(outage.retry_after_s)
+        return answer
     if not authorized:
         return error(401, "authentication required", None)
     try:
@@ -252,12 +261,23 @@ def _provider(request: web.Request) -> str:
 
 
 async def outage_start(request: web.Request) -> web.Response:
+    """`?status=429&retry_after_s=2` (both optional; status 429 or 5xx, default 503)."""
     provider = _provider(request)
-    request.app[SANDBOX].outages.add(provider)
-    return web.json_response({"provider": provider, "outage": True})
+    try:
+        status = int(request.query.get("status", "503"))
+        retry_after = request.query.get("retry_after_s")
+        retry_after_s = int(retry_after) if retry_after is not None else None
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="status and retry_after_s must be integers") from exc
+    if not (status == 429 or 500 <= status <= 599) or (retry_after_s or 0) < 0:
+        raise web.HTTPBadRequest(text="status must be 429 or 5xx, retry_after_s >= 0")
+    request.app[SANDBOX].outages[provider] = Outage(status, retry_after_s)
+    return web.json_response(
+        {"provider": provider, "outage": True, "status": status, "retry_after_s": retry_after_s}
+    )
 
 
 async def outage_end(request: web.Request) -> web.Response:
     provider = _provider(request)
-    request.app[SANDBOX].outages.discard(provider)
+    request.app[SANDBOX].outages.pop(provider, None)
     return web.json_response({"provider": provider, "outage": False})

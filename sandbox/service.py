@@ -1,12 +1,13 @@
 """The sandbox's one behaviour, shared by its HTTP providers and its SMTP listener: take a send,
 decide its outcome from the recipient, remember it, and queue the receipts a real provider would
-post later. Provider outages (for circuit-breaker tests) are switched here too."""
+post later. Provider outages (for circuit-breaker and Retry-After tests) are switched here too."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sandbox.mailbox import Mailbox, ReceivedMessage
 from sandbox.outcomes import BOUNCE_REASONS, Channel, Outcome, outcome_for
@@ -26,6 +27,15 @@ COMPLAINT_AFTER_S = 0.001
 SPAM_REASON = "the recipient marked the message as spam"
 
 
+@dataclass(frozen=True)
+class Outage:
+    """How a provider in outage answers every send: 503 by default, or 429 (or another 5xx),
+    with `Retry-After` when `retry_after_s` is set. SMTP always answers 421."""
+
+    status: int = 503
+    retry_after_s: int | None = None
+
+
 class Sandbox:
     def __init__(
         self,
@@ -38,7 +48,7 @@ class Sandbox:
         self.batchers = batchers
         self.clock_s = clock_s
         self.mailbox = Mailbox(settings.messages_max)
-        self.outages: set[str] = set()
+        self.outages: dict[str, Outage] = {}
 
     def is_down(self, provider: str) -> bool:
         return provider in self.outages
@@ -102,7 +112,10 @@ class Sandbox:
     def health(self) -> dict[str, object]:
         return {
             "status": "ok",
-            "outages": sorted(self.outages),
+            "outages": {
+                provider: {"status": outage.status, "retry_after_s": outage.retry_after_s}
+                for provider, outage in sorted(self.outages.items())
+            },
             "received": self.mailbox.received,
             "receipts": {
                 provider: {

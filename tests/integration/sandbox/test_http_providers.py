@@ -222,7 +222,9 @@ async def test_outage_makes_one_provider_answer_503_until_it_ends(
         # Other providers are unaffected.
         assert (await send_meta(http, base, "+4915112345678", new_id())).status == 200
         async with http.get(f"{base}/_sandbox/health") as health:
-            assert (await health.json())["outages"] == ["fcm"]
+            assert (await health.json())["outages"] == {
+                "fcm": {"status": 503, "retry_after_s": None}
+            }
     finally:
         async with http.delete(f"{base}/_sandbox/outage/fcm") as answer:
             assert answer.status == 200
@@ -232,3 +234,28 @@ async def test_outage_makes_one_provider_answer_503_until_it_ends(
     assert receiver.receipts_for(during) == []
     async with http.post(f"{base}/_sandbox/outage/pigeon") as unknown:
         assert unknown.status == 404
+
+
+async def test_a_rate_limit_outage_answers_429_with_retry_after(
+    sandbox: SandboxProcess, receiver: ReceiptReceiver, http: ClientSession
+) -> None:
+    base = sandbox.http_url
+    async with http.post(
+        f"{base}/_sandbox/outage/twilio", params={"status": "429", "retry_after_s": "2"}
+    ) as answer:
+        assert (await answer.json())["status"] == 429
+    try:
+        limited = new_id()
+        response = await send_twilio(http, base, "+15550100004", limited)
+        assert response.status == 429
+        assert response.headers["Retry-After"] == "2"
+        assert (await response.json())["code"] == 20429
+    finally:
+        async with http.delete(f"{base}/_sandbox/outage/twilio") as answer:
+            assert answer.status == 200
+    assert (await send_twilio(http, base, "+15550100004", new_id())).status == 201
+    for bad in ({"status": "404"}, {"status": "x"}, {"retry_after_s": "-1"}):
+        async with http.post(f"{base}/_sandbox/outage/twilio", params=bad) as answer:
+            assert answer.status == 400
+    async with http.get(f"{base}/_sandbox/health") as health:
+        assert (await health.json())["outages"] == {}
