@@ -123,11 +123,12 @@ class SecurityProcessor(Generic[E]):
             forward = self._forward
             await self._retry(lambda: forward.send_all(out.forwards), "re-keyed failures")
             self.stats.forwarded += len(out.forwards)
+        # Blocks first: whoever acts on an alert (a notification, an analyst) finds them in place.
+        if out.blocks:
+            self.stats.blocks += await self._retry(lambda: self._blocks.write(out.blocks), "blocks")
         if out.alerts:
             await self._retry(lambda: self._alerts.send_all(out.alerts), "alerts")
             self.stats.alerts += len(out.alerts)
-        if out.blocks:
-            self.stats.blocks += await self._retry(lambda: self._blocks.write(out.blocks), "blocks")
         self.stats.batches += 1
         self.stats.events += len(batch)
 
