@@ -19,6 +19,7 @@ from agents.deliveries import AGENT_NAME as DELIVERIES_AGENT
 from agents.deliveries import register_deliveries
 from agents.dispatch import DISPATCH_AGENT, register_dispatch
 from agents.metrics import register_metrics
+from agents.notifications import REQUEST_AGENT, ROUTE_AGENT, register_notifications
 from agents.operator_views import register_operator_views
 from agents.orders import AGENT_NAME as ORDERS_AGENT
 from agents.orders import register_orders
@@ -78,6 +79,9 @@ def build_app(
     dispatch = register_dispatch(app, settings, codec=codec)
     metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
     register_metrics(app, settings, codec=codec)
+    notifications = register_notifications(app, settings, codec=codec)
+    metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
+    metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
     register_operator_views(app, settings)
     return app
 
