@@ -200,7 +200,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notifications", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=256)
+    in_flight = DispatchSettings().concurrency_per_channel
+    parser.add_argument("--concurrency", type=int, default=in_flight)
     args = parser.parse_args()
     asyncio.run(bench(args.notifications, args.batch, args.concurrency))
 
