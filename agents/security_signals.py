@@ -35,6 +35,8 @@ SUSPICIOUS = "auth.suspicious-login"
 REASON_USER_BURST = "brute-force-user"
 REASON_IP_BURST = "brute-force-ip"
 REASON_NEW_DEVICE = "new-device"
+# The most event ids an alert can name (the contract's limit).
+MAX_RELATED = 1000
 # Fixed forever: alert ids derive from it, and a replay must find the same ids.
 ALERT_NAMESPACE = uuid.UUID("5b0f4c52-3f7e-4b8e-9f57-2f3a2d6c9e41")
 
@@ -180,7 +182,8 @@ def _burst_decisions(
             "reason": reason,
             "ip": failed.ip,
             "device_id": failed.device_id,
-            "related_event_ids": [uuid.UUID(f.event_id) for f in count.in_window],
+            # The contract holds at most MAX_RELATED ids: the most recent ones.
+            "related_event_ids": [uuid.UUID(f.event_id) for f in count.in_window][-MAX_RELATED:],
             "evidence": evidence,
         },
     )

@@ -243,3 +243,14 @@ def test_our_own_alerts_and_other_event_types_are_ignored() -> None:
     for _ in range(3):
         users.feed(failed())
     assert users.feed(auth_event("auth.logout")) == Decisions()
+
+
+def test_a_burst_bigger_than_the_contract_allows_names_its_latest_failures() -> None:
+    config = CONFIG.model_copy(update={"user_failures": 1200, "user_window_s": 3600})
+    entry: dict[str, Any] | None = None
+    events = [failed(at_s=n) for n in range(1200)]
+    for event in events:
+        decisions = on_user_event(event, entry, config)
+        entry = decisions.entry or entry
+    (alert,) = decisions.alerts
+    assert payload(alert).related_event_ids == [e.event_id for e in events[-1000:]]
