@@ -7,10 +7,10 @@ Two rules, each keyed the way its table is partitioned:
 * a successful login from a device never seen for that user, when the user has known devices.
 
 Windows are exact sliding windows over event time: an entry keeps the timestamps (and ids) of the
-most recent failures, at most `threshold` of them, and a failure at time t is a burst when
-`threshold` failures fall in (t - window, t]. A tumbling window would miss a burst straddling a
-boundary, and a hopping one reports the same burst once per hop; the timestamps answer "N within
-W" exactly, and keeping only the last N keeps each table value (and changelog record) small.
+newest `threshold` failures, and they are a burst when the oldest and the newest of them are less
+than `window` apart. A tumbling window would miss a burst straddling a boundary, and a hopping
+one reports the same burst once per hop; the timestamps answer "N within W" exactly, in any
+arrival order, and keeping only the newest N keeps each table value (and changelog record) small.
 
 Once per burst: after an alert, the key raises no new one until the window since that alert has
 passed. Replays are harmless: a failure whose id the entry already holds is not counted again,
@@ -87,7 +87,8 @@ class FailureWindow:
 
 @dataclass(frozen=True, slots=True)
 class Count:
-    """The outcome of counting one failure: `changed` (store the window), `burst` (alert)."""
+    """The outcome of counting one failure: `changed` (store the window), `burst` (alert) and
+    the failures that make the burst."""
 
     changed: bool
     burst: bool
@@ -95,12 +96,16 @@ class Count:
 
 
 def count_failure(window: FailureWindow, failure: Failure, threshold: int, window_ms: int) -> Count:
-    """Add `failure` to `window` (mutated) and say whether it completes a new burst."""
+    """Add `failure` to `window` (mutated) and say whether it completes a new burst.
+
+    The window keeps the newest `threshold` failures by event time, so "N within W" is exactly
+    "the oldest and newest kept are less than W apart" — whatever order they arrived in, which
+    matters per IP: that stream merges failures from every partition of `auth.events`.
+    """
     if any(f.event_id == failure.event_id for f in window.failures):
         # A replay: counted already; repeat the alert only if this event raised it.
-        return Count(
-            False, failure.event_id == window.trigger, _in_window(window, failure, window_ms)
-        )
+        replayed_trigger = failure.event_id == window.trigger
+        return Count(False, replayed_trigger, tuple(window.failures) if replayed_trigger else ())
     full = len(window.failures) >= threshold
     if full and failure.at_ms < window.failures[0].at_ms:
         # Older than every kept failure: it cannot change any decision about the newest ones.
@@ -108,19 +113,14 @@ def count_failure(window: FailureWindow, failure: Failure, threshold: int, windo
     window.failures.append(failure)
     window.failures.sort(key=lambda f: f.at_ms)
     del window.failures[:-threshold]
-    in_window = _in_window(window, failure, window_ms)
-    quiet = window.alerted_ms is None or failure.at_ms >= window.alerted_ms + window_ms
-    burst = len(in_window) >= threshold and quiet
-    if burst:
-        window.alerted_ms = failure.at_ms
-        window.trigger = failure.event_id
-    return Count(True, burst, in_window)
-
-
-def _in_window(window: FailureWindow, failure: Failure, window_ms: int) -> tuple[Failure, ...]:
-    """The failures in (t - window, t], t being `failure`'s time: strictly less than W apart."""
-    start_ms = failure.at_ms - window_ms
-    return tuple(f for f in window.failures if start_ms < f.at_ms <= failure.at_ms)
+    oldest_ms, newest_ms = window.failures[0].at_ms, window.failures[-1].at_ms
+    within = len(window.failures) == threshold and newest_ms - oldest_ms < window_ms
+    quiet = window.alerted_ms is None or newest_ms >= window.alerted_ms + window_ms
+    if not (within and quiet):
+        return Count(True, False)
+    window.alerted_ms = newest_ms
+    window.trigger = failure.event_id
+    return Count(True, True, tuple(window.failures))
 
 
 def _ms(moment: datetime) -> int:

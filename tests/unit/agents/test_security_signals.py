@@ -254,3 +254,19 @@ def test_a_burst_bigger_than_the_contract_allows_names_its_latest_failures() -> 
         entry = decisions.entry or entry
     (alert,) = decisions.alerts
     assert payload(alert).related_event_ids == [e.event_id for e in events[-1000:]]
+
+
+def test_ip_failures_arriving_out_of_order_are_counted_by_event_time() -> None:
+    # The per-IP stream merges every partition of auth.events: arrival order is not time order.
+    ips = Ips()
+    for at_s in (0, 1, 30):
+        assert ips.feed(failed("a", at_s=at_s)).alerts == ()
+    (alert,) = ips.feed(failed("b", at_s=10)).alerts
+    assert payload(alert).evidence["failed_attempts"] == "4"
+
+
+def test_a_late_failure_outside_the_window_of_the_newest_is_no_burst() -> None:
+    ips = Ips()
+    for at_s in (200, 201, 202):
+        ips.feed(failed("a", at_s=at_s))
+    assert ips.feed(failed("b", at_s=50)).alerts == ()
