@@ -331,10 +331,10 @@ class RouteBatch(Generic[E]):
         now: datetime,
     ) -> None:
         routing.put(event.payload.user_id.encode(), result.state.to_table(), item)
+        for nid in result.undefer:  # first: a released notification may be deferred again
+            deferred.put(nid.encode(), None, item)
         for entry in result.defer:
             deferred.put(entry.notification_id.encode(), entry.to_table(), item)
-        for nid in result.undefer:
-            deferred.put(nid.encode(), None, item)
         for dispatch in result.dispatches:
             out.dispatches.append(_dispatch_record(dispatch, event, now))
         for change in result.statuses:

@@ -54,9 +54,9 @@ class NotificationRequested(Contract):
     notification_id: Identifier
     user_id: Identifier
     category: NotificationCategory
-    # A template name, such as "order-shipped"; rendering happens at delivery.
+    # A template name, such as "order-shipped"; the router renders it per channel and locale.
     template: TemplateName
-    # Null: the router picks channels from the user's preferences.
+    # Null: the router picks channels (from the rule named in `rule`, else the preferences).
     channel: Channel | None = None
     # Null: the user's own locale.
     locale: Locale | None = None

@@ -232,3 +232,36 @@ async def test_deletion_erases_the_user_and_cancels_what_is_deferred() -> None:
     assert (cancelled.payload.state, cancelled.payload.reason) == ("cancelled", "user-deleted")
     assert cancelled.payload.notification_id == deferred.payload.notification_id
     assert (dict(rig.contacts), dict(rig.routing), dict(rig.deferred)) == ({}, {}, {})
+
+
+async def test_a_release_into_new_quiet_hours_is_deferred_again() -> None:
+    rig = Rig()
+    prefs = user_event(
+        "user.preferences-updated",
+        categories={
+            c: {"email": True, "sms": True, "push": True, "whatsapp": True}
+            for c in ("security", "account", "orders", "marketing")
+        },
+        quiet_hours=quiet("11:00", "13:00", "UTC").model_dump(mode="json"),
+    )
+    request = request_for(order_event("order.refunded"))
+    await rig.batch.process(
+        [item(USERS, user_created()), item(USERS, prefs), item(REQUESTS, request)]
+    )
+    (nid,) = [key.decode() for key in rig.deferred]
+    later = prefs.model_copy(
+        update={
+            "payload": prefs.payload.model_copy(
+                update={"quiet_hours": quiet("12:00", "15:00", "UTC")}
+            )
+        }
+    )
+    rig.now = NOON + timedelta(hours=1, minutes=1)
+    await rig.batch.process([item(USERS, later), item(REQUESTS, request, release=nid)])
+    assert rig.dispatch.sent == []
+    assert [key.decode() for key in rig.deferred] == [nid]
+    states = [e.payload.reason for e in rig.sent(rig.status, NotificationStatusEvent)]
+    assert states == [
+        "quiet-hours until 2026-11-21T13:00+00:00",
+        "quiet-hours until 2026-11-21T15:00+00:00",
+    ]
