@@ -28,7 +28,7 @@ from typing import Any, Protocol, cast
 import faust
 from aiohttp import web
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from faust.types import TP, EventT, StreamT
+from faust.types import TP, AppT, EventT, StreamT
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -150,10 +150,13 @@ class TributaryMonitor(PrometheusMonitor):
             self.worker_metrics.events.labels(agent=agent).inc()
             self.worker_metrics.latency.labels(agent=agent).observe(time.monotonic() - time_in)
 
-    def _clear_partition_related_metrics(self) -> None:
-        # A rebalance drops the events in flight: whoever owns the partitions next sees them.
-        super()._clear_partition_related_metrics()
-        self._entered.clear()
+    def on_rebalance_end(self, app: AppT, state: dict[str, Any]) -> None:
+        """Forget events in flight on partitions this worker lost (they are never acknowledged
+        here: the next owner reads them again). Events of partitions kept are still in batches
+        and will be acknowledged, so they stay, to be counted."""
+        super().on_rebalance_end(app, state)
+        kept = app.consumer.assignment()
+        self._entered = {key: value for key, value in self._entered.items() if key[1] in kept}
 
 
 def partition_lags(

@@ -125,3 +125,39 @@ async def test_the_exposition_has_faust_series_and_live_table_and_lag_gauges(
     assert samples(metrics, "tributary_worker_consumer_lag") == {
         (("partition", "0"), ("topic", "orders.events")): 3
     }
+
+
+@dataclass
+class FakeConsumer:
+    kept: set[TP]
+
+    def assignment(self) -> set[TP]:
+        return self.kept
+
+
+@dataclass
+class FakeApp:
+    consumer: FakeConsumer
+    rebalancing_count: int = 1
+
+
+async def test_a_rebalance_keeps_events_in_flight_on_kept_partitions_only(app: faust.App) -> None:
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    stream: Any = FakeStream(prefix="materialize_orders")
+    lost = TP("orders.events", 1)
+    event: Any = object()
+    monitor.on_stream_event_in(ORDERS, 1, stream, event)
+    monitor.on_stream_event_in(lost, 1, stream, event)
+
+    rebalanced: Any = FakeApp(FakeConsumer({ORDERS}))
+    state = monitor.on_rebalance_start(rebalanced)
+    monitor.on_rebalance_return(rebalanced, state)
+    monitor.on_rebalance_end(rebalanced, state)
+
+    # The batch in hand on a kept partition is acknowledged after the rebalance: it counts.
+    monitor.on_stream_event_out(ORDERS, 1, stream, event, None)
+    monitor.on_stream_event_out(lost, 1, stream, event, None)
+    assert samples(metrics, "tributary_worker_events_total") == {
+        (("agent", "materialize_orders"),): 1
+    }
