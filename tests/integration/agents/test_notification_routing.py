@@ -25,6 +25,7 @@ from schemas.auth import AuthEvent
 from schemas.notifications import (
     NotificationDispatch,
     NotificationDispatchEvent,
+    NotificationRequestEvent,
     NotificationStatusChanged,
     NotificationStatusEvent,
 )
@@ -451,3 +452,45 @@ async def test_a_duplicated_causing_event_dispatches_once(
     found = seen.dispatched(user)
     assert sorted(d.template for d in found) == ["order-confirmation", "order-refunded", "welcome"]
     assert len(seen.status(user, "queued")) == 3
+
+
+async def test_an_unrenderable_request_is_dead_lettered_and_routing_goes_on(
+    worker: WorkerProcess, producer: AIOKafkaProducer, worker_settings: Settings, seen: Seen
+) -> None:
+    user = new_user()
+    events = Events(producer, worker_settings, user)
+    await events.created()
+    await dispatches(seen, user, 1, worker, "welcome")
+    external = NotificationRequestEvent.model_validate(
+        _envelope(
+            "notification.requested",
+            {
+                "notification_id": f"ext-{uuid.uuid4()}",
+                "user_id": user,
+                "category": "orders",
+                "template": "no-such-template",
+                "channel": "email",
+            },
+        )
+    )
+    requests = events.catalog.for_topic("notifications.requests")
+    await producer.send_and_wait(requests.name, encode(external), key=user.encode())
+    await events.order("order.refunded")
+    await dispatches(seen, user, 1, worker, "the refund after the poison", "order-refunded")
+    dead_letters = events.catalog.dead_letters(requests).name
+    consumer = AIOKafkaConsumer(
+        dead_letters,
+        bootstrap_servers=worker_settings.kafka.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=60)
+    finally:
+        await consumer.stop()
+    assert record.key == user.encode()
+    dead = decode(record.value, NotificationRequestEvent)
+    assert (dead.event_id, dead.payload) == (external.event_id, external.payload)
+    assert dict(record.headers)["dlq.error.type"].endswith(b"TemplateRenderError")
