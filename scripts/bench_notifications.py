@@ -54,6 +54,30 @@ STOP_DEADLINE_S = 30.0
 WORKER_READY = "tributary worker ready"
 SANDBOX_READY = "Tributary provider sandbox ready"
 
+# Where the time goes: each transition's time after the causing event, and how long after its
+# state's time the row reached PostgreSQL.
+_STAGES = sa.text(
+    """
+    SELECT t.state, count(*) AS n,
+           percentile_cont(0.5) WITHIN GROUP (
+               ORDER BY extract(epoch FROM t.occurred_at - d.caused_at)) AS p50_s,
+           percentile_cont(0.95) WITHIN GROUP (
+               ORDER BY extract(epoch FROM t.occurred_at - d.caused_at)) AS p95_s
+      FROM notification_transitions t JOIN notification_deliveries d USING (notification_id)
+     WHERE d.user_id LIKE :users
+     GROUP BY t.state ORDER BY p50_s
+    """
+)
+_MATERIALIZED = sa.text(
+    """
+    SELECT percentile_cont(0.5) WITHIN GROUP (
+               ORDER BY extract(epoch FROM materialized_at - state_at)) AS p50_s,
+           percentile_cont(0.95) WITHIN GROUP (
+               ORDER BY extract(epoch FROM materialized_at - state_at)) AS p95_s
+      FROM notification_deliveries WHERE user_id LIKE :users AND state = 'delivered'
+    """
+)
+
 _RESULTS = sa.text(
     """
     SELECT count(*) FILTER (WHERE state = 'delivered') AS delivered,
@@ -180,14 +204,24 @@ def _answers(url: str) -> bool:
         return False
 
 
+def worker_env(settings: Settings, n: int, log_dir: Path) -> dict[str, str]:
+    """Workers of one group, each with its own web port and data directory."""
+    if n == 0:
+        return {}
+    return {
+        "TRIBUTARY_WORKER_WEB_PORT": str(free_port(settings.worker.web_host)),
+        "TRIBUTARY_WORKER_DATA_DIR": str(log_dir / f"worker{n}-data"),
+    }
+
+
 def wait_ready(children: list[Child], api_url: str) -> None:
-    worker, sandbox, api = children
+    *workers, sandbox, _api = children
     deadline = time.monotonic() + READY_DEADLINE_S
     while True:
-        for child in (worker, sandbox, api):
+        for child in children:
             child.check()
         if (
-            WORKER_READY in worker.log()
+            all(WORKER_READY in worker.log() for worker in workers)
             and SANDBOX_READY in sandbox.log()
             and _answers(f"{api_url}/health/ready")
         ):
@@ -242,12 +276,16 @@ async def produce(settings: Settings, run: str, rate: int, duration_s: float) ->
     return sent
 
 
-async def results(settings: Settings, run: str) -> dict[str, Any]:
+async def results(settings: Settings, run: str, stages: bool = False) -> dict[str, Any]:
     engine = create_engine(settings)
+    users = {"users": f"bench-{run}-%"}
     try:
         async with engine.connect() as conn:
-            row = (await conn.execute(_RESULTS, {"users": f"bench-{run}-%"})).mappings().one()
-            return dict(row)
+            found = dict((await conn.execute(_RESULTS, users)).mappings().one())
+            if stages:
+                found["stages"] = (await conn.execute(_STAGES, users)).mappings().all()
+                found["materialized"] = (await conn.execute(_MATERIALIZED, users)).mappings().one()
+            return found
     finally:
         await engine.dispose()
 
@@ -276,8 +314,12 @@ async def bench(args: argparse.Namespace) -> int:
     await ensure_topics(settings, TopicCatalog(settings).all())
     env = settings_env(settings)
     api_url = f"http://127.0.0.1:{settings.api.port}"
+    workers = [
+        Child(f"worker{n}", "agents", env | worker_env(settings, n, log_dir), log_dir)
+        for n in range(args.workers)
+    ]
     children = [
-        Child("worker", "agents", env, log_dir),
+        *workers,
         Child("sandbox", "sandbox", env, log_dir),
         Child("api", "api", env, log_dir),
     ]
@@ -287,7 +329,8 @@ async def bench(args: argparse.Namespace) -> int:
         print(f"producing {args.rate} user.created/s for {args.duration_s:g} s", flush=True)
         started = datetime.now(UTC)
         produced = await produce(settings, run, args.rate, args.duration_s)
-        found = await drain(settings, run, produced, args.drain_s, children)
+        await drain(settings, run, produced, args.drain_s, children)
+        found = await results(settings, run, stages=True)
     finally:
         for child in children:
             child.stop()
@@ -308,6 +351,17 @@ def report(produced: int, started: datetime, found: dict[str, Any]) -> None:
         print(f"sustained           {rate:,.0f} notifications/s over {span_s:.1f} s")
     if p50 is not None:
         print(f"event->delivered    p50 {p50:.3f} s  p95 {p95:.3f} s  p99 {p99:.3f} s")
+    print("stages (time after the causing event):")
+    for stage in found["stages"]:
+        print(
+            f"  {stage['state']:<10} {stage['n']:>7}  p50 {stage['p50_s']:8.3f} s"
+            f"  p95 {stage['p95_s']:8.3f} s"
+        )
+    lag = found["materialized"]
+    if lag["p50_s"] is not None:
+        print(
+            f"  delivered -> row in PostgreSQL  p50 {lag['p50_s']:.3f} s  p95 {lag['p95_s']:.3f} s"
+        )
 
 
 def main() -> int:
@@ -315,6 +369,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1000, help="user.created per second")
     parser.add_argument("--duration-s", type=float, default=60.0)
     parser.add_argument("--drain-s", type=float, default=120.0, help="wait for stragglers")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (one group)")
     return asyncio.run(bench(parser.parse_args()))
 
 
