@@ -23,7 +23,13 @@ from agents.notifications import REQUEST_AGENT, ROUTE_AGENT, register_notificati
 from agents.operator_views import register_operator_views
 from agents.orders import AGENT_NAME as ORDERS_AGENT
 from agents.orders import register_orders
-from agents.security import BlockStoreService, internal_topics, register_security
+from agents.security import (
+    IPS_AGENT,
+    USERS_AGENT,
+    BlockStoreService,
+    internal_topics,
+    register_security,
+)
 from agents.worker_metrics import WorkerMetrics, install_worker_metrics
 from streams.block_store import BlockStore
 from streams.catalog import TopicCatalog
@@ -73,7 +79,9 @@ def build_app(
     install_worker_metrics(app, metrics)
     orders = register_orders(app, settings, store, codec=codec)
     metrics.track_stats(ORDERS_AGENT, orders.materializer.stats)
-    register_security(app, settings, blocks, codec)
+    security = register_security(app, settings, blocks, codec)
+    metrics.track_stats(USERS_AGENT, security.users.stats)
+    metrics.track_stats(IPS_AGENT, security.ips.stats)
     tracking = register_deliveries(app, settings, deliveries, codec=codec)
     metrics.track_stats(DELIVERIES_AGENT, tracking.tracker.stats)
     dispatch = register_dispatch(app, settings, codec=codec)
