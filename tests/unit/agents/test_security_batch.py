@@ -144,3 +144,15 @@ async def test_a_kafka_outage_while_alerting_is_retried_until_it_passes() -> Non
     assert len(harness.alerts.records) == 1
     assert harness.sleeps == [0.5, 1.0]
     assert harness.processor.stats.retries == 2
+
+
+async def test_a_batch_read_again_after_a_crash_repeats_its_alert_under_the_same_id() -> None:
+    harness = Harness()
+    batch = records(*(encode(failed(at_s=n)) for n in range(3)))
+    await harness.processor.process(batch)
+    table_after_first = dict(harness.table)
+    await harness.processor.process(batch)
+    first, again = harness.alerts.records
+    assert first == again
+    assert harness.table == table_after_first
+    assert harness.blocks.calls[0] == harness.blocks.calls[1]
