@@ -59,6 +59,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             metrics_middleware(app_metrics),
             problem_middleware(settings.api.retry_after_s),
+            rate_limits.reads_limit_middleware(),
         ],
         client_max_size=settings.api.max_body_bytes,
     )

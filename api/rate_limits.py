@@ -11,16 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from pydantic import TypeAdapter, ValidationError
 
 from api.errors import NotFoundError, RequestError
-from api.keys import BLOCK_STORE, RATE_LIMITER
+from api.keys import BLOCK_STORE, RATE_LIMITER, SETTINGS
 from api.operator_auth import require_operator
 from schemas.auth import IpAddress
 from schemas.orders import Identifier
 from streams.block_store import BLOCK_KINDS, BlockKind
 from streams.rate_limiter import RateDecision
 
+# The `ratelimit.sources` entry that limits reads, per client address.
+READS = "reads"
 _IP = TypeAdapter(IpAddress)
 _ID = TypeAdapter(Identifier)
 
@@ -87,6 +90,28 @@ def with_limit_headers(response: web.Response, decision: RateDecision | None) ->
     if decision is not None:
         response.headers.update(decision.headers())
     return response
+
+
+def reads_limit_middleware() -> Middleware:
+    """Limit reads (`GET /v1/...`) per client address, once a "reads" limit is configured in
+    `ratelimit.sources`. Off by default: the upstream auth service asks the block check on
+    every login from few addresses, so a default limit there would throttle logins."""
+
+    @web.middleware
+    async def limit_reads(request: web.Request, handler: Handler) -> web.StreamResponse:
+        limits = request.app[SETTINGS].ratelimit
+        if request.method != "GET" or READS not in limits.sources:
+            return await handler(request)
+        if not request.path.startswith("/v1/"):
+            return await handler(request)
+        client = request.remote or "unknown"
+        decision = await request.app[RATE_LIMITER].enforce(f"{READS}:{client}", policy=READS)
+        response = await handler(request)
+        if decision is not None and not response.prepared:
+            response.headers.update(decision.headers())
+        return response
+
+    return limit_reads
 
 
 def routes() -> list[web.RouteDef]:

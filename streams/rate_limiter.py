@@ -125,22 +125,26 @@ class RateLimiter:
     def key(self, source: str) -> str:
         return f"{self._prefix}tributary:ratelimit:{source}"
 
-    async def acquire(self, source: str, now_ms: float | None = None) -> RateDecision | None:
+    async def acquire(
+        self, source: str, now_ms: float | None = None, *, policy: str | None = None
+    ) -> RateDecision | None:
         """Take one request's slot for `source`; None when limits are switched off.
 
-        `now_ms` replaces Redis's clock (tests); production leaves it to Redis.
+        `policy` names the configured limit when it is not the source's own name (every client
+        address shares the "reads" limit, each with its own slots). `now_ms` replaces Redis's
+        clock (tests); production leaves it to Redis.
         """
         if not self._settings.enabled:
             return None
-        limit = self._settings.for_source(source)
+        limit = self._settings.for_source(policy or source)
         args = [interval_ms(limit), limit.burst, "" if now_ms is None else repr(now_ms)]
         async with translate_redis_errors():
             reply = await self._script(keys=[self.key(source)], args=args)
         return parse_reply(reply, limit)
 
-    async def enforce(self, source: str) -> RateDecision | None:
+    async def enforce(self, source: str, *, policy: str | None = None) -> RateDecision | None:
         """`acquire`, raising `RateLimitedError` when the source is over its limit."""
-        decision = await self.acquire(source)
+        decision = await self.acquire(source, policy=policy)
         if decision is not None and not decision.allowed:
             raise RateLimitedError(source, decision)
         return decision

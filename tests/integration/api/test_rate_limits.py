@@ -165,3 +165,28 @@ async def test_redis_away_is_503_naming_redis(
     assert ingest.status == 503
     assert (await ingest.json())["service"] == "redis"
     assert await topic_records(settings, "orders.events") == []
+
+
+async def test_reads_are_limited_per_client_once_a_reads_limit_is_configured(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    reads = RateLimitSettings(sources={"reads": SourceRateLimit(rate_per_s=1 / 60, burst=2)})
+    client = await aiohttp_client(create_app(settings.model_copy(update={"ratelimit": reads})))
+    answers = [
+        await client.get("/v1/rate-limits/check", params={"user_id": "u1"}) for _ in range(3)
+    ]
+    assert [r.status for r in answers] == [200, 200, 429]
+    assert [r.headers["RateLimit-Remaining"] for r in answers] == ["1", "0", "0"]
+    assert "Retry-After" in answers[2].headers
+    assert (await answers[2].json())["source"] == "reads:127.0.0.1"
+    # Health and writes are not reads of the API's data.
+    assert (await client.get("/health/live")).status != 429
+    body = examples.webhook_body("user.created")
+    assert (await post_webhook(client, settings, "users", body)).status == 202
+
+
+async def test_reads_are_not_limited_by_default(api: TestClient[Any, Any]) -> None:
+    for _ in range(5):
+        response = await api.get("/v1/rate-limits/check", params={"user_id": "u1"})
+        assert response.status == 200
+        assert "RateLimit-Limit" not in response.headers
