@@ -35,6 +35,7 @@ from streams.catalog import TopicCatalog
 from streams.settings import Settings, ThrottleLimit
 from streams.wire import decode, encode
 from tests.integration.worker_process import (
+    MATERIALIZE_DEADLINE_S,
     OPERATOR_HEADERS,
     WorkerProcess,
     eventually,
@@ -226,13 +227,14 @@ async def dispatches(
     worker: WorkerProcess,
     what: str,
     template: str | None = None,
+    deadline_s: float = MATERIALIZE_DEADLINE_S,
 ) -> list[NotificationDispatch]:
     async def probe() -> list[NotificationDispatch] | None:
         found = seen.dispatched(user_id, template)
         return found if len(found) >= count else None
 
     try:
-        return await eventually(probe, what=what, worker=worker)
+        return await eventually(probe, what=what, worker=worker, deadline_s=deadline_s)
     except BaseException:
         print("DISPATCHED", [(d.template, d.channel) for d in seen.dispatched(user_id)])
         print("STATUSES", [(d.state, d.reason) for d in seen.statuses if d.user_id == user_id])
@@ -388,7 +390,11 @@ async def test_quiet_hours_defer_until_they_end_but_not_critical_ones(
     (deferred,) = await statuses(seen, user, "deferred", worker)
     assert deferred.reason == f"quiet-hours until {end.isoformat(timespec='minutes')}"
     (alert,) = await dispatches(seen, user, 1, worker, "the critical alert", "security-alert")
-    (refund,) = await dispatches(seen, user, 1, worker, "the refund after", "order-refunded")
+    # The window ends up to 75 s from its start: wait that long plus the usual deadline.
+    wait_s = (end - datetime.now(UTC)).total_seconds() + MATERIALIZE_DEADLINE_S
+    (refund,) = await dispatches(
+        seen, user, 1, worker, "the refund after", "order-refunded", deadline_s=wait_s
+    )
     assert refund.notification_id == deferred.notification_id
     assert seen.routed_at[alert.notification_id] < end <= seen.routed_at[refund.notification_id]
     queued = {s.notification_id for s in seen.status(user, "queued")}
