@@ -31,6 +31,7 @@ import fcntl
 import logging
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -210,6 +211,27 @@ def terminate(name: str, pid: int, timeout: float = STOP_DEADLINE_S) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not pid_alive(pid), 10.0)
+
+
+# Kafka keeps several files open per partition; a suite creates and deletes thousands of them.
+KAFKA_OPEN_FILES = 262_144
+
+
+def raise_open_files_limit() -> None:
+    """In the broker's child process: as many open files as allowed, up to KAFKA_OPEN_FILES.
+
+    A root shell may raise its hard limit; anyone else gets at least their own hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    unlimited = resource.RLIM_INFINITY
+    for ceiling in (unlimited if hard == unlimited else max(hard, KAFKA_OPEN_FILES), hard):
+        wanted = KAFKA_OPEN_FILES if ceiling == unlimited else min(KAFKA_OPEN_FILES, ceiling)
+        if soft != unlimited and wanted <= soft:
+            return
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, ceiling))
+            return
+        except (ValueError, OSError):
+            continue
 
 
 def as_user(cmd: list[str], user: str | None) -> list[str]:
@@ -583,6 +605,7 @@ class Kafka:
                 stdin=subprocess.DEVNULL,
                 cwd=self.dir,
                 start_new_session=True,
+                preexec_fn=raise_open_files_limit,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
         wait_ready(self, self.local_target(), alive=lambda: proc.poll() is None)
