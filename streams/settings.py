@@ -138,6 +138,22 @@ class RateLimitSettings(_Section):
         )
 
 
+class SandboxSettings(_Section):
+    """The local provider sandbox (`python -m sandbox`): where it listens, where it posts its
+    delivery receipts (signed with `webhook.secret_providers`), and how it batches them."""
+
+    host: str = "127.0.0.1"
+    http_port: int = Field(default=8090, ge=0, le=65535)
+    smtp_port: int = Field(default=2525, ge=0, le=65535)
+    api_url: str = "http://127.0.0.1:8080"
+    receipt_delay_s: float = Field(default=0.2, ge=0)
+    receipt_batch_max: int = Field(default=500, ge=1, le=500)
+    # How long `*@slow.test` (and phones ending 0003, tokens `slow-`) wait for an answer.
+    slow_s: float = Field(default=3.0, ge=0)
+    # Received messages kept for `GET /_sandbox/messages` (oldest forgotten first).
+    messages_max: int = Field(default=20_000, ge=1)
+
+
 ProviderName = Literal["sendgrid", "smtp", "twilio", "fcm", "meta"]
 
 
@@ -215,22 +231,6 @@ class ProviderSettings(_Section):
         return None if value in ("", "none") else value
 
 
-class SandboxSettings(_Section):
-    """The local provider sandbox (`python -m sandbox`): where it listens, where it posts its
-    delivery receipts (signed with `webhook.secret_providers`), and how it batches them."""
-
-    host: str = "127.0.0.1"
-    http_port: int = Field(default=8090, ge=0, le=65535)
-    smtp_port: int = Field(default=2525, ge=0, le=65535)
-    api_url: str = "http://127.0.0.1:8080"
-    receipt_delay_s: float = Field(default=0.2, ge=0)
-    receipt_batch_max: int = Field(default=500, ge=1, le=500)
-    # How long `*@slow.test` (and phones ending 0003, tokens `slow-`) wait for an answer.
-    slow_s: float = Field(default=3.0, ge=0)
-    # Received messages kept for `GET /_sandbox/messages` (oldest forgotten first).
-    messages_max: int = Field(default=20_000, ge=1)
-
-
 class ThrottleLimit(_Section):
     """At most `limit` notifications per user on `channel` within any `window_s` seconds, counted
     per category; `category` None applies to every category without a limit of its own."""
@@ -284,13 +284,14 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     webhook: WebhookSettings = WebhookSettings()
     worker: WorkerSettings = WorkerSettings()
-    sandbox: SandboxSettings = SandboxSettings()
     dispatch: DispatchSettings = DispatchSettings()
     providers: ProviderSettings = ProviderSettings()
     security: SecuritySettings = SecuritySettings()
     ratelimit: RateLimitSettings = RateLimitSettings()
     operator: OperatorSettings = OperatorSettings()
     metrics: MetricsSettings = MetricsSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    notifications: NotificationSettings = NotificationSettings()
     # Prepended to every topic name, so that tests and tenants can share one cluster.
     topic_prefix: str = ""
     # A Confluent Schema Registry to register our schemas in and take ids from. Unset, ids come
