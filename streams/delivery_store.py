@@ -19,7 +19,6 @@ from uuid import UUID
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from streams.database import create_engine, translate_database_errors
@@ -149,12 +148,11 @@ class DeliveryStore:
         steps = [row.model_dump() for row in _unique(transitions)]
         async with translate_database_errors(), self._engine.begin() as conn:
             for start in range(0, len(states), self._batch_rows):
-                await conn.execute(_upsert(states[start : start + self._batch_rows]))
+                chunk = states[start : start + self._batch_rows]
+                await conn.execute(_UPSERT, _by_column(chunk, _ROW_COLUMNS))
             for start in range(0, len(steps), self._batch_rows):
                 chunk = steps[start : start + self._batch_rows]
-                await conn.execute(
-                    insert(notification_transitions).values(chunk).on_conflict_do_nothing()
-                )
+                await conn.execute(_INSERT_STEPS, _by_column(chunk, _TRANSITION_COLUMNS))
         return len(states) + len(steps)
 
     async def get(self, notification_id: str) -> tuple[DeliveryRow, list[TransitionRow]] | None:
@@ -232,31 +230,71 @@ def _unique(rows: Sequence[TransitionRow]) -> list[TransitionRow]:
     return list({(r.notification_id, r.state, r.occurred_at): r for r in rows}.values())
 
 
-def _upsert(rows: list[dict[str, Any]]) -> sa.Insert:
-    d = notification_deliveries
-    stmt = insert(d).values(rows)
-    new = stmt.excluded
-    changes: dict[str, Any] = {
-        name: new[name] for name in _ROW_COLUMNS if name != "notification_id"
+def _array_type(column: sa.Column[Any]) -> str:
+    kind = column.type
+    if isinstance(kind, sa.DateTime):
+        return "timestamptz"
+    if isinstance(kind, sa.SmallInteger):
+        return "smallint"
+    if isinstance(kind, sa.Integer):
+        return "integer"
+    if isinstance(kind, PG_UUID):
+        return "uuid"
+    return "text"
+
+
+def _unnest(table: sa.Table, columns: Sequence[str]) -> str:
+    """`SELECT ... FROM unnest(:a::text[], :b::timestamptz[], ...)`: a whole batch as one array
+    per column, so the statement's text (and PostgreSQL's plan) is the same for every batch,
+    instead of one bind parameter per value to render and send."""
+    arrays = ", ".join(f"CAST(:{name} AS {_array_type(table.c[name])}[])" for name in columns)
+    names = ", ".join(columns)
+    return f"SELECT {names} FROM unnest({arrays}) AS r({names})"  # noqa: S608 - our column names
+
+
+def _upsert_sql() -> sa.TextClause:
+    columns = ", ".join(_ROW_COLUMNS)
+    t = "notification_deliveries"
+    # Accumulated columns only grow, whatever order the (idempotent) writes come in; known facts
+    # are never replaced by unknowns.
+    special = {
+        "attempts": f"greatest({t}.attempts, EXCLUDED.attempts)",
+        "queued_at": f"least({t}.queued_at, EXCLUDED.queued_at)",
+        "delivered_at": f"least({t}.delivered_at, EXCLUDED.delivered_at)",
+        "created_at": f"least({t}.created_at, EXCLUDED.created_at)",
+        "updated_at": f"greatest({t}.updated_at, EXCLUDED.updated_at)",
     }
-    # Accumulated columns only grow, whatever order the (idempotent) writes come in.
-    changes |= {
-        "attempts": sa.func.greatest(d.c.attempts, new.attempts),
-        "queued_at": sa.func.least(d.c.queued_at, new.queued_at),
-        "delivered_at": sa.func.least(d.c.delivered_at, new.delivered_at),
-        "created_at": sa.func.least(d.c.created_at, new.created_at),
-        "updated_at": sa.func.greatest(d.c.updated_at, new.updated_at),
-        "materialized_at": sa.func.now(),
-    }
-    for name in ("user_id", "channel", "category", "template", "caused_at"):
-        changes[name] = sa.func.coalesce(new[name], d.c[name])
-    for name in ("provider", "provider_message_id"):
-        changes[name] = sa.func.coalesce(new[name], d.c[name])
-    return stmt.on_conflict_do_update(
-        index_elements=[d.c.notification_id],
-        set_=changes,
-        where=sa.tuple_(d.c.state_rank, d.c.state_at) <= sa.tuple_(new.state_rank, new.state_at),
+    kept = ("user_id", "channel", "category", "template", "caused_at", "provider")
+    special |= {name: f"coalesce(EXCLUDED.{name}, {t}.{name})" for name in kept}
+    special["provider_message_id"] = (
+        f"coalesce(EXCLUDED.provider_message_id, {t}.provider_message_id)"
     )
+    changes = ", ".join(
+        f"{name} = {special.get(name, f'EXCLUDED.{name}')}"
+        for name in _ROW_COLUMNS
+        if name != "notification_id"
+    )
+    return sa.text(
+        f"INSERT INTO {t} ({columns}) {_unnest(notification_deliveries, _ROW_COLUMNS)} "
+        f"ON CONFLICT (notification_id) DO UPDATE SET {changes}, materialized_at = now() "
+        f"WHERE ({t}.state_rank, {t}.state_at) <= (EXCLUDED.state_rank, EXCLUDED.state_at)"
+    )
+
+
+def _insert_steps_sql() -> sa.TextClause:
+    columns = ", ".join(_TRANSITION_COLUMNS)
+    return sa.text(
+        f"INSERT INTO notification_transitions ({columns}) "
+        f"{_unnest(notification_transitions, _TRANSITION_COLUMNS)} ON CONFLICT DO NOTHING"
+    )
+
+
+_UPSERT = _upsert_sql()
+_INSERT_STEPS = _insert_steps_sql()
+
+
+def _by_column(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in columns}
 
 
 _STATS = sa.text(
