@@ -982,7 +982,8 @@ class Redis:
     def probe(self, target: str) -> tuple[bool, str]:
         """PING must answer PONG; ours must also have written its pid file (for `stop`)."""
         ok, detail = redis_ping(target)
-        if ok and target == self.local_target() and self.running_pid() is None:
+        ours = target == self.local_target() and external_target(self) is None
+        if ok and ours and self.running_pid() is None:
             return False, f"no pid file {self.pid_file} yet"
         return ok, detail
 
