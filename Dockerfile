@@ -1,4 +1,5 @@
-# One image for the worker, the API and the migration job of docker-compose.yml.
+# One image for the worker, the API, the provider sandbox and the migration job of
+# docker-compose.yml.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
@@ -9,6 +10,7 @@ COPY schemas ./schemas
 COPY streams ./streams
 COPY agents ./agents
 COPY api ./api
+COPY sandbox ./sandbox
 RUN pip install --no-cache-dir .
 
 RUN useradd --create-home --uid 10001 tributary && mkdir -p /data && chown tributary /data

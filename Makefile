@@ -14,6 +14,8 @@ export TRIBUTARY_WEBHOOK_SECRET_ORDERS ?= $(DEV_SECRET)
 export TRIBUTARY_WEBHOOK_SECRET_USERS ?= $(DEV_SECRET)
 export TRIBUTARY_WEBHOOK_SECRET_AUTH ?= $(DEV_SECRET)
 export TRIBUTARY_WEBHOOK_SECRET_PROVIDERS ?= $(DEV_SECRET)
+# The operator endpoints' bearer token (table views, lifting blocks): development only.
+export TRIBUTARY_OPERATOR_TOKEN ?= dev-operator-token
 
 .PHONY: dev test install stack stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications
 

@@ -4,17 +4,19 @@ the broker version it pins and the settings it passes to our processes."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel, SecretStr
 
 from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-OUR_SERVICES = ("migrate", "worker", "api")
+OUR_SERVICES = ("migrate", "worker", "api", "sandbox")
 
 
 def _expand(value: str) -> str:
@@ -34,23 +36,90 @@ def test_compose_runs_the_kafka_version_the_local_stack_runs() -> None:
     assert COMPOSE["services"]["kafka"]["image"] == f"apache/kafka:{version.group(1)}"
 
 
+def _setting(settings: Settings, variable: str) -> Any:
+    """The value `variable` sets: `TRIBUTARY_<SECTION>_<FIELD>` or a top-level field."""
+    name = variable.removeprefix("TRIBUTARY_").lower()
+    section, _, field = name.partition("_")
+    value: Any = getattr(settings, section, None)
+    if isinstance(value, BaseModel) and field in type(value).model_fields:
+        value = getattr(value, field)
+    elif name in type(settings).model_fields:
+        value = getattr(settings, name)
+    else:
+        raise AssertionError(f"{variable} matches no setting")
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _settings_of(service: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name, value in _environment(service).items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
 @pytest.mark.parametrize("service", OUR_SERVICES)
 def test_every_variable_reaches_a_setting(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
     env = _environment(service)
+    settings = _settings_of(service, monkeypatch)
     for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    dumped = Settings().model_dump(mode="json")
-    flat: dict[str, Any] = {}
-    for key, value in dumped.items():
-        if isinstance(value, dict):
-            flat.update({f"{key}_{field}".upper(): v for field, v in value.items()})
-        else:
-            flat[key.upper()] = value
-    for name, value in env.items():
-        field = name.removeprefix("TRIBUTARY_")
-        assert field in flat, f"{service}: {name} matches no setting"
-        if "SECRET" not in field and "URL" not in field:
-            assert str(flat[field]) == value, f"{service}: {name} did not take effect"
+        assert _text(_setting(settings, name)) == value, f"{service}: {name} did not take effect"
+
+
+def test_the_worker_sends_to_the_sandbox_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    providers = _settings_of("worker", monkeypatch).providers
+    sandbox = COMPOSE["services"]["sandbox"]["environment"]
+    http = f"http://sandbox:{sandbox['TRIBUTARY_SANDBOX_HTTP_PORT']}"
+    base_urls = {
+        providers.sendgrid_base_url,
+        providers.twilio_base_url,
+        providers.fcm_base_url,
+        providers.meta_base_url,
+    }
+    assert base_urls == {http}
+    assert (providers.smtp_host, providers.smtp_port) == (
+        "sandbox",
+        int(sandbox["TRIBUTARY_SANDBOX_SMTP_PORT"]),
+    )
+    assert providers.twilio_status_callback_url.startswith(f"{_api_url()}/")
+
+
+def _api_url() -> str:
+    return f"http://api:{Settings().api.port}"
+
+
+def test_the_sandbox_listens_on_all_interfaces_and_posts_receipts_to_the_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sandbox = _settings_of("sandbox", monkeypatch).sandbox
+    assert sandbox.host == "0.0.0.0"
+    assert sandbox.api_url == _api_url()
+    published = {port.split(":")[-1] for port in COMPOSE["services"]["sandbox"]["ports"]}
+    assert published == {str(sandbox.http_port), str(sandbox.smtp_port)}
+
+
+@pytest.mark.parametrize(
+    ("variable", "services"),
+    [
+        # The sandbox signs receipts with the secret the API verifies them with.
+        ("TRIBUTARY_WEBHOOK_SECRET_PROVIDERS", ("sandbox", "api")),
+        # One operator token for the worker's table views and the API's block lifting.
+        ("TRIBUTARY_OPERATOR_TOKEN", ("worker", "api")),
+    ],
+)
+def test_services_that_talk_share_their_secret(variable: str, services: tuple[str, ...]) -> None:
+    values = {_environment(service).get(variable) for service in services}
+    assert len(values) == 1
+    assert None not in values
+
+
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = {name.split(".")[0] for name in pyproject["tool"]["setuptools"]["packages"]}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (REPO / "Dockerfile").read_text(), re.M))
+    assert packages <= copied, f"Dockerfile does not copy {sorted(packages - copied)}"
 
 
 @pytest.mark.parametrize("service", OUR_SERVICES)
