@@ -5,22 +5,18 @@ from __future__ import annotations
 import aiohttp
 
 from streams.providers.base import OutboundMessage, SendResult
-from streams.providers.http import UNKNOWN_MESSAGE_ID, post
+from streams.providers.http import HttpSender, body_field, message_id_or_unknown
 from streams.settings import ProviderSettings
 
 PROVIDER = "fcm"
 
 
-class FcmSender:
+class FcmSender(HttpSender):
     def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
-        self._session = session
         base = settings.fcm_base_url.rstrip("/")
-        self._url = f"{base}/v1/projects/{settings.fcm_project}/messages:send"
-        self._headers = {"Authorization": f"Bearer {settings.fcm_access_token.get_secret_value()}"}
-
-    @property
-    def provider(self) -> str:
-        return PROVIDER
+        url = f"{base}/v1/projects/{settings.fcm_project}/messages:send"
+        token = settings.fcm_access_token.get_secret_value()
+        super().__init__(PROVIDER, session, url, {"Authorization": f"Bearer {token}"})
 
     def request_body(self, message: OutboundMessage) -> dict[str, object]:
         return {
@@ -32,12 +28,5 @@ class FcmSender:
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        _headers, body = await post(
-            self._session,
-            PROVIDER,
-            self._url,
-            headers=self._headers,
-            json_body=self.request_body(message),
-        )
-        name = body.get("name") if isinstance(body, dict) else None
-        return SendResult(PROVIDER, name if isinstance(name, str) and name else UNKNOWN_MESSAGE_ID)
+        _headers, body = await self._post(json_body=self.request_body(message))
+        return SendResult(PROVIDER, message_id_or_unknown(body_field(body, "name")))

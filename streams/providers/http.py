@@ -115,3 +115,45 @@ def _error_text(text: str) -> str:
 # A 2xx whose body lacks the id: the message was accepted, so it must not be sent again; the
 # receipt still finds it by our notification id, which every request carries.
 UNKNOWN_MESSAGE_ID = "unknown"
+
+
+def message_id_or_unknown(value: object) -> str:
+    """The provider's message id if its answer had a usable one, else `UNKNOWN_MESSAGE_ID`."""
+    return value if isinstance(value, str) and value else UNKNOWN_MESSAGE_ID
+
+
+def body_field(body: object, key: str) -> object:
+    """`body[key]` if the answer was a JSON object, else None."""
+    return body.get(key) if isinstance(body, dict) else None
+
+
+class HttpSender:
+    """What every HTTP adapter holds: the shared session, its endpoint and its credentials.
+
+    A subclass builds its request and reads the provider's message id from the answer; posting
+    and error translation are the same for all (`post`).
+    """
+
+    def __init__(
+        self, provider: str, session: aiohttp.ClientSession, url: str, headers: Mapping[str, str]
+    ) -> None:
+        self._provider = provider
+        self._session = session
+        self._url = url
+        self._headers = headers
+
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    async def _post(
+        self, *, json_body: Any = None, form: Mapping[str, str] | None = None
+    ) -> tuple[Mapping[str, str], Any]:
+        return await post(
+            self._session,
+            self._provider,
+            self._url,
+            headers=self._headers,
+            json_body=json_body,
+            form=form,
+        )

@@ -5,22 +5,18 @@ from __future__ import annotations
 import aiohttp
 
 from streams.providers.base import OutboundMessage, SendResult
-from streams.providers.http import UNKNOWN_MESSAGE_ID, post
+from streams.providers.http import HttpSender, message_id_or_unknown
 from streams.settings import ProviderSettings
 
 PROVIDER = "sendgrid"
 
 
-class SendGridSender:
+class SendGridSender(HttpSender):
     def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
-        self._session = session
-        self._url = f"{settings.sendgrid_base_url.rstrip('/')}/v3/mail/send"
-        self._headers = {"Authorization": f"Bearer {settings.sendgrid_api_key.get_secret_value()}"}
+        url = f"{settings.sendgrid_base_url.rstrip('/')}/v3/mail/send"
+        token = settings.sendgrid_api_key.get_secret_value()
+        super().__init__(PROVIDER, session, url, {"Authorization": f"Bearer {token}"})
         self._from = settings.email_from
-
-    @property
-    def provider(self) -> str:
-        return PROVIDER
 
     def request_body(self, message: OutboundMessage) -> dict[str, object]:
         """Our notification id rides in `custom_args`, which SendGrid echoes in its events."""
@@ -37,11 +33,5 @@ class SendGridSender:
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        headers, _body = await post(
-            self._session,
-            PROVIDER,
-            self._url,
-            headers=self._headers,
-            json_body=self.request_body(message),
-        )
-        return SendResult(PROVIDER, headers.get("X-Message-Id") or UNKNOWN_MESSAGE_ID)
+        headers, _body = await self._post(json_body=self.request_body(message))
+        return SendResult(PROVIDER, message_id_or_unknown(headers.get("X-Message-Id")))

@@ -8,26 +8,22 @@ from urllib.parse import urlencode
 import aiohttp
 
 from streams.providers.base import OutboundMessage, SendResult
-from streams.providers.http import UNKNOWN_MESSAGE_ID, post
+from streams.providers.http import HttpSender, body_field, message_id_or_unknown
 from streams.settings import ProviderSettings
 
 PROVIDER = "twilio"
 
 
-class TwilioSender:
+class TwilioSender(HttpSender):
     def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
-        self._session = session
         base = settings.twilio_base_url.rstrip("/")
         sid = settings.twilio_account_sid
-        self._url = f"{base}/2010-04-01/Accounts/{sid}/Messages.json"
+        url = f"{base}/2010-04-01/Accounts/{sid}/Messages.json"
         credentials = f"{sid}:{settings.twilio_auth_token.get_secret_value()}".encode()
-        self._headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"}
+        headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"}
+        super().__init__(PROVIDER, session, url, headers)
         self._from = settings.twilio_from
         self._callback = settings.twilio_status_callback_url
-
-    @property
-    def provider(self) -> str:
-        return PROVIDER
 
     def form(self, message: OutboundMessage) -> dict[str, str]:
         """Twilio has no custom fields: our id travels in the status callback URL's query."""
@@ -41,12 +37,5 @@ class TwilioSender:
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        _headers, body = await post(
-            self._session,
-            PROVIDER,
-            self._url,
-            headers=self._headers,
-            form=self.form(message),
-        )
-        sid = body.get("sid") if isinstance(body, dict) else None
-        return SendResult(PROVIDER, sid if isinstance(sid, str) and sid else UNKNOWN_MESSAGE_ID)
+        _headers, body = await self._post(form=self.form(message))
+        return SendResult(PROVIDER, message_id_or_unknown(body_field(body, "sid")))

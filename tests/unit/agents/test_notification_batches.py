@@ -209,8 +209,8 @@ async def test_poison_and_unrenderable_requests_are_dead_lettered() -> None:
     assert b"TemplateRenderError" in headers["dlq.error.type"]
 
 
-async def test_deletion_erases_the_user_and_cancels_what_is_deferred() -> None:
-    rig = Rig()
+async def deferred_until_one(rig: Rig) -> tuple[UserEvent, NotificationRequestEvent]:
+    """A user opted in everywhere, quiet 11:00-13:00 UTC, and a refund request deferred by it."""
     prefs = user_event(
         "user.preferences-updated",
         categories={
@@ -223,6 +223,12 @@ async def test_deletion_erases_the_user_and_cancels_what_is_deferred() -> None:
     await rig.batch.process(
         [item(USERS, user_created()), item(USERS, prefs), item(REQUESTS, request)]
     )
+    return prefs, request
+
+
+async def test_deletion_erases_the_user_and_cancels_what_is_deferred() -> None:
+    rig = Rig()
+    await deferred_until_one(rig)
     (deferred,) = rig.sent(rig.status, NotificationStatusEvent)
     assert deferred.payload.state == "deferred"
     assert len(rig.deferred) == 1
@@ -236,18 +242,7 @@ async def test_deletion_erases_the_user_and_cancels_what_is_deferred() -> None:
 
 async def test_a_release_into_new_quiet_hours_is_deferred_again() -> None:
     rig = Rig()
-    prefs = user_event(
-        "user.preferences-updated",
-        categories={
-            c: {"email": True, "sms": True, "push": True, "whatsapp": True}
-            for c in ("security", "account", "orders", "marketing")
-        },
-        quiet_hours=quiet("11:00", "13:00", "UTC").model_dump(mode="json"),
-    )
-    request = request_for(order_event("order.refunded"))
-    await rig.batch.process(
-        [item(USERS, user_created()), item(USERS, prefs), item(REQUESTS, request)]
-    )
+    prefs, request = await deferred_until_one(rig)
     (nid,) = [key.decode() for key in rig.deferred]
     later = prefs.model_copy(
         update={
