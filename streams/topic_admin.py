@@ -68,15 +68,30 @@ def _create(admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float) ->
     return already
 
 
-def _partitions_once_visible(
-    admin: AdminClient, names: Sequence[str], timeout_s: float
+def _served_partitions(admin: AdminClient, timeout_s: float) -> dict[str, int]:
+    """Per topic, the partitions that have a leader: those a client can use right now."""
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise ServiceUnavailableError("kafka", str(exc)) from exc
+    return {
+        name: sum(1 for partition in topic.partitions.values() if partition.leader >= 0)
+        for name, topic in metadata.topics.items()
+    }
+
+
+def _partitions_once_served(
+    admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float
 ) -> dict[str, int]:
-    """Partition counts of topics the broker says exist, waiting for its metadata to show them."""
+    """Partition counts of new topics, once the broker's metadata shows each with a leader for
+    every partition: a topic the controller has created may take a moment to be served, and a
+    client told "created" must not then be told "unknown topic" (or see fewer partitions)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        existing = _existing_partitions(admin, timeout_s)
-        if all(name in existing for name in names) or time.monotonic() > deadline:
-            return {name: existing[name] for name in names if name in existing}
+        served = _served_partitions(admin, timeout_s)
+        ready = all(served.get(spec.name, 0) >= spec.partitions for spec in specs)
+        if ready or time.monotonic() > deadline:
+            return {spec.name: served[spec.name] for spec in specs if spec.name in served}
         time.sleep(0.1)
 
 
@@ -119,8 +134,8 @@ def ensure_topics_blocking(settings: Settings, specs: Sequence[TopicSpec]) -> To
     existing = _existing_partitions(admin, timeout_s)
     missing = [spec for spec in specs if spec.name not in existing]
     already = _create(admin, missing, timeout_s) if missing else []
-    if already:
-        existing |= _partitions_once_visible(admin, already, timeout_s)
+    if missing:
+        existing |= _partitions_once_served(admin, missing, timeout_s)
     created = tuple(spec.name for spec in missing if spec.name not in already)
     present = [spec for spec in specs if spec.name in existing]
     mismatches = [
