@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import signal
-
 from aiohttp import web
 
 from api.app import create_app
+from streams.service_process import run_service, wait_for_stop_signal
 from streams.settings import Settings
 
 
@@ -20,11 +17,7 @@ async def serve(settings: Settings) -> None:
         await site.start()
         host, port = runner.addresses[0][:2]
         print(f"Tributary API listening on http://{host}:{port}", flush=True)
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stopping.set)
-        await stopping.wait()
+        await wait_for_stop_signal()
         print("Tributary API shutting down", flush=True)
     finally:
         # Finishes in-flight requests, then closes the producer (flushing it), Redis and the pool.
@@ -32,11 +25,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    asyncio.run(serve(settings))
+    run_service(serve)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import signal
-
 from sandbox.server import READY_MESSAGE, serve_sandbox
+from streams.service_process import run_service, wait_for_stop_signal
 from streams.settings import Settings
 
 
@@ -18,20 +15,12 @@ async def serve(settings: Settings) -> None:
             f"receipts to {settings.sandbox.api_url}",
             flush=True,
         )
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stopping.set)
-        await stopping.wait()
+        await wait_for_stop_signal()
         print("Tributary provider sandbox shutting down", flush=True)
 
 
 def main() -> None:
-    settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    asyncio.run(serve(settings))
+    run_service(serve)
 
 
 if __name__ == "__main__":

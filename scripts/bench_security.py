@@ -20,8 +20,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from agents.security_signals import on_user_event
 from api.app import create_app
 from schemas.auth import AuthEvent
-from streams.block_store import Block, BlockStore, redis_client
+from streams.block_store import Block, BlockStore
 from streams.rate_limiter import RateLimiter
+from streams.redis_client import redis_client
 from streams.settings import Settings
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

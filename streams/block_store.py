@@ -10,24 +10,20 @@ Writes are batched into one pipeline per agent batch; a check is one round trip 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from streams.errors import ServiceUnavailableError
+from streams.redis_client import RedisOwner, redis_client, translate_redis_errors
 from streams.settings import Settings
 
-SERVICE = "redis"
 BlockKind = Literal["user", "ip"]
 BLOCK_KINDS: tuple[BlockKind, ...] = ("user", "ip")
 
@@ -72,25 +68,6 @@ class Decision:
     blocks: tuple[ActiveBlock, ...]
 
 
-@asynccontextmanager
-async def translate_redis_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except (RedisError, OSError, TimeoutError) as exc:
-        raise ServiceUnavailableError(SERVICE, repr(exc)) from exc
-
-
-def redis_client(settings: Settings) -> Redis:
-    """A client for the configured Redis; connections are opened on first use."""
-    timeout_s = settings.redis.socket_timeout_s
-    return Redis.from_url(
-        settings.redis.url.get_secret_value(),
-        decode_responses=True,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-    )
-
-
 def active_block(kind: BlockKind, id_: str, value: str | None, ttl_ms: int) -> ActiveBlock | None:
     """A block read back, or None for a missing key (-2) or one already past its expiry."""
     if value is None or ttl_ms == -2:
@@ -112,7 +89,7 @@ def decide(blocks: Sequence[ActiveBlock | None]) -> Decision:
     return Decision(False, max(block.retry_after_s for block in active), active)
 
 
-class BlockStore:
+class BlockStore(RedisOwner):
     def __init__(
         self, client: Redis, settings: Settings, clock: Callable[[], float] = time.time
     ) -> None:
@@ -174,14 +151,3 @@ class BlockStore:
         async with translate_redis_errors():
             removed = await self._client.delete(self.key(kind, id_))
         return bool(removed)
-
-    async def ping(self, timeout_s: float) -> None:
-        try:
-            async with asyncio.timeout(timeout_s), translate_redis_errors():
-                await self._client.ping()
-        except TimeoutError as exc:
-            raise ServiceUnavailableError(SERVICE, f"no answer within {timeout_s:g} s") from exc
-
-    async def close(self) -> None:
-        async with translate_redis_errors():
-            await self._client.aclose()

@@ -20,8 +20,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from streams.block_store import translate_redis_errors
 from streams.errors import TributaryError
+from streams.redis_client import translate_redis_errors
 from streams.settings import Settings, SourceRateLimit
 
 # KEYS[1] the source's TAT (ms); ARGV: interval ms, burst, now ms ("" -> Redis's clock).

@@ -21,21 +21,19 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from streams.errors import PoisonError, RetriableError, ServiceUnavailableError
+from streams.errors import PoisonError, RetriableError
 from streams.event_producer import RecordPosition
+from streams.redis_client import RedisOwner, redis_client, translate_redis_errors
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SERVICE = "redis"
 PENDING = "pending:"
 DONE = "done:"
 # How much longer than the producer's delivery timeout a claim lives.
@@ -113,15 +111,7 @@ class Claim:
 Script = Callable[..., Awaitable[Any]]
 
 
-@asynccontextmanager
-async def translate_redis_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except (RedisError, OSError, TimeoutError) as exc:
-        raise ServiceUnavailableError(SERVICE, repr(exc)) from exc
-
-
-class WebhookLedger:
+class WebhookLedger(RedisOwner):
     """Claims, receipts and releases of webhook ids, one Redis key per (source, webhook id)."""
 
     def __init__(self, client: Redis, settings: Settings) -> None:
@@ -137,14 +127,7 @@ class WebhookLedger:
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookLedger:
         """A ledger owning a new client; connections are opened on first use."""
-        timeout_s = settings.redis.socket_timeout_s
-        client = Redis.from_url(
-            settings.redis.url.get_secret_value(),
-            decode_responses=True,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-        )
-        return cls(client, settings)
+        return cls(redis_client(settings), settings)
 
     def key(self, source: str, webhook_id: str) -> str:
         # The topic prefix isolates tenants (and tests) sharing one Redis, as it does topics.
@@ -189,17 +172,6 @@ class WebhookLedger:
         """Give the webhook id back, so that the sender's retry can produce it."""
         async with translate_redis_errors():
             await self._release(keys=[claim.key], args=[claim.token])
-
-    async def ping(self, timeout_s: float) -> None:
-        try:
-            async with asyncio.timeout(timeout_s), translate_redis_errors():
-                await self._client.ping()
-        except TimeoutError as exc:
-            raise ServiceUnavailableError(SERVICE, f"no answer within {timeout_s:g} s") from exc
-
-    async def close(self) -> None:
-        async with translate_redis_errors():
-            await self._client.aclose()
 
 
 def _text(value: str | bytes) -> str:

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from streams.block_store import redis_client
 from streams.errors import ServiceUnavailableError
 from streams.rate_limiter import RateLimiter, gcra
+from streams.redis_client import redis_client
 from streams.settings import RateLimitSettings, Settings, SourceRateLimit
 from tests.integration.api.support import redis_unreachable
 

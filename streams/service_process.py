@@ -1,0 +1,34 @@
+"""The entry-point boilerplate of a long-running service process (`python -m api`,
+`python -m sandbox`): settings from the environment, logging, serving until SIGINT or SIGTERM.
+
+The Faust worker has its own (Faust handles its signals and logging); everything else that
+runs as a process starts the same way, so an orchestrator stops each of them the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from streams.settings import Settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+async def wait_for_stop_signal() -> None:
+    """Return on the first SIGINT or SIGTERM, so that the caller can shut down cleanly."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+
+
+def run_service(serve: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
+    """Build the settings once from `TRIBUTARY_*`, configure logging and run `serve` to its end."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    asyncio.run(serve(settings))
