@@ -3,11 +3,13 @@
 One scenario, in order (starting two workers is the slow part): they share the partitions; a
 lookup through either worker reaches the key's owner; after one stops, the other owns every
 partition, serves the moved keys with the values recovered from the changelog, and processes
-what follows. "Counts" are checked two ways: the table holds exactly one entry per order (none
-lost, none duplicated, values exact), and the events processed by the `materialize_orders`
-agent, summed over both workers (from their `/metrics`), equal the events produced: an event
-processed twice across the failover (offsets not committed by the stopping worker) or never
-would make the sum differ.
+what follows. "Counts" are checked on the state: the table holds exactly one entry per order in
+each partition (none lost, none duplicated, values exact). The events processed by the
+`materialize_orders` agent, summed over both workers (from their `/metrics`), must cover every
+event produced (none skipped). Processing is at-least-once: a stopping worker commits what it
+acknowledged, but when that last commit fails (a broker under load answers a rebalance
+instead) its successor processes those events again, so the sum may exceed what was produced;
+the state must not change because of it, which the exact values above show.
 """
 
 from __future__ import annotations
@@ -220,5 +222,5 @@ async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
         for partition in range(partitions)
     ]
     await assert_entries(second, expected)
-    # Nothing the first worker had processed was processed again, nothing was skipped.
-    assert processed_by_first + await processed_events(second) == len(events + late)
+    # Nothing was skipped (see the module docstring for why re-processing is allowed).
+    assert processed_by_first + await processed_events(second) >= len(events + late)
