@@ -179,6 +179,10 @@ class _Batch:
     steps: list[TransitionRow]
     published: list[OutgoingRecord]
     rejected: dict[str, list[OutgoingRecord]]
+    # The table entry to write per key, with the last item that changed it: one table write
+    # (one changelog record, one store write) per notification and batch, however many of its
+    # steps the batch holds (queued, sending and sent often arrive together).
+    writes: dict[bytes, tuple[dict[str, Any], Any]]
 
 
 class DeliveryTracker(Generic[E]):
@@ -222,12 +226,11 @@ class DeliveryTracker(Generic[E]):
         self.stats = TrackerStats()
 
     async def process(self, items: Sequence[E]) -> None:
-        batch = _Batch({}, [], [], defaultdict(list))
+        batch = _Batch({}, [], [], defaultdict(list), {})
         for item in items:
             record = self._describe(item)
             try:
-                with self._scope(item):
-                    self._track(record, batch)
+                self._track(record, batch, item)
             except PoisonError as exc:
                 log.warning(
                     "dead-lettering %s[%d]@%d: %s",
@@ -237,6 +240,9 @@ class DeliveryTracker(Generic[E]):
                     exc,
                 )
                 batch.rejected[record.topic].append(dead_letter(record, exc))
+        for key, (entry, item) in batch.writes.items():
+            with self._scope(item):  # the changelog partition of the key's own events
+                self._table[key] = entry
         for topic, records in batch.rejected.items():
             await self._retry(self._sender(self._dead_letters[topic], records), "dead letters")
             self.stats.dead_letters += len(records)
@@ -250,7 +256,7 @@ class DeliveryTracker(Generic[E]):
         self.stats.batches += 1
         self.stats.events += len(items)
 
-    def _track(self, record: SourceRecord, batch: _Batch) -> None:
+    def _track(self, record: SourceRecord, batch: _Batch, item: E) -> None:
         receipt: NotificationReceiptEvent | None = None
         if record.topic == self._topics.receipts:
             receipt = self._decode_receipt(record.value)
@@ -263,27 +269,31 @@ class DeliveryTracker(Generic[E]):
             status = self._decode_status(record.value)
             notification_id = status.payload.notification_id
             step, facts = status_step(status)
-        delivery, added = self._fold(notification_id, step, facts)
+        delivery, added = self._fold(notification_id, step, facts, batch, item)
         batch.deliveries[notification_id] = delivery
         batch.steps.append(transition_row(notification_id, step))
         if receipt is not None and added:
             event = receipt_status(receipt, step, delivery, self._clock())
             batch.published.append(status_record(event, self._encode))
 
-    def _fold(self, notification_id: str, step: Step, facts: Facts) -> tuple[Delivery, bool]:
+    def _fold(
+        self, notification_id: str, step: Step, facts: Facts, batch: _Batch, item: E
+    ) -> tuple[Delivery, bool]:
         key = notification_id.encode()
-        delivery, added = fold(self._current(key), notification_id, step, facts)
+        pending = batch.writes.get(key)
+        current = self._current(key, pending[0] if pending else self._table.get(key))
+        delivery, added = fold(current, notification_id, step, facts)
         if added:
             entry = to_entry(delivery)
-            self._table[key] = entry
+            batch.writes[key] = (entry, item)
             self._remember(key, entry, delivery)
             self.stats.transitions += 1
         return delivery, added
 
-    def _current(self, key: bytes) -> Delivery | None:
-        """The table's entry as a `Delivery`, parsed again only if it is not the one this
-        tracker last wrote (validation costs more than the fold itself; comparing is cheap)."""
-        entry = self._table.get(key)
+    def _current(self, key: bytes, entry: dict[str, Any] | None) -> Delivery | None:
+        """`entry` (the table's, or the batch's pending one) as a `Delivery`, parsed again only
+        if it is not the one this tracker last wrote (validation costs more than the fold
+        itself; comparing is cheap)."""
         if entry is None:
             return None
         cached = self._parsed.get(key)

@@ -35,7 +35,7 @@ from streams.block_store import BlockStore
 from streams.catalog import TopicCatalog
 from streams.codec import wire_codec
 from streams.delivery_store import DeliveryStore
-from streams.faust_app import changelog_specs, create_faust_app
+from streams.faust_app import changelog_specs, create_faust_app, worker_event_loop
 from streams.order_store import OrderStore
 from streams.settings import Settings
 from streams.topic_admin import ensure_topics
@@ -96,7 +96,7 @@ def build_app(
 
 def run(settings: Settings) -> None:
     """Run the worker in the foreground until SIGINT/SIGTERM; never returns normally."""
-    loop = asyncio.new_event_loop()
+    loop = worker_event_loop()
     asyncio.set_event_loop(loop)
     # Faust creates only the last level of its data directory; a fresh checkout has none.
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)

@@ -184,6 +184,19 @@ class Child:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def cpu_s(self) -> float | None:
+        """User + system CPU seconds the process has used so far (Linux), None once it is gone.
+
+        Less noisy than wall-clock throughput on a shared machine: CPU per notification is what
+        an optimisation changes, whatever else the cores are busy with.
+        """
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        # utime and stime are fields 14 and 15 of stat(5); index 0 here is field 3 (state).
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def check(self) -> None:
         if self.process.poll() is not None:
             raise RuntimeError(
@@ -341,6 +354,7 @@ async def bench(args: argparse.Namespace) -> int:
         produced = await produce(settings, run, args.rate, args.duration_s)
         await drain(settings, run, produced, args.drain_s, children)
         found = await results(settings, run, stages=True)
+        found["cpu_s"] = {child.name: child.cpu_s() for child in children}
     finally:
         for child in children:
             child.stop()
@@ -372,6 +386,11 @@ def report(produced: int, started: datetime, found: dict[str, Any]) -> None:
         print(
             f"  delivered -> row in PostgreSQL  p50 {lag['p50_s']:.3f} s  p95 {lag['p95_s']:.3f} s"
         )
+    cpu = {name: s for name, s in found.get("cpu_s", {}).items() if s is not None}
+    if cpu and delivered:
+        print("CPU seconds per 1,000 delivered (whole run, start-up included):")
+        for name, seconds in cpu.items():
+            print(f"  {name:<10} {1000 * seconds / delivered:8.2f} s  ({seconds:.1f} s in all)")
 
 
 def main() -> int:

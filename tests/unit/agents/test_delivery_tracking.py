@@ -42,9 +42,23 @@ class FakeSink:
         self.sent.extend(records)
 
 
+class CountingTable(dict[bytes, dict[str, Any]]):
+    """A table that remembers its writes and, per write, the record in scope."""
+
+    def __init__(self, scoped: list[SourceRecord | None]) -> None:
+        super().__init__()
+        self.scoped = scoped
+        self.writes: list[tuple[bytes, SourceRecord | None]] = []
+
+    def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
+        self.writes.append((key, self.scoped[-1] if self.scoped else None))
+        super().__setitem__(key, value)
+
+
 class Harness:
     def __init__(self, store: FakeStore | None = None) -> None:
-        self.table: dict[bytes, dict[str, Any]] = {}
+        self.in_scope: list[SourceRecord | None] = []
+        self.table = CountingTable(self.in_scope)
         self.store = store or FakeStore()
         self.status_out = FakeSink()
         self.dlq = {TOPICS.status: FakeSink(), TOPICS.receipts: FakeSink()}
@@ -67,7 +81,11 @@ class Harness:
 
     @contextmanager
     def scope(self, record: SourceRecord) -> Iterator[None]:
-        yield
+        self.in_scope.append(record)
+        try:
+            yield
+        finally:
+            self.in_scope.pop()
 
     async def sleep(self, delay_s: float) -> None:
         self.sleeps.append(delay_s)
@@ -193,3 +211,18 @@ async def test_an_entry_replaced_behind_the_trackers_back_is_read_again() -> Non
     entry = from_entry(h.table[b"n-1"])
     assert entry is not None
     assert [s.state for s in entry.timeline] == ["queued", "sending", "delivered"]
+
+
+async def test_a_batch_writes_each_notification_once_in_its_last_scope() -> None:
+    h = Harness()
+    queued = status(status_event("n-1", "queued", 0))
+    sending = status(status_event("n-1", "sending", 1, attempt=1))
+    other = status(status_event("n-2", "queued", 0))
+    sent = status(status_event("n-1", "sent", 2, attempt=1))
+    await h.tracker.process([queued, sending, other, sent])
+    assert h.table.writes == [(b"n-1", sent), (b"n-2", other)]
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.state == "sent"
+    _rows, steps = h.store.calls[0]
+    assert len(steps) == 4
