@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -22,15 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pydantic import SecretStr
 
 from streams.faust_app import free_port
 from streams.settings import Settings
-
-REPO = Path(__file__).resolve().parents[2]
-START_DEADLINE_S = 30.0
-STOP_DEADLINE_S = 10.0
+from tests.integration.child_process import ChildProcess
 
 
 def sandbox_env(settings: Settings) -> dict[str, str]:
@@ -71,61 +63,25 @@ def _inherited_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "TRIBUTARY_WEBHOOK_SECRET_PROVIDERS"}
 
 
-class SandboxProcess:
+class SandboxProcess(ChildProcess):
     """`python -m sandbox` as a child process, its output collected in a log file."""
+
+    name = "sandbox"
 
     def __init__(self, settings: Settings, log_path: Path) -> None:
         self.settings = settings
-        self.log_path = log_path
         config = settings.sandbox
         self.http_url = f"http://{config.host}:{config.http_port}"
         self.smtp_host = config.host
         self.smtp_port = config.smtp_port
-        with log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "sandbox"],
-                cwd=REPO,
-                env={**_inherited_env(), **sandbox_env(settings), "PYTHONUNBUFFERED": "1"},
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
+        super().__init__("sandbox", {**_inherited_env(), **sandbox_env(settings)}, log_path)
 
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:]
-
-    def _answers(self) -> bool:
+    def is_ready(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.http_url}/_sandbox/health", timeout=1) as answer:  # noqa: S310 - our own URL
                 return bool(answer.status == 200)
         except (urllib.error.URLError, OSError):
             return False
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_DEADLINE_S
-        while not self._answers():
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"sandbox exited with {self.process.returncode} before it was ready:\n"
-                    + self.log_tail(),
-                    pytrace=False,
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"sandbox not ready within {START_DEADLINE_S} s:\n" + self.log_tail(),
-                    pytrace=False,
-                )
-            time.sleep(0.05)
-
-    def stop(self) -> int:
-        """SIGTERM; kill only if it does not stop in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
 
 
 @contextmanager

@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +23,8 @@ from streams.catalog import TopicCatalog
 from streams.faust_app import free_port
 from streams.settings import Settings
 from streams.topic_admin import delete_topics_blocking, ensure_topics_blocking
-from tests.integration.conftest import REPO, isolated_settings
+from tests.integration.child_process import ChildProcess
+from tests.integration.conftest import isolated_settings
 
 T = TypeVar("T")
 
@@ -68,55 +66,34 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """`python -m agents` as a child process, its output collected in a log file."""
+
+    name = "worker"
+    start_deadline_s = START_DEADLINE_S
+    stop_deadline_s = STOP_DEADLINE_S
+    poll_interval_s = 0.1
 
     def __init__(self, settings: Settings, log_path: Path) -> None:
         self.settings = settings
-        self.log_path = log_path
         self.web_url = f"http://{settings.worker.web_host}:{settings.worker.web_port}"
-        self.started_s = time.monotonic()
-        self.ready_after_s: float | None = None
-        with log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "agents"],
-                cwd=REPO,
-                env={**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"},
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
+        super().__init__("agents", {**os.environ, **settings_env(settings)}, log_path)
 
-    def log_tail(self, chars: int = 6000) -> str:
-        text = self.log_path.read_text(errors="replace")
-        return text[-chars:]
+    def is_ready(self) -> bool:
+        return READY_MESSAGE in self.log_path.read_text(errors="replace")
 
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_DEADLINE_S
-        while READY_MESSAGE not in self.log_path.read_text(errors="replace"):
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"worker exited with {self.process.returncode} before it was ready:\n"
-                    + self.log_tail(),
-                    pytrace=False,
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"worker not ready within {START_DEADLINE_S} s:\n" + self.log_tail(),
-                    pytrace=False,
-                )
-            time.sleep(0.1)
-        self.ready_after_s = time.monotonic() - self.started_s
 
-    def stop(self) -> int:
-        """SIGTERM, as an orchestrator would; kill only if it does not stop in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+@contextmanager
+def running_worker(settings: Settings, log_path: Path) -> Iterator[WorkerProcess]:
+    """A ready worker for the block; it must exit cleanly (0) on SIGTERM afterwards."""
+    process = WorkerProcess(settings, log_path)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        returncode = process.stop()
+    if returncode != 0:
+        pytest.fail(f"worker exited with {returncode} on SIGTERM:\n{process.log_tail()}")
 
 
 async def eventually(

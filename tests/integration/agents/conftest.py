@@ -1,5 +1,8 @@
 """One real worker process per test module, on the module's own topics and consumer group.
 
+A module that needs other settings overrides `worker_settings` only: `worker`, `producer` and
+`store` follow it.
+
 Starting a worker (joining the group, creating the changelog topic, recovering the table) is the
 slow part, so a module shares one; its tests stay independent by using their own order ids.
 """
@@ -17,11 +20,13 @@ from streams.catalog import TopicCatalog
 from streams.order_store import OrderStore
 from streams.settings import Settings
 from streams.wire import encode
+from tests.integration.kafka_io import kafka_producer
 from tests.integration.worker_process import (
     WorkerProcess,
     eventually,
     make_worker_settings,
     own_topics,
+    running_worker,
 )
 
 
@@ -61,22 +66,16 @@ def worker_settings(
 def worker(
     worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(worker_settings, tmp_path_factory.mktemp("worker") / "worker.log")
-    try:
-        process.wait_ready()
+    with running_worker(
+        worker_settings, tmp_path_factory.mktemp("worker") / "worker.log"
+    ) as process:
         yield process
-    finally:
-        returncode = process.stop()
-    if returncode != 0:
-        pytest.fail(f"worker exited with {returncode} on SIGTERM:\n{process.log_tail()}")
 
 
 @pytest.fixture(scope="module")
 async def producer(worker_settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=worker_settings.kafka.bootstrap, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
+    async with kafka_producer(worker_settings) as producer:
+        yield producer
 
 
 @pytest.fixture(scope="module")

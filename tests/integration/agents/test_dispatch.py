@@ -38,6 +38,7 @@ from tests.integration.worker_process import (
     eventually,
     make_worker_settings,
     own_topics,
+    running_worker,
 )
 
 DELAYS_S = (0.2, 0.5)
@@ -47,7 +48,7 @@ BREAKER_THRESHOLD = 10
 
 
 @pytest.fixture(scope="module")
-def dispatch_settings(
+def worker_settings(
     stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
     base = make_worker_settings(stack_settings, tmp_path_factory.mktemp("worker-data"))
@@ -81,48 +82,32 @@ def dispatch_settings(
 
 @pytest.fixture(scope="module")
 def sandbox(
-    dispatch_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+    worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SandboxProcess]:
     log_path = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
-    with running_sandbox(dispatch_settings, log_path) as process:
+    with running_sandbox(worker_settings, log_path) as process:
         yield process
 
 
 @pytest.fixture(scope="module")
 def worker(
-    dispatch_settings: Settings, sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
+    worker_settings: Settings, sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = WorkerProcess(dispatch_settings, log_path)
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        returncode = process.stop()
-    if returncode != 0:
-        pytest.fail(f"worker exited with {returncode} on SIGTERM:\n{process.log_tail()}")
+    """A worker started once the sandbox answers."""
+    with running_worker(worker_settings, tmp_path_factory.mktemp("worker") / "worker.log") as w:
+        yield w
 
 
 @pytest.fixture(scope="module")
-async def producer(dispatch_settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=dispatch_settings.kafka.bootstrap, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
-
-
-@pytest.fixture(scope="module")
-async def status_tap(dispatch_settings: Settings) -> AsyncIterator[TopicTap]:
-    topic = TopicCatalog(dispatch_settings).for_topic("notifications.status").name
-    async with tapped(dispatch_settings, topic) as tap:
+async def status_tap(worker_settings: Settings) -> AsyncIterator[TopicTap]:
+    topic = TopicCatalog(worker_settings).for_topic("notifications.status").name
+    async with tapped(worker_settings, topic) as tap:
         yield tap
 
 
 @pytest.fixture(scope="module")
-async def dlq_tap(dispatch_settings: Settings) -> AsyncIterator[TopicTap]:
-    async with tapped(
-        dispatch_settings, TopicCatalog(dispatch_settings).notifications_dlq.name
-    ) as tap:
+async def dlq_tap(worker_settings: Settings) -> AsyncIterator[TopicTap]:
+    async with tapped(worker_settings, TopicCatalog(worker_settings).notifications_dlq.name) as tap:
         yield tap
 
 
@@ -141,7 +126,7 @@ async def test_every_channel_is_sent_through_its_provider_and_marked_sent(
     sandbox: SandboxProcess,
     producer: AIOKafkaProducer,
     status_tap: TopicTap,
-    dispatch_settings: Settings,
+    worker_settings: Settings,
 ) -> None:
     sends = {
         "sendgrid": ("email", "ada@example.com"),
@@ -150,7 +135,7 @@ async def test_every_channel_is_sent_through_its_provider_and_marked_sent(
         "meta": ("whatsapp", "+15551239999"),
     }
     ids = {
-        provider: await dispatch(producer, dispatch_settings, channel, recipient)
+        provider: await dispatch(producer, worker_settings, channel, recipient)
         for provider, (channel, recipient) in sends.items()
     }
     for provider, notification_id in ids.items():
@@ -173,9 +158,9 @@ async def test_a_failing_recipient_is_retried_on_each_delay_then_dead_lettered_a
     producer: AIOKafkaProducer,
     status_tap: TopicTap,
     dlq_tap: TopicTap,
-    dispatch_settings: Settings,
+    worker_settings: Settings,
 ) -> None:
-    notification_id = await dispatch(producer, dispatch_settings, "email", "x@fail.test")
+    notification_id = await dispatch(producer, worker_settings, "email", "x@fail.test")
     await eventually(
         when(lambda: ("failed", 3) in states(status_tap, notification_id)),
         what="failing notification failed after 3 attempts",
@@ -201,12 +186,12 @@ async def test_a_failing_recipient_is_retried_on_each_delay_then_dead_lettered_a
     assert letter.header(DEAD_LETTER_ATTEMPTS_HEADER) == "3"
     assert letter.header(ATTEMPT_HEADER) is None
 
-    listed = await cli(dispatch_settings, "dlq", "list", "notifications")
+    listed = await cli(worker_settings, "dlq", "list", "notifications")
     assert listed.code == 0, listed.stderr
     [line] = [line for line in listed.lines if line["key"] == notification_id]
     assert (line["error_type"], line["redriven"]) == ("AttemptsExhaustedError", False)
 
-    result = await cli(dispatch_settings, "dlq", "redrive", "notifications", "--all")
+    result = await cli(worker_settings, "dlq", "redrive", "notifications", "--all")
     assert result.code == 0, result.stderr
     assert [line["status"] for line in result.lines] == ["redriven"] * len(result.lines)
     assert any(line["dlq_offset"] == letter.offset for line in result.lines)
@@ -226,9 +211,9 @@ async def test_an_invalid_recipient_is_dead_lettered_without_retry(
     producer: AIOKafkaProducer,
     status_tap: TopicTap,
     dlq_tap: TopicTap,
-    dispatch_settings: Settings,
+    worker_settings: Settings,
 ) -> None:
-    notification_id = await dispatch(producer, dispatch_settings, "sms", "not-a-phone")
+    notification_id = await dispatch(producer, worker_settings, "sms", "not-a-phone")
     await eventually(
         when(lambda: bool(dlq_tap.keyed(notification_id))), what="dead letter", worker=worker
     )
@@ -251,17 +236,17 @@ async def test_a_sendgrid_outage_opens_its_breaker_and_email_fails_over_to_smtp(
     sandbox: SandboxProcess,
     producer: AIOKafkaProducer,
     status_tap: TopicTap,
-    dispatch_settings: Settings,
+    worker_settings: Settings,
 ) -> None:
     # A success first: sendgrid's consecutive-failure count starts from zero.
-    healthy = await dispatch(producer, dispatch_settings, "email", "first@example.com")
+    healthy = await dispatch(producer, worker_settings, "email", "first@example.com")
     await eventually(
         when(lambda: ("sent", 1) in states(status_tap, healthy)), what="sent", worker=worker
     )
     await set_outage(sandbox.http_url, "sendgrid", down=True)
     try:
         ids = [
-            await dispatch(producer, dispatch_settings, "email", f"user{n}@example.com")
+            await dispatch(producer, worker_settings, "email", f"user{n}@example.com")
             for n in range(2 * BREAKER_THRESHOLD)
         ]
         for notification_id in ids:

@@ -10,7 +10,6 @@ on different topics and partitions, which nothing else orders).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,20 +26,21 @@ from pytest_aiohttp import AiohttpServer
 
 from agents.metrics import INPUT_TOPICS
 from api.app import create_app
-from schemas import examples
 from schemas.contracts import BY_EVENT_TYPE
 from streams.catalog import TopicCatalog
 from streams.settings import Settings
 from streams.wire import encode
+from tests.integration.kafka_io import kafka_producer, records_to_end
 from tests.integration.worker_process import (
     OPERATOR_TOKEN,
     WorkerProcess,
     eventually,
     make_worker_settings,
     own_topics,
+    running_worker,
 )
+from tests.unit.agents.metrics_factories import event_at
 
-READ_TIMEOUT_S = 30.0
 # A minute boundary two hours AHEAD: the worker's other agents publish events of their own
 # (notification statuses, at the wall clock's time) that the metrics agent reads too; those
 # must not move this test's watermark. Windows close by event time only (idle is set far away).
@@ -51,20 +51,7 @@ ORDER_KEY = b"ord-metrics-1"  # one partition: these events are folded in the or
 
 
 def event(event_type: str, at_s: float, **payload: Any) -> BaseModel:
-    occurred_at = T0 + timedelta(seconds=at_s)
-    event_id = uuid.uuid4()
-    model: type[BaseModel] = BY_EVENT_TYPE[event_type].event_model
-    return model.model_validate(
-        {
-            "event_id": event_id,
-            "event_type": event_type,
-            "occurred_at": occurred_at,
-            "ingested_at": occurred_at,
-            "source": "test",
-            "correlation_id": str(event_id),
-            "payload": dict(examples.PAYLOADS[event_type]) | payload,
-        }
-    )
+    return event_at(event_type, T0 + timedelta(seconds=at_s), **payload)
 
 
 def order(event_type: str, at_s: float, total_minor: int = 1000) -> BaseModel:
@@ -88,10 +75,8 @@ def metrics_settings(stack_settings: Settings, tmp_path: Path) -> Iterator[Setti
 
 @pytest.fixture
 async def producer(metrics_settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=metrics_settings.kafka.bootstrap, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
+    async with kafka_producer(metrics_settings) as producer:
+        yield producer
 
 
 async def produce(
@@ -135,23 +120,7 @@ async def all_consumed(settings: Settings, worker: WorkerProcess) -> None:
 
 async def raw_records(settings: Settings, base: str) -> list[tuple[bytes, bytes]]:
     topic = TopicCatalog(settings).analytics_output(base).name
-    partitions = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: list[tuple[bytes, bytes]] = []
-        async with asyncio.timeout(READ_TIMEOUT_S):
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                for batch in (await consumer.getmany(*partitions, timeout_ms=500)).values():
-                    found.extend((r.key or b"", r.value or b"") for r in batch)
-        return found
-    finally:
-        await consumer.stop()
+    return [(r.key or b"", r.value or b"") for r in await records_to_end(settings, topic)]
 
 
 def confluent_decode(url: str, topic: str, values: list[bytes]) -> list[dict[str, Any]]:
@@ -194,18 +163,6 @@ async def clock_entry(worker: WorkerProcess) -> dict[str, Any]:
         return body
 
 
-def start_worker(settings: Settings, log_path: Path) -> WorkerProcess:
-    worker = WorkerProcess(settings, log_path)
-    worker.wait_ready()
-    return worker
-
-
-def stop_worker(worker: WorkerProcess) -> None:
-    returncode = worker.stop()
-    if returncode != 0:
-        pytest.fail(f"worker exited with {returncode} on SIGTERM:\n{worker.log_tail()}")
-
-
 async def test_closed_windows_are_published_once_late_events_count_and_a_restart_loses_nothing(
     metrics_settings: Settings,
     producer: AIOKafkaProducer,
@@ -215,8 +172,7 @@ async def test_closed_windows_are_published_once_late_events_count_and_a_restart
     settings = metrics_settings
     server = await aiohttp_server(create_app(settings))
     analytics = Analytics(settings, f"http://127.0.0.1:{server.port}/schema-registry")
-    worker = start_worker(settings, tmp_path / "worker-1.log")
-    try:
+    with running_worker(settings, tmp_path / "worker-1.log") as worker:
         # Minute 0 of every family, and an event at 80 s: watermark 50 s, nothing closes yet.
         delivered_at_s = 20
         await produce(
@@ -268,11 +224,8 @@ async def test_closed_windows_are_published_once_late_events_count_and_a_restart
             return (await clock_entry(worker)).get("dropped_late") or None
 
         assert await eventually(dropped, what="a late drop counted", worker=worker) >= 1
-    finally:
-        stop_worker(worker)
 
-    worker = start_worker(settings, tmp_path / "worker-2.log")
-    try:
+    with running_worker(settings, tmp_path / "worker-2.log") as worker:
         await produce(producer, settings, [order("order.created", 200)])  # watermark 170 s
         minute_1 = await analytics.window("analytics.orders", f"tumbling:60:{T1_KEY}:EUR", worker)
         assert (minute_1["orders_created"], minute_1["orders_paid"]) == (2, 1)
@@ -280,8 +233,6 @@ async def test_closed_windows_are_published_once_late_events_count_and_a_restart
         keys = [key for key, _ in await analytics.records("analytics.orders")]
         assert len(keys) == len(set(keys)), "a window was published twice"
         assert keys.count(f"tumbling:60:{T0_KEY}:EUR") == 1
-    finally:
-        stop_worker(worker)
 
 
 async def test_an_idle_stream_closes_its_last_window_by_the_timer(
@@ -304,11 +255,8 @@ async def test_an_idle_stream_closes_its_last_window_by_the_timer(
     settings = metrics_settings.model_copy(update={"metrics": short})
     server = await aiohttp_server(create_app(settings))
     analytics = Analytics(settings, f"http://127.0.0.1:{server.port}/schema-registry")
-    worker = start_worker(settings, tmp_path / "worker.log")
-    try:
+    with running_worker(settings, tmp_path / "worker.log") as worker:
         await produce(producer, settings, [event("auth.logout", 1)])
         window = await analytics.window("analytics.auth", f"tumbling:10:{T0_KEY}:all", worker)
         assert (window["events"], window["by_type"]) == (1, {"auth.logout": 1})
         assert window["window_end"] == T0 + timedelta(seconds=10)
-    finally:
-        stop_worker(worker)

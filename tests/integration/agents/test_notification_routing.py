@@ -34,6 +34,7 @@ from schemas.users import UserEvent
 from streams.catalog import TopicCatalog
 from streams.settings import Settings, ThrottleLimit
 from streams.wire import decode, encode
+from tests.integration.kafka_io import earliest_consumer
 from tests.integration.worker_process import (
     MATERIALIZE_DEADLINE_S,
     OPERATOR_HEADERS,
@@ -82,63 +83,32 @@ def worker_settings(
 
 
 @pytest.fixture(scope="module")
-def worker(
-    worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(worker_settings, tmp_path_factory.mktemp("routing") / "worker.log")
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        returncode = process.stop()
-    if returncode != 0:
-        pytest.fail(f"worker exited with {returncode} on SIGTERM:\n{process.log_tail()}")
-
-
-@pytest.fixture(scope="module")
-async def producer(worker_settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=worker_settings.kafka.bootstrap, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
-
-
-@pytest.fixture(scope="module")
 async def seen(worker_settings: Settings) -> AsyncIterator[Seen]:
     """Everything the router writes, decoded, collected from the start of its two topics."""
     catalog = TopicCatalog(worker_settings)
     dispatch = catalog.for_topic("notifications.dispatch").name
     status = catalog.for_topic("notifications.status").name
-    consumer = AIOKafkaConsumer(
-        dispatch,
-        status,
-        bootstrap_servers=worker_settings.kafka.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    collected = Seen(consumer=consumer)
+    async with earliest_consumer(worker_settings, dispatch, status) as consumer:
+        collected = Seen(consumer=consumer)
 
-    async def collect() -> None:
-        async for record in consumer:
-            if record.topic == dispatch:
-                event = decode(record.value, NotificationDispatchEvent)
-                assert record.key == event.payload.notification_id.encode()
-                collected.dispatches.append(event.payload)
-                collected.routed_at[event.payload.notification_id] = event.occurred_at
-            else:
-                status_event = decode(record.value, NotificationStatusEvent)
-                assert record.key == status_event.payload.notification_id.encode()
-                if status_event.source == ROUTER_SOURCE:  # not the dispatcher's, if it runs
-                    collected.statuses.append(status_event.payload)
+        async def collect() -> None:
+            async for record in consumer:
+                if record.topic == dispatch:
+                    event = decode(record.value, NotificationDispatchEvent)
+                    assert record.key == event.payload.notification_id.encode()
+                    collected.dispatches.append(event.payload)
+                    collected.routed_at[event.payload.notification_id] = event.occurred_at
+                else:
+                    status_event = decode(record.value, NotificationStatusEvent)
+                    assert record.key == status_event.payload.notification_id.encode()
+                    if status_event.source == ROUTER_SOURCE:  # not the dispatcher's, if it runs
+                        collected.statuses.append(status_event.payload)
 
-    task = asyncio.create_task(collect())
-    yield collected
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await consumer.stop()
+        task = asyncio.create_task(collect())
+        yield collected
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _envelope(
@@ -484,18 +454,8 @@ async def test_an_unrenderable_request_is_dead_lettered_and_routing_goes_on(
     await events.order("order.refunded")
     await dispatches(seen, user, 1, worker, "the refund after the poison", "order-refunded")
     dead_letters = events.catalog.dead_letters(requests).name
-    consumer = AIOKafkaConsumer(
-        dead_letters,
-        bootstrap_servers=worker_settings.kafka.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    try:
+    async with earliest_consumer(worker_settings, dead_letters) as consumer:
         record = await asyncio.wait_for(consumer.getone(), timeout=60)
-    finally:
-        await consumer.stop()
     assert record.key == user.encode()
     dead = decode(record.value, NotificationRequestEvent)
     assert (dead.event_id, dead.payload) == (external.event_id, external.payload)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from agents.order_state import merge, to_entry
@@ -19,6 +19,7 @@ from tests.integration.agents.conftest import (
     produce,
     row_where,
 )
+from tests.integration.kafka_io import earliest_consumer
 from tests.integration.worker_process import OPERATOR_HEADERS
 from tests.unit.agents.factories import T0, order_event
 
@@ -58,19 +59,13 @@ async def first_dead_letter(
 ) -> ConsumerRecord[bytes, bytes]:
     catalog = TopicCatalog(settings)
     topic = catalog.dead_letters(catalog.orders_events).name
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka.bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
+    async with earliest_consumer(settings, topic) as consumer:
 
         async def probe() -> ConsumerRecord[bytes, bytes] | None:
             batches = await consumer.getmany(timeout_ms=200, max_records=1)
             return next((r for records in batches.values() for r in records), None)
 
         return await eventually(probe, what=f"a record on {topic}", worker=worker)
-    finally:
-        await consumer.stop()
 
 
 async def test_a_poison_record_is_dead_lettered_and_the_next_event_still_materialized(

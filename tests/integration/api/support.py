@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import time
@@ -11,7 +10,7 @@ from typing import Any
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from pydantic import SecretStr
 
 from api.families import BY_NAME
@@ -20,9 +19,9 @@ from schemas.orders import OrderEvent
 from streams.catalog import TopicCatalog
 from streams.settings import Settings
 from streams.wire import decode
+from tests.integration.kafka_io import records_to_end
 
 ORDERS_PATH = "/v1/webhooks/orders"
-READ_TIMEOUT_S = 30.0
 
 
 def order_webhook(order_id: str | None = None, **changes: Any) -> dict[str, Any]:
@@ -86,30 +85,9 @@ async def orders_records(settings: Settings) -> list[ConsumerRecord[bytes, bytes
 
 
 async def topic_records(settings: Settings, base_topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record on one of the test's topics, from the beginning up to the current end.
-
-    Reading up to the end offsets taken now gives an exact count without waiting to see whether
-    more arrives: the API answers only after the broker acknowledged, so all is already there.
-    """
-    topic = TopicCatalog(settings).for_topic(base_topic).name
-    partitions = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        async with asyncio.timeout(READ_TIMEOUT_S):
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                batches = await consumer.getmany(*partitions, timeout_ms=500)
-                for batch in batches.values():
-                    records.extend(batch)
-        return records
-    finally:
-        await consumer.stop()
+    """Every record on one of the test's topics so far: the API answers only after the broker
+    acknowledged, so all is already there."""
+    return await records_to_end(settings, TopicCatalog(settings).for_topic(base_topic).name)
 
 
 def decoded(record: ConsumerRecord[bytes, bytes]) -> OrderEvent:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
-import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
@@ -14,37 +11,8 @@ from streams.order_store import OrderStore
 from streams.settings import Settings
 from tests.integration.agents.conftest import new_order_id, produce, row_where
 from tests.integration.cli.support import cli
-from tests.integration.worker_process import WorkerProcess, make_worker_settings, own_topics
+from tests.integration.worker_process import WorkerProcess
 from tests.unit.agents.factories import order_event
-
-
-@pytest.fixture(scope="module")
-def worker_settings(
-    stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Settings]:
-    settings = make_worker_settings(stack_settings, tmp_path_factory.mktemp("worker-data"))
-    with own_topics(settings):
-        yield settings
-
-
-@pytest.fixture(scope="module")
-def worker(
-    worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(worker_settings, tmp_path_factory.mktemp("worker") / "worker.log")
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-
-
-@pytest.fixture(scope="module")
-async def producer(worker_settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=worker_settings.kafka.bootstrap, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 async def test_tables_lists_and_gets_from_the_worker(

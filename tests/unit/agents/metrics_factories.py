@@ -40,7 +40,11 @@ def config(**changes: Any) -> WindowConfig:
 
 
 def event(event_type: str, at_s: float, **payload: Any) -> BaseModel:
-    occurred_at = T0 + timedelta(seconds=at_s)
+    return event_at(event_type, T0 + timedelta(seconds=at_s), **payload)
+
+
+def event_at(event_type: str, occurred_at: datetime, **payload: Any) -> BaseModel:
+    """A valid event of `event_type` (example payload, `payload` changes) at `occurred_at`."""
     event_id = uuid.uuid4()
     model: type[BaseModel] = BY_EVENT_TYPE[event_type].event_model
     return model.model_validate(

@@ -1,0 +1,69 @@
+"""Producing to and reading back from a test's own topics on the real Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from streams.settings import Settings
+
+READ_TIMEOUT_S = 30.0
+
+
+@asynccontextmanager
+async def kafka_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer that waits for every in-sync replica, as the API's does."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+async def records_to_end(
+    settings: Settings, topic: str, timeout_s: float = READ_TIMEOUT_S
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `topic` (a full name), from the beginning up to the current end.
+
+    Reading up to the end offsets taken now gives an exact count without waiting to see whether
+    more arrives: whoever wrote them was acknowledged by the broker, so all is already there.
+    """
+    partitions = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        async with asyncio.timeout(timeout_s):
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                for batch in (await consumer.getmany(*partitions, timeout_ms=500)).values():
+                    records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+@asynccontextmanager
+async def earliest_consumer(settings: Settings, *topics: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer of `topics` (full names) from their beginning, in no group: it reads what
+    is there and what comes, and commits nothing."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
