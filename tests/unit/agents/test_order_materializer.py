@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from schemas.orders import OrderEvent, OrderView
 from streams.errors import ServiceUnavailableError, TributaryError
 from streams.faust_app import OutgoingRecord, SourceRecord
 from streams.wire import decode, encode
+from tests.unit.agents.batch_fakes import ScopeAndSleep
 from tests.unit.agents.factories import order_event
 
 TOPIC = "t-orders.events"
@@ -45,13 +45,12 @@ class FakeDeadLetters:
         self.calls.append(list(records))
 
 
-class Harness:
+class Harness(ScopeAndSleep):
     def __init__(self, store: FakeStore | None = None) -> None:
+        super().__init__()
         self.table: dict[bytes, dict[str, Any]] = {}
         self.store = store or FakeStore()
         self.dead_letters = FakeDeadLetters()
-        self.sleeps: list[float] = []
-        self.scoped: list[int] = []
         self.materializer: OrderMaterializer[SourceRecord] = OrderMaterializer(
             table=self.table,
             decode=lambda raw: decode(raw, OrderEvent),
@@ -62,14 +61,6 @@ class Harness:
             backoff=Backoff(initial_s=0.5, max_s=2.0),
             sleep=self.sleep,
         )
-
-    @contextmanager
-    def scope(self, record: SourceRecord) -> Iterator[None]:
-        self.scoped.append(record.offset)
-        yield
-
-    async def sleep(self, delay_s: float) -> None:
-        self.sleeps.append(delay_s)
 
 
 def records(*values: bytes, first_offset: int = 0) -> list[SourceRecord]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from agents.retry import Backoff
@@ -14,6 +13,7 @@ from streams.block_store import Block
 from streams.errors import ServiceUnavailableError
 from streams.faust_app import OutgoingRecord, SourceRecord
 from streams.wire import decode, encode
+from tests.unit.agents.batch_fakes import ScopeAndSleep
 from tests.unit.agents.test_security_signals import CONFIG, failed, succeeded
 
 TOPIC = "t-auth.events"
@@ -44,15 +44,14 @@ class FakeBlocks:
         return len(blocks)
 
 
-class Harness:
+class Harness(ScopeAndSleep):
     def __init__(self, *, per_ip: bool = False, alert_failures: int = 0) -> None:
+        super().__init__()
         self.table: dict[bytes, dict[str, Any]] = {}
         self.alerts = FakeSink(alert_failures)
         self.forward = FakeSink()
         self.dead_letters = FakeSink()
         self.blocks = FakeBlocks()
-        self.scoped: list[int] = []
-        self.sleeps: list[float] = []
         self.processor: SecurityProcessor[SourceRecord] = SecurityProcessor(
             table=self.table,
             key_of=ip_key if per_ip else user_key,
@@ -69,14 +68,6 @@ class Harness:
             backoff=Backoff(initial_s=0.5, max_s=2.0),
             sleep=self.sleep,
         )
-
-    @contextmanager
-    def scope(self, record: SourceRecord) -> Iterator[None]:
-        self.scoped.append(record.offset)
-        yield
-
-    async def sleep(self, delay_s: float) -> None:
-        self.sleeps.append(delay_s)
 
 
 def records(*values: bytes) -> list[SourceRecord]:
