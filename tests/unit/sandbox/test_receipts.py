@@ -188,40 +188,42 @@ class StopLoopError(Exception):
     pass
 
 
-async def test_the_poster_posts_full_batches_back_to_back_then_waits_its_interval() -> None:
-    clock, poster = FakeClock(), FakePoster()
-    slept_s: list[float] = []
+class OneLoop:
+    """The poster's sleep: notes how long it was asked to wait, then ends the loop."""
 
-    async def sleep_once(seconds: float) -> None:
-        slept_s.append(seconds)
+    def __init__(self) -> None:
+        self.slept_s: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept_s.append(seconds)
         raise StopLoopError
 
+
+async def run_once(batcher: ReceiptBatcher) -> None:
+    with pytest.raises(StopLoopError):
+        await batcher.run()
+
+
+async def test_the_poster_posts_full_batches_back_to_back_then_waits_its_interval() -> None:
+    clock, poster, loop = FakeClock(), FakePoster(), OneLoop()
     batcher = ReceiptBatcher(
-        "twilio", poster, delay_s=0.25, batch_max=500, clock=clock, sleep=sleep_once
+        "twilio", poster, delay_s=0.25, batch_max=500, clock=clock, sleep=loop.sleep
     )
     for number in range(1200):
         batcher.add(_receipt(number))
     clock.now_s += 0.25
-    with pytest.raises(StopLoopError):
-        await batcher.run()
+    await run_once(batcher)
     assert [len(receipts) for _, receipts, _ in poster.calls] == [500, 500, 200]
-    assert slept_s == [batcher.interval_s]
+    assert loop.slept_s == [batcher.interval_s]
 
 
 async def test_the_poster_sleeps_until_the_oldest_receipt_is_due() -> None:
-    clock, poster = FakeClock(), FakePoster()
-    slept_s: list[float] = []
-
-    async def sleep_once(seconds: float) -> None:
-        slept_s.append(seconds)
-        raise StopLoopError
-
+    clock, poster, loop = FakeClock(), FakePoster(), OneLoop()
     batcher = ReceiptBatcher(
-        "fcm", poster, delay_s=0.25, batch_max=500, clock=clock, sleep=sleep_once
+        "fcm", poster, delay_s=0.25, batch_max=500, clock=clock, sleep=loop.sleep
     )
     batcher.add(_receipt(1))
     clock.now_s += 0.125
-    with pytest.raises(StopLoopError):
-        await batcher.run()
+    await run_once(batcher)
     assert poster.calls == []
-    assert slept_s == [0.125]
+    assert loop.slept_s == [0.125]
