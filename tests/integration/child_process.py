@@ -10,7 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -61,6 +64,18 @@ class ChildProcess:
                 )
             time.sleep(self.poll_interval_s)
         self.ready_after_s = time.monotonic() - self.started_s
+
+    @contextmanager
+    def running(self, *, must_exit_cleanly: bool = False) -> Iterator[Self]:
+        """Ready for the block, stopped after it; with `must_exit_cleanly`, a non-zero exit
+        on SIGTERM fails the test."""
+        try:
+            self.wait_ready()
+            yield self
+        finally:
+            returncode = self.stop()
+        if must_exit_cleanly and returncode != 0:
+            pytest.fail(f"{self.name} exited with {returncode} on SIGTERM:\n{self.log_tail()}")
 
     def stop(self) -> int:
         """SIGTERM, as an orchestrator would; kill only if it does not stop in time."""

@@ -86,9 +86,5 @@ class SandboxProcess(ChildProcess):
 
 @contextmanager
 def running_sandbox(settings: Settings, log_path: Path) -> Iterator[SandboxProcess]:
-    sandbox = SandboxProcess(settings, log_path)
-    try:
-        sandbox.wait_ready()
+    with SandboxProcess(settings, log_path).running() as sandbox:
         yield sandbox
-    finally:
-        sandbox.stop()

@@ -86,14 +86,8 @@ class WorkerProcess(ChildProcess):
 @contextmanager
 def running_worker(settings: Settings, log_path: Path) -> Iterator[WorkerProcess]:
     """A ready worker for the block; it must exit cleanly (0) on SIGTERM afterwards."""
-    process = WorkerProcess(settings, log_path)
-    try:
-        process.wait_ready()
+    with WorkerProcess(settings, log_path).running(must_exit_cleanly=True) as process:
         yield process
-    finally:
-        returncode = process.stop()
-    if returncode != 0:
-        pytest.fail(f"worker exited with {returncode} on SIGTERM:\n{process.log_tail()}")
 
 
 async def eventually(
