@@ -125,7 +125,9 @@ async def test_an_operator_lifts_a_block(api: TestClient[Any, Any], blocks: Bloc
 async def test_without_an_operator_token_lifting_is_disabled(
     aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    client = await aiohttp_client(create_app(settings))
+    # Explicitly none: `make test` exports a development token for the whole suite.
+    no_token = settings.model_copy(update={"operator": OperatorSettings(token=None)})
+    client = await aiohttp_client(create_app(no_token))
     assert (await client.delete("/v1/rate-limits/blocks/ip/192.0.2.1")).status == 403
 
 
