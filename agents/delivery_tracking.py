@@ -51,7 +51,7 @@ from schemas.notifications import (
 )
 from streams.delivery_store import DeliveryRow, TransitionRow
 from streams.errors import PoisonError, RetriableError
-from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.faust_app import OutgoingRecord, RecordSink, SourceRecord
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,6 @@ class DeliverySink(Protocol):
     async def write(
         self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
     ) -> int: ...
-
-
-class RecordSink(Protocol):
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None: ...
 
 
 @dataclass(slots=True)

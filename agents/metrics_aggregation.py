@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,16 +24,12 @@ from agents.metrics_windows import MetricsPartial, WindowAggregator
 from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.analytics import ANALYTICS_RECORDS, WindowRecord, WindowResult
 from streams.errors import RetriableError
-from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.faust_app import OutgoingRecord, RecordSink, SourceRecord
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E")
 SOURCE = "agent:metrics"
-
-
-class RecordSink(Protocol):
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None: ...
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -41,7 +41,7 @@ from schemas.notifications import (
 )
 from schemas.users import UserDeleted, UserEvent
 from streams.errors import PoisonError, RetriableError
-from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.faust_app import OutgoingRecord, RecordSink, SourceRecord
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,6 @@ E = TypeVar("E")
 Table = MutableMapping[bytes, dict[str, Any]]
 RELEASE_HEADER = "tributary.release"
 ROUTE_SOURCE = "agent:route_notifications"
-
-
-class RecordSink(Protocol):
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None: ...
 
 
 @dataclass(slots=True)

@@ -33,7 +33,7 @@ from schemas.notifications import (
 )
 from streams.dead_letters import HEADER_PREFIX, Headers, dead_letter_headers
 from streams.errors import PoisonError
-from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.faust_app import OutgoingRecord, RecordSink, SourceRecord
 from streams.providers.base import (
     OutboundMessage,
     PermanentSendError,
@@ -52,10 +52,6 @@ _STATUS_IDS = uuid.UUID("6f1d8a52-4c3e-4a0e-9b7d-2f3c1e5a9d10")
 
 class Sender(Protocol):
     async def send(self, message: OutboundMessage) -> SendResult: ...
-
-
-class RecordSink(Protocol):
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None: ...
 
 
 class AttemptsExhaustedError(PoisonError):

@@ -24,7 +24,7 @@ from agents.order_state import from_entry, merge, to_entry
 from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.orders import OrderEvent, OrderView
 from streams.errors import PoisonError, RetriableError
-from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.faust_app import OutgoingRecord, RecordSink, SourceRecord
 from streams.order_store import latest_per_order
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ Decode = Callable[[bytes | None], OrderEvent]
 
 class ViewSink(Protocol):
     async def upsert(self, views: Sequence[OrderView]) -> int: ...
-
-
-class RecordSink(Protocol):
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None: ...
 
 
 @dataclass(slots=True)

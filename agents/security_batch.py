@@ -24,7 +24,7 @@ from agents.security_signals import SUSPICIOUS, Decisions
 from schemas.auth import AuthEvent, LoginFailed
 from streams.block_store import Block
 from streams.errors import PoisonError, RetriableError
-from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.faust_app import OutgoingRecord, RecordSink, SourceRecord
 from streams.settings import SecuritySettings
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,6 @@ Encode = Callable[[AuthEvent], bytes]
 Handle = Callable[[AuthEvent, dict[str, Any] | None, SecuritySettings], Decisions]
 # The table key of an event (user id, or IP), None for events the rule ignores.
 KeyOf = Callable[[AuthEvent], str | None]
-
-
-class RecordSink(Protocol):
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None: ...
 
 
 class BlockSink(Protocol):

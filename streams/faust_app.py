@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import faust
 import uvloop
@@ -50,6 +50,13 @@ class OutgoingRecord:
     key: bytes | None
     value: bytes | None
     headers: Headers = ()
+
+
+class RecordSink(Protocol):
+    """Where a batch's records go (a `TopicPublisher` in the worker, a list in unit tests):
+    `send_all` returns once every record is acknowledged."""
+
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None: ...
 
 
 def broker_urls(bootstrap: str) -> list[str]:
