@@ -16,7 +16,14 @@ import faust
 from faust.types import AgentT, EventT, StreamT, TableT, TopicT
 from mode.supervisors import CrashingSupervisor
 
-from agents.delivery_tracking import DeliverySink, DeliveryTracker, Topics, is_own_record
+from agents.delivery_tracking import (
+    DeliverySink,
+    DeliveryTracker,
+    Topics,
+    TransitionsSink,
+    ignore_transitions,
+    is_own_record,
+)
 from agents.retry import Backoff
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.catalog import TopicCatalog
@@ -50,6 +57,7 @@ def register_deliveries(
     *,
     codec: WireCodec | None = None,
     backoff: Backoff | None = None,
+    transitions_out: TransitionsSink = ignore_transitions,
 ) -> DeliveriesPipeline:
     wire = codec or local_codec()
     catalog = TopicCatalog(settings)
@@ -85,6 +93,7 @@ def register_deliveries(
         describe=describe_event,
         scope=event_scope,
         backoff=backoff or Backoff(),
+        transitions_out=transitions_out,
     )
     batch_events = settings.worker.batch_events
     batch_window_s = settings.worker.batch_window_s

@@ -67,6 +67,15 @@ SOURCE = "agent:track_deliveries"
 UNKNOWN_USER = "unknown"
 
 
+# Where the batch's new transitions go for delivery metrics (the metrics pipeline's partials).
+Transitions = Sequence[tuple[SourceRecord, NotificationStatusEvent]]
+TransitionsSink = Callable[[Transitions], Awaitable[None]]
+
+
+async def ignore_transitions(_transitions: Transitions) -> None:
+    return None
+
+
 class DeliverySink(Protocol):
     async def write(
         self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
@@ -179,6 +188,8 @@ class _Batch:
     # (one changelog record, one store write) per notification and batch, however many of its
     # steps the batch holds (queued, sending and sent often arrive together).
     writes: dict[bytes, tuple[dict[str, Any], Any]]
+    # Each new step as a status event, with the record that caused it (for delivery metrics).
+    transitions: list[tuple[SourceRecord, NotificationStatusEvent]]
 
 
 class DeliveryTracker(Generic[E]):
@@ -201,6 +212,7 @@ class DeliveryTracker(Generic[E]):
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cache_entries: int = 20_000,
+        transitions_out: TransitionsSink = ignore_transitions,
     ) -> None:
         self._table = table
         self._topics = topics
@@ -215,6 +227,7 @@ class DeliveryTracker(Generic[E]):
         self._backoff = backoff
         self._sleep = sleep
         self._clock = clock
+        self._transitions_out = transitions_out
         # Parsed table entries by key, most recently written last (bounded: a notification is
         # busy for seconds, then never touched again).
         self._parsed: dict[bytes, tuple[dict[str, Any], Delivery]] = {}
@@ -222,7 +235,7 @@ class DeliveryTracker(Generic[E]):
         self.stats = TrackerStats()
 
     async def process(self, items: Sequence[E]) -> None:
-        batch = _Batch({}, [], [], defaultdict(list), {})
+        batch = _Batch({}, [], [], defaultdict(list), {}, [])
         for item in items:
             record = self._describe(item)
             try:
@@ -245,6 +258,9 @@ class DeliveryTracker(Generic[E]):
         if batch.published:
             await self._retry(self._sender(self._status_out, batch.published), "status")
             self.stats.published += len(batch.published)
+        if batch.transitions:
+            transitions = batch.transitions
+            await self._retry(lambda: self._transitions_out(transitions), "metrics")
         if batch.deliveries:
             rows = [delivery_row(d) for d in batch.deliveries.values()]
             written = await self._retry(lambda: self._store.write(rows, batch.steps), "rows")
@@ -254,6 +270,7 @@ class DeliveryTracker(Generic[E]):
 
     def _track(self, record: SourceRecord, batch: _Batch, item: E) -> None:
         receipt: NotificationReceiptEvent | None = None
+        status: NotificationStatusEvent | None = None
         if record.topic == self._topics.receipts:
             receipt = self._decode_receipt(record.value)
             notification_id = receipt.payload.notification_id
@@ -268,9 +285,13 @@ class DeliveryTracker(Generic[E]):
         delivery, added = self._fold(notification_id, step, facts, batch, item)
         batch.deliveries[notification_id] = delivery
         batch.steps.append(transition_row(notification_id, step))
-        if receipt is not None and added:
-            event = receipt_status(receipt, step, delivery, self._clock())
-            batch.published.append(status_record(event, self._encode))
+        if not added:
+            return
+        if receipt is not None:
+            status = receipt_status(receipt, step, delivery, self._clock())
+            batch.published.append(status_record(status, self._encode))
+        assert status is not None
+        batch.transitions.append((record, status))
 
     def _fold(
         self, notification_id: str, step: Step, facts: Facts, batch: _Batch, item: E

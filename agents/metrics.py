@@ -1,10 +1,12 @@
 """Wiring of the metrics pipeline into a Faust app: two agents, two tables and a timer.
 
-`collect_metrics` reads users/auth/orders events and notification statuses (every partition,
-shared by the workers of the group) and reduces each batch to partials (`metrics_collector`),
-sent to the single-partition `analytics.partials` topic. `aggregate_metrics` (whichever worker
-owns that partition) folds them into the `metrics_panes` table and publishes each closed window
-on `analytics.*` (`metrics_aggregation`, `metrics_windows`). Both tables have changelogs, so
+`collect_metrics` reads users/auth/orders events (every partition, shared by the workers of the
+group) and reduces each batch to partials (`metrics_collector`), sent to the single-partition
+`analytics.partials` topic. Delivery metrics come the same way from `track_deliveries`, which
+hands each batch's new transitions to `MetricsPipeline.publish_transitions`.
+`aggregate_metrics` (whichever worker owns that partition) folds them into the `metrics_panes`
+table and publishes each closed window on `analytics.*` (`metrics_aggregation`,
+`metrics_windows`). Both tables have changelogs, so
 open windows, the watermark and what was already published survive restarts and rebalances.
 The timer sends a tick through the same topic, so that windows of a quiet stream close too,
 from inside the agent (the only place the tables may be written).
@@ -21,8 +23,9 @@ import faust
 from faust.types import AgentT, EventT, StreamT, TableT
 from mode.supervisors import CrashingSupervisor
 
+from agents.delivery_tracking import Transitions, TransitionsSink
 from agents.metrics_aggregation import MetricsAggregation
-from agents.metrics_collector import INPUT_MODELS, MetricsCollector
+from agents.metrics_collector import INPUT_MODELS, MetricsCollector, transition_partials
 from agents.metrics_windows import Aggregate, MetricsPartial, WindowAggregator, WindowConfig
 from agents.retry import Backoff, retry_retriable
 from streams.catalog import TopicCatalog
@@ -50,7 +53,6 @@ INPUT_TOPICS = {
     "users.events": "users",
     "auth.events": "auth",
     "orders.events": "orders",
-    "notifications.status": "notifications",
 }
 
 
@@ -62,6 +64,7 @@ class MetricsPipeline:
     clock: TableT[str, dict[str, Any]]
     collect_agent: AgentT[Any]
     aggregate_agent: AgentT[Any]
+    publish_transitions: TransitionsSink
 
 
 def window_config(settings: Settings) -> WindowConfig:
@@ -161,7 +164,19 @@ def register_metrics(
 
     app.timer(interval=settings.metrics.tick_s, name="tick_metrics")(tick_metrics)
 
-    return MetricsPipeline(collector, aggregation, panes, clock, collect_agent, aggregate_agent)
+    async def publish_transitions(transitions: Transitions) -> None:
+        found = transition_partials(config, transitions, time.time())
+        await partials_out.send_all([_partial_record(partial) for partial in found])
+
+    return MetricsPipeline(
+        collector,
+        aggregation,
+        panes,
+        clock,
+        collect_agent,
+        aggregate_agent,
+        publish_transitions,
+    )
 
 
 def _partial_record(partial: MetricsPartial) -> OutgoingRecord:

@@ -92,6 +92,51 @@ def contribution(family: str, event: Any) -> Aggregate:
     return counters
 
 
+class _Partials:
+    """One partial per input partition, each covering the offsets of the records it saw."""
+
+    def __init__(self, config: WindowConfig, wall_s: float) -> None:
+        self._config = config
+        self._wall_s = wall_s
+        self._by_source: dict[tuple[str, int], MetricsPartial] = {}
+
+    def cover(self, record: SourceRecord) -> MetricsPartial:
+        source = (record.topic, record.partition)
+        partial = self._by_source.get(source)
+        if partial is None:
+            partial = self._by_source[source] = MetricsPartial(
+                source=f"{record.topic}:{record.partition}",
+                first_offset=record.offset,
+                last_offset=record.offset,
+                wall_s=self._wall_s,
+            )
+        partial.last_offset = max(partial.last_offset, record.offset)
+        partial.first_offset = min(partial.first_offset, record.offset)
+        return partial
+
+    def add(self, partial: MetricsPartial, family: str, event: BaseModel) -> None:
+        event_ms = epoch_ms(event)
+        pane = self._config.pane_of(event_ms)
+        merge(partial.panes.setdefault(pane, {}), contribution(family, event))
+        partial.max_event_ms = max(partial.max_event_ms or event_ms, event_ms)
+
+    def all(self) -> list[MetricsPartial]:
+        return list(self._by_source.values())
+
+
+def transition_partials(
+    config: WindowConfig, transitions: Iterable[tuple[SourceRecord, BaseModel]], wall_s: float
+) -> list[MetricsPartial]:
+    """Partials of delivery transitions, as the tracker applies them (the status event of each
+    new step, with the record that caused it). Delivery metrics come from there rather than from
+    re-reading `notifications.status`: each transition counts once, and no agent consumes every
+    status record a second time."""
+    partials = _Partials(config, wall_s)
+    for record, event in transitions:
+        partials.add(partials.cover(record), "notifications", event)
+    return partials.all()
+
+
 class MetricsCollector:
     """Reduces batches of input records to partials; see the module docstring."""
 
@@ -101,30 +146,24 @@ class MetricsCollector:
         self.stats = CollectorStats()
 
     def partials(self, records: Iterable[SourceRecord], wall_s: float) -> list[MetricsPartial]:
-        by_source: dict[tuple[str, int], MetricsPartial] = {}
+        partials = _Partials(self._config, wall_s)
         for record in records:
-            source = (record.topic, record.partition)
-            partial = by_source.get(source)
-            if partial is None:
-                partial = by_source[source] = MetricsPartial(
-                    source=f"{record.topic}:{record.partition}",
-                    first_offset=record.offset,
-                    last_offset=record.offset,
-                    wall_s=wall_s,
-                )
-            partial.last_offset = max(partial.last_offset, record.offset)
-            partial.first_offset = min(partial.first_offset, record.offset)
+            partial = partials.cover(record)
             self.stats.events += 1
             try:
                 family, event = self._decode(record.topic, record.value)
             except PoisonError as exc:
-                log.warning("metrics skip %s[%d]@%d: %s", *source, record.offset, exc)
+                log.warning(
+                    "metrics skip %s[%d]@%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    exc,
+                )
                 self.stats.undecodable += 1
                 continue
-            event_ms = epoch_ms(event)
-            pane = self._config.pane_of(event_ms)
-            merge(partial.panes.setdefault(pane, {}), contribution(family, event))
-            partial.max_event_ms = max(partial.max_event_ms or event_ms, event_ms)
+            partials.add(partial, family, event)
+        found = partials.all()
         self.stats.batches += 1
-        self.stats.partials += len(by_source)
-        return list(by_source.values())
+        self.stats.partials += len(found)
+        return found

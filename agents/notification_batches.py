@@ -1,10 +1,12 @@
 """One batch of each notification agent, written against small protocols so fakes can test it.
 
-`RequestBatch` (request_notifications): users/auth/orders events -> the rules -> requests on
-`notifications.requests`, re-keyed by user id. `RouteBatch` (route_notifications): users events
-fold into the `contacts` table; requests are routed (see `notification_routing`) into dispatches,
-status events, deferrals; deferred requests are released by sending their record again with a
-`tributary.release` header naming the id released.
+`RequestBatch` (request_notifications): events keyed by something else than their user (auth,
+orders) -> the rules -> requests on `notifications.requests`, re-keyed by user id.
+`RouteBatch` (route_notifications): users events fold into the `contacts` table and, being keyed
+by user id already, are turned into requests and routed in place (no hop through
+`notifications.requests`: a user.created is one consumed record, not three); requests are routed
+(see `notification_routing`) into dispatches, status events, deferrals; deferred requests are
+released by sending their record again with a `tributary.release` header naming the id released.
 
 Order within a batch, for at-least-once without loss: events are folded against an in-memory
 overlay of the tables (so later events of the batch see earlier ones), then every output record
@@ -184,6 +186,7 @@ class RouteSinks:
     status: RecordSink
     requests: RecordSink
     request_dead_letters: RecordSink
+    user_dead_letters: RecordSink
 
 
 class RouteBatch(Generic[E]):
@@ -226,39 +229,31 @@ class RouteBatch(Generic[E]):
     async def process(self, batch: Sequence[E]) -> None:
         now = self._clock()
         contacts, routing, deferred = (_Overlay(table) for table in self._tables)
+        tables = (contacts, routing, deferred)
         out = _Outbox()
         for item in batch:
             record = self._describe(item)
             if record.topic == self._users_topic:
-                self._user_event(item, record, contacts, routing, deferred, out, now)
+                self._user_event(item, record, tables, out, now)
             else:
-                self._request(item, record, contacts, routing, deferred, out, now)
+                self._request(item, record, tables, out, now)
         await self._send(out)
-        for table in (contacts, routing, deferred):
+        for table in tables:
             table.flush(self._scope)
         self.stats.batches += 1
         self.stats.events += len(batch)
 
     def _user_event(
-        self,
-        item: E,
-        record: SourceRecord,
-        contacts: _Overlay,
-        routing: _Overlay,
-        deferred: _Overlay,
-        out: _Outbox,
-        now: datetime,
+        self, item: E, record: SourceRecord, tables: _Tables, out: _Outbox, now: datetime
     ) -> None:
+        contacts, routing, deferred = tables
         try:
             event = self._decode_user(record.value)
-        except PoisonError as exc:  # request_notifications dead-letters users.events records
+        except PoisonError as exc:
             log.warning(
-                "skipping undecodable %s[%d]@%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                exc,
+                "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
             )
+            out.user_dead_letters.append(dead_letter(record, exc))
             return
         user_id = event.payload.user_id
         key = user_id.encode()
@@ -279,29 +274,44 @@ class RouteBatch(Generic[E]):
         for entry in entries.values():
             if entry.kind == "contact":  # its user can be reached now: route it at once
                 out.releases.append(release_record(entry))
+        # After the contact update: the event may be the one that gives the user a contact.
+        for request in requests_for(event, now=now, rules=self._router.rules):
+            self.stats.requests += 1
+            self._route(item, record, request, self._encode(request), None, tables, out, now)
 
     def _request(
-        self,
-        item: E,
-        record: SourceRecord,
-        contacts: _Overlay,
-        routing: _Overlay,
-        deferred: _Overlay,
-        out: _Outbox,
-        now: datetime,
+        self, item: E, record: SourceRecord, tables: _Tables, out: _Outbox, now: datetime
     ) -> None:
         try:
             event = self._decode_request(record.value)
+        except PoisonError as exc:
+            self._reject(record, exc, out)
+            return
+        release = self._release_of(item)
+        self._route(item, record, event, record.value or b"", release, tables, out, now)
+
+    def _route(
+        self,
+        item: E,
+        record: SourceRecord,
+        event: NotificationRequestEvent,
+        raw: bytes,
+        release: str | None,
+        tables: _Tables,
+        out: _Outbox,
+        now: datetime,
+    ) -> None:
+        contacts, routing, deferred = tables
+        try:
             key = event.payload.user_id.encode()
             contact_value = contacts.get(key)
             state = RoutingState.from_table(routing.get(key))
             entries = _deferrals(deferred, state)
-            release = self._release_of(item)
             if release is not None and release not in state.deferred:
                 entries = {**entries, **_deferrals(deferred, RoutingState(deferred=[release]))}
             result = self._router.route(
                 event,
-                record.value or b"",
+                raw,
                 contact=Contact.from_table(contact_value) if contact_value else None,
                 state=state,
                 deferred=entries,
@@ -309,12 +319,16 @@ class RouteBatch(Generic[E]):
                 now=now,
             )
         except PoisonError as exc:
-            log.warning(
-                "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
-            )
-            out.dead_letters.append(dead_letter(record, exc))
+            self._reject(record, exc, out)
             return
         self._apply(item, event, result, routing, deferred, out, now)
+
+    @staticmethod
+    def _reject(record: SourceRecord, exc: PoisonError, out: _Outbox) -> None:
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
+        )
+        out.dead_letters.append(dead_letter(record, exc))
 
     def _apply(
         self,
@@ -342,6 +356,7 @@ class RouteBatch(Generic[E]):
             (self._sinks.status, [self._encoded(r) for r in out.statuses], "status events"),
             (self._sinks.requests, out.releases, "released requests"),
             (self._sinks.request_dead_letters, out.dead_letters, "request dead letters"),
+            (self._sinks.user_dead_letters, out.user_dead_letters, "users dead letters"),
         )
         await asyncio.gather(
             *(
@@ -352,7 +367,7 @@ class RouteBatch(Generic[E]):
         self.stats.dispatches += len(out.dispatches)
         self.stats.statuses += len(out.statuses)
         self.stats.releases += len(out.releases)
-        self.stats.dead_letters += len(out.dead_letters)
+        self.stats.dead_letters += len(out.dead_letters) + len(out.user_dead_letters)
 
     def _encoded(self, keyed: tuple[str, BaseModel]) -> OutgoingRecord:
         key, event = keyed
@@ -365,6 +380,10 @@ class _Outbox:
     statuses: list[tuple[str, BaseModel]] = field(default_factory=list)
     releases: list[OutgoingRecord] = field(default_factory=list)
     dead_letters: list[OutgoingRecord] = field(default_factory=list)
+    user_dead_letters: list[OutgoingRecord] = field(default_factory=list)
+
+
+_Tables = tuple[_Overlay, _Overlay, _Overlay]
 
 
 def _deferrals(deferred: _Overlay, state: RoutingState) -> dict[str, Deferral]:

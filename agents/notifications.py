@@ -1,10 +1,11 @@
 """Wiring of notification routing into a Faust app: request_notifications, route_notifications.
 
-request_notifications reads users/auth/orders events and writes requests to
+request_notifications reads auth and orders events and writes requests to
 `notifications.requests`, keyed by user id. route_notifications reads `users.events` and
 `notifications.requests` in ONE agent: both are keyed by user id with the same partition count,
-so a user's contact updates and requests reach the same agent instance, in order per topic, next
-to its tables (`contacts`, `notification_routing` by user id; `notification_deferrals` by
+so a user's contact updates, the requests its own events cause (routed in place) and the
+requests from other families reach the same agent instance, in order per topic, next to its
+tables (`contacts`, `notification_routing` by user id; `notification_deferrals` by
 notification id, written in the user's partition). A timer releases due deferrals by sending
 their request record again (see `notification_batches`). Logic lives in the modules it imports.
 """
@@ -116,7 +117,6 @@ def register_notifications(
     )
     requests = catalog.for_topic("notifications.requests")
     decoders: dict[str, Callable[[bytes | None], CausingEvent]] = {
-        users.name: lambda raw: wire.decode(raw, UserEvent),
         auth.name: lambda raw: wire.decode(raw, AuthEvent),
         orders.name: lambda raw: wire.decode(raw, OrderEvent),
     }
@@ -128,7 +128,7 @@ def register_notifications(
         requests=requests_out,
         dead_letters={
             spec.name: TopicPublisher(raw_topic(app, catalog.dead_letters(spec).name))
-            for spec in (users, auth, orders)
+            for spec in (auth, orders)
         },
         describe=describe_event,
         clock=clock,
@@ -159,6 +159,7 @@ def register_notifications(
             request_dead_letters=TopicPublisher(
                 raw_topic(app, catalog.dead_letters(requests).name)
             ),
+            user_dead_letters=TopicPublisher(raw_topic(app, catalog.dead_letters(users).name)),
         ),
         describe=describe_event,
         release_of=release_header,
@@ -180,7 +181,7 @@ def register_notifications(
 
     # Crash rather than restart in place, as the orders agent does (see `agents.orders`).
     request_agent = app.agent(
-        _multi_topic(app, users.name, auth.name, orders.name),
+        _multi_topic(app, auth.name, orders.name),
         name=REQUEST_AGENT,
         supervisor_strategy=CrashingSupervisor,
     )(request_notifications)

@@ -82,11 +82,13 @@ def build_app(
     security = register_security(app, settings, blocks, codec)
     metrics.track_stats(USERS_AGENT, security.users.stats)
     metrics.track_stats(IPS_AGENT, security.ips.stats)
-    tracking = register_deliveries(app, settings, deliveries, codec=codec)
+    analytics = register_metrics(app, settings, codec=codec)
+    tracking = register_deliveries(
+        app, settings, deliveries, codec=codec, transitions_out=analytics.publish_transitions
+    )
     metrics.track_stats(DELIVERIES_AGENT, tracking.tracker.stats)
     dispatch = register_dispatch(app, settings, codec=codec)
     metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
-    register_metrics(app, settings, codec=codec)
     notifications = register_notifications(app, settings, codec=codec)
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)

@@ -112,7 +112,7 @@ async def main(requests: int, users: int) -> None:
         contacts={},
         routing={},
         deferred={},
-        sinks=RouteSinks(dispatch, NullSink(), NullSink(), NullSink()),
+        sinks=RouteSinks(dispatch, NullSink(), NullSink(), NullSink(), NullSink()),
         describe=lambda record: record,
         release_of=lambda record: None,
         scope=no_scope,

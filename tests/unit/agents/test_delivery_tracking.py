@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from agents.delivery_state import from_entry
-from agents.delivery_tracking import DeliveryTracker, Topics, is_own_record
+from agents.delivery_tracking import DeliveryTracker, Topics, Transitions, is_own_record
 from agents.retry import Backoff
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.delivery_store import DeliveryRow, TransitionRow
@@ -63,6 +63,7 @@ class Harness:
         self.status_out = FakeSink()
         self.dlq = {TOPICS.status: FakeSink(), TOPICS.receipts: FakeSink()}
         self.sleeps: list[float] = []
+        self.transitions: list[tuple[SourceRecord, NotificationStatusEvent]] = []
         self.tracker: DeliveryTracker[SourceRecord] = DeliveryTracker(
             table=self.table,
             topics=TOPICS,
@@ -77,7 +78,11 @@ class Harness:
             backoff=Backoff(initial_s=0.1, max_s=0.4),
             sleep=self.sleep,
             clock=lambda: at(100),
+            transitions_out=self.collect_transitions,
         )
+
+    async def collect_transitions(self, found: Transitions) -> None:
+        self.transitions.extend(found)
 
     @contextmanager
     def scope(self, record: SourceRecord) -> Iterator[None]:
@@ -147,6 +152,26 @@ async def test_a_receipt_is_published_as_a_status_transition_with_the_known_fact
     await h.tracker.process([record(TOPICS.status, out.value or b"")])
     assert h.table == before
     assert len(h.status_out.sent) == 1
+
+
+async def test_each_new_transition_goes_to_metrics_once_with_its_cause() -> None:
+    h = Harness()
+    sent = status(status_event("n-1", "sent", 1))
+    delivered = receipt(receipt_event("n-1", "delivered", 5))
+    late = status(status_event("n-1", "sending", 0, attempt=1))
+    await h.tracker.process([sent, delivered, late, sent])
+    # The late "sending" is a step of the timeline (it happened), the repeated "sent" is not.
+    assert [(cause, event.payload.state) for cause, event in h.transitions] == [
+        (sent, "sent"),
+        (delivered, "delivered"),
+        (late, "sending"),
+    ]
+    delivered_event = h.transitions[1][1]
+    assert delivered_event.occurred_at == at(5)
+    assert delivered_event.payload.caused_at is not None
+    # The same records again (a replay): nothing new, so nothing counted twice.
+    await h.tracker.process([sent, delivered, late])
+    assert len(h.transitions) == 3
 
 
 async def test_opened_receipts_change_nothing_and_publish_nothing() -> None:

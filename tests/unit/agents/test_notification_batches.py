@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,10 @@ from agents.notification_batches import (
     RouteSinks,
 )
 from agents.notification_policy import RoutingState
+from agents.notification_routing import Router
+from agents.notification_rules import RULES
 from agents.retry import Backoff
+from schemas.auth import AuthEvent
 from schemas.notifications import (
     NotificationDispatchEvent,
     NotificationRequestEvent,
@@ -30,6 +33,7 @@ from streams.wire import decode, encode
 from tests.unit.agents.notification_factories import (
     NOON,
     USER,
+    auth_event,
     order_event,
     quiet,
     request_for,
@@ -38,7 +42,8 @@ from tests.unit.agents.notification_factories import (
     user_event,
 )
 
-USERS, ORDERS, REQUESTS = "users.events", "orders.events", "notifications.requests"
+USERS, AUTH, ORDERS = "users.events", "auth.events", "orders.events"
+REQUESTS = "notifications.requests"
 
 
 @dataclass
@@ -81,8 +86,14 @@ def no_scope(_item: Item) -> Iterator[None]:
     yield
 
 
+def without_user_rules() -> Router:
+    """A router whose users events only set contacts (no welcome), so a test's user setup
+    dispatches nothing of its own."""
+    return replace(router(), rules=tuple(r for r in RULES if not r.event_type.startswith("user.")))
+
+
 class Rig:
-    def __init__(self, now: datetime = NOON) -> None:
+    def __init__(self, now: datetime = NOON, routes: Router | None = None) -> None:
         self.log: list[str] = []
         self.now = now
         self.contacts = Table(self.log, "contacts")
@@ -90,14 +101,16 @@ class Rig:
         self.deferred = Table(self.log, "deferred")
         self.dispatch = Sink(log=self.log, name="dispatch")
         self.status, self.requests, self.dead_letters = Sink(), Sink(), Sink()
+        self.users_dead_letters = Sink()
         self.sinks = RouteSinks(
             dispatch=self.dispatch,
             status=self.status,
             requests=self.requests,
             request_dead_letters=self.dead_letters,
+            user_dead_letters=self.users_dead_letters,
         )
         self.batch: RouteBatch[Item] = RouteBatch(
-            router=router(),
+            router=routes or without_user_rules(),
             users_topic=USERS,
             decode_user=lambda raw: decode(raw, UserEvent),
             decode_request=lambda raw: decode(raw, NotificationRequestEvent),
@@ -118,15 +131,15 @@ class Rig:
 
 
 async def test_requests_are_rekeyed_by_user_and_poison_goes_to_its_own_dead_letters() -> None:
-    requests, users_dlq, orders_dlq = Sink(), Sink(), Sink()
+    requests, auth_dlq, orders_dlq = Sink(), Sink(), Sink()
     batch: RequestBatch[Item] = RequestBatch(
         decoders={
-            USERS: lambda raw: decode(raw, UserEvent),
+            AUTH: lambda raw: decode(raw, AuthEvent),
             ORDERS: lambda raw: decode(raw, OrderEvent),
         },
         encode=encode,
         requests=requests,
-        dead_letters={USERS: users_dlq, ORDERS: orders_dlq},
+        dead_letters={AUTH: auth_dlq, ORDERS: orders_dlq},
         describe=lambda i: i.record,
         clock=lambda: NOON,
         backoff=Backoff(),
@@ -135,14 +148,14 @@ async def test_requests_are_rekeyed_by_user_and_poison_goes_to_its_own_dead_lett
         [
             item(ORDERS, order_event("order.paid")),
             item(ORDERS, None, raw=b"not avro"),
-            item(USERS, user_created()),
-            item(USERS, user_event("user.deleted")),
+            item(AUTH, auth_event("auth.password-reset-requested")),
+            item(AUTH, auth_event("auth.login-succeeded")),
         ]
     )
     assert [r.key for r in requests.sent] == [USER.encode(), USER.encode()]
     templates = [decode(r.value, NotificationRequestEvent).payload.template for r in requests.sent]
-    assert templates == ["order-confirmation", "welcome"]
-    assert (len(orders_dlq.sent), len(users_dlq.sent)) == (1, 0)
+    assert templates == ["order-confirmation", "password-reset"]
+    assert (len(orders_dlq.sent), len(auth_dlq.sent)) == (1, 0)
     assert orders_dlq.sent[0].value == b"not avro"
     assert (batch.stats.requests, batch.stats.dead_letters) == (2, 1)
 
@@ -164,6 +177,22 @@ async def test_contact_then_request_dispatches_and_tables_are_written_after_the_
     assert dispatch.payload.notification_id in state.seen
     # The same request in a later batch: nothing sent again.
     await rig.batch.process([item(REQUESTS, request)])
+    assert len(rig.dispatch.sent) == 1
+
+
+async def test_a_user_event_is_routed_in_place_after_its_contact_update() -> None:
+    rig = Rig(routes=router())
+    created = user_created()
+    await rig.batch.process([item(USERS, created)])
+    (dispatch,) = rig.sent(rig.dispatch, NotificationDispatchEvent)
+    assert (dispatch.payload.template, dispatch.payload.recipient) == ("welcome", "ada@example.com")
+    assert dispatch.payload.caused_at == created.occurred_at
+    (queued,) = rig.sent(rig.status, NotificationStatusEvent)
+    assert queued.payload.state == "queued"
+    assert rig.requests.sent == []  # no hop through notifications.requests
+    assert rig.batch.stats.requests == 1
+    # The same event again (a redelivery): the routing table drops the repeat.
+    await rig.batch.process([item(USERS, created)])
     assert len(rig.dispatch.sent) == 1
 
 
@@ -200,10 +229,11 @@ async def test_poison_and_unrenderable_requests_are_dead_lettered() -> None:
             item(REQUESTS, None, raw=b"\x00\x00\x00\x00\x03garbage"),
             item(REQUESTS, broken),
             item(REQUESTS, good),
-            item(USERS, None, raw=b"junk"),  # skipped: request_notifications dead-letters it
+            item(USERS, None, raw=b"junk"),
         ]
     )
     assert len(rig.dead_letters.sent) == 2
+    assert [r.value for r in rig.users_dead_letters.sent] == [b"junk"]
     assert len(rig.dispatch.sent) == 1
     headers = dict(rig.dead_letters.sent[1].headers)
     assert b"TemplateRenderError" in headers["dlq.error.type"]
