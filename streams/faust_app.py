@@ -80,9 +80,12 @@ def worker_event_loop() -> asyncio.AbstractEventLoop:
 
     A worker spends a large share of its CPU in the loop itself (scheduling callbacks, futures,
     socket reads and writes for Kafka, PostgreSQL and the providers), which uvloop does in C.
-    Faust supports it (`faust[uvloop]`) and it is a drop-in `asyncio` loop.
+    Faust supports it (`faust[uvloop]`) and it is a drop-in `asyncio` loop. The policy is set
+    too: Faust's consumer runs in a thread with a loop of its own, made by
+    `asyncio.new_event_loop()`, and it fetches every record the worker consumes.
     """
-    return uvloop.new_event_loop()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return asyncio.new_event_loop()
 
 
 def create_faust_app(settings: Settings) -> faust.App:
