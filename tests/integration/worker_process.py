@@ -96,9 +96,11 @@ async def eventually(
     what: str,
     worker: WorkerProcess,
     deadline_s: float = MATERIALIZE_DEADLINE_S,
+    diagnose: Callable[[], Awaitable[str]] | None = None,
 ) -> T:
     """Poll `probe` until it returns something other than None; fail naming `what` if it never
-    does, with the worker's log, since that is where the reason will be."""
+    does, with the worker's log, since that is where the reason will be (and what `diagnose`
+    finds, for what the log does not say)."""
     deadline = time.monotonic() + deadline_s
     while True:
         result = await probe()
@@ -107,7 +109,10 @@ async def eventually(
         if worker.process.poll() is not None:
             pytest.fail(f"worker died while waiting for {what}:\n{worker.log_tail()}")
         if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {deadline_s} s. Worker log:\n{worker.log_tail()}")
+            found = await diagnose() if diagnose is not None else ""
+            pytest.fail(
+                f"{what}: not within {deadline_s} s. {found}\nWorker log:\n{worker.log_tail()}"
+            )
         await asyncio.sleep(0.1)
 
 

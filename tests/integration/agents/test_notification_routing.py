@@ -266,7 +266,7 @@ async def test_each_rule_reaches_notifications_dispatch(
     assert (welcome.locale, welcome.subject) == ("fr", "Bienvenue sur Tributary")
     confirmation = next(d for d in found if d.template == "order-confirmation")
     assert paid in (confirmation.subject or "")
-    assert "49.98 EUR" in confirmation.body
+    assert "49,98\u00a0€" in confirmation.body  # a fr-FR user: French amounts
     assert {d.critical for d in found if d.template in ("password-reset", "security-alert")} == {
         True
     }

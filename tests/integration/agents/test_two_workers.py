@@ -236,7 +236,18 @@ async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
         seen = await processed_events(second)
         return seen if seen + processed_by_first >= len(events + late) else None
 
-    await eventually(counted, what="the late events counted", worker=second)
+    async def consumer_state() -> str:
+        """What the surviving worker's own metrics say about its consumer, when it stalls."""
+        url = f"{second.web_url}/metrics"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            text = await response.text()
+        wanted = ("tributary_worker_consumer_lag", "tributary_worker_events_total")
+        lines = [line for line in text.splitlines() if line.startswith(wanted)]
+        return "Its metrics:\n" + "\n".join(lines)
+
+    await eventually(
+        counted, what="the late events counted", worker=second, diagnose=consumer_state
+    )
     table = await table_when(
         second, "every late order", lambda t: t["keys"] == ORDERS + LATE_ORDERS
     )

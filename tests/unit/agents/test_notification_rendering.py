@@ -32,7 +32,8 @@ def test_a_language_falls_back_to_its_base_then_to_the_fallback_locale() -> None
     assert french == RenderedMessage(
         locale="fr",
         subject="Commande ord-1 confirmée",
-        body="Merci pour votre commande ord-1.\nNous avons bien reçu votre paiement de 49.98 EUR.",
+        body="Merci pour votre commande ord-1.\n"
+        "Nous avons bien reçu votre paiement de 49,98\u00a0€.",
     )
     german = renderer.render("order-confirmation", "de-DE", "email", ORDER)
     assert (german.locale, german.subject) == ("en", "Order ord-1 confirmed")
@@ -44,13 +45,37 @@ def test_a_language_falls_back_to_its_base_then_to_the_fallback_locale() -> None
 def test_channels_get_their_own_body_and_a_subject_only_where_they_have_one() -> None:
     renderer = TemplateRenderer()
     sms = renderer.render("order-confirmation", "en", "sms", ORDER)
-    assert sms == RenderedMessage("en", None, "Order ord-1 paid: 49.98 EUR. Thank you!")
+    assert sms == RenderedMessage("en", None, "Order ord-1 paid: €49.98. Thank you!")
     push = renderer.render("order-shipped", "en", "push", ORDER)
     assert push == RenderedMessage(
         "en", "Order ord-1 is on its way", "Your order ord-1 has shipped."
     )
     # No sms body of its own: the generic body, without the subject.
     assert renderer.render("welcome", "en", "sms", {}).subject is None
+
+
+@pytest.mark.parametrize(
+    ("locale", "total_minor", "currency", "shown"),
+    [
+        ("en", "1500", "JPY", "¥1,500"),  # no minor unit: 1500 yen, not 15.00
+        ("en-US", "123456", "USD", "$1,234.56"),
+        ("en", "1234", "KWD", "KWD1.234"),  # three decimals
+        ("fr-CA", "4998", "EUR", "49,98\u00a0€"),  # the user's locale, the language's template
+        ("xx-YY", "4998", "EUR", "€49.98"),  # a locale nobody knows: the fallback's format
+    ],
+)
+def test_amounts_are_shown_in_the_currencys_own_unit_and_the_users_format(
+    locale: str, total_minor: str, currency: str, shown: str
+) -> None:
+    order = {**ORDER, "total_minor": total_minor, "currency": currency}
+    body = TemplateRenderer().render("order-refunded", locale, "email", order).body
+    assert shown in body, body
+
+
+def test_an_amount_that_is_not_a_number_is_poison() -> None:
+    order = {**ORDER, "total_minor": "lots"}
+    with pytest.raises(TemplateRenderError):
+        TemplateRenderer().render("order-refunded", "en", "email", order)
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
