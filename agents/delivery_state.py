@@ -11,6 +11,10 @@ never of their arrival order:
 - times (queued, delivered, created) are the earliest seen, attempts the highest seen, and
   provider and last error come from the newest transition that carries one.
 - the timeline has one step per (state, event time); seeing a step again changes nothing.
+
+`unpublished` lists the receipt steps whose status transition the tracker holds back because no
+transition has named the notification's user yet (a receipt can overtake every status); they are
+published once one does.
 """
 
 from __future__ import annotations
@@ -102,6 +106,8 @@ class Delivery(BaseModel):
     provider_step: Step | None = None
     error_step: Step | None = None
     timeline: tuple[Step, ...] = ()
+    # Event ids of receipt steps not yet published as transitions (see the module docstring).
+    unpublished: tuple[UUID, ...] = ()
 
     @property
     def state(self) -> str:
@@ -122,6 +128,9 @@ class Delivery(BaseModel):
 
     def first_at(self, state: str) -> datetime | None:
         return min((s.occurred_at for s in self.timeline if s.state == state), default=None)
+
+    def step(self, event_id: UUID) -> Step | None:
+        return next((s for s in self.timeline if s.event_id == event_id), None)
 
     @property
     def created_at(self) -> datetime:

@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
-from uuid import NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import BaseModel
 
@@ -127,10 +127,9 @@ def transition_row(notification_id: str, step: Step) -> TransitionRow:
     return TransitionRow(notification_id=notification_id, **step.model_dump())
 
 
-def receipt_status(
-    receipt: NotificationReceiptEvent, step: Step, delivery: Delivery, now: datetime
-) -> NotificationStatusEvent:
-    """The status transition a receipt amounts to, for analytics on `notifications.status`."""
+def receipt_status(step: Step, delivery: Delivery, now: datetime) -> NotificationStatusEvent:
+    """The status transition a receipt step amounts to, for analytics on `notifications.status`:
+    the step's own facts and the notification's, its id derived from the receipt event's."""
     payload = NotificationStatusChanged(
         notification_id=delivery.notification_id,
         user_id=delivery.user_id or UNKNOWN_USER,
@@ -145,13 +144,14 @@ def receipt_status(
         template=delivery.template,
     )
     return NotificationStatusEvent(
-        event_id=uuid5(NAMESPACE_URL, f"tributary:receipt-status:{receipt.event_id}"),
+        event_id=uuid5(NAMESPACE_URL, f"tributary:receipt-status:{step.event_id}"),
         event_type="notification.status-changed",
         occurred_at=step.occurred_at,
         ingested_at=now,
         source=SOURCE,
-        correlation_id=receipt.correlation_id,
-        causation_id=str(receipt.event_id),
+        # As the ingest API sets them on the receipt: the notification, and the receipt.
+        correlation_id=delivery.notification_id,
+        causation_id=str(step.event_id),
         payload=payload,
     )
 
@@ -269,9 +269,8 @@ class DeliveryTracker(Generic[E]):
         self.stats.events += len(items)
 
     def _track(self, record: SourceRecord, batch: _Batch, item: E) -> None:
-        receipt: NotificationReceiptEvent | None = None
-        status: NotificationStatusEvent | None = None
-        if record.topic == self._topics.receipts:
+        from_receipt = record.topic == self._topics.receipts
+        if from_receipt:
             receipt = self._decode_receipt(record.value)
             notification_id = receipt.payload.notification_id
             found = receipt_step(receipt)
@@ -283,15 +282,44 @@ class DeliveryTracker(Generic[E]):
             notification_id = status.payload.notification_id
             step, facts = status_step(status)
         delivery, added = self._fold(notification_id, step, facts, batch, item)
-        batch.deliveries[notification_id] = delivery
         batch.steps.append(transition_row(notification_id, step))
-        if not added:
-            return
-        if receipt is not None:
-            status = receipt_status(receipt, step, delivery, self._clock())
-            batch.published.append(status_record(status, self._encode))
-        assert status is not None
-        batch.transitions.append((record, status))
+        if added:
+            if not from_receipt:
+                batch.transitions.append((record, status))
+            held = (*delivery.unpublished, step.event_id) if from_receipt else delivery.unpublished
+            if held:
+                delivery = self._publish(delivery, held, record, batch, item)
+        batch.deliveries[notification_id] = delivery
+
+    def _publish(
+        self,
+        delivery: Delivery,
+        held: tuple[UUID, ...],
+        record: SourceRecord,
+        batch: _Batch,
+        item: E,
+    ) -> Delivery:
+        """Publish the receipt steps `held` as transitions once the user is known (or hold
+        them in the entry until it is); the delivery as it is to be written."""
+        if delivery.user_id is None:
+            published: tuple[UUID, ...] = ()
+        else:
+            published = held
+            now = self._clock()
+            for event_id in held:
+                step = delivery.step(event_id)
+                assert step is not None, "a held step is in the timeline"
+                event = receipt_status(step, delivery, now)
+                batch.published.append(status_record(event, self._encode))
+                batch.transitions.append((record, event))
+        unpublished = tuple(e for e in held if e not in published)
+        if unpublished != delivery.unpublished:
+            delivery = delivery.model_copy(update={"unpublished": unpublished})
+            key = delivery.notification_id.encode()
+            entry = to_entry(delivery)
+            batch.writes[key] = (entry, item)
+            self._remember(key, entry, delivery)
+        return delivery
 
     def _fold(
         self, notification_id: str, step: Step, facts: Facts, batch: _Batch, item: E

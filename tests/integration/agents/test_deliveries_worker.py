@@ -100,13 +100,14 @@ async def test_out_of_order_status_and_receipts_converge_in_table_and_postgresql
         return derived if len(derived) >= 2 else None
 
     derived = await eventually(published, what="receipt-derived status", worker=worker)
-    # Each once, though the provider sent "delivered" twice. (The user id is the one known when
-    # the receipt was tracked: the two topics are consumed in no set order relative to each other.)
+    # Each once, though the provider sent "delivered" twice, and with the user the statuses name:
+    # a receipt tracked before any status (the two topics are consumed in no set order relative
+    # to each other) is published once a status has named the user.
     assert sorted((e.payload.state, e.occurred_at) for e in derived) == [
         ("bounced", at(4)),
         ("delivered", at(5)),
     ]
-    assert {e.payload.user_id for e in derived} <= {"user-1", "unknown"}
+    assert {(e.payload.user_id, e.payload.category) for e in derived} == {("user-1", "account")}
 
 
 async def test_a_late_bounce_after_delivery_moves_it_on_but_a_late_sending_does_not(

@@ -174,6 +174,33 @@ async def test_each_new_transition_goes_to_metrics_once_with_its_cause() -> None
     assert len(h.transitions) == 3
 
 
+async def test_a_receipt_before_any_status_is_published_once_its_user_is_known() -> None:
+    h = Harness()
+    early = receipt(receipt_event("n-1", "delivered", 5))
+    await h.tracker.process([early])
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.state == "delivered"  # tracked at once
+    assert (h.status_out.sent, h.transitions) == ([], [])  # but no transition without its user
+    queued = status(status_event("n-1", "queued", 0))
+    await h.tracker.process([queued])
+    (out,) = h.status_out.sent
+    event = decode(out.value, NotificationStatusEvent)
+    assert (event.payload.state, event.payload.user_id, event.payload.category) == (
+        "delivered",
+        "user-1",
+        "account",
+    )
+    assert event.occurred_at == at(5)
+    assert [e.payload.state for _, e in h.transitions] == ["queued", "delivered"]
+    # Published once: more statuses later publish nothing more for it.
+    await h.tracker.process([status(status_event("n-1", "sent", 1))])
+    assert len(h.status_out.sent) == 1
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.unpublished == ()
+
+
 async def test_opened_receipts_change_nothing_and_publish_nothing() -> None:
     h = Harness()
     await h.tracker.process([receipt(receipt_event("n-1", "opened", 5))])
@@ -204,14 +231,15 @@ async def test_an_unavailable_database_is_retried_until_it_is_back() -> None:
 async def test_a_repeated_receipt_is_published_once() -> None:
     h = Harness()
     repeated = receipt(receipt_event("n-1", "delivered", 5))
-    await h.tracker.process([repeated])
+    await h.tracker.process([status(status_event("n-1", "sent", 1)), repeated])
     await h.tracker.process([repeated])
     assert len(h.status_out.sent) == 1
 
 
 async def test_the_agents_own_transitions_are_recognised_by_their_headers() -> None:
     h = Harness()
-    await h.tracker.process([receipt(receipt_event("n-1", "delivered", 5))])
+    sent, delivered = status_event("n-1", "sent", 1), receipt_event("n-1", "delivered", 5)
+    await h.tracker.process([status(sent), receipt(delivered)])
     [out] = h.status_out.sent
     assert is_own_record(out.headers)
     assert is_own_record(dict(out.headers))
