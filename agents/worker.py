@@ -38,6 +38,7 @@ from streams.delivery_store import DeliveryStore
 from streams.faust_app import changelog_specs, create_faust_app, worker_event_loop
 from streams.order_store import OrderStore
 from streams.settings import Settings
+from streams.stall_watchdog import StallWatchdog
 from streams.topic_admin import ensure_topics
 from streams.wire import WireCodec
 
@@ -93,7 +94,22 @@ def build_app(
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
     register_operator_views(app, settings)
+    watch_for_stalls(app, settings)
     return app
+
+
+def watch_for_stalls(app: faust.App, settings: Settings) -> StallWatchdog | None:
+    timeout_s = settings.worker.stall_timeout_s
+    if timeout_s <= 0:
+        return None
+
+    def changelogs() -> list[str]:
+        return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+
+    watchdog = StallWatchdog(app, timeout_s=timeout_s, changelog_topics=changelogs)
+    interval_s = settings.worker.stall_check_interval_s
+    app.timer(interval_s, name="watch_for_stalls")(watchdog.check)
+    return watchdog
 
 
 def run(settings: Settings) -> None:

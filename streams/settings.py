@@ -80,6 +80,10 @@ class WorkerSettings(_Section):
     # Materialization batches: at most this many events, or this long, whichever comes first.
     batch_events: int = Field(default=500, ge=1)
     batch_window_s: float = Field(default=0.2, gt=0)
+    # A worker that owns partitions with records waiting and receives nothing for this long
+    # restarts its fetching, and crashes after as long again (`streams.stall_watchdog`); 0: off.
+    stall_timeout_s: float = Field(default=30.0, ge=0)
+    stall_check_interval_s: float = Field(default=5.0, gt=0)
 
 
 class OperatorSettings(_Section):

@@ -117,7 +117,8 @@ async def eventually(
 
 
 def make_worker_settings(stack_settings: Settings, data_dir: Path) -> Settings:
-    """Fresh topics and consumer group, a free web port, in-memory tables, short batches."""
+    """Fresh topics and consumer group, a free web port, in-memory tables, short batches, and a
+    stall watchdog that looks every 2 s (so every test runs it, and a stall shows soon)."""
     base = isolated_settings(stack_settings)
     worker = base.worker.model_copy(
         update={
@@ -126,6 +127,8 @@ def make_worker_settings(stack_settings: Settings, data_dir: Path) -> Settings:
             "data_dir": str(data_dir / "not-yet-created"),
             "store": "memory://",
             "batch_window_s": 0.05,
+            "stall_timeout_s": 10.0,
+            "stall_check_interval_s": 2.0,
         }
     )
     operator = base.operator.model_copy(update={"token": SecretStr(OPERATOR_TOKEN)})

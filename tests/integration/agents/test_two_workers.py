@@ -14,6 +14,7 @@ the state must not change because of it, which the exact values above show.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -258,3 +259,5 @@ async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
     await assert_entries(second, expected)
     # Nothing was skipped (see the module docstring for why re-processing is allowed).
     assert processed_by_first + await processed_events(second) >= len(events + late)
+    if "worker stalled" in second.log_path.read_text(errors="replace"):  # its watchdog rescued it
+        warnings.warn("the surviving worker stalled and restarted its fetching", stacklevel=1)

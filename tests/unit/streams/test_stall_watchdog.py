@@ -1,0 +1,190 @@
+"""The stall watchdog: when a worker counts as stalled, and what it does then, with a fake app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from faust.types import TP
+
+from streams.stall_watchdog import (
+    Sample,
+    StallDetector,
+    StallWatchdog,
+    WorkerStalledError,
+    waiting_records,
+)
+
+ORDERS = [TP("orders.events", 0), TP("orders.events", 1)]
+CHANGELOG = TP("app-orders-changelog", 0)
+
+
+def sample(at_s: float, received: int = 10, waiting: int = 5, **kw: Any) -> Sample:
+    return Sample(at_s, received, waiting, kw.get("busy", False), kw.get("rebalancing", False))
+
+
+def test_records_waiting_and_nothing_received_is_a_stall_that_lasts() -> None:
+    detector = StallDetector()
+    assert detector.observe(sample(0)) is None  # the first look has nothing to compare with
+    assert detector.observe(sample(5)) == 0
+    assert detector.observe(sample(12)) == 7
+
+
+@pytest.mark.parametrize(
+    "healthy",
+    [
+        sample(12, received=11),  # received something
+        sample(12, waiting=0),  # nothing to receive
+        sample(12, busy=True),  # an agent is on it (a slow database, a retry's wait)
+        sample(12, rebalancing=True),
+    ],
+)
+def test_anything_else_is_no_stall_and_starts_the_count_again(healthy: Sample) -> None:
+    detector = StallDetector()
+    detector.observe(sample(0))
+    detector.observe(sample(5))
+    assert detector.observe(healthy) is None
+    assert detector.observe(sample(20, received=healthy.received)) in (None, 0)
+
+
+def test_waiting_records_count_from_the_last_read_else_the_committed_offset() -> None:
+    ends = {ORDERS[0]: 100, ORDERS[1]: 50}
+    assert waiting_records(ends, {ORDERS[0]: 99}, {ORDERS[1]: 40}) == 10
+    assert waiting_records(ends, {ORDERS[0]: 120, ORDERS[1]: None}, {}) == 50
+
+
+@dataclass
+class FakeConsumer:
+    calls: list[str]
+    ends: dict[TP, int]
+    read: dict[TP, int | None] = field(default_factory=dict)
+    _unacked_messages: set[object] = field(default_factory=set)
+
+    @property
+    def _read_offset(self) -> dict[TP, int | None]:
+        return self.read
+
+    @property
+    def _committed_offset(self) -> dict[TP, int | None]:
+        return {}
+
+    def assignment(self) -> set[TP]:
+        return {*ORDERS, CHANGELOG}
+
+    async def highwaters(self, *tps: TP) -> dict[TP, int]:
+        assert CHANGELOG not in tps, "changelogs are read on purpose only during recovery"
+        return {tp: self.ends[tp] for tp in tps}
+
+    async def commit(self) -> None:
+        self.calls.append("commit")
+
+    def resume_partitions(self, tps: set[TP]) -> None:
+        self.calls.append(f"resume {len(tps)} partitions")
+
+    async def perform_seek(self) -> None:
+        self.calls.append("seek to committed")
+
+    def resume_flow(self) -> None:
+        self.calls.append("resume consumer flow")
+
+
+class FakeFetcher:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    async def stop(self) -> None:
+        self.calls.append("stop fetcher")
+
+    def service_reset(self) -> None:
+        self.calls.append("reset fetcher")
+
+    async def maybe_start(self) -> None:
+        self.calls.append("start fetcher")
+
+
+class FakeFlowControl:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def resume(self) -> None:
+        self.calls.append("resume app flow")
+
+
+class FakeApp:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.rebalancing = False
+        self.in_recovery = False
+        self.monitor = type("Monitor", (), {"messages_received_total": 10})()
+        self.consumer = FakeConsumer(self.calls, ends={ORDERS[0]: 30, ORDERS[1]: 0})
+        self._fetcher = FakeFetcher(self.calls)
+        self.flow_control = FakeFlowControl(self.calls)
+        self.crashed: BaseException | None = None
+
+    async def crash(self, reason: BaseException) -> None:
+        self.crashed = reason
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+async def run(watchdog: StallWatchdog, clock: Clock, until_s: float, step_s: float = 5) -> None:
+    while clock.now_s < until_s:
+        clock.now_s += step_s
+        await watchdog.check()
+
+
+def watchdog_for(app: FakeApp, clock: Clock) -> StallWatchdog:
+    return StallWatchdog(app, timeout_s=30, changelog_topics=lambda: [CHANGELOG.topic], clock=clock)
+
+
+async def test_a_stall_restarts_fetching_as_recovery_does_then_crashes_if_it_lasts() -> None:
+    app, clock = FakeApp(), Clock()
+    watchdog = watchdog_for(app, clock)
+    await run(watchdog, clock, until_s=35)
+    assert app.calls == []  # the first look at 5 s, then 25 s stalled: not yet
+    await run(watchdog, clock, until_s=40)
+    assert app.calls == [
+        "commit",
+        "stop fetcher",
+        "reset fetcher",
+        "resume 2 partitions",
+        "seek to committed",
+        "resume app flow",
+        "resume consumer flow",
+        "start fetcher",
+    ]
+    assert (watchdog.restarts, app.crashed) == (1, None)
+    await run(watchdog, clock, until_s=65)
+    assert app.crashed is None
+    await run(watchdog, clock, until_s=70)
+    assert isinstance(app.crashed, WorkerStalledError)
+    assert "30 records waiting" in str(app.crashed)
+
+
+async def test_a_restart_that_works_is_forgotten() -> None:
+    app, clock = FakeApp(), Clock()
+    watchdog = watchdog_for(app, clock)
+    await run(watchdog, clock, until_s=40)
+    assert watchdog.restarts == 1
+    app.monitor.messages_received_total += 30  # type: ignore[attr-defined]
+    app.consumer.read = {ORDERS[0]: 29}
+    await run(watchdog, clock, until_s=160)  # idle, nothing waiting: healthy
+    assert (watchdog.restarts, app.crashed) == (1, None)
+
+
+async def test_a_busy_or_rebalancing_worker_is_left_alone() -> None:
+    app, clock = FakeApp(), Clock()
+    watchdog = watchdog_for(app, clock)
+    app.consumer._unacked_messages.add(object())  # a batch stuck on PostgreSQL
+    await run(watchdog, clock, until_s=120)
+    app.consumer._unacked_messages.clear()
+    app.rebalancing = True
+    await run(watchdog, clock, until_s=240)
+    assert (app.calls, app.crashed) == ([], None)
