@@ -35,18 +35,21 @@ SERVICE = "kafka"
 DESCRIBED_CONFIGS = ("cleanup.policy", "retention.ms")
 # Between two tries of a request the broker refused for a passing reason (a leader election).
 RETRY_PAUSE_S = 0.1
-# What a partition answers while its leader is being elected (librdkafka does not always flag
-# these as retriable on admin results).
+# What a partition answers while its leader is being elected, or just was and the client's
+# metadata is behind (librdkafka does not always flag these as retriable on admin results; the
+# Kafka protocol documents them as retriable).
 _PASSING_CODES = frozenset(
     {
         KafkaError.NOT_LEADER_FOR_PARTITION,
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.FENCED_LEADER_EPOCH,
     }
 )
 
 
-def _passing(error: KafkaError) -> bool:
+def is_passing(error: KafkaError) -> bool:
     return bool(error.retriable()) or error.code() in _PASSING_CODES
 
 
@@ -162,7 +165,7 @@ class Cluster:
                     for tp, future in futures.items()
                 }
             except KafkaException as exc:
-                if not _passing(exc.args[0]) or time.monotonic() > deadline:
+                if not is_passing(exc.args[0]) or time.monotonic() > deadline:
                     raise ServiceUnavailableError(SERVICE, f"listing offsets: {exc}") from exc
             except FutureTimeoutError as exc:
                 raise ServiceUnavailableError(
