@@ -33,12 +33,13 @@ class PayloadTooLargeError(RequestError):
 
 
 class UnsupportedMediaTypeError(RequestError):
-    def __init__(self, content_type: str) -> None:
-        super().__init__(f"expected an application/json body, got {content_type!r}")
+    def __init__(self, content_type: str, expected: str = "application/json") -> None:
+        super().__init__(f"expected an {expected} body, got {content_type!r}")
 
 
 class MalformedBodyError(RequestError):
-    """The body is not a JSON object (400): no contract could even be checked."""
+    """The body is not a JSON object, or not the form it should be (400): no contract could even
+    be checked."""
 
 
 @dataclass(frozen=True, slots=True)

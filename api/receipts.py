@@ -1,9 +1,12 @@
 """`POST /v1/webhooks/providers/{provider}`: signed, batched delivery receipts in, records out.
 
 The same checks as the family webhooks (`api.webhooks`), cheapest first, with one secret for all
-providers. Each receipt becomes one `NotificationReceiptEvent` keyed by notification id, so it
-lands on the partition where `track_deliveries` keeps that notification. The answer is 202 only
-once Kafka acknowledged every record of the request; a repeated webhook id answers 200.
+providers; each provider's body is read in its own format (`api.receipt_formats`). Each receipt
+becomes one `NotificationReceiptEvent` keyed by notification id, so it lands on the partition
+where `track_deliveries` keeps that notification. The answer is 202 only once Kafka acknowledged
+every record of the request; a repeated webhook id answers 200. A request with nothing we track
+(engagement a provider reports that is no delivery state, messages not sent by us) is 202 too,
+with `receipts: 0`: providers resend what is refused.
 """
 
 from __future__ import annotations
@@ -14,16 +17,15 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from aiohttp import web
-from pydantic import ValidationError
 
-from api.contracts import ROOT_FIELD, parse_json_object
 from api.delivery import Delivered, EventEncoder, OutboundRecord, deliver_all_once
-from api.errors import ContractViolationError, FieldError, NotFoundError
+from api.errors import NotFoundError, UnsupportedMediaTypeError
 from api.families import event_id_for
 from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
-from api.webhooks import read_body, require_json, verified_webhook_id
+from api.receipt_formats import FORMATS, JSON, ReceiptRequest
+from api.webhooks import read_body, verified_webhook_id
 from schemas.notifications import NotificationReceipt, NotificationReceiptEvent
-from schemas.provider_receipts import RECEIPT_PROVIDERS, ProviderReceiptItem, ProviderReceiptsBody
+from schemas.provider_receipts import ProviderReceiptItem
 
 SECRET_NAME = "providers"  # noqa: S105 - the name of a setting, not a secret
 PATH = "/v1/webhooks/providers/{provider}"
@@ -33,25 +35,6 @@ EVENT_TYPE = "notification.receipt-received"
 def receipt_event_id(provider: str, provider_message_id: str, state: str) -> UUID:
     """Deterministic: a provider re-sending a receipt (any webhook id) yields the same event."""
     return uuid5(NAMESPACE_URL, f"tributary:receipt:{provider}:{provider_message_id}:{state}")
-
-
-def field_path(loc: Sequence[int | str]) -> str:
-    """`("receipts", 3, "state")` -> `receipts[3].state`: how a sender writes the path."""
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or ROOT_FIELD
-
-
-def validate_receipts(data: dict[str, Any]) -> ProviderReceiptsBody:
-    try:
-        return ProviderReceiptsBody.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            FieldError(field_path(error["loc"]), error["msg"])
-            for error in exc.errors(include_url=False)
-        ]
-        raise ContractViolationError(ProviderReceiptsBody.__name__, errors) from exc
 
 
 def receipt_event(
@@ -80,14 +63,14 @@ def receipt_event(
 
 def receipt_records(
     provider: str,
-    body: ProviderReceiptsBody,
+    receipts: Sequence[ProviderReceiptItem],
     webhook_id: str,
     topic: str,
     ingested_at: datetime,
     encoder: EventEncoder,
 ) -> list[OutboundRecord]:
     records: list[OutboundRecord] = []
-    for item in body.receipts:
+    for item in receipts:
         event = receipt_event(provider, item, webhook_id, ingested_at)
         headers = (
             ("event_id", str(event.event_id).encode()),
@@ -110,18 +93,30 @@ def _answer(delivered: Delivered, count: int) -> web.Response:
     return web.json_response(body, status=200 if delivered.duplicate else 202)
 
 
+def require_media_type(request: web.Request, expected: str) -> None:
+    """415 for a declared body of another type; a missing Content-Type is not guessed at."""
+    if "Content-Type" not in request.headers:
+        return
+    content_type = request.content_type
+    if content_type != expected and not (expected == JSON and content_type.endswith("+json")):
+        raise UnsupportedMediaTypeError(content_type, expected)
+
+
 async def ingest_receipts(request: web.Request) -> web.StreamResponse:
     provider = request.match_info["provider"]
-    if provider not in RECEIPT_PROVIDERS:
+    found = FORMATS.get(provider)
+    if found is None:
         raise NotFoundError(f"provider {provider!r}")
     app = request.app
     body = await read_body(request, app[SETTINGS].api.max_body_bytes)
     webhook_id = verified_webhook_id(request, SECRET_NAME, body)
-    require_json(request)
-    receipts = validate_receipts(parse_json_object(body))
+    require_media_type(request, found.media_type)
+    now = datetime.now(UTC)
+    receipts = found.parse(ReceiptRequest(body, request.query, now))
+    if not receipts:
+        return web.json_response({"status": "accepted", "receipts": 0}, status=202)
     codec = await app[CODEC].codec()
     topic = app[CATALOG].for_topic("notifications.receipts").name
-    now = datetime.now(UTC)
     records = receipt_records(provider, receipts, webhook_id, topic, now, codec)
     source = f"{SECRET_NAME}:{provider}"
     batch_id = event_id_for(source, webhook_id)

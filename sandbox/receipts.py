@@ -15,6 +15,7 @@ import enum
 import json
 import logging
 import time
+import urllib.parse
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -63,9 +64,107 @@ class Receipt:
 
 
 def receipts_body(receipts: Sequence[Receipt]) -> bytes:
-    return json.dumps(
-        {"receipts": [receipt.to_json() for receipt in receipts]}, separators=(",", ":")
-    ).encode()
+    """Our plain shape, for providers with no receipt webhook of their own (fcm, smtp)."""
+    return _dumps({"receipts": [receipt.to_json() for receipt in receipts]})
+
+
+def _dumps(document: object) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptPost:
+    """One request as the provider would make it: its body, its type, and the query of the
+    callback URL (Twilio posts to the `StatusCallback` the send named)."""
+
+    content_type: str
+    body: bytes
+    query: str = ""
+
+
+_SENDGRID_EVENTS = {
+    "delivered": "delivered",
+    "bounced": "bounce",
+    "failed": "dropped",
+    "complained": "spamreport",
+    "opened": "open",
+    "clicked": "click",
+}
+_TWILIO_STATUSES = {
+    "delivered": ("delivered", None),
+    "bounced": ("undelivered", "30003"),
+    "failed": ("failed", "30008"),
+    "opened": ("read", None),
+}
+_META_STATUSES = {"delivered": "delivered", "opened": "read", "bounced": "failed"}
+_META_STATUSES |= {"failed": "failed"}
+META_UNDELIVERABLE = 131026
+
+
+def sendgrid_post(receipts: Sequence[Receipt]) -> ReceiptPost:
+    events = []
+    for receipt in receipts:
+        event: dict[str, object] = {
+            "event": _SENDGRID_EVENTS.get(receipt.state, receipt.state),
+            "timestamp": int(receipt.occurred_at_s),
+            # SendGrid's own id: the send's X-Message-Id, then a dot and its filter's name.
+            "sg_message_id": f"{receipt.provider_message_id}.sandbox-filter.0",
+            "notification_id": receipt.notification_id,  # the send's custom_args, echoed
+        }
+        if receipt.reason is not None:
+            event["reason"] = receipt.reason
+        events.append(event)
+    return ReceiptPost("application/json", _dumps(events))
+
+
+def twilio_post(receipt: Receipt) -> ReceiptPost | None:
+    found = _TWILIO_STATUSES.get(receipt.state)
+    if found is None:  # SMS has no spam complaint
+        return None
+    status, error_code = found
+    form = {"MessageSid": receipt.provider_message_id, "MessageStatus": status}
+    if error_code is not None:
+        form |= {"ErrorCode": error_code, "ErrorMessage": receipt.reason or "undelivered"}
+    query = urllib.parse.urlencode({"notification_id": receipt.notification_id})
+    body = urllib.parse.urlencode(form).encode()
+    return ReceiptPost("application/x-www-form-urlencoded", body, query)
+
+
+def meta_post(receipts: Sequence[Receipt]) -> ReceiptPost:
+    statuses = []
+    for receipt in receipts:
+        state = _META_STATUSES.get(receipt.state)
+        if state is None:  # WhatsApp reports no spam complaint
+            continue
+        status: dict[str, object] = {
+            "id": receipt.provider_message_id,
+            "status": state,
+            "timestamp": str(int(receipt.occurred_at_s)),
+            "biz_opaque_callback_data": receipt.notification_id,
+        }
+        if state == "failed":
+            title = receipt.reason or "Message undeliverable"
+            status["errors"] = [{"code": META_UNDELIVERABLE, "title": title}]
+        statuses.append(status)
+    value = {"messaging_product": "whatsapp", "metadata": {}, "statuses": statuses}
+    change = {"field": "messages", "value": value}
+    hook = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "sandbox", "changes": [change]}],
+    }
+    return ReceiptPost("application/json", _dumps(hook))
+
+
+def provider_posts(provider: str, receipts: Sequence[Receipt]) -> list[ReceiptPost]:
+    """The requests a provider makes for a batch of receipts, in its own format: one for most,
+    one per message for Twilio's status callbacks."""
+    if provider == "sendgrid":
+        return [sendgrid_post(receipts)]
+    if provider == "meta":
+        return [meta_post(receipts)]
+    if provider == "twilio":
+        return [post for receipt in receipts if (post := twilio_post(receipt)) is not None]
+    return [ReceiptPost("application/json", receipts_body(receipts))]
 
 
 class Verdict(enum.Enum):
@@ -197,8 +296,9 @@ class ReceiptBatcher:
 
 @dataclass(frozen=True)
 class HttpPoster:
-    """Posts a batch to `{api_url}/v1/webhooks/providers/{provider}`, signed with the providers'
-    webhook secret. Connection errors and timeouts are answered as None (retry), never raised."""
+    """Posts a batch to `{api_url}/v1/webhooks/providers/{provider}` in the provider's own
+    format (`provider_posts`), each request signed with the providers' webhook secret.
+    Connection errors and timeouts are answered as None (retry), never raised."""
 
     session: aiohttp.ClientSession
     api_url: str
@@ -208,13 +308,30 @@ class HttpPoster:
     async def __call__(
         self, provider: str, receipts: Sequence[Receipt], webhook_id: str
     ) -> int | None:
-        body = receipts_body(receipts)
-        headers = signed_headers(self.secret, webhook_id, int(self.clock_s()), body)
-        headers["content-type"] = "application/json"
+        """The worst answer of the batch's requests (a Twilio batch is a request per message;
+        each keeps its own webhook id, so a retry of the batch is deduplicated request by
+        request)."""
+        worst: int | None = 200
+        posts = provider_posts(provider, receipts)
+        for n, post in enumerate(posts):
+            request_id = webhook_id if len(posts) == 1 else f"{webhook_id}_{n}"
+            status = await self._post(provider, post, request_id)
+            if status is None or (worst is not None and status > worst):
+                worst = status
+        return worst
+
+    async def _post(self, provider: str, post: ReceiptPost, webhook_id: str) -> int | None:
+        headers = signed_headers(self.secret, webhook_id, int(self.clock_s()), post.body)
+        headers["content-type"] = post.content_type
         url = f"{self.api_url.rstrip('/')}/v1/webhooks/providers/{provider}"
+        if post.query:
+            url = f"{url}?{post.query}"
         try:
             async with self.session.post(
-                url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
+                url,
+                data=post.body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S),
             ) as response:
                 await response.read()
                 return response.status

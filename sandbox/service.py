@@ -22,8 +22,9 @@ PROVIDER_CHANNELS: Mapping[str, Channel] = {
     "fcm": Channel.PUSH,
     "meta": Channel.WHATSAPP,
 }
-# A complaint comes after the delivery it complains about.
-COMPLAINT_AFTER_S = 0.001
+# A complaint comes after the delivery it complains about (a second, at least: SendGrid and Meta
+# report times in whole seconds).
+COMPLAINT_AFTER_S = 1.0
 SPAM_REASON = "the recipient marked the message as spam"
 
 

@@ -13,7 +13,8 @@ from streams.settings import Settings
 from streams.wire import decode
 from tests.integration.api.support import signed, topic_records
 
-PATH = "/v1/webhooks/providers/sendgrid"
+# Our plain shape (for providers with no receipt webhook of their own); the native formats below.
+PATH = "/v1/webhooks/providers/fcm"
 
 
 def receipts(*states: str) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def receipts(*states: str) -> dict[str, Any]:
                 "provider_message_id": f"m-{run}-{n}",
                 "state": state,
                 "occurred_at": "2026-11-22T09:00:00Z",
-                "channel": "email",
+                "channel": "push",
             }
             for n, state in enumerate(states)
         ]
@@ -58,7 +59,7 @@ async def test_signed_receipts_are_accepted_once_all_are_on_the_receipts_topic(
     assert set(events) == set(sent)
     for key, event in events.items():
         assert event.payload.state == sent[key]["state"]
-        assert event.payload.provider == "sendgrid"
+        assert event.payload.provider == "fcm"
         assert event.payload.provider_message_id == sent[key]["provider_message_id"]
 
     again = await post(client, settings, body, webhook_id="wh-batch-1")
@@ -100,3 +101,48 @@ async def test_limits_and_unknown_providers(
     assert too_many.status == 422
     unknown = await post(client, settings, receipts("delivered"), path="/v1/webhooks/providers/x")
     assert unknown.status == 404
+
+
+async def test_native_sendgrid_events_and_twilio_callbacks_become_receipts(
+    client: TestClient[Any, Any], settings: Settings
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    events = [
+        {"event": "processed", "timestamp": 1795300000, "sg_message_id": f"sg-{run}.f.0"},
+        {
+            "event": "delivered",
+            "timestamp": 1795300001,
+            "sg_message_id": f"sg-{run}.filterdrecv.0",
+            "notification_id": f"n-{run}-email",
+        },
+    ]
+    raw = json.dumps(events).encode()
+    headers = signed(settings, raw, family="providers")
+    sendgrid = await client.post("/v1/webhooks/providers/sendgrid", data=raw, headers=headers)
+    assert sendgrid.status == 202, await sendgrid.text()
+    assert (await sendgrid.json())["receipts"] == 1
+
+    form = f"MessageSid=SM{run}&MessageStatus=undelivered&ErrorCode=30003".encode()
+    headers = signed(settings, form, family="providers")
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    path = f"/v1/webhooks/providers/twilio?notification_id=n-{run}-sms"
+    twilio = await client.post(path, data=form, headers=headers)
+    assert twilio.status == 202, await twilio.text()
+
+    records = await topic_records(settings, "notifications.receipts")
+    found = sorted(
+        (r.key, e.payload.provider, e.payload.provider_message_id, e.payload.state)
+        for r in records
+        for e in [decode(r.value, NotificationReceiptEvent)]
+    )
+    assert found == [
+        (f"n-{run}-email".encode(), "sendgrid", f"sg-{run}", "delivered"),
+        (f"n-{run}-sms".encode(), "twilio", f"SM{run}", "bounced"),
+    ]
+
+    # A form where JSON is due (and the reverse) is a 415 naming what was expected.
+    headers = signed(settings, form, family="providers")
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    wrong = await client.post("/v1/webhooks/providers/sendgrid", data=form, headers=headers)
+    assert wrong.status == 415
+    assert "application/json" in (await wrong.json())["detail"]

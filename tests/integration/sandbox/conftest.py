@@ -1,5 +1,6 @@
 """One sandbox process per module, posting its receipts to a small aiohttp receiver in the test
-process that verifies every signature the way the API does (`api.signature.verify`)."""
+process that verifies every signature the way the API does (`api.signature.verify`) and reads
+each provider's own format the way the API does (`api.receipt_formats`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ import pytest_asyncio
 from aiohttp import ClientSession, web
 
 from api.errors import InvalidSignatureError
+from api.receipt_formats import FORMATS, ReceiptRequest
 from api.signature import verify
 from streams.faust_app import free_port
 from streams.settings import Settings
@@ -53,11 +56,13 @@ class ReceiptReceiver:
             error = None
         except InvalidSignatureError as exc:
             error = str(exc)
+        provider = request.match_info["provider"]
+        items = FORMATS[provider].parse(ReceiptRequest(body, request.query, datetime.now(UTC)))
         post = ReceiptPost(
-            request.match_info["provider"],
+            provider,
             request.headers.get("webhook-id", ""),
             body,
-            (await request.json())["receipts"],
+            [item.model_dump(mode="json", exclude_none=True) for item in items],
             error,
         )
         if self.refuse.get(post.provider, 0) > 0:
