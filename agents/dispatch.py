@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from streams.faust_app import (
     raw_topic,
     take_unacked_events,
 )
-from streams.providers.base import OutboundMessage, SendResult
+from streams.providers.base import ChannelSender, OutboundMessage, SendResult
 from streams.providers.channels import ChannelSenders, build_channel_senders, provider_senders
 from streams.providers.http import create_client_session
 from streams.settings import Settings
@@ -62,6 +62,7 @@ class ProviderClients(Service):
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._channels: ChannelSenders | None = None
+        self._senders: Mapping[str, ChannelSender] = {}
 
     @property
     def channels(self) -> ChannelSenders:
@@ -69,14 +70,16 @@ class ProviderClients(Service):
             dispatch = self._settings.dispatch
             self._session = create_client_session(dispatch.connection_pool_size, dispatch.timeout_s)
             providers = self._settings.providers
-            senders = provider_senders(self._session, providers, dispatch.timeout_s)
-            self._channels = build_channel_senders(senders, providers, dispatch)
+            self._senders = provider_senders(self._session, providers, dispatch.timeout_s)
+            self._channels = build_channel_senders(self._senders, providers, dispatch)
         return self._channels
 
     async def send(self, message: OutboundMessage) -> SendResult:
         return await self.channels.send(message)
 
     async def on_stop(self) -> None:
+        for sender in self._senders.values():
+            await sender.close()
         if self._session is not None:
             await self._session.close()
 

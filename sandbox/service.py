@@ -50,6 +50,7 @@ class Sandbox:
         self.clock_s = clock_s
         self.mailbox = Mailbox(settings.messages_max)
         self.outages: dict[str, Outage] = {}
+        self.smtp_connections = 0
 
     def is_down(self, provider: str) -> bool:
         return provider in self.outages
@@ -118,6 +119,7 @@ class Sandbox:
                 for provider, outage in sorted(self.outages.items())
             },
             "received": self.mailbox.received,
+            "smtp_connections": self.smtp_connections,
             "receipts": {
                 provider: {
                     "pending": batcher.pending,

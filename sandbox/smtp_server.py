@@ -86,6 +86,7 @@ async def start_smtp(sandbox: Sandbox, host: str, port: int) -> asyncio.Server:
     loop = asyncio.get_running_loop()
 
     def protocol() -> SMTP:
+        sandbox.smtp_connections += 1  # one protocol per connection: what clients reuse shows
         return SMTP(
             handler,
             hostname=HOSTNAME,

@@ -146,6 +146,9 @@ class HttpSender:
     def provider(self) -> str:
         return self._provider
 
+    async def close(self) -> None:
+        """Nothing of its own: the session is the worker's, closed by its owner."""
+
     async def _post(
         self, *, json_body: Any = None, form: Mapping[str, str] | None = None
     ) -> tuple[Mapping[str, str], Any]:
