@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import faust
@@ -94,11 +95,13 @@ def build_app(
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
     register_operator_views(app, settings)
-    watch_for_stalls(app, settings)
+    watch_for_stalls(app, settings, on_restart=metrics.fetch_restarts.inc)
     return app
 
 
-def watch_for_stalls(app: faust.App, settings: Settings) -> StallWatchdog | None:
+def watch_for_stalls(
+    app: faust.App, settings: Settings, on_restart: Callable[[], None]
+) -> StallWatchdog | None:
     timeout_s = settings.worker.stall_timeout_s
     if timeout_s <= 0:
         return None
@@ -106,7 +109,9 @@ def watch_for_stalls(app: faust.App, settings: Settings) -> StallWatchdog | None
     def changelogs() -> list[str]:
         return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
 
-    watchdog = StallWatchdog(app, timeout_s=timeout_s, changelog_topics=changelogs)
+    watchdog = StallWatchdog(
+        app, timeout_s=timeout_s, changelog_topics=changelogs, on_restart=on_restart
+    )
     interval_s = settings.worker.stall_check_interval_s
     app.timer(interval_s, name="watch_for_stalls")(watchdog.check)
     return watchdog

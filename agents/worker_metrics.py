@@ -60,6 +60,7 @@ class WorkerMetrics:
     latency: Histogram = field(init=False)
     dead_letters: Counter = field(init=False)
     retries: Counter = field(init=False)
+    fetch_restarts: Counter = field(init=False)
     _stats: dict[str, AgentCounts] = field(init=False, default_factory=dict)
     _seen: dict[tuple[str, str], int] = field(init=False, default_factory=dict)
 
@@ -87,6 +88,11 @@ class WorkerMetrics:
             f"{PREFIX}_retries",
             "Retries of a failed step (or records sent to a retry topic), by agent",
             ["agent"],
+            registry=self.registry,
+        )
+        self.fetch_restarts = Counter(
+            f"{PREFIX}_fetch_restarts",
+            "Times the stall watchdog found the worker stalled and restarted its fetching",
             registry=self.registry,
         )
 

@@ -98,12 +98,14 @@ class StallWatchdog:
         *,
         timeout_s: float,
         changelog_topics: Callable[[], Iterable[str]],
+        on_restart: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._app = app
         self._timeout_s = timeout_s
         self._changelogs = changelog_topics
         self._clock = clock
+        self._on_restart = on_restart
         self._detector = StallDetector()
         self._restarted = False
         self.restarts = 0
@@ -126,6 +128,7 @@ class StallWatchdog:
             await self._restart_fetching()
             self._restarted = True
             self.restarts += 1
+            self._on_restart()
             self._detector.restart(self._clock())
             return
         error = WorkerStalledError(

@@ -141,7 +141,13 @@ async def run(watchdog: StallWatchdog, clock: Clock, until_s: float, step_s: flo
 
 
 def watchdog_for(app: FakeApp, clock: Clock) -> StallWatchdog:
-    return StallWatchdog(app, timeout_s=30, changelog_topics=lambda: [CHANGELOG.topic], clock=clock)
+    return StallWatchdog(
+        app,
+        timeout_s=30,
+        changelog_topics=lambda: [CHANGELOG.topic],
+        on_restart=lambda: app.calls.append("counted"),
+        clock=clock,
+    )
 
 
 async def test_a_stall_restarts_fetching_as_recovery_does_then_crashes_if_it_lasts() -> None:
@@ -159,6 +165,7 @@ async def test_a_stall_restarts_fetching_as_recovery_does_then_crashes_if_it_las
         "resume app flow",
         "resume consumer flow",
         "start fetcher",
+        "counted",
     ]
     assert (watchdog.restarts, app.crashed) == (1, None)
     await run(watchdog, clock, until_s=65)
