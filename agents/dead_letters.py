@@ -9,6 +9,8 @@ live in `streams.dead_letters`, which the operator CLI reads them with.
 
 from __future__ import annotations
 
+import logging
+
 from streams.dead_letters import (
     HEADER_ERROR_MESSAGE,
     HEADER_ERROR_TYPE,
@@ -20,6 +22,8 @@ from streams.dead_letters import (
 )
 from streams.faust_app import OutgoingRecord, SourceRecord
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "HEADER_ERROR_MESSAGE",
     "HEADER_ERROR_TYPE",
@@ -28,6 +32,7 @@ __all__ = [
     "HEADER_SOURCE_TOPIC",
     "MAX_ERROR_MESSAGE_CHARS",
     "dead_letter",
+    "set_aside",
 ]
 
 
@@ -35,3 +40,11 @@ def dead_letter(record: SourceRecord, error: Exception) -> OutgoingRecord:
     """The dead letter for `record`: same key and value bytes, headers naming error and source."""
     headers = dead_letter_headers(error, record.topic, record.partition, record.offset)
     return OutgoingRecord(key=record.key, value=record.value, headers=headers)
+
+
+def set_aside(record: SourceRecord, error: Exception) -> OutgoingRecord:
+    """`dead_letter`, with the warning that says which record went and why."""
+    log.warning(
+        "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, error
+    )
+    return dead_letter(record, error)

@@ -31,7 +31,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import BaseModel
 
-from agents.dead_letters import dead_letter
+from agents.dead_letters import set_aside
 from agents.delivery_state import (
     STATE_RANK,
     Delivery,
@@ -241,14 +241,7 @@ class DeliveryTracker(Generic[E]):
             try:
                 self._track(record, batch, item)
             except PoisonError as exc:
-                log.warning(
-                    "dead-lettering %s[%d]@%d: %s",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    exc,
-                )
-                batch.rejected[record.topic].append(dead_letter(record, exc))
+                batch.rejected[record.topic].append(set_aside(record, exc))
         for key, (entry, item) in batch.writes.items():
             with self._scope(item):  # the changelog partition of the key's own events
                 self._table[key] = entry

@@ -1,7 +1,6 @@
-"""One batch of each notification agent, written against small protocols so fakes can test it.
+"""One batch of route_notifications, written against small protocols so fakes can test it.
 
-`RequestBatch` (request_notifications): events keyed by something else than their user (auth,
-orders) -> the rules -> requests on `notifications.requests`, re-keyed by user id.
+(`RequestBatch`, the other notification agent's, is in `notification_requests`.)
 `RouteBatch` (route_notifications): users events fold into the `contacts` table and, being keyed
 by user id already, are turned into requests and routed in place (no hop through
 `notifications.requests`: a user.created is one consumed record, not three); requests are routed
@@ -21,7 +20,7 @@ import asyncio
 import base64
 import logging
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,10 +29,10 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from agents.contacts import Contact, fold_contact
-from agents.dead_letters import dead_letter
+from agents.dead_letters import set_aside
 from agents.notification_policy import Deferral, RoutingState
 from agents.notification_routing import Router, Routing, StatusChange, erase_user
-from agents.notification_rules import NOTIFICATION_NAMESPACE, CausingEvent, requests_for
+from agents.notification_rules import NOTIFICATION_NAMESPACE, requests_for
 from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.notifications import (
     NotificationDispatch,
@@ -65,7 +64,7 @@ class NotificationStats:
     retries: int = 0
 
 
-async def _send(
+async def send_records(
     sink: RecordSink,
     records: Sequence[OutgoingRecord],
     backoff: Backoff,
@@ -84,75 +83,6 @@ async def _send(
             sleep=sleep,
             on_retry=count_retry,
         )
-
-
-class RequestBatch(Generic[E]):
-    """request_notifications: causing events -> notification requests keyed by user id."""
-
-    def __init__(
-        self,
-        *,
-        decoders: Mapping[str, Callable[[bytes | None], CausingEvent]],
-        encode: Callable[[BaseModel], bytes],
-        requests: RecordSink,
-        dead_letters: Mapping[str, RecordSink],
-        describe: Callable[[E], SourceRecord],
-        clock: Callable[[], datetime],
-        backoff: Backoff,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        self._decoders = decoders
-        self._encode = encode
-        self._requests = requests
-        self._dead_letters = dead_letters
-        self._describe = describe
-        self._clock = clock
-        self._backoff = backoff
-        self._sleep = sleep
-        self.stats = NotificationStats()
-
-    async def process(self, batch: Sequence[E]) -> None:
-        now = self._clock()
-        out: list[OutgoingRecord] = []
-        rejected: dict[str, list[OutgoingRecord]] = {}
-        for item in batch:
-            record = self._describe(item)
-            try:
-                event = self._decoders[record.topic](record.value)
-            except PoisonError as exc:
-                log.warning(
-                    "dead-lettering %s[%d]@%d: %s",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    exc,
-                )
-                rejected.setdefault(record.topic, []).append(dead_letter(record, exc))
-                continue
-            for request in requests_for(event, now=now):
-                key = request.payload.user_id.encode()
-                out.append(OutgoingRecord(key=key, value=self._encode(request)))
-        for topic, records in rejected.items():
-            await _send(
-                self._dead_letters[topic],
-                records,
-                self._backoff,
-                self._sleep,
-                f"dead-lettering {len(records)} records of {topic}",
-                self.stats,
-            )
-            self.stats.dead_letters += len(records)
-        await _send(
-            self._requests,
-            out,
-            self._backoff,
-            self._sleep,
-            f"sending {len(out)} notification requests",
-            self.stats,
-        )
-        self.stats.batches += 1
-        self.stats.events += len(batch)
-        self.stats.requests += len(out)
 
 
 class _Overlay:
@@ -250,10 +180,7 @@ class RouteBatch(Generic[E]):
         try:
             event = self._decode_user(record.value)
         except PoisonError as exc:
-            log.warning(
-                "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
-            )
-            out.user_dead_letters.append(dead_letter(record, exc))
+            out.user_dead_letters.append(set_aside(record, exc))
             return
         user_id = event.payload.user_id
         key = user_id.encode()
@@ -325,10 +252,7 @@ class RouteBatch(Generic[E]):
 
     @staticmethod
     def _reject(record: SourceRecord, exc: PoisonError, out: _Outbox) -> None:
-        log.warning(
-            "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
-        )
-        out.dead_letters.append(dead_letter(record, exc))
+        out.dead_letters.append(set_aside(record, exc))
 
     def _apply(
         self,
@@ -360,7 +284,9 @@ class RouteBatch(Generic[E]):
         )
         await asyncio.gather(
             *(
-                _send(sink, records, self._backoff, self._sleep, f"sending {what}", self.stats)
+                send_records(
+                    sink, records, self._backoff, self._sleep, f"sending {what}", self.stats
+                )
                 for sink, records, what in sends
             )
         )

@@ -25,13 +25,13 @@ from mode.supervisors import CrashingSupervisor
 
 from agents.notification_batches import (
     RELEASE_HEADER,
-    RequestBatch,
     RouteBatch,
     RouteSinks,
     release_record,
 )
 from agents.notification_policy import Deferral
 from agents.notification_rendering import TemplateRenderer
+from agents.notification_requests import RequestBatch
 from agents.notification_routing import Router
 from agents.notification_rules import CausingEvent
 from agents.retry import Backoff

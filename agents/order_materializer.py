@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from agents.dead_letters import dead_letter
+from agents.dead_letters import set_aside
 from agents.order_state import from_entry, merge, to_entry
 from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.orders import OrderEvent, OrderView
@@ -99,14 +99,7 @@ class OrderMaterializer(Generic[E]):
                 with self._scope(item):
                     folded.append(fold_record(self._table, record.value, self._decode))
             except PoisonError as exc:
-                log.warning(
-                    "dead-lettering %s[%d]@%d: %s",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    exc,
-                )
-                rejected.append(dead_letter(record, exc))
+                rejected.append(set_aside(record, exc))
         if rejected:
             await self._send_dead_letters(rejected)
         views = latest_per_order(folded)

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from agents.dead_letters import dead_letter
+from agents.dead_letters import set_aside
 from agents.retry import Backoff, Sleep, retry_retriable
 from agents.security_signals import SUSPICIOUS, Decisions
 from schemas.auth import AuthEvent, LoginFailed
@@ -133,10 +133,7 @@ class SecurityProcessor(Generic[E]):
         try:
             event = self._decode(record.value)
         except PoisonError as exc:
-            log.warning(
-                "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
-            )
-            out.rejected.append(dead_letter(record, exc))
+            out.rejected.append(set_aside(record, exc))
             return
         key = self._key_of(event)
         if key is None:

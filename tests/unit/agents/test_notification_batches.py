@@ -1,4 +1,4 @@
-"""Both agents' batches with fake tables and sinks: what is sent, what is stored, in what order."""
+"""route_notifications' batches with fake tables and sinks: what is sent, stored, in what order."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 from agents.notification_batches import (
     RELEASE_HEADER,
-    RequestBatch,
     RouteBatch,
     RouteSinks,
 )
@@ -20,20 +19,17 @@ from agents.notification_policy import RoutingState
 from agents.notification_routing import Router
 from agents.notification_rules import RULES
 from agents.retry import Backoff
-from schemas.auth import AuthEvent
 from schemas.notifications import (
     NotificationDispatchEvent,
     NotificationRequestEvent,
     NotificationStatusEvent,
 )
-from schemas.orders import OrderEvent
 from schemas.users import UserEvent
 from streams.faust_app import OutgoingRecord, SourceRecord
 from streams.wire import decode, encode
 from tests.unit.agents.notification_factories import (
     NOON,
     USER,
-    auth_event,
     order_event,
     quiet,
     request_for,
@@ -128,36 +124,6 @@ class Rig:
 
     def sent(self, sink: Sink, model: type[Any]) -> list[Any]:
         return [decode(r.value, model) for r in sink.sent]
-
-
-async def test_requests_are_rekeyed_by_user_and_poison_goes_to_its_own_dead_letters() -> None:
-    requests, auth_dlq, orders_dlq = Sink(), Sink(), Sink()
-    batch: RequestBatch[Item] = RequestBatch(
-        decoders={
-            AUTH: lambda raw: decode(raw, AuthEvent),
-            ORDERS: lambda raw: decode(raw, OrderEvent),
-        },
-        encode=encode,
-        requests=requests,
-        dead_letters={AUTH: auth_dlq, ORDERS: orders_dlq},
-        describe=lambda i: i.record,
-        clock=lambda: NOON,
-        backoff=Backoff(),
-    )
-    await batch.process(
-        [
-            item(ORDERS, order_event("order.paid")),
-            item(ORDERS, None, raw=b"not avro"),
-            item(AUTH, auth_event("auth.password-reset-requested")),
-            item(AUTH, auth_event("auth.login-succeeded")),
-        ]
-    )
-    assert [r.key for r in requests.sent] == [USER.encode(), USER.encode()]
-    templates = [decode(r.value, NotificationRequestEvent).payload.template for r in requests.sent]
-    assert templates == ["order-confirmation", "password-reset"]
-    assert (len(orders_dlq.sent), len(auth_dlq.sent)) == (1, 0)
-    assert orders_dlq.sent[0].value == b"not avro"
-    assert (batch.stats.requests, batch.stats.dead_letters) == (2, 1)
 
 
 async def test_contact_then_request_dispatches_and_tables_are_written_after_the_sends() -> None:
