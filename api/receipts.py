@@ -1,7 +1,8 @@
 """`POST /v1/webhooks/providers/{provider}`: signed, batched delivery receipts in, records out.
 
 The same checks as the family webhooks (`api.webhooks`), cheapest first, with one secret for all
-providers; each provider's body is read in its own format (`api.receipt_formats`). Each receipt
+providers, or the provider's own signature (`api.provider_signatures`); each provider's body is
+read in its own format (`api.receipt_formats`). Each receipt
 becomes one `NotificationReceiptEvent` keyed by notification id, so it lands on the partition
 where `track_deliveries` keeps that notification. The answer is 202 only once Kafka acknowledged
 every record of the request; a repeated webhook id answers 200. A request with nothing we track
@@ -11,6 +12,7 @@ with `receipts: 0`: providers resend what is refused.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +21,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from aiohttp import web
 
 from api.delivery import Delivered, EventEncoder, OutboundRecord, deliver_all_once
-from api.errors import NotFoundError, UnsupportedMediaTypeError
+from api.errors import InvalidSignatureError, NotFoundError, UnsupportedMediaTypeError
 from api.families import event_id_for
 from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
+from api.provider_signatures import NATIVE_HEADERS, verify_meta, verify_sendgrid, verify_twilio
 from api.receipt_formats import FORMATS, JSON, ReceiptRequest
 from api.webhooks import read_body, verified_webhook_id
 from schemas.notifications import NotificationReceipt, NotificationReceiptEvent
@@ -93,6 +96,32 @@ def _answer(delivered: Delivered, count: int) -> web.Response:
     return web.json_response(body, status=200 if delivered.duplicate else 202)
 
 
+def receipt_webhook_id(request: web.Request, provider: str, body: bytes) -> str:
+    """Verified: the provider's own signature when the request carries one, else Standard
+    Webhooks (the sandbox, relays). The id keys the duplicate ledger."""
+    native = NATIVE_HEADERS.get(provider)
+    if native is None or native not in request.headers:
+        return verified_webhook_id(request, SECRET_NAME, body)
+    settings = request.app[SETTINGS]
+    providers = settings.providers
+    if provider == "twilio":
+        base = settings.api.public_url
+        url = f"{base.rstrip('/')}{request.path_qs}" if base else str(request.url)
+        token = providers.twilio_auth_token.get_secret_value()
+        return verify_twilio(token, url, request.headers, body)
+    if provider == "sendgrid" and providers.sendgrid_webhook_public_key:
+        return verify_sendgrid(
+            providers.sendgrid_webhook_public_key,
+            request.headers,
+            body,
+            now_s=time.time(),
+            tolerance_s=settings.webhook.tolerance_s,
+        )
+    if provider == "meta" and providers.meta_app_secret is not None:
+        return verify_meta(providers.meta_app_secret.get_secret_value(), request.headers, body)
+    raise InvalidSignatureError(f"no {provider} webhook key is configured", native)
+
+
 def require_media_type(request: web.Request, expected: str) -> None:
     """415 for a declared body of another type; a missing Content-Type is not guessed at."""
     if "Content-Type" not in request.headers:
@@ -109,7 +138,7 @@ async def ingest_receipts(request: web.Request) -> web.StreamResponse:
         raise NotFoundError(f"provider {provider!r}")
     app = request.app
     body = await read_body(request, app[SETTINGS].api.max_body_bytes)
-    webhook_id = verified_webhook_id(request, SECRET_NAME, body)
+    webhook_id = receipt_webhook_id(request, provider, body)
     require_media_type(request, found.media_type)
     now = datetime.now(UTC)
     receipts = found.parse(ReceiptRequest(body, request.query, now))

@@ -47,6 +47,9 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Seconds a client is told to wait (Retry-After) when Kafka cannot take a write.
     retry_after_s: int = Field(default=5, ge=1)
+    # The API's URL as the outside world calls it (behind a proxy, say): Twilio signs the URL it
+    # called. Unset, the URL of the request as it reached the API.
+    public_url: str | None = None
 
 
 class WebhookSettings(_Section):
@@ -211,6 +214,10 @@ class ProviderSettings(_Section):
     twilio_from: str = "+15550000000"
     # Where twilio posts status callbacks; our notification id is appended as a query parameter.
     twilio_status_callback_url: str = "http://127.0.0.1:8080/v1/webhooks/providers/twilio"
+    # The providers' own receipt signatures (`api.provider_signatures`); Twilio's is the auth
+    # token above. Unset, only Standard Webhooks signatures are accepted from that provider.
+    sendgrid_webhook_public_key: str | None = None
+    meta_app_secret: SecretStr | None = None
     fcm_base_url: str = "http://127.0.0.1:8090"
     fcm_project: str = "tributary-dev"
     fcm_access_token: SecretStr = SecretStr("dev-fcm-token")

@@ -7,7 +7,10 @@ import uuid
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 
+from api.app import create_app
+from api.provider_signatures import META_SIGNATURE, meta_digest
 from schemas.notifications import NotificationReceiptEvent
 from streams.settings import Settings
 from streams.wire import decode
@@ -146,3 +149,45 @@ async def test_native_sendgrid_events_and_twilio_callbacks_become_receipts(
     wrong = await client.post("/v1/webhooks/providers/sendgrid", data=form, headers=headers)
     assert wrong.status == 415
     assert "application/json" in (await wrong.json())["detail"]
+
+
+async def test_a_receipt_signed_the_providers_own_way_is_accepted_when_its_key_is_set(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    secret = "meta-app-secret"
+    providers = settings.providers.model_copy(update={"meta_app_secret": SecretStr(secret)})
+    client = await aiohttp_client(create_app(settings.model_copy(update={"providers": providers})))
+    run = uuid.uuid4().hex[:8]
+    status = {
+        "id": f"wamid.{run}",
+        "status": "delivered",
+        "timestamp": "1795300001",
+        "biz_opaque_callback_data": f"n-{run}",
+    }
+    value = {"messaging_product": "whatsapp", "metadata": {}, "statuses": [status]}
+    hook = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "waba", "changes": [{"field": "messages", "value": value}]}],
+    }
+    raw = json.dumps(hook).encode()
+    headers = {"Content-Type": "application/json", META_SIGNATURE: meta_digest(secret, raw)}
+    accepted = await client.post("/v1/webhooks/providers/meta", data=raw, headers=headers)
+    assert accepted.status == 202, await accepted.text()
+    again = await client.post("/v1/webhooks/providers/meta", data=raw, headers=headers)
+    assert (again.status, (await again.json())["status"]) == (200, "duplicate")
+    forged = {**headers, META_SIGNATURE: meta_digest("guess", raw)}
+    refused = await client.post("/v1/webhooks/providers/meta", data=raw, headers=forged)
+    assert refused.status == 401
+    assert (await refused.json())["header"] == META_SIGNATURE
+
+    [record] = await topic_records(settings, "notifications.receipts")
+    event = decode(record.value, NotificationReceiptEvent)
+    assert (record.key, event.payload.provider, event.payload.state) == (
+        f"n-{run}".encode(),
+        "meta",
+        "delivered",
+    )
+    # Without a configured key, a native signature is not enough.
+    plain = await aiohttp_client(create_app(settings))
+    unconfigured = await plain.post("/v1/webhooks/providers/meta", data=raw, headers=headers)
+    assert unconfigured.status == 401
