@@ -2,9 +2,9 @@
 
 The same checks as the family webhooks (`api.webhooks`), cheapest first, with one secret for all
 providers, or the provider's own signature (`api.provider_signatures`); each provider's body is
-read in its own format (`api.receipt_formats`). Each receipt
-becomes one `NotificationReceiptEvent` keyed by notification id, so it lands on the partition
-where `track_deliveries` keeps that notification. The answer is 202 only once Kafka acknowledged
+read in its own format (`api.receipt_formats`). Each receipt becomes one
+`NotificationReceiptEvent` keyed by notification id, so it lands on the partition where
+`track_deliveries` keeps that notification. The answer is 202 only once Kafka acknowledged
 every record of the request; a repeated webhook id answers 200. A request with nothing we track
 (engagement a provider reports that is no delivery state, messages not sent by us) is 202 too,
 with `receipts: 0`: providers resend what is refused.
