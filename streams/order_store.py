@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.orders import OrderView
+from schemas.orders import LIFECYCLE_RANK, OrderView
 from streams.database import create_engine, translate_database_errors
 from streams.settings import Settings
 
@@ -97,8 +97,15 @@ def _upsert_statement(rows: list[dict[str, Any]]) -> sa.Insert:
     excluded = stmt.excluded
     changes: dict[str, Any] = {name: excluded[name] for name in _VIEW_COLUMNS if name != "order_id"}
     changes["materialized_at"] = sa.func.now()
+    held, offered = order_views.c, excluded
     return stmt.on_conflict_do_update(
         index_elements=[order_views.c.order_id],
         set_=changes,
-        where=order_views.c.last_event_at <= excluded.last_event_at,
+        # `OrderView.version` in SQL: a row comparison over (time, lifecycle rank, event id).
+        where=sa.tuple_(held.last_event_at, _rank(held.status), held.last_event_id)
+        <= sa.tuple_(offered.last_event_at, _rank(offered.status), offered.last_event_id),
     )
+
+
+def _rank(status: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    return sa.case(LIFECYCLE_RANK, value=status, else_=-1)

@@ -58,6 +58,18 @@ async def test_an_older_state_never_overwrites_a_newer_row(store: OrderStore) ->
     assert await store.get(order_id) == newer
 
 
+async def test_at_the_same_time_the_further_state_wins_in_any_order(store: OrderStore) -> None:
+    """Two events of one order stamped alike: the row keeps the one further along the
+    lifecycle, as the table and a batch do (`OrderView.version`), whichever is written last."""
+    for first, second in (("paid", "pending"), ("pending", "paid")):
+        order_id = f"o-{uuid.uuid4()}"
+        await store.upsert([_view(order_id, 5, first)])
+        await store.upsert([_view(order_id, 5, second)])
+        found = await store.get(order_id)
+        assert found is not None
+        assert found.status == "paid", (first, second)
+
+
 async def test_a_batch_with_several_states_of_one_order_keeps_the_newest(store: OrderStore) -> None:
     order_id = f"o-{uuid.uuid4()}"
     newest = _view(order_id, 3, "fulfilled")
