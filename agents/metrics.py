@@ -75,6 +75,7 @@ def window_config(settings: Settings) -> WindowConfig:
         step_s=metrics.hopping_step_s,
         grace_s=metrics.grace_s,
         idle_s=metrics.idle_s,
+        max_future_s=metrics.max_future_s or None,
     )
 
 

@@ -64,15 +64,30 @@ class WindowConfig:
     step_ms: int
     grace_ms: int
     idle_ms: int
+    # How far ahead of the collecting worker's clock an event may move the watermark; None: any.
+    max_future_ms: int | None = None
 
     @classmethod
     def of(
-        cls, *, tumbling_s: int, hopping_s: int, step_s: int, grace_s: int, idle_s: float
+        cls,
+        *,
+        tumbling_s: int,
+        hopping_s: int,
+        step_s: int,
+        grace_s: int,
+        idle_s: float,
+        max_future_s: float | None = None,
     ) -> WindowConfig:
         if hopping_s % step_s:
             raise ValueError("the hopping window must be a whole number of steps")
+        future_ms = None if max_future_s is None else int(max_future_s * 1000)
         return cls(
-            tumbling_s * 1000, hopping_s * 1000, step_s * 1000, grace_s * 1000, int(idle_s * 1000)
+            tumbling_s * 1000,
+            hopping_s * 1000,
+            step_s * 1000,
+            grace_s * 1000,
+            int(idle_s * 1000),
+            future_ms,
         )
 
     @property
@@ -208,12 +223,21 @@ class WindowAggregator:
             key = str(pane_ms)
             self._panes[key] = merge(dict(self._panes.get(key) or {}), aggregate)
         if partial.max_event_ms is not None:
-            state["max_event_ms"] = max(
-                state.get("max_event_ms", partial.max_event_ms), partial.max_event_ms
-            )
+            latest = self._capped(partial.max_event_ms, partial.wall_s, state)
+            state["max_event_ms"] = max(state.get("max_event_ms", latest), latest)
         if partial.source is None:
             state["last_tick_wall_s"] = partial.wall_s
         self._clock[CLOCK_KEY] = state
+
+    def _capped(self, event_ms: int, wall_s: float, state: dict[str, Any]) -> int:
+        """One event stamped far in the future (a wrong clock upstream) must not close every
+        open window at once: it counts in its own pane, but moves the watermark no further
+        than `max_future_ms` past the clock of the worker that collected it."""
+        cap = self.config.max_future_ms
+        if cap is None or event_ms <= wall_s * 1000 + cap:
+            return event_ms
+        state["future_capped"] = state.get("future_capped", 0) + 1
+        return int(wall_s * 1000) + cap
 
     def watermark_ms(self, wall_s: float) -> int | None:
         state = self.state()

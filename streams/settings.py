@@ -110,6 +110,9 @@ class MetricsSettings(_Section):
     idle_s: float = Field(default=60.0, gt=0)
     # How often each worker nudges the aggregator to close windows on an idle stream.
     tick_s: float = Field(default=5.0, gt=0)
+    # An event stamped further ahead of the wall clock counts, but moves the watermark no
+    # further than this (a wrong clock upstream must not close every open window); 0: no cap.
+    max_future_s: float = Field(default=300.0, ge=0)
 
 
 class SecuritySettings(_Section):

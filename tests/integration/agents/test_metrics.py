@@ -64,8 +64,9 @@ def metrics_settings(stack_settings: Settings, tmp_path: Path) -> Iterator[Setti
     settings = base.model_copy(
         update={
             "worker": base.worker.model_copy(update={"store": "rocksdb://"}),
+            # No cap on future event times: this test's events are two hours ahead (above).
             "metrics": base.metrics.model_copy(
-                update={"grace_s": 30, "idle_s": 3600.0, "tick_s": 1.0}
+                update={"grace_s": 30, "idle_s": 3600.0, "tick_s": 1.0, "max_future_s": 0}
             ),
         }
     )

@@ -213,6 +213,23 @@ def test_an_idle_stream_closes_its_windows_by_the_wall_clock() -> None:
     assert [r.kind for r in results] == ["hopping"] * 4
 
 
+def test_an_event_stamped_far_ahead_counts_but_holds_the_watermark_back() -> None:
+    agg, panes, clock = aggregator(max_future_s=30.0)
+    inputs = Inputs()
+    wall_s = T0_MS / 1000 + 10  # the collecting worker's clock: 10 s into the first minute
+    day_s = 24 * 3600
+    fold_events(agg, inputs, event("user.created", 5), event("user.created", day_s), wall_s=wall_s)
+    # Without the cap the watermark would be a day ahead and close every window up to it.
+    assert close(agg, wall_s=wall_s) == []
+    assert agg.watermark_ms(wall_s) == T0_MS + 10_000  # wall + 30 s allowed - 30 s grace
+    assert str(T0_MS + day_s * 1000) in panes  # the event itself is kept in its own pane
+    assert clock[CLOCK_KEY]["future_capped"] == 1
+    # Time catches up: the first minute closes as usual, with the event of 5 s.
+    fold_events(agg, inputs, event("user.created", 95), wall_s=wall_s + 90)
+    [window] = tumbling(close(agg, wall_s=wall_s + 90), EventsWindow)
+    assert (window.window_start.minute, window.events) == (0, 1)
+
+
 def test_a_partial_already_folded_is_skipped() -> None:
     agg, panes, clock = aggregator()
     inputs = Inputs()
