@@ -31,9 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from api.contracts import parse_json_object
 from api.errors import ContractViolationError, FieldError, MalformedBodyError
+from api.webhooks import JSON
 from schemas.provider_receipts import ProviderReceiptItem, ProviderReceiptsBody
 
-JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 MAX_EVENTS = 1000
 

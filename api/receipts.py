@@ -21,12 +21,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from aiohttp import web
 
 from api.delivery import Delivered, EventEncoder, OutboundRecord, deliver_all_once
-from api.errors import InvalidSignatureError, NotFoundError, UnsupportedMediaTypeError
+from api.errors import InvalidSignatureError, NotFoundError
 from api.families import event_id_for
 from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
 from api.provider_signatures import NATIVE_HEADERS, verify_meta, verify_sendgrid, verify_twilio
-from api.receipt_formats import FORMATS, JSON, ReceiptRequest
-from api.webhooks import read_body, verified_webhook_id
+from api.receipt_formats import FORMATS, ReceiptRequest
+from api.webhooks import read_body, require_media_type, verified_webhook_id
 from schemas.notifications import NotificationReceipt, NotificationReceiptEvent
 from schemas.provider_receipts import ProviderReceiptItem
 
@@ -120,15 +120,6 @@ def receipt_webhook_id(request: web.Request, provider: str, body: bytes) -> str:
     if provider == "meta" and providers.meta_app_secret is not None:
         return verify_meta(providers.meta_app_secret.get_secret_value(), request.headers, body)
     raise InvalidSignatureError(f"no {provider} webhook key is configured", native)
-
-
-def require_media_type(request: web.Request, expected: str) -> None:
-    """415 for a declared body of another type; a missing Content-Type is not guessed at."""
-    if "Content-Type" not in request.headers:
-        return
-    content_type = request.content_type
-    if content_type != expected and not (expected == JSON and content_type.endswith("+json")):
-        raise UnsupportedMediaTypeError(content_type, expected)
 
 
 async def ingest_receipts(request: web.Request) -> web.StreamResponse:

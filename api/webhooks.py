@@ -38,13 +38,21 @@ async def read_body(request: web.Request, limit_bytes: int) -> bytes:
     return bytes(body)
 
 
+JSON = "application/json"
+
+
 def require_json(request: web.Request) -> None:
-    """415 for a declared non-JSON body; a missing Content-Type is tolerated, not guessed at."""
+    require_media_type(request, JSON)
+
+
+def require_media_type(request: web.Request, expected: str) -> None:
+    """415 for a declared body of another type (`+json` counts as JSON); a missing
+    Content-Type is tolerated, not guessed at."""
     if "Content-Type" not in request.headers:
         return
     content_type = request.content_type
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise UnsupportedMediaTypeError(content_type)
+    if content_type != expected and not (expected == JSON and content_type.endswith("+json")):
+        raise UnsupportedMediaTypeError(content_type, expected)
 
 
 def verified_webhook_id(request: web.Request, secret_name: str, body: bytes) -> str:
