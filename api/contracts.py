@@ -17,12 +17,16 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 ROOT_FIELD = "(body)"
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
+def parse_json(body: bytes) -> Any:
     try:
-        data = json.loads(body)
+        return json.loads(body)
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad JSON, bad UTF-8 and over-long integers; RecursionError deep nesting.
         raise MalformedBodyError(f"the body is not valid UTF-8 JSON: {exc}") from exc
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    data = parse_json(body)
     if not isinstance(data, dict):
         raise MalformedBodyError(f"the body must be a JSON object, not {type(data).__name__}")
     return data

@@ -20,7 +20,6 @@ a body that does not follow its provider's shape is a 422 naming the field.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
-from api.contracts import parse_json_object
+from api.contracts import parse_json, parse_json_object
 from api.errors import ContractViolationError, FieldError, MalformedBodyError
 from api.webhooks import JSON
 from schemas.provider_receipts import ProviderReceiptItem, ProviderReceiptsBody
@@ -93,13 +92,6 @@ def _item(**fields: Any) -> ProviderReceiptItem:
     return validated(ProviderReceiptItem, fields)
 
 
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedBodyError(f"the body is not valid UTF-8 JSON: {exc}") from exc
-
-
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -119,7 +111,7 @@ class SendGridEvents(RootModel[Annotated[list[SendGridEvent], Field(max_length=M
 
 def sendgrid_events(request: ReceiptRequest) -> list[ProviderReceiptItem]:
     items = []
-    for event in validated(SendGridEvents, _json(request.body)).root:
+    for event in validated(SendGridEvents, parse_json(request.body)).root:
         state = SENDGRID_STATES.get(event.event)
         if state is None or event.notification_id is None or event.sg_message_id is None:
             continue
@@ -203,7 +195,7 @@ class MetaWebhook(_Open):
 
 def meta_statuses(request: ReceiptRequest) -> list[ProviderReceiptItem]:
     items = []
-    hook = validated(MetaWebhook, _json(request.body))
+    hook = validated(MetaWebhook, parse_json(request.body))
     for entry in hook.entry:
         for change in entry.changes:
             for status in change.value.statuses:
