@@ -120,6 +120,7 @@ def create_faust_app(settings: Settings) -> faust.App:
         # in the worker and far less broker CPU, which shares the machine's two cores.
         producer_linger=settings.kafka.linger_ms / 1000,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
+        table_standby_replicas=worker.standby_replicas,
     )
 
 

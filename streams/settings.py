@@ -86,6 +86,9 @@ class WorkerSettings(_Section):
     # A worker that owns partitions with records waiting and receives nothing for this long
     # restarts its fetching, and crashes after as long again (`streams.stall_watchdog`); 0: off.
     stall_timeout_s: float = Field(default=30.0, ge=0)
+    # Copies of each table partition kept warm on other workers (Faust standbys): a takeover
+    # needs no changelog replay, for the cost of every worker reading the others' changelogs.
+    standby_replicas: int = Field(default=1, ge=0)
     stall_check_interval_s: float = Field(default=5.0, gt=0)
 
 

@@ -43,6 +43,7 @@ def test_the_app_is_configured_from_the_settings() -> None:
                 "web_port": 6123,
                 "store": "memory://",
                 "data_dir": "/srv/tributary-data",
+                "standby_replicas": 2,
             },
         }
     )
@@ -54,6 +55,7 @@ def test_the_app_is_configured_from_the_settings() -> None:
     assert (conf.web_port, str(conf.canonical_url)) == (6123, "http://127.0.0.1:6123")
     assert (conf.topic_partitions, conf.topic_replication_factor) == (3, 2)
     assert conf.autodiscover is False
+    assert conf.table_standby_replicas == 2
 
 
 def test_two_apps_are_independent_objects() -> None:
