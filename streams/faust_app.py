@@ -120,6 +120,9 @@ def create_faust_app(settings: Settings) -> faust.App:
         # in the worker and far less broker CPU, which shares the machine's two cores.
         producer_linger=settings.kafka.linger_ms / 1000,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
+        # A record Kafka will not take fails after this (Faust waits 20 minutes by default),
+        # so agents retry with backoff and a stopping worker is not held by its flush.
+        producer_request_timeout=worker.send_timeout_s,
         table_standby_replicas=worker.standby_replicas,
     )
 

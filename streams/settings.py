@@ -86,6 +86,10 @@ class WorkerSettings(_Section):
     # A worker that owns partitions with records waiting and receives nothing for this long
     # restarts its fetching, and crashes after as long again (`streams.stall_watchdog`); 0: off.
     stall_timeout_s: float = Field(default=30.0, ge=0)
+    # How long the worker's producer keeps trying to hand a record to Kafka before the send
+    # fails (the agent then retries its batch with backoff); also bounds how long a stopping
+    # worker flushes what Kafka will not take. Faust's own default is 20 minutes.
+    send_timeout_s: float = Field(default=30.0, gt=0)
     # Copies of each table partition kept warm on other workers (Faust standbys): a takeover
     # needs no changelog replay, for the cost of every worker reading the others' changelogs.
     standby_replicas: int = Field(default=1, ge=0)

@@ -44,6 +44,7 @@ def test_the_app_is_configured_from_the_settings() -> None:
                 "store": "memory://",
                 "data_dir": "/srv/tributary-data",
                 "standby_replicas": 2,
+                "send_timeout_s": 12.5,
             },
         }
     )
@@ -56,6 +57,7 @@ def test_the_app_is_configured_from_the_settings() -> None:
     assert (conf.topic_partitions, conf.topic_replication_factor) == (3, 2)
     assert conf.autodiscover is False
     assert conf.table_standby_replicas == 2
+    assert conf.producer_request_timeout == 12.5
 
 
 def test_two_apps_are_independent_objects() -> None:
