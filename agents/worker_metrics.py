@@ -21,8 +21,9 @@ Every app gets its own `CollectorRegistry` (tests run several apps in one proces
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, cast
 
 import faust
@@ -30,12 +31,13 @@ from aiohttp import web
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from faust.types import TP, AppT, EventT, StreamT
 from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from agents.table_sizes import local_partition_sizes
+from streams.stall_watchdog import Sample
 
 PREFIX = "tributary_worker"
 FAUST_PREFIX = "faust"
@@ -96,6 +98,15 @@ class WorkerMetrics:
             registry=self.registry,
         )
 
+    def watch_samples(self, latest: Callable[[], Sample | None]) -> None:
+        """The stall watchdog's last look, as gauges: what it saw when a stall goes unseen."""
+        for name, doc, read in (
+            ("records_waiting", "Records on owned partitions past what the agents got", "waiting"),
+            ("records_unacked", "Records handed to the agents, not acknowledged", "unacked"),
+        ):
+            gauge = Gauge(f"{PREFIX}_{name}", f"{doc} (stall watchdog)", registry=self.registry)
+            gauge.set_function(partial(_sampled, latest, read))
+
     def track_stats(self, agent: str, stats: AgentCounts) -> None:
         """Report an agent's own running totals as its dead-letter and retry counts."""
         self._stats[agent] = stats
@@ -117,6 +128,11 @@ class WorkerMetrics:
     def exposition(self) -> bytes:
         self.sync_stats()
         return generate_latest(self.registry)
+
+
+def _sampled(latest: Callable[[], Sample | None], field_name: str) -> float:
+    sample = latest()
+    return float(getattr(sample, field_name)) if sample is not None else 0.0
 
 
 def agent_label(stream: StreamT[Any]) -> str:

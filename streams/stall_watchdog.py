@@ -50,6 +50,8 @@ class Sample:
     # Some agent holds a record it has not acknowledged (processing it, or a retry's wait).
     busy: bool
     rebalancing: bool
+    # How many such records (what `busy` is made of; reported, for when a stall goes unseen).
+    unacked: int = 0
 
 
 class StallDetector:
@@ -109,9 +111,10 @@ class StallWatchdog:
         self._detector = StallDetector()
         self._restarted = False
         self.restarts = 0
+        self.last_sample: Sample | None = None
 
     async def check(self) -> None:
-        sample = await self._sample()
+        sample = self.last_sample = await self._sample()
         stalled_s = self._detector.observe(sample)
         if stalled_s is None:
             self._restarted = False
@@ -148,7 +151,7 @@ class StallWatchdog:
         rebalancing = bool(app.rebalancing or app.in_recovery)
         consumer = app.consumer
         received = int(app.monitor.messages_received_total)
-        busy = len(consumer._unacked_messages) > 0
+        unacked = len(consumer._unacked_messages)
         sources = [] if rebalancing else self._sources()
         waiting = 0
         if sources:
@@ -160,7 +163,7 @@ class StallWatchdog:
                 log.warning("stall check: end offsets unavailable: %r", exc)
                 ends = {}
             waiting = waiting_records(ends, consumer._read_offset, consumer._committed_offset)
-        return Sample(now, received, waiting, busy, rebalancing)
+        return Sample(now, received, waiting, unacked > 0, rebalancing, unacked)
 
     async def _restart_fetching(self) -> None:
         """What Faust's recovery does to start consuming after a rebalance, again."""

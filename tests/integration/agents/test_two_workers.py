@@ -242,7 +242,12 @@ async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
         url = f"{second.web_url}/metrics"
         async with aiohttp.ClientSession() as http, http.get(url) as response:
             text = await response.text()
-        wanted = ("tributary_worker_consumer_lag", "tributary_worker_events_total")
+        wanted = (
+            "tributary_worker_consumer_lag",
+            "tributary_worker_events_total",
+            "tributary_worker_records_",  # what the stall watchdog saw last
+            "tributary_worker_fetch_restarts",
+        )
         lines = [line for line in text.splitlines() if line.startswith(wanted)]
         return "Its metrics:\n" + "\n".join(lines)
 

@@ -18,6 +18,7 @@ from agents.worker_metrics import (
     install_worker_metrics,
     partition_lags,
 )
+from streams.stall_watchdog import Sample
 
 ORDERS = TP("orders.events", 0)
 
@@ -161,3 +162,14 @@ async def test_a_rebalance_keeps_events_in_flight_on_kept_partitions_only(app: f
     assert samples(metrics, "tributary_worker_events_total") == {
         (("agent", "materialize_orders"),): 1
     }
+
+
+def test_the_stall_watchdogs_last_look_is_exported() -> None:
+    metrics = WorkerMetrics()
+    seen: list[Sample | None] = [None]
+    metrics.watch_samples(lambda: seen[0])
+    assert "tributary_worker_records_waiting 0.0" in metrics.exposition().decode()
+    seen[0] = Sample(at_s=1.0, received=5, waiting=7, busy=True, rebalancing=False, unacked=3)
+    text = metrics.exposition().decode()
+    assert "tributary_worker_records_waiting 7.0" in text
+    assert "tributary_worker_records_unacked 3.0" in text
