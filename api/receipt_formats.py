@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
-from api.contracts import parse_json, parse_json_object
+from api.contracts import ROOT_FIELD, parse_json, parse_json_object
 from api.errors import ContractViolationError, FieldError, MalformedBodyError
 from api.webhooks import JSON
 from schemas.provider_receipts import ProviderReceiptItem, ProviderReceiptsBody
@@ -70,7 +70,7 @@ def field_path(loc: Sequence[int | str]) -> str:
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(body)"
+    return path or ROOT_FIELD
 
 
 M = TypeVar("M", bound=BaseModel)

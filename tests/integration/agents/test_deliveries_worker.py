@@ -14,6 +14,7 @@ from pytest_aiohttp import AiohttpClient
 
 from agents.delivery_state import fold, receipt_step, status_step, to_entry
 from api.app import create_app
+from api.receipt_formats import FORM
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.catalog import TopicCatalog
 from streams.delivery_store import DeliveryStore
@@ -145,8 +146,7 @@ async def test_signed_receipts_through_the_api_are_tracked_and_served_back(
     # Twilio's own status callback: a form, posted to the send's StatusCallback URL.
     sid = f"SM{uuid.uuid4().hex}"
     raw = f"MessageSid={sid}&MessageStatus=delivered&To=%2B33612345678".encode()
-    headers = signed(worker_settings, raw, family="providers")
-    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    headers = signed(worker_settings, raw, family="providers", content_type=FORM)
     path = f"/v1/webhooks/providers/twilio?notification_id={n}"
     response = await client.post(path, data=raw, headers=headers)
     assert response.status == 202, await response.text()

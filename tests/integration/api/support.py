@@ -46,6 +46,7 @@ def signed(
     webhook_id: str | None = None,
     timestamp_s: int | None = None,
     family: str = "orders",
+    content_type: str = "application/json",
 ) -> dict[str, str]:
     secret = settings.webhook.secret_for(family)
     assert secret is not None, "the settings fixture configures webhook secrets"
@@ -55,7 +56,7 @@ def signed(
         int(time.time()) if timestamp_s is None else timestamp_s,
         body,
     )
-    return headers | {"Content-Type": "application/json"}
+    return headers | {"Content-Type": content_type}
 
 
 async def post_order(

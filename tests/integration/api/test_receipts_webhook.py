@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from api.provider_signatures import META_SIGNATURE, meta_digest
+from api.receipt_formats import FORM
 from schemas.notifications import NotificationReceiptEvent
 from streams.settings import Settings
 from streams.wire import decode
@@ -126,8 +127,7 @@ async def test_native_sendgrid_events_and_twilio_callbacks_become_receipts(
     assert (await sendgrid.json())["receipts"] == 1
 
     form = f"MessageSid=SM{run}&MessageStatus=undelivered&ErrorCode=30003".encode()
-    headers = signed(settings, form, family="providers")
-    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    headers = signed(settings, form, family="providers", content_type=FORM)
     path = f"/v1/webhooks/providers/twilio?notification_id=n-{run}-sms"
     twilio = await client.post(path, data=form, headers=headers)
     assert twilio.status == 202, await twilio.text()
@@ -144,8 +144,7 @@ async def test_native_sendgrid_events_and_twilio_callbacks_become_receipts(
     ]
 
     # A form where JSON is due (and the reverse) is a 415 naming what was expected.
-    headers = signed(settings, form, family="providers")
-    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    headers = signed(settings, form, family="providers", content_type=FORM)
     wrong = await client.post("/v1/webhooks/providers/sendgrid", data=form, headers=headers)
     assert wrong.status == 415
     assert "application/json" in (await wrong.json())["detail"]
