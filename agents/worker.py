@@ -95,7 +95,7 @@ def build_app(
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
     register_operator_views(app, settings)
-    watchdog = watch_for_stalls(app, settings, on_restart=metrics.fetch_restarts.inc)
+    watchdog = watch_for_stalls(app, settings, on_restart=metrics.stall_recoveries.inc)
     if watchdog is not None:
         metrics.watch_samples(lambda: watchdog.last_sample)
     return app

@@ -62,7 +62,7 @@ class WorkerMetrics:
     latency: Histogram = field(init=False)
     dead_letters: Counter = field(init=False)
     retries: Counter = field(init=False)
-    fetch_restarts: Counter = field(init=False)
+    stall_recoveries: Counter = field(init=False)
     _stats: dict[str, AgentCounts] = field(init=False, default_factory=dict)
     _seen: dict[tuple[str, str], int] = field(init=False, default_factory=dict)
 
@@ -92,9 +92,9 @@ class WorkerMetrics:
             ["agent"],
             registry=self.registry,
         )
-        self.fetch_restarts = Counter(
-            f"{PREFIX}_fetch_restarts",
-            "Times the stall watchdog found the worker stalled and restarted its fetching",
+        self.stall_recoveries = Counter(
+            f"{PREFIX}_stall_recoveries",
+            "Steps the stall watchdog took to get a stalled worker going (fetcher restart, rejoin)",
             registry=self.registry,
         )
 

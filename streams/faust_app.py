@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,10 +88,23 @@ def worker_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def create_faust_app(settings: Settings) -> faust.App:
+class TributaryApp(faust.App):
+    """A Faust app that knows how many batches its agents are working on right now.
+
+    Faust counts records handed to agents and not acknowledged, but with batching that includes
+    records merely gathered for the next batch: only a batch in an agent's hands (waiting on
+    PostgreSQL, a provider, a retry's delay) means the worker is busy rather than stalled.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches_in_flight = 0
+
+
+def create_faust_app(settings: Settings) -> TributaryApp:
     worker = settings.worker
     web_port = worker.web_port or free_port(worker.web_host)
-    return faust.App(
+    return TributaryApp(
         worker.app_id,
         broker=broker_urls(settings.kafka.bootstrap),
         broker_client_id=settings.kafka.client_id,
@@ -163,7 +176,7 @@ def raw_topic(app: faust.App, name: str) -> TopicT:
     )
 
 
-def take_unacked_events(
+async def take_unacked_events(
     stream: StreamT[T], max_events: int, within_s: float
 ) -> AsyncIterator[Sequence[EventT[T]]]:
     """Batches of up to `max_events` events, or what arrived within `within_s`; see `ack_events`.
@@ -172,11 +185,24 @@ def take_unacked_events(
     because `Stream.take_events` acknowledges a batch however its processing ended (its `finally`
     runs when the agent fails or is cancelled): a batch that never reached PostgreSQL would be
     committed and lost. Here only `ack_events` marks offsets as safe to commit.
+    While the caller holds a batch, the app counts it in `batches_in_flight`.
     """
     # `StreamT` does not declare `noack_take`; every stream Faust hands an agent is a `Stream`,
     # and `noack_take` yields the events themselves (its annotation says values).
     concrete = cast(faust.Stream[T], stream)
-    return cast(AsyncIterator[Sequence[EventT[T]]], concrete.noack_take(max_events, within_s))
+    app = cast(TributaryApp, stream.app)
+    batches = cast(
+        AsyncGenerator[Sequence[EventT[T]], None], concrete.noack_take(max_events, within_s)
+    )
+    try:
+        async for events in batches:
+            app.batches_in_flight += 1
+            try:
+                yield events
+            finally:
+                app.batches_in_flight -= 1
+    finally:
+        await batches.aclose()
 
 
 async def ack_events(stream: StreamT[T], events: Sequence[EventT[T]]) -> None:

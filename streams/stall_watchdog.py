@@ -1,18 +1,25 @@
-"""Notices a worker that has stopped consuming, restarts its fetching, and gives up loudly.
+"""Notices a worker that has stopped consuming, restarts its consuming, and gives up loudly.
 
 faust-streaming has an open failure mode (issues #175 and #523): after a rebalance a worker may
 keep its partitions, send fetch requests and log no error, yet hand nothing to its agents again.
 A stream processor that silently stops is the worst way to fail, so the worker watches for it:
 
 - stalled means records are waiting on partitions it owns (log end beyond what was handed to the
-  agents), no agent holds an unacknowledged record (so nothing is busy with them, or waiting to
-  retry), nothing has been received since the last look, and no rebalance or recovery is under
-  way. A worker blocked on PostgreSQL holds its batch unacknowledged, so it is busy, not stalled;
-- after `timeout_s` stalled, it commits what was acknowledged and restarts fetching the way
-  Faust's own recovery does (stop and reset the fetcher, resume the partitions, seek to the
-  committed offsets, resume the flow);
-- stalled for `timeout_s` more after that, it crashes the app with `WorkerStalledError`: the
-  worker exits non-zero for its supervisor to start it again, and the group rebalances.
+  agents), no agent is working on a batch (a worker blocked on PostgreSQL or waiting out a
+  retry holds its batch: busy, not stalled), nothing has been received since the last look, and
+  no rebalance or recovery is under way. Records gathered for a batch but not yet in an agent's
+  hands do not make it busy: the batch would be handed over within its window;
+- after `timeout_s` stalled, it logs what the consumer is doing (`streams.consumer_state`) and
+  restarts fetching the way Faust's own recovery does (commit what was acknowledged, stop and
+  reset the fetcher, resume the partitions, seek to the committed offsets, resume the flow);
+- stalled as long again, it asks the group coordinator for a rebalance: Faust then revokes,
+  reassigns, recovers and seeks everything from scratch, in this process;
+- stalled as long once more, it crashes the app with `WorkerStalledError`: the worker exits
+  non-zero for its supervisor to start it again.
+
+Records waiting and none received while an agent holds a batch is logged once, with the same
+state, after `timeout_s`: an agent stuck inside a batch is a different failure, but it looks the
+same from outside.
 
 `StallDetector` is the decision, pure; `StallWatchdog` reads Faust's state and acts on it.
 """
@@ -28,6 +35,7 @@ from typing import Any
 
 from faust.types import TP
 
+from streams.consumer_state import describe_consumer
 from streams.errors import RetriableError
 
 log = logging.getLogger(__name__)
@@ -47,24 +55,30 @@ class Sample:
     received: int
     # Records on the owned partitions beyond what was handed to the agents.
     waiting: int
-    # Some agent holds a record it has not acknowledged (processing it, or a retry's wait).
+    # Some agent is working on a batch (processing it, or waiting to retry it).
     busy: bool
     rebalancing: bool
-    # How many such records (what `busy` is made of; reported, for when a stall goes unseen).
+    # Records handed to the agents and not acknowledged (reported, for a stall that goes unseen).
     unacked: int = 0
 
 
 class StallDetector:
-    """How long the worker has been stalled, from samples taken now and then."""
+    """How long the worker has been stalled, from samples taken now and then.
 
-    def __init__(self) -> None:
+    `busy_counts`: whether an agent working on a batch ends the stall (the watchdog's decision)
+    or not (its one-time report of an agent stuck inside a batch).
+    """
+
+    def __init__(self, *, busy_counts: bool = True) -> None:
+        self._busy_counts = busy_counts
         self._since_s: float | None = None
         self._received: int | None = None
 
     def observe(self, sample: Sample) -> float | None:
         moving = sample.received != self._received
         self._received = sample.received
-        if moving or sample.busy or sample.rebalancing or sample.waiting <= 0:
+        busy = sample.busy and self._busy_counts
+        if moving or busy or sample.rebalancing or sample.waiting <= 0:
             self._since_s = None
         elif self._since_s is None:
             self._since_s = sample.at_s
@@ -109,37 +123,59 @@ class StallWatchdog:
         self._clock = clock
         self._on_restart = on_restart
         self._detector = StallDetector()
-        self._restarted = False
+        self._quiet = StallDetector(busy_counts=False)
+        self._quiet_reported = False
+        self._attempts = 0
+        self._ends: Mapping[TP, int] = {}
         self.restarts = 0
         self.last_sample: Sample | None = None
 
     async def check(self) -> None:
         sample = self.last_sample = await self._sample()
+        self._report_quiet_while_busy(sample)
         stalled_s = self._detector.observe(sample)
         if stalled_s is None:
-            self._restarted = False
+            self._attempts = 0
             return
         if stalled_s < self._timeout_s:
             return
-        if not self._restarted:
-            log.error(
-                "worker stalled: %d records waiting on its partitions, none received for %.0f s;"
-                " restarting the fetcher",
-                sample.waiting,
-                stalled_s,
-            )
-            await self._restart_fetching()
-            self._restarted = True
+        what = f"{sample.waiting} records waiting, none received for {stalled_s:.0f} s"
+        steps = (
+            ("restarting its fetching as Faust's recovery does", self._restart_fetching),
+            ("asking its group for a rebalance", self._rejoin_group),
+        )
+        if self._attempts < len(steps):
+            action, step = steps[self._attempts]
+            log.error("worker stalled: %s; %s. Consumer state:\n%s", what, action, self._describe())
+            await step()
+            self._attempts += 1
             self.restarts += 1
             self._on_restart()
             self._detector.restart(self._clock())
             return
         error = WorkerStalledError(
-            f"{sample.waiting} records waiting, none received for {stalled_s:.0f} s"
-            " after restarting the fetcher"
+            f"{what}, after restarting its fetching and its group membership"
         )
         log.critical("worker stalled for good, crashing for a restart: %s", error)
         await self._app.crash(error)
+
+    def _report_quiet_while_busy(self, sample: Sample) -> None:
+        quiet_s = self._quiet.observe(sample)
+        if quiet_s is None:
+            self._quiet_reported = False
+        elif quiet_s >= self._timeout_s and sample.busy and not self._quiet_reported:
+            self._quiet_reported = True
+            log.warning(
+                "%d records waiting, none received for %.0f s while an agent holds a batch."
+                " Consumer state:\n%s",
+                sample.waiting,
+                quiet_s,
+                self._describe(),
+            )
+
+    def _describe(self) -> str:
+        app = self._app
+        return describe_consumer(app, self._sources(), self._ends, app.batches_in_flight)
 
     def _sources(self) -> list[TP]:
         changelogs = set(self._changelogs())
@@ -152,21 +188,21 @@ class StallWatchdog:
         consumer = app.consumer
         received = int(app.monitor.messages_received_total)
         unacked = len(consumer._unacked_messages)
+        busy = app.batches_in_flight > 0
         sources = [] if rebalancing else self._sources()
         waiting = 0
+        self._ends = {}
         if sources:
             try:
-                ends = await asyncio.wait_for(
+                self._ends = await asyncio.wait_for(
                     consumer.highwaters(*sources), timeout=END_OFFSETS_TIMEOUT_S
                 )
             except Exception as exc:  # noqa: BLE001 - no answer is no evidence of a stall
                 log.warning("stall check: end offsets unavailable: %r", exc)
-                ends = {}
-            waiting = waiting_records(ends, consumer._read_offset, consumer._committed_offset)
-        return Sample(now, received, waiting, unacked > 0, rebalancing, unacked)
+            waiting = waiting_records(self._ends, consumer._read_offset, consumer._committed_offset)
+        return Sample(now, received, waiting, busy, rebalancing, unacked)
 
     async def _restart_fetching(self) -> None:
-        """What Faust's recovery does to start consuming after a rebalance, again."""
         app = self._app
         consumer = app.consumer
         await consumer.commit()
@@ -177,3 +213,9 @@ class StallWatchdog:
         app.flow_control.resume()
         consumer.resume_flow()
         await app._fetcher.maybe_start()
+
+    async def _rejoin_group(self) -> None:
+        thread = self._app.consumer._thread
+        coordinator = thread._consumer._coordinator
+        # aiokafka's coordinator lives on the consumer thread's loop.
+        thread.thread_loop.call_soon_threadsafe(coordinator.request_rejoin)

@@ -17,12 +17,14 @@ from streams.errors import ServiceUnavailableError
 from streams.faust_app import (
     OutgoingRecord,
     TopicPublisher,
+    ack_events,
     broker_urls,
     changelog_specs,
     create_faust_app,
     describe_event,
     event_scope,
     raw_topic,
+    take_unacked_events,
 )
 from streams.settings import Settings
 
@@ -141,3 +143,24 @@ async def test_a_publisher_failure_is_a_retriable_kafka_error(failure: str) -> N
     with pytest.raises(ServiceUnavailableError) as raised:
         await TopicPublisher(cast(TopicT, topic)).send_all([OutgoingRecord(b"k", b"v")])
     assert raised.value.service == "kafka"
+
+
+async def test_a_batch_counts_as_in_flight_while_the_agent_holds_it() -> None:
+    app = create_faust_app(Settings.model_validate({"worker": {"store": "memory://"}}))
+    in_flight: list[int] = []
+    processed = asyncio.Event()
+
+    @app.agent(app.channel())
+    async def take(stream: faust.StreamT[bytes]) -> None:
+        async for events in take_unacked_events(stream, 2, 0.01):
+            in_flight.append(app.batches_in_flight)
+            await ack_events(stream, events)
+            processed.set()
+
+    async with take.test_context() as agent:
+        await agent.put(b"first")
+        await agent.put(b"second")
+        await asyncio.wait_for(processed.wait(), timeout=5)
+        await asyncio.sleep(0.05)  # the agent is back waiting for its next batch
+        assert in_flight == [1]
+        assert app.batches_in_flight == 0

@@ -111,13 +111,36 @@ class FakeFlowControl:
         self.calls.append("resume app flow")
 
 
+class FakeCoordinator:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def request_rejoin(self) -> None:
+        self.calls.append("rejoin group")
+
+
+class FakeThreadLoop:
+    """The consumer thread's loop: runs what it is handed at once."""
+
+    def call_soon_threadsafe(self, callback: Any) -> None:
+        callback()
+
+
+class FakeConsumerThread:
+    def __init__(self, calls: list[str]) -> None:
+        self.thread_loop = FakeThreadLoop()
+        self._consumer = type("Kafka", (), {"_coordinator": FakeCoordinator(calls)})()
+
+
 class FakeApp:
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.batches_in_flight = 0
         self.rebalancing = False
         self.in_recovery = False
         self.monitor = type("Monitor", (), {"messages_received_total": 10})()
         self.consumer = FakeConsumer(self.calls, ends={ORDERS[0]: 30, ORDERS[1]: 0})
+        self.consumer._thread = FakeConsumerThread(self.calls)  # type: ignore[attr-defined]
         self._fetcher = FakeFetcher(self.calls)
         self.flow_control = FakeFlowControl(self.calls)
         self.crashed: BaseException | None = None
@@ -150,27 +173,36 @@ def watchdog_for(app: FakeApp, clock: Clock) -> StallWatchdog:
     )
 
 
-async def test_a_stall_restarts_fetching_as_recovery_does_then_crashes_if_it_lasts() -> None:
+RESTART_FETCHING = [
+    "commit",
+    "stop fetcher",
+    "reset fetcher",
+    "resume 2 partitions",
+    "seek to committed",
+    "resume app flow",
+    "resume consumer flow",
+    "start fetcher",
+    "counted",
+]
+
+
+async def test_a_stall_restarts_fetching_then_rejoins_the_group_then_crashes_if_it_lasts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     app, clock = FakeApp(), Clock()
     watchdog = watchdog_for(app, clock)
     await run(watchdog, clock, until_s=35)
     assert app.calls == []  # the first look at 5 s, then 25 s stalled: not yet
     await run(watchdog, clock, until_s=40)
-    assert app.calls == [
-        "commit",
-        "stop fetcher",
-        "reset fetcher",
-        "resume 2 partitions",
-        "seek to committed",
-        "resume app flow",
-        "resume consumer flow",
-        "start fetcher",
-        "counted",
-    ]
+    assert app.calls == RESTART_FETCHING
     assert (watchdog.restarts, app.crashed) == (1, None)
+    assert "orders.events[0] end=30" in caplog.text  # the consumer's state, logged
     await run(watchdog, clock, until_s=65)
-    assert app.crashed is None
+    assert app.calls == RESTART_FETCHING
     await run(watchdog, clock, until_s=70)
+    assert app.calls == [*RESTART_FETCHING, "rejoin group", "counted"]
+    assert (watchdog.restarts, app.crashed) == (2, None)
+    await run(watchdog, clock, until_s=100)
     assert isinstance(app.crashed, WorkerStalledError)
     assert "30 records waiting" in str(app.crashed)
 
@@ -184,14 +216,30 @@ async def test_a_restart_that_works_is_forgotten() -> None:
     app.consumer.read = {ORDERS[0]: 29}
     await run(watchdog, clock, until_s=160)  # idle, nothing waiting: healthy
     assert (watchdog.restarts, app.crashed) == (1, None)
+    app.consumer.ends[ORDERS[0]] = 60  # stalled again later: the first step again
+    await run(watchdog, clock, until_s=200)
+    assert app.calls == [*RESTART_FETCHING, *RESTART_FETCHING]
 
 
-async def test_a_busy_or_rebalancing_worker_is_left_alone() -> None:
+async def test_an_agent_working_on_a_batch_or_a_rebalance_is_left_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     app, clock = FakeApp(), Clock()
     watchdog = watchdog_for(app, clock)
-    app.consumer._unacked_messages.add(object())  # a batch stuck on PostgreSQL
+    app.batches_in_flight = 1  # a batch stuck on PostgreSQL
     await run(watchdog, clock, until_s=120)
-    app.consumer._unacked_messages.clear()
+    assert caplog.text.count("while an agent holds a batch") == 1  # reported, once
+    app.batches_in_flight = 0
     app.rebalancing = True
     await run(watchdog, clock, until_s=240)
     assert (app.calls, app.crashed) == ([], None)
+
+
+async def test_records_gathered_for_a_batch_but_in_no_agent_hands_do_not_make_it_busy() -> None:
+    app, clock = FakeApp(), Clock()
+    watchdog = watchdog_for(app, clock)
+    app.consumer._unacked_messages.add(object())
+    await run(watchdog, clock, until_s=40)
+    assert app.calls == RESTART_FETCHING
+    assert watchdog.last_sample is not None
+    assert watchdog.last_sample.unacked == 1

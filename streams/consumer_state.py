@@ -1,0 +1,109 @@
+"""What a Faust worker's consumer is doing, as plain text: logged when the worker seems stalled.
+
+A stall (faust-streaming issues #175/#523) leaves no error behind, so the only evidence is the
+state at the time: whether the flows are suspended, which partitions Faust and aiokafka consider
+active or paused, where each partition's read and committed offsets stand against the broker's
+end, and where every task of the worker is waiting (the await chain of the fetcher and of each
+agent says which step never returns).
+
+Everything here reads Faust and aiokafka internals, some of them owned by the consumer's own
+thread, so every read is guarded: a diagnosis must never fail the worker it diagnoses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from faust.types import TP
+
+# Enough to show where a task waits without flooding the log with framework frames.
+MAX_FRAMES_PER_TASK = 6
+MAX_PARTITIONS = 24
+
+
+def _read(what: Callable[[], Any]) -> Any:
+    try:
+        return what()
+    except Exception as exc:  # noqa: BLE001 - see the module docstring
+        return f"<{type(exc).__name__}>"
+
+
+def describe_consumer(
+    app: Any, sources: Iterable[TP], ends: Mapping[TP, int], batches_in_flight: int
+) -> str:
+    """The worker's consumer state and its tasks' await chains, one fact per line."""
+    consumer = app.consumer
+    lines = [
+        f"generation={_read(lambda: app.consumer_generation_id)}"
+        f" rebalancing={_read(lambda: app.rebalancing)}"
+        f" in_recovery={_read(lambda: app.in_recovery)}",
+        f"app flow active={_read(lambda: app.flow_control.is_active())}"
+        f" consumer flow active={_read(lambda: consumer.flow_active)}"
+        f" can_resume_flow={_read(lambda: consumer.can_resume_flow.is_set())}"
+        f" suspend_flow={_read(lambda: consumer.suspend_flow.is_set())}",
+        f"fetcher state={_read(lambda: app._fetcher.state)}"
+        f" stopped={_read(lambda: app._fetcher._stopped.is_set())}",
+        f"batches in flight={batches_in_flight}"
+        f" unacked={_read(lambda: len(consumer._unacked_messages))}"
+        f" producer buffer={_read(lambda: app.producer.buffer.size)}",
+    ]
+    lines += _partition_lines(consumer, sources, ends)
+    lines += _task_lines()
+    return "\n".join(lines)
+
+
+def _partition_lines(consumer: Any, sources: Iterable[TP], ends: Mapping[TP, int]) -> list[str]:
+    active = _read(lambda: set(consumer._active_partitions or ()))
+    paused = _read(lambda: set(consumer._paused_partitions))
+    buffered = _read(lambda: set(consumer._buffered_partitions))
+    kafka = _read(lambda: consumer._thread._consumer)
+    kafka_paused = _read(lambda: {(tp.topic, tp.partition) for tp in kafka.paused()})
+    assignment = _read(lambda: kafka._subscription.subscription.assignment)
+    lines = []
+    for tp in sorted(sources)[:MAX_PARTITIONS]:
+        key = (tp.topic, tp.partition)
+        lines.append(
+            f"{tp.topic}[{tp.partition}] end={ends.get(tp)}"
+            f" read={_read(lambda: consumer._read_offset.get(tp))}"  # noqa: B023 - read at once
+            f" committed={_read(lambda: consumer._committed_offset.get(tp))}"  # noqa: B023
+            f" kafka_position={_read(lambda: assignment.state_value(tp).position)}"  # noqa: B023
+            f" faust_active={_member(tp, active)} faust_paused={_member(tp, paused)}"
+            f" buffered={_member(tp, buffered)} kafka_paused={_member(key, kafka_paused)}"
+        )
+    return lines
+
+
+def _member(item: Any, collection: Any) -> Any:
+    return item in collection if isinstance(collection, set) else collection
+
+
+def _task_lines() -> list[str]:
+    """Each task's await chain, innermost last: where it is waiting."""
+    lines = []
+    for task in _read(asyncio.all_tasks) if _running() else ():
+        frames = _read(task.get_stack)
+        if not isinstance(frames, list):
+            continue
+        chain = " > ".join(
+            f"{frame.f_code.co_name}@{_short(frame.f_code.co_filename)}:{frame.f_lineno}"
+            for frame in frames[-MAX_FRAMES_PER_TASK:]
+        )
+        lines.append(f"task {task.get_name()}: {chain}")
+    return sorted(lines)
+
+
+def _running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "/streams/", "/agents/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename.rsplit("/", 1)[-1]
