@@ -5,11 +5,13 @@
   owner for its own partitions (`GET /v1/tables?scope=local`); the answering worker asks the
   others over HTTP and merges. A worker that does not answer leaves its partitions' sizes null
   and is named under `unreachable`.
+- `GET /v1/consumer`: this worker's consumer state (flows, assignment, offsets, where its tasks
+  wait), as the stall watchdog logs it.
 - `GET /v1/tables/{table}/{key}`: the entry, answered by whichever worker owns the key's
   partition (Faust's router forwards the request there). A windowed table answers the key's
   stored windows, newest first, the current one marked.
 
-Both require `Authorization: Bearer <operator token>` (`streams.operator_auth`); errors are
+All require `Authorization: Bearer <operator token>` (`streams.operator_auth`); errors are
 RFC 9457 problem bodies, as the API answers. Operator views are for debugging the pipeline:
 clients read orders from the API, which serves PostgreSQL.
 """
@@ -17,6 +19,7 @@ clients read orders from the API, which serves PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -212,9 +215,32 @@ def register_table_entry(app: faust.App, settings: Settings) -> None:
             return self.json(body)
 
 
-def register_operator_views(app: faust.App, settings: Settings) -> None:
+def register_consumer_view(
+    app: faust.App, settings: Settings, describe: Callable[[], Awaitable[str]]
+) -> None:
+    """`GET /v1/consumer`: what this worker's consumer is doing (`streams.consumer_state`), one
+    fact per line; the first thing to read about a worker that processes nothing."""
+
+    @app.page("/v1/consumer", name="v1-consumer")
+    class ConsumerState(View):
+        async def get(self, request: Request) -> Response:
+            refused = refusal(self, request, settings)
+            if refused is not None:
+                return refused
+            try:
+                state = await describe()
+            except Exception as exc:  # noqa: BLE001 - the broker's end offsets, unanswered
+                return problem(self, 502, f"end offsets unavailable: {exc!r}")
+            worker = str(app.conf.canonical_url)
+            return self.json({"worker": worker, "state": state.splitlines()})
+
+
+def register_operator_views(
+    app: faust.App, settings: Settings, describe_consumer: Callable[[], Awaitable[str]]
+) -> None:
     register_table_list(app, settings)
     register_table_entry(app, settings)
+    register_consumer_view(app, settings, describe_consumer)
 
 
 def register_agent_stats(app: faust.App, agent_name: str, stats: MaterializerStats) -> None:

@@ -94,19 +94,18 @@ def build_app(
     notifications = register_notifications(app, settings, codec=codec)
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
-    register_operator_views(app, settings)
     watchdog = watch_for_stalls(app, settings, on_restart=metrics.stall_recoveries.inc)
-    if watchdog is not None:
-        metrics.watch_samples(lambda: watchdog.last_sample)
+    metrics.watch_samples(lambda: watchdog.last_sample)
+    register_operator_views(app, settings, describe_consumer=watchdog.describe)
     return app
 
 
 def watch_for_stalls(
     app: faust.App, settings: Settings, on_restart: Callable[[], None]
-) -> StallWatchdog | None:
+) -> StallWatchdog:
+    """The stall watchdog, looking every interval unless the timeout is 0 (then it only
+    describes the consumer when asked)."""
     timeout_s = settings.worker.stall_timeout_s
-    if timeout_s <= 0:
-        return None
 
     def changelogs() -> list[str]:
         return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
@@ -114,8 +113,9 @@ def watch_for_stalls(
     watchdog = StallWatchdog(
         app, timeout_s=timeout_s, changelog_topics=changelogs, on_restart=on_restart
     )
-    interval_s = settings.worker.stall_check_interval_s
-    app.timer(interval_s, name="watch_for_stalls")(watchdog.check)
+    if timeout_s > 0:
+        interval_s = settings.worker.stall_check_interval_s
+        app.timer(interval_s, name="watch_for_stalls")(watchdog.check)
     return watchdog
 
 

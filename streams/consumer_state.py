@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from faust.types import TP
 
 # Enough to show where a task waits without flooding the log with framework frames.
 MAX_FRAMES_PER_TASK = 6
+MAX_CHAIN = 64
 MAX_PARTITIONS = 24
 
 
@@ -49,9 +51,29 @@ def describe_consumer(
         f" unacked={_read(lambda: len(consumer._unacked_messages))}"
         f" producer buffer={_read(lambda: app.producer.buffer.size)}",
     ]
+    lines += _group_lines(app)
     lines += _partition_lines(consumer, sources, ends)
     lines += _task_lines()
     return "\n".join(lines)
+
+
+def _group_lines(app: Any) -> list[str]:
+    """The assignment as Faust's assignor, Faust's consumer and aiokafka each see it: a
+    worker that owns partitions by one account and none by another fetches nothing."""
+    consumer = app.consumer
+    kafka = _read(lambda: consumer._thread._consumer)
+    coordinator = _read(lambda: kafka._coordinator)
+    subscription = _read(lambda: kafka._subscription.subscription)
+    return [
+        f"assignor actives={_read(lambda: len(app.assignor.assigned_actives()))}"
+        f" standbys={_read(lambda: len(app.assignor.assigned_standbys()))}"
+        f" consumer assignment={_read(lambda: len(consumer.assignment()))}",
+        f"kafka assignment={_read(lambda: len(subscription.assignment.tps))}"
+        f" needs rejoin={_read(lambda: coordinator.need_rejoin(subscription))}"
+        f" coordinator={_read(lambda: coordinator.coordinator_id)}"
+        f" generation={_read(lambda: coordinator.generation)}"
+        f" closed={_read(lambda: kafka._closed)}",
+    ]
 
 
 def _partition_lines(consumer: Any, sources: Iterable[TP], ends: Mapping[TP, int]) -> list[str]:
@@ -83,7 +105,7 @@ def _task_lines() -> list[str]:
     """Each task's await chain, innermost last: where it is waiting."""
     lines = []
     for task in _read(asyncio.all_tasks) if _running() else ():
-        frames = _read(task.get_stack)
+        frames = _read(partial(_await_chain, task.get_coro()))
         if not isinstance(frames, list):
             continue
         chain = " > ".join(
@@ -92,6 +114,35 @@ def _task_lines() -> list[str]:
         )
         lines.append(f"task {task.get_name()}: {chain}")
     return sorted(lines)
+
+
+def _await_chain(awaitable: Any) -> list[Any]:
+    """The frames of a suspended coroutine and of what it awaits, down to the innermost.
+
+    `Task.get_stack` gives only the outermost frame of a suspended task; the rest of the chain
+    hangs off each coroutine's `cr_await` (`gi_yieldfrom`, `ag_await` for generators)."""
+    frames: list[Any] = []
+    while awaitable is not None and len(frames) < MAX_CHAIN:
+        frame = next(
+            (
+                found
+                for name in ("cr_frame", "gi_frame", "ag_frame")
+                if (found := getattr(awaitable, name, None)) is not None
+            ),
+            None,
+        )
+        if frame is None:
+            break
+        frames.append(frame)
+        awaitable = next(
+            (
+                found
+                for name in ("cr_await", "gi_yieldfrom", "ag_await")
+                if (found := getattr(awaitable, name, None)) is not None
+            ),
+            None,
+        )
+    return frames
 
 
 def _running() -> bool:

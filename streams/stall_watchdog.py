@@ -4,14 +4,16 @@ faust-streaming has an open failure mode (issues #175 and #523): after a rebalan
 keep its partitions, send fetch requests and log no error, yet hand nothing to its agents again.
 A stream processor that silently stops is the worst way to fail, so the worker watches for it:
 
-- stalled means records are waiting on partitions it owns (log end beyond what was handed to the
-  agents), no agent is working on a batch (a worker blocked on PostgreSQL or waiting out a
-  retry holds its batch: busy, not stalled), nothing has been received since the last look, and
-  no rebalance or recovery is under way. Records gathered for a batch but not yet in an agent's
-  hands do not make it busy: the batch would be handed over within its window;
+- stalled means records are waiting on partitions it owns (log end beyond the committed offset:
+  records no agent has acknowledged), no agent is working on a batch (a worker blocked on
+  PostgreSQL or waiting out a retry holds its batch: busy, not stalled), nothing has been
+  received since the last look, and no rebalance or recovery is under way. Records gathered
+  for a batch but not yet in an agent's hands do not make it busy: the batch would be handed
+  over within its window;
 - after `timeout_s` stalled, it logs what the consumer is doing (`streams.consumer_state`) and
   restarts fetching the way Faust's own recovery does (commit what was acknowledged, stop and
-  reset the fetcher, resume the partitions, seek to the committed offsets, resume the flow);
+  reset the fetcher, resume the partitions, seek to the committed offsets, or to the beginning
+  where none was committed, resume the flow): records fetched and dropped are read again;
 - stalled as long again, it asks the group coordinator for a rebalance: Faust then revokes,
   reassigns, recovers and seeks everything from scratch, in this process;
 - stalled as long once more, it crashes the app with `WorkerStalledError`: the worker exits
@@ -53,7 +55,7 @@ class Sample:
     at_s: float
     # Records handed to the agents so far (a counter that only grows).
     received: int
-    # Records on the owned partitions beyond what was handed to the agents.
+    # Records on the owned partitions past their committed offsets (see `waiting_records`).
     waiting: int
     # Some agent is working on a batch (processing it, or waiting to retry it).
     busy: bool
@@ -92,16 +94,22 @@ class StallDetector:
 
 def waiting_records(
     end_offsets: Mapping[TP, int],
-    read_offsets: Mapping[TP, int | None],
     committed: Mapping[TP, int | None],
+    log_starts: Mapping[TP, int],
 ) -> int:
-    """Records past what each partition handed over: its last read offset or, before any
-    read, its committed offset (the next to read)."""
+    """Records past each partition's committed offset (the next to read), or past its log
+    start where the group never committed.
+
+    Committed, not what Faust last read: Faust advances its read offset for records it fetched
+    and then dropped (a flow suspended mid-delivery), so records can be "read" that no agent
+    ever saw; a committed offset moves only past records an agent acknowledged.
+    """
     waiting = 0
     for tp, end in end_offsets.items():
-        read = read_offsets.get(tp)
-        next_offset = read + 1 if read is not None else committed.get(tp) or 0
-        waiting += max(0, end - next_offset)
+        start = committed.get(tp)
+        if start is None:
+            start = log_starts.get(tp, 0)
+        waiting += max(0, end - start)
     return waiting
 
 
@@ -177,9 +185,21 @@ class StallWatchdog:
         app = self._app
         return describe_consumer(app, self._sources(), self._ends, app.batches_in_flight)
 
+    async def describe(self) -> str:
+        """The consumer's state now, for an operator asking (the end offsets asked afresh)."""
+        sources = self._sources()
+        self._ends = await asyncio.wait_for(
+            self._app.consumer.highwaters(*sources), timeout=END_OFFSETS_TIMEOUT_S
+        )
+        return self._describe()
+
     def _sources(self) -> list[TP]:
+        """The partitions the worker owns, as its consumer or Faust's assignor sees them: a
+        consumer that lost its assignment while the group still counts on it fetches nothing
+        from partitions nobody else reads."""
         changelogs = set(self._changelogs())
-        return [tp for tp in self._app.consumer.assignment() if tp.topic not in changelogs]
+        owned = set(self._app.consumer.assignment()) | set(self._app.assignor.assigned_actives())
+        return sorted(tp for tp in owned if tp.topic not in changelogs)
 
     async def _sample(self) -> Sample:
         app = self._app
@@ -193,13 +213,23 @@ class StallWatchdog:
         waiting = 0
         self._ends = {}
         if sources:
+            committed = dict(consumer._committed_offset)
             try:
                 self._ends = await asyncio.wait_for(
                     consumer.highwaters(*sources), timeout=END_OFFSETS_TIMEOUT_S
                 )
+                never_committed = [tp for tp in sources if committed.get(tp) is None]
+                starts = (
+                    await asyncio.wait_for(
+                        consumer.earliest_offsets(*never_committed), timeout=END_OFFSETS_TIMEOUT_S
+                    )
+                    if never_committed
+                    else {}
+                )
             except Exception as exc:  # noqa: BLE001 - no answer is no evidence of a stall
-                log.warning("stall check: end offsets unavailable: %r", exc)
-            waiting = waiting_records(self._ends, consumer._read_offset, consumer._committed_offset)
+                log.warning("stall check: offsets unavailable: %r", exc)
+                self._ends, starts = {}, {}
+            waiting = waiting_records(self._ends, committed, starts)
         return Sample(now, received, waiting, busy, rebalancing, unacked)
 
     async def _restart_fetching(self) -> None:
@@ -208,8 +238,17 @@ class StallWatchdog:
         await consumer.commit()
         await app._fetcher.stop()
         app._fetcher.service_reset()
-        consumer.resume_partitions(set(self._sources()))
+        sources = self._sources()
+        consumer.resume_partitions(set(sources))
         await consumer.perform_seek()
+        # aiokafka's seek to committed leaves a partition without a committed offset (or with 0)
+        # where its fetcher was, past whatever was fetched and dropped: back to its beginning.
+        committed = consumer._committed_offset
+        unseeked = [tp for tp in sources if not (committed.get(tp) or 0) > 0]
+        if unseeked:
+            starts = await consumer.earliest_offsets(*unseeked)
+            for tp in unseeked:
+                await consumer.seek(tp, starts.get(tp, 0))
         app.flow_control.resume()
         consumer.resume_flow()
         await app._fetcher.maybe_start()

@@ -41,7 +41,7 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 
 async def test_operator_views_refuse_a_missing_or_wrong_token(worker: WorkerProcess) -> None:
     async with aiohttp.ClientSession() as http:
-        for path in ("/v1/tables", "/v1/tables/orders/o-1"):
+        for path in ("/v1/tables", "/v1/tables/orders/o-1", "/v1/consumer"):
             for headers in ({}, {"Authorization": "Bearer not-the-token"}):
                 async with http.get(worker.web_url + path, headers=headers) as response:
                     assert response.status == 401
@@ -57,6 +57,27 @@ async def test_an_unknown_table_is_a_404_problem(worker: WorkerProcess) -> None:
     ):
         assert response.status == 404
         assert "no-such-table" in (await response.json(content_type=None))["detail"]
+
+
+async def test_the_consumer_view_says_what_the_consumer_is_doing(
+    worker: WorkerProcess, worker_settings: Settings
+) -> None:
+    async with (
+        aiohttp.ClientSession(headers=OPERATOR_HEADERS) as http,
+        http.get(f"{worker.web_url}/v1/consumer") as response,
+    ):
+        assert response.status == 200
+        body = await response.json()
+    assert body["worker"] == worker.web_url
+    state = "\n".join(body["state"])
+    partitions = worker_settings.kafka.partitions
+    orders = TopicCatalog(worker_settings).for_topic("orders.events").name
+    # One worker owns every partition, by Faust's account and by aiokafka's, and fetches them.
+    assert "consumer flow active=True" in state
+    assert f"{orders}[{partitions - 1}] end=" in state
+    assert "faust_active=True" in state
+    assert "kafka_paused=False" in state
+    assert "_fetcher@faust/transport/consumer.py" in state  # where the fetcher task waits
 
 
 async def tables(worker: WorkerProcess) -> dict[str, Any]:

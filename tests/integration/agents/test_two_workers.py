@@ -238,18 +238,24 @@ async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
         return seen if seen + processed_by_first >= len(events + late) else None
 
     async def consumer_state() -> str:
-        """What the surviving worker's own metrics say about its consumer, when it stalls."""
-        url = f"{second.web_url}/metrics"
-        async with aiohttp.ClientSession() as http, http.get(url) as response:
-            text = await response.text()
+        """What the surviving worker says about its consumer, when it stalls: its metrics and
+        its consumer's state (`GET /v1/consumer`)."""
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{second.web_url}/metrics") as response:
+                text = await response.text()
+            async with http.get(
+                f"{second.web_url}/v1/consumer", headers=OPERATOR_HEADERS
+            ) as response:
+                state = await response.json(content_type=None)
         wanted = (
             "tributary_worker_consumer_lag",
             "tributary_worker_events_total",
             "tributary_worker_records_",  # what the stall watchdog saw last
-            "tributary_worker_stall_recoveries",
+            "tributary_worker_stall_",
         )
         lines = [line for line in text.splitlines() if line.startswith(wanted)]
-        return "Its metrics:\n" + "\n".join(lines)
+        consumer = "\n".join(state.get("state", [str(state)]))
+        return "Its metrics:\n" + "\n".join(lines) + "\nIts consumer:\n" + consumer
 
     await eventually(
         counted, what="the late events counted", worker=second, diagnose=consumer_state

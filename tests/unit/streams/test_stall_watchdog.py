@@ -48,33 +48,36 @@ def test_anything_else_is_no_stall_and_starts_the_count_again(healthy: Sample) -
     assert detector.observe(sample(20, received=healthy.received)) in (None, 0)
 
 
-def test_waiting_records_count_from_the_last_read_else_the_committed_offset() -> None:
+def test_waiting_records_count_from_the_committed_offset_else_the_log_start() -> None:
     ends = {ORDERS[0]: 100, ORDERS[1]: 50}
-    assert waiting_records(ends, {ORDERS[0]: 99}, {ORDERS[1]: 40}) == 10
-    assert waiting_records(ends, {ORDERS[0]: 120, ORDERS[1]: None}, {}) == 50
+    assert waiting_records(ends, {ORDERS[0]: 99, ORDERS[1]: 40}, {}) == 11
+    # Never committed: from the log start (records deleted by retention are not waiting).
+    assert waiting_records(ends, {ORDERS[0]: 100}, {ORDERS[1]: 50}) == 0
+    assert waiting_records(ends, {ORDERS[0]: 120}, {}) == 50
 
 
 @dataclass
 class FakeConsumer:
     calls: list[str]
     ends: dict[TP, int]
-    read: dict[TP, int | None] = field(default_factory=dict)
+    _committed_offset: dict[TP, int | None] = field(default_factory=dict)
+    _read_offset: dict[TP, int | None] = field(default_factory=dict)
     _unacked_messages: set[object] = field(default_factory=set)
 
-    @property
-    def _read_offset(self) -> dict[TP, int | None]:
-        return self.read
-
-    @property
-    def _committed_offset(self) -> dict[TP, int | None]:
-        return {}
+    assigned: set[TP] = field(default_factory=lambda: {*ORDERS, CHANGELOG})
 
     def assignment(self) -> set[TP]:
-        return {*ORDERS, CHANGELOG}
+        return self.assigned
 
     async def highwaters(self, *tps: TP) -> dict[TP, int]:
         assert CHANGELOG not in tps, "changelogs are read on purpose only during recovery"
         return {tp: self.ends[tp] for tp in tps}
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, 0)
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.calls.append(f"seek {tp.topic}[{tp.partition}] to {offset}")
 
     async def commit(self) -> None:
         self.calls.append("commit")
@@ -132,9 +135,18 @@ class FakeConsumerThread:
         self._consumer = type("Kafka", (), {"_coordinator": FakeCoordinator(calls)})()
 
 
+class FakeAssignor:
+    def __init__(self) -> None:
+        self.actives = {ORDERS[1], CHANGELOG}
+
+    def assigned_actives(self) -> set[TP]:
+        return self.actives
+
+
 class FakeApp:
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.assignor = FakeAssignor()
         self.batches_in_flight = 0
         self.rebalancing = False
         self.in_recovery = False
@@ -179,6 +191,8 @@ RESTART_FETCHING = [
     "reset fetcher",
     "resume 2 partitions",
     "seek to committed",
+    "seek orders.events[0] to 0",  # never committed: from the beginning
+    "seek orders.events[1] to 0",
     "resume app flow",
     "resume consumer flow",
     "start fetcher",
@@ -213,12 +227,13 @@ async def test_a_restart_that_works_is_forgotten() -> None:
     await run(watchdog, clock, until_s=40)
     assert watchdog.restarts == 1
     app.monitor.messages_received_total += 30  # type: ignore[attr-defined]
-    app.consumer.read = {ORDERS[0]: 29}
+    app.consumer._committed_offset = {ORDERS[0]: 30}
     await run(watchdog, clock, until_s=160)  # idle, nothing waiting: healthy
     assert (watchdog.restarts, app.crashed) == (1, None)
     app.consumer.ends[ORDERS[0]] = 60  # stalled again later: the first step again
     await run(watchdog, clock, until_s=200)
-    assert app.calls == [*RESTART_FETCHING, *RESTART_FETCHING]
+    again = [call for call in RESTART_FETCHING if call != "seek orders.events[0] to 0"]
+    assert app.calls == [*RESTART_FETCHING, *again]
 
 
 async def test_an_agent_working_on_a_batch_or_a_rebalance_is_left_alone(
@@ -243,3 +258,16 @@ async def test_records_gathered_for_a_batch_but_in_no_agent_hands_do_not_make_it
     assert app.calls == RESTART_FETCHING
     assert watchdog.last_sample is not None
     assert watchdog.last_sample.unacked == 1
+
+
+async def test_a_consumer_that_lost_its_assignment_while_the_group_counts_on_it_is_stalled() -> (
+    None
+):
+    app, clock = FakeApp(), Clock()
+    app.consumer.assigned = set()  # aiokafka's view; Faust's assignor still gives it both
+    app.assignor.actives = {*ORDERS, CHANGELOG}
+    watchdog = watchdog_for(app, clock)
+    await run(watchdog, clock, until_s=40)
+    assert app.calls[:2] == ["commit", "stop fetcher"]
+    assert watchdog.last_sample is not None
+    assert watchdog.last_sample.waiting == 30
