@@ -22,7 +22,8 @@ from faust.types import TP
 # Enough to show where a task waits without flooding the log with framework frames.
 MAX_FRAMES_PER_TASK = 6
 MAX_CHAIN = 64
-MAX_PARTITIONS = 24
+# A line per partition the worker owns, those with the most records past Faust's read first.
+MAX_PARTITIONS = 400
 
 
 def _read(what: Callable[[], Any]) -> Any:
@@ -84,7 +85,13 @@ def _partition_lines(consumer: Any, sources: Iterable[TP], ends: Mapping[TP, int
     kafka_paused = _read(lambda: {(tp.topic, tp.partition) for tp in kafka.paused()})
     assignment = _read(lambda: kafka._subscription.subscription.assignment)
     lines = []
-    for tp in sorted(sources)[:MAX_PARTITIONS]:
+    read = _read(lambda: dict(consumer._read_offset))
+    reads = read if isinstance(read, dict) else {}
+
+    def behind(tp: TP) -> int:
+        return ends.get(tp, 0) - (reads.get(tp) or 0)
+
+    for tp in sorted(sources, key=lambda tp: (-behind(tp), tp))[:MAX_PARTITIONS]:
         key = (tp.topic, tp.partition)
         lines.append(
             f"{tp.topic}[{tp.partition}] end={ends.get(tp)}"
