@@ -155,7 +155,10 @@ class StallWatchdog:
         if self._attempts < len(steps):
             action, step = steps[self._attempts]
             log.error("worker stalled: %s; %s. Consumer state:\n%s", what, action, self._describe())
-            await step()
+            try:
+                await step()
+            except Exception:  # the next step (or the crash) follows after another timeout
+                log.exception("stall watchdog: %s failed", action)
             self._attempts += 1
             self.restarts += 1
             self._on_restart()

@@ -271,3 +271,16 @@ async def test_a_consumer_that_lost_its_assignment_while_the_group_counts_on_it_
     assert app.calls[:2] == ["commit", "stop fetcher"]
     assert watchdog.last_sample is not None
     assert watchdog.last_sample.waiting == 30
+
+
+async def test_a_step_that_fails_is_logged_and_the_next_one_follows() -> None:
+    app, clock = FakeApp(), Clock()
+
+    async def no_assignment() -> None:
+        raise AssertionError("No partitions are currently assigned")  # aiokafka's seek
+
+    app.consumer.perform_seek = no_assignment  # type: ignore[method-assign]
+    watchdog = watchdog_for(app, clock)
+    await run(watchdog, clock, until_s=70)
+    assert app.calls[-2:] == ["rejoin group", "counted"]
+    assert (watchdog.restarts, app.crashed) == (2, None)
