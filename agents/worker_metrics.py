@@ -147,8 +147,10 @@ class TributaryMonitor(PrometheusMonitor):
     def __init__(self, faust_metrics: FaustMetrics, metrics: WorkerMetrics, **kwargs: Any) -> None:
         super().__init__(metrics=faust_metrics, **kwargs)
         self.worker_metrics = metrics
-        # (stream, partition, offset) -> (agent, time in); bounded by the events in flight.
-        self._entered: dict[tuple[int, TP, int], tuple[str, float]] = {}
+        # (stream, partition, offset) -> (agent, times in): one time per delivery, since a
+        # record read again after a seek (recovery) can enter before its first delivery is
+        # acknowledged. Bounded by the events in flight.
+        self._entered: dict[tuple[int, TP, int], tuple[str, list[float]]] = {}
         # The labelled children per agent: `labels()` hashes and locks on every call, which
         # costs more than the increment itself on a path taken once per event.
         self._per_agent: dict[str, tuple[Counter, Histogram]] = {}
@@ -157,7 +159,12 @@ class TributaryMonitor(PrometheusMonitor):
         self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]
     ) -> dict[str, Any] | None:
         state = super().on_stream_event_in(tp, offset, stream, event)
-        self._entered[(id(stream), tp, offset)] = (agent_label(stream), time.monotonic())
+        key = (id(stream), tp, offset)
+        entered = self._entered.get(key)
+        if entered is None:
+            self._entered[key] = (agent_label(stream), [time.monotonic()])
+        else:
+            entered[1].append(time.monotonic())
         return state
 
     def on_stream_event_out(
@@ -169,9 +176,13 @@ class TributaryMonitor(PrometheusMonitor):
         state: dict[str, Any] | None = None,
     ) -> None:
         super().on_stream_event_out(tp, offset, stream, event, state)
-        entered = self._entered.pop((id(stream), tp, offset), None)
+        key = (id(stream), tp, offset)
+        entered = self._entered.get(key)
         if entered is not None:
-            agent, time_in = entered
+            agent, times_in = entered
+            time_in = times_in.pop(0)
+            if not times_in:
+                del self._entered[key]
             children = self._per_agent.get(agent)
             if children is None:
                 metrics = self.worker_metrics

@@ -112,6 +112,25 @@ async def test_the_monitor_counts_an_event_per_agent_when_it_is_acknowledged(
     assert samples(metrics, "tributary_worker_events_total") == {labels: 1}
 
 
+async def test_a_record_delivered_again_before_its_first_delivery_is_acked_counts_twice(
+    app: faust.App,
+) -> None:
+    """After a seek back to the committed offset (recovery, a fetch restart) a record still in
+    an agent's batch is read again: both deliveries are processed, both count."""
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    stream: Any = FakeStream(prefix="materialize_orders")
+    first: Any = object()
+    again: Any = object()
+    monitor.on_stream_event_in(ORDERS, 7, stream, first)
+    monitor.on_stream_event_in(ORDERS, 7, stream, again)
+    monitor.on_stream_event_out(ORDERS, 7, stream, first, None)
+    monitor.on_stream_event_out(ORDERS, 7, stream, again, None)
+    monitor.on_stream_event_out(ORDERS, 7, stream, again, None)  # acked twice: once
+    labels = (("agent", "materialize_orders"),)
+    assert samples(metrics, "tributary_worker_events_total") == {labels: 2}
+
+
 async def test_the_exposition_has_faust_series_and_live_table_and_lag_gauges(
     app: faust.App,
 ) -> None:
