@@ -59,6 +59,7 @@ class WorkerMetrics:
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     events: Counter = field(init=False)
+    skipped: Counter = field(init=False)
     latency: Histogram = field(init=False)
     dead_letters: Counter = field(init=False)
     retries: Counter = field(init=False)
@@ -70,6 +71,13 @@ class WorkerMetrics:
         self.events = Counter(
             f"{PREFIX}_events",
             "Events an agent processed (acknowledged), by agent",
+            ["agent"],
+            registry=self.registry,
+        )
+        self.skipped = Counter(
+            f"{PREFIX}_events_skipped",
+            "Events Faust acknowledged without handing them to the agent (it skips those of an"
+            " earlier consumer generation or arriving while its flow is suspended), by agent",
             ["agent"],
             registry=self.registry,
         )
@@ -151,6 +159,8 @@ class TributaryMonitor(PrometheusMonitor):
         # record read again after a seek (recovery) can enter before its first delivery is
         # acknowledged. Bounded by the events in flight.
         self._entered: dict[tuple[int, TP, int], tuple[str, list[float]]] = {}
+        # Events in flight on partitions lost in the last rebalance.
+        self._forgotten: set[tuple[int, TP, int]] = set()
         # The labelled children per agent: `labels()` hashes and locks on every call, which
         # costs more than the increment itself on a path taken once per event.
         self._per_agent: dict[str, tuple[Counter, Histogram]] = {}
@@ -178,7 +188,11 @@ class TributaryMonitor(PrometheusMonitor):
         super().on_stream_event_out(tp, offset, stream, event, state)
         key = (id(stream), tp, offset)
         entered = self._entered.get(key)
-        if entered is not None:
+        if entered is None:
+            if key not in self._forgotten:
+                # Acknowledged without entering: Faust skipped it (`WorkerMetrics.skipped`).
+                self.worker_metrics.skipped.labels(agent=agent_label(stream)).inc()
+        else:
             agent, times_in = entered
             time_in = times_in.pop(0)
             if not times_in:
@@ -198,6 +212,8 @@ class TributaryMonitor(PrometheusMonitor):
         and will be acknowledged, so they stay, to be counted."""
         super().on_rebalance_end(app, state)
         kept = app.consumer.assignment()
+        # Acknowledged later all the same (a batch in hand), they are neither counted nor skips.
+        self._forgotten = {key for key in self._entered if key[1] not in kept}
         self._entered = {key: value for key, value in self._entered.items() if key[1] in kept}
 
 

@@ -269,6 +269,7 @@ async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
         wanted = (
             "tributary_worker_consumer_lag",
             "tributary_worker_events_total",
+            "tributary_worker_events_skipped",
             "tributary_worker_records_",  # what the stall watchdog saw last
             "tributary_worker_stall_",
         )

@@ -107,9 +107,12 @@ async def test_the_monitor_counts_an_event_per_agent_when_it_is_acknowledged(
     monitor.on_stream_event_out(ORDERS, 7, stream, event, None)
     assert samples(metrics, "tributary_worker_events_total") == {labels: 1}
     assert samples(metrics, "tributary_worker_event_latency_seconds_count") == {labels: 1}
-    # An acknowledgement never seen entering (or seen twice) counts nothing more.
-    monitor.on_stream_event_out(ORDERS, 7, stream, event, None)
+    # An acknowledgement never seen entering is Faust acknowledging an event it skipped: it
+    # counts as skipped, not processed.
+    assert samples(metrics, "tributary_worker_events_skipped_total") == {}
+    monitor.on_stream_event_out(ORDERS, 8, stream, event, None)
     assert samples(metrics, "tributary_worker_events_total") == {labels: 1}
+    assert samples(metrics, "tributary_worker_events_skipped_total") == {labels: 1}
 
 
 async def test_a_record_delivered_again_before_its_first_delivery_is_acked_counts_twice(
@@ -126,7 +129,6 @@ async def test_a_record_delivered_again_before_its_first_delivery_is_acked_count
     monitor.on_stream_event_in(ORDERS, 7, stream, again)
     monitor.on_stream_event_out(ORDERS, 7, stream, first, None)
     monitor.on_stream_event_out(ORDERS, 7, stream, again, None)
-    monitor.on_stream_event_out(ORDERS, 7, stream, again, None)  # acked twice: once
     labels = (("agent", "materialize_orders"),)
     assert samples(metrics, "tributary_worker_events_total") == {labels: 2}
 
@@ -181,6 +183,8 @@ async def test_a_rebalance_keeps_events_in_flight_on_kept_partitions_only(app: f
     assert samples(metrics, "tributary_worker_events_total") == {
         (("agent", "materialize_orders"),): 1
     }
+    # The one on the lost partition was no skip: processed here, and again by its next owner.
+    assert samples(metrics, "tributary_worker_events_skipped_total") == {}
 
 
 def test_the_stall_watchdogs_last_look_is_exported() -> None:
