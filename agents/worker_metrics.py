@@ -20,6 +20,7 @@ Every app gets its own `CollectorRegistry` (tests run several apps in one proces
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from prometheus_client.registry import Collector
 
 from agents.table_sizes import local_partition_sizes
 from streams.stall_watchdog import Sample
+
+log = logging.getLogger(__name__)
 
 PREFIX = "tributary_worker"
 FAUST_PREFIX = "faust"
@@ -191,7 +194,17 @@ class TributaryMonitor(PrometheusMonitor):
         if entered is None:
             if key not in self._forgotten:
                 # Acknowledged without entering: Faust skipped it (`WorkerMetrics.skipped`).
-                self.worker_metrics.skipped.labels(agent=agent_label(stream)).inc()
+                agent = agent_label(stream)
+                self.worker_metrics.skipped.labels(agent=agent).inc()
+                log.warning(
+                    "Faust acknowledged %s[%d]@%d without handing it to %s (an event of an"
+                    " earlier consumer generation, or its flow suspended): it is committed"
+                    " unprocessed unless the partition is read again from before it",
+                    tp.topic,
+                    tp.partition,
+                    offset,
+                    agent,
+                )
         else:
             agent, times_in = entered
             time_in = times_in.pop(0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,26 @@ async def processed_events(worker: WorkerProcess) -> int:
     return 0
 
 
+async def describe_worker(worker: WorkerProcess) -> str:
+    """What a worker says about its consumer, for a failure: its metrics and its consumer's
+    state (`GET /v1/consumer`)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{worker.web_url}/metrics") as response:
+            text = await response.text()
+        async with http.get(f"{worker.web_url}/v1/consumer", headers=OPERATOR_HEADERS) as response:
+            state = await response.json(content_type=None)
+    wanted = (
+        "tributary_worker_consumer_lag",
+        "tributary_worker_events_total",
+        "tributary_worker_events_skipped",
+        "tributary_worker_records_",  # what the stall watchdog saw last
+        "tributary_worker_stall_",
+    )
+    lines = [line for line in text.splitlines() if line.startswith(wanted)]
+    consumer = "\n".join(state.get("state", [str(state)]))
+    return "Its metrics:\n" + "\n".join(lines) + "\nIts consumer:\n" + consumer
+
+
 async def table_when(
     asked: WorkerProcess, condition: str, ok: Any, deadline_s: float = REBALANCE_DEADLINE_S
 ) -> dict[str, Any]:
@@ -139,7 +160,13 @@ async def table_when(
         table = await orders_table(asked)
         return table if ok(table) else None
 
-    return await eventually(probe, what=condition, worker=asked, deadline_s=deadline_s)
+    return await eventually(
+        probe,
+        what=condition,
+        worker=asked,
+        deadline_s=deadline_s,
+        diagnose=partial(describe_worker, asked),
+    )
 
 
 async def produce_spread(
@@ -256,27 +283,6 @@ async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
         await produce(producer, group_settings, event)
     expected = expected_entries(events + late)
 
-    async def consumer_state() -> str:
-        """What the surviving worker says about its consumer, when it stalls: its metrics and
-        its consumer's state (`GET /v1/consumer`)."""
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{second.web_url}/metrics") as response:
-                text = await response.text()
-            async with http.get(
-                f"{second.web_url}/v1/consumer", headers=OPERATOR_HEADERS
-            ) as response:
-                state = await response.json(content_type=None)
-        wanted = (
-            "tributary_worker_consumer_lag",
-            "tributary_worker_events_total",
-            "tributary_worker_events_skipped",
-            "tributary_worker_records_",  # what the stall watchdog saw last
-            "tributary_worker_stall_",
-        )
-        lines = [line for line in text.splitlines() if line.startswith(wanted)]
-        consumer = "\n".join(state.get("state", [str(state)]))
-        return "Its metrics:\n" + "\n".join(lines) + "\nIts consumer:\n" + consumer
-
     # The state first: every order, late ones included, exact in its partition (none lost,
     # none doubled); a survivor that stops processing fails here, saying what its consumer does.
     async def every_entry_exact() -> set[str] | None:
@@ -289,7 +295,10 @@ async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
             return None
 
     assert await eventually(
-        every_entry_exact, what="every late order applied", worker=second, diagnose=consumer_state
+        every_entry_exact,
+        what="every late order applied",
+        worker=second,
+        diagnose=partial(describe_worker, second),
     ) == {second.web_url}
     table = await orders_table(second)
     assert [row["keys"] for row in table["partitions"]] == [
@@ -310,7 +319,7 @@ async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
         what="every event counted",
         worker=second,
         deadline_s=COUNT_DEADLINE_S,
-        diagnose=consumer_state,
+        diagnose=partial(describe_worker, second),
     )
     if "worker stalled" in second.log_path.read_text(errors="replace"):  # its watchdog rescued it
         warnings.warn("the surviving worker stalled and its watchdog restarted it", stacklevel=1)
