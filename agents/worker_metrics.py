@@ -79,8 +79,8 @@ class WorkerMetrics:
         )
         self.skipped = Counter(
             f"{PREFIX}_events_skipped",
-            "Events Faust acknowledged without handing them to the agent (it skips those of an"
-            " earlier consumer generation or arriving while its flow is suspended), by agent",
+            "Events Faust skipped without handing them to the agent (those of an earlier consumer"
+            " generation or arriving while its flow is suspended; read again later), by agent",
             ["agent"],
             registry=self.registry,
         )
@@ -197,9 +197,9 @@ class TributaryMonitor(PrometheusMonitor):
                 agent = agent_label(stream)
                 self.worker_metrics.skipped.labels(agent=agent).inc()
                 log.warning(
-                    "Faust acknowledged %s[%d]@%d without handing it to %s (an event of an"
-                    " earlier consumer generation, or its flow suspended): it is committed"
-                    " unprocessed unless the partition is read again from before it",
+                    "Faust skipped %s[%d]@%d without handing it to %s (an event of an earlier"
+                    " consumer generation, or its flow suspended); its acknowledgement was"
+                    " refused, so it is read again after the seek to committed offsets",
                     tp.topic,
                     tp.partition,
                     offset,

@@ -88,6 +88,29 @@ def worker_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+class UnskippableEvent(faust.Event):
+    """An event that will not be acknowledged once the consumer has moved on from it.
+
+    Faust's stream acknowledges, unprocessed, an event that reaches it from an earlier consumer
+    generation or while the app's flow is suspended (a rebalance or a stop under way), so that
+    lag does not grow; it counts on the seek to committed offsets after the rebalance to read it
+    again. But an acknowledged offset goes out with the next commit, which can come first, and
+    the event is then never processed: a survivor of the two-worker test was seen committed to
+    the end of its partitions with orders it never applied. Refused, the offset stays
+    uncommitted and the event is read and processed again after the seek (or by the next
+    owner). An agent's own acknowledgement of an
+    event it processed across a rebalance is refused the same way: it is processed twice
+    (at-least-once, which every agent's idempotent state allows), never lost.
+    """
+
+    def ack(self) -> bool:
+        app = self.app
+        current = self.message.generation_id == app.consumer_generation_id
+        if not (current and app.flow_control.is_active()):
+            return False
+        return super().ack()
+
+
 class TributaryApp(faust.App):
     """A Faust app that knows how many batches its agents are working on right now.
 
@@ -137,6 +160,7 @@ def create_faust_app(settings: Settings) -> TributaryApp:
         # so agents retry with backoff and a stopping worker is not held by its flush.
         producer_request_timeout=worker.send_timeout_s,
         table_standby_replicas=worker.standby_replicas,
+        Event=UnskippableEvent,
     )
 
 

@@ -164,3 +164,28 @@ async def test_a_batch_counts_as_in_flight_while_the_agent_holds_it() -> None:
         await asyncio.sleep(0.05)  # the agent is back waiting for its next batch
         assert in_flight == [1]
         assert app.batches_in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("generation", "flow_active", "acknowledged"),
+    [
+        (3, True, True),  # the consumer's current generation, flowing: acknowledged
+        (2, True, False),  # fetched before the last rebalance: to be read again
+        (3, False, False),  # a rebalance or a stop under way: to be read again
+    ],
+)
+def test_an_event_the_consumer_moved_on_from_is_not_acknowledged(
+    generation: int, flow_active: bool, acknowledged: bool
+) -> None:
+    app = create_faust_app(Settings.model_validate({"worker": {"web_port": 6128}}))
+    app.consumer_generation_id = 3
+    if flow_active:
+        app.flow_control.resume()
+    else:
+        app.flow_control.suspend()
+    message = Message(
+        "p-orders.events", 4, 99, 0.0, 0, None, b"o-1", b"{}", None, generation_id=generation
+    )
+    event = app.create_event(b"o-1", b"{}", None, message)
+    assert event.ack() is acknowledged
+    assert message.acked is acknowledged
