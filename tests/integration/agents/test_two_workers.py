@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,11 @@ from agents.order_state import merge, to_entry
 from agents.orders import AGENT_NAME, TABLE_NAME
 from agents.table_sizes import key_partition
 from schemas.orders import OrderEvent, OrderView
+from streams.catalog import TopicCatalog
 from streams.faust_app import free_port
 from streams.settings import Settings
 from tests.integration.agents.conftest import new_order_id, produce
+from tests.integration.kafka_io import records_to_end
 from tests.integration.worker_process import (
     OPERATOR_HEADERS,
     WorkerProcess,
@@ -153,19 +155,48 @@ async def describe_worker(worker: WorkerProcess) -> str:
     return "Its metrics:\n" + "\n".join(lines) + "\nIts consumer:\n" + consumer
 
 
+async def missing_orders(
+    worker: WorkerProcess, settings: Settings, expected: dict[str, dict[str, Any]]
+) -> str:
+    """Which expected orders the worker does not serve, where their events are, and whether
+    the table's changelog has them (recorded and not recovered, or never recorded)."""
+    changelog = f"{settings.worker.app_id}-{TABLE_NAME}-changelog"
+    recorded = {record.key for record in await records_to_end(settings, changelog)}
+    events = await records_to_end(settings, TopicCatalog(settings).orders_events.name)
+    placed = {record.key: (record.partition, record.offset) for record in events}
+    lines = []
+    for order_id, entry in expected.items():
+        status, body = await get_json(f"{worker.web_url}/v1/tables/{TABLE_NAME}/{order_id}")
+        if status != 200 or body.get("value") != entry:
+            key = order_id.encode()
+            partition, offset = placed.get(key, (None, None))
+            lines.append(
+                f"{order_id}: {status}, last event at partition {partition} offset {offset},"
+                f" in the changelog: {key in recorded}"
+            )
+    return f"{len(lines)} orders missing or stale:\n" + "\n".join(lines)
+
+
 async def table_when(
-    asked: WorkerProcess, condition: str, ok: Any, deadline_s: float = REBALANCE_DEADLINE_S
+    asked: WorkerProcess,
+    condition: str,
+    ok: Any,
+    deadline_s: float = REBALANCE_DEADLINE_S,
+    missing: Callable[[], Awaitable[str]] | None = None,
 ) -> dict[str, Any]:
     async def probe() -> dict[str, Any] | None:
         table = await orders_table(asked)
         return table if ok(table) else None
 
+    async def diagnose() -> str:
+        try:
+            found = await missing() if missing is not None else ""
+        except Exception as exc:  # noqa: BLE001 - the failure's own message matters more
+            found = f"(could not list the missing orders: {exc!r})"
+        return found + "\n" + await describe_worker(asked)
+
     return await eventually(
-        probe,
-        what=condition,
-        worker=asked,
-        deadline_s=deadline_s,
-        diagnose=partial(describe_worker, asked),
+        probe, what=condition, worker=asked, deadline_s=deadline_s, diagnose=diagnose
     )
 
 
@@ -272,6 +303,7 @@ async def test_two_workers_share_route_and_take_over_without_losing_or_doubling(
         second,
         "the second worker owning every partition with every order",
         lambda t: set(owners(t).values()) == alone and t["keys"] == ORDERS + DURING_ORDERS,
+        missing=partial(missing_orders, second, group_settings, expected),
     )
     # The first worker's orders, served by the second from the recovered state.
     assert await entries_once_recovered(second, expected) == alone
