@@ -24,6 +24,7 @@ from faust.streams import _current_event
 from faust.types import EventT, StreamT, TopicT
 
 from streams.catalog import TopicSpec
+from streams.changelog_writes import ChangelogWrites, DurableTable
 from streams.errors import ServiceUnavailableError
 from streams.settings import Settings
 
@@ -122,6 +123,7 @@ class TributaryApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batches_in_flight = 0
+        self.changelog_writes = ChangelogWrites()
 
 
 def create_faust_app(settings: Settings) -> TributaryApp:
@@ -161,6 +163,7 @@ def create_faust_app(settings: Settings) -> TributaryApp:
         producer_request_timeout=worker.send_timeout_s,
         table_standby_replicas=worker.standby_replicas,
         Event=UnskippableEvent,
+        Table=DurableTable,
     )
 
 
@@ -230,6 +233,9 @@ async def take_unacked_events(
 
 
 async def ack_events(stream: StreamT[T], events: Sequence[EventT[T]]) -> None:
+    """Acknowledge `events` once the table changes they caused are in their changelogs
+    (`streams.changelog_writes`): a committed offset never outruns the state it produced."""
+    await cast(TributaryApp, stream.app).changelog_writes.written()
     for event in events:
         await stream.ack(event)
 

@@ -1,0 +1,45 @@
+"""Changelog sends awaited before acknowledging: `ChangelogWrites` and the app's table class."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from streams.changelog_writes import ChangelogWrites, DurableTable
+from streams.faust_app import create_faust_app
+from streams.settings import Settings
+
+
+async def test_written_returns_once_every_pending_send_is_acknowledged() -> None:
+    writes = ChangelogWrites()
+    loop = asyncio.get_running_loop()
+    first: asyncio.Future[Any] = loop.create_future()
+    second: asyncio.Future[Any] = loop.create_future()
+    writes.track(first)
+    writes.track(second)
+    waiting = asyncio.ensure_future(writes.written())
+    first.set_result("offset 1")
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the second change is not in Kafka yet
+    second.set_result("offset 2")
+    await asyncio.wait_for(waiting, timeout=1)
+    assert writes.pending == 0
+
+
+async def test_a_failed_changelog_send_fails_the_wait() -> None:
+    writes = ChangelogWrites()
+    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    writes.track(failed)
+    failed.set_exception(RuntimeError("broker refused"))
+    with pytest.raises(RuntimeError, match="broker refused"):
+        await writes.written()
+
+
+async def test_the_apps_tables_hand_their_changelog_sends_to_the_app() -> None:
+    app = create_faust_app(Settings.model_validate({"worker": {"store": "memory://"}}))
+    table = app.Table("orders")
+    assert isinstance(table, DurableTable)
+    table.send_changelog(0, b"o-1", b"{}")
+    assert app.changelog_writes.pending == 1  # in the producer's buffer, not yet sent
