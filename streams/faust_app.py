@@ -21,10 +21,11 @@ import uvloop
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.streams import _current_event
-from faust.types import EventT, StreamT, TopicT
+from faust.types import ConsumerT, EventT, StreamT, TopicT
 
 from streams.catalog import TopicSpec
 from streams.changelog_writes import ChangelogWrites, DurableTable
+from streams.commit_guard import HeldCommits, guard_commits
 from streams.errors import ServiceUnavailableError
 from streams.settings import Settings
 
@@ -124,6 +125,13 @@ class TributaryApp(faust.App):
         super().__init__(*args, **kwargs)
         self.batches_in_flight = 0
         self.changelog_writes = ChangelogWrites()
+        self.held_commits = HeldCommits()
+
+    def _new_consumer(self) -> ConsumerT:
+        """Faust's consumer, its commits guarded (`streams.commit_guard`)."""
+        consumer = super()._new_consumer()
+        guard_commits(consumer, self.held_commits)
+        return consumer
 
 
 def create_faust_app(settings: Settings) -> TributaryApp:

@@ -9,7 +9,8 @@ A stream processor that silently stops is the worst way to fail, so the worker w
   PostgreSQL or waiting out a retry holds its batch: busy, not stalled), nothing has been
   received since the last look, and no rebalance or recovery is under way. Records gathered
   for a batch but not yet in an agent's hands do not make it busy: the batch would be handed
-  over within its window;
+  over within its window. A partition whose commit is held behind a record never acknowledged
+  (`streams.commit_guard`) is stalled too, however busy or fed the rest of the worker is;
 - after `timeout_s` stalled, it logs what the consumer is doing (`streams.consumer_state`) and
   restarts fetching the way Faust's own recovery does (commit what was acknowledged, stop and
   reset the fetcher, resume the partitions, seek to the committed offsets, or to the beginning
@@ -62,6 +63,9 @@ class Sample:
     rebalancing: bool
     # Records handed to the agents and not acknowledged (reported, for a stall that goes unseen).
     unacked: int = 0
+    # Owned partitions whose commit waits behind a record never acknowledged
+    # (`streams.commit_guard`): stuck however busy the rest of the worker is.
+    held: int = 0
 
 
 class StallDetector:
@@ -80,7 +84,8 @@ class StallDetector:
         moving = sample.received != self._received
         self._received = sample.received
         busy = sample.busy and self._busy_counts
-        if moving or busy or sample.rebalancing or sample.waiting <= 0:
+        held = sample.held > 0 and not sample.rebalancing
+        if not held and (moving or busy or sample.rebalancing or sample.waiting <= 0):
             self._since_s = None
         elif self._since_s is None:
             self._since_s = sample.at_s
@@ -147,7 +152,11 @@ class StallWatchdog:
             return
         if stalled_s < self._timeout_s:
             return
-        what = f"{sample.waiting} records waiting, none received for {stalled_s:.0f} s"
+        what = (
+            f"{sample.held} partitions' commits held behind a record never acknowledged"
+            if sample.held
+            else f"{sample.waiting} records waiting, none received"
+        ) + f" for {stalled_s:.0f} s"
         steps = (
             ("restarting its fetching as Faust's recovery does", self._restart_fetching),
             ("asking its group for a rebalance", self._rejoin_group),
@@ -233,7 +242,9 @@ class StallWatchdog:
                 log.warning("stall check: offsets unavailable: %r", exc)
                 self._ends, starts = {}, {}
             waiting = waiting_records(self._ends, committed, starts)
-        return Sample(now, received, waiting, busy, rebalancing, unacked)
+        owned = set(sources)
+        held = len([tp for tp in app.held_commits.held_for(0) if tp in owned])
+        return Sample(now, received, waiting, busy, rebalancing, unacked, held)
 
     async def _restart_fetching(self) -> None:
         app = self._app
@@ -244,6 +255,7 @@ class StallWatchdog:
         sources = self._sources()
         consumer.resume_partitions(set(sources))
         await consumer.perform_seek()
+        app.held_commits.clear()  # whatever held them is read again from the committed offsets
         # aiokafka's seek to committed leaves a partition without a committed offset (or with 0)
         # where its fetcher was, past whatever was fetched and dropped: back to its beginning.
         committed = consumer._committed_offset

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
+from streams.commit_guard import HeldCommits
 from streams.stall_watchdog import (
     Sample,
     StallDetector,
@@ -148,6 +149,7 @@ class FakeApp:
         self.calls: list[str] = []
         self.assignor = FakeAssignor()
         self.batches_in_flight = 0
+        self.held_commits = HeldCommits(clock=lambda: 0.0)
         self.rebalancing = False
         self.in_recovery = False
         self.monitor = type("Monitor", (), {"messages_received_total": 10})()
@@ -284,3 +286,28 @@ async def test_a_step_that_fails_is_logged_and_the_next_one_follows() -> None:
     await run(watchdog, clock, until_s=70)
     assert app.calls[-2:] == ["rejoin group", "counted"]
     assert (watchdog.restarts, app.crashed) == (2, None)
+
+
+async def test_a_commit_held_behind_an_unacknowledged_record_is_a_stall_however_busy() -> None:
+    app, clock = FakeApp(), Clock()
+    app.consumer.ends = {ORDERS[0]: 30, ORDERS[1]: 12}
+    app.consumer._committed_offset = {ORDERS[0]: 30, ORDERS[1]: 9}
+    app.held_commits.hold(ORDERS[1])  # offset 9 never acknowledged, 10 and 11 were
+    app.batches_in_flight = 1  # the agents are busy with other partitions
+    watchdog = watchdog_for(app, clock)
+    for _ in range(8):
+        clock.now_s += 5
+        app.monitor.messages_received_total += 7  # type: ignore[attr-defined]  # records flow
+        await watchdog.check()
+    assert app.calls == [
+        "commit",
+        "stop fetcher",
+        "reset fetcher",
+        "resume 2 partitions",
+        "seek to committed",
+        "resume app flow",
+        "resume consumer flow",
+        "start fetcher",
+        "counted",
+    ]
+    assert app.held_commits.held_for(0) == []  # read again from offset 9
