@@ -6,11 +6,12 @@ A stream processor that silently stops is the worst way to fail, so the worker w
 
 - stalled means records are waiting on partitions it owns (log end beyond the committed offset:
   records no agent has acknowledged), no agent is working on a batch (a worker blocked on
-  PostgreSQL or waiting out a retry holds its batch: busy, not stalled), nothing has been
-  received since the last look, and no rebalance or recovery is under way. Records gathered
-  for a batch but not yet in an agent's hands do not make it busy: the batch would be handed
-  over within its window. A partition whose commit is held behind a record never acknowledged
-  (`streams.commit_guard`) is stalled too, however busy or fed the rest of the worker is;
+  PostgreSQL or waiting out a retry holds its batch: busy, not stalled), such a partition's
+  committed offset has not moved, and no rebalance or recovery is under way (progress is
+  judged per partition: one can stop while others, or a timer's ticks, keep flowing).
+  Records gathered for a batch but not yet in an agent's hands do not make it busy: the batch
+  would be handed over within its window. A partition whose commit is held behind a record
+  never acknowledged (`streams.commit_guard`) is stalled however busy the worker is;
 - after `timeout_s` stalled, it logs what the consumer is doing (`streams.consumer_state`) and
   restarts fetching the way Faust's own recovery does (commit what was acknowledged, stop and
   reset the fetcher, resume the partitions, seek to the committed offsets, or to the beginning
@@ -20,8 +21,8 @@ A stream processor that silently stops is the worst way to fail, so the worker w
 - stalled as long once more, it crashes the app with `WorkerStalledError`: the worker exits
   non-zero for its supervisor to start it again.
 
-Records waiting and none received while an agent holds a batch is logged once, with the same
-state, after `timeout_s`: an agent stuck inside a batch is a different failure, but it looks the
+A partition's commit unmoved with records waiting while an agent holds a batch is logged once,
+with the same state, after `timeout_s`: an agent stuck inside a batch is a different failure, but it looks the
 same from outside.
 
 `StallDetector` is the decision, pure; `StallWatchdog` reads Faust's state and acts on it.
@@ -33,7 +34,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from faust.types import TP
@@ -54,7 +55,7 @@ class WorkerStalledError(RetriableError):
 @dataclass(frozen=True, slots=True)
 class Sample:
     at_s: float
-    # Records handed to the agents so far (a counter that only grows).
+    # Records handed to the agents so far (a counter that only grows; reported).
     received: int
     # Records on the owned partitions past their committed offsets (see `waiting_records`).
     waiting: int
@@ -66,35 +67,59 @@ class Sample:
     # Owned partitions whose commit waits behind a record never acknowledged
     # (`streams.commit_guard`): stuck however busy the rest of the worker is.
     held: int = 0
+    # Partitions with records waiting -> their committed offset (or log start): progress is
+    # judged per partition, since one partition can stop while the others (or a timer's ticks)
+    # keep the worker receiving.
+    lagging: Mapping[TP, int] = field(default_factory=dict)
 
 
 class StallDetector:
-    """How long the worker has been stalled, from samples taken now and then.
+    """How long the worker has been stalled, from samples taken now and then: the longest any
+    partition with records waiting has kept its committed offset.
 
-    `busy_counts`: whether an agent working on a batch ends the stall (the watchdog's decision)
-    or not (its one-time report of an agent stuck inside a batch).
+    `busy_counts`: whether an agent working on a batch excuses it (the watchdog's decision,
+    except for held commits) or not (its one-time report of an agent stuck inside a batch).
     """
 
     def __init__(self, *, busy_counts: bool = True) -> None:
         self._busy_counts = busy_counts
-        self._since_s: float | None = None
-        self._received: int | None = None
+        # partition -> (committed offset, since when it has not moved)
+        self._unmoved: dict[TP, tuple[int, float]] = {}
 
     def observe(self, sample: Sample) -> float | None:
-        moving = sample.received != self._received
-        self._received = sample.received
-        busy = sample.busy and self._busy_counts
-        held = sample.held > 0 and not sample.rebalancing
-        if not held and (moving or busy or sample.rebalancing or sample.waiting <= 0):
-            self._since_s = None
-        elif self._since_s is None:
-            self._since_s = sample.at_s
-        return None if self._since_s is None else sample.at_s - self._since_s
+        now = sample.at_s
+        unmoved = {}
+        for tp, committed in sample.lagging.items():
+            last = self._unmoved.get(tp)
+            same = last is not None and last[0] == committed
+            unmoved[tp] = (committed, last[1] if last is not None and same else now)
+        self._unmoved = unmoved
+        busy = sample.busy and self._busy_counts and not sample.held
+        if sample.rebalancing or busy:
+            self.restart(now)
+            return None
+        oldest = min((since for _, since in unmoved.values()), default=now)
+        return None if oldest == now else now - oldest
 
     def restart(self, at_s: float) -> None:
-        """Count the stall again from `at_s` (after an attempt to end it)."""
-        if self._since_s is not None:
-            self._since_s = at_s
+        """Count the stall again from `at_s` (after an attempt to end it, or an excuse)."""
+        self._unmoved = {tp: (committed, at_s) for tp, (committed, _) in self._unmoved.items()}
+
+
+def lagging_partitions(
+    end_offsets: Mapping[TP, int],
+    committed: Mapping[TP, int | None],
+    log_starts: Mapping[TP, int],
+) -> dict[TP, int]:
+    """The partitions with records past their committed offset (or log start) -> that offset."""
+    lagging = {}
+    for tp, end in end_offsets.items():
+        start = committed.get(tp)
+        if start is None:
+            start = log_starts.get(tp, 0)
+        if end > start:
+            lagging[tp] = start
+    return lagging
 
 
 def waiting_records(
@@ -223,6 +248,7 @@ class StallWatchdog:
         busy = app.batches_in_flight > 0
         sources = [] if rebalancing else self._sources()
         waiting = 0
+        lagging: dict[TP, int] = {}
         self._ends = {}
         if sources:
             committed = dict(consumer._committed_offset)
@@ -242,9 +268,10 @@ class StallWatchdog:
                 log.warning("stall check: offsets unavailable: %r", exc)
                 self._ends, starts = {}, {}
             waiting = waiting_records(self._ends, committed, starts)
+            lagging = lagging_partitions(self._ends, committed, starts)
         owned = set(sources)
         held = len([tp for tp in app.held_commits.held_for(0) if tp in owned])
-        return Sample(now, received, waiting, busy, rebalancing, unacked, held)
+        return Sample(now, received, waiting, busy, rebalancing, unacked, held, lagging)
 
     async def _restart_fetching(self) -> None:
         app = self._app
