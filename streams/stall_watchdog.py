@@ -22,8 +22,8 @@ A stream processor that silently stops is the worst way to fail, so the worker w
   non-zero for its supervisor to start it again.
 
 A partition's commit unmoved with records waiting while an agent holds a batch is logged once,
-with the same state, after `timeout_s`: an agent stuck inside a batch is a different failure, but it looks the
-same from outside.
+with the same state, after `timeout_s`: an agent stuck inside a batch is a different failure,
+but it looks the same from outside.
 
 `StallDetector` is the decision, pure; `StallWatchdog` reads Faust's state and acts on it.
 """
