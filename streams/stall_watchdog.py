@@ -180,7 +180,7 @@ class StallWatchdog:
         what = (
             f"{sample.held} partitions' commits held behind a record never acknowledged"
             if sample.held
-            else f"{sample.waiting} records waiting, none received"
+            else f"{sample.waiting} records waiting, a partition's commit unmoved"
         ) + f" for {stalled_s:.0f} s"
         steps = (
             ("restarting its fetching as Faust's recovery does", self._restart_fetching),
@@ -211,8 +211,8 @@ class StallWatchdog:
         elif quiet_s >= self._timeout_s and sample.busy and not self._quiet_reported:
             self._quiet_reported = True
             log.warning(
-                "%d records waiting, none received for %.0f s while an agent holds a batch."
-                " Consumer state:\n%s",
+                "%d records waiting, a partition's commit unmoved for %.0f s while an agent holds"
+                " a batch. Consumer state:\n%s",
                 sample.waiting,
                 quiet_s,
                 self._describe(),
