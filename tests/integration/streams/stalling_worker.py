@@ -63,6 +63,10 @@ def build(settings: Settings) -> faust.App:
     worker = settings.worker
     stalls: set[asyncio.Task[None]] = set()
 
+    async def stall(form: str) -> None:
+        await FORMS[form](app)
+        print(f"stalled: {form}", flush=True)  # the test produces once it reads this
+
     async def forward_records(stream: faust.StreamT[bytes]) -> None:
         async for events in take_unacked_events(stream, 100, worker.batch_window_s):
             values = [event.value for event in events]
@@ -71,9 +75,8 @@ def build(settings: Settings) -> faust.App:
             for value in values:
                 if value.startswith(STALL_PREFIX):
                     form = value.removeprefix(STALL_PREFIX).decode()
-                    print(f"stalling: {form}", flush=True)
                     # Not awaited here: the agent must not be the one left waiting.
-                    stalls.add(asyncio.ensure_future(FORMS[form](app)))
+                    stalls.add(asyncio.ensure_future(stall(form)))
 
     app.agent(source, name="forward_records")(forward_records)
     watchdog = StallWatchdog(app, timeout_s=worker.stall_timeout_s, changelog_topics=lambda: [])
