@@ -57,7 +57,7 @@ class Sample:
     at_s: float
     # Records handed to the agents so far (a counter that only grows; reported).
     received: int
-    # Records on the owned partitions past their committed offsets (see `waiting_records`).
+    # Records on the owned partitions past their committed offsets (see `lagging_partitions`).
     waiting: int
     # Some agent is working on a batch (processing it, or waiting to retry it).
     busy: bool
@@ -111,7 +111,13 @@ def lagging_partitions(
     committed: Mapping[TP, int | None],
     log_starts: Mapping[TP, int],
 ) -> dict[TP, int]:
-    """The partitions with records past their committed offset (or log start) -> that offset."""
+    """The partitions with records past their committed offset (the next to read), or past
+    their log start where the group never committed -> that offset.
+
+    Committed, not what Faust last read: Faust advances its read offset for records it fetched
+    and then dropped (a flow suspended mid-delivery), so records can be "read" that no agent
+    ever saw; a committed offset moves only past records an agent acknowledged.
+    """
     lagging = {}
     for tp, end in end_offsets.items():
         start = committed.get(tp)
@@ -122,25 +128,9 @@ def lagging_partitions(
     return lagging
 
 
-def waiting_records(
-    end_offsets: Mapping[TP, int],
-    committed: Mapping[TP, int | None],
-    log_starts: Mapping[TP, int],
-) -> int:
-    """Records past each partition's committed offset (the next to read), or past its log
-    start where the group never committed.
-
-    Committed, not what Faust last read: Faust advances its read offset for records it fetched
-    and then dropped (a flow suspended mid-delivery), so records can be "read" that no agent
-    ever saw; a committed offset moves only past records an agent acknowledged.
-    """
-    waiting = 0
-    for tp, end in end_offsets.items():
-        start = committed.get(tp)
-        if start is None:
-            start = log_starts.get(tp, 0)
-        waiting += max(0, end - start)
-    return waiting
+def waiting_records(end_offsets: Mapping[TP, int], lagging: Mapping[TP, int]) -> int:
+    """Records past the offsets `lagging_partitions` found."""
+    return sum(end_offsets[tp] - start for tp, start in lagging.items())
 
 
 class StallWatchdog:
@@ -267,8 +257,8 @@ class StallWatchdog:
             except Exception as exc:  # noqa: BLE001 - no answer is no evidence of a stall
                 log.warning("stall check: offsets unavailable: %r", exc)
                 self._ends, starts = {}, {}
-            waiting = waiting_records(self._ends, committed, starts)
             lagging = lagging_partitions(self._ends, committed, starts)
+            waiting = waiting_records(self._ends, lagging)
         owned = set(sources)
         held = len([tp for tp in app.held_commits.held_for(0) if tp in owned])
         return Sample(now, received, waiting, busy, rebalancing, unacked, held, lagging)

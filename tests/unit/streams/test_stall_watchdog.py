@@ -14,6 +14,7 @@ from streams.stall_watchdog import (
     StallDetector,
     StallWatchdog,
     WorkerStalledError,
+    lagging_partitions,
     waiting_records,
 )
 
@@ -65,10 +66,10 @@ def test_anything_else_is_no_stall_and_starts_the_count_again(healthy: Sample) -
 
 def test_waiting_records_count_from_the_committed_offset_else_the_log_start() -> None:
     ends = {ORDERS[0]: 100, ORDERS[1]: 50}
-    assert waiting_records(ends, {ORDERS[0]: 99, ORDERS[1]: 40}, {}) == 11
+    assert waiting_records(ends, lagging_partitions(ends, {ORDERS[0]: 99, ORDERS[1]: 40}, {})) == 11
     # Never committed: from the log start (records deleted by retention are not waiting).
-    assert waiting_records(ends, {ORDERS[0]: 100}, {ORDERS[1]: 50}) == 0
-    assert waiting_records(ends, {ORDERS[0]: 120}, {}) == 50
+    assert waiting_records(ends, lagging_partitions(ends, {ORDERS[0]: 100}, {ORDERS[1]: 50})) == 0
+    assert waiting_records(ends, lagging_partitions(ends, {ORDERS[0]: 120}, {})) == 50
 
 
 @dataclass
