@@ -85,18 +85,19 @@ def _partition_lines(consumer: Any, sources: Iterable[TP], ends: Mapping[TP, int
     kafka_paused = _read(lambda: {(tp.topic, tp.partition) for tp in kafka.paused()})
     assignment = _read(lambda: kafka._subscription.subscription.assignment)
     lines = []
-    read = _read(lambda: dict(consumer._read_offset))
-    reads = read if isinstance(read, dict) else {}
+    reads = _read(lambda: dict(consumer._read_offset))
+    committed = _read(lambda: dict(consumer._committed_offset))
 
     def behind(tp: TP) -> int:
-        return ends.get(tp, 0) - (reads.get(tp) or 0)
+        read = _entry(tp, reads)
+        return ends.get(tp, 0) - (read if isinstance(read, int) else 0)
 
     for tp in sorted(sources, key=lambda tp: (-behind(tp), tp))[:MAX_PARTITIONS]:
         key = (tp.topic, tp.partition)
         lines.append(
             f"{tp.topic}[{tp.partition}] end={ends.get(tp)}"
-            f" read={_read(lambda: consumer._read_offset.get(tp))}"  # noqa: B023 - read at once
-            f" committed={_read(lambda: consumer._committed_offset.get(tp))}"  # noqa: B023
+            f" read={_entry(tp, reads)}"
+            f" committed={_entry(tp, committed)}"
             f" kafka_position={_read(lambda: assignment.state_value(tp).position)}"  # noqa: B023
             f" faust_active={_member(tp, active)} faust_paused={_member(tp, paused)}"
             f" buffered={_member(tp, buffered)} kafka_paused={_member(key, kafka_paused)}"
@@ -106,6 +107,11 @@ def _partition_lines(consumer: Any, sources: Iterable[TP], ends: Mapping[TP, int
 
 def _member(item: Any, collection: Any) -> Any:
     return item in collection if isinstance(collection, set) else collection
+
+
+def _entry(key: Any, mapping: Any) -> Any:
+    """`mapping[key]` (None if absent), or what `_read` made of a mapping it could not read."""
+    return mapping.get(key) if isinstance(mapping, dict) else mapping
 
 
 def _task_lines() -> list[str]:
