@@ -112,7 +112,11 @@ class WorkerMetrics:
     def watch_samples(self, latest: Callable[[], Sample | None]) -> None:
         """The stall watchdog's last look, as gauges: what it saw when a stall goes unseen."""
         for name, doc, read in (
-            ("records_waiting", "Records on owned partitions past what the agents got", "waiting"),
+            (
+                "records_waiting",
+                "Records on owned partitions past their committed offsets",
+                "waiting",
+            ),
             ("records_unacked", "Records handed to the agents, not acknowledged", "unacked"),
         ):
             gauge = Gauge(f"{PREFIX}_{name}", f"{doc} (stall watchdog)", registry=self.registry)

@@ -100,9 +100,9 @@ class UnskippableEvent(faust.Event):
     the event is then never processed: a survivor of the two-worker test was seen committed to
     the end of its partitions with orders it never applied. Refused, the offset stays
     uncommitted and the event is read and processed again after the seek (or by the next
-    owner). An agent's own acknowledgement of an
-    event it processed across a rebalance is refused the same way: it is processed twice
-    (at-least-once, which every agent's idempotent state allows), never lost.
+    owner). An agent's own acknowledgement of an event it processed across a rebalance is
+    refused the same way: it is processed twice (at-least-once, which every agent's idempotent
+    state allows), never lost.
     """
 
     def ack(self) -> bool:
@@ -114,11 +114,15 @@ class UnskippableEvent(faust.Event):
 
 
 class TributaryApp(faust.App):
-    """A Faust app that knows how many batches its agents are working on right now.
+    """A Faust app with the state our guards around Faust need.
 
-    Faust counts records handed to agents and not acknowledged, but with batching that includes
-    records merely gathered for the next batch: only a batch in an agent's hands (waiting on
-    PostgreSQL, a provider, a retry's delay) means the worker is busy rather than stalled.
+    - `batches_in_flight`: Faust counts records handed to agents and not acknowledged, but with
+      batching that includes records merely gathered for the next batch; only a batch in an
+      agent's hands (waiting on PostgreSQL, a provider, a retry's delay) means the worker is
+      busy rather than stalled;
+    - `changelog_writes`: table changes not yet in Kafka (`streams.changelog_writes`);
+    - `held_commits`: partitions whose commit waits behind an unacknowledged record
+      (`streams.commit_guard`, installed on the consumer by `_new_consumer`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
