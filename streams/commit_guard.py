@@ -1,25 +1,29 @@
 """Commits that never pass a record no agent acknowledged.
 
-Faust commits, per partition, the first run of consecutive acknowledged offsets; before that it
-checks that the run starts where the last commit left off, but with an off-by-one
-(`min(acked) - committed > 1` in faust-streaming 0.15): when exactly the next record to commit
-is missing, the commit passes it. Acknowledgements arrive in order per partition, so a missing
-one is a record Faust dropped or skipped around a rebalance; the two-worker test saw a survivor
-commit past exactly one such order, never applied (not in the table, not in its changelog).
+Faust commits, per partition, the first run of consecutive acknowledged offsets, with the gaps it
+believes the log has filled in; before that it checks that the run starts where the last commit
+left off, but with an off-by-one (`min(acked) - committed > 1` in faust-streaming 0.15): when
+exactly the next record to commit is missing, the commit passes it. Its gaps are guesses too
+(`streams.fetch_positions`). Both made a survivor of the two-worker test commit past orders it
+never applied.
 
-`guard_commits` wraps the consumer's choice of offset: a partition whose next record is not
-acknowledged is not committed, and is remembered in `HeldCommits`. The stall watchdog treats a
-partition held for its timeout as stalled and restarts fetching from the committed offsets, so
-the missing record is read and processed again.
+`guard_commits` replaces the consumer's choice of offset: from the committed offset (or, before a
+first commit, where the last seek put the partition) it moves past offsets that were
+acknowledged or that fetching saw the log skip, and stops at the first that is neither. A
+partition that cannot move while acknowledged records wait behind such an offset is "held"
+(`HeldCommits`); the stall watchdog treats one held for its timeout as stalled and restarts
+fetching from the committed offsets, so the missing record is read and processed again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from faust.types import TP
+
+from streams.fetch_positions import FetchPositions, Span
 
 
 class HeldCommits:
@@ -45,28 +49,52 @@ class HeldCommits:
         self._since.clear()
 
 
-def next_offset_missing(consumer: Any, tp: TP) -> bool:
-    """Whether acknowledged offsets wait behind one that was not: the committed offset is the
-    next record to acknowledge, and every acknowledged offset is past it."""
-    acked = consumer._acked[tp]
-    committed = consumer._committed_offset.get(tp)
-    if not acked or committed is None or consumer._gap.get(tp):
-        # Before a first commit nothing says where to start; gaps (offsets the log does not
-        # have) are Faust's to fill.
-        return False
-    return bool(min(acked) > committed)
+def commit_point(start: int, acked: Iterable[int], absent: Sequence[Span]) -> int:
+    """The offset to commit: from `start`, past every offset acknowledged or known to be absent
+    (`absent` holds [begin, end) spans)."""
+    done = set(acked)
+    spans = sorted(absent)
+    offset = start
+    while True:
+        if offset in done:
+            offset += 1
+            continue
+        skip = next((end for begin, end in spans if begin <= offset < end), None)
+        if skip is None:
+            return offset
+        offset = skip
 
 
-def guard_commits(consumer: Any, held: HeldCommits) -> None:
-    """Make `consumer` commit a partition only up to its first unacknowledged record."""
-    choose = consumer._new_offset
+def guard_commits(consumer: Any, held: HeldCommits, positions: FetchPositions) -> None:
+    """Make `consumer` commit a partition only up to its first record neither acknowledged nor
+    known to be absent."""
 
     def new_offset(tp: TP) -> int | None:
-        if next_offset_missing(consumer, tp):
+        start = consumer._committed_offset.get(tp)
+        if start is None:
+            start = positions.origin(tp)
+        acked = consumer._acked[tp]
+        if start is not None:
+            forget_below(tp, start)
+        if not acked:
+            held.release(tp)
+            return None
+        if start is None:  # never sought: nothing says where the partition starts
+            held.hold(tp)
+            return None
+        offset = commit_point(start, acked, positions.absent(tp))
+        if offset == start:
             held.hold(tp)
             return None
         held.release(tp)
-        offset: int | None = choose(tp)
+        forget_below(tp, offset)
+        positions.committed(tp, offset)
         return offset
+
+    def forget_below(tp: TP, offset: int) -> None:
+        acked = consumer._acked[tp]
+        if acked and min(acked) < offset:
+            acked[:] = [acked_offset for acked_offset in acked if acked_offset >= offset]
+            consumer._acked_index[tp].intersection_update(acked)
 
     consumer._new_offset = new_offset

@@ -53,7 +53,7 @@ def describe_consumer(
         f" producer buffer={_read(lambda: app.producer.buffer.size)}",
     ]
     lines += _group_lines(app)
-    lines += _partition_lines(consumer, sources, ends)
+    lines += _partition_lines(app, sources, ends)
     lines += _task_lines()
     return "\n".join(lines)
 
@@ -77,7 +77,8 @@ def _group_lines(app: Any) -> list[str]:
     ]
 
 
-def _partition_lines(consumer: Any, sources: Iterable[TP], ends: Mapping[TP, int]) -> list[str]:
+def _partition_lines(app: Any, sources: Iterable[TP], ends: Mapping[TP, int]) -> list[str]:
+    consumer = app.consumer
     active = _read(lambda: set(consumer._active_partitions or ()))
     paused = _read(lambda: set(consumer._paused_partitions))
     buffered = _read(lambda: set(consumer._buffered_partitions))
@@ -85,18 +86,17 @@ def _partition_lines(consumer: Any, sources: Iterable[TP], ends: Mapping[TP, int
     kafka_paused = _read(lambda: {(tp.topic, tp.partition) for tp in kafka.paused()})
     assignment = _read(lambda: kafka._subscription.subscription.assignment)
     lines = []
-    reads = _read(lambda: dict(consumer._read_offset))
+    positions = app.fetch_positions
     committed = _read(lambda: dict(consumer._committed_offset))
 
     def behind(tp: TP) -> int:
-        read = _entry(tp, reads)
-        return ends.get(tp, 0) - (read if isinstance(read, int) else 0)
+        return ends.get(tp, 0) - (positions.next_offset(tp) or 0)
 
     for tp in sorted(sources, key=lambda tp: (-behind(tp), tp))[:MAX_PARTITIONS]:
         key = (tp.topic, tp.partition)
         lines.append(
             f"{tp.topic}[{tp.partition}] end={ends.get(tp)}"
-            f" read={_entry(tp, reads)}"
+            f" next_fetch={positions.next_offset(tp)} absent={len(positions.absent(tp))}"
             f" committed={_entry(tp, committed)}"
             f" kafka_position={_read(lambda: assignment.state_value(tp).position)}"  # noqa: B023
             f" faust_active={_member(tp, active)} faust_paused={_member(tp, paused)}"

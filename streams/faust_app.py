@@ -21,12 +21,13 @@ import uvloop
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.streams import _current_event
-from faust.types import ConsumerT, EventT, StreamT, TopicT
+from faust.types import TP, ConsumerT, EventT, StreamT, TopicT
 
 from streams.catalog import TopicSpec
 from streams.changelog_writes import ChangelogWrites, DurableTable
 from streams.commit_guard import HeldCommits, guard_commits
 from streams.errors import ServiceUnavailableError
+from streams.fetch_positions import FetchPositions, guard_fetching
 from streams.settings import Settings
 
 T = TypeVar("T")
@@ -122,7 +123,9 @@ class TributaryApp(faust.App):
       busy rather than stalled;
     - `changelog_writes`: table changes not yet in Kafka (`streams.changelog_writes`);
     - `held_commits`: partitions whose commit waits behind an unacknowledged record
-      (`streams.commit_guard`, installed on the consumer by `_new_consumer`).
+      (`streams.commit_guard`);
+    - `fetch_positions`: what the consumer really fetched from each source partition
+      (`streams.fetch_positions`); both guards are installed on the consumer by `_new_consumer`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -130,12 +133,18 @@ class TributaryApp(faust.App):
         self.batches_in_flight = 0
         self.changelog_writes = ChangelogWrites()
         self.held_commits = HeldCommits()
+        self.fetch_positions = FetchPositions()
 
     def _new_consumer(self) -> ConsumerT:
-        """Faust's consumer, its commits guarded (`streams.commit_guard`)."""
+        """Faust's consumer, its fetching and commits guarded."""
         consumer = super()._new_consumer()
-        guard_commits(consumer, self.held_commits)
+        guard_fetching(consumer, self.fetch_positions, self._is_source)
+        guard_commits(consumer, self.held_commits, self.fetch_positions)
         return consumer
+
+    def _is_source(self, tp: TP) -> bool:
+        """A partition agents consume and acknowledge (not a table's changelog)."""
+        return bool(self.topics.acks_enabled_for(tp.topic))
 
 
 def create_faust_app(settings: Settings) -> TributaryApp:

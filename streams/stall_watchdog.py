@@ -271,16 +271,9 @@ class StallWatchdog:
         app._fetcher.service_reset()
         sources = self._sources()
         consumer.resume_partitions(set(sources))
+        # To the committed offsets, or to the beginning where none was (`streams.fetch_positions`).
         await consumer.perform_seek()
         app.held_commits.clear()  # whatever held them is read again from the committed offsets
-        # aiokafka's seek to committed leaves a partition without a committed offset (or with 0)
-        # where its fetcher was, past whatever was fetched and dropped: back to its beginning.
-        committed = consumer._committed_offset
-        unseeked = [tp for tp in sources if not (committed.get(tp) or 0) > 0]
-        if unseeked:
-            starts = await consumer.earliest_offsets(*unseeked)
-            for tp in unseeked:
-                await consumer.seek(tp, starts.get(tp, 0))
         app.flow_control.resume()
         consumer.resume_flow()
         await app._fetcher.maybe_start()
