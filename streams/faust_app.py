@@ -121,8 +121,7 @@ class TributaryApp(faust.App):
       batching that includes records merely gathered for the next batch; only a batch in an
       agent's hands (waiting on PostgreSQL, a provider, a retry's delay) means the worker is
       busy rather than stalled;
-    - `changelog_writes`: table changes not yet in Kafka, and the batches whose acknowledgement
-      waits for them (`streams.changelog_writes`);
+    - `changelog_writes`: table changes not yet in Kafka (`streams.changelog_writes`);
     - `held_commits`: partitions whose commit waits behind an unacknowledged record
       (`streams.commit_guard`);
     - `fetch_positions`: what the consumer really fetched from each source partition
@@ -256,18 +255,10 @@ async def take_unacked_events(
 
 async def ack_events(stream: StreamT[T], events: Sequence[EventT[T]]) -> None:
     """Acknowledge `events` once the table changes they caused are in their changelogs
-    (`streams.changelog_writes`): a committed offset never outruns the state it produced.
-
-    Returns before that, so that the agent can take its next batch; a failed write crashes the
-    worker, as a failure inside the batch would.
-    """
-    app = cast(TributaryApp, stream.app)
-
-    async def acknowledge() -> None:
-        for event in events:
-            await stream.ack(event)
-
-    await app.changelog_writes.then(acknowledge, app.crash)
+    (`streams.changelog_writes`): a committed offset never outruns the state it produced."""
+    await cast(TributaryApp, stream.app).changelog_writes.written()
+    for event in events:
+        await stream.ack(event)
 
 
 @contextmanager

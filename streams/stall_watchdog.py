@@ -6,10 +6,9 @@ A stream processor that silently stops is the worst way to fail, so the worker w
 
 - stalled means records are waiting on partitions it owns (log end beyond the committed offset:
   records no agent has acknowledged), no agent is working on a batch (a worker blocked on
-  PostgreSQL or waiting out a retry holds its batch, and a batch whose acknowledgement waits for
-  its changelog writes counts too: busy, not stalled), such a partition's committed offset has
-  not moved, and no rebalance or recovery is under way (progress is judged per partition: one
-  can stop while others, or a timer's ticks, keep flowing).
+  PostgreSQL or waiting out a retry holds its batch: busy, not stalled), such a partition's
+  committed offset has not moved, and no rebalance or recovery is under way (progress is
+  judged per partition: one can stop while others, or a timer's ticks, keep flowing).
   Records gathered for a batch but not yet in an agent's hands do not make it busy: the batch
   would be handed over within its window. A partition whose commit is held behind a record
   never acknowledged (`streams.commit_guard`) is stalled however busy the worker is;
@@ -236,7 +235,7 @@ class StallWatchdog:
         consumer = app.consumer
         received = int(app.monitor.messages_received_total)
         unacked = len(consumer._unacked_messages)
-        busy = app.batches_in_flight > 0 or app.changelog_writes.batches_waiting > 0
+        busy = app.batches_in_flight > 0
         sources = [] if rebalancing else self._sources()
         waiting = 0
         lagging: dict[TP, int] = {}

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from streams.changelog_writes import ChangelogWrites
 from streams.commit_guard import HeldCommits
 from streams.fetch_positions import FetchPositions
 from streams.stall_watchdog import (
@@ -164,7 +163,6 @@ class FakeApp:
         self.batches_in_flight = 0
         self.held_commits = HeldCommits(clock=lambda: 0.0)
         self.fetch_positions = FetchPositions()
-        self.changelog_writes = ChangelogWrites()
         self.rebalancing = False
         self.in_recovery = False
         self.monitor = type("Monitor", (), {"messages_received_total": 10})()
