@@ -192,7 +192,10 @@ def guard_fetching(
         await seek_refused(sources)
         return committed
 
-    async def guarded_fetch(active_partitions: Any, timeout: float) -> Mapping[TP, Any]:  # noqa: ASYNC109 - Faust's signature
+    async def guarded_fetch(
+        active_partitions: Any,
+        timeout: float,  # noqa: ASYNC109 - Faust's signature
+    ) -> Mapping[TP, Any]:
         start = positions.fetch_started()
         records: Mapping[TP, Sequence[Any]] = await fetch(
             active_partitions=active_partitions, timeout=timeout
