@@ -74,17 +74,18 @@ def guard_commits(consumer: Any, held: HeldCommits, positions: FetchPositions) -
         if start is None:
             start = positions.origin(tp)
         acked = consumer._acked[tp]
-        if start is not None:
-            forget_below(tp, start)
-        if not acked:
-            held.release(tp)
-            return None
         if start is None:  # never sought: nothing says where the partition starts
-            held.hold(tp)
+            if acked:
+                held.hold(tp)
             return None
+        forget_below(tp, start)
+        # Past what was acknowledged, and past a transaction's marker at the end of the log.
         offset = commit_point(start, acked, positions.absent(tp))
         if offset == start:
-            held.hold(tp)
+            if acked:
+                held.hold(tp)
+            else:
+                held.release(tp)
             return None
         held.release(tp)
         forget_below(tp, offset)

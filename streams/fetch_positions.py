@@ -72,8 +72,8 @@ class FetchPositions:
         """Where the last seek put `tp`: where commits start before its first one."""
         return self._origin.get(tp)
 
-    def absent(self, tp: TP) -> Sequence[Span]:
-        return self._absent.get(tp, ())
+    def absent(self, tp: TP) -> list[Span]:
+        return list(self._absent.get(tp, ()))
 
     def fetch_started(self) -> FetchStart:
         return FetchStart(dict(self._seeks_started), frozenset(self._seeking))
@@ -93,28 +93,39 @@ class FetchPositions:
         for tp, offset in targets.items():
             self._next[tp] = self._origin[tp] = offset
 
-    def admit(self, records: Mapping[TP, Sequence[Any]], start: FetchStart) -> Admission:
+    def admit(
+        self,
+        records: Mapping[TP, Sequence[Any]],
+        start: FetchStart,
+        fetched_to: Mapping[TP, int] | None = None,
+    ) -> Admission:
         """Split a fetched batch (records with `.offset`, in order per partition) into what may
         be delivered and the partitions a seek overlapped: their records may come from before
         the seek, or from after it with the position already past them; either way they are
-        read again from where the seek put the partition."""
+        read again from where the seek put the partition.
+
+        `fetched_to`: the consumer's position on each partition fetched, read as the fetch
+        returned. Past its last record, the position has skipped what the log holds but no
+        consumer sees (transaction markers, aborted or compacted records), records or not.
+        """
         admitted: dict[TP, list[Any]] = {}
         refused = set()
-        for tp, batch in records.items():
-            if not batch:
-                continue
+        fetched_to = fetched_to or {}
+        for tp in records.keys() | fetched_to.keys():
+            batch = records.get(tp, ())
             overlapped = (
                 tp in start.seeking
                 or tp in self._seeking
                 or self._seeks_started[tp] != start.seeks_started.get(tp, 0)
             )
-            if overlapped:
+            if overlapped and batch:
                 refused.add(tp)
                 first, known = batch[0].offset, self._refused.get(tp)
                 self._refused[tp] = first if known is None else min(known, first)
-                continue
-            self._advance(tp, [record.offset for record in batch])
-            admitted[tp] = list(batch)
+            elif not overlapped:
+                self._advance(tp, [record.offset for record in batch], fetched_to.get(tp))
+                if batch:
+                    admitted[tp] = list(batch)
         return Admission(admitted, frozenset(refused))
 
     def seek_again(self, tps: Iterable[TP]) -> dict[TP, int]:
@@ -136,13 +147,17 @@ class FetchPositions:
         spans = [(max(begin, offset), end) for begin, end in self.absent(tp) if end > offset]
         self._absent[tp] = spans
 
-    def _advance(self, tp: TP, offsets: Sequence[int]) -> None:
+    def _advance(self, tp: TP, offsets: Sequence[int], fetched_to: int | None) -> None:
         cursor = self._next.get(tp)
         spans = self._absent.setdefault(tp, [])
         for offset in offsets:
             if cursor is not None and offset > cursor:
                 spans.append((cursor, offset))
             cursor = offset + 1
+        if fetched_to is not None:
+            if cursor is not None and fetched_to > cursor:
+                spans.append((cursor, fetched_to))
+            cursor = fetched_to
         if cursor is not None:
             self._next[tp] = cursor
 
@@ -201,7 +216,12 @@ def guard_fetching(
             active_partitions=active_partitions, timeout=timeout
         )
         sources = {tp: batch for tp, batch in records.items() if is_source(tp)}
-        admission = positions.admit(sources, start)
+        fetched = [tp for tp in active_partitions or () if is_source(tp)]
+        admission = positions.admit(sources, start, fetch_positions(consumer, fetched))
+        for tp in fetched:
+            # Faust chooses offsets to commit only for partitions with acknowledgements on
+            # record; one whose fetching only passed a transaction's marker needs a commit too.
+            consumer._acked.setdefault(tp, [])
         await seek_refused(admission.refused)
         others = {tp: batch for tp, batch in records.items() if tp not in sources}
         return {**others, **admission.records}
@@ -210,6 +230,24 @@ def guard_fetching(
     consumer._seek = seek_sources
     consumer.seek_to_committed = guarded_seek_to_committed
     consumer._read_offset = UnreadOffsets()
+
+
+def fetch_positions(consumer: Any, tps: Iterable[TP]) -> dict[TP, int]:
+    """Where aiokafka will fetch `tps` from next. Read on the main thread as a fetch returns:
+    only a fetch (which this follows) or a seek (which makes `admit` refuse it) moves it."""
+    try:
+        assignment = consumer._thread._consumer._subscription.subscription.assignment
+    except AttributeError:  # not started, or no subscription yet
+        return {}
+    positions = {}
+    for tp in tps:
+        try:
+            state = assignment.state_value(tp)
+        except (KeyError, AttributeError):
+            continue
+        if state is not None and state.has_valid_position:
+            positions[tp] = state.position
+    return positions
 
 
 class UnreadOffsets(dict[TP, int | None]):

@@ -39,6 +39,7 @@ from typing import Any
 
 from faust.types import TP
 
+from streams.commit_guard import commit_point
 from streams.consumer_state import describe_consumer
 from streams.errors import RetriableError
 
@@ -241,7 +242,12 @@ class StallWatchdog:
         lagging: dict[TP, int] = {}
         self._ends = {}
         if sources:
-            committed = dict(consumer._committed_offset)
+            # Offsets the log was seen to skip (a transaction's marker at its end) wait for no one.
+            absent = app.fetch_positions.absent
+            committed = {
+                tp: None if offset is None else commit_point(offset, (), absent(tp))
+                for tp, offset in consumer._committed_offset.items()
+            }
             try:
                 self._ends = await asyncio.wait_for(
                     consumer.highwaters(*sources), timeout=END_OFFSETS_TIMEOUT_S

@@ -85,3 +85,13 @@ def test_a_held_partition_is_released_once_its_missing_record_is_acknowledged() 
 class Record:
     def __init__(self, offset: int) -> None:
         self.offset = offset
+
+
+def test_a_transactions_marker_at_the_end_of_the_log_is_committed_past() -> None:
+    app, consumer = app_with(committed=7, acked=[])
+    positions = app.fetch_positions
+    positions.seek_started([ORDERS])
+    positions.seek_ended([ORDERS], {ORDERS: 7})
+    positions.admit({}, positions.fetch_started(), fetched_to={ORDERS: 8})
+    assert consumer._new_offset(ORDERS) == 8
+    assert app.held_commits.held_for(0) == []

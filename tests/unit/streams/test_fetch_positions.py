@@ -156,3 +156,24 @@ def test_what_lies_below_a_commit_is_forgotten() -> None:
     positions.admit({ORDERS: [record(2), record(5), record(9)]}, start)
     positions.committed(ORDERS, 4)
     assert positions.absent(ORDERS) == [(4, 5), (6, 9)]
+
+
+def test_a_position_past_the_last_record_marks_what_fetching_skipped_as_absent() -> None:
+    positions, start = positions_after_seek(ORDERS, 5)
+    # 5, 6 then a transaction's commit marker at 7: the consumer's position is 8.
+    positions.admit({ORDERS: [record(5), record(6)]}, start, fetched_to={ORDERS: 8})
+    assert positions.absent(ORDERS) == [(7, 8)]
+    # A fetch that returned nothing but passed another marker.
+    positions.admit({}, positions.fetch_started(), fetched_to={ORDERS: 9})
+    assert positions.absent(ORDERS) == [(7, 8), (8, 9)]
+    assert positions.next_offset(ORDERS) == 9
+
+
+def test_a_position_read_across_a_seek_says_nothing() -> None:
+    positions, _ = positions_after_seek(ORDERS, 5)
+    start = positions.fetch_started()
+    positions.seek_started([ORDERS])
+    positions.seek_ended([ORDERS], {ORDERS: 40})
+    positions.admit({}, start, fetched_to={ORDERS: 40})
+    assert positions.absent(ORDERS) == []
+    assert positions.next_offset(ORDERS) == 40

@@ -321,3 +321,18 @@ async def test_a_commit_held_behind_an_unacknowledged_record_is_a_stall_however_
         "counted",
     ]
     assert app.held_commits.held_for(0) == []  # read again from offset 9
+
+
+async def test_a_transactions_marker_at_the_end_of_the_log_is_not_a_record_waiting() -> None:
+    app, clock = FakeApp(), Clock()
+    app.consumer.ends = {ORDERS[0]: 31, ORDERS[1]: 0}
+    app.consumer._committed_offset = {ORDERS[0]: 30}
+    positions = app.fetch_positions
+    positions.seek_started([ORDERS[0]])
+    positions.seek_ended([ORDERS[0]], {ORDERS[0]: 30})
+    positions.admit({}, positions.fetch_started(), fetched_to={ORDERS[0]: 31})  # passed it
+    watchdog = watchdog_for(app, clock)
+    await run(watchdog, clock, until_s=120)
+    assert (app.calls, app.crashed) == ([], None)
+    assert watchdog.last_sample is not None
+    assert watchdog.last_sample.waiting == 0

@@ -1,0 +1,97 @@
+"""Input written in Kafka transactions (as an upstream using exactly-once producers writes it):
+every commit marker takes an offset no consumer ever sees. A worker must commit past them, to
+the end of each partition, without taking them for records it is waiting for; and a worker
+started again from those commits must carry on, not stall."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from confluent_kafka import Producer
+
+from streams.settings import Settings
+from tests.integration.streams.stalling_process import StallingWorker, forwarded
+
+TRANSACTIONS = 8
+RECORDS_PER_TRANSACTION = 5
+DEADLINE_S = 60.0
+
+
+def produce_in_transactions(settings: Settings, tag: str) -> list[bytes]:
+    """`TRANSACTIONS` committed transactions of records spread over every partition."""
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap,
+            "transactional.id": f"{settings.topic_prefix}{uuid.uuid4().hex}",
+        }
+    )
+    producer.init_transactions(30)
+    topic = f"{settings.topic_prefix}stall.in"
+    values = []
+    for transaction in range(TRANSACTIONS):
+        producer.begin_transaction()
+        for n in range(RECORDS_PER_TRANSACTION):
+            value = f"{tag}-{transaction}-{n}".encode()
+            producer.produce(topic, value=value, partition=n % settings.kafka.partitions)
+            values.append(value)
+        producer.commit_transaction(30)
+    return values
+
+
+async def uncommitted(settings: Settings) -> dict[int, tuple[int | None, int]]:
+    """Partitions of `stall.in` whose committed offset (the worker's group) is short of their
+    end -> (committed, end)."""
+    topic = f"{settings.topic_prefix}stall.in"
+    partitions = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap,
+        group_id=settings.worker.app_id,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        committed = {tp.partition: await consumer.committed(tp) for tp in partitions}
+    finally:
+        await consumer.stop()
+    return {
+        tp.partition: (committed[tp.partition], end)
+        for tp, end in ends.items()
+        if (committed[tp.partition] or 0) < end
+    }
+
+
+async def wait_until_done(settings: Settings, worker: StallingWorker, values: list[bytes]) -> None:
+    """Every value forwarded, and every partition committed to its end, markers included."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not set(values) <= set(await forwarded(settings)):
+        assert time.monotonic() < deadline, f"not forwarded:\n{worker.log_tail()}"
+        await asyncio.sleep(0.5)
+    while short := await uncommitted(settings):
+        assert time.monotonic() < deadline, (
+            f"not committed to the end (partition: (committed, end)): {short}\n{worker.log_tail()}"
+        )
+        await asyncio.sleep(0.5)
+
+
+async def test_a_worker_commits_past_transaction_markers_and_resumes_after_them(
+    stall_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stall_settings
+    first = StallingWorker(settings, tmp_path / "first.log")
+    with first.running(must_exit_cleanly=True):
+        before = await asyncio.to_thread(produce_in_transactions, settings, "before")
+        await wait_until_done(settings, first, before)
+    second = StallingWorker(settings, tmp_path / "second.log")
+    with second.running(must_exit_cleanly=True):
+        after = await asyncio.to_thread(produce_in_transactions, settings, "after")
+        await wait_until_done(settings, second, after)
+        # Long enough for the watchdog (3 s) to have acted had it taken a marker for a record.
+        await asyncio.sleep(5)
+        log = second.log_tail(1_000_000)
+    assert "worker stalled" not in log
+    assert sorted(await forwarded(settings)) == sorted(before + after)  # each once
