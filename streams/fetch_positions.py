@@ -13,8 +13,9 @@ being delivered, the records from before the seek are delivered after it. Faust 
 `FetchPositions` follows what the fetcher really reads instead: a batch that was in flight while
 one of its partitions was sought is not delivered, and that partition is sought again, to where
 the seek put it; offsets are known to be absent only when one uninterrupted run of fetching went
-from one record to the next past them (or from a seek's target to the first record after it).
-`guard_fetching` puts it between Faust's consumer and the consumer thread, turns off Faust's own
+past them: between two records, from a seek's target to the first record after it, or from the
+last record to the consumer's position (which moves past transaction markers even when no record
+follows them). `guard_fetching` puts it between Faust's consumer and the consumer thread, turns off Faust's own
 read-offset bookkeeping (every record fetched is delivered, so a re-read is processed again:
 at-least-once) and makes every seek to the committed offsets land somewhere known: a source
 partition never committed goes back to its beginning instead of staying where the fetching was.
@@ -138,9 +139,6 @@ class FetchPositions:
             refused_from = self._refused.pop(tp)
             targets[tp] = self._next.get(tp, refused_from)
         return targets
-
-    def refused(self) -> list[TP]:
-        return sorted(self._refused)
 
     def committed(self, tp: TP, offset: int) -> None:
         """Forget what lies below a commit."""
