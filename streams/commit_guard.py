@@ -54,15 +54,17 @@ def commit_point(start: int, acked: Iterable[int], absent: Sequence[Span]) -> in
     (`absent` holds [begin, end) spans)."""
     done = set(acked)
     spans = sorted(absent)
-    offset = start
+    offset, span = start, 0
     while True:
         if offset in done:
             offset += 1
             continue
-        skip = next((end for begin, end in spans if begin <= offset < end), None)
-        if skip is None:
-            return offset
-        offset = skip
+        while span < len(spans) and spans[span][1] <= offset:
+            span += 1  # spans wholly behind: the offset only grows
+        if span < len(spans) and spans[span][0] <= offset:
+            offset = spans[span][1]
+            continue
+        return offset
 
 
 def guard_commits(consumer: Any, held: HeldCommits, positions: FetchPositions) -> None:
