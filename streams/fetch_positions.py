@@ -15,10 +15,11 @@ one of its partitions was sought is not delivered, and that partition is sought 
 the seek put it; offsets are known to be absent only when one uninterrupted run of fetching went
 past them: between two records, from a seek's target to the first record after it, or from the
 last record to the consumer's position (which moves past transaction markers even when no record
-follows them). `guard_fetching` puts it between Faust's consumer and the consumer thread, turns off Faust's own
-read-offset bookkeeping (every record fetched is delivered, so a re-read is processed again:
-at-least-once) and makes every seek to the committed offsets land somewhere known: a source
-partition never committed goes back to its beginning instead of staying where the fetching was.
+follows them). `guard_fetching` puts it between Faust's consumer and the consumer thread, turns
+off Faust's own read-offset bookkeeping (every record fetched is delivered, so a re-read is
+processed again: at-least-once) and makes every seek to the committed offsets land somewhere
+known: a source partition never committed goes back to its beginning instead of staying where
+the fetching was.
 `streams.commit_guard` commits from that knowledge.
 """
 
