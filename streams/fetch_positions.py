@@ -216,7 +216,7 @@ def guard_fetching(
         )
         sources = {tp: batch for tp, batch in records.items() if is_source(tp)}
         fetched = [tp for tp in active_partitions or () if is_source(tp)]
-        admission = positions.admit(sources, start, fetch_positions(consumer, fetched))
+        admission = positions.admit(sources, start, kafka_positions(consumer, fetched))
         for tp in fetched:
             # Faust chooses offsets to commit only for partitions with acknowledgements on
             # record; one whose fetching only passed a transaction's marker needs a commit too.
@@ -231,7 +231,7 @@ def guard_fetching(
     consumer._read_offset = UnreadOffsets()
 
 
-def fetch_positions(consumer: Any, tps: Iterable[TP]) -> dict[TP, int]:
+def kafka_positions(consumer: Any, tps: Iterable[TP]) -> dict[TP, int]:
     """Where aiokafka will fetch `tps` from next. Read on the main thread as a fetch returns:
     only a fetch (which this follows) or a seek (which makes `admit` refuse it) moves it."""
     try:
