@@ -183,8 +183,13 @@ def guard_fetching(
         await seek_refused(sources)
 
     async def seek_refused(tps: Iterable[TP]) -> None:
-        for tp, offset in positions.seek_again(tps).items():
-            await seek_sources(tp, offset)
+        targets = positions.seek_again(tps)
+        if not targets:
+            return
+        assigned = consumer.assignment()  # one revoked meanwhile is sought by its next owner
+        for tp, offset in targets.items():
+            if tp in assigned:
+                await seek_sources(tp, offset)
 
     async def guarded_seek_to_committed() -> Mapping[TP, int]:
         sources = [tp for tp in consumer.assignment() if is_source(tp)]

@@ -177,3 +177,35 @@ def test_a_position_read_across_a_seek_says_nothing() -> None:
     positions.admit({}, start, fetched_to={ORDERS: 40})
     assert positions.absent(ORDERS) == []
     assert positions.next_offset(ORDERS) == 40
+
+
+class Revoking(ScriptedThread):
+    """The partition is revoked while its refused batch is in flight: seeking it would fail."""
+
+    revoked = False
+
+    async def getmany(
+        self,
+        active_partitions: Any,
+        timeout: float,  # noqa: ASYNC109 - the consumer thread's signature
+    ) -> Mapping[TP, list[Any]]:
+        batch = await super().getmany(active_partitions, timeout)
+        self.revoked = True
+        return batch
+
+    def assignment(self) -> set[TP]:
+        return set() if self.revoked else {ORDERS}
+
+    def seek(self, tp: TP, offset: int) -> None:
+        if self.revoked:
+            raise AssertionError(f"{tp} sought after it was revoked")
+
+
+async def test_a_refused_partition_revoked_meanwhile_is_left_to_its_next_owner() -> None:
+    app = create_faust_app(Settings.model_validate({"worker": {"store": "memory://"}}))
+    consumer: Any = app.consumer
+    app.topics.acking_topics.add(ORDERS.topic)
+    consumer._active_partitions = {ORDERS}
+    thread = consumer._thread = Revoking(consumer, [{ORDERS: [record(22)]}])
+    assert await consumer._getmany(active_partitions={ORDERS}, timeout=0) == {}
+    assert thread.revoked
