@@ -203,9 +203,11 @@ def guard_fetching(
             unmoved = [tp for tp in sources if tp not in targets]
             if unmoved:
                 starts = await consumer.earliest_offsets(*unmoved)
+                assigned = consumer.assignment()  # as it is now, after that round trip
                 for tp in unmoved:
-                    await seek(tp, starts.get(tp, 0))
-                    targets[tp] = starts.get(tp, 0)
+                    if tp in assigned:
+                        await seek(tp, starts.get(tp, 0))
+                        targets[tp] = starts.get(tp, 0)
         finally:
             positions.seek_ended(sources, targets)
         await seek_refused(sources)
