@@ -51,6 +51,23 @@ async def records_to_end(
         await consumer.stop()
 
 
+async def uncommitted(
+    settings: Settings, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, tuple[int | None, int]]:
+    """The partitions whose offset committed by `group` is short of their end ->
+    (committed, end)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        committed = {tp: await consumer.committed(tp) for tp in partitions}
+    finally:
+        await consumer.stop()
+    return {tp: (committed[tp], end) for tp, end in ends.items() if (committed[tp] or 0) < end}
+
+
 @asynccontextmanager
 async def earliest_consumer(settings: Settings, *topics: str) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer of `topics` (full names) from their beginning, in no group: it reads what

@@ -94,7 +94,7 @@ async def eventually(
     probe: Callable[[], Awaitable[T | None]],
     *,
     what: str,
-    worker: WorkerProcess,
+    worker: ChildProcess,
     deadline_s: float = MATERIALIZE_DEADLINE_S,
     diagnose: Callable[[], Awaitable[str]] | None = None,
 ) -> T:

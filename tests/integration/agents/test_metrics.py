@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -30,7 +30,7 @@ from schemas.contracts import BY_EVENT_TYPE
 from streams.catalog import TopicCatalog
 from streams.settings import Settings
 from streams.wire import encode
-from tests.integration.kafka_io import kafka_producer, records_to_end
+from tests.integration.kafka_io import kafka_producer, records_to_end, uncommitted
 from tests.integration.worker_process import (
     OPERATOR_TOKEN,
     WorkerProcess,
@@ -99,24 +99,11 @@ async def all_consumed(settings: Settings, worker: WorkerProcess) -> None:
         for base in INPUT_TOPICS
         for p in range(settings.kafka.partitions)
     ]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap,
-        group_id=settings.worker.app_id,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(partitions)
 
-        async def probe() -> bool | None:
-            for tp, end in ends.items():
-                if end and ((await consumer.committed(tp)) or 0) < end:
-                    return None
-            return True
+    async def probe() -> bool | None:
+        return None if await uncommitted(settings, settings.worker.app_id, partitions) else True
 
-        await eventually(probe, what="the worker consumed every input record", worker=worker)
-    finally:
-        await consumer.stop()
+    await eventually(probe, what="the worker consumed every input record", worker=worker)
 
 
 async def raw_records(settings: Settings, base: str) -> list[tuple[bytes, bytes]]:

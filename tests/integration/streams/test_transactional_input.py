@@ -6,19 +6,19 @@ waiting forever), and a worker started again from those commits must carry on fr
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from confluent_kafka import Producer
 
 from streams.settings import Settings
+from tests.integration.kafka_io import uncommitted
 from tests.integration.streams.stalling_process import StallingWorker, forwarded
+from tests.integration.worker_process import eventually
 
 TRANSACTIONS = 8
 RECORDS_PER_TRANSACTION = 5
-DEADLINE_S = 60.0
 
 
 def produce_in_transactions(settings: Settings, tag: str) -> list[bytes]:
@@ -42,40 +42,26 @@ def produce_in_transactions(settings: Settings, tag: str) -> list[bytes]:
     return values
 
 
-async def uncommitted(settings: Settings) -> dict[int, tuple[int | None, int]]:
-    """Partitions of `stall.in` whose committed offset (the worker's group) is short of their
-    end -> (committed, end)."""
-    topic = f"{settings.topic_prefix}stall.in"
-    partitions = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap,
-        group_id=settings.worker.app_id,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(partitions)
-        committed = {tp.partition: await consumer.committed(tp) for tp in partitions}
-    finally:
-        await consumer.stop()
-    return {
-        tp.partition: (committed[tp.partition], end)
-        for tp, end in ends.items()
-        if (committed[tp.partition] or 0) < end
-    }
-
-
 async def wait_until_done(settings: Settings, worker: StallingWorker, values: list[bytes]) -> None:
     """Every value forwarded, and every partition committed to its end, markers included."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not set(values) <= set(await forwarded(settings)):
-        assert time.monotonic() < deadline, f"not forwarded:\n{worker.log_tail()}"
-        await asyncio.sleep(0.5)
-    while short := await uncommitted(settings):
-        assert time.monotonic() < deadline, (
-            f"not committed to the end (partition: (committed, end)): {short}\n{worker.log_tail()}"
-        )
-        await asyncio.sleep(0.5)
+
+    async def all_forwarded() -> bool | None:
+        return True if set(values) <= set(await forwarded(settings)) else None
+
+    topic = f"{settings.topic_prefix}stall.in"
+    partitions = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+    short: dict[TopicPartition, tuple[int | None, int]] = {}
+
+    async def all_committed() -> bool | None:
+        short.clear()
+        short.update(await uncommitted(settings, settings.worker.app_id, partitions))
+        return None if short else True
+
+    async def diagnose() -> str:
+        return f"short of their end (committed, end): {short}"
+
+    await eventually(all_forwarded, what="every record forwarded", worker=worker)
+    await eventually(all_committed, what="committed to the end", worker=worker, diagnose=diagnose)
 
 
 async def test_a_worker_commits_past_transaction_markers_and_resumes_after_them(
