@@ -35,9 +35,13 @@ class ChangelogWrites:
         return len(self._pending)
 
     async def written(self) -> None:
-        """Return once every change made so far is in its changelog; raise if one failed."""
+        """Return once every change made so far is in its changelog; raise if one failed.
+
+        Every agent waits on the same sends, and a cancelled `gather` cancels what it waits
+        for: shielded, the agent stopped first leaves them to the others and to the producer.
+        """
         if self._pending:
-            await asyncio.gather(*self._pending)
+            await asyncio.gather(*map(asyncio.shield, self._pending))
 
 
 class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics are untyped here

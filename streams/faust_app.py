@@ -310,6 +310,7 @@ class TopicPublisher:
                 )
                 for record in records
             ]
-            await asyncio.gather(*deliveries)
+            # Shielded: a cancelled wait must not cancel the futures the producer resolves.
+            await asyncio.gather(*map(asyncio.shield, deliveries))
         except (KafkaError, ProducerSendError) as exc:  # Faust wraps the send, not the delivery
             raise ServiceUnavailableError("kafka", f"{type(exc).__name__}: {exc}") from exc

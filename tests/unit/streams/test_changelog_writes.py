@@ -43,3 +43,22 @@ async def test_the_apps_tables_hand_their_changelog_sends_to_the_app() -> None:
     assert isinstance(table, DurableTable)
     table.send_changelog(0, b"o-1", b"{}")
     assert app.changelog_writes.pending == 1  # in the producer's buffer, not yet sent
+
+
+async def test_a_cancelled_wait_leaves_the_sends_to_the_other_waiters() -> None:
+    """Two agents wait for the same changelog sends; the one stopped first must not cancel
+    them (the other would see its wait cancelled and crash the worker, and the producer's
+    result would land on a cancelled future)."""
+    writes = ChangelogWrites()
+    sent: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    writes.track(sent)
+    stopped = asyncio.ensure_future(writes.written())
+    still_running = asyncio.ensure_future(writes.written())
+    await asyncio.sleep(0)
+    stopped.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopped
+    assert not sent.cancelled()
+    assert not still_running.done()
+    sent.set_result("offset 7")
+    await asyncio.wait_for(still_running, timeout=1)

@@ -137,6 +137,25 @@ async def test_a_publisher_sends_at_once_and_waits_for_every_delivery() -> None:
     ]
 
 
+async def test_a_cancelled_publisher_leaves_its_deliveries_to_the_producer() -> None:
+    """The records are in the producer's buffer: cancelling the wait must not cancel the
+    futures the producer will resolve."""
+    delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    class PendingTopic:
+        async def send(self, **kwargs: Any) -> asyncio.Future[None]:
+            return delivery
+
+    waiting = asyncio.ensure_future(
+        TopicPublisher(cast(TopicT, PendingTopic())).send_all([OutgoingRecord(b"k", b"v")])
+    )
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not delivery.cancelled()
+
+
 @pytest.mark.parametrize("failure", ["fail_send", "fail_delivery"])
 async def test_a_publisher_failure_is_a_retriable_kafka_error(failure: str) -> None:
     topic = FakeTopic(**{failure: True})
