@@ -1,0 +1,59 @@
+"""The wheel `pip install .` builds holds the whole project.
+
+The Docker image installs the project that way (not editable), so a module or data file the
+packaging configuration leaves out is missing there only: `tributary` (in `streams.cli`) once was.
+Built as the Dockerfile builds it, from a copy of the files it copies, so the source tree stays
+free of build output.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from configparser import ConfigParser
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("schemas", "streams", "agents", "api", "sandbox")
+BUILD_TIMEOUT_S = 300.0
+
+
+def source_files(root: Path) -> set[str]:
+    """Every file of the packages, as the wheel names it."""
+    return {
+        path.relative_to(root).as_posix()
+        for package in PACKAGES
+        for path in (root / package).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def test_the_wheel_holds_every_module_and_data_file_and_the_cli(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("*.pyc"))
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", "dist", "."],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    [wheel] = (source / "dist").glob("tributary-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        [entry_points] = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
+        scripts = ConfigParser()
+        scripts.read_string(archive.read(entry_points).decode())
+
+    assert sorted(source_files(source) - names) == []
+    module, _, _ = scripts["console_scripts"]["tributary"].partition(":")
+    assert module.replace(".", "/") + "/__init__.py" in names
+    assert "BuildBackendWarning" not in built.stderr, built.stderr
