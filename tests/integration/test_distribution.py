@@ -11,12 +11,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from configparser import ConfigParser
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("schemas", "streams", "agents", "api", "sandbox")
+FIND = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"][
+    "find"
+]
+PACKAGES = tuple(pattern.removesuffix("*") for pattern in FIND["include"])
 BUILD_TIMEOUT_S = 300.0
 
 

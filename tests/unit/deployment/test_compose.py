@@ -117,7 +117,8 @@ def test_services_that_talk_share_their_secret(variable: str, services: tuple[st
 
 def test_the_image_holds_every_package_the_project_installs() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    packages = {name.split(".")[0] for name in pyproject["tool"]["setuptools"]["packages"]}
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.removesuffix("*") for pattern in include}
     copied = set(re.findall(r"^COPY (\w+) \./\1$", (REPO / "Dockerfile").read_text(), re.M))
     assert packages <= copied, f"Dockerfile does not copy {sorted(packages - copied)}"
 
