@@ -91,19 +91,21 @@ async def test_a_worker_stopped_in_the_middle_of_a_stream_exits_cleanly(
 ) -> None:
     settings = make_worker_settings(stack_settings, tmp_path)
     store = OrderStore.from_settings(settings)
-    with own_topics(settings):
-        async with kafka_producer(settings) as producer:
-            for stop in range(BUSY_STOPS):
-                worker = WorkerProcess(settings, tmp_path / f"worker-{stop}.log")
-                first = new_order_id()
-                sending = asyncio.create_task(send_orders(producer, settings, first))
-                try:
-                    await asyncio.to_thread(worker.wait_ready)
-                    await row_where(store, first, "materialized", worker)
-                finally:
-                    returncode = await asyncio.to_thread(worker.stop)
-                    sending.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await sending
-                assert returncode == 0, f"stop {stop}:\n{worker.log_tail()}"
-    await store.close()
+    try:
+        with own_topics(settings):
+            async with kafka_producer(settings) as producer:
+                for stop in range(BUSY_STOPS):
+                    worker = WorkerProcess(settings, tmp_path / f"worker-{stop}.log")
+                    first = new_order_id()
+                    sending = asyncio.create_task(send_orders(producer, settings, first))
+                    try:
+                        await asyncio.to_thread(worker.wait_ready)
+                        await row_where(store, first, "materialized", worker)
+                    finally:
+                        returncode = await asyncio.to_thread(worker.stop)
+                        sending.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await sending
+                    assert returncode == 0, f"stop {stop}:\n{worker.log_tail()}"
+    finally:
+        await store.close()  # its pool, also when a stop fails
