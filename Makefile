@@ -44,7 +44,7 @@ stack-status:
 	$(PY) stack/stackctl.py status
 
 migrate: install stack
-	$(PY) -m streams.migrate
+	$(PY) -m streams.migrations
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.worker import run
+from agents.worker.process import run
 from streams.settings import Settings
 
 

@@ -4,14 +4,14 @@ A poison record is set aside on the source topic's `.dlq` topic instead of block
 (a consumer cannot skip a record without losing its place) or being dropped (nobody could find
 out what upstream sent). The headers carry enough to find the original and to replay it once the
 cause is fixed: the error, and the source topic, partition and offset. Their names and format
-live in `streams.dead_letters`, which the operator CLI reads them with.
+live in `streams.kafka.dead_letters`, which the operator CLI reads them with.
 """
 
 from __future__ import annotations
 
 import logging
 
-from streams.dead_letters import (
+from streams.kafka.dead_letters import (
     HEADER_ERROR_MESSAGE,
     HEADER_ERROR_TYPE,
     HEADER_SOURCE_OFFSET,
@@ -20,7 +20,7 @@ from streams.dead_letters import (
     MAX_ERROR_MESSAGE_CHARS,
     dead_letter_headers,
 )
-from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.runtime.app import OutgoingRecord, SourceRecord
 
 log = logging.getLogger(__name__)
 

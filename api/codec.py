@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from streams.codec import wire_codec
+from streams.kafka.codec import wire_codec
+from streams.kafka.wire import WireCodec, local_codec
 from streams.settings import Settings
-from streams.wire import WireCodec, local_codec
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from api.families import WebhookFamily, event_id_for
-from streams.catalog import TopicCatalog
 from streams.errors import ServiceUnavailableError
-from streams.event_producer import RecordPosition
-from streams.webhook_ledger import Claim, Receipt
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.event_producer import RecordPosition
+from streams.stores.webhook_ledger import Claim, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class EventSink(Protocol):
 
 
 class EventEncoder(Protocol):
-    """An event to its record value (`streams.wire.WireCodec`: the app's schema ids)."""
+    """An event to its record value (`streams.kafka.wire.WireCodec`: the app's schema ids)."""
 
     def encode(self, event: BaseModel) -> bytes: ...
 

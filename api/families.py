@@ -4,7 +4,7 @@ The contracts already say, per family, what a webhook body looks like, which obj
 payload and which field is the record key. This module only adds what ingestion decides: the
 event id (from the webhook id), the `source`, the URL path and the deployment's prefixed topic.
 So a family that gains a webhook in the contracts gains its endpoint with no new code here; it
-only needs a signing secret (`WebhookSettings.secret_for`) and a topic in `streams.catalog`.
+only needs a signing secret (`WebhookSettings.secret_for`) and a topic in `streams.kafka.catalog`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from pydantic import BaseModel
 
 from schemas.contracts import CONTRACTS, Contract, WebhookBody, WebhookContract, event_from_webhook
-from streams.catalog import TopicCatalog, TopicSpec
+from streams.kafka.catalog import TopicCatalog, TopicSpec
 
 
 def event_id_for(family: str, webhook_id: str) -> UUID:

@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from api.codec import AppCodec
-from streams.block_store import BlockStore
-from streams.catalog import TopicCatalog
-from streams.delivery_store import DeliveryStore
-from streams.event_producer import EventProducer
-from streams.order_store import OrderStore
-from streams.rate_limiter import RateLimiter
-from streams.schema_registry import RegistryViews
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.event_producer import EventProducer
+from streams.kafka.schema_registry import RegistryViews
 from streams.settings import Settings
-from streams.webhook_ledger import WebhookLedger
+from streams.stores.block_store import BlockStore
+from streams.stores.delivery_store import DeliveryStore
+from streams.stores.order_store import OrderStore
+from streams.stores.rate_limiter import RateLimiter
+from streams.stores.webhook_ledger import WebhookLedger
 
 if TYPE_CHECKING:
     from api.metrics import ApiMetrics

@@ -24,7 +24,7 @@ from aiohttp import web
 from api.errors import ContractViolationError, FieldError, NotFoundError
 from api.keys import DELIVERY_STORE
 from schemas.notifications import Channel, NotificationState
-from streams.delivery_store import Cursor, DeliveryRow, DeliveryStats
+from streams.stores.delivery_store import Cursor, DeliveryRow, DeliveryStats
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

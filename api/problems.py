@@ -27,8 +27,8 @@ from api.errors import (
 from api.rate_limits import InvalidParameterError
 from streams.errors import ConfigurationError, RetriableError, ServiceUnavailableError
 from streams.operator_auth import OperatorAuthError
-from streams.rate_limiter import RateLimitedError
-from streams.webhook_ledger import DeliveryInProgressError
+from streams.stores.rate_limiter import RateLimitedError
+from streams.stores.webhook_ledger import DeliveryInProgressError
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from api.keys import BLOCK_STORE, RATE_LIMITER, SETTINGS
 from api.operator_auth import require_operator
 from schemas.auth import IpAddress
 from schemas.orders import Identifier
-from streams.block_store import BLOCK_KINDS, BlockKind
-from streams.rate_limiter import RateDecision
+from streams.stores.block_store import BLOCK_KINDS, BlockKind
+from streams.stores.rate_limiter import RateDecision
 
 # The `ratelimit.sources` entry that limits reads, per client address.
 READS = "reads"

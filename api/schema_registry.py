@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api.keys import REGISTRY_VIEWS
-from streams.schema_registry import RegistryLookupError, RegistryViews
+from streams.kafka.schema_registry import RegistryLookupError, RegistryViews
 
 PREFIX = "/schema-registry"
 REGISTRY_JSON = "application/vnd.schemaregistry.v1+json"

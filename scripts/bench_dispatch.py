@@ -31,17 +31,17 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agents.notification_dispatch import (  # noqa: E402 - after the path is set
+from agents.dispatch.dispatcher import (  # noqa: E402 - after the path is set
     DispatchRecord,
     NotificationDispatcher,
 )
 from agents.retry import Backoff  # noqa: E402
 from schemas.notifications import NotificationDispatchEvent  # noqa: E402
-from streams.faust_app import OutgoingRecord, SourceRecord, free_port  # noqa: E402
+from streams.kafka.wire import decode, encode  # noqa: E402
 from streams.providers.channels import build_channel_senders, provider_senders  # noqa: E402
 from streams.providers.http import create_client_session  # noqa: E402
+from streams.runtime.app import OutgoingRecord, SourceRecord, free_port  # noqa: E402
 from streams.settings import DispatchSettings, ProviderSettings  # noqa: E402
-from streams.wire import decode, encode  # noqa: E402
 
 HOST = "127.0.0.1"
 RECIPIENTS = {

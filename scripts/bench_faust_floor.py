@@ -35,8 +35,9 @@ from aiokafka import AIOKafkaProducer
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from streams.catalog import TopicSpec  # noqa: E402
-from streams.faust_app import (  # noqa: E402
+from streams.kafka.catalog import TopicSpec  # noqa: E402
+from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_blocking  # noqa: E402
+from streams.runtime.app import (  # noqa: E402
     OutgoingRecord,
     TopicPublisher,
     ack_events,
@@ -46,7 +47,6 @@ from streams.faust_app import (  # noqa: E402
     worker_event_loop,
 )
 from streams.settings import Settings  # noqa: E402
-from streams.topic_admin import delete_topics_blocking, ensure_topics_blocking  # noqa: E402
 
 BATCH_EVENTS, BATCH_WINDOW_S = 500, 0.2
 VALUE_BYTES = 300

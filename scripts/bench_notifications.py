@@ -40,13 +40,13 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, SecretStr
 
 from schemas.users import UserEvent
-from streams import migrate
-from streams.catalog import TopicCatalog
-from streams.codec import wire_codec
-from streams.database import create_engine
-from streams.faust_app import free_port
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.codec import wire_codec
+from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics
+from streams.migrations import runner as migrate
+from streams.runtime.app import free_port
 from streams.settings import Settings
-from streams.topic_admin import delete_topics_blocking, ensure_topics
+from streams.stores.database import create_engine
 
 REPO = Path(__file__).resolve().parents[1]
 READY_DEADLINE_S = 180.0

@@ -16,17 +16,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.notification_batches import RouteBatch, RouteSinks
-from agents.notification_rendering import TemplateRenderer
-from agents.notification_routing import Router
-from agents.notification_rules import requests_for
 from agents.retry import Backoff
+from agents.routing.rendering import TemplateRenderer
+from agents.routing.route_batch import RouteBatch, RouteSinks
+from agents.routing.router import Router
+from agents.routing.rules import requests_for
 from schemas.notifications import NotificationRequestEvent
 from schemas.orders import OrderEvent
 from schemas.users import UserEvent
-from streams.faust_app import OutgoingRecord, SourceRecord
+from streams.kafka.wire import decode, encode
+from streams.runtime.app import OutgoingRecord, SourceRecord
 from streams.settings import NotificationSettings
-from streams.wire import decode, encode
 
 BATCH = 500
 

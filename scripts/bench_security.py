@@ -17,13 +17,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from agents.security_signals import on_user_event
+from agents.security.signals import on_user_event
 from api.app import create_app
 from schemas.auth import AuthEvent
-from streams.block_store import Block, BlockStore
-from streams.rate_limiter import RateLimiter
-from streams.redis_client import redis_client
 from streams.settings import Settings
+from streams.stores.block_store import Block, BlockStore
+from streams.stores.rate_limiter import RateLimiter
+from streams.stores.redis_client import redis_client
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

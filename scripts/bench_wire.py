@@ -23,7 +23,7 @@ from schemas.users import (
     UserEvent,
     UserPreferencesUpdated,
 )
-from streams.wire import WireCodec, local_codec
+from streams.kafka.wire import WireCodec, local_codec
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

@@ -84,7 +84,8 @@ class WorkerSettings(_Section):
     batch_events: int = Field(default=500, ge=1)
     batch_window_s: float = Field(default=0.2, gt=0)
     # A worker that owns partitions with records waiting and receives nothing for this long
-    # restarts its fetching, and crashes after as long again (`streams.stall_watchdog`); 0: off.
+    # restarts its fetching, and crashes after as long again (`streams.runtime.stall_watchdog`); 0:
+    # off.
     stall_timeout_s: float = Field(default=30.0, ge=0)
     # How long the worker's producer keeps trying to hand a record to Kafka before the send
     # fails (the agent then retries its batch with backoff); also bounds how long a stopping
@@ -103,7 +104,7 @@ class OperatorSettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """Windows of the metrics agent, in event time (seconds); see `agents.metrics_windows`.
+    """Windows of the metrics agent, in event time (seconds); see `agents.metrics.windows`.
 
     Windows close once the event-time watermark (latest event time seen, minus `grace_s`) passes
     their end; events later than that are counted as dropped. With no input for `idle_s`, event

@@ -18,16 +18,16 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from streams.catalog import TopicCatalog
 from streams.cli.errors import UsageError
 from streams.cli.output import Output
 from streams.cli.reader import KafkaRecord, TopicReader
 from streams.cli.sending import Outgoing, SendResult, first_failure, send_in_key_order
 from streams.cli.tail import BOUNDED_IDLE_TIMEOUT_S, text_or_none, timestamp
 from streams.cli.topic_names import resolve_dead_letters
-from streams.dead_letters import MalformedDeadLetterError, read_dead_letter, redrive_record
 from streams.errors import PoisonError, ServiceUnavailableError
-from streams.event_producer import EventProducer, RecordPosition
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.dead_letters import MalformedDeadLetterError, read_dead_letter, redrive_record
+from streams.kafka.event_producer import EventProducer, RecordPosition
 from streams.settings import Settings
 
 _OFFSET = re.compile(r"^(?:(\d+):)?(\d+)$")

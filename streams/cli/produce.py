@@ -19,14 +19,14 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, ValidationError
 
 from schemas.contracts import BY_EVENT_TYPE, Contract, event_from_webhook
-from streams.catalog import TopicCatalog
 from streams.cli.cluster import Cluster
 from streams.cli.errors import FieldError, InvalidEventError, TopicNotFoundError, UsageError
 from streams.cli.output import Output
 from streams.cli.sending import Outgoing, first_failure, send_in_key_order
-from streams.codec import wire_codec
 from streams.errors import ServiceUnavailableError
-from streams.event_producer import EventProducer, RecordPosition
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.codec import wire_codec
+from streams.kafka.event_producer import EventProducer, RecordPosition
 from streams.settings import Settings
 
 SOURCE = "cli"

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from streams.errors import ServiceUnavailableError
-from streams.event_producer import RecordPosition
+from streams.kafka.event_producer import RecordPosition
 
 Headers = tuple[tuple[str, bytes], ...]
 
 
 class RecordSink(Protocol):
-    """`streams.event_producer.EventProducer`, or a fake."""
+    """`streams.kafka.event_producer.EventProducer`, or a fake."""
 
     async def send(
         self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.catalog import TopicCatalog
 from streams.cli.output import Output
 from streams.cli.reader import KafkaRecord, TopicReader
 from streams.cli.topic_names import TopicRef, resolve_topic
-from streams.codec import wire_codec
 from streams.errors import PoisonError
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.codec import wire_codec
+from streams.kafka.wire import WireCodec
 from streams.settings import Settings
-from streams.wire import WireCodec
 
 # Without --follow, how long the broker may stay silent before the end offsets are reached.
 BOUNDED_IDLE_TIMEOUT_S = 30.0

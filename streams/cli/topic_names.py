@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.contracts import BY_SUBJECT, Contract
-from streams.catalog import (
+from streams.cli.errors import UsageError
+from streams.kafka.catalog import (
     DEAD_LETTER_SUFFIX,
     NOTIFICATIONS_DISPATCH,
     NOTIFICATIONS_DLQ,
     TopicCatalog,
     TopicSpec,
 )
-from streams.cli.errors import UsageError
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.catalog import TopicCatalog, TopicSpec
 from streams.cli.cluster import Cluster, TopicState
 from streams.cli.dlq import redrive_group
 from streams.cli.errors import TopicNotFoundError
 from streams.cli.output import Output
 from streams.cli.topic_names import resolve_topic
+from streams.kafka.catalog import TopicCatalog, TopicSpec
+from streams.kafka.topic_admin import TopicCheck, ensure_topics
 from streams.settings import Settings
-from streams.topic_admin import TopicCheck, ensure_topics
 
 
 def group_for(settings: Settings, topic: str) -> str:

@@ -7,9 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from streams.database import create_engine
-from streams.order_store import metadata
 from streams.settings import Settings
+from streams.stores.database import create_engine
+from streams.stores.order_store import metadata
 
 target_metadata = metadata
 

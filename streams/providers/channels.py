@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from streams.circuit_breaker import CircuitBreaker, Clock
 from streams.providers.base import (
     ChannelName,
     ChannelSender,
@@ -23,6 +22,7 @@ from streams.providers.base import (
     RetriableSendError,
     SendResult,
 )
+from streams.providers.circuit_breaker import CircuitBreaker, Clock
 from streams.providers.fcm import FcmSender
 from streams.providers.meta import MetaSender
 from streams.providers.sendgrid import SendGridSender

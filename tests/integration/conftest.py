@@ -21,11 +21,11 @@ import pytest
 import redis.asyncio as redis_asyncio
 from pydantic import SecretStr
 
-from streams import migrate
-from streams.catalog import TopicCatalog
-from streams.order_store import OrderStore
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_blocking
+from streams.migrations import runner as migrate
 from streams.settings import Settings
-from streams.topic_admin import delete_topics_blocking, ensure_topics_blocking
+from streams.stores.order_store import OrderStore
 
 REPO = Path(__file__).resolve().parents[2]
 INTEGRATION_DIR = Path(__file__).resolve().parent

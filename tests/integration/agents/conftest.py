@@ -16,10 +16,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.orders import OrderEvent, OrderView
-from streams.catalog import TopicCatalog
-from streams.order_store import OrderStore
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import encode
 from streams.settings import Settings
-from streams.wire import encode
+from streams.stores.order_store import OrderStore
 from tests.integration.kafka_io import kafka_producer
 from tests.integration.worker_process import (
     WorkerProcess,

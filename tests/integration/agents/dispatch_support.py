@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.notifications import NotificationDispatchEvent, NotificationStatusChanged
 from schemas.notifications import NotificationStatusEvent as StatusEvent
+from streams.kafka.wire import decode, encode
 from streams.settings import Settings
-from streams.wire import decode, encode
 
 
 def new_notification_id() -> str:

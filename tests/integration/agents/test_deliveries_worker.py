@@ -12,14 +12,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pytest_aiohttp import AiohttpClient
 
-from agents.delivery_state import fold, receipt_step, status_step, to_entry
+from agents.tracking.state import fold, receipt_step, status_step, to_entry
 from api.app import create_app
 from api.receipt_formats import FORM
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
-from streams.catalog import TopicCatalog
-from streams.delivery_store import DeliveryStore
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import decode, encode
 from streams.settings import Settings
-from streams.wire import decode, encode
+from streams.stores.delivery_store import DeliveryStore
 from tests.integration.api.support import signed, topic_records
 from tests.integration.worker_process import OPERATOR_HEADERS, WorkerProcess, eventually
 from tests.unit.agents.delivery_factories import T0, at, receipt_event, status_event

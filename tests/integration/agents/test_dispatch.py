@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from agents.notification_dispatch import ATTEMPT_HEADER, DEAD_LETTER_ATTEMPTS_HEADER
-from streams.catalog import TopicCatalog
-from streams.dead_letters import read_dead_letter
-from streams.faust_app import free_port
+from agents.dispatch.dispatcher import ATTEMPT_HEADER, DEAD_LETTER_ATTEMPTS_HEADER
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.dead_letters import read_dead_letter
+from streams.runtime.app import free_port
 from streams.settings import Settings
 from tests.integration.agents.dispatch_support import (
     TopicTap,

@@ -24,12 +24,12 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from pydantic import BaseModel
 from pytest_aiohttp import AiohttpServer
 
-from agents.metrics import INPUT_TOPICS
+from agents.metrics.pipeline import INPUT_TOPICS
 from api.app import create_app
 from schemas.contracts import BY_EVENT_TYPE
-from streams.catalog import TopicCatalog
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import encode
 from streams.settings import Settings
-from streams.wire import encode
 from tests.integration.kafka_io import kafka_producer, records_to_end, uncommitted
 from tests.integration.worker_process import (
     OPERATOR_TOKEN,

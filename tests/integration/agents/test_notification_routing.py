@@ -31,9 +31,9 @@ from schemas.notifications import (
 )
 from schemas.orders import OrderEvent
 from schemas.users import UserEvent
-from streams.catalog import TopicCatalog
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import decode, encode
 from streams.settings import Settings, ThrottleLimit
-from streams.wire import decode, encode
 from tests.integration.kafka_io import earliest_consumer
 from tests.integration.worker_process import (
     MATERIALIZE_DEADLINE_S,

@@ -9,12 +9,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.order_state import merge, to_entry
-from agents.orders import AGENT_NAME
-from streams.catalog import TopicCatalog
-from streams.order_store import OrderStore
+from agents.orders.pipeline import AGENT_NAME
+from agents.orders.state import merge, to_entry
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import encode
 from streams.settings import Settings
-from streams.wire import encode
+from streams.stores.order_store import OrderStore
 from tests.integration.agents.conftest import new_order_id, produce, row_where
 from tests.integration.worker_process import OPERATOR_HEADERS, WorkerProcess, eventually
 from tests.unit.agents.factories import order_event

@@ -20,12 +20,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 from pytest_aiohttp import AiohttpClient
 
-from agents.security_signals import REASON_IP_BURST, REASON_NEW_DEVICE, REASON_USER_BURST
+from agents.security.signals import REASON_IP_BURST, REASON_NEW_DEVICE, REASON_USER_BURST
 from api.app import create_app
 from schemas.auth import AuthEvent, SuspiciousLogin
-from streams.catalog import TopicCatalog
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import decode, encode
 from streams.settings import OperatorSettings, SecuritySettings, Settings
-from streams.wire import decode, encode
 from tests.integration.worker_process import (
     WorkerProcess,
     eventually,

@@ -27,12 +27,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.order_state import merge, to_entry
-from agents.orders import AGENT_NAME, TABLE_NAME
-from agents.table_sizes import key_partition
+from agents.orders.pipeline import AGENT_NAME, TABLE_NAME
+from agents.orders.state import merge, to_entry
+from agents.worker.table_sizes import key_partition
 from schemas.orders import OrderEvent, OrderView
-from streams.catalog import TopicCatalog
-from streams.faust_app import free_port
+from streams.kafka.catalog import TopicCatalog
+from streams.runtime.app import free_port
 from streams.settings import Settings
 from tests.integration.agents.conftest import new_order_id, produce
 from tests.integration.kafka_io import records_to_end

@@ -8,10 +8,10 @@ import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from agents.order_state import merge, to_entry
-from streams.catalog import TopicCatalog
-from streams.order_store import OrderStore
+from agents.orders.state import merge, to_entry
+from streams.kafka.catalog import TopicCatalog
 from streams.settings import Settings
+from streams.stores.order_store import OrderStore
 from tests.integration.agents.conftest import (
     WorkerProcess,
     eventually,

@@ -17,10 +17,10 @@ from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from agents.orders import AGENT_NAME
-from streams.faust_app import free_port
-from streams.order_store import OrderStore
+from agents.orders.pipeline import AGENT_NAME
+from streams.runtime.app import free_port
 from streams.settings import Settings
+from streams.stores.order_store import OrderStore
 from tests.integration.agents.conftest import (
     WorkerProcess,
     eventually,

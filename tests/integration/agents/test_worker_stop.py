@@ -20,11 +20,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from streams.catalog import TopicCatalog
-from streams.order_store import OrderStore
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.topic_admin import delete_topics_blocking
+from streams.kafka.wire import encode
 from streams.settings import Settings
-from streams.topic_admin import delete_topics_blocking
-from streams.wire import encode
+from streams.stores.order_store import OrderStore
 from tests.integration.agents.conftest import new_order_id, row_where
 from tests.integration.kafka_io import kafka_producer
 from tests.integration.worker_process import (

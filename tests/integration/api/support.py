@@ -16,9 +16,9 @@ from pydantic import SecretStr
 from api.families import BY_NAME
 from api.signature import signed_headers
 from schemas.orders import OrderEvent
-from streams.catalog import TopicCatalog
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import decode
 from streams.settings import Settings
-from streams.wire import decode
 from tests.integration.kafka_io import records_to_end
 
 ORDERS_PATH = "/v1/webhooks/orders"

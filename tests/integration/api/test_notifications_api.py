@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from streams.delivery_store import DeliveryStore
 from streams.settings import Settings
-from tests.integration.streams.test_delivery_store import row, step, unique_epoch
+from streams.stores.delivery_store import DeliveryStore
+from tests.integration.streams.stores.test_delivery_store import row, step, unique_epoch
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from pytest_aiohttp import AiohttpClient
 
 from api.app import create_app
 from schemas import examples
-from streams.block_store import Block, BlockStore
 from streams.settings import OperatorSettings, RateLimitSettings, Settings, SourceRateLimit
+from streams.stores.block_store import Block, BlockStore
 from tests.integration.api.support import post_webhook, redis_unreachable, topic_records
 
 TOKEN = "operator-token-for-tests"

@@ -13,8 +13,8 @@ from pytest_aiohttp import AiohttpClient
 
 from api.app import create_app
 from schemas.orders import OrderView
-from streams.order_store import OrderStore
 from streams.settings import Settings
+from streams.stores.order_store import OrderStore
 from tests.integration.api.support import kafka_unreachable, post_order
 
 Client = TestClient[Any, Any]

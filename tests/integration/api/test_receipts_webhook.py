@@ -13,8 +13,8 @@ from api.app import create_app
 from api.provider_signatures import META_SIGNATURE, meta_digest
 from api.receipt_formats import FORM
 from schemas.notifications import NotificationReceiptEvent
+from streams.kafka.wire import decode
 from streams.settings import Settings
-from streams.wire import decode
 from tests.integration.api.support import signed, topic_records
 
 # Our plain shape (for providers with no receipt webhook of their own); the native formats below.

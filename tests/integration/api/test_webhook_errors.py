@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from api.app import create_app
 from api.signature import sign
 from streams.settings import Settings
-from streams.webhook_ledger import Claim, WebhookLedger
+from streams.stores.webhook_ledger import Claim, WebhookLedger
 from tests.integration.api.support import (
     ORDERS_PATH,
     kafka_unreachable,

@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from api.families import BY_NAME, event_id_for
 from schemas import examples
-from streams.catalog import TopicCatalog
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import decode
 from streams.settings import Settings
-from streams.wire import decode
 from tests.integration.api.support import post_webhook, signed, topic_records
 
 Client = TestClient[Any, Any]

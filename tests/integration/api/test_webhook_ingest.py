@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from api.families import event_id_for
-from streams.catalog import TopicCatalog
+from streams.kafka.catalog import TopicCatalog
 from streams.settings import Settings
 from tests.integration.api.support import (
     decoded,

@@ -13,7 +13,7 @@ from typing import Any
 
 from schemas import examples
 from streams.cli import Console, run
-from streams.event_producer import EventProducer
+from streams.kafka.event_producer import EventProducer
 from streams.settings import Settings
 
 WAIT_TIMEOUT_S = 30.0

@@ -7,10 +7,10 @@ from uuid import uuid4
 
 from schemas import examples
 from schemas.orders import OrderEvent
-from streams.catalog import TopicCatalog
-from streams.dead_letters import dead_letter_headers
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.dead_letters import dead_letter_headers
+from streams.kafka.wire import ContractViolationError, local_codec
 from streams.settings import Settings
-from streams.wire import ContractViolationError, local_codec
 from tests.integration.api.support import topic_records
 from tests.integration.cli.support import cli, new_order_id, produce_raw
 

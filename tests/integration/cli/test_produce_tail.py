@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from schemas.orders import OrderEvent
-from streams.catalog import TopicCatalog
 from streams.cli import run
+from streams.kafka.catalog import TopicCatalog
 from streams.settings import Settings
 from tests.integration.api.support import topic_records
 from tests.integration.cli.support import (

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
-from agents.order_state import merge, to_entry
-from streams.faust_app import free_port
-from streams.order_store import OrderStore
+from agents.orders.state import merge, to_entry
+from streams.runtime.app import free_port
 from streams.settings import Settings
+from streams.stores.order_store import OrderStore
 from tests.integration.agents.conftest import new_order_id, produce, row_where
 from tests.integration.cli.support import cli
 from tests.integration.worker_process import WorkerProcess

@@ -6,9 +6,9 @@ import json
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.catalog import TopicCatalog
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.topic_admin import ensure_topics
 from streams.settings import Settings
-from streams.topic_admin import ensure_topics
 from tests.integration.cli.support import cli, new_order_id, order_body
 
 

@@ -17,9 +17,9 @@ from pytest_aiohttp import AiohttpServer
 from api.app import create_app
 from schemas import examples
 from schemas.orders import OrderEvent
-from streams.catalog import TopicCatalog
-from streams.codec import wire_codec
-from streams.event_producer import EventProducer
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.codec import wire_codec
+from streams.kafka.event_producer import EventProducer
 from streams.settings import Settings
 from tests.integration.api.support import topic_records
 

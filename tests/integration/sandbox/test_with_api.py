@@ -16,8 +16,8 @@ from pytest_aiohttp import AiohttpClient
 
 from api.app import create_app
 from schemas.notifications import NotificationReceiptEvent
+from streams.kafka.wire import decode
 from streams.settings import Settings
-from streams.wire import decode
 from tests.integration.api.support import topic_records
 from tests.integration.sandbox.support import new_id, send_sendgrid, send_twilio
 from tests.integration.sandbox_process import make_sandbox_settings, running_sandbox

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.catalog import TopicSpec
+from streams.kafka.catalog import TopicSpec
+from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_blocking
 from streams.settings import Settings
-from streams.topic_admin import delete_topics_blocking, ensure_topics_blocking
 from tests.integration.worker_process import make_worker_settings
 
 

@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.contacts import Contact
-from agents.notification_rendering import TemplateRenderer
-from agents.notification_routing import Router
-from agents.notification_rules import requests_for
+from agents.routing.contacts import Contact
+from agents.routing.rendering import TemplateRenderer
+from agents.routing.router import Router
+from agents.routing.rules import requests_for
 from schemas.auth import AuthEvent
 from schemas.notifications import NotificationRequestEvent
 from schemas.orders import OrderEvent

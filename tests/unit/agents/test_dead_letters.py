@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from agents.dead_letters import MAX_ERROR_MESSAGE_CHARS, dead_letter
-from streams.faust_app import SourceRecord
-from streams.wire import ContractViolationError
+from streams.kafka.wire import ContractViolationError
+from streams.runtime.app import SourceRecord
 
 
 def test_a_dead_letter_keeps_the_bytes_and_names_the_error_and_the_source() -> None:

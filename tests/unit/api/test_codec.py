@@ -12,9 +12,9 @@ from api.codec import AppCodec
 from schemas import examples
 from schemas.registry import SchemaSet
 from streams.errors import ConfigurationError, ServiceUnavailableError
-from streams.schema_registry import registered_book
+from streams.kafka.schema_registry import registered_book
+from streams.kafka.wire import WireCodec, local_codec
 from streams.settings import Settings
-from streams.wire import WireCodec, local_codec
 
 SCHEMAS = SchemaSet.load()
 

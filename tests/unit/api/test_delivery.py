@@ -11,12 +11,12 @@ import pytest
 from api.delivery import OutboundRecord, deliver_once, outbound_record
 from api.families import BY_NAME, event_id_for
 from schemas.orders import OrderEvent, OrderWebhook
-from streams.catalog import TopicCatalog
 from streams.errors import ServiceUnavailableError
-from streams.event_producer import RecordPosition
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.event_producer import RecordPosition
+from streams.kafka.wire import local_codec
 from streams.settings import Settings
-from streams.webhook_ledger import Claim, Receipt
-from streams.wire import local_codec
+from streams.stores.webhook_ledger import Claim, Receipt
 
 INGESTED_AT = datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC)
 CATALOG = TopicCatalog(Settings(topic_prefix="t1-"))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from api.notifications import InvalidCursorError, decode_cursor, encode_cursor, stats_body
-from streams.delivery_store import DeliveryStats
+from streams.stores.delivery_store import DeliveryStats
 
 
 def test_a_cursor_round_trips_and_is_url_safe() -> None:

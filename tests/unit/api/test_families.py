@@ -13,9 +13,9 @@ from api.errors import ContractViolationError
 from api.families import BY_NAME, FAMILIES, WebhookFamily, event_id_for
 from schemas import examples
 from schemas.contracts import BY_EVENT_TYPE, BY_FAMILY
-from streams.catalog import TopicCatalog
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import local_codec
 from streams.settings import Settings
-from streams.wire import local_codec
 
 INGESTED_AT = datetime(2026, 11, 21, 9, 15, 2, tzinfo=UTC)
 CATALOG = TopicCatalog(Settings(topic_prefix="t1-"))

@@ -20,7 +20,7 @@ from api.errors import (
 from api.problems import PROBLEM_JSON, TYPE_BASE, problem_for
 from streams.errors import RetriableError, ServiceUnavailableError
 from streams.operator_auth import OperatorAuthError
-from streams.webhook_ledger import CorruptLedgerEntryError, DeliveryInProgressError
+from streams.stores.webhook_ledger import CorruptLedgerEntryError, DeliveryInProgressError
 
 RETRY_AFTER_S = 7
 

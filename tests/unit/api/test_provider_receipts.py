@@ -13,7 +13,7 @@ from api.receipt_formats import FORMATS, ReceiptRequest, field_path, plain_recei
 from api.receipts import receipt_records
 from schemas.notifications import NotificationReceiptEvent
 from schemas.provider_receipts import RECEIPT_PROVIDERS, ProviderReceiptsBody
-from streams.wire import decode, local_codec
+from streams.kafka.wire import decode, local_codec
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api.problems import problem_for
 from api.rate_limits import InvalidParameterError
-from streams.rate_limiter import RateDecision, RateLimitedError
+from streams.stores.rate_limiter import RateDecision, RateLimitedError
 
 
 def test_over_the_limit_is_429_with_retry_after_and_ratelimit_headers() -> None:

@@ -14,7 +14,7 @@ import faust
 import yaml
 from prometheus_client import CollectorRegistry
 
-from agents.worker_metrics import WorkerMetrics, install_worker_metrics
+from agents.worker.metrics import WorkerMetrics, install_worker_metrics
 from api.metrics import ApiMetrics
 
 REPO = Path(__file__).resolve().parents[3]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agents.metrics_aggregation import window_record
+from agents.metrics.aggregation import window_record
 from schemas.analytics import (
     ANALYTICS_RECORDS,
     AuthWindow,
@@ -17,7 +17,7 @@ from schemas.analytics import (
 )
 from schemas.contracts import ANALYTICS_CONTRACTS, BY_EVENT_TYPE, BY_SUBJECT, contract_for_model
 from schemas.registry import SchemaSet
-from streams.wire import decode, encode
+from streams.kafka.wire import decode, encode
 
 START = datetime(2026, 11, 21, 12, 5, tzinfo=UTC)
 WINDOW = {

@@ -1,0 +1,2 @@
+"""Notification dispatch: `dispatch_notifications` and the retry agents send each dispatch through
+its channel's providers."""

@@ -1,0 +1,168 @@
+"""Wiring of notification dispatch into a Faust app: the main agent and one per retry topic.
+
+`dispatch_notifications` sends what arrives on `notifications.dispatch` at once. Failed sends are
+re-produced on a delayed retry topic (`notifications.dispatch.retry-1s`, ...), each read by its
+own `retry_notifications_<delay>` agent that first waits until its batch is due (the record's
+timestamp plus the topic's delay, or the Retry-After due time). The waiting happens only in that
+retry topic's agent, so neither the main topic nor the other retry topics are held up; and since
+a topic's records all wait the same delay, those queued behind a waiting one are due no sooner.
+
+The logic is in `notification_dispatch`; the providers are reached through `ProviderClients`,
+which owns the worker's one aiohttp session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import faust
+from faust.types import AgentT, EventT, StreamT, TopicT
+from mode import Service
+from mode.supervisors import CrashingSupervisor
+
+from agents.dispatch.dispatcher import (
+    DispatchRecord,
+    NotificationDispatcher,
+    batch_wait_s,
+)
+from agents.retry import Backoff
+from schemas.notifications import NotificationDispatchEvent
+from streams.kafka.catalog import NOTIFICATIONS_DISPATCH, TopicCatalog
+from streams.kafka.wire import WireCodec, local_codec
+from streams.providers.base import ChannelSender, OutboundMessage, SendResult
+from streams.providers.channels import ChannelSenders, build_channel_senders, provider_senders
+from streams.providers.http import create_client_session
+from streams.runtime.app import (
+    TopicPublisher,
+    ack_events,
+    describe_event,
+    raw_topic,
+    take_unacked_events,
+)
+from streams.settings import Settings
+
+DISPATCH_AGENT = "dispatch_notifications"
+RETRY_AGENT = "retry_notifications"
+
+
+class ProviderClients(Service):
+    """Owns the worker's one aiohttp session and the channel senders built on it.
+
+    The session is created on first use, inside the running loop (aiohttp requires it), and
+    closed when the app stops (this service is a dependency of the app).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self._settings = settings
+        self._session: aiohttp.ClientSession | None = None
+        self._channels: ChannelSenders | None = None
+        self._senders: Mapping[str, ChannelSender] = {}
+
+    @property
+    def channels(self) -> ChannelSenders:
+        if self._channels is None:
+            dispatch = self._settings.dispatch
+            self._session = create_client_session(dispatch.connection_pool_size, dispatch.timeout_s)
+            providers = self._settings.providers
+            self._senders = provider_senders(self._session, providers, dispatch.timeout_s)
+            self._channels = build_channel_senders(self._senders, providers, dispatch)
+        return self._channels
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        return await self.channels.send(message)
+
+    async def on_stop(self) -> None:
+        for sender in self._senders.values():
+            await sender.close()
+        if self._session is not None:
+            await self._session.close()
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchPipeline:
+    topic: TopicT
+    retry_topics: Sequence[TopicT]
+    dead_letter_topic: TopicT
+    agents: Sequence[AgentT[Any]]
+    dispatcher: NotificationDispatcher
+    clients: ProviderClients
+
+
+def dispatch_record(event: EventT[bytes]) -> DispatchRecord:
+    message = event.message
+    raw_headers: Any = message.headers or ()
+    items = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
+    headers = tuple((str(name), _header_bytes(value)) for name, value in items)
+    return DispatchRecord(describe_event(event), headers, int(message.timestamp * 1000))
+
+
+def _header_bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode() if value is not None else b""
+
+
+def retry_agent_name(delay_s: float) -> str:
+    return f"{RETRY_AGENT}_{delay_s:g}s"
+
+
+def register_dispatch(
+    app: faust.App, settings: Settings, *, codec: WireCodec | None = None
+) -> DispatchPipeline:
+    wire = codec or local_codec()
+    catalog = TopicCatalog(settings)
+    delays_s = settings.dispatch.retry_delays_s
+    topic = raw_topic(app, catalog.for_topic(NOTIFICATIONS_DISPATCH).name)
+    retry_topics = [raw_topic(app, spec.name) for spec in catalog.notification_retries()]
+    dead_letter_topic = raw_topic(app, catalog.notifications_dlq.name)
+    status_topic = raw_topic(app, catalog.for_topic("notifications.status").name)
+    clients = ProviderClients(settings)
+    app.add_dependency(clients)
+    dispatcher = NotificationDispatcher(
+        sender=clients,
+        decode=lambda raw: wire.decode(raw, NotificationDispatchEvent),
+        encode=wire.encode,
+        status=TopicPublisher(status_topic),
+        retries=[TopicPublisher(retry_topic) for retry_topic in retry_topics],
+        dead_letters=TopicPublisher(dead_letter_topic),
+        delays_s=delays_s,
+        backoff=Backoff(),
+    )
+    batch_events = settings.worker.batch_events
+    batch_window_s = settings.worker.batch_window_s
+
+    async def dispatch_notifications(stream: StreamT[bytes]) -> None:
+        async for events in take_unacked_events(stream, batch_events, batch_window_s):
+            await dispatcher.process([dispatch_record(event) for event in events])
+            await ack_events(stream, events)
+
+    def retry_notifications(delay_s: float) -> Any:
+        async def retry(stream: StreamT[bytes]) -> None:
+            async for events in take_unacked_events(stream, batch_events, batch_window_s):
+                records = [dispatch_record(event) for event in events]
+                wait_s = batch_wait_s(records, delay_s, time.time())
+                if wait_s > 0:
+                    await asyncio.sleep(wait_s)
+                await dispatcher.process(records)
+                await ack_events(stream, events)
+
+        return retry
+
+    # Crash rather than restart in place: see `agents.orders.pipeline` (the batch in hand would be
+    # lost).
+    agents = [
+        app.agent(topic, name=DISPATCH_AGENT, supervisor_strategy=CrashingSupervisor)(
+            dispatch_notifications
+        )
+    ]
+    for delay_s, retry_topic in zip(delays_s, retry_topics, strict=True):
+        name = retry_agent_name(delay_s)
+        agent = app.agent(retry_topic, name=name, supervisor_strategy=CrashingSupervisor)
+        agents.append(agent(retry_notifications(delay_s)))
+    return DispatchPipeline(topic, retry_topics, dead_letter_topic, agents, dispatcher, clients)

@@ -1,0 +1,95 @@
+"""Wiring of the orders pipeline into a Faust app: topic, table, agent and operator views.
+
+The logic lives in `order_state` (the fold) and `order_materializer` (a batch); this module only
+connects them to Faust. Records on `orders.events` must be keyed by the order id (UTF-8), as the
+API produces them: the table is co-partitioned with the topic, and the web view finds the worker
+owning a key by hashing the key the same way the producer did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import AgentT, EventT, StreamT, TableT, TopicT
+from mode.supervisors import CrashingSupervisor
+
+from agents.orders.materializer import OrderMaterializer, OrdersTable, ViewSink
+from agents.retry import Backoff
+from agents.worker.operator_views import register_agent_stats
+from schemas.orders import OrderEvent
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import WireCodec, local_codec
+from streams.runtime.app import (
+    TopicPublisher,
+    ack_events,
+    describe_event,
+    event_scope,
+    raw_topic,
+    take_unacked_events,
+)
+from streams.settings import Settings
+
+TABLE_NAME = "orders"
+AGENT_NAME = "materialize_orders"
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersPipeline:
+    topic: TopicT
+    dead_letter_topic: TopicT
+    table: TableT[bytes, dict[str, Any]]
+    agent: AgentT[Any]
+    materializer: OrderMaterializer[EventT[bytes]]
+
+
+def register_orders(
+    app: faust.App,
+    settings: Settings,
+    store: ViewSink,
+    *,
+    codec: WireCodec | None = None,
+    backoff: Backoff | None = None,
+) -> OrdersPipeline:
+    """`codec` reads the records as the API wrote them: its ids, a Schema Registry's if one is
+    configured (see `streams.kafka.codec.wire_codec`), else the project's own (the default)."""
+    wire = codec or local_codec()
+    catalog = TopicCatalog(settings)
+    source = catalog.orders_events
+    topic = raw_topic(app, source.name)
+    dead_letter_topic = raw_topic(app, catalog.dead_letters(source).name)
+    # Keys are bytes so that Faust serializes them raw (a `str` key would be JSON, quoted), the
+    # same bytes as the record key: the web view's routing hashes them like the producer did.
+    table: TableT[bytes, dict[str, Any]] = app.Table(
+        TABLE_NAME,
+        partitions=settings.kafka.partitions,
+        key_type=bytes,
+        help="Latest OrderView of every order, as JSON, by order id.",
+    )
+    orders_table: OrdersTable = table
+    materializer: OrderMaterializer[EventT[bytes]] = OrderMaterializer(
+        table=orders_table,
+        decode=lambda raw: wire.decode(raw, OrderEvent),
+        views=store,
+        dead_letters=TopicPublisher(dead_letter_topic),
+        describe=describe_event,
+        scope=event_scope,
+        backoff=backoff or Backoff(),
+    )
+    batch_events = settings.worker.batch_events
+    batch_window_s = settings.worker.batch_window_s
+
+    async def materialize_orders(stream: StreamT[bytes]) -> None:
+        async for events in take_unacked_events(stream, batch_events, batch_window_s):
+            await materializer.process(events)
+            await ack_events(stream, events)
+
+    # An unexpected error crashes the worker rather than restarting the agent in place: the
+    # batch in hand was handed to the crashed agent only, so it would stay unprocessed (and its
+    # offsets uncommitted) until the process restarts anyway. Failing loudly gets there sooner.
+    agent = app.agent(topic, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)(
+        materialize_orders
+    )
+    register_agent_stats(app, AGENT_NAME, materializer.stats)
+    return OrdersPipeline(topic, dead_letter_topic, table, agent, materializer)

@@ -1,0 +1,233 @@
+"""Wiring of notification routing into a Faust app: request_notifications, route_notifications.
+
+request_notifications reads auth and orders events and writes requests to
+`notifications.requests`, keyed by user id. route_notifications reads `users.events` and
+`notifications.requests` in ONE agent: both are keyed by user id with the same partition count,
+so a user's contact updates, the requests its own events cause (routed in place) and the
+requests from other families reach the same agent instance, in order per topic, next to its
+tables (`contacts`, `notification_routing` by user id; `notification_deferrals` by
+notification id, written in the user's partition). A timer releases due deferrals by sending
+their request record again (see `notification_batches`). Logic lives in the modules it imports.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import AgentT, EventT, StreamT, TableT, TopicT
+from mode.supervisors import CrashingSupervisor
+
+from agents.retry import Backoff
+from agents.routing.policy import Deferral
+from agents.routing.rendering import TemplateRenderer
+from agents.routing.request_batch import RequestBatch
+from agents.routing.route_batch import (
+    RELEASE_HEADER,
+    RouteBatch,
+    RouteSinks,
+    release_record,
+)
+from agents.routing.router import Router
+from agents.routing.rules import CausingEvent
+from schemas.auth import AuthEvent
+from schemas.notifications import NotificationRequestEvent
+from schemas.orders import OrderEvent
+from schemas.users import UserEvent
+from streams.errors import RetriableError
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import WireCodec, local_codec
+from streams.runtime.app import (
+    TopicPublisher,
+    ack_events,
+    describe_event,
+    event_scope,
+    raw_topic,
+    take_unacked_events,
+)
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REQUEST_AGENT = "request_notifications"
+ROUTE_AGENT = "route_notifications"
+CONTACTS_TABLE = "contacts"
+ROUTING_TABLE = "notification_routing"
+DEFERRED_TABLE = "notification_deferrals"
+# A released record not yet routed is sent again after this long (its first send was lost).
+RELEASE_AGAIN_S = 30.0
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationsPipeline:
+    requester: RequestBatch[EventT[bytes]]
+    router: RouteBatch[EventT[bytes]]
+    contacts: TableT[bytes, dict[str, Any]]
+    deferred: TableT[bytes, dict[str, Any]]
+    request_agent: AgentT[Any]
+    route_agent: AgentT[Any]
+
+
+def _multi_topic(app: faust.App, *names: str) -> TopicT:
+    """Raw bytes, like `raw_topic`, over several topics consumed by one agent."""
+    return app.topic(
+        *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+def _table(app: faust.App, name: str, settings: Settings, help_text: str) -> TableT[bytes, Any]:
+    table: TableT[bytes, dict[str, Any]] = app.Table(
+        name, partitions=settings.kafka.partitions, key_type=bytes, help=help_text
+    )
+    return table
+
+
+def release_header(event: EventT[bytes]) -> str | None:
+    headers = event.message.headers or []
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in pairs:
+        if name == RELEASE_HEADER and value is not None:
+            return bytes(value).decode()
+    return None
+
+
+def register_notifications(
+    app: faust.App,
+    settings: Settings,
+    *,
+    codec: WireCodec | None = None,
+    renderer: TemplateRenderer | None = None,
+    clock: Clock = _utc_now,
+) -> NotificationsPipeline:
+    wire = codec or local_codec()
+    catalog = TopicCatalog(settings)
+    users, auth, orders = (
+        catalog.for_topic(t) for t in ("users.events", "auth.events", "orders.events")
+    )
+    requests = catalog.for_topic("notifications.requests")
+    decoders: dict[str, Callable[[bytes | None], CausingEvent]] = {
+        auth.name: lambda raw: wire.decode(raw, AuthEvent),
+        orders.name: lambda raw: wire.decode(raw, OrderEvent),
+    }
+    requests_topic = raw_topic(app, requests.name)
+    requests_out = TopicPublisher(requests_topic)
+    requester: RequestBatch[EventT[bytes]] = RequestBatch(
+        decoders=decoders,
+        encode=wire.encode,
+        requests=requests_out,
+        dead_letters={
+            spec.name: TopicPublisher(raw_topic(app, catalog.dead_letters(spec).name))
+            for spec in (auth, orders)
+        },
+        describe=describe_event,
+        clock=clock,
+        backoff=Backoff(),
+    )
+    contacts = _table(app, CONTACTS_TABLE, settings, "Contact points and preferences by user id.")
+    routing = _table(app, ROUTING_TABLE, settings, "Routed ids, send times, deferrals by user id.")
+    deferred = _table(app, DEFERRED_TABLE, settings, "Deferred notifications by notification id.")
+    notifications = settings.notifications
+    router: RouteBatch[EventT[bytes]] = RouteBatch(
+        router=Router(
+            notifications,
+            renderer or TemplateRenderer(fallback_locale=notifications.fallback_locale),
+        ),
+        users_topic=users.name,
+        decode_user=lambda raw: wire.decode(raw, UserEvent),
+        decode_request=lambda raw: wire.decode(raw, NotificationRequestEvent),
+        encode=wire.encode,
+        contacts=contacts,
+        routing=routing,
+        deferred=deferred,
+        sinks=RouteSinks(
+            dispatch=TopicPublisher(
+                raw_topic(app, catalog.for_topic("notifications.dispatch").name)
+            ),
+            status=TopicPublisher(raw_topic(app, catalog.for_topic("notifications.status").name)),
+            requests=requests_out,
+            request_dead_letters=TopicPublisher(
+                raw_topic(app, catalog.dead_letters(requests).name)
+            ),
+            user_dead_letters=TopicPublisher(raw_topic(app, catalog.dead_letters(users).name)),
+        ),
+        describe=describe_event,
+        release_of=release_header,
+        scope=event_scope,
+        clock=clock,
+        backoff=Backoff(),
+    )
+    batch_events, window_s = settings.worker.batch_events, settings.worker.batch_window_s
+
+    async def request_notifications(stream: StreamT[bytes]) -> None:
+        async for events in take_unacked_events(stream, batch_events, window_s):
+            await requester.process(events)
+            await ack_events(stream, events)
+
+    async def route_notifications(stream: StreamT[bytes]) -> None:
+        async for events in take_unacked_events(stream, batch_events, window_s):
+            await router.process(events)
+            await ack_events(stream, events)
+
+    # Crash rather than restart in place, as the orders agent does (see `agents.orders.pipeline`).
+    request_agent = app.agent(
+        _multi_topic(app, auth.name, orders.name),
+        name=REQUEST_AGENT,
+        supervisor_strategy=CrashingSupervisor,
+    )(request_notifications)
+    route_agent = app.agent(
+        _multi_topic(app, users.name, requests.name),
+        name=ROUTE_AGENT,
+        supervisor_strategy=CrashingSupervisor,
+    )(route_notifications)
+    releases = DeferralReleaser(deferred, requests_out, clock)
+    app.timer(notifications.deferral_check_interval_s, name="release_deferred_notifications")(
+        releases.release_due
+    )
+    return NotificationsPipeline(requester, router, contacts, deferred, request_agent, route_agent)
+
+
+class DeferralReleaser:
+    """The periodic check: sends the record of every due deferral (quiet hours over, or the wait
+    for a contact over) back to `notifications.requests`, where the router routes it. It only
+    reads the table: entries leave it when the router handles their release."""
+
+    def __init__(
+        self, deferred: TableT[bytes, Any], requests: TopicPublisher, clock: Clock
+    ) -> None:
+        self._deferred = deferred
+        self._requests = requests
+        self._clock = clock
+        self._sent_at: dict[str, float] = {}
+
+    async def release_due(self) -> None:
+        now_s = self._clock().timestamp()
+        mono = time.monotonic()
+        due = []
+        for value in list(self._deferred.values()):
+            entry = Deferral.from_table(value)
+            last = self._sent_at.get(entry.notification_id)
+            if entry.due_s <= now_s and (last is None or mono - last > RELEASE_AGAIN_S):
+                due.append(entry)
+        if not due:
+            return
+        try:
+            await self._requests.send_all([release_record(entry) for entry in due])
+        except RetriableError as exc:  # the next tick tries again
+            log.warning("releasing %d deferred notifications failed: %s", len(due), exc)
+            return
+        for entry in due:
+            self._sent_at[entry.notification_id] = mono
+        live = {Deferral.from_table(v).notification_id for v in self._deferred.values()}
+        self._sent_at = {k: v for k, v in self._sent_at.items() if k in live}
+        log.info("released %d deferred notifications", len(due))

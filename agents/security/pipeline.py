@@ -1,0 +1,153 @@
+"""Wiring of the security signals into a Faust app: two agents, two tables, one internal topic.
+
+`detect_suspicious_logins` reads `auth.events` (keyed by user id) into the `security-users`
+table: failed-login windows and known devices per user. It also copies every failed login, as
+is, onto `<app id>-auth-failures-by-ip`, keyed by IP: per-IP state needs its events partitioned
+by IP, and a table must be co-partitioned with the stream that feeds it. `detect_suspicious_ips`
+reads that topic into the `security-ips` table. The re-key topic is internal to the app (named
+like Faust's own repartition topics, under the app id) and created with the others before the
+worker subscribes (see `internal_topics`), rather than by Faust's `group_by` mid-start.
+
+Both publish `auth.suspicious-login` onto `auth.events` keyed by user id, and write blocks to
+Redis. The rules are in `security_signals`, the batch in `security_batch`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import AgentT, EventT, StreamT, TableT
+from mode import Service
+from mode.supervisors import CrashingSupervisor
+
+from agents.security.batch import BlockSink, SecurityProcessor, ip_key, user_key
+from agents.security.signals import on_ip_failure, on_user_event
+from schemas.auth import AuthEvent
+from streams.kafka.catalog import TopicCatalog, TopicSpec
+from streams.kafka.wire import WireCodec
+from streams.runtime.app import (
+    TopicPublisher,
+    ack_events,
+    describe_event,
+    event_scope,
+    raw_topic,
+    take_unacked_events,
+)
+from streams.settings import Settings
+from streams.stores.block_store import BlockStore
+
+USERS_AGENT = "detect_suspicious_logins"
+IPS_AGENT = "detect_suspicious_ips"
+USERS_TABLE = "security-users"
+IPS_TABLE = "security-ips"
+# Failures are only needed for as long as a window lasts; a day covers any sane window.
+BY_IP_RETENTION_MS = 24 * 3600 * 1000
+
+
+def by_ip_topic(settings: Settings) -> TopicSpec:
+    return TopicSpec(
+        name=f"{settings.worker.app_id}-auth-failures-by-ip",
+        key="ip address",
+        partitions=settings.kafka.partitions,
+        replication_factor=settings.kafka.replication_factor,
+        retention_ms=BY_IP_RETENTION_MS,
+        value_subject="auth.events-value",
+    )
+
+
+def internal_topics(settings: Settings) -> list[TopicSpec]:
+    """Topics the security agents need besides the catalog's and the tables' changelogs."""
+    return [by_ip_topic(settings)]
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityPipeline:
+    users: SecurityProcessor[EventT[bytes]]
+    ips: SecurityProcessor[EventT[bytes]]
+    agents: tuple[AgentT[Any], AgentT[Any]]
+
+
+def _table(app: faust.App, name: str, settings: Settings, help_: str) -> TableT[bytes, Any]:
+    table: TableT[bytes, Any] = app.Table(
+        name, partitions=settings.kafka.partitions, key_type=bytes, help=help_
+    )
+    return table
+
+
+def _agent(
+    app: faust.App,
+    settings: Settings,
+    topic: Any,
+    name: str,
+    processor: SecurityProcessor[EventT[bytes]],
+) -> AgentT[Any]:
+    batch_events = settings.worker.batch_events
+    batch_window_s = settings.worker.batch_window_s
+
+    async def body(stream: StreamT[bytes]) -> None:
+        async for events in take_unacked_events(stream, batch_events, batch_window_s):
+            await processor.process(events)
+            await ack_events(stream, events)
+
+    body.__name__ = name
+    # Like the orders agent: an unexpected error crashes the worker rather than restarting the
+    # agent with its batch lost until the next start.
+    return app.agent(topic, name=name, supervisor_strategy=CrashingSupervisor)(body)
+
+
+def register_security(
+    app: faust.App, settings: Settings, blocks: BlockSink, codec: WireCodec
+) -> SecurityPipeline:
+    catalog = TopicCatalog(settings)
+    source = catalog.for_topic("auth.events")
+    auth_topic = raw_topic(app, source.name)
+    by_ip = raw_topic(app, by_ip_topic(settings).name)
+    dead_letters = TopicPublisher(raw_topic(app, catalog.dead_letters(source).name))
+    alerts = TopicPublisher(auth_topic)
+    users_table = _table(
+        app, USERS_TABLE, settings, "Failed-login window and known devices, by user id."
+    )
+    ips_table = _table(app, IPS_TABLE, settings, "Failed-login window, by IP address.")
+
+    def decode(raw: bytes | None) -> AuthEvent:
+        return codec.decode(raw, AuthEvent)
+
+    common: dict[str, Any] = {
+        "config": settings.security,
+        "decode": decode,
+        "encode": codec.encode,
+        "alerts": alerts,
+        "blocks": blocks,
+        "dead_letters": dead_letters,
+        "describe": describe_event,
+        "scope": event_scope,
+    }
+    users: SecurityProcessor[EventT[bytes]] = SecurityProcessor(
+        table=users_table,
+        key_of=user_key,
+        handle=on_user_event,
+        forward=TopicPublisher(by_ip),
+        **common,
+    )
+    # Dead letters of the re-keyed topic go to auth.events.dlq too: its bytes came from there.
+    ips: SecurityProcessor[EventT[bytes]] = SecurityProcessor(
+        table=ips_table, key_of=ip_key, handle=on_ip_failure, **common
+    )
+    agents = (
+        _agent(app, settings, auth_topic, USERS_AGENT, users),
+        _agent(app, settings, by_ip, IPS_AGENT, ips),
+    )
+    return SecurityPipeline(users, ips, agents)
+
+
+class BlockStoreService(Service):
+    """Owns the worker's Redis client for blocks; stops after the agents that write them."""
+
+    def __init__(self, blocks: BlockStore) -> None:
+        super().__init__()
+        self.blocks = blocks
+
+    async def on_stop(self) -> None:
+        await self.blocks.close()

@@ -1,0 +1,2 @@
+"""Delivery tracking: `track_deliveries` folds status transitions and provider receipts into the
+`deliveries` table and PostgreSQL."""

@@ -1,0 +1,110 @@
+"""Wiring of delivery tracking into a Faust app: `track_deliveries` on `notifications.status` +
+`notifications.receipts` -> table `deliveries`, status transitions, PostgreSQL.
+
+Both topics are keyed by notification id and have the catalog's partition count, so one agent
+reading both (one Faust topic over two names) sees every transition of a notification on one
+partition, the one whose `deliveries` table partition holds it. The logic is in
+`delivery_state` (the fold) and `delivery_tracking` (a batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import AgentT, EventT, StreamT, TableT, TopicT
+from mode.supervisors import CrashingSupervisor
+
+from agents.retry import Backoff
+from agents.tracking.tracker import (
+    DeliverySink,
+    DeliveryTracker,
+    Topics,
+    TransitionsSink,
+    ignore_transitions,
+    is_own_record,
+)
+from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.wire import WireCodec, local_codec
+from streams.runtime.app import (
+    TopicPublisher,
+    ack_events,
+    describe_event,
+    event_scope,
+    raw_topic,
+    take_unacked_events,
+)
+from streams.settings import Settings
+
+TABLE_NAME = "deliveries"
+AGENT_NAME = "track_deliveries"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveriesPipeline:
+    source: TopicT
+    table: TableT[bytes, dict[str, Any]]
+    agent: AgentT[Any]
+    tracker: DeliveryTracker[EventT[bytes]]
+
+
+def register_deliveries(
+    app: faust.App,
+    settings: Settings,
+    store: DeliverySink,
+    *,
+    codec: WireCodec | None = None,
+    backoff: Backoff | None = None,
+    transitions_out: TransitionsSink = ignore_transitions,
+) -> DeliveriesPipeline:
+    wire = codec or local_codec()
+    catalog = TopicCatalog(settings)
+    status = catalog.for_topic("notifications.status")
+    receipts = catalog.for_topic("notifications.receipts")
+    source = app.topic(
+        status.name,
+        receipts.name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    table: TableT[bytes, dict[str, Any]] = app.Table(
+        TABLE_NAME,
+        partitions=settings.kafka.partitions,
+        key_type=bytes,
+        help="Delivery state, attempts, provider and timeline of every notification, by id.",
+    )
+    dead_letters = {
+        spec.name: TopicPublisher(raw_topic(app, catalog.dead_letters(spec).name))
+        for spec in (status, receipts)
+    }
+    tracker: DeliveryTracker[EventT[bytes]] = DeliveryTracker(
+        table=table,
+        topics=Topics(status=status.name, receipts=receipts.name),
+        decode_status=lambda raw: wire.decode(raw, NotificationStatusEvent),
+        decode_receipt=lambda raw: wire.decode(raw, NotificationReceiptEvent),
+        encode=wire.encode,
+        store=store,
+        status_out=TopicPublisher(raw_topic(app, status.name)),
+        dead_letters=dead_letters,
+        describe=describe_event,
+        scope=event_scope,
+        backoff=backoff or Backoff(),
+        transitions_out=transitions_out,
+    )
+    batch_events = settings.worker.batch_events
+    batch_window_s = settings.worker.batch_window_s
+
+    async def track_deliveries(stream: StreamT[bytes]) -> None:
+        async for events in take_unacked_events(stream, batch_events, batch_window_s):
+            await tracker.process([e for e in events if not is_own_record(e.message.headers)])
+            await ack_events(stream, events)
+
+    # As for orders: an unexpected error crashes the worker rather than losing the batch in hand.
+    agent = app.agent(source, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)(
+        track_deliveries
+    )
+    return DeliveriesPipeline(source, table, agent, tracker)

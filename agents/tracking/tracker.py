@@ -1,0 +1,367 @@
+"""One batch of `notifications.status` + `notifications.receipts` records -> the `deliveries`
+table, receipt-derived transitions on `notifications.status`, and PostgreSQL rows.
+
+The body of `track_deliveries`, written against small protocols so it is tested with fakes. Per
+batch: one round of dead letters, one round of status publishes, one PostgreSQL transaction (two
+statements), never one per event.
+
+Only receipts are re-published as status transitions, and only when the step is new to the
+table (a provider's repeated receipt publishes nothing); what came from `notifications.status` is
+folded, never sent back. The re-published transition has a deterministic event id and the
+receipt's event time, so reading it back (this agent consumes the status topic too) is a step the
+table already holds: a no-op, not a loop. (A crash after the table's changelog write but before
+the publish loses that one re-publication; the state itself is not lost.)
+
+Every decodable record's state is written to PostgreSQL again even when unchanged, so that a
+crash between the table update and the row write is repaired by the replay (the store's writes
+are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from pydantic import BaseModel
+
+from agents.dead_letters import set_aside
+from agents.retry import Backoff, Sleep, retry_retriable
+from agents.tracking.state import (
+    STATE_RANK,
+    Delivery,
+    Facts,
+    Step,
+    fold,
+    from_entry,
+    receipt_step,
+    status_step,
+    to_entry,
+)
+from schemas.notifications import (
+    NotificationReceiptEvent,
+    NotificationStatusChanged,
+    NotificationStatusEvent,
+)
+from streams.errors import PoisonError, RetriableError
+from streams.runtime.app import OutgoingRecord, RecordSink, SourceRecord
+from streams.stores.delivery_store import DeliveryRow, TransitionRow
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E")
+T = TypeVar("T")
+
+DeliveriesTable = MutableMapping[bytes, dict[str, Any]]
+DecodeStatus = Callable[[bytes | None], NotificationStatusEvent]
+DecodeReceipt = Callable[[bytes | None], NotificationReceiptEvent]
+Encode = Callable[[BaseModel], bytes]
+SOURCE = "agent:track_deliveries"
+# A receipt can precede every status of its notification; the status contract needs a user id.
+UNKNOWN_USER = "unknown"
+
+
+# Where the batch's new transitions go for delivery metrics (the metrics pipeline's partials).
+Transitions = Sequence[tuple[SourceRecord, NotificationStatusEvent]]
+TransitionsSink = Callable[[Transitions], Awaitable[None]]
+
+
+async def ignore_transitions(_transitions: Transitions) -> None:
+    return None
+
+
+class DeliverySink(Protocol):
+    async def write(
+        self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
+    ) -> int: ...
+
+
+@dataclass(slots=True)
+class TrackerStats:
+    batches: int = 0
+    events: int = 0
+    transitions: int = 0
+    published: int = 0
+    dead_letters: int = 0
+    rows_written: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    status: str
+    receipts: str
+
+
+def delivery_row(delivery: Delivery) -> DeliveryRow:
+    current = delivery.current
+    return DeliveryRow(
+        notification_id=delivery.notification_id,
+        user_id=delivery.user_id,
+        channel=delivery.channel,
+        category=delivery.category,
+        template=delivery.template,
+        state=current.state,
+        state_rank=STATE_RANK[current.state],
+        state_at=current.occurred_at,
+        reason=current.reason,
+        last_error=delivery.last_error,
+        attempts=delivery.attempts,
+        provider=delivery.provider,
+        provider_message_id=delivery.provider_message_id,
+        caused_at=delivery.caused_at,
+        queued_at=delivery.first_at("queued"),
+        delivered_at=delivery.first_at("delivered"),
+        created_at=delivery.created_at,
+        updated_at=delivery.updated_at,
+    )
+
+
+def transition_row(notification_id: str, step: Step) -> TransitionRow:
+    return TransitionRow(notification_id=notification_id, **step.model_dump())
+
+
+def receipt_status(step: Step, delivery: Delivery, now: datetime) -> NotificationStatusEvent:
+    """The status transition a receipt step amounts to, for analytics on `notifications.status`:
+    the step's own facts and the notification's, its id derived from the receipt event's."""
+    payload = NotificationStatusChanged(
+        notification_id=delivery.notification_id,
+        user_id=delivery.user_id or UNKNOWN_USER,
+        state=step.state,
+        channel=delivery.channel,
+        provider=step.provider,
+        provider_message_id=step.provider_message_id,
+        reason=step.reason,
+        attempt=delivery.attempts or None,
+        category=delivery.category,
+        caused_at=delivery.caused_at,
+        template=delivery.template,
+    )
+    return NotificationStatusEvent(
+        event_id=uuid5(NAMESPACE_URL, f"tributary:receipt-status:{step.event_id}"),
+        event_type="notification.status-changed",
+        occurred_at=step.occurred_at,
+        ingested_at=now,
+        source=SOURCE,
+        # As the ingest API sets them on the receipt: the notification, and the receipt.
+        correlation_id=delivery.notification_id,
+        causation_id=str(step.event_id),
+        payload=payload,
+    )
+
+
+OWN_SOURCE_HEADER = ("source", SOURCE.encode())
+
+
+def is_own_record(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> bool:
+    """A transition this agent published itself (from a receipt it already folded): reading it
+    back could only be a no-op, so the wiring skips it before paying for its decoding."""
+    if headers is None:
+        return False
+    if isinstance(headers, Mapping):
+        return headers.get(OWN_SOURCE_HEADER[0]) == OWN_SOURCE_HEADER[1]
+    return OWN_SOURCE_HEADER in headers
+
+
+def status_record(event: NotificationStatusEvent, encode: Encode) -> OutgoingRecord:
+    headers = (
+        ("event_id", str(event.event_id).encode()),
+        ("event_type", event.event_type.encode()),
+        OWN_SOURCE_HEADER,
+    )
+    return OutgoingRecord(event.payload.notification_id.encode(), encode(event), headers)
+
+
+@dataclass(slots=True)
+class _Batch:
+    deliveries: dict[str, Delivery]
+    steps: list[TransitionRow]
+    published: list[OutgoingRecord]
+    rejected: dict[str, list[OutgoingRecord]]
+    # The table entry to write per key, with the last item that changed it: one table write
+    # (one changelog record, one store write) per notification and batch, however many of its
+    # steps the batch holds (queued, sending and sent often arrive together).
+    writes: dict[bytes, tuple[dict[str, Any], Any]]
+    # Each new step as a status event, with the record that caused it (for delivery metrics).
+    transitions: list[tuple[SourceRecord, NotificationStatusEvent]]
+
+
+class DeliveryTracker(Generic[E]):
+    """Processes batches of `E` (Faust events in the worker, plain records in tests)."""
+
+    def __init__(
+        self,
+        *,
+        table: DeliveriesTable,
+        topics: Topics,
+        decode_status: DecodeStatus,
+        decode_receipt: DecodeReceipt,
+        encode: Encode,
+        store: DeliverySink,
+        status_out: RecordSink,
+        dead_letters: Mapping[str, RecordSink],
+        describe: Callable[[E], SourceRecord],
+        scope: Callable[[E], AbstractContextManager[None]],
+        backoff: Backoff,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cache_entries: int = 20_000,
+        transitions_out: TransitionsSink = ignore_transitions,
+    ) -> None:
+        self._table = table
+        self._topics = topics
+        self._decode_status = decode_status
+        self._decode_receipt = decode_receipt
+        self._encode = encode
+        self._store = store
+        self._status_out = status_out
+        self._dead_letters = dead_letters
+        self._describe = describe
+        self._scope = scope
+        self._backoff = backoff
+        self._sleep = sleep
+        self._clock = clock
+        self._transitions_out = transitions_out
+        # Parsed table entries by key, most recently written last (bounded: a notification is
+        # busy for seconds, then never touched again).
+        self._parsed: dict[bytes, tuple[dict[str, Any], Delivery]] = {}
+        self._cache_entries = cache_entries
+        self.stats = TrackerStats()
+
+    async def process(self, items: Sequence[E]) -> None:
+        batch = _Batch({}, [], [], defaultdict(list), {}, [])
+        for item in items:
+            record = self._describe(item)
+            try:
+                self._track(record, batch, item)
+            except PoisonError as exc:
+                batch.rejected[record.topic].append(set_aside(record, exc))
+        for key, (entry, item) in batch.writes.items():
+            with self._scope(item):  # the changelog partition of the key's own events
+                self._table[key] = entry
+        for topic, records in batch.rejected.items():
+            await self._retry(self._sender(self._dead_letters[topic], records), "dead letters")
+            self.stats.dead_letters += len(records)
+        if batch.published:
+            await self._retry(self._sender(self._status_out, batch.published), "status")
+            self.stats.published += len(batch.published)
+        if batch.transitions:
+            transitions = batch.transitions
+            await self._retry(lambda: self._transitions_out(transitions), "metrics")
+        if batch.deliveries:
+            rows = [delivery_row(d) for d in batch.deliveries.values()]
+            written = await self._retry(lambda: self._store.write(rows, batch.steps), "rows")
+            self.stats.rows_written += written
+        self.stats.batches += 1
+        self.stats.events += len(items)
+
+    def _track(self, record: SourceRecord, batch: _Batch, item: E) -> None:
+        from_receipt = record.topic == self._topics.receipts
+        if from_receipt:
+            receipt = self._decode_receipt(record.value)
+            notification_id = receipt.payload.notification_id
+            found = receipt_step(receipt)
+            if found is None:
+                return
+            step, facts = found
+        else:
+            status = self._decode_status(record.value)
+            notification_id = status.payload.notification_id
+            step, facts = status_step(status)
+        delivery, added = self._fold(notification_id, step, facts, batch, item)
+        batch.steps.append(transition_row(notification_id, step))
+        if added:
+            if not from_receipt:
+                batch.transitions.append((record, status))
+            held = (*delivery.unpublished, step.event_id) if from_receipt else delivery.unpublished
+            if held:
+                delivery = self._publish(delivery, held, record, batch, item)
+        batch.deliveries[notification_id] = delivery
+
+    def _publish(
+        self,
+        delivery: Delivery,
+        held: tuple[UUID, ...],
+        record: SourceRecord,
+        batch: _Batch,
+        item: E,
+    ) -> Delivery:
+        """Publish the receipt steps `held` as transitions once the user is known (or hold
+        them in the entry until it is); the delivery as it is to be written."""
+        if delivery.user_id is None:
+            published: tuple[UUID, ...] = ()
+        else:
+            published = held
+            now = self._clock()
+            for event_id in held:
+                step = delivery.step(event_id)
+                assert step is not None, "a held step is in the timeline"
+                event = receipt_status(step, delivery, now)
+                batch.published.append(status_record(event, self._encode))
+                batch.transitions.append((record, event))
+        unpublished = tuple(e for e in held if e not in published)
+        if unpublished != delivery.unpublished:
+            delivery = delivery.model_copy(update={"unpublished": unpublished})
+            key = delivery.notification_id.encode()
+            entry = to_entry(delivery)
+            batch.writes[key] = (entry, item)
+            self._remember(key, entry, delivery)
+        return delivery
+
+    def _fold(
+        self, notification_id: str, step: Step, facts: Facts, batch: _Batch, item: E
+    ) -> tuple[Delivery, bool]:
+        key = notification_id.encode()
+        pending = batch.writes.get(key)
+        current = self._current(key, pending[0] if pending else self._table.get(key))
+        delivery, added = fold(current, notification_id, step, facts)
+        if added:
+            entry = to_entry(delivery)
+            batch.writes[key] = (entry, item)
+            self._remember(key, entry, delivery)
+            self.stats.transitions += 1
+        return delivery, added
+
+    def _current(self, key: bytes, entry: dict[str, Any] | None) -> Delivery | None:
+        """`entry` (the table's, or the batch's pending one) as a `Delivery`, parsed again only
+        if it is not the one this tracker last wrote (validation costs more than the fold
+        itself; comparing is cheap)."""
+        if entry is None:
+            return None
+        cached = self._parsed.get(key)
+        if cached is not None and (cached[0] is entry or cached[0] == entry):
+            return cached[1]
+        delivery = from_entry(entry)
+        assert delivery is not None
+        self._remember(key, entry, delivery)
+        return delivery
+
+    def _remember(self, key: bytes, entry: dict[str, Any], delivery: Delivery) -> None:
+        self._parsed.pop(key, None)
+        self._parsed[key] = (entry, delivery)
+        if len(self._parsed) > self._cache_entries:
+            del self._parsed[next(iter(self._parsed))]  # the least recently written
+
+    @staticmethod
+    def _sender(
+        sink: RecordSink, records: Sequence[OutgoingRecord]
+    ) -> Callable[[], Awaitable[None]]:
+        return lambda: sink.send_all(records)
+
+    async def _retry(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
+        return await retry_retriable(
+            attempt,
+            backoff=self._backoff,
+            what=f"track_deliveries: {what}",
+            sleep=self._sleep,
+            on_retry=self._count_retry,
+        )
+
+    def _count_retry(self, error: RetriableError, delay_s: float) -> None:
+        self.stats.retries += 1

@@ -1,0 +1,302 @@
+"""Prometheus metrics of one worker, served at `GET /metrics` on the worker's web server.
+
+Faust's own `PrometheusMonitor` (faust.sensors.prometheus) supplies the generic series, under
+the prefix `faust_`: messages received, producer sends, commits, rebalances, web requests. It
+misses what operators of this pipeline ask first, so `TributaryMonitor` adds (prefix
+`tributary_worker_`):
+
+- events processed and processing latency per agent: our agents batch with `noack_take` and
+  acknowledge events themselves, which Faust's runtime histogram never sees (it only times
+  events acknowledged by the stream iterator). Latency here is from the moment an event enters
+  the agent's stream to its acknowledgement, batching wait included: what a record waits for.
+- consumer lag per partition (end offset - committed offset), computed when scraped;
+- table sizes per partition (keys in the partitions this worker actively owns), when scraped;
+- dead letters and retries per agent: a `Counter` each, which agents increment through the
+  `WorkerMetrics` they are given (`metrics.dead_letters.labels(agent=...).inc()`); agents that
+  keep their own counters (`MaterializerStats`) register them with `track_stats` instead.
+
+Every app gets its own `CollectorRegistry` (tests run several apps in one process).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol, cast
+
+import faust
+from aiohttp import web
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.types import TP, AppT, EventT, StreamT
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from agents.worker.table_sizes import local_partition_sizes
+from streams.runtime.stall_watchdog import Sample
+
+log = logging.getLogger(__name__)
+
+PREFIX = "tributary_worker"
+FAUST_PREFIX = "faust"
+# From 1 ms to a minute: a batch waits up to its window (0.2 s by default), PostgreSQL outages
+# and retries stretch it to seconds.
+LATENCY_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0)
+
+
+class AgentCounts(Protocol):
+    """What `MaterializerStats` (and any agent's own stats) offers: running totals."""
+
+    dead_letters: int
+    retries: int
+
+
+@dataclass
+class WorkerMetrics:
+    """The worker's own series; pass it to whatever counts dead letters and retries."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    events: Counter = field(init=False)
+    skipped: Counter = field(init=False)
+    latency: Histogram = field(init=False)
+    dead_letters: Counter = field(init=False)
+    retries: Counter = field(init=False)
+    stall_recoveries: Counter = field(init=False)
+    _stats: dict[str, AgentCounts] = field(init=False, default_factory=dict)
+    _seen: dict[tuple[str, str], int] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.events = Counter(
+            f"{PREFIX}_events",
+            "Events an agent processed (acknowledged), by agent",
+            ["agent"],
+            registry=self.registry,
+        )
+        self.skipped = Counter(
+            f"{PREFIX}_events_skipped",
+            "Events Faust skipped without handing them to the agent (those of an earlier consumer"
+            " generation or arriving while its flow is suspended; read again later), by agent",
+            ["agent"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            f"{PREFIX}_event_latency_seconds",
+            "From an event entering the agent's stream to its acknowledgement, by agent",
+            ["agent"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            f"{PREFIX}_dead_letters",
+            "Records an agent sent to a dead-letter topic, by agent",
+            ["agent"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            f"{PREFIX}_retries",
+            "Retries of a failed step (or records sent to a retry topic), by agent",
+            ["agent"],
+            registry=self.registry,
+        )
+        self.stall_recoveries = Counter(
+            f"{PREFIX}_stall_recoveries",
+            "Steps the stall watchdog took to get a stalled worker going (fetcher restart, rejoin)",
+            registry=self.registry,
+        )
+
+    def watch_samples(self, latest: Callable[[], Sample | None]) -> None:
+        """The stall watchdog's last look, as gauges: what it saw when a stall goes unseen."""
+        for name, doc, read in (
+            (
+                "records_waiting",
+                "Records on owned partitions past their committed offsets",
+                "waiting",
+            ),
+            ("records_unacked", "Records handed to the agents, not acknowledged", "unacked"),
+        ):
+            gauge = Gauge(f"{PREFIX}_{name}", f"{doc} (stall watchdog)", registry=self.registry)
+            gauge.set_function(partial(_sampled, latest, read))
+
+    def track_stats(self, agent: str, stats: AgentCounts) -> None:
+        """Report an agent's own running totals as its dead-letter and retry counts."""
+        self._stats[agent] = stats
+        self.dead_letters.labels(agent=agent)
+        self.retries.labels(agent=agent)
+
+    def sync_stats(self) -> None:
+        """Bring the counters up to the tracked totals; called before every scrape."""
+        for agent, stats in self._stats.items():
+            for name, counter, total in (
+                ("dead_letters", self.dead_letters, stats.dead_letters),
+                ("retries", self.retries, stats.retries),
+            ):
+                delta = total - self._seen.get((agent, name), 0)
+                if delta > 0:
+                    counter.labels(agent=agent).inc(delta)
+                    self._seen[(agent, name)] = total
+
+    def exposition(self) -> bytes:
+        self.sync_stats()
+        return generate_latest(self.registry)
+
+
+def _sampled(latest: Callable[[], Sample | None], field_name: str) -> float:
+    sample = latest()
+    return float(getattr(sample, field_name)) if sample is not None else 0.0
+
+
+def agent_label(stream: StreamT[Any]) -> str:
+    """An agent's stream carries the agent's name as its prefix; other streams their label."""
+    prefix = getattr(stream, "prefix", "")
+    return str(prefix) if prefix else stream.shortlabel
+
+
+class TributaryMonitor(PrometheusMonitor):
+    """Faust's Prometheus monitor plus per-agent counts and latency (see the module doc)."""
+
+    def __init__(self, faust_metrics: FaustMetrics, metrics: WorkerMetrics, **kwargs: Any) -> None:
+        super().__init__(metrics=faust_metrics, **kwargs)
+        self.worker_metrics = metrics
+        # (stream, partition, offset) -> (agent, times in): one time per delivery, since a
+        # record read again after a seek (recovery) can enter before its first delivery is
+        # acknowledged. Bounded by the events in flight.
+        self._entered: dict[tuple[int, TP, int], tuple[str, list[float]]] = {}
+        # Events in flight on partitions lost in the last rebalance.
+        self._forgotten: set[tuple[int, TP, int]] = set()
+        # The labelled children per agent: `labels()` hashes and locks on every call, which
+        # costs more than the increment itself on a path taken once per event.
+        self._per_agent: dict[str, tuple[Counter, Histogram]] = {}
+
+    def on_stream_event_in(
+        self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]
+    ) -> dict[str, Any] | None:
+        state = super().on_stream_event_in(tp, offset, stream, event)
+        key = (id(stream), tp, offset)
+        entered = self._entered.get(key)
+        if entered is None:
+            self._entered[key] = (agent_label(stream), [time.monotonic()])
+        else:
+            entered[1].append(time.monotonic())
+        return state
+
+    def on_stream_event_out(
+        self,
+        tp: TP,
+        offset: int,
+        stream: StreamT[Any],
+        event: EventT[Any],
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        super().on_stream_event_out(tp, offset, stream, event, state)
+        key = (id(stream), tp, offset)
+        entered = self._entered.get(key)
+        if entered is None:
+            if key not in self._forgotten:
+                # Acknowledged without entering: Faust skipped it (`WorkerMetrics.skipped`).
+                agent = agent_label(stream)
+                self.worker_metrics.skipped.labels(agent=agent).inc()
+                log.warning(
+                    "Faust skipped %s[%d]@%d without handing it to %s (an event of an earlier"
+                    " consumer generation, or its flow suspended); its acknowledgement was"
+                    " refused, so it is read again after the seek to committed offsets",
+                    tp.topic,
+                    tp.partition,
+                    offset,
+                    agent,
+                )
+        else:
+            agent, times_in = entered
+            time_in = times_in.pop(0)
+            if not times_in:
+                del self._entered[key]
+            children = self._per_agent.get(agent)
+            if children is None:
+                metrics = self.worker_metrics
+                children = metrics.events.labels(agent=agent), metrics.latency.labels(agent=agent)
+                self._per_agent[agent] = children
+            events, latency = children
+            events.inc()
+            latency.observe(time.monotonic() - time_in)
+
+    def on_rebalance_end(self, app: AppT, state: dict[str, Any]) -> None:
+        """Forget events in flight on partitions this worker lost (they are never acknowledged
+        here: the next owner reads them again). Events of partitions kept are still in batches
+        and will be acknowledged, so they stay, to be counted."""
+        super().on_rebalance_end(app, state)
+        kept = app.consumer.assignment()
+        # Acknowledged later all the same (a batch in hand), they are neither counted nor skips.
+        self._forgotten = {key for key in self._entered if key[1] not in kept}
+        self._entered = {key: value for key, value in self._entered.items() if key[1] in kept}
+
+
+def partition_lags(
+    end_offsets: Mapping[TP, int], committed_offsets: Mapping[TP, int]
+) -> dict[TP, int]:
+    """Records not yet committed per partition; Faust commits the next offset to read."""
+    return {
+        tp: max(end - committed_offsets[tp], 0)
+        for tp, end in end_offsets.items()
+        if tp in committed_offsets
+    }
+
+
+class LiveCollector(Collector):
+    """Gauges computed when scraped: consumer lag and table sizes per partition."""
+
+    def __init__(self, app: faust.App, monitor: TributaryMonitor) -> None:
+        self.app = app
+        self.monitor = monitor
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        lag = GaugeMetricFamily(
+            f"{PREFIX}_consumer_lag",
+            "Records behind the end of the partition (end offset - committed offset)",
+            labels=["topic", "partition"],
+        )
+        lags = partition_lags(self.monitor.tp_end_offsets, self.monitor.tp_committed_offsets)
+        for tp, records in sorted(lags.items()):
+            lag.add_metric([tp.topic, str(tp.partition)], records)
+        sizes = GaugeMetricFamily(
+            f"{PREFIX}_table_keys",
+            "Keys in a table partition this worker actively owns",
+            labels=["table", "partition"],
+        )
+        for table, partition, size in self._table_sizes():
+            sizes.add_metric([table, str(partition)], size)
+        yield lag
+        yield sizes
+
+    def _table_sizes(self) -> Iterator[tuple[str, int, int]]:
+        actives = active_partitions(self.app)
+        for table in self.app.tables.values():
+            for partition, size in local_partition_sizes(table, actives).items():
+                yield table.name, partition, size
+
+
+def active_partitions(app: faust.App) -> set[TP]:
+    """The table changelog partitions this worker owns (not standbys); empty before assignment."""
+    assignor = app.assignor
+    return set(assignor.assigned_actives())
+
+
+def install_worker_metrics(app: faust.App, metrics: WorkerMetrics) -> TributaryMonitor:
+    """Make `metrics` the app's monitor and serve it at `GET /metrics`; call before start."""
+    monitor = TributaryMonitor(FaustMetrics.create(metrics.registry, FAUST_PREFIX), metrics)
+    app.monitor = monitor
+    metrics.registry.register(LiveCollector(app, monitor))
+
+    @app.page("/metrics", name="metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            # Not `self.bytes`: aiohttp refuses a content type with a charset in that argument.
+            response = web.Response(
+                body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
+            return cast(Response, response)
+
+    return monitor

@@ -1,0 +1,138 @@
+"""The worker process: `python -m agents`.
+
+Start-up order matters: all topics, the tables' changelogs included, are created before Faust
+subscribes (otherwise the broker may auto-create them with its own defaults, or the consumer
+starts with no partitions), and the store is closed only after the agents have stopped (the
+worker starts it before the Faust app, so it stops after it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import faust
+from mode import Service
+
+from agents.dispatch.pipeline import DISPATCH_AGENT, register_dispatch
+from agents.metrics.pipeline import register_metrics
+from agents.orders.pipeline import AGENT_NAME as ORDERS_AGENT
+from agents.orders.pipeline import register_orders
+from agents.routing.pipeline import REQUEST_AGENT, ROUTE_AGENT, register_notifications
+from agents.security.pipeline import (
+    IPS_AGENT,
+    USERS_AGENT,
+    BlockStoreService,
+    internal_topics,
+    register_security,
+)
+from agents.tracking.pipeline import AGENT_NAME as DELIVERIES_AGENT
+from agents.tracking.pipeline import register_deliveries
+from agents.worker.metrics import WorkerMetrics, install_worker_metrics
+from agents.worker.operator_views import register_operator_views
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.codec import wire_codec
+from streams.kafka.topic_admin import ensure_topics
+from streams.kafka.wire import WireCodec
+from streams.runtime.app import changelog_specs, create_faust_app, worker_event_loop
+from streams.runtime.stall_watchdog import StallWatchdog
+from streams.settings import Settings
+from streams.stores.block_store import BlockStore
+from streams.stores.delivery_store import DeliveryStore
+from streams.stores.order_store import OrderStore
+
+log = logging.getLogger(__name__)
+
+READY_MESSAGE = "tributary worker ready"
+
+
+class StoreService(Service):
+    """Owns the PostgreSQL engine for the lifetime of the worker."""
+
+    def __init__(self, store: OrderStore | DeliveryStore) -> None:
+        super().__init__()
+        self.store = store
+
+    async def on_stop(self) -> None:
+        await self.store.close()
+
+
+class TributaryWorker(faust.Worker):
+    async def on_startup_finished(self) -> None:
+        """Called once partitions are assigned and tables recovered: the worker is processing."""
+        await super().on_startup_finished()
+        conf = self.app.conf
+        # To the real stdout (Faust redirects `print` into the log): scripts and tests wait for it.
+        self.say(f"{READY_MESSAGE}: app {conf.id}, web {conf.canonical_url}")
+        self.stdout.flush()
+
+
+def build_app(
+    settings: Settings,
+    store: OrderStore,
+    codec: WireCodec,
+    blocks: BlockStore,
+    deliveries: DeliveryStore,
+) -> faust.App:
+    app = create_faust_app(settings)
+    metrics = WorkerMetrics()
+    install_worker_metrics(app, metrics)
+    orders = register_orders(app, settings, store, codec=codec)
+    metrics.track_stats(ORDERS_AGENT, orders.materializer.stats)
+    security = register_security(app, settings, blocks, codec)
+    metrics.track_stats(USERS_AGENT, security.users.stats)
+    metrics.track_stats(IPS_AGENT, security.ips.stats)
+    analytics = register_metrics(app, settings, codec=codec)
+    tracking = register_deliveries(
+        app, settings, deliveries, codec=codec, transitions_out=analytics.publish_transitions
+    )
+    metrics.track_stats(DELIVERIES_AGENT, tracking.tracker.stats)
+    dispatch = register_dispatch(app, settings, codec=codec)
+    metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
+    notifications = register_notifications(app, settings, codec=codec)
+    metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
+    metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
+    watchdog = watch_for_stalls(app, settings, on_restart=metrics.stall_recoveries.inc)
+    metrics.watch_samples(lambda: watchdog.last_sample)
+    register_operator_views(app, settings, describe_consumer=watchdog.describe)
+    return app
+
+
+def watch_for_stalls(
+    app: faust.App, settings: Settings, on_restart: Callable[[], None]
+) -> StallWatchdog:
+    """The stall watchdog, looking every interval unless the timeout is 0 (then it only
+    describes the consumer when asked)."""
+    timeout_s = settings.worker.stall_timeout_s
+
+    def changelogs() -> list[str]:
+        return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+
+    watchdog = StallWatchdog(
+        app, timeout_s=timeout_s, changelog_topics=changelogs, on_restart=on_restart
+    )
+    if timeout_s > 0:
+        interval_s = settings.worker.stall_check_interval_s
+        app.timer(interval_s, name="watch_for_stalls")(watchdog.check)
+    return watchdog
+
+
+def run(settings: Settings) -> None:
+    """Run the worker in the foreground until SIGINT/SIGTERM; never returns normally."""
+    loop = worker_event_loop()
+    asyncio.set_event_loop(loop)
+    # Faust creates only the last level of its data directory; a fresh checkout has none.
+    Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
+    codec = loop.run_until_complete(wire_codec(settings))
+    store = OrderStore.from_settings(settings)
+    blocks = BlockStore.from_settings(settings)
+    deliveries = DeliveryStore.from_settings(settings)
+    app = build_app(settings, store, codec, blocks, deliveries)
+    topics = TopicCatalog(settings).all() + changelog_specs(app, settings)
+    topics += internal_topics(settings)
+    loop.run_until_complete(ensure_topics(settings, topics))
+    services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
+    worker = TributaryWorker(app, *services, loglevel=settings.log_level, loop=loop)
+    worker.execute_from_commandline()

@@ -1,0 +1,171 @@
+"""Creating and checking the catalog's topics with Kafka's admin API.
+
+The admin client is blocking, so its calls run in a worker thread; they happen at start-up only,
+never on a hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+)
+
+from streams.errors import ServiceUnavailableError
+from streams.kafka.catalog import TopicSpec
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _admin(settings: Settings) -> AdminClient:
+    return AdminClient(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap,
+            "client.id": f"{settings.kafka.client_id}-admin",
+            "socket.timeout.ms": int(settings.kafka.request_timeout_s * 1000),
+        }
+    )
+
+
+def _existing_partitions(admin: AdminClient, timeout_s: float) -> dict[str, int]:
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise ServiceUnavailableError("kafka", str(exc)) from exc
+    return {name: len(topic.partitions) for name, topic in metadata.topics.items()}
+
+
+def _create(admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float) -> list[str]:
+    """Create the topics; return those that turned out to exist already (created meanwhile by
+    someone else, or not yet in the metadata this client had)."""
+    new = [
+        NewTopic(
+            s.name,
+            num_partitions=s.partitions,
+            replication_factor=s.replication_factor,
+            config=s.configs,
+        )
+        for s in specs
+    ]
+    already: list[str] = []
+    for name, future in admin.create_topics(new, request_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+            log.info("created topic %s", name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise ServiceUnavailableError("kafka", f"creating {name}: {exc}") from exc
+            already.append(name)
+    return already
+
+
+def _served_partitions(admin: AdminClient, timeout_s: float) -> dict[str, int]:
+    """Per topic, the partitions that have a leader: those a client can use right now."""
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise ServiceUnavailableError("kafka", str(exc)) from exc
+    return {
+        name: sum(1 for partition in topic.partitions.values() if partition.leader >= 0)
+        for name, topic in metadata.topics.items()
+    }
+
+
+def _partitions_once_served(
+    admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float
+) -> dict[str, int]:
+    """Partition counts of new topics, once the broker's metadata shows each with a leader for
+    every partition: a topic the controller has created may take a moment to be served, and a
+    client told "created" must not then be told "unknown topic" (or see fewer partitions)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        served = _served_partitions(admin, timeout_s)
+        ready = all(served.get(spec.name, 0) >= spec.partitions for spec in specs)
+        if ready or time.monotonic() > deadline:
+            return {spec.name: served[spec.name] for spec in specs if spec.name in served}
+        time.sleep(0.1)
+
+
+def _config_mismatches(
+    admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float
+) -> list[str]:
+    if not specs:
+        return []
+    resources = {spec.name: ConfigResource("topic", spec.name) for spec in specs}
+    futures = admin.describe_configs(list(resources.values()), request_timeout=timeout_s)
+    mismatches = []
+    for spec in specs:
+        try:
+            actual = futures[resources[spec.name]].result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise ServiceUnavailableError("kafka", f"describing {spec.name}: {exc}") from exc
+        mismatches += [
+            f"{spec.name}: has {key}={actual[key].value}, catalog says {wanted}"
+            for key, wanted in spec.configs.items()
+            if key in actual and actual[key].value != wanted
+        ]
+    return mismatches
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCheck:
+    """What `ensure_topics` did: the topics it created, and every way an existing one differs
+    from its spec."""
+
+    created: tuple[str, ...]
+    mismatches: tuple[str, ...]
+
+
+def ensure_topics_blocking(settings: Settings, specs: Sequence[TopicSpec]) -> TopicCheck:
+    """Create the missing topics and compare the existing ones with their specs. Nothing is
+    altered: partitions can only grow (which moves keys between partitions) and retention
+    decides what data is kept, so a difference needs an operator."""
+    admin = _admin(settings)
+    timeout_s = settings.kafka.request_timeout_s
+    existing = _existing_partitions(admin, timeout_s)
+    missing = [spec for spec in specs if spec.name not in existing]
+    already = _create(admin, missing, timeout_s) if missing else []
+    if missing:
+        existing |= _partitions_once_served(admin, missing, timeout_s)
+    created = tuple(spec.name for spec in missing if spec.name not in already)
+    present = [spec for spec in specs if spec.name in existing]
+    mismatches = [
+        f"{spec.name}: has {existing[spec.name]} partitions, catalog says {spec.partitions}"
+        for spec in present
+        if existing[spec.name] != spec.partitions
+    ] + _config_mismatches(admin, present, timeout_s)
+    for mismatch in mismatches:
+        log.warning("topic differs from the catalog: %s", mismatch)
+    return TopicCheck(created=created, mismatches=tuple(mismatches))
+
+
+async def ensure_topics(settings: Settings, specs: Sequence[TopicSpec]) -> TopicCheck:
+    return await asyncio.to_thread(ensure_topics_blocking, settings, specs)
+
+
+def delete_topics_blocking(settings: Settings, prefixes: Sequence[str]) -> list[str]:
+    """Delete every topic whose name starts with one of `prefixes` (test clean-up, tooling)."""
+    admin = _admin(settings)
+    timeout_s = settings.kafka.request_timeout_s
+    doomed = [
+        name
+        for name in _existing_partitions(admin, timeout_s)
+        if any(name.startswith(prefix) for prefix in prefixes)
+    ]
+    if not doomed:
+        return []
+    for name, future in admin.delete_topics(doomed, request_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise ServiceUnavailableError("kafka", f"deleting {name}: {exc}") from exc
+    return doomed

@@ -1,0 +1,252 @@
+"""Events as record values in the Confluent wire format: byte 0, a schema id, an Avro body.
+
+This is the framing every Confluent-compatible client expects (4-byte big-endian schema id after
+a zero magic byte, then Avro binary without a container header), so analytics consumers and
+producers in any language read and write our topics with stock serializers. The schema id names
+the WRITER schema; decoding resolves it against our current (reader) schema of the topic, which
+is how data written with an older released version is still read after an upgrade.
+
+The payload is an Avro union with one record per event type. Records are encoded with fastavro's
+`(record name, value)` tuple notation, so the branch is the one `event_type` names and never a
+look-alike record that happens to accept the same fields.
+
+Everything that can go wrong with a record's bytes is an `UndecodableEventError` (a
+`PoisonError`): retrying will not help, the record belongs on the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any, TypeVar
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
+from pydantic import BaseModel, ValidationError
+
+from schemas.contracts import Contract, contract_for_model
+from schemas.registry import SchemaSet
+from streams.errors import PoisonError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+MAGIC_BYTE = 0
+_HEADER = struct.Struct(">bI")
+HEADER_BYTES = _HEADER.size
+# What fastavro raises on bytes that do not follow the schema (bad union index, enum index,
+# negative length, invalid UTF-8 or UUID...), as opposed to bytes that merely end too early.
+_CORRUPT_BODY_ERRORS = (ValueError, IndexError, KeyError, TypeError, OverflowError)
+
+ParsedSchema = dict[str, Any]
+SchemaFetcher = Callable[[int], Mapping[str, Any]]
+
+
+class UndecodableEventError(PoisonError):
+    """A record value that is not a valid event of the topic's contract."""
+
+
+class TruncatedRecordError(UndecodableEventError):
+    """The value ends before its header or its Avro body does."""
+
+
+class BadMagicByteError(UndecodableEventError):
+    """The value is not in the Confluent wire format at all (JSON, another serializer...)."""
+
+
+class UnknownSchemaIdError(UndecodableEventError):
+    """The header names a schema id that no registry we know of has ever given out."""
+
+
+class SchemaMismatchError(UndecodableEventError):
+    """The body does not follow the schema its id names, or that schema is another topic's."""
+
+
+class ContractViolationError(UndecodableEventError):
+    """The body decodes, but the event breaks a rule of its contract (pydantic validation)."""
+
+
+class UnencodableEventError(PoisonError):
+    """An event that does not fit its own Avro schema: the models and the schemas disagree."""
+
+
+class SchemaBook:
+    """The schemas one process writes with, and every schema it may find named in a header.
+
+    Built once at start. Ids come either from the project's schema set or from a Schema Registry
+    (`streams.kafka.schema_registry`); schemas are parsed once, since parsing per record would cost
+    more than the encoding itself.
+    """
+
+    def __init__(
+        self,
+        readers: Mapping[str, Mapping[str, Any]],
+        writer_ids: Mapping[str, int],
+        known: Mapping[int, tuple[str | None, Mapping[str, Any]]],
+        fetch: SchemaFetcher | None = None,
+    ) -> None:
+        self._readers = {subject: _parse(schema) for subject, schema in readers.items()}
+        self._writer_ids = dict(writer_ids)
+        self._writers: dict[int, tuple[str | None, ParsedSchema]] = {}
+        for schema_id, (subject, schema) in known.items():
+            # The id we write with names the reader schema itself: sharing the parsed object lets
+            # `_read` skip schema resolution for every record we wrote ourselves.
+            if subject is not None and self._writer_ids.get(subject) == schema_id:
+                self._writers[schema_id] = (subject, self._readers[subject])
+            else:
+                self._writers[schema_id] = (subject, _parse(schema))
+        self._fetch = fetch
+
+    @classmethod
+    def local(cls, schema_set: SchemaSet) -> SchemaBook:
+        """Ids from the project's own manifest: identical on every machine and every start."""
+        return cls(
+            readers={subject: schema_set.latest(subject).schema for subject in schema_set.subjects},
+            writer_ids={subject: schema_set.latest(subject).id for subject in schema_set.subjects},
+            known={entry.id: (entry.subject, entry.schema) for entry in schema_set.all()},
+        )
+
+    def writer_id(self, subject: str) -> int:
+        return self._writer_ids[subject]
+
+    def reader(self, subject: str) -> ParsedSchema:
+        return self._readers[subject]
+
+    def writer(self, schema_id: int, subject: str) -> ParsedSchema:
+        """The schema `schema_id` names, checked to belong to `subject` when that is known."""
+        found = self._writers.get(schema_id)
+        if found is None:
+            found = self._learn(schema_id)
+        owner, schema = found
+        if owner is not None and owner != subject:
+            raise SchemaMismatchError(f"schema id {schema_id} is {owner}'s, not {subject}'s")
+        return schema
+
+    def _learn(self, schema_id: int) -> tuple[str | None, ParsedSchema]:
+        if self._fetch is None:
+            raise UnknownSchemaIdError(f"unknown schema id {schema_id}")
+        learned: tuple[str | None, ParsedSchema] = (None, _parse(self._fetch(schema_id)))
+        self._writers[schema_id] = learned
+        return learned
+
+
+def _parse(schema: Mapping[str, Any]) -> ParsedSchema:
+    try:
+        parsed = parse_schema(dict(schema))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SchemaMismatchError(f"not a usable Avro schema: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise SchemaMismatchError("a value schema must be a record")
+    return parsed
+
+
+class WireCodec:
+    """Envelope models to Confluent-framed Avro and back, for every family in the contracts."""
+
+    def __init__(self, book: SchemaBook) -> None:
+        self._book = book
+
+    def encode(self, event: BaseModel) -> bytes:
+        contract = _contract(type(event))
+        record = event.model_dump()
+        record["payload"] = (contract.payload_record(record["event_type"]), record["payload"])
+        buffer = io.BytesIO()
+        buffer.write(_HEADER.pack(MAGIC_BYTE, self._book.writer_id(contract.subject)))
+        try:
+            schemaless_writer(buffer, self._book.reader(contract.subject), record)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            message = f"{type(event).__name__} does not fit its schema: {exc}"
+            raise UnencodableEventError(message) from exc
+        return buffer.getvalue()
+
+    def decode(self, raw: bytes | None, model: type[ModelT]) -> ModelT:
+        contract = _contract(model)
+        raw, schema_id = _framed(raw)
+        record = self._read(raw, schema_id, contract.subject)
+        record["payload"] = _payload_body(record, contract)
+        try:
+            return model.model_validate(record)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors())
+            raise ContractViolationError(f"not a valid {model.__name__}: {fields}") from exc
+
+    def _read(self, raw: bytes, schema_id: int, subject: str) -> dict[str, Any]:
+        writer = self._book.writer(schema_id, subject)
+        reader = self._book.reader(subject)
+        body = io.BytesIO(raw)
+        body.seek(HEADER_BYTES)
+        try:
+            record = schemaless_reader(
+                body,
+                writer,
+                None if writer is reader else reader,
+                return_record_name=True,
+                return_record_name_override=True,
+            )
+        except EOFError as exc:
+            raise TruncatedRecordError(f"Avro body ends early for schema id {schema_id}") from exc
+        except SchemaResolutionError as exc:
+            raise SchemaMismatchError(f"schema id {schema_id} cannot be read as {subject}") from exc
+        except _CORRUPT_BODY_ERRORS as exc:
+            raise SchemaMismatchError(f"body does not follow schema id {schema_id}: {exc}") from exc
+        if body.tell() != len(raw):
+            raise SchemaMismatchError(
+                f"{len(raw) - body.tell()} bytes left after the body: not schema id {schema_id}"
+            )
+        if not isinstance(record, dict):
+            raise SchemaMismatchError(f"schema id {schema_id} is not a record schema")
+        return record
+
+
+def _contract(model: type[BaseModel]) -> Contract[Any]:
+    try:
+        return contract_for_model(model)
+    except KeyError:
+        raise TypeError(f"{model.__name__} is not the envelope model of any topic") from None
+
+
+def _framed(raw: bytes | None) -> tuple[bytes, int]:
+    """The value and the schema id in its header, once the header is known to be there."""
+    if raw is None:
+        raise TruncatedRecordError("record has no value")
+    if len(raw) < HEADER_BYTES:
+        raise TruncatedRecordError(f"{len(raw)} bytes, shorter than the {HEADER_BYTES}-byte header")
+    magic, schema_id = _HEADER.unpack_from(raw)
+    if magic != MAGIC_BYTE:
+        raise BadMagicByteError(
+            f"first byte is {raw[0]:#04x}, not the Confluent wire format's {MAGIC_BYTE:#04x}"
+        )
+    return raw, int(schema_id)
+
+
+def _payload_body(record: Mapping[str, Any], contract: Contract[Any]) -> Any:
+    """The payload value, once checked to be the record its `event_type` calls for."""
+    payload = record.get("payload")
+    if not isinstance(payload, tuple):
+        return payload  # a one-branch union comes back bare: nothing to check
+    name, body = payload
+    event_type = record.get("event_type")
+    if not isinstance(event_type, str) or event_type not in contract.payload_models:
+        return body  # validation names the unknown event type
+    if name != contract.payload_record(event_type):
+        raise SchemaMismatchError(f"{event_type} carries a {name} payload")
+    return body
+
+
+@cache
+def local_codec() -> WireCodec:
+    """The codec over the project's own schema set.
+
+    Cached rather than rebuilt because that set is part of the code, like the models: the same
+    for the process's whole life. A process using a Schema Registry builds its own `WireCodec`.
+    """
+    return WireCodec(SchemaBook.local(SchemaSet.load()))
+
+
+def encode(event: BaseModel) -> bytes:
+    return local_codec().encode(event)
+
+
+def decode(raw: bytes | None, contract: type[ModelT]) -> ModelT:
+    return local_codec().decode(raw, contract)

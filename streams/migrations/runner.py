@@ -1,0 +1,36 @@
+"""Bringing the database schema up to date (`python -m streams.migrations [revision]`).
+
+Alembic is configured in code from `Settings`, so there is no second place (an alembic.ini) where
+the database URL could disagree with the one the processes use.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+
+from streams.settings import Settings
+
+
+def alembic_config(settings: Settings) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("streams") / "migrations"))
+    config.attributes["settings"] = settings
+    return config
+
+
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    command.upgrade(alembic_config(settings), revision)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    upgrade(Settings(), args[0] if args else "head")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,318 @@
+"""The Faust application factory, and the few Faust internals the agents need, kept in one place.
+
+Everything Faust-specific that is not plain wiring lives here, so that an upgrade of
+faust-streaming touches this module only. There is no module-level app: each process (and each
+test) builds its own from its `Settings`, which is also what gives a test its own consumer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, cast
+
+import faust
+import uvloop
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
+from faust.streams import _current_event
+from faust.types import TP, ConsumerT, EventT, StreamT, TopicT
+
+from streams.errors import ServiceUnavailableError
+from streams.kafka.catalog import TopicSpec
+from streams.runtime.changelog_writes import ChangelogWrites, DurableTable
+from streams.runtime.commit_guard import HeldCommits, guard_commits
+from streams.runtime.fetch_positions import FetchPositions, guard_fetching
+from streams.settings import Settings
+
+T = TypeVar("T")
+
+Headers = tuple[tuple[str, bytes], ...]
+# Per partition and produce request; a 500-event batch of ~300-byte records fits in one.
+PRODUCER_BATCH_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """Where a consumed record came from and its original bytes, free of Faust types."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+
+
+class RecordSink(Protocol):
+    """Where a batch's records go (a `TopicPublisher` in the worker, a list in unit tests):
+    `send_all` returns once every record is acknowledged."""
+
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None: ...
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    """`host1:9092,host2:9092` -> one `kafka://` URL per host, the form Faust accepts."""
+    hosts = [host.strip() for host in bootstrap.split(",") if host.strip()]
+    if not hosts:
+        raise ValueError("kafka.bootstrap names no host")
+    return [f"kafka://{host}" for host in hosts]
+
+
+def free_port(host: str) -> int:
+    """A port the OS considers free right now; Faust cannot bind port 0 and report it back."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def worker_event_loop() -> asyncio.AbstractEventLoop:
+    """The loop a worker runs on: uvloop's (libuv) rather than asyncio's own.
+
+    A worker spends a large share of its CPU in the loop itself (scheduling callbacks, futures,
+    socket reads and writes for Kafka, PostgreSQL and the providers), which uvloop does in C.
+    Faust supports it (`faust[uvloop]`) and it is a drop-in `asyncio` loop. The policy is set
+    too: Faust's consumer runs in a thread with a loop of its own, made by
+    `asyncio.new_event_loop()`, and it fetches every record the worker consumes.
+    """
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return asyncio.new_event_loop()
+
+
+class UnskippableEvent(faust.Event):
+    """An event that will not be acknowledged once the consumer has moved on from it.
+
+    Faust's stream acknowledges, unprocessed, an event that reaches it from an earlier consumer
+    generation or while the app's flow is suspended (a rebalance or a stop under way), so that
+    lag does not grow; it counts on the seek to committed offsets after the rebalance to read it
+    again. But an acknowledged offset goes out with the next commit, which can come first, and
+    the event is then never processed: a survivor of the two-worker test was seen committed to
+    the end of its partitions with orders it never applied. Refused, the offset stays
+    uncommitted and the event is read and processed again after the seek (or by the next
+    owner). An agent's own acknowledgement of an event it processed across a rebalance is
+    refused the same way: it is processed twice (at-least-once, which every agent's idempotent
+    state allows), never lost.
+    """
+
+    def ack(self) -> bool:
+        app = self.app
+        current = self.message.generation_id == app.consumer_generation_id
+        if not (current and app.flow_control.is_active()):
+            return False
+        return super().ack()
+
+
+class TributaryApp(faust.App):
+    """A Faust app with the state our guards around Faust need.
+
+    - `batches_in_flight`: Faust counts records handed to agents and not acknowledged, but with
+      batching that includes records merely gathered for the next batch; only a batch in an
+      agent's hands (waiting on PostgreSQL, a provider, a retry's delay) means the worker is
+      busy rather than stalled;
+    - `changelog_writes`: table changes not yet in Kafka (`streams.runtime.changelog_writes`);
+    - `held_commits`: partitions whose commit waits behind an unacknowledged record
+      (`streams.runtime.commit_guard`);
+    - `fetch_positions`: what the consumer really fetched from each source partition
+      (`streams.runtime.fetch_positions`); both guards are installed on the consumer by
+      `_new_consumer`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches_in_flight = 0
+        self.changelog_writes = ChangelogWrites()
+        self.held_commits = HeldCommits()
+        self.fetch_positions = FetchPositions()
+
+    def _new_consumer(self) -> ConsumerT:
+        """Faust's consumer, its fetching and commits guarded."""
+        consumer = super()._new_consumer()
+        guard_fetching(consumer, self.fetch_positions, self._is_source)
+        guard_commits(consumer, self.held_commits, self.fetch_positions)
+        return consumer
+
+    def _is_source(self, tp: TP) -> bool:
+        """A partition agents consume and acknowledge (not a table's changelog)."""
+        return bool(self.topics.acks_enabled_for(tp.topic))
+
+
+def create_faust_app(settings: Settings) -> TributaryApp:
+    worker = settings.worker
+    web_port = worker.web_port or free_port(worker.web_host)
+    return TributaryApp(
+        worker.app_id,
+        broker=broker_urls(settings.kafka.bootstrap),
+        broker_client_id=settings.kafka.client_id,
+        store=worker.store,
+        # One directory per app id: two workers of different apps never share RocksDB files.
+        datadir=str(Path(worker.data_dir) / worker.app_id),
+        web_bind=worker.web_host,
+        web_host=worker.web_host,
+        web_port=web_port,
+        # Other workers reach this one through this URL when a table request is routed here.
+        canonical_url=f"http://{worker.web_host}:{web_port}",
+        # Our own `/tables/...` views replace the generic ones, which expose every table raw.
+        web_tables_enabled=False,
+        topic_partitions=settings.kafka.partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
+        # No `on_leader` tasks, so the leader topic would only be one more topic to create.
+        topic_disable_leader=True,
+        autodiscover=False,
+        # Stopping or rebalancing must not wait for the batch in hand: while PostgreSQL is away
+        # it never finishes. Unfinished batches are not acknowledged, so whoever owns the
+        # partitions next processes them again, which the idempotent fold and upsert allow.
+        stream_wait_empty=False,
+        # Every agent awaits its sends batch by batch, so a few milliseconds of linger cost no
+        # throughput and gather a batch's records into one produce request per partition
+        # instead of a request per record (Faust's default is no linger): fewer socket writes
+        # in the worker and far less broker CPU, which shares the machine's two cores.
+        producer_linger=settings.kafka.linger_ms / 1000,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
+        # A record Kafka will not take fails after this (Faust waits 20 minutes by default),
+        # so agents retry with backoff and a stopping worker is not held by its flush.
+        producer_request_timeout=worker.send_timeout_s,
+        table_standby_replicas=worker.standby_replicas,
+        Event=UnskippableEvent,
+        Table=DurableTable,
+    )
+
+
+def changelog_specs(app: faust.App, settings: Settings) -> list[TopicSpec]:
+    """The changelog topics of the app's tables, to create before the worker starts.
+
+    Faust creates them itself while it starts, a moment before its consumer joins the group;
+    the consumer's metadata can then still show the new topic without partitions, and the first
+    table write fails Faust's co-partitioning check ("changelog topic has 0 partitions").
+    Created beforehand, they are settled by the time the consumer looks.
+    """
+    return [
+        TopicSpec(
+            name=table.changelog_topic.get_topic_name(),
+            key=f"{table.name} table key",
+            partitions=table.partitions or settings.kafka.partitions,
+            replication_factor=settings.kafka.replication_factor,
+            cleanup_policy="compact",
+            retention_ms=-1,
+        )
+        for table in app.tables.values()
+    ]
+
+
+def raw_topic(app: faust.App, name: str) -> TopicT:
+    """A topic of plain bytes: no Faust model, so no `__faust` metadata in or out.
+
+    The topic itself is created by `streams.kafka.topic_admin.ensure_topics`, with the partition
+    count
+    the catalog declares; Faust only declares its own internal topics (table changelogs).
+    """
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
+async def take_unacked_events(
+    stream: StreamT[T], max_events: int, within_s: float
+) -> AsyncIterator[Sequence[EventT[T]]]:
+    """Batches of up to `max_events` events, or what arrived within `within_s`; see `ack_events`.
+
+    Events rather than values, so that each keeps its topic, partition and offset. Unacknowledged,
+    because `Stream.take_events` acknowledges a batch however its processing ended (its `finally`
+    runs when the agent fails or is cancelled): a batch that never reached PostgreSQL would be
+    committed and lost. Here only `ack_events` marks offsets as safe to commit.
+    While the caller holds a batch, the app counts it in `batches_in_flight`.
+    """
+    # `StreamT` does not declare `noack_take`; every stream Faust hands an agent is a `Stream`,
+    # and `noack_take` yields the events themselves (its annotation says values).
+    concrete = cast(faust.Stream[T], stream)
+    app = cast(TributaryApp, stream.app)
+    batches = cast(
+        AsyncGenerator[Sequence[EventT[T]], None], concrete.noack_take(max_events, within_s)
+    )
+    try:
+        async for events in batches:
+            app.batches_in_flight += 1
+            try:
+                yield events
+            finally:
+                app.batches_in_flight -= 1
+    finally:
+        await batches.aclose()
+
+
+async def ack_events(stream: StreamT[T], events: Sequence[EventT[T]]) -> None:
+    """Acknowledge `events` once the table changes they caused are in their changelogs
+    (`streams.runtime.changelog_writes`): a committed offset never outruns the state it produced."""
+    await cast(TributaryApp, stream.app).changelog_writes.written()
+    for event in events:
+        await stream.ack(event)
+
+
+@contextmanager
+def event_scope(event: EventT[Any]) -> Iterator[None]:
+    """Make `event` the one Faust believes is being processed, for table writes.
+
+    Faust routes a table write to the changelog partition (and the RocksDB partition store) of
+    the event currently being processed. Batching (`noack_take`, `take_events`) collects the
+    events in a background task, so in the agent body no event is current and table writes
+    fail with "Cannot modify table key from outside of stream iteration" (faust-streaming
+    issue #497).
+    Setting the context variable per event restores co-partitioning: a key's state lives in the
+    partition its events came from.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def describe_event(event: EventT[Any]) -> SourceRecord:
+    message = event.message
+    return SourceRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+    )
+
+
+class TopicPublisher:
+    """Sends records to one topic through the app's own producer (one producer per process)."""
+
+    def __init__(self, topic: TopicT) -> None:
+        self._topic = topic
+
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
+        """Send every record and return once the broker has acknowledged all of them.
+
+        `force=True`: without it, a send from inside an agent is deferred until the current
+        event is acknowledged, and the caller could not know the records were written.
+        """
+        try:
+            deliveries = [
+                await self._topic.send(
+                    key=record.key, value=record.value, headers=list(record.headers), force=True
+                )
+                for record in records
+            ]
+            # Shielded: a cancelled wait must not cancel the futures the producer resolves.
+            await asyncio.gather(*map(asyncio.shield, deliveries))
+        except (KafkaError, ProducerSendError) as exc:  # Faust wraps the send, not the delivery
+            raise ServiceUnavailableError("kafka", f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,340 @@
+"""Notification deliveries in PostgreSQL: current state + timeline, written in batches, read by
+the API (one notification, a user's list, delivery statistics).
+
+Writes come from `track_deliveries`: per batch one upsert of the current states and one insert of
+the new timeline rows, in one transaction. Replays are harmless: a row is only replaced by a state
+of at least the same precedence and time (`state_rank`, `state_at`), the accumulated columns only
+ever grow (earliest times, highest attempt), and a timeline row is unique per
+(notification, state, time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from streams.settings import Settings
+from streams.stores.database import create_engine, translate_database_errors
+
+metadata = sa.MetaData()
+_TZ = sa.DateTime(timezone=True)
+
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("notification_id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text),
+    sa.Column("channel", sa.Text),
+    sa.Column("category", sa.Text),
+    sa.Column("template", sa.Text),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("state_rank", sa.SmallInteger, nullable=False),
+    sa.Column("state_at", _TZ, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("provider", sa.Text),
+    sa.Column("provider_message_id", sa.Text),
+    sa.Column("caused_at", _TZ),
+    sa.Column("queued_at", _TZ),
+    sa.Column("delivered_at", _TZ),
+    sa.Column("created_at", _TZ, nullable=False),
+    sa.Column("updated_at", _TZ, nullable=False),
+    sa.Column("materialized_at", _TZ, nullable=False, server_default=sa.func.now()),
+)
+
+notification_transitions = sa.Table(
+    "notification_transitions",
+    metadata,
+    sa.Column("notification_id", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("occurred_at", _TZ, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("attempt", sa.Integer),
+    sa.Column("provider", sa.Text),
+    sa.Column("provider_message_id", sa.Text),
+    sa.Column("event_id", PG_UUID(as_uuid=True), nullable=False),
+    sa.UniqueConstraint("notification_id", "state", "occurred_at", name="uq_transition"),
+)
+
+
+class DeliveryRow(BaseModel):
+    """The current state of one notification, as materialized (and served)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    notification_id: str
+    user_id: str | None
+    channel: str | None
+    category: str | None
+    template: str | None
+    state: str
+    state_rank: int
+    state_at: datetime
+    reason: str | None
+    last_error: str | None
+    attempts: int
+    provider: str | None
+    provider_message_id: str | None
+    caused_at: datetime | None
+    queued_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TransitionRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    notification_id: str
+    state: str
+    occurred_at: datetime
+    reason: str | None = None
+    attempt: int | None = None
+    provider: str | None = None
+    provider_message_id: str | None = None
+    event_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStats:
+    """One group of `/v1/stats/delivery`.
+
+    `scope` says which: "channel+category", "channel" (all its categories) or "all"; within a
+    scope a None channel or category means the notification's was not known.
+    """
+
+    scope: str
+    channel: str | None
+    category: str | None
+    total: int
+    delivered: int
+    failed: int
+    bounced: int
+    spam: int
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    latency_p99_s: float | None
+
+
+_ROW_COLUMNS = tuple(DeliveryRow.model_fields)
+_TRANSITION_COLUMNS = tuple(TransitionRow.model_fields)
+# (created_at, notification_id) of the last row of a page: where the next page starts.
+Cursor = tuple[datetime, str]
+
+
+class DeliveryStore:
+    def __init__(self, engine: AsyncEngine, batch_rows: int) -> None:
+        self._engine = engine
+        self._batch_rows = batch_rows
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryStore:
+        return cls(create_engine(settings), settings.database.batch_rows)
+
+    async def write(
+        self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
+    ) -> int:
+        """Upsert the states and insert the timeline rows in one transaction; rows written."""
+        states = [row.model_dump() for row in _latest(deliveries)]
+        steps = [row.model_dump() for row in _unique(transitions)]
+        async with translate_database_errors(), self._engine.begin() as conn:
+            for start in range(0, len(states), self._batch_rows):
+                chunk = states[start : start + self._batch_rows]
+                await conn.execute(_UPSERT, _by_column(chunk, _ROW_COLUMNS))
+            for start in range(0, len(steps), self._batch_rows):
+                chunk = steps[start : start + self._batch_rows]
+                await conn.execute(_INSERT_STEPS, _by_column(chunk, _TRANSITION_COLUMNS))
+        return len(states) + len(steps)
+
+    async def get(self, notification_id: str) -> tuple[DeliveryRow, list[TransitionRow]] | None:
+        t = notification_transitions
+        state_query = sa.select(*_columns()).where(
+            notification_deliveries.c.notification_id == notification_id
+        )
+        steps_query = (
+            sa.select(*(t.c[name] for name in _TRANSITION_COLUMNS))
+            .where(t.c.notification_id == notification_id)
+            .order_by(t.c.occurred_at, t.c.state)
+        )
+        async with translate_database_errors(), self._engine.connect() as conn:
+            row = (await conn.execute(state_query)).mappings().first()
+            if row is None:
+                return None
+            steps = (await conn.execute(steps_query)).mappings().all()
+        return (
+            DeliveryRow.model_validate(dict(row)),
+            [TransitionRow.model_validate(dict(step)) for step in steps],
+        )
+
+    async def list_for_user(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        after: Cursor | None = None,
+        state: str | None = None,
+        channel: str | None = None,
+    ) -> list[DeliveryRow]:
+        """Newest first, keyset-paginated on (created_at, notification_id)."""
+        d = notification_deliveries
+        query = sa.select(*_columns()).where(d.c.user_id == user_id)
+        if after is not None:
+            query = query.where(sa.tuple_(d.c.created_at, d.c.notification_id) < sa.tuple_(*after))
+        if state is not None:
+            query = query.where(d.c.state == state)
+        if channel is not None:
+            query = query.where(d.c.channel == channel)
+        query = query.order_by(d.c.created_at.desc(), d.c.notification_id.desc()).limit(limit)
+        async with translate_database_errors(), self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [DeliveryRow.model_validate(dict(row)) for row in rows]
+
+    async def stats(
+        self, start: datetime, end: datetime, channel: str | None = None
+    ) -> list[DeliveryStats]:
+        """Per (channel, category), per channel and overall, for notifications created in
+        [start, end): computed by PostgreSQL over the materialized rows."""
+        params = {"start": start, "end": end, "channel": channel}
+        async with translate_database_errors(), self._engine.connect() as conn:
+            rows = (await conn.execute(_STATS, params)).mappings().all()
+        return [_stats(row) for row in rows]
+
+    async def ping(self) -> None:
+        async with translate_database_errors(), self._engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+
+def _columns() -> list[sa.ColumnElement[Any]]:
+    return [notification_deliveries.c[name] for name in _ROW_COLUMNS]
+
+
+def _latest(rows: Sequence[DeliveryRow]) -> list[DeliveryRow]:
+    """One row per notification (PostgreSQL refuses the same key twice in one upsert): the last
+    given, since the fold hands them over in processing order."""
+    return list({row.notification_id: row for row in rows}.values())
+
+
+def _unique(rows: Sequence[TransitionRow]) -> list[TransitionRow]:
+    return list({(r.notification_id, r.state, r.occurred_at): r for r in rows}.values())
+
+
+def _array_type(column: sa.Column[Any]) -> str:
+    kind = column.type
+    if isinstance(kind, sa.DateTime):
+        return "timestamptz"
+    if isinstance(kind, sa.SmallInteger):
+        return "smallint"
+    if isinstance(kind, sa.Integer):
+        return "integer"
+    if isinstance(kind, PG_UUID):
+        return "uuid"
+    return "text"
+
+
+def _unnest(table: sa.Table, columns: Sequence[str]) -> str:
+    """`SELECT ... FROM unnest(:a::text[], :b::timestamptz[], ...)`: a whole batch as one array
+    per column, so the statement's text (and PostgreSQL's plan) is the same for every batch,
+    instead of one bind parameter per value to render and send."""
+    arrays = ", ".join(f"CAST(:{name} AS {_array_type(table.c[name])}[])" for name in columns)
+    names = ", ".join(columns)
+    return f"SELECT {names} FROM unnest({arrays}) AS r({names})"  # noqa: S608 - our column names
+
+
+def _upsert_sql() -> sa.TextClause:
+    columns = ", ".join(_ROW_COLUMNS)
+    t = "notification_deliveries"
+    # Accumulated columns only grow, whatever order the (idempotent) writes come in; known facts
+    # are never replaced by unknowns.
+    special = {
+        "attempts": f"greatest({t}.attempts, EXCLUDED.attempts)",
+        "queued_at": f"least({t}.queued_at, EXCLUDED.queued_at)",
+        "delivered_at": f"least({t}.delivered_at, EXCLUDED.delivered_at)",
+        "created_at": f"least({t}.created_at, EXCLUDED.created_at)",
+        "updated_at": f"greatest({t}.updated_at, EXCLUDED.updated_at)",
+    }
+    kept = ("user_id", "channel", "category", "template", "caused_at", "provider")
+    special |= {name: f"coalesce(EXCLUDED.{name}, {t}.{name})" for name in kept}
+    special["provider_message_id"] = (
+        f"coalesce(EXCLUDED.provider_message_id, {t}.provider_message_id)"
+    )
+    changes = ", ".join(
+        f"{name} = {special.get(name, f'EXCLUDED.{name}')}"
+        for name in _ROW_COLUMNS
+        if name != "notification_id"
+    )
+    return sa.text(
+        f"INSERT INTO {t} ({columns}) {_unnest(notification_deliveries, _ROW_COLUMNS)} "
+        f"ON CONFLICT (notification_id) DO UPDATE SET {changes}, materialized_at = now() "
+        f"WHERE ({t}.state_rank, {t}.state_at) <= (EXCLUDED.state_rank, EXCLUDED.state_at)"
+    )
+
+
+def _insert_steps_sql() -> sa.TextClause:
+    columns = ", ".join(_TRANSITION_COLUMNS)
+    return sa.text(
+        f"INSERT INTO notification_transitions ({columns}) "
+        f"{_unnest(notification_transitions, _TRANSITION_COLUMNS)} ON CONFLICT DO NOTHING"
+    )
+
+
+_UPSERT = _upsert_sql()
+_INSERT_STEPS = _insert_steps_sql()
+
+
+def _by_column(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in columns}
+
+
+_STATS = sa.text(
+    """
+    SELECT channel, category,
+           count(*) AS total,
+           count(*) FILTER (WHERE state = 'delivered') AS delivered,
+           count(*) FILTER (WHERE state = 'failed') AS failed,
+           count(*) FILTER (WHERE state = 'bounced') AS bounced,
+           count(*) FILTER (WHERE state = 'spam') AS spam,
+           percentile_cont(ARRAY[0.5, 0.95, 0.99]::float8[]) WITHIN GROUP (
+               ORDER BY extract(epoch FROM delivered_at - caused_at)
+           ) FILTER (WHERE delivered_at IS NOT NULL AND caused_at IS NOT NULL) AS latency_s,
+           GROUPING(channel) AS all_channels, GROUPING(category) AS all_categories
+      FROM notification_deliveries
+     WHERE created_at >= :start AND created_at < :end
+       AND (CAST(:channel AS text) IS NULL OR channel = CAST(:channel AS text))
+     GROUP BY GROUPING SETS ((channel, category), (channel), ())
+     ORDER BY all_channels, channel NULLS FIRST, all_categories, category NULLS FIRST
+    """
+)
+
+
+def _stats(row: Any) -> DeliveryStats:
+    latency = row["latency_s"] or [None, None, None]
+    scope = "all" if row["all_channels"] else "channel" if row["all_categories"] else ""
+    return DeliveryStats(
+        scope=scope or "channel+category",
+        channel=row["channel"],
+        category=row["category"],
+        total=row["total"],
+        delivered=row["delivered"],
+        failed=row["failed"],
+        bounced=row["bounced"],
+        spam=row["spam"],
+        latency_p50_s=_float(latency[0]),
+        latency_p95_s=_float(latency[1]),
+        latency_p99_s=_float(latency[2]),
+    )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,150 @@
+"""Ingest rate limits: GCRA (the generic cell rate algorithm) per source, atomic in Redis.
+
+GCRA keeps one number per source, the theoretical arrival time (TAT) of the next request if
+requests came exactly at the configured rate. A request is allowed while the TAT is no further
+ahead of now than the burst allows; allowing one pushes the TAT on by one interval. That is a
+token bucket without a refill loop: one key, one read and one write, done in one Lua script so
+that concurrent API processes can never both take the last slot.
+
+The script reads Redis's clock, one clock for every API process. `gcra` is the same arithmetic
+in Python: the reference the unit tests check with a fake clock, and that the integration tests
+compare the script with (the script accepts an explicit `now` for that).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from streams.errors import TributaryError
+from streams.settings import Settings, SourceRateLimit
+from streams.stores.redis_client import translate_redis_errors
+
+# KEYS[1] the source's TAT (ms); ARGV: interval ms, burst, now ms ("" -> Redis's clock).
+# Returns {allowed, remaining, retry_after_ms, reset_ms}; fractions as strings (Lua numbers
+# returned to Redis are truncated to integers).
+GCRA_LUA = """
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - interval * burst
+if now < allow_at then
+  return {0, 0, tostring(allow_at - now), tostring(tat - now)}
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now))
+return {1, math.floor((now - allow_at) / interval), '0', tostring(new_tat - now)}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    # How long until the client may try again (0 when allowed), and until its burst is whole.
+    retry_after_ms: float
+    reset_ms: float
+
+    def headers(self) -> dict[str, str]:
+        """IETF draft `RateLimit-*` headers, plus `Retry-After` on a refusal (whole seconds)."""
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(math.ceil(self.reset_ms / 1000)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after_ms / 1000)))
+        return headers
+
+
+@dataclass(frozen=True, slots=True)
+class GcraStep:
+    decision: RateDecision
+    # The TAT to store, None when the request is refused (nothing changes).
+    tat_ms: float | None
+
+
+def interval_ms(limit: SourceRateLimit) -> float:
+    return 1000.0 / limit.rate_per_s
+
+
+def gcra(tat_ms: float | None, now_ms: float, limit: SourceRateLimit) -> GcraStep:
+    """One request at `now_ms` against the stored TAT; the arithmetic of `GCRA_LUA`."""
+    interval = interval_ms(limit)
+    tat = max(tat_ms if tat_ms is not None else now_ms, now_ms)
+    new_tat = tat + interval
+    allow_at = new_tat - interval * limit.burst
+    if now_ms < allow_at:
+        refused = RateDecision(False, limit.burst, 0, allow_at - now_ms, tat - now_ms)
+        return GcraStep(refused, None)
+    remaining = math.floor((now_ms - allow_at) / interval)
+    return GcraStep(RateDecision(True, limit.burst, remaining, 0.0, new_tat - now_ms), new_tat)
+
+
+class RateLimitedError(TributaryError):
+    """A source went over its rate: answered 429 with the decision's headers."""
+
+    def __init__(self, source: str, decision: RateDecision) -> None:
+        super().__init__(
+            f"{source} is over its rate limit of {decision.limit} requests in a burst; "
+            f"retry after {decision.headers()['Retry-After']} s"
+        )
+        self.source = source
+        self.decision = decision
+
+
+Script = Callable[..., Awaitable[Any]]
+
+
+def parse_reply(reply: list[Any], limit: SourceRateLimit) -> RateDecision:
+    allowed, remaining, retry_after_ms, reset_ms = reply
+    return RateDecision(
+        bool(int(allowed)), limit.burst, int(remaining), float(retry_after_ms), float(reset_ms)
+    )
+
+
+class RateLimiter:
+    """Limits per source name; the client is shared, its owner closes it."""
+
+    def __init__(self, client: Redis, settings: Settings) -> None:
+        self._settings = settings.ratelimit
+        self._prefix = settings.topic_prefix
+        self._script: Script = client.register_script(GCRA_LUA)
+
+    def key(self, source: str) -> str:
+        return f"{self._prefix}tributary:ratelimit:{source}"
+
+    async def acquire(
+        self, source: str, now_ms: float | None = None, *, policy: str | None = None
+    ) -> RateDecision | None:
+        """Take one request's slot for `source`; None when limits are switched off.
+
+        `policy` names the configured limit when it is not the source's own name (every client
+        address shares the "reads" limit, each with its own slots). `now_ms` replaces Redis's
+        clock (tests); production leaves it to Redis.
+        """
+        if not self._settings.enabled:
+            return None
+        limit = self._settings.for_source(policy or source)
+        args = [interval_ms(limit), limit.burst, "" if now_ms is None else repr(now_ms)]
+        async with translate_redis_errors():
+            reply = await self._script(keys=[self.key(source)], args=args)
+        return parse_reply(reply, limit)
+
+    async def enforce(self, source: str, *, policy: str | None = None) -> RateDecision | None:
+        """`acquire`, raising `RateLimitedError` when the source is over its limit."""
+        decision = await self.acquire(source, policy=policy)
+        if decision is not None and not decision.allowed:
+            raise RateLimitedError(source, decision)
+        return decision

@@ -1,0 +1,178 @@
+"""Which webhook deliveries have already reached Kafka, kept in Redis for the dedupe window.
+
+Upstream senders retry, and sometimes deliver the same webhook several times at once. Exactly one
+copy may produce; the others must answer "duplicate" without producing, yet nobody may be told
+"accepted" for an event that is not in Kafka. Hence a two-state entry per webhook id:
+
+* `pending:<token>` with a short lease, set atomically by the one copy that wins `claim`; the
+  lease outlives the producer's delivery timeout, so a crashed winner cannot block retries for
+  long;
+* `done:<receipt>` for the dedupe window, written by `complete` once Kafka acknowledged; it holds
+  the event id and record position, so a duplicate can answer with the same event id.
+
+A failed produce `release`s the claim so the sender's retry can succeed. Copies that lose the
+race wait (bounded) for the winner to settle. `complete`/`release` only touch the entry if it is
+still their own claim, so a winner whose lease ran out never clobbers someone else's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from streams.errors import PoisonError, RetriableError
+from streams.kafka.event_producer import RecordPosition
+from streams.settings import Settings
+from streams.stores.redis_client import RedisOwner, redis_client, translate_redis_errors
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending:"
+DONE = "done:"
+# How much longer than the producer's delivery timeout a claim lives.
+LEASE_MARGIN_S = 5.0
+_FIRST_POLL_S = 0.01
+_MAX_POLL_S = 0.2
+
+# Returns the current value, or nil after taking the free key: one atomic step, so of N copies
+# arriving together exactly one sees nil.
+_CLAIM_LUA = """
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+_COMPLETE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class DeliveryInProgressError(RetriableError):
+    """Another copy of this webhook is still being produced; the sender should retry later."""
+
+    def __init__(self, source: str, webhook_id: str, waited_s: float) -> None:
+        super().__init__(
+            f"webhook {webhook_id!r} ({source}) is still being delivered after {waited_s:g} s"
+        )
+        self.webhook_id = webhook_id
+
+
+class CorruptLedgerEntryError(PoisonError):
+    """A `done` entry that cannot be read back; retrying will not fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a completed delivery left behind: enough to answer a duplicate like the original."""
+
+    event_id: uuid.UUID
+    position: RecordPosition
+
+    def encode(self) -> str:
+        p = self.position
+        fields = {"event_id": str(self.event_id), "topic": p.topic}
+        return DONE + json.dumps(fields | {"partition": p.partition, "offset": p.offset})
+
+    @classmethod
+    def decode(cls, value: str) -> Receipt:
+        try:
+            fields = json.loads(value.removeprefix(DONE))
+            position = RecordPosition(
+                str(fields["topic"]), int(fields["partition"]), int(fields["offset"])
+            )
+            return cls(uuid.UUID(str(fields["event_id"])), position)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptLedgerEntryError(f"unreadable ledger entry {value!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The right, held by exactly one copy of a webhook, to produce its event."""
+
+    key: str
+    token: str
+
+
+Script = Callable[..., Awaitable[Any]]
+
+
+class WebhookLedger(RedisOwner):
+    """Claims, receipts and releases of webhook ids, one Redis key per (source, webhook id)."""
+
+    def __init__(self, client: Redis, settings: Settings) -> None:
+        self._client = client
+        self._prefix = settings.topic_prefix
+        self._ttl_ms = settings.webhook.dedupe_ttl_s * 1000
+        self._lease_ms = int((settings.kafka.delivery_timeout_s + LEASE_MARGIN_S) * 1000)
+        self._wait_s = settings.webhook.dedupe_wait_s
+        self._claim: Script = client.register_script(_CLAIM_LUA)
+        self._complete: Script = client.register_script(_COMPLETE_LUA)
+        self._release: Script = client.register_script(_RELEASE_LUA)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookLedger:
+        """A ledger owning a new client; connections are opened on first use."""
+        return cls(redis_client(settings), settings)
+
+    def key(self, source: str, webhook_id: str) -> str:
+        # The topic prefix isolates tenants (and tests) sharing one Redis, as it does topics.
+        return f"{self._prefix}tributary:webhook-ledger:{source}:{webhook_id}"
+
+    async def claim(self, source: str, webhook_id: str) -> Claim | Receipt:
+        """Win the right to produce (a `Claim`), or learn the webhook was delivered (a `Receipt`).
+
+        While another copy holds the claim, poll until it completes (-> its receipt), releases
+        (-> claim again) or `dedupe_wait_s` passes (-> `DeliveryInProgressError`).
+        """
+        key = self.key(source, webhook_id)
+        token = f"{PENDING}{uuid.uuid4().hex}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_s
+        poll_s = _FIRST_POLL_S
+        while True:
+            async with translate_redis_errors():
+                current = await self._claim(keys=[key], args=[token, self._lease_ms])
+            if current is None:
+                return Claim(key, token)
+            value = _text(current)
+            if value.startswith(DONE):
+                return Receipt.decode(value)
+            remaining_s = deadline - loop.time()
+            if remaining_s <= 0:
+                raise DeliveryInProgressError(source, webhook_id, self._wait_s)
+            await asyncio.sleep(min(poll_s, remaining_s))
+            poll_s = min(poll_s * 2, _MAX_POLL_S)
+
+    async def complete(self, claim: Claim, receipt: Receipt) -> bool:
+        """Record the delivery for the dedupe window; False if the claim had already lapsed."""
+        async with translate_redis_errors():
+            done = await self._complete(
+                keys=[claim.key], args=[claim.token, receipt.encode(), self._ttl_ms]
+            )
+        if not done:
+            log.warning("claim on %s lapsed before its delivery was recorded", claim.key)
+        return bool(done)
+
+    async def release(self, claim: Claim) -> None:
+        """Give the webhook id back, so that the sender's retry can produce it."""
+        async with translate_redis_errors():
+            await self._release(keys=[claim.key], args=[claim.token])
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,65 @@
+"""Creating and checking the catalog's topics on the real broker."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
+
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.topic_admin import TopicCheck, delete_topics_blocking, ensure_topics_blocking
+from streams.settings import Settings
+
+
+def _fresh(settings: Settings) -> Settings:
+    return settings.model_copy(update={"topic_prefix": f"adm{uuid.uuid4().hex[:8]}-"})
+
+
+def _described(admin: AdminClient, name: str, deadline_s: float = 15.0) -> Any:
+    """The topic's metadata once this client sees it: a new topic reaches the metadata of
+    other clients a moment after its creation is acknowledged."""
+    deadline = time.monotonic() + deadline_s
+    while (topic := admin.list_topics(timeout=10).topics.get(name)) is None:
+        assert time.monotonic() < deadline, f"{name} never appeared in the metadata"
+        time.sleep(0.1)
+    return topic
+
+
+def test_missing_topics_are_created_with_the_catalog_layout(settings: Settings) -> None:
+    fresh = _fresh(settings)
+    try:
+        specs = TopicCatalog(fresh).all()
+        first = ensure_topics_blocking(fresh, specs)
+        assert first.created == tuple(spec.name for spec in specs)
+        assert first.mismatches == ()
+        spec = TopicCatalog(fresh).orders_events
+        admin = AdminClient({"bootstrap.servers": fresh.kafka.bootstrap})
+        topic = _described(admin, spec.name)
+        assert len(topic.partitions) == spec.partitions
+        resource = ConfigResource("topic", spec.name)
+        configs = admin.describe_configs([resource])[resource].result(timeout=10)
+        assert configs["retention.ms"].value == str(spec.retention_ms)
+        assert ensure_topics_blocking(fresh, specs) == TopicCheck(created=(), mismatches=())
+    finally:
+        delete_topics_blocking(fresh, [fresh.topic_prefix])
+
+
+def test_an_existing_topic_that_differs_is_reported(settings: Settings) -> None:
+    fresh = _fresh(settings)
+    spec = TopicCatalog(fresh).orders_events
+    admin = AdminClient({"bootstrap.servers": fresh.kafka.bootstrap})
+    odd = NewTopic(
+        spec.name, num_partitions=2, replication_factor=1, config={"retention.ms": "60000"}
+    )
+    admin.create_topics([odd])[spec.name].result(timeout=10)
+    try:
+        check = ensure_topics_blocking(fresh, [spec])
+        assert check.created == ()
+        mismatches = check.mismatches
+        assert len(mismatches) == 2, mismatches
+        assert any("partitions" in m and "2" in m for m in mismatches)
+        assert any("retention.ms" in m and "60000" in m for m in mismatches)
+    finally:
+        delete_topics_blocking(fresh, [fresh.topic_prefix])

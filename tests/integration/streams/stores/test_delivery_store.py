@@ -1,0 +1,168 @@
+"""The delivery store against the real PostgreSQL: guarded upserts, timeline, pages, statistics."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from streams.settings import Settings
+from streams.stores.delivery_store import DeliveryRow, DeliveryStore, TransitionRow
+
+RANK = {"queued": 0, "sending": 2, "sent": 4, "delivered": 5, "failed": 5, "bounced": 5}
+
+
+def unique_epoch() -> datetime:
+    """A time window no other test run writes into (the database is shared)."""
+    return datetime(1990, 1, 1, tzinfo=UTC) + timedelta(hours=random.randrange(10**7))
+
+
+def row(notification_id: str, state: str, at: datetime, **changes: Any) -> DeliveryRow:
+    data: dict[str, Any] = {
+        "notification_id": notification_id,
+        "user_id": "u",
+        "channel": "email",
+        "category": "account",
+        "template": "welcome",
+        "state": state,
+        "state_rank": RANK[state],
+        "state_at": at,
+        "reason": None,
+        "last_error": None,
+        "attempts": 1,
+        "provider": "sendgrid",
+        "provider_message_id": None,
+        "caused_at": at - timedelta(seconds=1),
+        "queued_at": at,
+        "delivered_at": at if state == "delivered" else None,
+        "created_at": at,
+        "updated_at": at,
+    }
+    return DeliveryRow.model_validate(data | changes)
+
+
+def step(notification_id: str, state: str, at: datetime) -> TransitionRow:
+    return TransitionRow(
+        notification_id=notification_id, state=state, occurred_at=at, event_id=uuid.uuid4()
+    )
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[DeliveryStore]:
+    store = DeliveryStore.from_settings(settings)
+    yield store
+    await store.close()
+
+
+async def test_state_and_timeline_are_written_and_read_back(store: DeliveryStore) -> None:
+    n, t0 = f"n-{uuid.uuid4()}", unique_epoch()
+    steps = [step(n, "queued", t0), step(n, "delivered", t0 + timedelta(seconds=2))]
+    current = row(n, "delivered", t0 + timedelta(seconds=2), queued_at=t0, created_at=t0)
+    assert await store.write([current], steps + steps) == 3
+    found = await store.get(n)
+    assert found is not None
+    assert found[0] == current
+    assert [s.state for s in found[1]] == ["queued", "delivered"]
+    assert await store.get(f"n-{uuid.uuid4()}") is None
+
+
+async def test_an_older_state_never_overwrites_a_newer_row_but_accumulates(
+    store: DeliveryStore,
+) -> None:
+    n, t0 = f"n-{uuid.uuid4()}", unique_epoch()
+    delivered = row(n, "delivered", t0 + timedelta(seconds=5), queued_at=None, attempts=2)
+    await store.write([delivered], [])
+    late = row(n, "sending", t0 + timedelta(seconds=9), queued_at=t0, attempts=1)
+    await store.write([late], [step(n, "sending", t0 + timedelta(seconds=9))])
+    found = await store.get(n)
+    assert found is not None
+    assert (found[0].state, found[0].attempts, found[0].queued_at) == ("delivered", 2, None)
+    # The same precedence and time again (a replay with more knowledge) does update.
+    await store.write([delivered.model_copy(update={"queued_at": t0})], [])
+    found = await store.get(n)
+    assert found is not None
+    assert found[0].queued_at == t0
+
+
+async def test_a_users_list_pages_newest_first_with_filters(store: DeliveryStore) -> None:
+    user, t0 = f"u-{uuid.uuid4()}", unique_epoch()
+    rows = [
+        row(
+            f"n-{i:02d}-{uuid.uuid4()}",
+            "delivered" if i % 2 else "failed",
+            t0 + timedelta(minutes=i),
+            user_id=user,
+            channel="sms" if i % 3 == 0 else "email",
+        )
+        for i in range(12)
+    ]
+    await store.write(rows, [])
+    expected = sorted(
+        (r for r in rows if r.state == "delivered" and r.channel == "email"),
+        key=lambda r: r.created_at,
+        reverse=True,
+    )
+    seen: list[DeliveryRow] = []
+    after = None
+    while True:
+        page = await store.list_for_user(
+            user, limit=2, after=after, state="delivered", channel="email"
+        )
+        seen += page
+        if len(page) < 2:
+            break
+        after = (page[-1].created_at, page[-1].notification_id)
+    assert seen == expected
+    assert len(await store.list_for_user(user, limit=100)) == 12
+
+
+async def test_statistics_over_a_known_data_set(store: DeliveryStore) -> None:
+    t0 = unique_epoch()
+    rows: list[DeliveryRow] = []
+    # email/account: 4 delivered with latencies 1, 2, 3, 4 s, 1 bounced; sms/orders: 1 failed.
+    for latency_s in (1, 2, 3, 4):
+        at = t0 + timedelta(seconds=10)
+        rows.append(
+            row(
+                f"n-{uuid.uuid4()}",
+                "delivered",
+                at,
+                caused_at=at - timedelta(seconds=latency_s),
+                delivered_at=at,
+            )
+        )
+    rows.append(row(f"n-{uuid.uuid4()}", "bounced", t0 + timedelta(seconds=20)))
+    rows.append(
+        row(
+            f"n-{uuid.uuid4()}",
+            "failed",
+            t0 + timedelta(seconds=30),
+            channel="sms",
+            category="orders",
+        )
+    )
+    rows.append(row(f"n-{uuid.uuid4()}", "delivered", t0 + timedelta(hours=2)))  # out of range
+    await store.write(rows, [])
+
+    groups = await store.stats(t0, t0 + timedelta(hours=1))
+    by_key = {(g.scope, g.channel, g.category): g for g in groups}
+    overall = by_key[("all", None, None)]
+    assert (overall.total, overall.delivered, overall.bounced, overall.failed) == (6, 4, 1, 1)
+    email = by_key[("channel+category", "email", "account")]
+    assert (email.total, email.delivered, email.bounced, email.spam) == (5, 4, 1, 0)
+    assert email.latency_p50_s == pytest.approx(2.5)
+    assert email.latency_p95_s == pytest.approx(3.85)
+    assert email.latency_p99_s == pytest.approx(3.97)
+    sms = by_key[("channel", "sms", None)]
+    assert (sms.total, sms.failed, sms.latency_p50_s) == (1, 1, None)
+
+    only_sms = await store.stats(t0, t0 + timedelta(hours=1), channel="sms")
+    assert {(g.scope, g.channel) for g in only_sms} == {
+        ("channel+category", "sms"),
+        ("channel", "sms"),
+        ("all", None),
+    }

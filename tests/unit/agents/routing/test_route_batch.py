@@ -1,0 +1,258 @@
+"""route_notifications' batches with fake tables and sinks: what is sent, stored, in what order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from agents.retry import Backoff
+from agents.routing.policy import RoutingState
+from agents.routing.route_batch import (
+    RELEASE_HEADER,
+    RouteBatch,
+    RouteSinks,
+)
+from agents.routing.router import Router
+from agents.routing.rules import RULES
+from schemas.notifications import (
+    NotificationDispatchEvent,
+    NotificationRequestEvent,
+    NotificationStatusEvent,
+)
+from schemas.users import UserEvent
+from streams.kafka.wire import decode, encode
+from streams.runtime.app import OutgoingRecord, SourceRecord
+from tests.unit.agents.notification_factories import (
+    NOON,
+    USER,
+    order_event,
+    quiet,
+    request_for,
+    router,
+    user_created,
+    user_event,
+)
+
+USERS, AUTH, ORDERS = "users.events", "auth.events", "orders.events"
+REQUESTS = "notifications.requests"
+
+
+@dataclass
+class Item:
+    """A consumed record as the batches see it (Faust's event in the worker)."""
+
+    record: SourceRecord
+    release: str | None = None
+
+
+@dataclass
+class Sink:
+    sent: list[OutgoingRecord] = field(default_factory=list)
+    log: list[str] | None = None
+    name: str = ""
+
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
+        self.sent.extend(records)
+        if self.log is not None:
+            self.log.append(f"sent {self.name}")
+
+
+class Table(dict[bytes, dict[str, Any]]):
+    def __init__(self, log: list[str], name: str) -> None:
+        super().__init__()
+        self.log, self.name = log, name
+
+    def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
+        self.log.append(f"write {self.name}")
+        super().__setitem__(key, value)
+
+
+def item(topic: str, event: BaseModel | None, raw: bytes | None = None, **kw: Any) -> Item:
+    value = encode(event) if event is not None else raw
+    return Item(SourceRecord(topic, 0, 0, b"k", value), **kw)
+
+
+@contextmanager
+def no_scope(_item: Item) -> Iterator[None]:
+    yield
+
+
+def without_user_rules() -> Router:
+    """A router whose users events only set contacts (no welcome), so a test's user setup
+    dispatches nothing of its own."""
+    return replace(router(), rules=tuple(r for r in RULES if not r.event_type.startswith("user.")))
+
+
+class Rig:
+    def __init__(self, now: datetime = NOON, routes: Router | None = None) -> None:
+        self.log: list[str] = []
+        self.now = now
+        self.contacts = Table(self.log, "contacts")
+        self.routing = Table(self.log, "routing")
+        self.deferred = Table(self.log, "deferred")
+        self.dispatch = Sink(log=self.log, name="dispatch")
+        self.status, self.requests, self.dead_letters = Sink(), Sink(), Sink()
+        self.users_dead_letters = Sink()
+        self.sinks = RouteSinks(
+            dispatch=self.dispatch,
+            status=self.status,
+            requests=self.requests,
+            request_dead_letters=self.dead_letters,
+            user_dead_letters=self.users_dead_letters,
+        )
+        self.batch: RouteBatch[Item] = RouteBatch(
+            router=routes or without_user_rules(),
+            users_topic=USERS,
+            decode_user=lambda raw: decode(raw, UserEvent),
+            decode_request=lambda raw: decode(raw, NotificationRequestEvent),
+            encode=encode,
+            contacts=self.contacts,
+            routing=self.routing,
+            deferred=self.deferred,
+            sinks=self.sinks,
+            describe=lambda i: i.record,
+            release_of=lambda i: i.release,
+            scope=no_scope,
+            clock=lambda: self.now,
+            backoff=Backoff(),
+        )
+
+    def sent(self, sink: Sink, model: type[Any]) -> list[Any]:
+        return [decode(r.value, model) for r in sink.sent]
+
+
+async def test_contact_then_request_dispatches_and_tables_are_written_after_the_sends() -> None:
+    rig = Rig()
+    request = request_for(order_event("order.paid"))
+    await rig.batch.process([item(USERS, user_created()), item(REQUESTS, request)])
+    (dispatch,) = rig.sent(rig.dispatch, NotificationDispatchEvent)
+    assert (dispatch.payload.channel, dispatch.payload.recipient) == ("email", "ada@example.com")
+    assert rig.dispatch.sent[0].key == dispatch.payload.notification_id.encode()
+    assert dispatch.occurred_at == NOON
+    (queued,) = rig.sent(rig.status, NotificationStatusEvent)
+    assert (queued.payload.state, queued.source) == ("queued", "agent:route_notifications")
+    assert queued.causation_id == str(request.event_id)
+    assert rig.log[0] == "sent dispatch"
+    assert sorted(rig.log[1:]) == ["write contacts", "write routing"]
+    state = RoutingState.from_table(rig.routing[USER.encode()])
+    assert dispatch.payload.notification_id in state.seen
+    # The same request in a later batch: nothing sent again.
+    await rig.batch.process([item(REQUESTS, request)])
+    assert len(rig.dispatch.sent) == 1
+
+
+async def test_a_user_event_is_routed_in_place_after_its_contact_update() -> None:
+    rig = Rig(routes=router())
+    created = user_created()
+    await rig.batch.process([item(USERS, created)])
+    (dispatch,) = rig.sent(rig.dispatch, NotificationDispatchEvent)
+    assert (dispatch.payload.template, dispatch.payload.recipient) == ("welcome", "ada@example.com")
+    assert dispatch.payload.caused_at == created.occurred_at
+    (queued,) = rig.sent(rig.status, NotificationStatusEvent)
+    assert queued.payload.state == "queued"
+    assert rig.requests.sent == []  # no hop through notifications.requests
+    assert rig.batch.stats.requests == 1
+    # The same event again (a redelivery): the routing table drops the repeat.
+    await rig.batch.process([item(USERS, created)])
+    assert len(rig.dispatch.sent) == 1
+
+
+async def test_a_request_before_its_user_is_released_when_the_user_appears() -> None:
+    rig = Rig()
+    request = request_for(order_event("order.refunded"))
+    await rig.batch.process([item(REQUESTS, request)])
+    rid = request.payload.notification_id
+    assert rig.dispatch.sent == []
+    assert rid.encode() in rig.deferred
+    await rig.batch.process([item(USERS, user_created())])
+    (release,) = rig.requests.sent
+    assert release.headers == ((RELEASE_HEADER, rid.encode()),)
+    assert release.key == USER.encode()
+    assert release.value == encode(request)
+    await rig.batch.process([item(REQUESTS, request, release=rid)])
+    assert len(rig.dispatch.sent) == 1
+    assert rid.encode() not in rig.deferred
+
+
+async def test_poison_and_unrenderable_requests_are_dead_lettered() -> None:
+    rig = Rig()
+    good = request_for(order_event("order.paid"))
+    broken = good.model_copy(
+        update={
+            "payload": good.payload.model_copy(
+                update={"template": "no-such-template", "notification_id": "other"}
+            )
+        }
+    )
+    await rig.batch.process(
+        [
+            item(USERS, user_created()),
+            item(REQUESTS, None, raw=b"\x00\x00\x00\x00\x03garbage"),
+            item(REQUESTS, broken),
+            item(REQUESTS, good),
+            item(USERS, None, raw=b"junk"),
+        ]
+    )
+    assert len(rig.dead_letters.sent) == 2
+    assert [r.value for r in rig.users_dead_letters.sent] == [b"junk"]
+    assert len(rig.dispatch.sent) == 1
+    headers = dict(rig.dead_letters.sent[1].headers)
+    assert b"TemplateRenderError" in headers["dlq.error.type"]
+
+
+async def deferred_until_one(rig: Rig) -> tuple[UserEvent, NotificationRequestEvent]:
+    """A user opted in everywhere, quiet 11:00-13:00 UTC, and a refund request deferred by it."""
+    prefs = user_event(
+        "user.preferences-updated",
+        categories={
+            c: {"email": True, "sms": True, "push": True, "whatsapp": True}
+            for c in ("security", "account", "orders", "marketing")
+        },
+        quiet_hours=quiet("11:00", "13:00", "UTC").model_dump(mode="json"),
+    )
+    request = request_for(order_event("order.refunded"))
+    await rig.batch.process(
+        [item(USERS, user_created()), item(USERS, prefs), item(REQUESTS, request)]
+    )
+    return prefs, request
+
+
+async def test_deletion_erases_the_user_and_cancels_what_is_deferred() -> None:
+    rig = Rig()
+    await deferred_until_one(rig)
+    (deferred,) = rig.sent(rig.status, NotificationStatusEvent)
+    assert deferred.payload.state == "deferred"
+    assert len(rig.deferred) == 1
+    rig.now = NOON + timedelta(minutes=1)
+    await rig.batch.process([item(USERS, user_event("user.deleted"))])
+    cancelled = rig.sent(rig.status, NotificationStatusEvent)[-1]
+    assert (cancelled.payload.state, cancelled.payload.reason) == ("cancelled", "user-deleted")
+    assert cancelled.payload.notification_id == deferred.payload.notification_id
+    assert (dict(rig.contacts), dict(rig.routing), dict(rig.deferred)) == ({}, {}, {})
+
+
+async def test_a_release_into_new_quiet_hours_is_deferred_again() -> None:
+    rig = Rig()
+    prefs, request = await deferred_until_one(rig)
+    (nid,) = [key.decode() for key in rig.deferred]
+    later = prefs.model_copy(
+        update={
+            "payload": prefs.payload.model_copy(
+                update={"quiet_hours": quiet("12:00", "15:00", "UTC")}
+            )
+        }
+    )
+    rig.now = NOON + timedelta(hours=1, minutes=1)
+    await rig.batch.process([item(USERS, later), item(REQUESTS, request, release=nid)])
+    assert rig.dispatch.sent == []
+    assert [key.decode() for key in rig.deferred] == [nid]
+    states = [e.payload.reason for e in rig.sent(rig.status, NotificationStatusEvent)]
+    assert states == [
+        "quiet-hours until 2026-11-21T13:00+00:00",
+        "quiet-hours until 2026-11-21T15:00+00:00",
+    ]

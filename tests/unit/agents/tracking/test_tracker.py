@@ -1,0 +1,281 @@
+"""A batch of status + receipt records through the tracker, with fakes for Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from agents.retry import Backoff
+from agents.tracking.state import from_entry
+from agents.tracking.tracker import DeliveryTracker, Topics, Transitions, is_own_record
+from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
+from streams.errors import ServiceUnavailableError
+from streams.kafka.wire import decode, encode
+from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.stores.delivery_store import DeliveryRow, TransitionRow
+from tests.unit.agents.delivery_factories import T0, at, receipt_event, status_event
+
+TOPICS = Topics(status="p-notifications.status", receipts="p-notifications.receipts")
+
+
+class FakeStore:
+    def __init__(self, failures: int = 0) -> None:
+        self.calls: list[tuple[list[DeliveryRow], list[TransitionRow]]] = []
+        self.failures = failures
+
+    async def write(
+        self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
+    ) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise ServiceUnavailableError("postgresql", "down")
+        self.calls.append((list(deliveries), list(transitions)))
+        return len(deliveries) + len(transitions)
+
+
+class FakeSink:
+    def __init__(self) -> None:
+        self.sent: list[OutgoingRecord] = []
+
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
+        self.sent.extend(records)
+
+
+class CountingTable(dict[bytes, dict[str, Any]]):
+    """A table that remembers its writes and, per write, the record in scope."""
+
+    def __init__(self, scoped: list[SourceRecord | None]) -> None:
+        super().__init__()
+        self.scoped = scoped
+        self.writes: list[tuple[bytes, SourceRecord | None]] = []
+
+    def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
+        self.writes.append((key, self.scoped[-1] if self.scoped else None))
+        super().__setitem__(key, value)
+
+
+class Harness:
+    def __init__(self, store: FakeStore | None = None) -> None:
+        self.in_scope: list[SourceRecord | None] = []
+        self.table = CountingTable(self.in_scope)
+        self.store = store or FakeStore()
+        self.status_out = FakeSink()
+        self.dlq = {TOPICS.status: FakeSink(), TOPICS.receipts: FakeSink()}
+        self.sleeps: list[float] = []
+        self.transitions: list[tuple[SourceRecord, NotificationStatusEvent]] = []
+        self.tracker: DeliveryTracker[SourceRecord] = DeliveryTracker(
+            table=self.table,
+            topics=TOPICS,
+            decode_status=lambda raw: decode(raw, NotificationStatusEvent),
+            decode_receipt=lambda raw: decode(raw, NotificationReceiptEvent),
+            encode=encode,
+            store=self.store,
+            status_out=self.status_out,
+            dead_letters=self.dlq,
+            describe=lambda record: record,
+            scope=self.scope,
+            backoff=Backoff(initial_s=0.1, max_s=0.4),
+            sleep=self.sleep,
+            clock=lambda: at(100),
+            transitions_out=self.collect_transitions,
+        )
+
+    async def collect_transitions(self, found: Transitions) -> None:
+        self.transitions.extend(found)
+
+    @contextmanager
+    def scope(self, record: SourceRecord) -> Iterator[None]:
+        self.in_scope.append(record)
+        try:
+            yield
+        finally:
+            self.in_scope.pop()
+
+    async def sleep(self, delay_s: float) -> None:
+        self.sleeps.append(delay_s)
+
+
+def record(topic: str, value: bytes, offset: int = 0) -> SourceRecord:
+    return SourceRecord(topic, 0, offset, b"k", value)
+
+
+def status(event: NotificationStatusEvent) -> SourceRecord:
+    return record(TOPICS.status, encode(event))
+
+
+def receipt(event: NotificationReceiptEvent) -> SourceRecord:
+    return record(TOPICS.receipts, encode(event))
+
+
+async def test_a_batch_folds_into_the_table_and_writes_once() -> None:
+    h = Harness()
+    await h.tracker.process(
+        [
+            status(status_event("n-1", "queued", 0)),
+            status(status_event("n-1", "sending", 1, attempt=1)),
+            status(status_event("n-2", "suppressed", 0, reason="opted-out")),
+        ]
+    )
+    assert len(h.store.calls) == 1
+    rows, steps = h.store.calls[0]
+    by_id = {row.notification_id: row for row in rows}
+    assert (by_id["n-1"].state, by_id["n-1"].queued_at, by_id["n-1"].attempts) == (
+        "sending",
+        T0,
+        1,
+    )
+    assert (by_id["n-2"].state, by_id["n-2"].reason) == ("suppressed", "opted-out")
+    assert len(steps) == 3
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.state == "sending"
+    assert h.status_out.sent == []  # what came from notifications.status is never re-published
+
+
+async def test_a_receipt_is_published_as_a_status_transition_with_the_known_facts() -> None:
+    h = Harness()
+    await h.tracker.process(
+        [status(status_event("n-1", "sent", 1)), receipt(receipt_event("n-1", "complained", 5))]
+    )
+    [out] = h.status_out.sent
+    event = decode(out.value, NotificationStatusEvent)
+    assert out.key == b"n-1"
+    assert (event.payload.state, event.payload.user_id, event.payload.channel) == (
+        "spam",
+        "user-1",
+        "email",
+    )
+    assert event.occurred_at == at(5)
+    # Reading it back (the agent consumes the status topic too) is a no-op step, not a loop.
+    before = dict(h.table)
+    await h.tracker.process([record(TOPICS.status, out.value or b"")])
+    assert h.table == before
+    assert len(h.status_out.sent) == 1
+
+
+async def test_each_new_transition_goes_to_metrics_once_with_its_cause() -> None:
+    h = Harness()
+    sent = status(status_event("n-1", "sent", 1))
+    delivered = receipt(receipt_event("n-1", "delivered", 5))
+    late = status(status_event("n-1", "sending", 0, attempt=1))
+    await h.tracker.process([sent, delivered, late, sent])
+    # The late "sending" is a step of the timeline (it happened), the repeated "sent" is not.
+    assert [(cause, event.payload.state) for cause, event in h.transitions] == [
+        (sent, "sent"),
+        (delivered, "delivered"),
+        (late, "sending"),
+    ]
+    delivered_event = h.transitions[1][1]
+    assert delivered_event.occurred_at == at(5)
+    assert delivered_event.payload.caused_at is not None
+    # The same records again (a replay): nothing new, so nothing counted twice.
+    await h.tracker.process([sent, delivered, late])
+    assert len(h.transitions) == 3
+
+
+async def test_a_receipt_before_any_status_is_published_once_its_user_is_known() -> None:
+    h = Harness()
+    early = receipt(receipt_event("n-1", "delivered", 5))
+    await h.tracker.process([early])
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.state == "delivered"  # tracked at once
+    assert (h.status_out.sent, h.transitions) == ([], [])  # but no transition without its user
+    queued = status(status_event("n-1", "queued", 0))
+    await h.tracker.process([queued])
+    (out,) = h.status_out.sent
+    event = decode(out.value, NotificationStatusEvent)
+    assert (event.payload.state, event.payload.user_id, event.payload.category) == (
+        "delivered",
+        "user-1",
+        "account",
+    )
+    assert event.occurred_at == at(5)
+    assert [e.payload.state for _, e in h.transitions] == ["queued", "delivered"]
+    # Published once: more statuses later publish nothing more for it.
+    await h.tracker.process([status(status_event("n-1", "sent", 1))])
+    assert len(h.status_out.sent) == 1
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.unpublished == ()
+
+
+async def test_opened_receipts_change_nothing_and_publish_nothing() -> None:
+    h = Harness()
+    await h.tracker.process([receipt(receipt_event("n-1", "opened", 5))])
+    assert (h.table, h.status_out.sent, h.store.calls) == ({}, [], [])
+
+
+async def test_poison_goes_to_the_dead_letters_of_its_own_topic() -> None:
+    h = Harness()
+    await h.tracker.process(
+        [
+            record(TOPICS.receipts, b"\xffnot avro", offset=7),
+            status(status_event("n-1", "queued", 0)),
+        ]
+    )
+    assert [r.value for r in h.dlq[TOPICS.receipts].sent] == [b"\xffnot avro"]
+    assert h.dlq[TOPICS.status].sent == []
+    assert b"n-1" in h.table
+
+
+async def test_an_unavailable_database_is_retried_until_it_is_back() -> None:
+    h = Harness(FakeStore(failures=3))
+    await h.tracker.process([status(status_event("n-1", "queued", 0))])
+    assert h.sleeps == [0.1, 0.2, 0.4]
+    assert len(h.store.calls) == 1
+    assert h.tracker.stats.retries == 3
+
+
+async def test_a_repeated_receipt_is_published_once() -> None:
+    h = Harness()
+    repeated = receipt(receipt_event("n-1", "delivered", 5))
+    await h.tracker.process([status(status_event("n-1", "sent", 1)), repeated])
+    await h.tracker.process([repeated])
+    assert len(h.status_out.sent) == 1
+
+
+async def test_the_agents_own_transitions_are_recognised_by_their_headers() -> None:
+    h = Harness()
+    sent, delivered = status_event("n-1", "sent", 1), receipt_event("n-1", "delivered", 5)
+    await h.tracker.process([status(sent), receipt(delivered)])
+    [out] = h.status_out.sent
+    assert is_own_record(out.headers)
+    assert is_own_record(dict(out.headers))
+    assert not is_own_record(status_event_headers())
+    assert not is_own_record(None)
+
+
+def status_event_headers() -> list[tuple[str, bytes]]:
+    return [("event_id", b"x"), ("source", b"agent:dispatch_notifications")]
+
+
+async def test_an_entry_replaced_behind_the_trackers_back_is_read_again() -> None:
+    h = Harness()
+    await h.tracker.process([status(status_event("n-1", "queued", 0))])
+    # Another tracker's newer state arrives through the changelog (say, after a rebalance).
+    other = Harness()
+    await other.tracker.process(
+        [status(status_event("n-1", "queued", 0)), receipt(receipt_event("n-1", "delivered", 9))]
+    )
+    h.table[b"n-1"] = other.table[b"n-1"]
+    await h.tracker.process([status(status_event("n-1", "sending", 1))])
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert [s.state for s in entry.timeline] == ["queued", "sending", "delivered"]
+
+
+async def test_a_batch_writes_each_notification_once_in_its_last_scope() -> None:
+    h = Harness()
+    queued = status(status_event("n-1", "queued", 0))
+    sending = status(status_event("n-1", "sending", 1, attempt=1))
+    other = status(status_event("n-2", "queued", 0))
+    sent = status(status_event("n-1", "sent", 2, attempt=1))
+    await h.tracker.process([queued, sending, other, sent])
+    assert h.table.writes == [(b"n-1", sent), (b"n-2", other)]
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.state == "sent"
+    _rows, steps = h.store.calls[0]
+    assert len(steps) == 4

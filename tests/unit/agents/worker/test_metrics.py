@@ -1,0 +1,198 @@
+"""The worker's Prometheus series, without Kafka: a Faust app that is built but never started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import pytest
+from faust.types import TP
+from prometheus_client.parser import text_string_to_metric_families
+
+from agents.orders.materializer import MaterializerStats
+from agents.worker.metrics import (
+    TributaryMonitor,
+    WorkerMetrics,
+    agent_label,
+    install_worker_metrics,
+    partition_lags,
+)
+from streams.runtime.stall_watchdog import Sample
+
+ORDERS = TP("orders.events", 0)
+
+
+def samples(metrics: WorkerMetrics, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    found = {}
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for sample in family.samples:
+            if sample.name == name:
+                found[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+@pytest.fixture
+def app() -> faust.App:
+    return faust.App("unit", broker="kafka://127.0.0.1:1", store="memory://", autodiscover=False)
+
+
+class FakeTask:
+    """Faust's monitor keeps a weak reference to the task that owns a stream."""
+
+
+@dataclass(eq=False)  # hashable by identity, as Faust's monitor keys streams
+class FakeStream:
+    prefix: str
+    shortlabel: str = "Stream: some-topic"
+    task_owner: Any = field(default_factory=lambda: FakeTask())
+
+
+def test_lag_is_end_minus_committed_and_only_where_both_are_known() -> None:
+    other = TP("orders.events", 1)
+    unknown = TP("orders.events", 2)
+    lags = partition_lags({ORDERS: 10, other: 5, unknown: 7}, {ORDERS: 4, other: 6})
+    assert lags == {ORDERS: 6, other: 0}
+
+
+def test_tracked_stats_become_dead_letter_and_retry_counters_once_each() -> None:
+    metrics = WorkerMetrics()
+    stats = MaterializerStats()
+    metrics.track_stats("materialize_orders", stats)
+    labels = (("agent", "materialize_orders"),)
+    assert samples(metrics, "tributary_worker_dead_letters_total") == {labels: 0}
+
+    stats.dead_letters, stats.retries = 2, 3
+    assert samples(metrics, "tributary_worker_dead_letters_total") == {labels: 2}
+    stats.dead_letters = 5
+    assert samples(metrics, "tributary_worker_dead_letters_total") == {labels: 5}
+    assert samples(metrics, "tributary_worker_retries_total") == {labels: 3}
+
+
+def test_agents_without_stats_increment_the_counters_they_are_given() -> None:
+    metrics = WorkerMetrics()
+    metrics.dead_letters.labels(agent="dispatch_notifications").inc()
+    metrics.retries.labels(agent="dispatch_notifications").inc(4)
+    assert samples(metrics, "tributary_worker_retries_total") == {
+        (("agent", "dispatch_notifications"),): 4
+    }
+
+
+def test_registries_are_per_worker_not_global() -> None:
+    first, second = WorkerMetrics(), WorkerMetrics()
+    first.dead_letters.labels(agent="a").inc()
+    assert samples(second, "tributary_worker_dead_letters_total") == {}
+
+
+def test_an_agent_stream_is_labelled_by_the_agent_name() -> None:
+    stream: Any = FakeStream(prefix="materialize_orders")
+    assert agent_label(stream) == "materialize_orders"
+    plain: Any = FakeStream(prefix="")
+    assert agent_label(plain) == "Stream: some-topic"
+
+
+async def test_the_monitor_counts_an_event_per_agent_when_it_is_acknowledged(
+    app: faust.App,
+) -> None:
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    assert isinstance(app.monitor, TributaryMonitor)
+    stream: Any = FakeStream(prefix="materialize_orders")
+    event: Any = object()
+    monitor.on_stream_event_in(ORDERS, 7, stream, event)
+    labels = (("agent", "materialize_orders"),)
+    assert samples(metrics, "tributary_worker_events_total") == {}
+
+    # Acknowledged from a batch (`stream.ack`): Faust passes no sensor state.
+    monitor.on_stream_event_out(ORDERS, 7, stream, event, None)
+    assert samples(metrics, "tributary_worker_events_total") == {labels: 1}
+    assert samples(metrics, "tributary_worker_event_latency_seconds_count") == {labels: 1}
+    # An acknowledgement never seen entering is Faust acknowledging an event it skipped: it
+    # counts as skipped, not processed.
+    assert samples(metrics, "tributary_worker_events_skipped_total") == {}
+    monitor.on_stream_event_out(ORDERS, 8, stream, event, None)
+    assert samples(metrics, "tributary_worker_events_total") == {labels: 1}
+    assert samples(metrics, "tributary_worker_events_skipped_total") == {labels: 1}
+
+
+async def test_a_record_delivered_again_before_its_first_delivery_is_acked_counts_twice(
+    app: faust.App,
+) -> None:
+    """After a seek back to the committed offset (recovery, a fetch restart) a record still in
+    an agent's batch is read again: both deliveries are processed, both count."""
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    stream: Any = FakeStream(prefix="materialize_orders")
+    first: Any = object()
+    again: Any = object()
+    monitor.on_stream_event_in(ORDERS, 7, stream, first)
+    monitor.on_stream_event_in(ORDERS, 7, stream, again)
+    monitor.on_stream_event_out(ORDERS, 7, stream, first, None)
+    monitor.on_stream_event_out(ORDERS, 7, stream, again, None)
+    labels = (("agent", "materialize_orders"),)
+    assert samples(metrics, "tributary_worker_events_total") == {labels: 2}
+
+
+async def test_the_exposition_has_faust_series_and_live_table_and_lag_gauges(
+    app: faust.App,
+) -> None:
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    monitor.track_tp_end_offset(ORDERS, 12)
+    monitor.on_tp_commit({ORDERS: 9})
+    names = {
+        family.name for family in text_string_to_metric_families(metrics.exposition().decode())
+    }
+    assert {"faust_messages_received", "tributary_worker_table_keys"} <= names
+    assert samples(metrics, "tributary_worker_consumer_lag") == {
+        (("partition", "0"), ("topic", "orders.events")): 3
+    }
+
+
+@dataclass
+class FakeConsumer:
+    kept: set[TP]
+
+    def assignment(self) -> set[TP]:
+        return self.kept
+
+
+@dataclass
+class FakeApp:
+    consumer: FakeConsumer
+    rebalancing_count: int = 1
+
+
+async def test_a_rebalance_keeps_events_in_flight_on_kept_partitions_only(app: faust.App) -> None:
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    stream: Any = FakeStream(prefix="materialize_orders")
+    lost = TP("orders.events", 1)
+    event: Any = object()
+    monitor.on_stream_event_in(ORDERS, 1, stream, event)
+    monitor.on_stream_event_in(lost, 1, stream, event)
+
+    rebalanced: Any = FakeApp(FakeConsumer({ORDERS}))
+    state = monitor.on_rebalance_start(rebalanced)
+    monitor.on_rebalance_return(rebalanced, state)
+    monitor.on_rebalance_end(rebalanced, state)
+
+    # The batch in hand on a kept partition is acknowledged after the rebalance: it counts.
+    monitor.on_stream_event_out(ORDERS, 1, stream, event, None)
+    monitor.on_stream_event_out(lost, 1, stream, event, None)
+    assert samples(metrics, "tributary_worker_events_total") == {
+        (("agent", "materialize_orders"),): 1
+    }
+    # The one on the lost partition was no skip: processed here, and again by its next owner.
+    assert samples(metrics, "tributary_worker_events_skipped_total") == {}
+
+
+def test_the_stall_watchdogs_last_look_is_exported() -> None:
+    metrics = WorkerMetrics()
+    seen: list[Sample | None] = [None]
+    metrics.watch_samples(lambda: seen[0])
+    assert "tributary_worker_records_waiting 0.0" in metrics.exposition().decode()
+    seen[0] = Sample(at_s=1.0, received=5, waiting=7, busy=True, rebalancing=False, unacked=3)
+    text = metrics.exposition().decode()
+    assert "tributary_worker_records_waiting 7.0" in text
+    assert "tributary_worker_records_unacked 3.0" in text

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+
+from schemas.contracts import BY_TOPIC
+from streams.kafka.catalog import DAY_MS, TopicCatalog
+from streams.settings import Settings
+
+FAMILY_TOPICS = {
+    "users.events": "user id",
+    "auth.events": "user id",
+    "orders.events": "order id",
+    "notifications.requests": "user id",
+    "notifications.dispatch": "notification id",
+    "notifications.status": "notification id",
+    "notifications.receipts": "notification id",
+}
+
+
+def test_topic_names_carry_the_prefix_and_dead_letters_follow_their_source() -> None:
+    catalog = TopicCatalog(Settings(topic_prefix="t1-"))
+    assert catalog.orders_events.name == "t1-orders.events"
+    assert catalog.dead_letters(catalog.orders_events).name == "t1-orders.events.dlq"
+    expected = {f"t1-{base}" for base in FAMILY_TOPICS}
+    expected |= {f"{name}.dlq" for name in expected}
+    expected |= {f"t1-analytics.{name}" for name in ("events", "orders", "auth", "delivery")}
+    expected |= {"t1-analytics.partials"}
+    expected |= {f"t1-notifications.dispatch.retry-{d}s" for d in (1, 5, 30)}
+    expected |= {"t1-notifications.dlq"}
+    names = [spec.name for spec in catalog.all()]
+    assert sorted(names) == sorted(expected)
+
+
+def test_every_contract_topic_is_cataloged_with_its_key_and_value_subject() -> None:
+    catalog = TopicCatalog(Settings(topic_prefix="t1-"))
+    assert set(BY_TOPIC) == set(FAMILY_TOPICS)
+    for base, key in FAMILY_TOPICS.items():
+        spec = catalog.for_topic(base)
+        assert (spec.name, spec.key) == (f"t1-{base}", key)
+        assert spec.value_subject == BY_TOPIC[base].subject == f"{base}-value"
+    assert catalog.for_topic("orders.events") == catalog.orders_events
+    with pytest.raises(KeyError, match=r"orders\.events\.dlq"):
+        catalog.for_topic("orders.events.dlq")
+
+
+def test_dead_letters_keep_the_key_hold_raw_bytes_and_are_kept_longer() -> None:
+    catalog = TopicCatalog(Settings())
+    for spec in catalog.families():
+        dead = catalog.dead_letters(spec)
+        assert dead.key == spec.key
+        assert dead.value_subject is None
+        assert dead.retention_ms > spec.retention_ms
+
+
+def test_partitions_and_replication_come_from_settings() -> None:
+    settings = Settings.model_validate({"kafka": {"partitions": 9, "replication_factor": 3}})
+    catalog = TopicCatalog(settings)
+    assert catalog.metrics_partials.partitions == 1  # one consumer folds every partition's
+    for spec in catalog.all():
+        if spec == catalog.metrics_partials:
+            continue
+        assert (spec.partitions, spec.replication_factor) == (9, 3)
+        assert spec.configs["cleanup.policy"] == "delete"
+        assert int(spec.configs["retention.ms"]) == spec.retention_ms >= 7 * DAY_MS
+
+
+def test_analytics_outputs_carry_their_subjects_and_are_kept_a_month() -> None:
+    catalog = TopicCatalog(Settings(topic_prefix="t1-"))
+    outputs = {spec.name: spec for spec in catalog.analytics() if spec.value_subject}
+    assert set(outputs) == {f"t1-analytics.{n}" for n in ("events", "orders", "auth", "delivery")}
+    for name, spec in outputs.items():
+        assert spec.value_subject == f"{name.removeprefix('t1-')}-value"
+        assert spec.retention_ms == 30 * DAY_MS
+    assert catalog.analytics_output("analytics.orders").name == "t1-analytics.orders"
+    assert catalog.metrics_partials.value_subject is None

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+
+from schemas.examples import event
+from schemas.orders import OrderEvent
+from streams.errors import PoisonError
+from streams.kafka.codec import wire_codec
+from streams.settings import Settings
+
+
+async def test_without_a_registry_the_codec_writes_our_own_ids_and_reads_them_back() -> None:
+    codec = await wire_codec(Settings(schema_registry_url=None))
+    order_event = event("order.paid")
+    raw = codec.encode(order_event)
+    assert raw[0] == 0  # Confluent framing: magic byte, then the schema id
+    assert codec.decode(raw, OrderEvent) == order_event
+
+
+@pytest.mark.parametrize("raw", [None, b"", b"\x00\x00", b"not avro at all"])
+async def test_what_does_not_decode_is_poison(raw: bytes | None) -> None:
+    codec = await wire_codec(Settings(schema_registry_url=None))
+    with pytest.raises(PoisonError):
+        codec.decode(raw, OrderEvent)

@@ -1,0 +1,210 @@
+"""The Faust app factory and helpers; building an app opens no connection."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+from faust.exceptions import ProducerSendError
+from faust.types import TopicT
+from faust.types.tuples import Message
+
+from streams.errors import ServiceUnavailableError
+from streams.runtime.app import (
+    OutgoingRecord,
+    TopicPublisher,
+    ack_events,
+    broker_urls,
+    changelog_specs,
+    create_faust_app,
+    describe_event,
+    event_scope,
+    raw_topic,
+    take_unacked_events,
+)
+from streams.settings import Settings
+
+
+def test_each_bootstrap_host_becomes_a_kafka_url() -> None:
+    assert broker_urls("a:9092, b:9093,") == ["kafka://a:9092", "kafka://b:9093"]
+    with pytest.raises(ValueError, match="no host"):
+        broker_urls(" , ")
+
+
+def test_the_app_is_configured_from_the_settings() -> None:
+    settings = Settings.model_validate(
+        {
+            "kafka": {"bootstrap": "k1:9092,k2:9092", "partitions": 3, "replication_factor": 2},
+            "worker": {
+                "app_id": "orders-test",
+                "web_host": "127.0.0.1",
+                "web_port": 6123,
+                "store": "memory://",
+                "data_dir": "/srv/tributary-data",
+                "standby_replicas": 2,
+                "send_timeout_s": 12.5,
+            },
+        }
+    )
+    conf = create_faust_app(settings).conf
+    assert conf.id == "orders-test"
+    assert [str(url) for url in conf.broker] == ["kafka://k1:9092", "kafka://k2:9092"]
+    assert str(conf.store) == "memory:"
+    assert conf.datadir == Path("/srv/tributary-data/orders-test")
+    assert (conf.web_port, str(conf.canonical_url)) == (6123, "http://127.0.0.1:6123")
+    assert (conf.topic_partitions, conf.topic_replication_factor) == (3, 2)
+    assert conf.autodiscover is False
+    assert conf.table_standby_replicas == 2
+    assert conf.producer_request_timeout == 12.5
+
+
+def test_two_apps_are_independent_objects() -> None:
+    settings = Settings.model_validate({"worker": {"web_port": 6124}})
+    assert create_faust_app(settings) is not create_faust_app(settings)
+
+
+def test_web_port_zero_picks_a_free_port_and_advertises_it() -> None:
+    conf = create_faust_app(Settings.model_validate({"worker": {"web_port": 0}})).conf
+    assert conf.web_port > 0
+    assert conf.canonical_url.port == conf.web_port
+
+
+def test_a_raw_topic_passes_bytes_through_untouched() -> None:
+    app = create_faust_app(Settings.model_validate({"worker": {"web_port": 6125}}))
+    topic = raw_topic(app, "p-orders.events")
+    assert topic.get_topic_name() == "p-orders.events"
+    key, value = topic.prepare_key(b"o-1", None)[0], topic.prepare_value(b"\x00{", None)[0]
+    assert (key, value) == (b"o-1", b"\x00{")
+
+
+def test_event_scope_makes_the_event_current_for_table_writes_and_then_restores() -> None:
+    app = create_faust_app(Settings.model_validate({"worker": {"web_port": 6126}}))
+    message = Message("p-orders.events", 4, 99, 0.0, 0, None, b"o-1", b"{}", None)
+    event = faust.Event(app, b"o-1", b"{}", None, message)
+    assert faust.current_event() is None
+    with event_scope(event):
+        assert faust.current_event() is event
+        assert describe_event(event).partition == 4
+    assert faust.current_event() is None
+
+
+def test_each_table_changelog_is_declared_compacted_with_the_table_partitions() -> None:
+    settings = Settings.model_validate(
+        {"kafka": {"partitions": 4}, "worker": {"app_id": "app-x", "web_port": 6127}}
+    )
+    app = create_faust_app(settings)
+    app.Table("counts", partitions=2)
+    app.Table("totals")
+    specs = {spec.name: spec for spec in changelog_specs(app, settings)}
+    assert {name: spec.partitions for name, spec in specs.items()} == {
+        "app-x-counts-changelog": 2,
+        "app-x-totals-changelog": 4,
+    }
+    assert specs["app-x-counts-changelog"].configs["cleanup.policy"] == "compact"
+
+
+class FakeTopic:
+    """Records sends; `fail_send`/`fail_delivery` raise like Faust's producer and aiokafka do."""
+
+    def __init__(self, fail_send: bool = False, fail_delivery: bool = False) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.fail_send = fail_send
+        self.fail_delivery = fail_delivery
+
+    async def send(self, **kwargs: Any) -> asyncio.Future[None]:
+        if self.fail_send:
+            raise ProducerSendError("Error while sending: KafkaConnectionError()")
+        self.sent.append(kwargs)
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.fail_delivery:
+            delivery.set_exception(KafkaTimeoutError())
+        else:
+            delivery.set_result(None)
+        return delivery
+
+
+async def test_a_publisher_sends_at_once_and_waits_for_every_delivery() -> None:
+    topic = FakeTopic()
+    records = [OutgoingRecord(b"k", b"v", (("h", b"1"),)), OutgoingRecord(None, b"w")]
+    await TopicPublisher(cast(TopicT, topic)).send_all(records)
+    assert topic.sent == [
+        {"key": b"k", "value": b"v", "headers": [("h", b"1")], "force": True},
+        {"key": None, "value": b"w", "headers": [], "force": True},
+    ]
+
+
+async def test_a_cancelled_publisher_leaves_its_deliveries_to_the_producer() -> None:
+    """The records are in the producer's buffer: cancelling the wait must not cancel the
+    futures the producer will resolve."""
+    delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    class PendingTopic:
+        async def send(self, **kwargs: Any) -> asyncio.Future[None]:
+            return delivery
+
+    waiting = asyncio.ensure_future(
+        TopicPublisher(cast(TopicT, PendingTopic())).send_all([OutgoingRecord(b"k", b"v")])
+    )
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not delivery.cancelled()
+
+
+@pytest.mark.parametrize("failure", ["fail_send", "fail_delivery"])
+async def test_a_publisher_failure_is_a_retriable_kafka_error(failure: str) -> None:
+    topic = FakeTopic(**{failure: True})
+    with pytest.raises(ServiceUnavailableError) as raised:
+        await TopicPublisher(cast(TopicT, topic)).send_all([OutgoingRecord(b"k", b"v")])
+    assert raised.value.service == "kafka"
+
+
+async def test_a_batch_counts_as_in_flight_while_the_agent_holds_it() -> None:
+    app = create_faust_app(Settings.model_validate({"worker": {"store": "memory://"}}))
+    in_flight: list[int] = []
+    processed = asyncio.Event()
+
+    @app.agent(app.channel())
+    async def take(stream: faust.StreamT[bytes]) -> None:
+        async for events in take_unacked_events(stream, 2, 0.01):
+            in_flight.append(app.batches_in_flight)
+            await ack_events(stream, events)
+            processed.set()
+
+    async with take.test_context() as agent:
+        await agent.put(b"first")
+        await agent.put(b"second")
+        await asyncio.wait_for(processed.wait(), timeout=5)
+        await asyncio.sleep(0.05)  # the agent is back waiting for its next batch
+        assert in_flight == [1]
+        assert app.batches_in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("generation", "flow_active", "acknowledged"),
+    [
+        (3, True, True),  # the consumer's current generation, flowing: acknowledged
+        (2, True, False),  # fetched before the last rebalance: to be read again
+        (3, False, False),  # a rebalance or a stop under way: to be read again
+    ],
+)
+def test_an_event_the_consumer_moved_on_from_is_not_acknowledged(
+    generation: int, flow_active: bool, acknowledged: bool
+) -> None:
+    app = create_faust_app(Settings.model_validate({"worker": {"web_port": 6128}}))
+    app.consumer_generation_id = 3
+    if flow_active:
+        app.flow_control.resume()
+    else:
+        app.flow_control.suspend()
+    message = Message(
+        "p-orders.events", 4, 99, 0.0, 0, None, b"o-1", b"{}", None, generation_id=generation
+    )
+    event = app.create_event(b"o-1", b"{}", None, message)
+    assert event.ack() is acknowledged
+    assert message.acked is acknowledged
