@@ -48,7 +48,9 @@ from urllib.parse import unquote, urlsplit
 
 STACK_DIR = Path(__file__).resolve().parent
 REPO_DIR = STACK_DIR.parent
-STATE_DIR = REPO_DIR / ".stack"
+# Resolved, so that a `.stack` linked elsewhere (another disk, a worktree sharing one stack) is
+# recognised in the command lines of the servers it started.
+STATE_DIR = (REPO_DIR / ".stack").resolve()
 CACHE_DIR = STATE_DIR / "cache"
 KAFKA_POM = STACK_DIR / "kafka" / "pom.xml"
 KAFKA_LOG4J = STACK_DIR / "kafka" / "log4j2.xml"
