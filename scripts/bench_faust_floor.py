@@ -43,9 +43,9 @@ from streams.runtime.app import (  # noqa: E402
     ack_events,
     broker_urls,
     raw_topic,
-    take_unacked_events,
     worker_event_loop,
 )
+from streams.runtime.batch_agent import take_unacked_events  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 BATCH_EVENTS, BATCH_WINDOW_S = 500, 0.2

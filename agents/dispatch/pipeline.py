@@ -21,9 +21,8 @@ from typing import Any
 
 import aiohttp
 import faust
-from faust.types import AgentT, EventT, StreamT, TopicT
+from faust.types import AgentT, EventT, TopicT
 from mode import Service
-from mode.supervisors import CrashingSupervisor
 
 from agents.dispatch.dispatcher import (
     DispatchRecord,
@@ -37,12 +36,12 @@ from streams.kafka.wire import WireCodec, local_codec
 from streams.providers.base import ChannelSender, OutboundMessage, SendResult
 from streams.providers.channels import ChannelSenders, build_channel_senders, provider_senders
 from streams.providers.http import create_client_session
-from streams.runtime.app import (
-    TopicPublisher,
-    ack_events,
-    describe_event,
-    raw_topic,
-    take_unacked_events,
+from streams.runtime.app import TopicPublisher, describe_event, raw_topic
+from streams.runtime.batch_agent import (
+    Batch,
+    BatchProcess,
+    batch_agent,
+    batch_size,
 )
 from streams.settings import Settings
 
@@ -134,35 +133,23 @@ def register_dispatch(
         delays_s=delays_s,
         backoff=Backoff(),
     )
-    batch_events = settings.worker.batch_events
-    batch_window_s = settings.worker.batch_window_s
+    size = batch_size(settings.worker)
 
-    async def dispatch_notifications(stream: StreamT[bytes]) -> None:
-        async for events in take_unacked_events(stream, batch_events, batch_window_s):
-            await dispatcher.process([dispatch_record(event) for event in events])
-            await ack_events(stream, events)
+    async def dispatch_notifications(events: Batch) -> None:
+        await dispatcher.process([dispatch_record(event) for event in events])
 
-    def retry_notifications(delay_s: float) -> Any:
-        async def retry(stream: StreamT[bytes]) -> None:
-            async for events in take_unacked_events(stream, batch_events, batch_window_s):
-                records = [dispatch_record(event) for event in events]
-                wait_s = batch_wait_s(records, delay_s, time.time())
-                if wait_s > 0:
-                    await asyncio.sleep(wait_s)
-                await dispatcher.process(records)
-                await ack_events(stream, events)
+    def retry_notifications(delay_s: float) -> BatchProcess:
+        async def retry(events: Batch) -> None:
+            records = [dispatch_record(event) for event in events]
+            wait_s = batch_wait_s(records, delay_s, time.time())
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            await dispatcher.process(records)
 
         return retry
 
-    # Crash rather than restart in place: see `agents.orders.pipeline` (the batch in hand would be
-    # lost).
-    agents = [
-        app.agent(topic, name=DISPATCH_AGENT, supervisor_strategy=CrashingSupervisor)(
-            dispatch_notifications
-        )
-    ]
+    agents = [batch_agent(app, topic, DISPATCH_AGENT, dispatch_notifications, size)]
     for delay_s, retry_topic in zip(delays_s, retry_topics, strict=True):
         name = retry_agent_name(delay_s)
-        agent = app.agent(retry_topic, name=name, supervisor_strategy=CrashingSupervisor)
-        agents.append(agent(retry_notifications(delay_s)))
+        agents.append(batch_agent(app, retry_topic, name, retry_notifications(delay_s), size))
     return DispatchPipeline(topic, retry_topics, dead_letter_topic, agents, dispatcher, clients)

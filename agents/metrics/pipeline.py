@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import AgentT, EventT, StreamT, TableT
-from mode.supervisors import CrashingSupervisor
+from faust.types import AgentT, EventT, TableT
 
 from agents.metrics.aggregation import MetricsAggregation
 from agents.metrics.collector import INPUT_MODELS, MetricsCollector, transition_partials
@@ -31,14 +30,12 @@ from agents.tracking.tracker import Transitions, TransitionsSink
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec, local_codec
-from streams.runtime.app import (
-    OutgoingRecord,
-    TopicPublisher,
-    ack_events,
-    describe_event,
+from streams.runtime.app import OutgoingRecord, TopicPublisher, describe_event, raw_topic
+from streams.runtime.batch_agent import (
+    Batch,
+    batch_agent,
+    batch_size,
     event_scope,
-    raw_topic,
-    take_unacked_events,
 )
 from streams.settings import Settings
 
@@ -131,31 +128,19 @@ def register_metrics(
         scope=event_scope,
         backoff=retry,
     )
-    batch_events = settings.worker.batch_events
-    batch_window_s = settings.worker.batch_window_s
 
     async def send_partials(records: list[OutgoingRecord]) -> None:
         await retry_retriable(
             lambda: partials_out.send_all(records), backoff=retry, what="sending metrics partials"
         )
 
-    async def collect_metrics(stream: StreamT[bytes]) -> None:
-        async for events in take_unacked_events(stream, batch_events, batch_window_s):
-            found = collector.partials([describe_event(e) for e in events], time.time())
-            await send_partials([_partial_record(partial) for partial in found])
-            await ack_events(stream, events)
+    async def collect_metrics(events: Batch) -> None:
+        found = collector.partials([describe_event(e) for e in events], time.time())
+        await send_partials([_partial_record(partial) for partial in found])
 
-    async def aggregate_metrics(stream: StreamT[bytes]) -> None:
-        async for events in take_unacked_events(stream, batch_events, batch_window_s):
-            await aggregation.process(events)
-            await ack_events(stream, events)
-
-    collect_agent = app.agent(inputs, name=COLLECT_AGENT, supervisor_strategy=CrashingSupervisor)(
-        collect_metrics
-    )
-    aggregate_agent = app.agent(
-        partials_topic, name=AGGREGATE_AGENT, supervisor_strategy=CrashingSupervisor
-    )(aggregate_metrics)
+    size = batch_size(settings.worker)
+    collect_agent = batch_agent(app, inputs, COLLECT_AGENT, collect_metrics, size)
+    aggregate_agent = batch_agent(app, partials_topic, AGGREGATE_AGENT, aggregation.process, size)
 
     async def tick_metrics() -> None:
         try:

@@ -12,23 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import AgentT, EventT, StreamT, TableT, TopicT
-from mode.supervisors import CrashingSupervisor
+from faust.types import AgentT, EventT, TableT, TopicT
 
 from agents.orders.materializer import OrderMaterializer, OrdersTable, ViewSink
 from agents.retry import Backoff
-from agents.worker.operator_views import register_agent_stats
 from schemas.orders import OrderEvent
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec, local_codec
-from streams.runtime.app import (
-    TopicPublisher,
-    ack_events,
-    describe_event,
-    event_scope,
-    raw_topic,
-    take_unacked_events,
-)
+from streams.runtime.app import TopicPublisher, describe_event, raw_topic
+from streams.runtime.batch_agent import batch_agent, batch_size, event_scope
 from streams.settings import Settings
 
 TABLE_NAME = "orders"
@@ -77,19 +69,12 @@ def register_orders(
         scope=event_scope,
         backoff=backoff or Backoff(),
     )
-    batch_events = settings.worker.batch_events
-    batch_window_s = settings.worker.batch_window_s
-
-    async def materialize_orders(stream: StreamT[bytes]) -> None:
-        async for events in take_unacked_events(stream, batch_events, batch_window_s):
-            await materializer.process(events)
-            await ack_events(stream, events)
-
-    # An unexpected error crashes the worker rather than restarting the agent in place: the
-    # batch in hand was handed to the crashed agent only, so it would stay unprocessed (and its
-    # offsets uncommitted) until the process restarts anyway. Failing loudly gets there sooner.
-    agent = app.agent(topic, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)(
-        materialize_orders
+    agent = batch_agent(
+        app,
+        topic,
+        AGENT_NAME,
+        materializer.process,
+        batch_size(settings.worker),
+        stats=materializer.stats,
     )
-    register_agent_stats(app, AGENT_NAME, materializer.stats)
     return OrdersPipeline(topic, dead_letter_topic, table, agent, materializer)

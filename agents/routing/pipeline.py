@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.types import AgentT, EventT, StreamT, TableT, TopicT
-from mode.supervisors import CrashingSupervisor
+from faust.types import AgentT, EventT, TableT, TopicT
 
 from agents.retry import Backoff
 from agents.routing.policy import Deferral
@@ -42,14 +41,8 @@ from schemas.users import UserEvent
 from streams.errors import RetriableError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec, local_codec
-from streams.runtime.app import (
-    TopicPublisher,
-    ack_events,
-    describe_event,
-    event_scope,
-    raw_topic,
-    take_unacked_events,
-)
+from streams.runtime.app import TopicPublisher, describe_event, raw_topic
+from streams.runtime.batch_agent import batch_agent, batch_size, event_scope
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -167,29 +160,13 @@ def register_notifications(
         clock=clock,
         backoff=Backoff(),
     )
-    batch_events, window_s = settings.worker.batch_events, settings.worker.batch_window_s
-
-    async def request_notifications(stream: StreamT[bytes]) -> None:
-        async for events in take_unacked_events(stream, batch_events, window_s):
-            await requester.process(events)
-            await ack_events(stream, events)
-
-    async def route_notifications(stream: StreamT[bytes]) -> None:
-        async for events in take_unacked_events(stream, batch_events, window_s):
-            await router.process(events)
-            await ack_events(stream, events)
-
-    # Crash rather than restart in place, as the orders agent does (see `agents.orders.pipeline`).
-    request_agent = app.agent(
-        _multi_topic(app, auth.name, orders.name),
-        name=REQUEST_AGENT,
-        supervisor_strategy=CrashingSupervisor,
-    )(request_notifications)
-    route_agent = app.agent(
-        _multi_topic(app, users.name, requests.name),
-        name=ROUTE_AGENT,
-        supervisor_strategy=CrashingSupervisor,
-    )(route_notifications)
+    size = batch_size(settings.worker)
+    request_agent = batch_agent(
+        app, _multi_topic(app, auth.name, orders.name), REQUEST_AGENT, requester.process, size
+    )
+    route_agent = batch_agent(
+        app, _multi_topic(app, users.name, requests.name), ROUTE_AGENT, router.process, size
+    )
     releases = DeferralReleaser(deferred, requests_out, clock)
     app.timer(notifications.deferral_check_interval_s, name="release_deferred_notifications")(
         releases.release_due

@@ -18,23 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import AgentT, EventT, StreamT, TableT
+from faust.types import AgentT, EventT, TableT
 from mode import Service
-from mode.supervisors import CrashingSupervisor
 
 from agents.security.batch import BlockSink, SecurityProcessor, ip_key, user_key
 from agents.security.signals import on_ip_failure, on_user_event
 from schemas.auth import AuthEvent
 from streams.kafka.catalog import TopicCatalog, TopicSpec
 from streams.kafka.wire import WireCodec
-from streams.runtime.app import (
-    TopicPublisher,
-    ack_events,
-    describe_event,
-    event_scope,
-    raw_topic,
-    take_unacked_events,
-)
+from streams.runtime.app import TopicPublisher, describe_event, raw_topic
+from streams.runtime.batch_agent import batch_agent, batch_size, event_scope
 from streams.settings import Settings
 from streams.stores.block_store import BlockStore
 
@@ -76,27 +69,6 @@ def _table(app: faust.App, name: str, settings: Settings, help_: str) -> TableT[
     return table
 
 
-def _agent(
-    app: faust.App,
-    settings: Settings,
-    topic: Any,
-    name: str,
-    processor: SecurityProcessor[EventT[bytes]],
-) -> AgentT[Any]:
-    batch_events = settings.worker.batch_events
-    batch_window_s = settings.worker.batch_window_s
-
-    async def body(stream: StreamT[bytes]) -> None:
-        async for events in take_unacked_events(stream, batch_events, batch_window_s):
-            await processor.process(events)
-            await ack_events(stream, events)
-
-    body.__name__ = name
-    # Like the orders agent: an unexpected error crashes the worker rather than restarting the
-    # agent with its batch lost until the next start.
-    return app.agent(topic, name=name, supervisor_strategy=CrashingSupervisor)(body)
-
-
 def register_security(
     app: faust.App, settings: Settings, blocks: BlockSink, codec: WireCodec
 ) -> SecurityPipeline:
@@ -135,9 +107,10 @@ def register_security(
     ips: SecurityProcessor[EventT[bytes]] = SecurityProcessor(
         table=ips_table, key_of=ip_key, handle=on_ip_failure, **common
     )
+    size = batch_size(settings.worker)
     agents = (
-        _agent(app, settings, auth_topic, USERS_AGENT, users),
-        _agent(app, settings, by_ip, IPS_AGENT, ips),
+        batch_agent(app, auth_topic, USERS_AGENT, users.process, size),
+        batch_agent(app, by_ip, IPS_AGENT, ips.process, size),
     )
     return SecurityPipeline(users, ips, agents)
 

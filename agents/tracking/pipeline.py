@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import AgentT, EventT, StreamT, TableT, TopicT
-from mode.supervisors import CrashingSupervisor
+from faust.types import AgentT, EventT, TableT, TopicT
 
 from agents.retry import Backoff
 from agents.tracking.tracker import (
@@ -28,13 +27,12 @@ from agents.tracking.tracker import (
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec, local_codec
-from streams.runtime.app import (
-    TopicPublisher,
-    ack_events,
-    describe_event,
+from streams.runtime.app import TopicPublisher, describe_event, raw_topic
+from streams.runtime.batch_agent import (
+    Batch,
+    batch_agent,
+    batch_size,
     event_scope,
-    raw_topic,
-    take_unacked_events,
 )
 from streams.settings import Settings
 
@@ -95,16 +93,9 @@ def register_deliveries(
         backoff=backoff or Backoff(),
         transitions_out=transitions_out,
     )
-    batch_events = settings.worker.batch_events
-    batch_window_s = settings.worker.batch_window_s
 
-    async def track_deliveries(stream: StreamT[bytes]) -> None:
-        async for events in take_unacked_events(stream, batch_events, batch_window_s):
-            await tracker.process([e for e in events if not is_own_record(e.message.headers)])
-            await ack_events(stream, events)
+    async def track_deliveries(events: Batch) -> None:
+        await tracker.process([e for e in events if not is_own_record(e.message.headers)])
 
-    # As for orders: an unexpected error crashes the worker rather than losing the batch in hand.
-    agent = app.agent(source, name=AGENT_NAME, supervisor_strategy=CrashingSupervisor)(
-        track_deliveries
-    )
+    agent = batch_agent(app, source, AGENT_NAME, track_deliveries, batch_size(settings.worker))
     return DeliveriesPipeline(source, table, agent, tracker)

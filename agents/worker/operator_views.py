@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from typing import Any
 
 import aiohttp
@@ -29,7 +28,6 @@ from faust.exceptions import SameNode
 from faust.types import CollectionT
 from faust.web import Request, Response, View
 
-from agents.orders.materializer import MaterializerStats
 from agents.worker.metrics import active_partitions
 from agents.worker.table_sizes import (
     is_windowed,
@@ -242,10 +240,3 @@ def register_operator_views(
     register_table_list(app, settings)
     register_table_entry(app, settings)
     register_consumer_view(app, settings, describe_consumer)
-
-
-def register_agent_stats(app: faust.App, agent_name: str, stats: MaterializerStats) -> None:
-    @app.page(f"/agents/{agent_name}/stats/", name=f"agents-{agent_name}-stats")
-    class AgentStats(View):
-        async def get(self, request: Request) -> Response:
-            return self.json(asdict(stats))

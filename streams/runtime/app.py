@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
@@ -20,7 +18,6 @@ import faust
 import uvloop
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
-from faust.streams import _current_event
 from faust.types import TP, ConsumerT, EventT, StreamT, TopicT
 
 from streams.errors import ServiceUnavailableError
@@ -226,60 +223,12 @@ def raw_topic(app: faust.App, name: str) -> TopicT:
     )
 
 
-async def take_unacked_events(
-    stream: StreamT[T], max_events: int, within_s: float
-) -> AsyncIterator[Sequence[EventT[T]]]:
-    """Batches of up to `max_events` events, or what arrived within `within_s`; see `ack_events`.
-
-    Events rather than values, so that each keeps its topic, partition and offset. Unacknowledged,
-    because `Stream.take_events` acknowledges a batch however its processing ended (its `finally`
-    runs when the agent fails or is cancelled): a batch that never reached PostgreSQL would be
-    committed and lost. Here only `ack_events` marks offsets as safe to commit.
-    While the caller holds a batch, the app counts it in `batches_in_flight`.
-    """
-    # `StreamT` does not declare `noack_take`; every stream Faust hands an agent is a `Stream`,
-    # and `noack_take` yields the events themselves (its annotation says values).
-    concrete = cast(faust.Stream[T], stream)
-    app = cast(TributaryApp, stream.app)
-    batches = cast(
-        AsyncGenerator[Sequence[EventT[T]], None], concrete.noack_take(max_events, within_s)
-    )
-    try:
-        async for events in batches:
-            app.batches_in_flight += 1
-            try:
-                yield events
-            finally:
-                app.batches_in_flight -= 1
-    finally:
-        await batches.aclose()
-
-
 async def ack_events(stream: StreamT[T], events: Sequence[EventT[T]]) -> None:
     """Acknowledge `events` once the table changes they caused are in their changelogs
     (`streams.runtime.changelog_writes`): a committed offset never outruns the state it produced."""
     await cast(TributaryApp, stream.app).changelog_writes.written()
     for event in events:
         await stream.ack(event)
-
-
-@contextmanager
-def event_scope(event: EventT[Any]) -> Iterator[None]:
-    """Make `event` the one Faust believes is being processed, for table writes.
-
-    Faust routes a table write to the changelog partition (and the RocksDB partition store) of
-    the event currently being processed. Batching (`noack_take`, `take_events`) collects the
-    events in a background task, so in the agent body no event is current and table writes
-    fail with "Cannot modify table key from outside of stream iteration" (faust-streaming
-    issue #497).
-    Setting the context variable per event restores co-partitioning: a key's state lives in the
-    partition its events came from.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 def describe_event(event: EventT[Any]) -> SourceRecord:

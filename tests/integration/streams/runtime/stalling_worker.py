@@ -24,9 +24,9 @@ from streams.runtime.app import (
     ack_events,
     create_faust_app,
     raw_topic,
-    take_unacked_events,
     worker_event_loop,
 )
+from streams.runtime.batch_agent import take_unacked_events
 from streams.runtime.stall_watchdog import StallWatchdog
 from streams.settings import Settings
 

@@ -22,10 +22,9 @@ from streams.runtime.app import (
     changelog_specs,
     create_faust_app,
     describe_event,
-    event_scope,
     raw_topic,
-    take_unacked_events,
 )
+from streams.runtime.batch_agent import event_scope, take_unacked_events
 from streams.settings import Settings
 
 

@@ -1,0 +1,132 @@
+"""Every agent of the pipeline is one of these: take a batch, process it, acknowledge it.
+
+A pipeline hands `batch_agent` a plain `process` coroutine (its batch logic, testable without
+Faust) and gets back a Faust agent that:
+
+- takes batches of up to `BatchSize.max_events` unacknowledged events, or what arrived within
+  `BatchSize.within_s` (`take_unacked_events`);
+- awaits `process(events)`: by the time it returns, the batch's outputs are acknowledged by Kafka
+  and its views written (each pipeline's `process` retries what may pass);
+- acknowledges the batch only then (`ack_events`: after the table changes it caused are in their
+  changelogs), so a committed offset never outruns what it produced;
+- crashes the worker on an unexpected error (`CrashingSupervisor`) rather than restarting in
+  place: the batch in hand was handed to the crashed agent only, so it would stay unprocessed
+  (and its offsets uncommitted) until the process restarts anyway. Failing loudly gets there
+  sooner, and the next owner of the partitions processes the batch again.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar, cast
+
+import faust
+from faust.streams import _current_event
+from faust.types import AgentT, EventT, StreamT
+from faust.web import Request, Response, View
+from mode.supervisors import CrashingSupervisor
+
+from streams.runtime.app import TributaryApp, ack_events
+from streams.settings import WorkerSettings
+
+T = TypeVar("T")
+
+Batch = Sequence[EventT[bytes]]
+BatchProcess = Callable[[Batch], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSize:
+    """How much an agent takes at once: up to `max_events`, or what came within `within_s`."""
+
+    max_events: int
+    within_s: float
+
+
+def batch_size(worker: WorkerSettings) -> BatchSize:
+    return BatchSize(worker.batch_events, worker.batch_window_s)
+
+
+def batch_agent(
+    app: faust.App,
+    source: Any,
+    name: str,
+    process: BatchProcess,
+    size: BatchSize,
+    *,
+    stats: object | None = None,
+) -> AgentT[Any]:
+    """The agent `name` on `source` (a topic, or one Faust topic over several names).
+
+    `stats`, a dataclass the pipeline updates as it goes, is served as JSON at
+    `/agents/<name>/stats/` on the worker's web server when given.
+    """
+
+    async def body(stream: StreamT[bytes]) -> None:
+        async for events in take_unacked_events(stream, size.max_events, size.within_s):
+            await process(events)
+            await ack_events(stream, events)
+
+    body.__name__ = name
+    agent = app.agent(source, name=name, supervisor_strategy=CrashingSupervisor)(body)
+    if stats is not None:
+        _register_stats(app, name, stats)
+    return agent
+
+
+def _register_stats(app: faust.App, agent_name: str, stats: Any) -> None:
+    @app.page(f"/agents/{agent_name}/stats/", name=f"agents-{agent_name}-stats")
+    class AgentStats(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(asdict(stats))
+
+
+async def take_unacked_events(
+    stream: StreamT[T], max_events: int, within_s: float
+) -> AsyncIterator[Sequence[EventT[T]]]:
+    """Batches of up to `max_events` events, or what arrived within `within_s`; see `ack_events`.
+
+    Events rather than values, so that each keeps its topic, partition and offset. Unacknowledged,
+    because `Stream.take_events` acknowledges a batch however its processing ended (its `finally`
+    runs when the agent fails or is cancelled): a batch that never reached PostgreSQL would be
+    committed and lost. Here only `ack_events` marks offsets as safe to commit.
+    While the caller holds a batch, the app counts it in `batches_in_flight`.
+    """
+    # `StreamT` does not declare `noack_take`; every stream Faust hands an agent is a `Stream`,
+    # and `noack_take` yields the events themselves (its annotation says values).
+    concrete = cast(faust.Stream[T], stream)
+    app = cast(TributaryApp, stream.app)
+    batches = cast(
+        AsyncGenerator[Sequence[EventT[T]], None], concrete.noack_take(max_events, within_s)
+    )
+    try:
+        async for events in batches:
+            app.batches_in_flight += 1
+            try:
+                yield events
+            finally:
+                app.batches_in_flight -= 1
+    finally:
+        await batches.aclose()
+
+
+@contextmanager
+def event_scope(event: EventT[Any]) -> Iterator[None]:
+    """Make `event` the one Faust believes is being processed, for table writes.
+
+    Faust routes a table write to the changelog partition (and the RocksDB partition store) of
+    the event currently being processed. Batching (`noack_take`, `take_events`) collects the
+    events in a background task, so in the agent body no event is current and table writes
+    fail with "Cannot modify table key from outside of stream iteration" (faust-streaming
+    issue #497).
+    Setting the context variable per event restores co-partitioning: a key's state lives in the
+    partition its events came from.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
