@@ -6,6 +6,10 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Pinned versions and hashes of every dependency; `make lock` writes it.
+LOCK := requirements.lock
+UV_VERSION := 0.13.9
+LOCK_ARGS ?=
 
 # A development-only webhook secret, so that `make dev` accepts requests signed by
 # scripts/sign_webhook.py out of the box. Never use it anywhere else.
@@ -17,7 +21,7 @@ export TRIBUTARY_WEBHOOK_SECRET_PROVIDERS ?= $(DEV_SECRET)
 # The operator endpoints' bearer token (table views, lifting blocks): development only.
 export TRIBUTARY_OPERATOR_TOKEN ?= dev-operator-token
 
-.PHONY: dev test install stack stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications
+.PHONY: dev test install lock stack stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications
 
 dev: install stack migrate
 	$(PY) scripts/run_pipeline.py
@@ -27,12 +31,27 @@ test: install stack migrate lint typecheck
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every dependency (the dev extra's too) at the version and hashes of the lock file, then the
+# project itself, editable, without letting pip resolve anything further.
+$(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+# Regenerates $(LOCK) from pyproject.toml (the dependencies and the dev extra, Python 3.11 on
+# Linux, with hashes) using uv, installed into a throwaway virtualenv, never into the project's.
+# Versions already in the lock are kept while pyproject.toml allows them; to move on, run
+# `make lock LOCK_ARGS=--upgrade` (everything) or `LOCK_ARGS='--upgrade-package aiohttp'`.
+lock:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	tool=$$(mktemp -d) && trap 'rm -rf "$$tool"' EXIT && \
+	$(PYTHON) -m venv "$$tool" && "$$tool/bin/pip" install --quiet uv==$(UV_VERSION) && \
+	"$$tool/bin/uv" pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform linux --generate-hashes --custom-compile-command 'make lock' \
+		--output-file $(LOCK) --quiet $(LOCK_ARGS)
 
 stack: install
 	$(PY) stack/stackctl.py start
