@@ -20,7 +20,7 @@ from streams.kafka.dead_letters import (
     MAX_ERROR_MESSAGE_CHARS,
     dead_letter_headers,
 )
-from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.runtime import OutgoingRecord, SourceRecord
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from schemas.notifications import NotificationDispatchEvent  # noqa: E402
 from streams.kafka.wire import decode, encode  # noqa: E402
 from streams.providers.channels import build_channel_senders, provider_senders  # noqa: E402
 from streams.providers.http import create_client_session  # noqa: E402
-from streams.runtime.app import OutgoingRecord, SourceRecord, free_port  # noqa: E402
+from streams.runtime import OutgoingRecord, SourceRecord, free_port  # noqa: E402
 from streams.settings import DispatchSettings, ProviderSettings  # noqa: E402
 
 HOST = "127.0.0.1"

@@ -2,7 +2,7 @@
 
 `python scripts/bench_faust_floor.py` (the stack must be up). Each case runs in a child process
 of its own, on a fresh topic of `--records` records of 300 bytes (6 partitions), consumed the
-way our agents consume: `take_unacked_events` batches of 500 within 0.2 s, then `ack_events`.
+way our agents consume: `batch_agent`s taking batches of 500 within 0.2 s, on the worker's app.
 
 - `consume xN`: N agents subscribed to the topic (every record is one event per agent);
 - `consume+produce`: one agent that also sends each record on through `TopicPublisher` (the
@@ -37,15 +37,15 @@ sys.path.insert(0, str(REPO))
 
 from streams.kafka.catalog import TopicSpec  # noqa: E402
 from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_blocking  # noqa: E402
-from streams.runtime.app import (  # noqa: E402
+from streams.runtime import (  # noqa: E402
+    BatchSize,
     OutgoingRecord,
     TopicPublisher,
-    ack_events,
-    broker_urls,
+    batch_agent,
+    create_faust_app,
     raw_topic,
     worker_event_loop,
 )
-from streams.runtime.batch_agent import take_unacked_events  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 BATCH_EVENTS, BATCH_WINDOW_S = 500, 0.2
@@ -110,31 +110,21 @@ def run_case(run: str, agents: int, produce: bool, records: int) -> None:
     ]
     ensure_topics_blocking(settings, specs)
     loop.run_until_complete(_fill(settings, source, records))
-    app = faust.App(
-        f"floor-{run}",
-        broker=broker_urls(settings.kafka.bootstrap),
-        store="memory://",
-        web_enabled=False,
-        topic_disable_leader=True,
-        stream_wait_empty=False,
-        consumer_auto_offset_reset="earliest",
-        producer_linger=settings.kafka.linger_ms / 1000,
-        producer_max_batch_size=256 * 1024,
-    )
+    # The worker's own app (its guards included), its tables in memory, under an id of its own.
+    worker = settings.worker.model_copy(update={"app_id": f"floor-{run}", "store": "memory://"})
+    app = create_faust_app(settings.model_copy(update={"worker": worker}))
     label = "consume+produce" if produce else f"consume x{agents}"
     meter = Meter(records * agents, label)
     topic = raw_topic(app, source)
     out = TopicPublisher(raw_topic(app, sink))
 
-    async def consume(stream: Any) -> None:
-        async for events in take_unacked_events(stream, BATCH_EVENTS, BATCH_WINDOW_S):
-            if produce:
-                await out.send_all([OutgoingRecord(e.message.key, e.message.value) for e in events])
-            await ack_events(stream, events)
-            meter.batch(len(events))
+    async def forward(events: Any) -> None:
+        if produce:
+            await out.send_all([OutgoingRecord(e.message.key, e.message.value) for e in events])
+        meter.batch(len(events))
 
     for n in range(agents):
-        app.agent(topic, name=f"floor_{n}")(consume)
+        batch_agent(app, topic, f"floor_{n}", forward, BatchSize(BATCH_EVENTS, BATCH_WINDOW_S))
     faust.Worker(app, loglevel="warning", loop=loop).execute_from_commandline()
 
 

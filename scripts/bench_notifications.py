@@ -44,7 +44,7 @@ from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
 from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics
 from streams.migrations import runner as migrate
-from streams.runtime.app import free_port
+from streams.runtime import free_port
 from streams.settings import Settings
 from streams.stores.database import create_engine
 

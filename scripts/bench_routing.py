@@ -25,7 +25,7 @@ from schemas.notifications import NotificationRequestEvent
 from schemas.orders import OrderEvent
 from schemas.users import UserEvent
 from streams.kafka.wire import decode, encode
-from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.runtime import OutgoingRecord, SourceRecord
 from streams.settings import NotificationSettings
 
 BATCH = 500

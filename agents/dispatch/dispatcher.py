@@ -39,7 +39,7 @@ from streams.providers.base import (
     RetriableSendError,
     SendResult,
 )
-from streams.runtime.app import OutgoingRecord, RecordSink, SourceRecord
+from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 
 ATTEMPT_HEADER = "dispatch.attempt"
 DUE_HEADER = "dispatch.due-ms"

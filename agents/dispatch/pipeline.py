@@ -36,12 +36,14 @@ from streams.kafka.wire import WireCodec, local_codec
 from streams.providers.base import ChannelSender, OutboundMessage, SendResult
 from streams.providers.channels import ChannelSenders, build_channel_senders, provider_senders
 from streams.providers.http import create_client_session
-from streams.runtime.app import TopicPublisher, describe_event, raw_topic
-from streams.runtime.batch_agent import (
+from streams.runtime import (
     Batch,
     BatchProcess,
+    TopicPublisher,
     batch_agent,
     batch_size,
+    describe_event,
+    raw_topic,
 )
 from streams.settings import Settings
 

@@ -24,7 +24,7 @@ from agents.metrics.windows import MetricsPartial, WindowAggregator
 from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.analytics import ANALYTICS_RECORDS, WindowRecord, WindowResult
 from streams.errors import RetriableError
-from streams.runtime.app import OutgoingRecord, RecordSink, SourceRecord
+from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 
 log = logging.getLogger(__name__)
 

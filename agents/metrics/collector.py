@@ -25,7 +25,7 @@ from schemas.notifications import NotificationStatusEvent
 from schemas.orders import OrderEvent
 from schemas.users import UserEvent
 from streams.errors import PoisonError
-from streams.runtime.app import SourceRecord
+from streams.runtime import SourceRecord
 
 log = logging.getLogger(__name__)
 

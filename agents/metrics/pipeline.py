@@ -30,12 +30,15 @@ from agents.tracking.tracker import Transitions, TransitionsSink
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec, local_codec
-from streams.runtime.app import OutgoingRecord, TopicPublisher, describe_event, raw_topic
-from streams.runtime.batch_agent import (
+from streams.runtime import (
     Batch,
+    OutgoingRecord,
+    TopicPublisher,
     batch_agent,
     batch_size,
+    describe_event,
     event_scope,
+    raw_topic,
 )
 from streams.settings import Settings
 

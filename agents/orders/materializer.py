@@ -24,7 +24,7 @@ from agents.orders.state import from_entry, merge, to_entry
 from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.orders import OrderEvent, OrderView
 from streams.errors import PoisonError, RetriableError
-from streams.runtime.app import OutgoingRecord, RecordSink, SourceRecord
+from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 from streams.stores.order_store import latest_per_order
 
 log = logging.getLogger(__name__)

@@ -41,8 +41,14 @@ from schemas.users import UserEvent
 from streams.errors import RetriableError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec, local_codec
-from streams.runtime.app import TopicPublisher, describe_event, raw_topic
-from streams.runtime.batch_agent import batch_agent, batch_size, event_scope
+from streams.runtime import (
+    TopicPublisher,
+    batch_agent,
+    batch_size,
+    describe_event,
+    event_scope,
+    raw_topic,
+)
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

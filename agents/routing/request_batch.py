@@ -21,7 +21,7 @@ from agents.retry import Backoff, Sleep
 from agents.routing.route_batch import NotificationStats, send_records
 from agents.routing.rules import CausingEvent, requests_for
 from streams.errors import PoisonError
-from streams.runtime.app import OutgoingRecord, RecordSink, SourceRecord
+from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from schemas.notifications import (
 )
 from schemas.users import UserDeleted, UserEvent
 from streams.errors import PoisonError, RetriableError
-from streams.runtime.app import OutgoingRecord, RecordSink, SourceRecord
+from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 
 log = logging.getLogger(__name__)
 

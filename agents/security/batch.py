@@ -23,7 +23,7 @@ from agents.retry import Backoff, Sleep, retry_retriable
 from agents.security.signals import SUSPICIOUS, Decisions
 from schemas.auth import AuthEvent, LoginFailed
 from streams.errors import PoisonError, RetriableError
-from streams.runtime.app import OutgoingRecord, RecordSink, SourceRecord
+from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 from streams.settings import SecuritySettings
 from streams.stores.block_store import Block
 

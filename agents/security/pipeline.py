@@ -26,8 +26,14 @@ from agents.security.signals import on_ip_failure, on_user_event
 from schemas.auth import AuthEvent
 from streams.kafka.catalog import TopicCatalog, TopicSpec
 from streams.kafka.wire import WireCodec
-from streams.runtime.app import TopicPublisher, describe_event, raw_topic
-from streams.runtime.batch_agent import batch_agent, batch_size, event_scope
+from streams.runtime import (
+    TopicPublisher,
+    batch_agent,
+    batch_size,
+    describe_event,
+    event_scope,
+    raw_topic,
+)
 from streams.settings import Settings
 from streams.stores.block_store import BlockStore
 

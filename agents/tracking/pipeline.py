@@ -27,12 +27,14 @@ from agents.tracking.tracker import (
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec, local_codec
-from streams.runtime.app import TopicPublisher, describe_event, raw_topic
-from streams.runtime.batch_agent import (
+from streams.runtime import (
     Batch,
+    TopicPublisher,
     batch_agent,
     batch_size,
+    describe_event,
     event_scope,
+    raw_topic,
 )
 from streams.settings import Settings
 

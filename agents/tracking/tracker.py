@@ -50,7 +50,7 @@ from schemas.notifications import (
     NotificationStatusEvent,
 )
 from streams.errors import PoisonError, RetriableError
-from streams.runtime.app import OutgoingRecord, RecordSink, SourceRecord
+from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 from streams.stores.delivery_store import DeliveryRow, TransitionRow
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from agents.worker.table_sizes import local_partition_sizes
-from streams.runtime.stall_watchdog import Sample
+from streams.runtime import Sample
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,7 @@ from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
 from streams.kafka.topic_admin import ensure_topics
 from streams.kafka.wire import WireCodec
-from streams.runtime.app import changelog_specs, create_faust_app, worker_event_loop
-from streams.runtime.stall_watchdog import StallWatchdog
+from streams.runtime import StallWatchdog, changelog_specs, create_faust_app, worker_event_loop
 from streams.settings import Settings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore

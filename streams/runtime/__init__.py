@@ -1,1 +1,57 @@
-"""The streaming runtime: the only code that reaches into Faust, mode and aiokafka internals."""
+"""The streaming runtime: the only code that reaches into Faust, mode and aiokafka internals.
+
+Its public face is what this module exports; a pipeline needs nothing else:
+
+- `create_faust_app` builds a process's app, its guards installed; `worker_event_loop` the loop;
+- `batch_agent` declares an agent: take a batch, call the pipeline's plain `process`, acknowledge
+  in the order `streams.runtime.checkpoint` states (read that docstring first);
+- `raw_topic` declares a topic of bytes, `TopicPublisher` publishes to it and waits for Kafka;
+- `SourceRecord`, `OutgoingRecord` and `RecordSink` are what the plain logic reads and writes;
+- `StallWatchdog` restarts a worker's consuming when faust-streaming stops delivering.
+
+The corrections to faust-streaming 0.15 behind it (`app`, `changelog_writes`, `commit_guard`,
+`fetch_positions`, `consumer_state`, `stall_watchdog`) are private to this package.
+"""
+
+from streams.runtime.app import (
+    broker_urls,
+    changelog_specs,
+    create_faust_app,
+    free_port,
+    worker_event_loop,
+)
+from streams.runtime.batch_agent import (
+    Batch,
+    BatchProcess,
+    BatchSize,
+    batch_agent,
+    batch_size,
+    describe_event,
+    event_scope,
+)
+from streams.runtime.records import Headers, OutgoingRecord, RecordSink, SourceRecord
+from streams.runtime.stall_watchdog import Sample, StallWatchdog
+from streams.runtime.topics import TopicPublisher, raw_topic
+
+__all__ = [
+    "Batch",
+    "BatchProcess",
+    "BatchSize",
+    "Headers",
+    "OutgoingRecord",
+    "RecordSink",
+    "Sample",
+    "SourceRecord",
+    "StallWatchdog",
+    "TopicPublisher",
+    "batch_agent",
+    "batch_size",
+    "broker_urls",
+    "changelog_specs",
+    "create_faust_app",
+    "describe_event",
+    "event_scope",
+    "free_port",
+    "raw_topic",
+    "worker_event_loop",
+]

@@ -1,62 +1,30 @@
-"""The Faust application factory, and the few Faust internals the agents need, kept in one place.
+"""The Faust application factory: one app per process, with the runtime's guards installed.
 
-Everything Faust-specific that is not plain wiring lives here, so that an upgrade of
-faust-streaming touches this module only. There is no module-level app: each process (and each
-test) builds its own from its `Settings`, which is also what gives a test its own consumer group.
+The guards (`UnskippableEvent`, `DurableTable`, the fetch and commit guards) are what make
+`streams.runtime.checkpoint`'s commit order hold on faust-streaming 0.15. There is no
+module-level app: each process (and each test) builds its own from its `Settings`, which is also
+what gives a test its own consumer group.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any
 
 import faust
 import uvloop
-from aiokafka.errors import KafkaError
-from faust.exceptions import ProducerSendError
-from faust.types import TP, ConsumerT, EventT, StreamT, TopicT
+from faust.types import TP, ConsumerT
 
-from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicSpec
 from streams.runtime.changelog_writes import ChangelogWrites, DurableTable
 from streams.runtime.commit_guard import HeldCommits, guard_commits
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
 from streams.settings import Settings
 
-T = TypeVar("T")
-
-Headers = tuple[tuple[str, bytes], ...]
 # Per partition and produce request; a 500-event batch of ~300-byte records fits in one.
 PRODUCER_BATCH_BYTES = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class SourceRecord:
-    """Where a consumed record came from and its original bytes, free of Faust types."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingRecord:
-    key: bytes | None
-    value: bytes | None
-    headers: Headers = ()
-
-
-class RecordSink(Protocol):
-    """Where a batch's records go (a `TopicPublisher` in the worker, a list in unit tests):
-    `send_all` returns once every record is acknowledged."""
-
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None: ...
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -205,63 +173,3 @@ def changelog_specs(app: faust.App, settings: Settings) -> list[TopicSpec]:
         )
         for table in app.tables.values()
     ]
-
-
-def raw_topic(app: faust.App, name: str) -> TopicT:
-    """A topic of plain bytes: no Faust model, so no `__faust` metadata in or out.
-
-    The topic itself is created by `streams.kafka.topic_admin.ensure_topics`, with the partition
-    count
-    the catalog declares; Faust only declares its own internal topics (table changelogs).
-    """
-    return app.topic(
-        name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-
-
-async def ack_events(stream: StreamT[T], events: Sequence[EventT[T]]) -> None:
-    """Acknowledge `events` once the table changes they caused are in their changelogs
-    (`streams.runtime.changelog_writes`): a committed offset never outruns the state it produced."""
-    await cast(TributaryApp, stream.app).changelog_writes.written()
-    for event in events:
-        await stream.ack(event)
-
-
-def describe_event(event: EventT[Any]) -> SourceRecord:
-    message = event.message
-    return SourceRecord(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-    )
-
-
-class TopicPublisher:
-    """Sends records to one topic through the app's own producer (one producer per process)."""
-
-    def __init__(self, topic: TopicT) -> None:
-        self._topic = topic
-
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
-        """Send every record and return once the broker has acknowledged all of them.
-
-        `force=True`: without it, a send from inside an agent is deferred until the current
-        event is acknowledged, and the caller could not know the records were written.
-        """
-        try:
-            deliveries = [
-                await self._topic.send(
-                    key=record.key, value=record.value, headers=list(record.headers), force=True
-                )
-                for record in records
-            ]
-            # Shielded: a cancelled wait must not cancel the futures the producer resolves.
-            await asyncio.gather(*map(asyncio.shield, deliveries))
-        except (KafkaError, ProducerSendError) as exc:  # Faust wraps the send, not the delivery
-            raise ServiceUnavailableError("kafka", f"{type(exc).__name__}: {exc}") from exc

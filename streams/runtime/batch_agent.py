@@ -5,10 +5,8 @@ Faust) and gets back a Faust agent that:
 
 - takes batches of up to `BatchSize.max_events` unacknowledged events, or what arrived within
   `BatchSize.within_s` (`take_unacked_events`);
-- awaits `process(events)`: by the time it returns, the batch's outputs are acknowledged by Kafka
-  and its views written (each pipeline's `process` retries what may pass);
-- acknowledges the batch only then (`ack_events`: after the table changes it caused are in their
-  changelogs), so a committed offset never outruns what it produced;
+- awaits `process(events)`, then acknowledges the batch (`ack_events`), in the order
+  `streams.runtime.checkpoint` states, so a committed offset never outruns what it produced;
 - crashes the worker on an unexpected error (`CrashingSupervisor`) rather than restarting in
   place: the batch in hand was handed to the crashed agent only, so it would stay unprocessed
   (and its offsets uncommitted) until the process restarts anyway. Failing loudly gets there
@@ -29,7 +27,9 @@ from faust.types import AgentT, EventT, StreamT
 from faust.web import Request, Response, View
 from mode.supervisors import CrashingSupervisor
 
-from streams.runtime.app import TributaryApp, ack_events
+from streams.runtime.app import TributaryApp
+from streams.runtime.checkpoint import ack_events
+from streams.runtime.records import SourceRecord
 from streams.settings import WorkerSettings
 
 T = TypeVar("T")
@@ -130,3 +130,15 @@ def event_scope(event: EventT[Any]) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def describe_event(event: EventT[Any]) -> SourceRecord:
+    """The record behind a Faust event, for a pipeline's plain logic."""
+    message = event.message
+    return SourceRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+    )

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from streams.runtime.app import free_port
+from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.child_process import ChildProcess
 

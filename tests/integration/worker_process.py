@@ -21,7 +21,7 @@ from pydantic import BaseModel, SecretStr
 from agents.worker.process import READY_MESSAGE
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_blocking
-from streams.runtime.app import free_port
+from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.child_process import ChildProcess
 from tests.integration.conftest import isolated_settings

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from agents.dispatch.dispatcher import ATTEMPT_HEADER, DEAD_LETTER_ATTEMPTS_HEADER
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.dead_letters import read_dead_letter
-from streams.runtime.app import free_port
+from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.agents.dispatch_support import (
     TopicTap,

@@ -32,7 +32,7 @@ from agents.orders.state import merge, to_entry
 from agents.worker.table_sizes import key_partition
 from schemas.orders import OrderEvent, OrderView
 from streams.kafka.catalog import TopicCatalog
-from streams.runtime.app import free_port
+from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.agents.conftest import new_order_id, produce
 from tests.integration.kafka_io import records_to_end

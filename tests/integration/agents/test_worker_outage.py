@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from agents.orders.pipeline import AGENT_NAME
-from streams.runtime.app import free_port
+from streams.runtime import free_port
 from streams.settings import Settings
 from streams.stores.order_store import OrderStore
 from tests.integration.agents.conftest import (

@@ -6,7 +6,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
 from agents.orders.state import merge, to_entry
-from streams.runtime.app import free_port
+from streams.runtime import free_port
 from streams.settings import Settings
 from streams.stores.order_store import OrderStore
 from tests.integration.agents.conftest import new_order_id, produce, row_where

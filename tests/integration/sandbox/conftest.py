@@ -18,7 +18,7 @@ from aiohttp import ClientSession, web
 from api.errors import InvalidSignatureError
 from api.receipt_formats import FORMATS, ReceiptRequest
 from api.signature import verify
-from streams.runtime.app import free_port
+from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.sandbox_process import (
     SandboxProcess,

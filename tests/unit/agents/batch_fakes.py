@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from streams.runtime.app import SourceRecord
+from streams.runtime import SourceRecord
 
 
 class ScopeAndSleep:

@@ -15,7 +15,7 @@ from agents.metrics.windows import MetricsPartial, WindowConfig
 from schemas import examples
 from schemas.contracts import BY_EVENT_TYPE
 from streams.errors import PoisonError
-from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.runtime import OutgoingRecord, SourceRecord
 
 # A minute boundary: windows of 60 s start here, and so does a 5-minute hopping window.
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from agents.dead_letters import MAX_ERROR_MESSAGE_CHARS, dead_letter
 from streams.kafka.wire import ContractViolationError
-from streams.runtime.app import SourceRecord
+from streams.runtime import SourceRecord
 
 
 def test_a_dead_letter_keeps_the_bytes_and_names_the_error_and_the_source() -> None:

@@ -20,7 +20,7 @@ from streams.providers.base import (
 )
 from streams.providers.channels import provider_senders
 from streams.providers.http import create_client_session
-from streams.runtime.app import free_port
+from streams.runtime import free_port
 from streams.settings import ProviderSettings, Settings
 from tests.integration.agents.dispatch_support import new_notification_id, sandbox_messages
 from tests.integration.sandbox_process import (

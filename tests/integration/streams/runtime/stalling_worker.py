@@ -18,16 +18,12 @@ from typing import Any
 
 import faust
 
-from streams.runtime.app import (
-    OutgoingRecord,
-    TopicPublisher,
-    ack_events,
-    create_faust_app,
-    raw_topic,
-    worker_event_loop,
-)
+from streams.runtime.app import create_faust_app, worker_event_loop
 from streams.runtime.batch_agent import take_unacked_events
+from streams.runtime.checkpoint import ack_events
+from streams.runtime.records import OutgoingRecord
 from streams.runtime.stall_watchdog import StallWatchdog
+from streams.runtime.topics import TopicPublisher, raw_topic
 from streams.settings import Settings
 
 READY = "stalling worker ready"

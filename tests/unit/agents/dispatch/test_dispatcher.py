@@ -31,7 +31,7 @@ from streams.providers.base import (
     RetriableSendError,
     SendResult,
 )
-from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.runtime import OutgoingRecord, SourceRecord
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 DELAYS_S = (1.0, 5.0, 30.0)

@@ -10,7 +10,7 @@ from agents.retry import Backoff
 from schemas.analytics import EventsWindowRecord, OrdersWindowRecord
 from streams.errors import ServiceUnavailableError
 from streams.kafka.wire import decode, encode
-from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.runtime import OutgoingRecord, SourceRecord
 from tests.unit.agents.metrics_factories import FakeSink, Inputs, config, event, no_scope, order
 
 TOPICS = ("analytics.events", "analytics.orders", "analytics.auth", "analytics.delivery")

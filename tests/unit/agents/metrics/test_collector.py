@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agents.metrics.collector import MetricsCollector, transition_partials
 from schemas.notifications import NotificationStatusEvent
-from streams.runtime.app import SourceRecord
+from streams.runtime import SourceRecord
 from tests.unit.agents.metrics_factories import Inputs, config, status
 
 

@@ -14,7 +14,7 @@ from agents.retry import Backoff
 from schemas.orders import OrderEvent, OrderView
 from streams.errors import ServiceUnavailableError, TributaryError
 from streams.kafka.wire import decode, encode
-from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.runtime import OutgoingRecord, SourceRecord
 from tests.unit.agents.batch_fakes import ScopeAndSleep
 from tests.unit.agents.factories import order_event
 

@@ -11,7 +11,7 @@ from schemas.auth import AuthEvent
 from schemas.notifications import NotificationRequestEvent
 from schemas.orders import OrderEvent
 from streams.kafka.wire import decode, encode
-from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.runtime import OutgoingRecord, SourceRecord
 from tests.unit.agents.notification_factories import NOON, USER, auth_event, order_event
 
 AUTH, ORDERS = "auth.events", "orders.events"

@@ -26,7 +26,7 @@ from schemas.notifications import (
 )
 from schemas.users import UserEvent
 from streams.kafka.wire import decode, encode
-from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.runtime import OutgoingRecord, SourceRecord
 from tests.unit.agents.notification_factories import (
     NOON,
     USER,

@@ -11,7 +11,7 @@ from agents.security.signals import on_ip_failure, on_user_event
 from schemas.auth import AuthEvent, SuspiciousLogin
 from streams.errors import ServiceUnavailableError
 from streams.kafka.wire import decode, encode
-from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.runtime import OutgoingRecord, SourceRecord
 from streams.stores.block_store import Block
 from tests.unit.agents.batch_fakes import ScopeAndSleep
 from tests.unit.agents.security.test_signals import CONFIG, failed, succeeded

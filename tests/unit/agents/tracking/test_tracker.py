@@ -12,7 +12,7 @@ from agents.tracking.tracker import DeliveryTracker, Topics, Transitions, is_own
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.errors import ServiceUnavailableError
 from streams.kafka.wire import decode, encode
-from streams.runtime.app import OutgoingRecord, SourceRecord
+from streams.runtime import OutgoingRecord, SourceRecord
 from streams.stores.delivery_store import DeliveryRow, TransitionRow
 from tests.unit.agents.delivery_factories import T0, at, receipt_event, status_event
 

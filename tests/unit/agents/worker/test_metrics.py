@@ -18,7 +18,7 @@ from agents.worker.metrics import (
     install_worker_metrics,
     partition_lags,
 )
-from streams.runtime.stall_watchdog import Sample
+from streams.runtime import Sample
 
 ORDERS = TP("orders.events", 0)
 

@@ -25,7 +25,7 @@ from streams.providers.http import create_client_session, retry_after_s
 from streams.providers.meta import MetaSender
 from streams.providers.sendgrid import SendGridSender
 from streams.providers.twilio import TwilioSender
-from streams.runtime.app import free_port
+from streams.runtime import free_port
 from streams.settings import ProviderSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -14,17 +14,11 @@ from faust.types import TopicT
 from faust.types.tuples import Message
 
 from streams.errors import ServiceUnavailableError
-from streams.runtime.app import (
-    OutgoingRecord,
-    TopicPublisher,
-    ack_events,
-    broker_urls,
-    changelog_specs,
-    create_faust_app,
-    describe_event,
-    raw_topic,
-)
-from streams.runtime.batch_agent import event_scope, take_unacked_events
+from streams.runtime.app import broker_urls, changelog_specs, create_faust_app
+from streams.runtime.batch_agent import describe_event, event_scope, take_unacked_events
+from streams.runtime.checkpoint import ack_events
+from streams.runtime.records import OutgoingRecord
+from streams.runtime.topics import TopicPublisher, raw_topic
 from streams.settings import Settings
 
 

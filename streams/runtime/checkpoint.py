@@ -1,0 +1,41 @@
+"""When a batch's input offsets may be committed: the order, stated once.
+
+For every batch an agent takes (`streams.runtime.batch_agent`), in this order:
+
+1. **Process.** The pipeline's `process(events)` returns only when its effects are done: the
+   records it produced are acknowledged by Kafka (`TopicPublisher.send_all` awaits every
+   delivery), its PostgreSQL and Redis writes have returned, and what failed for good went to a
+   dead-letter topic (itself acknowledged). A failure here raises: nothing below happens, the
+   worker crashes, and the next owner of the partitions reads the batch again.
+2. **Table changes in their changelogs.** A table write is sent to its changelog in the
+   background; `ack_events` waits until every change made so far is acknowledged by Kafka
+   (`streams.runtime.changelog_writes`), so a table recovered from its changelog has them.
+3. **Acknowledge.** Only then are the batch's events acknowledged to Faust, which makes their
+   offsets eligible for commit. An event whose consumer generation has passed (a rebalance came
+   between) is refused (`UnskippableEvent`): its next owner processes it again.
+4. **Commit.** Faust's commit loop commits, per partition, up to the first offset neither
+   acknowledged nor known to be absent from the log (`streams.runtime.commit_guard`, from what
+   fetching saw: `streams.runtime.fetch_positions`); a record never acknowledged holds the
+   partition's commit, and the stall watchdog reads it again if it stays held.
+
+So a committed offset never outruns the outputs, views or table state it caused: processing is
+at-least-once, and every pipeline's writes are idempotent so that a batch read twice is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar, cast
+
+from faust.types import EventT, StreamT
+
+from streams.runtime.app import TributaryApp
+
+T = TypeVar("T")
+
+
+async def ack_events(stream: StreamT[T], events: Sequence[EventT[T]]) -> None:
+    """Steps 2 and 3 above, for a batch whose step 1 has returned."""
+    await cast(TributaryApp, stream.app).changelog_writes.written()
+    for event in events:
+        await stream.ack(event)

@@ -1,0 +1,54 @@
+"""Topics as the pipelines declare them, and the one way records are published to them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
+from faust.types import TopicT
+
+from streams.errors import ServiceUnavailableError
+from streams.runtime.records import OutgoingRecord
+
+
+def raw_topic(app: faust.App, name: str) -> TopicT:
+    """A topic of plain bytes: no Faust model, so no `__faust` metadata in or out.
+
+    The topic itself is created by `streams.kafka.topic_admin.ensure_topics`, with the partition
+    count the catalog declares; Faust only declares its own internal topics (table changelogs).
+    """
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
+class TopicPublisher:
+    """Sends records to one topic through the app's own producer (one producer per process)."""
+
+    def __init__(self, topic: TopicT) -> None:
+        self._topic = topic
+
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
+        """Send every record and return once the broker has acknowledged all of them.
+
+        `force=True`: without it, a send from inside an agent is deferred until the current
+        event is acknowledged, and the caller could not know the records were written.
+        """
+        try:
+            deliveries = [
+                await self._topic.send(
+                    key=record.key, value=record.value, headers=list(record.headers), force=True
+                )
+                for record in records
+            ]
+            # Shielded: a cancelled wait must not cancel the futures the producer resolves.
+            await asyncio.gather(*map(asyncio.shield, deliveries))
+        except (KafkaError, ProducerSendError) as exc:  # Faust wraps the send, not the delivery
+            raise ServiceUnavailableError("kafka", f"{type(exc).__name__}: {exc}") from exc
