@@ -90,7 +90,7 @@ class TopicTap:
             partitions = self._consumer.partitions_for_topic(self.topic)
             if partitions:
                 return set(partitions)
-            await self._consumer._client.force_metadata_update()
+            await self._consumer.topics()  # public, and it refreshes the metadata
             await asyncio.sleep(0.1)
         raise AssertionError(f"topic {self.topic} has no partitions")
 
