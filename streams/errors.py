@@ -34,3 +34,8 @@ class ServiceUnavailableError(RetriableError):
 
 class ConfigurationError(TributaryError):
     """The settings do not allow the requested operation (for instance a missing secret)."""
+
+
+class UnsupportedRuntimeError(TributaryError):
+    """The installed faust-streaming, mode-streaming or aiokafka are not the versions the suite
+    ran: the runtime's corrections rely on their private names, so the worker must not start."""

@@ -37,6 +37,7 @@ from streams.kafka.codec import wire_codec
 from streams.kafka.topic_admin import ensure_topics
 from streams.kafka.wire import WireCodec
 from streams.runtime import StallWatchdog, changelog_specs, create_faust_app, worker_event_loop
+from streams.runtime.versions import check_runtime_versions
 from streams.settings import Settings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
@@ -120,6 +121,7 @@ def watch_for_stalls(
 
 def run(settings: Settings) -> None:
     """Run the worker in the foreground until SIGINT/SIGTERM; never returns normally."""
+    check_runtime_versions()
     loop = worker_event_loop()
     asyncio.set_event_loop(loop)
     # Faust creates only the last level of its data directory; a fresh checkout has none.
