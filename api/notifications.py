@@ -21,9 +21,10 @@ from typing import Any, get_args
 
 from aiohttp import web
 
-from api.errors import ContractViolationError, FieldError, NotFoundError
+from api.errors import NotFoundError
 from api.keys import DELIVERY_STORE
 from schemas.notifications import Channel, NotificationState
+from streams.errors import ContractViolationError, FieldError
 from streams.stores.delivery_store import Cursor, DeliveryRow, DeliveryStats
 
 DEFAULT_LIMIT = 50

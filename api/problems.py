@@ -16,16 +16,16 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from api.errors import (
+from api.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
+from api.rate_limits import InvalidParameterError
+from streams.errors import (
+    ConfigurationError,
     ContractViolationError,
     InvalidSignatureError,
     MalformedBodyError,
-    NotFoundError,
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
+    RetriableError,
+    ServiceUnavailableError,
 )
-from api.rate_limits import InvalidParameterError
-from streams.errors import ConfigurationError, RetriableError, ServiceUnavailableError
 from streams.operator_auth import OperatorAuthError
 from streams.stores.rate_limiter import RateLimitedError
 from streams.stores.webhook_ledger import DeliveryInProgressError

@@ -14,11 +14,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import TypeAdapter, ValidationError
 
-from api.errors import NotFoundError, RequestError
+from api.errors import NotFoundError
 from api.keys import BLOCK_STORE, RATE_LIMITER, SETTINGS
 from api.operator_auth import require_operator
 from schemas.auth import IpAddress
 from schemas.orders import Identifier
+from streams.errors import RequestError
 from streams.stores.block_store import BLOCK_KINDS, BlockKind
 from streams.stores.rate_limiter import RateDecision
 

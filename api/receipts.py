@@ -1,13 +1,14 @@
 """`POST /v1/webhooks/providers/{provider}`: signed, batched delivery receipts in, records out.
 
 The same checks as the family webhooks (`api.webhooks`), cheapest first, with one secret for all
-providers, or the provider's own signature (`api.provider_signatures`); each provider's body is
-read in its own format (`api.receipt_formats`). Each receipt becomes one
-`NotificationReceiptEvent` keyed by notification id, so it lands on the partition where
-`track_deliveries` keeps that notification. The answer is 202 only once Kafka acknowledged
-every record of the request; a repeated webhook id answers 200. A request with nothing we track
-(engagement a provider reports that is no delivery state, messages not sent by us) is 202 too,
-with `receipts: 0`: providers resend what is refused.
+providers, or the provider's own signature; each provider's body is read in its own format. How
+each provider signs and shapes its receipts is that provider's business, beside its sending
+(`streams.providers.sendgrid`, `.twilio`, `.meta`, listed in `streams.providers.webhooks`); this
+module only wires them to HTTP. Each receipt becomes one `NotificationReceiptEvent` keyed by
+notification id, so it lands on the partition where `track_deliveries` keeps that notification.
+The answer is 202 only once Kafka acknowledged every record of the request; a repeated webhook id
+answers 200. A request with nothing we track (engagement a provider reports that is no delivery
+state, messages not sent by us) is 202 too, with `receipts: 0`: providers resend what is refused.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from aiohttp import web
 
 from api.delivery import Delivered, EventEncoder, OutboundRecord, deliver_all_once
-from api.errors import InvalidSignatureError, NotFoundError
+from api.errors import NotFoundError
 from api.families import event_id_for
 from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
-from api.provider_signatures import NATIVE_HEADERS, verify_meta, verify_sendgrid, verify_twilio
-from api.receipt_formats import FORMATS, ReceiptRequest
 from api.webhooks import read_body, require_media_type, verified_webhook_id
 from schemas.notifications import NotificationReceipt, NotificationReceiptEvent
 from schemas.provider_receipts import ProviderReceiptItem
+from streams.errors import InvalidSignatureError
+from streams.providers import meta, sendgrid, twilio
+from streams.providers.receipts import ReceiptRequest
+from streams.providers.webhooks import FORMATS, NATIVE_HEADERS
 
 SECRET_NAME = "providers"  # noqa: S105 - the name of a setting, not a secret
 PATH = "/v1/webhooks/providers/{provider}"
@@ -108,9 +111,9 @@ def receipt_webhook_id(request: web.Request, provider: str, body: bytes) -> str:
         base = settings.api.public_url
         url = f"{base.rstrip('/')}{request.path_qs}" if base else str(request.url)
         token = providers.twilio_auth_token.get_secret_value()
-        return verify_twilio(token, url, request.headers, body)
+        return twilio.verify(token, url, request.headers, body)
     if provider == "sendgrid" and providers.sendgrid_webhook_public_key:
-        return verify_sendgrid(
+        return sendgrid.verify(
             providers.sendgrid_webhook_public_key,
             request.headers,
             body,
@@ -118,7 +121,7 @@ def receipt_webhook_id(request: web.Request, provider: str, body: bytes) -> str:
             tolerance_s=settings.webhook.tolerance_s,
         )
     if provider == "meta" and providers.meta_app_secret is not None:
-        return verify_meta(providers.meta_app_secret.get_secret_value(), request.headers, body)
+        return meta.verify(providers.meta_app_secret.get_secret_value(), request.headers, body)
     raise InvalidSignatureError(f"no {provider} webhook key is configured", native)
 
 

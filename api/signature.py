@@ -16,7 +16,7 @@ import hmac
 import re
 from collections.abc import Mapping
 
-from api.errors import InvalidSignatureError
+from streams.errors import InvalidSignatureError
 from streams.webhook_signature import (
     ID_HEADER,
     SECRET_PREFIX,

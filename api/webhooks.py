@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api.contracts import parse_json_object, validate
+from api.contracts import validate
 from api.delivery import Delivered, deliver_once, outbound_record
 from api.errors import PayloadTooLargeError, UnsupportedMediaTypeError, WebhookSecretMissingError
 from api.families import FAMILIES, WebhookFamily
 from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
 from api.rate_limits import enforce_ingest_limit, with_limit_headers
 from api.signature import verify
+from streams.providers.receipts import parse_json_object
 
 _CHUNK_BYTES = 64 * 1024
 

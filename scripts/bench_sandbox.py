@@ -37,8 +37,8 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from api.errors import InvalidSignatureError  # noqa: E402 - after the path is set
-from api.signature import verify  # noqa: E402
+from api.signature import verify  # noqa: E402 - after the path is set
+from streams.errors import InvalidSignatureError  # noqa: E402
 
 HOST = "127.0.0.1"
 SECRET = "whsec_" + base64.b64encode(b"bench-sandbox-receipts-secret-32").decode()

@@ -1,4 +1,9 @@
-"""Push over an FCM-style HTTP v1 API (`messages:send`, 200 with `{"name": ".../<id>"}`)."""
+"""Push over an FCM-style HTTP v1 API (`messages:send`, 200 with `{"name": ".../<id>"}`).
+
+FCM has no receipt webhook and no signature of its own: whatever relays its outcomes (an
+analytics export) posts our plain shape (`streams.providers.receipts.plain_receipts`), signed
+with Standard Webhooks.
+"""
 
 from __future__ import annotations
 

@@ -1,15 +1,44 @@
-"""WhatsApp over a Meta Cloud-style HTTP API (`/{phone number id}/messages`)."""
+"""Meta: WhatsApp over its Cloud API, its status webhooks as receipts, and their signature.
+
+- sending: `POST /{phone number id}/messages`; our notification id goes in
+  `biz_opaque_callback_data`, which Meta echoes in its status webhooks;
+- receipts: the WhatsApp Cloud API webhook, statuses nested in `entry[].changes[].value`, with
+  the id in `biz_opaque_callback_data`; sent is no delivery state and is skipped;
+- signature: `X-Hub-Signature-256`, an HMAC-SHA256 of the body with the app secret
+  (`TRIBUTARY_PROVIDERS_META_APP_SECRET`).
+"""
 
 from __future__ import annotations
 
-import aiohttp
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated
 
+import aiohttp
+from pydantic import Field
+
+from schemas.provider_receipts import ProviderReceiptItem
+from streams.errors import InvalidSignatureError
 from streams.providers.base import OutboundMessage, SendResult
 from streams.providers.http import HttpSender, body_field, message_id_or_unknown
+from streams.providers.receipts import (
+    MAX_EVENTS,
+    OpenModel,
+    ReceiptRequest,
+    parse_json,
+    receipt_item,
+    request_id,
+    required_header,
+    validated,
+)
 from streams.settings import ProviderSettings
 
 PROVIDER = "meta"
 API_VERSION = "v21.0"
+
+# Sending
 
 
 class MetaSender(HttpSender):
@@ -38,3 +67,79 @@ def _message_id(body: object) -> object:
     """`messages[0].id` of the answer, if it has that shape."""
     messages = body_field(body, "messages")
     return body_field(messages[0], "id") if isinstance(messages, list) and messages else None
+
+
+# Receipts
+
+STATES = {"delivered": "delivered", "read": "opened", "failed": "failed"}
+
+
+class MetaError(OpenModel):
+    code: int
+    title: str
+
+
+class MetaStatus(OpenModel):
+    id: str
+    status: str
+    timestamp: int
+    biz_opaque_callback_data: str | None = None
+    errors: list[MetaError] = []
+
+
+class MetaValue(OpenModel):
+    statuses: list[MetaStatus] = []
+
+
+class MetaChange(OpenModel):
+    field: str
+    value: MetaValue
+
+
+class MetaEntry(OpenModel):
+    changes: list[MetaChange]
+
+
+class MetaWebhook(OpenModel):
+    object: str
+    entry: Annotated[list[MetaEntry], Field(max_length=MAX_EVENTS)]
+
+
+def parse_receipts(request: ReceiptRequest) -> list[ProviderReceiptItem]:
+    items = []
+    hook = validated(MetaWebhook, parse_json(request.body))
+    for entry in hook.entry:
+        for change in entry.changes:
+            for status in change.value.statuses:
+                state = STATES.get(status.status)
+                if state is None or not status.biz_opaque_callback_data:
+                    continue
+                error = status.errors[0] if status.errors else None
+                items.append(
+                    receipt_item(
+                        notification_id=status.biz_opaque_callback_data,
+                        provider_message_id=status.id,
+                        state=state,
+                        occurred_at=datetime.fromtimestamp(status.timestamp, UTC),
+                        channel="whatsapp",
+                        reason=f"{error.code} {error.title}" if error else None,
+                    )
+                )
+    return items
+
+
+# Signature
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+def digest(app_secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(app_secret: str, headers: Mapping[str, str], body: bytes) -> str:
+    """The request's ledger id, or `InvalidSignatureError` naming the header at fault."""
+    signature = required_header(headers, SIGNATURE_HEADER)
+    if not hmac.compare_digest(digest(app_secret, body), signature):
+        raise InvalidSignatureError("the signature does not match", SIGNATURE_HEADER)
+    return request_id(PROVIDER, body)

@@ -2,7 +2,9 @@
 
 The `Message-ID` we generate is the provider message id: SMTP servers hand back no id of their
 own that a later bounce would name, while the Message-ID travels with the message. Our
-notification id rides in `X-Tributary-Notification-Id`.
+notification id rides in `X-Tributary-Notification-Id`. SMTP has no receipt webhook and no
+signature of its own: whatever relays its outcomes (a DSN parser) posts our plain shape
+(`streams.providers.receipts.plain_receipts`), signed with Standard Webhooks.
 
 Connections are kept and reused, as mail clients that send in volume do: a send takes an idle
 connection (checked with NOOP first if it sat idle long enough for the server to have dropped

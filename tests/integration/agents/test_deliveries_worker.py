@@ -14,10 +14,10 @@ from pytest_aiohttp import AiohttpClient
 
 from agents.tracking.state import fold, receipt_step, status_step, to_entry
 from api.app import create_app
-from api.receipt_formats import FORM
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import decode, encode
+from streams.providers.receipts import FORM
 from streams.settings import Settings
 from streams.stores.delivery_store import DeliveryStore
 from tests.integration.api.support import signed, topic_records

@@ -10,10 +10,11 @@ from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from api.provider_signatures import META_SIGNATURE, meta_digest
-from api.receipt_formats import FORM
 from schemas.notifications import NotificationReceiptEvent
 from streams.kafka.wire import decode
+from streams.providers.meta import SIGNATURE_HEADER as META_SIGNATURE
+from streams.providers.meta import digest as meta_digest
+from streams.providers.receipts import FORM
 from streams.settings import Settings
 from tests.integration.api.support import signed, topic_records
 

@@ -1,6 +1,6 @@
 """One sandbox process per module, posting its receipts to a small aiohttp receiver in the test
 process that verifies every signature the way the API does (`api.signature.verify`) and reads
-each provider's own format the way the API does (`api.receipt_formats`)."""
+each provider's own format the way the API does (`streams.providers.webhooks`)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import pytest
 import pytest_asyncio
 from aiohttp import ClientSession, web
 
-from api.errors import InvalidSignatureError
-from api.receipt_formats import FORMATS, ReceiptRequest
 from api.signature import verify
+from streams.errors import InvalidSignatureError
+from streams.providers.receipts import ReceiptRequest
+from streams.providers.webhooks import FORMATS
 from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.sandbox_process import (

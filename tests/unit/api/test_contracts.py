@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from api.contracts import parse_json_object, validate
-from api.errors import ContractViolationError, MalformedBodyError
+from api.contracts import validate
 from schemas.orders import OrderWebhook
+from streams.errors import ContractViolationError, MalformedBodyError
+from streams.providers.receipts import parse_json_object
 
 
 def _webhook(**changes: Any) -> dict[str, Any]:

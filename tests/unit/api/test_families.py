@@ -9,10 +9,10 @@ import pytest
 
 from api.contracts import validate
 from api.delivery import outbound_record
-from api.errors import ContractViolationError
 from api.families import BY_NAME, FAMILIES, WebhookFamily, event_id_for
 from schemas import examples
 from schemas.contracts import BY_EVENT_TYPE, BY_FAMILY
+from streams.errors import ContractViolationError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import local_codec
 from streams.settings import Settings

@@ -8,17 +8,20 @@ import pytest
 from aiohttp import web
 
 from api.errors import (
-    ContractViolationError,
-    FieldError,
-    InvalidSignatureError,
-    MalformedBodyError,
     NotFoundError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     WebhookSecretMissingError,
 )
 from api.problems import PROBLEM_JSON, TYPE_BASE, problem_for
-from streams.errors import RetriableError, ServiceUnavailableError
+from streams.errors import (
+    ContractViolationError,
+    FieldError,
+    InvalidSignatureError,
+    MalformedBodyError,
+    RetriableError,
+    ServiceUnavailableError,
+)
 from streams.operator_auth import OperatorAuthError
 from streams.stores.webhook_ledger import CorruptLedgerEntryError, DeliveryInProgressError
 

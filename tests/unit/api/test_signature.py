@@ -6,7 +6,6 @@ import base64
 
 import pytest
 
-from api.errors import InvalidSignatureError
 from api.signature import (
     ID_HEADER,
     SIGNATURE_HEADER,
@@ -16,7 +15,7 @@ from api.signature import (
     signed_headers,
     verify,
 )
-from streams.errors import ConfigurationError
+from streams.errors import ConfigurationError, InvalidSignatureError
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()

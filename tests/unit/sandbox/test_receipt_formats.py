@@ -7,9 +7,10 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from api.receipt_formats import FORMATS, ReceiptRequest
 from sandbox.outcomes import Channel
 from sandbox.receipts import Receipt, provider_posts
+from streams.providers.receipts import ReceiptRequest
+from streams.providers.webhooks import FORMATS
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 AT_S = 1_795_300_000.0
