@@ -15,7 +15,7 @@ from agents.metrics.windows import MetricsPartial, WindowConfig
 from schemas import examples
 from schemas.contracts import BY_EVENT_TYPE
 from streams.errors import PoisonError
-from streams.runtime import OutgoingRecord, SourceRecord
+from streams.runtime import SourceRecord
 
 # A minute boundary: windows of 60 s start here, and so does a 5-minute hopping window.
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -109,14 +109,6 @@ class Inputs:
         self, window: WindowConfig, events: Sequence[BaseModel | bytes], wall_s: float = 0.0
     ) -> list[MetricsPartial]:
         return MetricsCollector(window, self.decode).partials(self.records(events), wall_s)
-
-
-class FakeSink:
-    def __init__(self) -> None:
-        self.sent: list[OutgoingRecord] = []
-
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
-        self.sent.extend(records)
 
 
 def no_scope(_item: object) -> AbstractContextManager[None]:

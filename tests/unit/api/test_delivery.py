@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -17,6 +16,7 @@ from streams.kafka.event_producer import RecordPosition
 from streams.kafka.wire import local_codec
 from streams.settings import Settings
 from streams.stores.webhook_ledger import Claim, Receipt
+from tests.unit.fakes import FakeProducer
 
 INGESTED_AT = datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC)
 CATALOG = TopicCatalog(Settings(topic_prefix="t1-"))
@@ -101,22 +101,8 @@ class FakeLedger:
             raise self.fail_with
 
 
-class FakeSink:
-    def __init__(self, fail_with: Exception | None = None) -> None:
-        self.fail_with = fail_with
-        self.sent: list[tuple[str, bytes, bytes]] = []
-
-    async def send(
-        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
-    ) -> RecordPosition:
-        if self.fail_with:
-            raise self.fail_with
-        self.sent.append((topic, key, value))
-        return RecordPosition(topic, 3, len(self.sent) - 1)
-
-
 async def test_the_first_copy_produces_and_records_its_receipt() -> None:
-    ledger, sink, record = FakeLedger(), FakeSink(), _record()
+    ledger, sink, record = FakeLedger(), FakeProducer(), _record()
     delivered = await deliver_once(ledger, sink, "orders", "msg_1", record)
     assert not delivered.duplicate
     assert sink.sent == [(record.topic, record.key, record.value)]
@@ -125,7 +111,7 @@ async def test_the_first_copy_produces_and_records_its_receipt() -> None:
 
 async def test_a_known_webhook_produces_nothing_and_repeats_the_first_receipt() -> None:
     prior = Receipt(event_id_for("orders", "msg_1"), RecordPosition("t1-orders.events", 2, 41))
-    ledger, sink = FakeLedger(prior=prior), FakeSink()
+    ledger, sink = FakeLedger(prior=prior), FakeProducer()
     delivered = await deliver_once(ledger, sink, "orders", "msg_1", _record())
     assert delivered.duplicate
     assert delivered.receipt == prior
@@ -134,7 +120,7 @@ async def test_a_known_webhook_produces_nothing_and_repeats_the_first_receipt() 
 
 async def test_a_failed_produce_releases_the_claim_and_propagates() -> None:
     ledger = FakeLedger()
-    sink = FakeSink(fail_with=ServiceUnavailableError("kafka", "down"))
+    sink = FakeProducer(fail_with=ServiceUnavailableError("kafka", "down"))
     with pytest.raises(ServiceUnavailableError) as caught:
         await deliver_once(ledger, sink, "orders", "msg_1", _record())
     assert caught.value.service == "kafka"
@@ -144,7 +130,7 @@ async def test_a_failed_produce_releases_the_claim_and_propagates() -> None:
 
 async def test_a_failed_release_does_not_hide_the_produce_error() -> None:
     ledger = FakeLedger(fail_with=ServiceUnavailableError("redis", "down"))
-    sink = FakeSink(fail_with=ServiceUnavailableError("kafka", "down"))
+    sink = FakeProducer(fail_with=ServiceUnavailableError("kafka", "down"))
     with pytest.raises(ServiceUnavailableError) as caught:
         await deliver_once(ledger, sink, "orders", "msg_1", _record())
     assert caught.value.service == "kafka"
@@ -153,7 +139,7 @@ async def test_a_failed_release_does_not_hide_the_produce_error() -> None:
 
 async def test_an_acknowledged_event_is_reported_delivered_even_if_the_receipt_is_lost() -> None:
     ledger = FakeLedger(fail_with=ServiceUnavailableError("redis", "down"))
-    sink = FakeSink()
+    sink = FakeProducer()
     delivered = await deliver_once(ledger, sink, "orders", "msg_1", _record())
     assert not delivered.duplicate
     assert len(sink.sent) == 1

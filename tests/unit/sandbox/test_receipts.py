@@ -12,19 +12,7 @@ import pytest
 
 from sandbox.outcomes import Channel
 from sandbox.receipts import Receipt, ReceiptBatcher, Verdict, receipts_body, verdict_for
-
-
-@dataclass
-class FakeClock:
-    now_s: float = 100.0
-    slept_s: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept_s.append(seconds)
-        self.now_s += seconds
+from tests.unit.fakes import FakeClock
 
 
 @dataclass
@@ -52,7 +40,7 @@ def _batcher(poster: FakePoster, clock: FakeClock, batch_max: int = 500) -> Rece
 
 
 async def test_nothing_is_posted_before_the_delay() -> None:
-    clock, poster = FakeClock(), FakePoster()
+    clock, poster = FakeClock(100.0), FakePoster()
     batcher = _batcher(poster, clock)
     for number in range(3):
         batcher.add(_receipt(number))
@@ -70,7 +58,7 @@ async def test_nothing_is_posted_before_the_delay() -> None:
 
 
 async def test_batches_hold_at_most_batch_max_in_arrival_order() -> None:
-    clock, poster = FakeClock(), FakePoster()
+    clock, poster = FakeClock(100.0), FakePoster()
     batcher = _batcher(poster, clock, batch_max=500)
     for number in range(1200):
         batcher.add(_receipt(number))
@@ -85,7 +73,7 @@ async def test_batches_hold_at_most_batch_max_in_arrival_order() -> None:
 
 
 async def test_only_due_receipts_are_taken() -> None:
-    clock, poster = FakeClock(), FakePoster()
+    clock, poster = FakeClock(100.0), FakePoster()
     batcher = _batcher(poster, clock)
     batcher.add(_receipt(1))
     clock.now_s += 0.125
@@ -97,7 +85,7 @@ async def test_only_due_receipts_are_taken() -> None:
 
 
 async def test_retriable_answers_retry_the_same_batch_with_backoff() -> None:
-    clock, poster = FakeClock(), FakePoster(answers=[503, None, 429, 202])
+    clock, poster = FakeClock(100.0), FakePoster(answers=[503, None, 429, 202])
     batcher = _batcher(poster, clock)
     batcher.add(_receipt(1))
     clock.now_s += 0.25
@@ -111,7 +99,7 @@ async def test_retriable_answers_retry_the_same_batch_with_backoff() -> None:
 
 
 async def test_backoff_stops_growing_at_its_last_step() -> None:
-    clock, poster = FakeClock(), FakePoster(answers=[500] * 7)
+    clock, poster = FakeClock(100.0), FakePoster(answers=[500] * 7)
     batcher = _batcher(poster, clock)
     batcher.add(_receipt(1))
     clock.now_s += 0.25
@@ -120,7 +108,7 @@ async def test_backoff_stops_growing_at_its_last_step() -> None:
 
 
 async def test_a_refused_batch_is_dropped_not_retried() -> None:
-    clock, poster = FakeClock(), FakePoster(answers=[422])
+    clock, poster = FakeClock(100.0), FakePoster(answers=[422])
     batcher = _batcher(poster, clock)
     batcher.add(_receipt(1))
     batcher.add(_receipt(2))
@@ -132,7 +120,7 @@ async def test_a_refused_batch_is_dropped_not_retried() -> None:
 
 
 def test_a_full_queue_drops_new_receipts_instead_of_growing() -> None:
-    clock, poster = FakeClock(), FakePoster()
+    clock, poster = FakeClock(100.0), FakePoster()
     batcher = ReceiptBatcher(
         "fcm", poster, delay_s=0.2, batch_max=10, clock=clock, sleep=clock.sleep, pending_max=2
     )
@@ -205,7 +193,7 @@ async def run_once(batcher: ReceiptBatcher) -> None:
 
 
 async def test_the_poster_posts_full_batches_back_to_back_then_waits_its_interval() -> None:
-    clock, poster, loop = FakeClock(), FakePoster(), OneLoop()
+    clock, poster, loop = FakeClock(100.0), FakePoster(), OneLoop()
     batcher = ReceiptBatcher(
         "twilio", poster, delay_s=0.25, batch_max=500, clock=clock, sleep=loop.sleep
     )
@@ -218,7 +206,7 @@ async def test_the_poster_posts_full_batches_back_to_back_then_waits_its_interva
 
 
 async def test_the_poster_sleeps_until_the_oldest_receipt_is_due() -> None:
-    clock, poster, loop = FakeClock(), FakePoster(), OneLoop()
+    clock, poster, loop = FakeClock(100.0), FakePoster(), OneLoop()
     batcher = ReceiptBatcher(
         "fcm", poster, delay_s=0.25, batch_max=500, clock=clock, sleep=loop.sleep
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,6 @@ from agents.dispatch.dispatcher import (
 )
 from agents.retry import Backoff
 from schemas.notifications import NotificationDispatchEvent, NotificationStatusEvent
-from streams.errors import ServiceUnavailableError
 from streams.kafka.dead_letters import read_dead_letter
 from streams.kafka.wire import decode, encode
 from streams.providers.base import (
@@ -32,6 +30,7 @@ from streams.providers.base import (
     SendResult,
 )
 from streams.runtime import OutgoingRecord, SourceRecord
+from tests.unit.fakes import FakeSink
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 DELAYS_S = (1.0, 5.0, 30.0)
@@ -95,23 +94,11 @@ class ScriptedSender:
         return SendResult("sendgrid", f"msg-{message.notification_id}")
 
 
-class Sink:
-    def __init__(self, failures: int = 0) -> None:
-        self.records: list[OutgoingRecord] = []
-        self.failures = failures
-
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise ServiceUnavailableError("kafka", "away")
-        self.records.extend(records)
-
-
 class Harness:
-    def __init__(self, sender: ScriptedSender, status: Sink | None = None) -> None:
-        self.status = status or Sink()
-        self.retries = [Sink() for _ in DELAYS_S]
-        self.dead_letters = Sink()
+    def __init__(self, sender: ScriptedSender, status: FakeSink | None = None) -> None:
+        self.status = status or FakeSink()
+        self.retries = [FakeSink() for _ in DELAYS_S]
+        self.dead_letters = FakeSink()
         self.sleeps: list[float] = []
 
         async def sleep(delay_s: float) -> None:
@@ -131,11 +118,11 @@ class Harness:
         )
 
     def states(self) -> list[tuple[str, str, int | None]]:
-        events = [decode(r.value, NotificationStatusEvent) for r in self.status.records]
+        events = [decode(r.value, NotificationStatusEvent) for r in self.status.sent]
         return [(e.payload.notification_id, e.payload.state, e.payload.attempt) for e in events]
 
     def status_events(self) -> list[Any]:
-        return [decode(r.value, NotificationStatusEvent).payload for r in self.status.records]
+        return [decode(r.value, NotificationStatusEvent).payload for r in self.status.sent]
 
 
 def headers_of(out: OutgoingRecord) -> dict[str, str]:
@@ -182,8 +169,8 @@ async def test_a_sent_notification_publishes_sending_then_sent_with_the_provider
     assert (sent.provider, sent.provider_message_id) == ("sendgrid", "msg-n-1")
     assert (sent.channel, sent.category, sent.template) == ("email", "account", "welcome")
     assert sent.caused_at == NOW - timedelta(seconds=2)
-    assert all(not sink.records for sink in harness.retries)
-    assert not harness.dead_letters.records
+    assert all(not sink.sent for sink in harness.retries)
+    assert not harness.dead_letters.sent
     assert harness.dispatcher.stats.sent == 2
 
 
@@ -192,7 +179,7 @@ async def test_a_retriable_failure_goes_to_the_first_retry_topic_with_the_origin
     harness = Harness(ScriptedSender({"x@fail.test": error}))
     failing = record("n-1", recipient="x@fail.test")
     await harness.dispatcher.process([failing])
-    [retry] = harness.retries[0].records
+    [retry] = harness.retries[0].sent
     assert (retry.key, retry.value) == (failing.source.key, failing.source.value)
     headers = headers_of(retry)
     assert headers[ATTEMPT_HEADER] == "2"
@@ -215,8 +202,8 @@ async def test_the_attempt_header_decides_the_next_topic_and_the_last_one_dead_l
         offset=9,
     )
     await harness.dispatcher.process([second, last])
-    assert [r.key for r in harness.retries[1].records] == [b"n-2"]
-    [letter] = harness.dead_letters.records
+    assert [r.key for r in harness.retries[1].sent] == [b"n-2"]
+    [letter] = harness.dead_letters.sent
     assert letter.value == last.source.value
     provenance = read_dead_letter(letter.headers)
     assert provenance.error_type == "AttemptsExhaustedError"
@@ -235,7 +222,7 @@ async def test_retry_after_moves_the_retry_to_a_longer_topic() -> None:
     error = RetriableSendError("twilio", "HTTP 429", retry_after_s=4.0)
     harness = Harness(ScriptedSender({"x@slow.test": error}))
     await harness.dispatcher.process([record("n-1", recipient="x@slow.test")])
-    [retry] = harness.retries[1].records
+    [retry] = harness.retries[1].sent
     assert int(headers_of(retry)[DUE_HEADER]) == int(NOW.timestamp() * 1000) + 4000
 
 
@@ -243,11 +230,11 @@ async def test_a_permanent_failure_is_dead_lettered_at_once_and_marked_failed() 
     error = PermanentSendError("sendgrid", "HTTP 400: invalid recipient")
     harness = Harness(ScriptedSender({"bad@": error}))
     await harness.dispatcher.process([record("n-1", recipient="bad@"), record("n-2", offset=1)])
-    [letter] = harness.dead_letters.records
+    [letter] = harness.dead_letters.sent
     provenance = read_dead_letter(letter.headers)
     assert provenance.error_type == "PermanentSendError"
     assert provenance.error_message == "sendgrid: HTTP 400: invalid recipient"
-    assert all(not sink.records for sink in harness.retries)
+    assert all(not sink.sent for sink in harness.retries)
     failed = [p for p in harness.status_events() if p.state == "failed"]
     assert [(p.notification_id, p.provider, p.reason) for p in failed] == [
         ("n-1", "sendgrid", "sendgrid: HTTP 400: invalid recipient")
@@ -260,14 +247,14 @@ async def test_an_undecodable_record_is_dead_lettered_without_a_send() -> None:
     harness = Harness(sender)
     await harness.dispatcher.process([record("n-1", value=b"not avro")])
     assert not sender.sent
-    assert not harness.status.records
-    [letter] = harness.dead_letters.records
+    assert not harness.status.sent
+    [letter] = harness.dead_letters.sent
     assert letter.value == b"not avro"
     assert read_dead_letter(letter.headers).error_type == "BadMagicByteError"
 
 
 async def test_kafka_away_while_writing_outcomes_is_retried_not_lost() -> None:
-    harness = Harness(ScriptedSender(), status=Sink(failures=2))
+    harness = Harness(ScriptedSender(), status=FakeSink(failures=2))
     await harness.dispatcher.process([record("n-1")])
     assert harness.states() == [("n-1", "sending", 1), ("n-1", "sent", 1)]
     assert harness.dispatcher.stats.kafka_retries == 2
@@ -278,6 +265,6 @@ async def test_status_event_ids_are_stable_across_a_reprocessed_batch() -> None:
     batch = [record("n-1")]
     await harness.dispatcher.process(batch)
     await harness.dispatcher.process(batch)
-    ids = [decode(r.value, NotificationStatusEvent).event_id for r in harness.status.records]
+    ids = [decode(r.value, NotificationStatusEvent).event_id for r in harness.status.sent]
     assert ids[:2] == ids[2:]
     assert ids[0] != ids[1]

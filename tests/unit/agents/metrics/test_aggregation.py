@@ -8,24 +8,12 @@ from agents.metrics.aggregation import MetricsAggregation
 from agents.metrics.windows import MetricsPartial, WindowAggregator
 from agents.retry import Backoff
 from schemas.analytics import EventsWindowRecord, OrdersWindowRecord
-from streams.errors import ServiceUnavailableError
 from streams.kafka.wire import decode, encode
 from streams.runtime import OutgoingRecord, SourceRecord
-from tests.unit.agents.metrics_factories import FakeSink, Inputs, config, event, no_scope, order
+from tests.unit.agents.metrics_factories import Inputs, config, event, no_scope, order
+from tests.unit.fakes import FakeSink
 
 TOPICS = ("analytics.events", "analytics.orders", "analytics.auth", "analytics.delivery")
-
-
-class FlakySink(FakeSink):
-    def __init__(self, failures: int) -> None:
-        super().__init__()
-        self.failures = failures
-
-    async def send_all(self, records: Any) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise ServiceUnavailableError("kafka", "down")
-        await super().send_all(records)
 
 
 def setup(
@@ -120,7 +108,7 @@ async def test_a_window_published_again_after_a_crash_is_the_same_record() -> No
 
 async def test_publishing_is_retried_and_the_windows_recorded_only_after_it() -> None:
     sinks: dict[str, FakeSink] = {topic: FakeSink() for topic in TOPICS}
-    sinks["analytics.events"] = FlakySink(failures=2)
+    sinks["analytics.events"] = FakeSink(failures=2)
     aggregation, _, clock = setup(sinks)
     inputs = Inputs()
     window = aggregation.aggregator.config

@@ -14,9 +14,10 @@ from agents.retry import Backoff
 from schemas.orders import OrderEvent, OrderView
 from streams.errors import ServiceUnavailableError, TributaryError
 from streams.kafka.wire import decode, encode
-from streams.runtime import OutgoingRecord, SourceRecord
+from streams.runtime import SourceRecord
 from tests.unit.agents.batch_fakes import ScopeAndSleep
 from tests.unit.agents.factories import order_event
+from tests.unit.fakes import FakeSink
 
 TOPIC = "t-orders.events"
 
@@ -37,20 +38,12 @@ class FakeStore:
         return len(views)
 
 
-class FakeDeadLetters:
-    def __init__(self) -> None:
-        self.calls: list[list[OutgoingRecord]] = []
-
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
-        self.calls.append(list(records))
-
-
 class Harness(ScopeAndSleep):
     def __init__(self, store: FakeStore | None = None) -> None:
         super().__init__()
         self.table: dict[bytes, dict[str, Any]] = {}
         self.store = store or FakeStore()
-        self.dead_letters = FakeDeadLetters()
+        self.dead_letters = FakeSink()
         self.materializer: OrderMaterializer[SourceRecord] = OrderMaterializer(
             table=self.table,
             decode=lambda raw: decode(raw, OrderEvent),

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-
 from agents.retry import Backoff
 from agents.routing.request_batch import RequestBatch
 from schemas.auth import AuthEvent
 from schemas.notifications import NotificationRequestEvent
 from schemas.orders import OrderEvent
 from streams.kafka.wire import decode, encode
-from streams.runtime import OutgoingRecord, SourceRecord
+from streams.runtime import SourceRecord
 from tests.unit.agents.notification_factories import NOON, USER, auth_event, order_event
+from tests.unit.fakes import FakeSink
 
 AUTH, ORDERS = "auth.events", "orders.events"
-
-
-@dataclass
-class Sink:
-    sent: list[OutgoingRecord] = field(default_factory=list)
-
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
-        self.sent.extend(records)
 
 
 def item(topic: str, value: bytes | None) -> SourceRecord:
@@ -30,7 +20,7 @@ def item(topic: str, value: bytes | None) -> SourceRecord:
 
 
 async def test_requests_are_rekeyed_by_user_and_poison_goes_to_its_own_dead_letters() -> None:
-    requests, auth_dlq, orders_dlq = Sink(), Sink(), Sink()
+    requests, auth_dlq, orders_dlq = FakeSink(), FakeSink(), FakeSink()
     batch: RequestBatch[SourceRecord] = RequestBatch(
         decoders={
             AUTH: lambda raw: decode(raw, AuthEvent),

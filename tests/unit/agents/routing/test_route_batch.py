@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from schemas.notifications import (
 )
 from schemas.users import UserEvent
 from streams.kafka.wire import decode, encode
-from streams.runtime import OutgoingRecord, SourceRecord
+from streams.runtime import SourceRecord
 from tests.unit.agents.notification_factories import (
     NOON,
     USER,
@@ -37,6 +37,7 @@ from tests.unit.agents.notification_factories import (
     user_created,
     user_event,
 )
+from tests.unit.fakes import FakeSink
 
 USERS, AUTH, ORDERS = "users.events", "auth.events", "orders.events"
 REQUESTS = "notifications.requests"
@@ -48,18 +49,6 @@ class Item:
 
     record: SourceRecord
     release: str | None = None
-
-
-@dataclass
-class Sink:
-    sent: list[OutgoingRecord] = field(default_factory=list)
-    log: list[str] | None = None
-    name: str = ""
-
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
-        self.sent.extend(records)
-        if self.log is not None:
-            self.log.append(f"sent {self.name}")
 
 
 class Table(dict[bytes, dict[str, Any]]):
@@ -95,9 +84,9 @@ class Rig:
         self.contacts = Table(self.log, "contacts")
         self.routing = Table(self.log, "routing")
         self.deferred = Table(self.log, "deferred")
-        self.dispatch = Sink(log=self.log, name="dispatch")
-        self.status, self.requests, self.dead_letters = Sink(), Sink(), Sink()
-        self.users_dead_letters = Sink()
+        self.dispatch = FakeSink(log=self.log, name="dispatch")
+        self.status, self.requests, self.dead_letters = FakeSink(), FakeSink(), FakeSink()
+        self.users_dead_letters = FakeSink()
         self.sinks = RouteSinks(
             dispatch=self.dispatch,
             status=self.status,
@@ -122,7 +111,7 @@ class Rig:
             backoff=Backoff(),
         )
 
-    def sent(self, sink: Sink, model: type[Any]) -> list[Any]:
+    def sent(self, sink: FakeSink, model: type[Any]) -> list[Any]:
         return [decode(r.value, model) for r in sink.sent]
 
 

@@ -9,30 +9,14 @@ from agents.retry import Backoff
 from agents.security.batch import SecurityProcessor, ip_key, user_key
 from agents.security.signals import on_ip_failure, on_user_event
 from schemas.auth import AuthEvent, SuspiciousLogin
-from streams.errors import ServiceUnavailableError
 from streams.kafka.wire import decode, encode
-from streams.runtime import OutgoingRecord, SourceRecord
+from streams.runtime import SourceRecord
 from streams.stores.block_store import Block
 from tests.unit.agents.batch_fakes import ScopeAndSleep
 from tests.unit.agents.security.test_signals import CONFIG, failed, succeeded
+from tests.unit.fakes import FakeSink
 
 TOPIC = "t-auth.events"
-
-
-class FakeSink:
-    def __init__(self, failures: int = 0) -> None:
-        self.calls: list[list[OutgoingRecord]] = []
-        self.failures = failures
-
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise ServiceUnavailableError("kafka", "away")
-        self.calls.append(list(records))
-
-    @property
-    def records(self) -> list[OutgoingRecord]:
-        return [r for call in self.calls for r in call]
 
 
 class FakeBlocks:
@@ -83,14 +67,14 @@ async def test_a_burst_in_one_batch_sends_one_alert_one_block_and_forwards_every
     await harness.processor.process(records(*(encode(e) for e in events)))
 
     assert len(harness.alerts.calls) == 1
-    (alert_record,) = harness.alerts.records
+    (alert_record,) = harness.alerts.sent
     assert alert_record.key == b"u1"
     alert = decode(alert_record.value, AuthEvent)
     assert isinstance(alert.payload, SuspiciousLogin)
     assert alert.payload.evidence["failed_attempts"] == "3"
     assert [len(call) for call in harness.blocks.calls] == [1]
     assert harness.blocks.calls[0][0].kind == "user"
-    forwarded = harness.forward.records
+    forwarded = harness.forward.sent
     assert [r.key for r in forwarded] == [b"203.0.113.7"] * 4
     assert [r.value for r in forwarded] == [encode(e) for e in events]
     assert harness.scoped == [0, 1, 2, 3]
@@ -102,17 +86,17 @@ async def test_a_burst_in_one_batch_sends_one_alert_one_block_and_forwards_every
 async def test_our_own_alerts_on_the_topic_are_skipped() -> None:
     harness = Harness()
     await harness.processor.process(records(*(encode(failed(at_s=n)) for n in range(3))))
-    (alert_record,) = harness.alerts.records
+    (alert_record,) = harness.alerts.sent
     assert alert_record.value is not None
     await harness.processor.process(records(alert_record.value))
-    assert len(harness.alerts.records) == 1
-    assert len(harness.forward.records) == 3
+    assert len(harness.alerts.sent) == 1
+    assert len(harness.forward.sent) == 3
 
 
 async def test_a_poison_record_is_dead_lettered_and_the_rest_processed() -> None:
     harness = Harness()
     await harness.processor.process(records(b"\xffgarbage", encode(succeeded(device_id="d"))))
-    (letter,) = harness.dead_letters.records
+    (letter,) = harness.dead_letters.sent
     assert letter.value == b"\xffgarbage"
     assert b"u1" in harness.table
     assert harness.processor.stats.dead_letters == 1
@@ -123,7 +107,7 @@ async def test_the_per_ip_processor_keys_by_ip_and_forwards_nothing() -> None:
     events = [failed(f"user-{n}", at_s=n, ip="198.51.100.1") for n in range(4)]
     await harness.processor.process(records(*(encode(e) for e in events)))
     assert list(harness.table) == [b"198.51.100.1"]
-    (alert_record,) = harness.alerts.records
+    (alert_record,) = harness.alerts.sent
     assert alert_record.key == b"user-3"
     assert harness.blocks.calls[0][0].kind == "ip"
     assert harness.forward.calls == []
@@ -132,7 +116,7 @@ async def test_the_per_ip_processor_keys_by_ip_and_forwards_nothing() -> None:
 async def test_a_kafka_outage_while_alerting_is_retried_until_it_passes() -> None:
     harness = Harness(alert_failures=2)
     await harness.processor.process(records(*(encode(failed(at_s=n)) for n in range(3))))
-    assert len(harness.alerts.records) == 1
+    assert len(harness.alerts.sent) == 1
     assert harness.sleeps == [0.5, 1.0]
     assert harness.processor.stats.retries == 2
 
@@ -143,7 +127,7 @@ async def test_a_batch_read_again_after_a_crash_repeats_its_alert_under_the_same
     await harness.processor.process(batch)
     table_after_first = dict(harness.table)
     await harness.processor.process(batch)
-    first, again = harness.alerts.records
+    first, again = harness.alerts.sent
     assert first == again
     assert harness.table == table_after_first
     assert harness.blocks.calls[0] == harness.blocks.calls[1]

@@ -12,9 +12,10 @@ from agents.tracking.tracker import DeliveryTracker, Topics, Transitions, is_own
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.errors import ServiceUnavailableError
 from streams.kafka.wire import decode, encode
-from streams.runtime import OutgoingRecord, SourceRecord
+from streams.runtime import SourceRecord
 from streams.stores.delivery_store import DeliveryRow, TransitionRow
 from tests.unit.agents.delivery_factories import T0, at, receipt_event, status_event
+from tests.unit.fakes import FakeSink
 
 TOPICS = Topics(status="p-notifications.status", receipts="p-notifications.receipts")
 
@@ -32,14 +33,6 @@ class FakeStore:
             raise ServiceUnavailableError("postgresql", "down")
         self.calls.append((list(deliveries), list(transitions)))
         return len(deliveries) + len(transitions)
-
-
-class FakeSink:
-    def __init__(self) -> None:
-        self.sent: list[OutgoingRecord] = []
-
-    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
-        self.sent.extend(records)
 
 
 class CountingTable(dict[bytes, dict[str, Any]]):

@@ -1,29 +1,9 @@
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-
 from streams.cli.sending import Outgoing, first_failure, send_in_key_order
 from streams.errors import ServiceUnavailableError
 from streams.kafka.event_producer import RecordPosition
-
-
-class FakeSink:
-    """Acknowledges in arrival order; fails every value listed in `failing`."""
-
-    def __init__(self, failing: Sequence[bytes] = ()) -> None:
-        self.failing = set(failing)
-        self.sent: list[tuple[bytes, bytes]] = []
-
-    async def send(
-        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
-    ) -> RecordPosition:
-        # Let the other keys' sends run in between: order must hold per key regardless.
-        await asyncio.sleep(0)
-        if value in self.failing:
-            raise ServiceUnavailableError("kafka", f"no ack for {value.decode()}")
-        self.sent.append((key, value))
-        return RecordPosition(topic, 0, len(self.sent) - 1)
+from tests.unit.fakes import FakeProducer
 
 
 def records(*pairs: tuple[str, str]) -> list[Outgoing]:
@@ -31,26 +11,26 @@ def records(*pairs: tuple[str, str]) -> list[Outgoing]:
 
 
 async def test_each_keys_records_arrive_in_input_order() -> None:
-    sink = FakeSink()
+    sink = FakeProducer()
     batch = records(("a", "a1"), ("b", "b1"), ("a", "a2"), ("b", "b2"), ("a", "a3"))
     results = await send_in_key_order(sink, batch)
     assert all(isinstance(result, RecordPosition) for result in results)
-    assert [v for k, v in sink.sent if k == b"a"] == [b"a1", b"a2", b"a3"]
-    assert [v for k, v in sink.sent if k == b"b"] == [b"b1", b"b2"]
+    assert [v for _, k, v in sink.sent if k == b"a"] == [b"a1", b"a2", b"a3"]
+    assert [v for _, k, v in sink.sent if k == b"b"] == [b"b1", b"b2"]
     assert sorted(r.offset for r in results if isinstance(r, RecordPosition)) == [0, 1, 2, 3, 4]
 
 
 async def test_a_failure_holds_back_the_rest_of_its_key_but_not_other_keys() -> None:
-    sink = FakeSink(failing=[b"a2"])
+    sink = FakeProducer(failing=[b"a2"])
     batch = records(("a", "a1"), ("a", "a2"), ("a", "a3"), ("b", "b1"), ("b", "b2"))
     results = await send_in_key_order(sink, batch)
     assert isinstance(results[0], RecordPosition)
     assert isinstance(results[1], ServiceUnavailableError)
     assert results[2] is None
-    assert sorted(sink.sent) == [(b"a", b"a1"), (b"b", b"b1"), (b"b", b"b2")]
+    assert sorted(sink.sent) == [("t", b"a", b"a1"), ("t", b"b", b"b1"), ("t", b"b", b"b2")]
     assert first_failure(results) is results[1]
 
 
 async def test_nothing_to_send_sends_nothing() -> None:
-    assert await send_in_key_order(FakeSink(), []) == []
+    assert await send_in_key_order(FakeProducer(), []) == []
     assert first_failure([]) is None

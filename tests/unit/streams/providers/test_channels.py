@@ -21,16 +21,9 @@ from streams.providers.channels import (
 )
 from streams.providers.circuit_breaker import CircuitBreaker
 from streams.settings import DispatchSettings, ProviderSettings
+from tests.unit.fakes import FakeClock
 
 EMAIL = OutboundMessage("n-1", "email", "ada@example.com", "Hi", "Hello")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now_s = 0.0
-
-    def __call__(self) -> float:
-        return self.now_s
 
 
 class FakeSender:

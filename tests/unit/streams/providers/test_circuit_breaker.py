@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streams.providers.circuit_breaker import BreakerState, CircuitBreaker
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now_s = 1000.0
-
-    def __call__(self) -> float:
-        return self.now_s
+from tests.unit.fakes import FakeClock
 
 
 def opened(clock: FakeClock, threshold: int = 3, open_s: float = 10.0) -> CircuitBreaker:
@@ -24,7 +17,7 @@ def opened(clock: FakeClock, threshold: int = 3, open_s: float = 10.0) -> Circui
 
 
 def test_threshold_consecutive_failures_open_it_and_a_success_resets_the_count() -> None:
-    breaker = CircuitBreaker(3, 10.0, FakeClock())
+    breaker = CircuitBreaker(3, 10.0, FakeClock(1000.0))
     breaker.record_failure()
     breaker.record_failure()
     breaker.record_success()
@@ -39,7 +32,7 @@ def test_threshold_consecutive_failures_open_it_and_a_success_resets_the_count()
 
 
 def test_open_refuses_calls_until_the_duration_has_passed() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     breaker = opened(clock)
     clock.now_s += 9.9
     assert not breaker.allow()
@@ -50,7 +43,7 @@ def test_open_refuses_calls_until_the_duration_has_passed() -> None:
 
 
 def test_half_open_lets_one_probe_through_and_its_success_closes_the_circuit() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     breaker = opened(clock)
     clock.now_s += 10.0
     assert breaker.allow()
@@ -61,7 +54,7 @@ def test_half_open_lets_one_probe_through_and_its_success_closes_the_circuit() -
 
 
 def test_a_failed_probe_opens_it_for_another_full_duration() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     breaker = opened(clock)
     clock.now_s += 10.0
     assert breaker.allow()
@@ -72,7 +65,7 @@ def test_a_failed_probe_opens_it_for_another_full_duration() -> None:
 
 
 def test_a_probe_ended_without_verdict_hands_the_probe_back() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     breaker = opened(clock)
     clock.now_s += 10.0
     assert breaker.allow()
@@ -81,7 +74,7 @@ def test_a_probe_ended_without_verdict_hands_the_probe_back() -> None:
 
 
 def test_late_results_of_calls_started_before_it_opened_change_nothing() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     breaker = opened(clock)
     breaker.record_success()
     breaker.record_failure()
