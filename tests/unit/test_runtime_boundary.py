@@ -13,7 +13,7 @@ for, by reading the source (no import of our modules):
 from __future__ import annotations
 
 import ast
-import importlib.util
+import importlib
 import subprocess
 from collections.abc import Iterator
 from functools import cache
@@ -44,10 +44,10 @@ def library_private_names() -> frozenset[str]:
     """Every private name the libraries define: functions, classes, attributes, variables."""
     names: set[str] = set()
     for library in LIBRARIES:
-        spec = importlib.util.find_spec(library)
-        assert spec is not None, f"{library} is not installed"
-        assert spec.origin is not None, f"{library} has no source"
-        for path in Path(spec.origin).parent.rglob("*.py"):
+        # Imported rather than found: faust replaces its module, which then has no `__spec__`.
+        origin = importlib.import_module(library).__file__
+        assert origin is not None, f"{library} has no source"
+        for path in Path(origin).parent.rglob("*.py"):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             names.update(name for name in _defined_names(tree) if _is_private(name))
     return frozenset(names)
