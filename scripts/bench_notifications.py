@@ -21,9 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
-import signal
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,20 +36,31 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from pydantic import BaseModel, SecretStr
+from bench_processes import (
+    Child,
+    records_consumed,
+    records_on_topics,
+    settings_env,
+    stack_pids,
+    tree_cpu_s,
+)
+from pydantic import SecretStr
 
 from schemas.users import UserEvent
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
-from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics
+from streams.kafka.topic_admin import (
+    delete_topics_blocking,
+    ensure_topics,
+    topic_partitions_blocking,
+)
 from streams.migrations import runner as migrate
 from streams.runtime import free_port
 from streams.settings import Settings
 from streams.stores.database import create_engine
 
-REPO = Path(__file__).resolve().parents[1]
 READY_DEADLINE_S = 180.0
-STOP_DEADLINE_S = 30.0
+PROFILE_WARMUP_S = 5.0
 WORKER_READY = "tributary worker ready"
 SANDBOX_READY = "Tributary provider sandbox ready"
 
@@ -130,131 +140,6 @@ def bench_settings(base: Settings, run: str, data_dir: Path) -> Settings:
         ),
     }
     return base.model_copy(update=updates)
-
-
-def _env_value(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, BaseModel):
-        return json.dumps(value.model_dump(mode="json"))
-    if isinstance(value, list | tuple | dict):
-        dumped = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
-        return json.dumps(dumped if not isinstance(value, dict) else value)
-    return str(value)
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """Every setting as the `TRIBUTARY_*` variable that reproduces it in a child process."""
-    env: dict[str, str] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, BaseModel):
-            for field in type(value).model_fields:
-                text = _env_value(getattr(value, field))
-                if text is not None:
-                    env[f"TRIBUTARY_{name.upper()}_{field.upper()}"] = text
-        else:
-            text = _env_value(value)
-            if text is not None:
-                env[f"TRIBUTARY_{name.upper()}"] = text
-    return env
-
-
-class Child:
-    def __init__(
-        self, name: str, module: str, env: dict[str, str], log_dir: Path, profile: bool = False
-    ) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        # cProfile writes its file when the process exits, SIGTERM included (Faust exits cleanly).
-        profiler = ["-m", "cProfile", "-o", str(log_dir / f"{name}.prof")] if profile else []
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, *profiler, "-m", module],
-                cwd=REPO,
-                env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def cpu_s(self) -> float | None:
-        """User + system CPU seconds the process has used so far (Linux), None once it is gone.
-
-        Less noisy than wall-clock throughput on a shared machine: CPU per notification is what
-        an optimisation changes, whatever else the cores are busy with.
-        """
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            return None
-        # utime and stime are fields 14 and 15 of stat(5); index 0 here is field 3 (state).
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def check(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} exited ({self.process.returncode}):\n{self.log()[-4000:]}"
-            )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-
-
-def tree_cpu_s(pid: int) -> float | None:
-    """CPU seconds of `pid`, its live descendants and its reaped children (PostgreSQL forks a
-    backend per connection), None if it is gone. Fields as in stat(5), from field 3 on."""
-    parents: dict[int, int] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdecimal() and (found := _stat(int(entry.name))) is not None:
-            stats[int(entry.name)] = found
-            parents[int(entry.name)] = int(found[1])
-    if pid not in stats:
-        return None
-    tree, grew = {pid}, True
-    while grew:
-        more = {child for child, parent in parents.items() if parent in tree} - tree
-        tree |= more
-        grew = bool(more)
-    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in tree)
-    ticks += int(stats[pid][13]) + int(stats[pid][14])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def stack_pids() -> dict[str, int]:
-    """The local stack's processes, when `stack/stackctl.py` started them (not external ones)."""
-    files = {
-        "kafka": REPO / ".stack/kafka/kafka.pid",
-        "postgresql": REPO / ".stack/postgres/data/postmaster.pid",
-        "redis": REPO / ".stack/redis/redis.pid",
-    }
-    pids = {}
-    for name, path in files.items():
-        try:
-            pids[name] = int(path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
 
 
 def _answers(url: str) -> bool:
@@ -403,9 +288,23 @@ async def bench(args: argparse.Namespace) -> int:
         services = stack_pids()
         cpu_ready |= {name: tree_cpu_s(pid) for name, pid in services.items()}
         cpu_ready["bench"] = time.process_time()
+        profiling = (
+            asyncio.create_task(_profile(workers[0], args.py_spy_s, log_dir))
+            if args.py_spy_s
+            else None
+        )
         produced = await produce(settings, run, args.rate, args.duration_s)
         await drain(settings, run, produced, args.drain_s, children)
         found = await results(settings, run, stages=True)
+        prefixes = (settings.topic_prefix, settings.worker.app_id)
+        found["records"] = await records_on_topics(settings, prefixes)
+        found["consumed"] = await records_consumed(
+            settings,
+            settings.worker.app_id,
+            await asyncio.to_thread(topic_partitions_blocking, settings, prefixes),
+        )
+        if profiling is not None:
+            found["profile"] = await profiling
         cpu_now = {child.name: child.cpu_s() for child in children}
         cpu_now |= {name: tree_cpu_s(pid) for name, pid in services.items()}
         cpu_now["bench"] = time.process_time()
@@ -416,6 +315,20 @@ async def bench(args: argparse.Namespace) -> int:
         delete_topics_blocking(settings, [settings.topic_prefix, settings.worker.app_id])
     report(produced, started, found)
     return 0 if found["delivered"] >= produced else 1
+
+
+async def _profile(worker: Child, seconds: int, log_dir: Path) -> Path:
+    """py-spy samples of `worker` for `seconds`, from a few seconds into the load (steady state),
+    folded stacks (`frame;frame;... count`) for `scripts/profile_summary.py`."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    folded = log_dir / "worker0.folded"
+    await asyncio.sleep(PROFILE_WARMUP_S)
+    command = [py_spy, "record", "--pid", str(worker.process.pid), "--duration", str(seconds)]
+    command += ["--rate", "50", "--format", "raw", "--output", str(folded), "--nonblocking"]
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"py-spy failed ({done.returncode}): {done.stderr[-2000:]}")
+    return folded
 
 
 def report(produced: int, started: datetime, found: dict[str, Any]) -> None:
@@ -451,6 +364,24 @@ def report(produced: int, started: datetime, found: dict[str, Any]) -> None:
             f"  all        {total_s:8.2f} s  (1,000 notifications/s would keep about"
             f" {total_s:.1f} cores busy; this machine has {os.cpu_count()})"
         )
+    if delivered:
+        budget(delivered, cpu, found["records"], found["consumed"])
+    if "profile" in found:
+        print(f"worker0 profile (folded stacks): {found['profile']}")
+
+
+def budget(delivered: int, cpu: dict[str, float], records: dict[str, int], consumed: int) -> None:
+    """The per-notification budget the loop is judged by, from the topics' offsets and /proc."""
+    worker_s = sum(seconds for name, seconds in cpu.items() if name.startswith("worker"))
+    print("per notification (records from the topics' offsets):")
+    print(f"  records produced  {sum(records.values()) / delivered:6.2f}")
+    for name, count in sorted(records.items(), key=lambda item: -item[1]):
+        if count:
+            print(f"    {count / delivered:6.2f}  {name}")
+    print(f"  records consumed  {consumed / delivered:6.2f}  (by the workers' group)")
+    print(f"  worker CPU        {1000 * worker_s / delivered:6.2f} ms")
+    if "kafka" in cpu:
+        print(f"  Kafka CPU         {1000 * cpu['kafka'] / delivered:6.2f} ms")
 
 
 def main() -> int:
@@ -463,6 +394,12 @@ def main() -> int:
         "--profile-worker",
         action="store_true",
         help="run the workers under cProfile (worker<n>.prof in the log directory)",
+    )
+    parser.add_argument(
+        "--py-spy-s",
+        type=int,
+        default=0,
+        help="sample worker0 with py-spy for this many seconds during the load",
     )
     return asyncio.run(bench(parser.parse_args()))
 

@@ -152,6 +152,12 @@ async def ensure_topics(settings: Settings, specs: Sequence[TopicSpec]) -> Topic
     return await asyncio.to_thread(ensure_topics_blocking, settings, specs)
 
 
+def topic_partitions_blocking(settings: Settings, prefixes: Sequence[str]) -> dict[str, int]:
+    """Partition counts of the topics whose name starts with one of `prefixes` (tooling)."""
+    existing = _existing_partitions(_admin(settings), settings.kafka.request_timeout_s)
+    return {name: n for name, n in existing.items() if name.startswith(tuple(prefixes))}
+
+
 def delete_topics_blocking(settings: Settings, prefixes: Sequence[str]) -> list[str]:
     """Delete every topic whose name starts with one of `prefixes` (test clean-up, tooling)."""
     admin = _admin(settings)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from schemas.notifications import NotificationDispatchEvent, NotificationStatusChanged
 from schemas.notifications import NotificationStatusEvent as StatusEvent
@@ -72,27 +72,19 @@ class TopicTap:
     def __init__(self, settings: Settings, topic: str) -> None:
         self.topic = topic
         self.records: list[TappedRecord] = []
+        # Subscribed in no group: aiokafka assigns every partition once the topic is known.
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False
+            topic,
+            bootstrap_servers=settings.kafka.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
         )
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._consumer.start()
-        partitions = await self._partitions()
-        assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        self._consumer.assign(assigned)
-        await self._consumer.seek_to_beginning(*assigned)
         self._task = asyncio.create_task(self._read())
-
-    async def _partitions(self) -> set[int]:
-        for _ in range(100):  # topic metadata lags just after creation
-            partitions = self._consumer.partitions_for_topic(self.topic)
-            if partitions:
-                return set(partitions)
-            await self._consumer.topics()  # public, and it refreshes the metadata
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"topic {self.topic} has no partitions")
 
     async def _read(self) -> None:
         while True:
