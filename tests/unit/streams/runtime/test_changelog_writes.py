@@ -28,6 +28,54 @@ async def test_written_returns_once_every_pending_send_is_acknowledged() -> None
     assert writes.pending == 0
 
 
+async def test_a_wait_is_not_held_by_sends_made_after_it_began() -> None:
+    """Under load some agent is always writing: a wait for "everything so far" must end."""
+    writes = ChangelogWrites()
+    loop = asyncio.get_running_loop()
+    before: asyncio.Future[Any] = loop.create_future()
+    after: asyncio.Future[Any] = loop.create_future()
+    writes.track(before)
+    waiting = asyncio.ensure_future(writes.written())
+    await asyncio.sleep(0)
+    writes.track(after)
+    before.set_result("offset 1")
+    await asyncio.wait_for(waiting, timeout=1)
+    assert writes.pending == 1
+
+
+async def test_sends_acknowledged_out_of_order_end_the_wait_once_all_are_in() -> None:
+    writes = ChangelogWrites()
+    loop = asyncio.get_running_loop()
+    sends: list[asyncio.Future[Any]] = [loop.create_future() for _ in range(3)]
+    for sent in sends:
+        writes.track(sent)
+    waiting = asyncio.ensure_future(writes.written())
+    for sent in reversed(sends[1:]):
+        sent.set_result("acknowledged")
+        await asyncio.sleep(0)
+        assert not waiting.done()  # the oldest one is still in the producer
+    sends[0].set_result("acknowledged")
+    await asyncio.wait_for(waiting, timeout=1)
+
+
+async def test_a_failed_send_fails_the_waits_that_include_it_only() -> None:
+    writes = ChangelogWrites()
+    loop = asyncio.get_running_loop()
+    ok: asyncio.Future[Any] = loop.create_future()
+    failing: asyncio.Future[Any] = loop.create_future()
+    writes.track(ok)
+    before_failing = asyncio.ensure_future(writes.written())
+    await asyncio.sleep(0)  # it begins waiting before the failing send is made
+    writes.track(failing)
+    with_failing = asyncio.ensure_future(writes.written())
+    await asyncio.sleep(0)
+    failing.set_exception(RuntimeError("broker refused"))
+    ok.set_result("acknowledged")
+    await asyncio.wait_for(before_failing, timeout=1)
+    with pytest.raises(RuntimeError, match="broker refused"):
+        await with_failing
+
+
 async def test_a_failed_changelog_send_fails_the_wait() -> None:
     writes = ChangelogWrites()
     failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
