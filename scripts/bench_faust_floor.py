@@ -112,6 +112,7 @@ def run_case(run: str, agents: int, produce: bool, records: int) -> None:
     loop.run_until_complete(_fill(settings, source, records))
     # The worker's own app (its guards included), its tables in memory, under an id of its own.
     worker = settings.worker.model_copy(update={"app_id": f"floor-{run}", "store": "memory://"})
+    Path(worker.data_dir).mkdir(parents=True, exist_ok=True)
     app = create_faust_app(settings.model_copy(update={"worker": worker}))
     label = "consume+produce" if produce else f"consume x{agents}"
     meter = Meter(records * agents, label)

@@ -26,6 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 STOP_DEADLINE_S = 30.0
 
 
+def _jsonable(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
 def _env_value(value: Any) -> str | None:
     if value is None:
         return None
@@ -35,9 +39,10 @@ def _env_value(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, BaseModel):
         return json.dumps(value.model_dump(mode="json"))
-    if isinstance(value, list | tuple | dict):
-        dumped = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
-        return json.dumps(dumped if not isinstance(value, dict) else value)
+    if isinstance(value, dict):
+        return json.dumps({k: _jsonable(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return json.dumps([_jsonable(v) for v in value])
     return str(value)
 
 
@@ -59,8 +64,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class Child:
+    """A child Python process: `python -m module`, or `python *script` when `script` is given."""
+
     def __init__(
-        self, name: str, module: str, env: dict[str, str], log_dir: Path, profile: bool = False
+        self,
+        name: str,
+        module: str,
+        env: dict[str, str],
+        log_dir: Path,
+        profile: bool = False,
+        script: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -68,7 +81,7 @@ class Child:
         profiler = ["-m", "cProfile", "-o", str(log_dir / f"{name}.prof")] if profile else []
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, *profiler, "-m", module],
+                [sys.executable, *profiler, *(script or ("-m", module))],
                 cwd=REPO,
                 env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
                 stdout=log,
@@ -154,7 +167,7 @@ def stack_pids() -> dict[str, int]:
 async def records_on_topics(settings: Settings, prefixes: tuple[str, ...]) -> dict[str, int]:
     """Records written so far on every topic whose name starts with one of `prefixes`, by topic
     (end offset minus start offset, summed over partitions)."""
-    partitions = await asyncio.to_thread(topic_partitions_blocking, settings, prefixes)
+    partitions = await asyncio.to_thread(topic_partitions_blocking, settings.kafka, prefixes)
     tps = [TopicPartition(name, p) for name, count in partitions.items() for p in range(count)]
     if not tps:
         return {}

@@ -1,0 +1,215 @@
+"""Ingest at saturation: signed webhooks to a Kafka-acknowledged 202, beside a bare aiohttp echo.
+
+`python scripts/bench_ingest.py [--clients 32] [--duration-s 20]` (the stack must be up). It
+starts the API on its own port and topics, and a bare aiohttp server that parses a JSON body and
+answers 202 (the least an aiohttp endpoint does), both as child processes; then, for each in
+turn, `--clients` keep-alive clients POST for `--duration-s` (after a warm-up that is not
+counted): to the API, `POST /v1/webhooks/orders` with a fresh Standard Webhooks signature each
+(a new webhook-id, so none is a duplicate), each answered only once Kafka acknowledged the record.
+
+It prints requests/s, p50 and p99 of both, the ratio API / echo (the share of what aiohttp itself
+allows on this machine that ingest keeps) and the API's CPU per request. The clients run in this
+process, on the same cores as the servers, for both servers alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from bench_processes import REPO, Child, settings_env
+from pydantic import SecretStr
+
+from streams.kafka.catalog import TopicCatalog
+from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics
+from streams.migrations import runner as migrate
+from streams.runtime import free_port
+from streams.settings import Settings
+from streams.webhook_signature import sign
+
+READY_DEADLINE_S = 60.0
+WARMUP_S = 3.0
+BODY = json.loads((REPO / "examples" / "order_created.json").read_text())
+
+
+@dataclass
+class Run:
+    """What one server answered during the measured window."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    failures: dict[int, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    def line(self, name: str) -> str:
+        done = len(self.latencies_s)
+        rate = done / self.wall_s if self.wall_s else 0.0
+        quantiles = statistics.quantiles(self.latencies_s, n=100) if done > 1 else [0.0] * 99
+        failed = f"  non-2xx {self.failures}" if self.failures else ""
+        return (
+            f"{name:<6} {rate:>8,.0f} req/s  p50 {1000 * quantiles[49]:6.1f} ms"
+            f"  p99 {1000 * quantiles[98]:6.1f} ms  ({done} requests){failed}"
+        )
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_s) / self.wall_s if self.wall_s else 0.0
+
+
+def echo_server(port: int) -> None:
+    """The bare server: read the body, parse it, answer 202 with a small JSON body."""
+
+    async def accept(request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        return web.json_response({"status": "accepted", "type": body.get("type")}, status=202)
+
+    app = web.Application()
+    app.add_routes([web.post("/", accept)])
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def bench_settings(run: str) -> Settings:
+    base = Settings()
+    secret = SecretStr("whsec_" + base64.b64encode(uuid.uuid4().bytes * 2).decode())
+    unlimited = {"orders": {"rate_per_s": 1_000_000, "burst": 1_000_000}}
+    return base.model_copy(
+        update={
+            "topic_prefix": f"benchingest{run}-",
+            "api": base.api.model_copy(update={"port": free_port("127.0.0.1")}),
+            "webhook": base.webhook.model_copy(update={"secret_orders": secret}),
+            "ratelimit": base.ratelimit.model_validate(
+                {**base.ratelimit.model_dump(), "sources": unlimited}
+            ),
+        }
+    )
+
+
+def signed_headers(secret: str) -> Callable[[bytes], dict[str, str]]:
+    def headers(body: bytes) -> dict[str, str]:
+        webhook_id = f"msg_{uuid.uuid4().hex}"
+        timestamp_s = int(time.time())
+        return {
+            "content-type": "application/json",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(timestamp_s),
+            "webhook-signature": sign(secret, webhook_id, timestamp_s, body),
+        }
+
+    return headers
+
+
+def plain_headers(_body: bytes) -> dict[str, str]:
+    return {"content-type": "application/json"}
+
+
+async def load(
+    url: str, headers: Callable[[bytes], dict[str, str]], clients: int, duration_s: float
+) -> Run:
+    """`clients` keep-alive clients POSTing in a loop; only the window after the warm-up counts."""
+    run = Run()
+    started = time.monotonic()
+    counted_from, until = started + WARMUP_S, started + WARMUP_S + duration_s
+    body = json.dumps({**BODY, "occurred_at": datetime.now(UTC).isoformat()}).encode()
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        while (now := time.monotonic()) < until:
+            async with session.post(url, data=body, headers=headers(body)) as response:
+                await response.read()
+                status = response.status
+            if now < counted_from:
+                continue
+            if 200 <= status < 300:
+                run.latencies_s.append(time.monotonic() - now)
+            else:
+                run.failures[status] = run.failures.get(status, 0) + 1
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(client(session) for _ in range(clients)))
+    run.wall_s = duration_s
+    return run
+
+
+async def wait_answering(url: str, child: Child) -> None:
+    deadline = time.monotonic() + READY_DEADLINE_S
+    async with aiohttp.ClientSession() as session:
+        while True:
+            child.check()
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {READY_DEADLINE_S:.0f} s")
+            await asyncio.sleep(0.25)
+
+
+async def bench(args: argparse.Namespace) -> int:
+    run_id = uuid.uuid4().hex[:8]
+    log_dir = Path(tempfile.mkdtemp(prefix=f"bench-ingest-{run_id}-"))
+    settings = bench_settings(run_id)
+    await asyncio.to_thread(migrate.upgrade, settings)
+    await ensure_topics(settings, TopicCatalog(settings).all())
+    echo_port = free_port("127.0.0.1")
+    api = Child("api", "api", settings_env(settings), log_dir)
+    echo_script = (__file__, "--echo-port", str(echo_port))
+    echo = Child("echo", "", {}, log_dir, script=echo_script)
+    api_url = f"http://127.0.0.1:{settings.api.port}"
+    secret = settings.webhook.secret_for("orders")
+    assert secret is not None
+    try:
+        await wait_answering(f"{api_url}/health/ready", api)
+        await wait_answering(f"http://127.0.0.1:{echo_port}/", echo)
+        print(f"{args.clients} keep-alive clients, {args.duration_s:g} s each (logs in {log_dir})")
+        echoed = await load(
+            f"http://127.0.0.1:{echo_port}/", plain_headers, args.clients, args.duration_s
+        )
+        print(echoed.line("echo"), flush=True)
+        api_cpu_before = api.cpu_s()
+        ingested = await load(
+            f"{api_url}/v1/webhooks/orders",
+            signed_headers(secret.get_secret_value()),
+            args.clients,
+            args.duration_s,
+        )
+        api_cpu_after = api.cpu_s()
+        print(ingested.line("ingest"), flush=True)
+    finally:
+        api.stop()
+        echo.stop()
+        delete_topics_blocking(settings, [settings.topic_prefix])
+    ratio = ingested.rate / echoed.rate if echoed.rate else 0.0
+    print(f"ratio  {ratio:.2f} (ingest / echo)")
+    if api_cpu_before is not None and api_cpu_after is not None and ingested.latencies_s:
+        spent_ms = 1000 * (api_cpu_after - api_cpu_before) / len(ingested.latencies_s)
+        print(f"API CPU per accepted webhook {spent_ms:.2f} ms (warm-up included)")
+    return 0 if not ingested.failures else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--duration-s", type=float, default=20.0)
+    parser.add_argument("--echo-port", type=int, help=argparse.SUPPRESS)  # the echo child
+    args = parser.parse_args()
+    if args.echo_port:
+        echo_server(args.echo_port)
+        return 0
+    return asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
