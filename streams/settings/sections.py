@@ -1,8 +1,9 @@
-"""One frozen configuration object, read from `TRIBUTARY_*` environment variables once at start.
+"""The sections of the settings: one frozen model per concern, shared by the process roots.
 
-Nested sections are split on the first underscore after the prefix, so `TRIBUTARY_KAFKA_BOOTSTRAP`
-sets `kafka.bootstrap` and `TRIBUTARY_DATABASE_URL` sets `database.url`. Defaults match the local
-stack started by `stack/stackctl.py`, so a fresh clone needs no configuration at all.
+Each section is what one part of the code asks for (`KafkaSettings`, `WorkerSettings`, ...); the
+roots in `streams.settings.processes` compose them, so `TRIBUTARY_KAFKA_BOOTSTRAP` sets
+`kafka.bootstrap` in every root that has a `kafka` section. Defaults match the local stack started
+by `stack/stackctl.py`, so a fresh clone needs no configuration at all.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class _Section(BaseModel):
@@ -287,39 +287,3 @@ class NotificationSettings(_Section):
     # How long a routed notification id is remembered per user, so a re-delivered causing event
     # (Kafka redelivery, a replayed webhook) never sends twice; the topics keep 7 days.
     dedupe_ttl_s: int = Field(default=8 * 24 * 3600, ge=1)
-
-
-class Settings(BaseSettings):
-    """Everything the processes need; built once in each entry point and passed down."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="TRIBUTARY_",
-        env_nested_delimiter="_",
-        env_nested_max_split=1,
-        frozen=True,
-        extra="ignore",
-    )
-
-    kafka: KafkaSettings = KafkaSettings()
-    database: DatabaseSettings = DatabaseSettings()
-    redis: RedisSettings = RedisSettings()
-    api: ApiSettings = ApiSettings()
-    webhook: WebhookSettings = WebhookSettings()
-    worker: WorkerSettings = WorkerSettings()
-    dispatch: DispatchSettings = DispatchSettings()
-    providers: ProviderSettings = ProviderSettings()
-    security: SecuritySettings = SecuritySettings()
-    ratelimit: RateLimitSettings = RateLimitSettings()
-    operator: OperatorSettings = OperatorSettings()
-    metrics: MetricsSettings = MetricsSettings()
-    sandbox: SandboxSettings = SandboxSettings()
-    notifications: NotificationSettings = NotificationSettings()
-    # Prepended to every topic name, so that tests and tenants can share one cluster.
-    topic_prefix: str = ""
-    # A Confluent Schema Registry to register our schemas in and take ids from. Unset, ids come
-    # from the project's own schema set, which the API serves under `/schema-registry/`.
-    # (Top-level rather than a `schema_registry` section: the nested delimiter is "_", so a
-    # section's name must not be the start of a top-level field's, and this one reads naturally.)
-    schema_registry_url: str | None = None
-    schema_registry_timeout_s: float = Field(default=5.0, gt=0)
-    log_level: str = "INFO"
