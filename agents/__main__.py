@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from agents.worker.process import run
-from streams.settings import Settings
+from streams.settings import WorkerProcessSettings
 
 
 def main() -> None:
-    run(Settings())
+    run(WorkerProcessSettings())
 
 
 if __name__ == "__main__":

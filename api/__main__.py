@@ -6,10 +6,10 @@ from aiohttp import web
 
 from api.app import create_app
 from streams.service_process import run_service, wait_for_stop_signal
-from streams.settings import Settings
+from streams.settings import ApiProcessSettings
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: ApiProcessSettings) -> None:
     runner = web.AppRunner(create_app(settings), handle_signals=False)
     await runner.setup()
     try:
@@ -25,7 +25,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    run_service(serve)
+    run_service(ApiProcessSettings, serve)
 
 
 if __name__ == "__main__":

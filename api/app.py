@@ -42,7 +42,7 @@ from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.event_producer import EventProducer
 from streams.kafka.schema_registry import RegistryViews
-from streams.settings import Settings
+from streams.settings import ApiProcessSettings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
@@ -52,7 +52,7 @@ from streams.stores.webhook_ledger import WebhookLedger
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: ApiProcessSettings) -> web.Application:
     app_metrics = ApiMetrics()
     app = web.Application(
         # Metrics outermost, so they count the status of the problem answer actually sent.
@@ -64,15 +64,23 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.api.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[CATALOG] = TopicCatalog(settings)
+    # The API never reads the dispatch retry topics, so its catalog is built without them.
+    app[CATALOG] = TopicCatalog(settings.topic_prefix, settings.kafka)
     app[METRICS] = app_metrics
     app[PRODUCER] = EventProducer(settings.kafka)
-    app[LEDGER] = WebhookLedger.from_settings(settings)
-    app[ORDER_STORE] = OrderStore.from_settings(settings)
-    app[DELIVERY_STORE] = DeliveryStore.from_settings(settings)
+    app[LEDGER] = WebhookLedger.from_settings(
+        settings.redis,
+        settings.webhook,
+        topic_prefix=settings.topic_prefix,
+        delivery_timeout_s=settings.kafka.delivery_timeout_s,
+    )
+    app[ORDER_STORE] = OrderStore.from_settings(settings.database)
+    app[DELIVERY_STORE] = DeliveryStore.from_settings(settings.database)
     app[CODEC] = AppCodec.from_settings(settings)
-    app[BLOCK_STORE] = BlockStore.from_settings(settings)
-    app[RATE_LIMITER] = RateLimiter(app[BLOCK_STORE].client, settings)
+    app[BLOCK_STORE] = BlockStore.from_settings(settings.redis, settings.topic_prefix)
+    app[RATE_LIMITER] = RateLimiter(
+        app[BLOCK_STORE].client, settings.ratelimit, settings.topic_prefix
+    )
     app.cleanup_ctx.append(_block_store_lifetime)
     serves_schemas = settings.schema_registry_url is None
     if serves_schemas:

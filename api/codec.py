@@ -17,7 +17,7 @@ from typing import Any
 
 from streams.kafka.codec import wire_codec
 from streams.kafka.wire import WireCodec, local_codec
-from streams.settings import Settings
+from streams.settings import SchemaRegistryConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class AppCodec:
         self._attempt: asyncio.Task[WireCodec] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AppCodec:
+    def from_settings(cls, settings: SchemaRegistryConfig) -> AppCodec:
         """Built without I/O: the registry client connects on its first request."""
         if settings.schema_registry_url is None:
             return cls()

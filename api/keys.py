@@ -10,7 +10,7 @@ from api.codec import AppCodec
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.event_producer import EventProducer
 from streams.kafka.schema_registry import RegistryViews
-from streams.settings import Settings
+from streams.settings import ApiProcessSettings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
@@ -20,7 +20,7 @@ from streams.stores.webhook_ledger import WebhookLedger
 if TYPE_CHECKING:
     from api.metrics import ApiMetrics
 
-SETTINGS = web.AppKey("settings", Settings)
+SETTINGS = web.AppKey("settings", ApiProcessSettings)
 CATALOG = web.AppKey("catalog", TopicCatalog)
 PRODUCER = web.AppKey("producer", EventProducer)
 LEDGER = web.AppKey("ledger", WebhookLedger)

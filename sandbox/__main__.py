@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sandbox.server import READY_MESSAGE, serve_sandbox
 from streams.service_process import run_service, wait_for_stop_signal
-from streams.settings import Settings
+from streams.settings import SandboxProcessSettings
 
 
-async def serve(settings: Settings) -> None:
-    async with serve_sandbox(settings) as serving:
+async def serve(settings: SandboxProcessSettings) -> None:
+    async with serve_sandbox(settings.sandbox, settings.webhook.secret_providers) as serving:
         print(
             f"{READY_MESSAGE}: http {serving.http_url}, "
             f"smtp {serving.smtp_host}:{serving.smtp_port}, "
@@ -20,7 +20,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    run_service(serve)
+    run_service(SandboxProcessSettings, serve)
 
 
 if __name__ == "__main__":

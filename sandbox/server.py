@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 
 from sandbox.http_providers import create_http_app
 from sandbox.receipts import HttpPoster, ReceiptBatcher
 from sandbox.service import PROVIDER_CHANNELS, Sandbox
 from sandbox.smtp_server import start_smtp
-from streams.settings import Settings
+from streams.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,10 @@ class ServingSandbox:
 
 
 @contextlib.asynccontextmanager
-async def serve_sandbox(settings: Settings) -> AsyncIterator[ServingSandbox]:
-    config = settings.sandbox
-    secret = settings.webhook.secret_providers
+async def serve_sandbox(
+    config: SandboxSettings, secret: SecretStr | None
+) -> AsyncIterator[ServingSandbox]:
+    """`secret` signs the receipts (`WebhookSettings.secret_providers`); None: none are posted."""
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=RECEIPT_CONNECTIONS))
     batchers: dict[str, ReceiptBatcher] = {}
     if secret is None:

@@ -108,7 +108,7 @@ def run_case(run: str, agents: int, produce: bool, records: int) -> None:
         TopicSpec(name=name, key="n", partitions=settings.kafka.partitions, replication_factor=1)
         for name in (source, sink)
     ]
-    ensure_topics_blocking(settings, specs)
+    ensure_topics_blocking(settings.kafka, specs)
     loop.run_until_complete(_fill(settings, source, records))
     # The worker's own app (its guards included), its tables in memory, under an id of its own.
     worker = settings.worker.model_copy(update={"app_id": f"floor-{run}", "store": "memory://"})
@@ -153,7 +153,7 @@ def main() -> int:
                 check=False,
             )
         finally:
-            delete_topics_blocking(Settings(), [f"floor-{run}"])
+            delete_topics_blocking(Settings().kafka, [f"floor-{run}"])
         lines = [line for line in child.stdout.splitlines() if line.startswith(RESULT)]
         if not lines:
             print(f"case {case} failed:\n{child.stdout[-2000:]}\n{child.stderr[-2000:]}")

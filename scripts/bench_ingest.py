@@ -161,8 +161,9 @@ async def bench(args: argparse.Namespace) -> int:
     run_id = uuid.uuid4().hex[:8]
     log_dir = Path(tempfile.mkdtemp(prefix=f"bench-ingest-{run_id}-"))
     settings = bench_settings(run_id)
-    await asyncio.to_thread(migrate.upgrade, settings)
-    await ensure_topics(settings, TopicCatalog(settings).all())
+    await asyncio.to_thread(migrate.upgrade, settings.database)
+    catalog = TopicCatalog(settings.topic_prefix, settings.kafka, settings.dispatch.retry_delays_s)
+    await ensure_topics(settings.kafka, catalog.all())
     echo_port = free_port("127.0.0.1")
     api = Child("api", "api", settings_env(settings), log_dir)
     echo_script = (__file__, "--echo-port", str(echo_port))
@@ -190,7 +191,7 @@ async def bench(args: argparse.Namespace) -> int:
     finally:
         api.stop()
         echo.stop()
-        delete_topics_blocking(settings, [settings.topic_prefix])
+        delete_topics_blocking(settings.kafka, [settings.topic_prefix])
     ratio = ingested.rate / echoed.rate if echoed.rate else 0.0
     print(f"ratio  {ratio:.2f} (ingest / echo)")
     if api_cpu_before is not None and api_cpu_after is not None and ingested.latencies_s:

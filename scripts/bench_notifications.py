@@ -205,7 +205,7 @@ def user_created(user_id: str) -> UserEvent:
 async def produce(settings: Settings, run: str, rate: int, duration_s: float) -> int:
     """`rate` user.created per second for `duration_s`, in 100 ms ticks; the count produced."""
     codec = await wire_codec(settings)
-    topic = TopicCatalog(settings).for_topic("users.events").name
+    topic = TopicCatalog(settings.topic_prefix, settings.kafka).for_topic("users.events").name
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, linger_ms=5)
     await producer.start()
     sent = 0
@@ -227,7 +227,7 @@ async def produce(settings: Settings, run: str, rate: int, duration_s: float) ->
 
 
 async def results(settings: Settings, run: str, stages: bool = False) -> dict[str, Any]:
-    engine = create_engine(settings)
+    engine = create_engine(settings.database)
     users = {"users": f"bench-{run}-%"}
     try:
         async with engine.connect() as conn:
@@ -260,8 +260,9 @@ async def bench(args: argparse.Namespace) -> int:
     run = uuid.uuid4().hex[:8]
     log_dir = Path(tempfile.mkdtemp(prefix=f"bench-notifications-{run}-"))
     settings = bench_settings(Settings(), run, log_dir / "worker-data")
-    await asyncio.to_thread(migrate.upgrade, settings)
-    await ensure_topics(settings, TopicCatalog(settings).all())
+    await asyncio.to_thread(migrate.upgrade, settings.database)
+    catalog = TopicCatalog(settings.topic_prefix, settings.kafka, settings.dispatch.retry_delays_s)
+    await ensure_topics(settings.kafka, catalog.all())
     env = settings_env(settings)
     api_url = f"http://127.0.0.1:{settings.api.port}"
     workers = [
@@ -301,7 +302,7 @@ async def bench(args: argparse.Namespace) -> int:
         found["consumed"] = await records_consumed(
             settings,
             settings.worker.app_id,
-            await asyncio.to_thread(topic_partitions_blocking, settings, prefixes),
+            await asyncio.to_thread(topic_partitions_blocking, settings.kafka, prefixes),
         )
         if profiling is not None:
             found["profile"] = await profiling
@@ -312,7 +313,7 @@ async def bench(args: argparse.Namespace) -> int:
     finally:
         for child in children:
             child.stop()
-        delete_topics_blocking(settings, [settings.topic_prefix, settings.worker.app_id])
+        delete_topics_blocking(settings.kafka, [settings.topic_prefix, settings.worker.app_id])
     report(produced, started, found)
     return 0 if found["delivered"] >= produced else 1
 

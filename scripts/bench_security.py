@@ -75,9 +75,9 @@ async def main(requests: int) -> None:
     base = Settings()
     settings = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}-"})
     print(f"{'per-user rule (pure)':<32} {rule_rate(settings, 50_000):,.0f} failed logins/s")
-    blocks = BlockStore.from_settings(settings)
-    limiter_client = redis_client(settings)
-    limiter = RateLimiter(limiter_client, settings)
+    blocks = BlockStore.from_settings(settings.redis, settings.topic_prefix)
+    limiter_client = redis_client(settings.redis)
+    limiter = RateLimiter(limiter_client, settings.ratelimit, settings.topic_prefix)
     until = datetime.now(UTC) + timedelta(minutes=5)
     await blocks.write([Block("ip", "203.0.113.7", until, "bench", uuid.uuid4())])
     try:

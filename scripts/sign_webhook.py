@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from api.signature import sign
-from streams.settings import Settings
+from streams.settings import ApiProcessSettings
 
 
 def main() -> int:
@@ -28,7 +28,9 @@ def main() -> int:
     parser.add_argument("--id", default=None, help="webhook-id; default: a fresh msg_<uuid>")
     args = parser.parse_args()
 
-    secret = SecretStr(args.secret) if args.secret else Settings().webhook.secret_for(args.family)
+    # Without --secret, the secret the API checks this family's webhooks with.
+    webhook = ApiProcessSettings().webhook
+    secret = SecretStr(args.secret) if args.secret else webhook.secret_for(args.family)
     if secret is None:
         variable = f"TRIBUTARY_WEBHOOK_SECRET_{args.family.upper()}"
         parser.error(f"no secret: pass --secret or set {variable}")

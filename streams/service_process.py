@@ -11,9 +11,11 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
-from streams.settings import Settings
+from streams.settings import ProcessSettings
+
+Root = TypeVar("Root", bound=ProcessSettings)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -27,8 +29,9 @@ async def wait_for_stop_signal() -> None:
     await stopping.wait()
 
 
-def run_service(serve: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
-    """Build the settings once from `TRIBUTARY_*`, configure logging and run `serve` to its end."""
-    settings = Settings()
+def run_service(root: type[Root], serve: Callable[[Root], Coroutine[Any, Any, None]]) -> None:
+    """Build the process's settings (`root`) once from `TRIBUTARY_*`, configure logging and run
+    `serve` to its end."""
+    settings = root()
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     asyncio.run(serve(settings))

@@ -45,7 +45,7 @@ from streams.runtime import (
     describe_event,
     raw_topic,
 )
-from streams.settings import Settings
+from streams.settings import DispatchSettings, ProviderSettings, WorkerSettings
 
 DISPATCH_AGENT = "dispatch_notifications"
 RETRY_AGENT = "retry_notifications"
@@ -58,9 +58,10 @@ class ProviderClients(Service):
     closed when the app stops (this service is a dependency of the app).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, dispatch: DispatchSettings, providers: ProviderSettings) -> None:
         super().__init__()
-        self._settings = settings
+        self._dispatch = dispatch
+        self._providers = providers
         self._session: aiohttp.ClientSession | None = None
         self._channels: ChannelSenders | None = None
         self._senders: Mapping[str, ChannelSender] = {}
@@ -68,9 +69,8 @@ class ProviderClients(Service):
     @property
     def channels(self) -> ChannelSenders:
         if self._channels is None:
-            dispatch = self._settings.dispatch
+            dispatch, providers = self._dispatch, self._providers
             self._session = create_client_session(dispatch.connection_pool_size, dispatch.timeout_s)
-            providers = self._settings.providers
             self._senders = provider_senders(self._session, providers, dispatch.timeout_s)
             self._channels = build_channel_senders(self._senders, providers, dispatch)
         return self._channels
@@ -114,16 +114,22 @@ def retry_agent_name(delay_s: float) -> str:
 
 
 def register_dispatch(
-    app: faust.App, settings: Settings, *, codec: WireCodec | None = None
+    app: faust.App,
+    catalog: TopicCatalog,
+    worker: WorkerSettings,
+    dispatch: DispatchSettings,
+    providers: ProviderSettings,
+    *,
+    codec: WireCodec | None = None,
 ) -> DispatchPipeline:
+    """`catalog` must name the retry topics of `dispatch.retry_delays_s`: one agent reads each."""
     wire = codec or local_codec()
-    catalog = TopicCatalog(settings)
-    delays_s = settings.dispatch.retry_delays_s
+    delays_s = dispatch.retry_delays_s
     topic = raw_topic(app, catalog.for_topic(NOTIFICATIONS_DISPATCH).name)
     retry_topics = [raw_topic(app, spec.name) for spec in catalog.notification_retries()]
     dead_letter_topic = raw_topic(app, catalog.notifications_dlq.name)
     status_topic = raw_topic(app, catalog.for_topic("notifications.status").name)
-    clients = ProviderClients(settings)
+    clients = ProviderClients(dispatch, providers)
     app.add_dependency(clients)
     dispatcher = NotificationDispatcher(
         sender=clients,
@@ -135,7 +141,7 @@ def register_dispatch(
         delays_s=delays_s,
         backoff=Backoff(),
     )
-    size = batch_size(settings.worker)
+    size = batch_size(worker)
 
     async def dispatch_notifications(events: Batch) -> None:
         await dispatcher.process([dispatch_record(event) for event in events])

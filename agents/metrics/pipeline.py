@@ -40,7 +40,7 @@ from streams.runtime import (
     event_scope,
     raw_topic,
 )
-from streams.settings import Settings
+from streams.settings import MetricsSettings, WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ class MetricsPipeline:
     publish_transitions: TransitionsSink
 
 
-def window_config(settings: Settings) -> WindowConfig:
-    metrics = settings.metrics
+def window_config(metrics: MetricsSettings) -> WindowConfig:
     return WindowConfig.of(
         tumbling_s=metrics.tumbling_s,
         hopping_s=metrics.hopping_s,
@@ -81,15 +80,16 @@ def window_config(settings: Settings) -> WindowConfig:
 
 def register_metrics(
     app: faust.App,
-    settings: Settings,
+    catalog: TopicCatalog,
+    worker: WorkerSettings,
+    metrics: MetricsSettings,
     *,
     codec: WireCodec | None = None,
     backoff: Backoff | None = None,
 ) -> MetricsPipeline:
     wire = codec or local_codec()
     retry = backoff or Backoff()
-    catalog = TopicCatalog(settings)
-    config = window_config(settings)
+    config = window_config(metrics)
     families = {catalog.for_topic(base).name: family for base, family in INPUT_TOPICS.items()}
     inputs = app.topic(
         *families,
@@ -122,7 +122,7 @@ def register_metrics(
     aggregation: MetricsAggregation[EventT[bytes]] = MetricsAggregation(
         aggregator=WindowAggregator(config, panes, clock),
         outputs={
-            spec.name.removeprefix(settings.topic_prefix): TopicPublisher(raw_topic(app, spec.name))
+            spec.name.removeprefix(catalog.prefix): TopicPublisher(raw_topic(app, spec.name))
             for spec in catalog.analytics()
             if spec.value_subject is not None
         },
@@ -141,7 +141,7 @@ def register_metrics(
         found = collector.partials([describe_event(e) for e in events], time.time())
         await send_partials([_partial_record(partial) for partial in found])
 
-    size = batch_size(settings.worker)
+    size = batch_size(worker)
     collect_agent = batch_agent(app, inputs, COLLECT_AGENT, collect_metrics, size)
     aggregate_agent = batch_agent(app, partials_topic, AGGREGATE_AGENT, aggregation.process, size)
 
@@ -151,7 +151,7 @@ def register_metrics(
         except ServiceUnavailableError as exc:  # the next tick will do; batches close too
             log.warning("metrics tick not sent: %s", exc)
 
-    app.timer(interval=settings.metrics.tick_s, name="tick_metrics")(tick_metrics)
+    app.timer(interval=metrics.tick_s, name="tick_metrics")(tick_metrics)
 
     async def publish_transitions(transitions: Transitions) -> None:
         found = transition_partials(config, transitions, time.time())

@@ -27,7 +27,7 @@ from streams.runtime import (
     event_scope,
     raw_topic,
 )
-from streams.settings import Settings
+from streams.settings import WorkerSettings
 
 TABLE_NAME = "orders"
 AGENT_NAME = "materialize_orders"
@@ -44,7 +44,8 @@ class OrdersPipeline:
 
 def register_orders(
     app: faust.App,
-    settings: Settings,
+    catalog: TopicCatalog,
+    worker: WorkerSettings,
     store: ViewSink,
     *,
     codec: WireCodec | None = None,
@@ -53,7 +54,6 @@ def register_orders(
     """`codec` reads the records as the API wrote them: its ids, a Schema Registry's if one is
     configured (see `streams.kafka.codec.wire_codec`), else the project's own (the default)."""
     wire = codec or local_codec()
-    catalog = TopicCatalog(settings)
     source = catalog.orders_events
     topic = raw_topic(app, source.name)
     dead_letter_topic = raw_topic(app, catalog.dead_letters(source).name)
@@ -61,7 +61,7 @@ def register_orders(
     # same bytes as the record key: the web view's routing hashes them like the producer did.
     table: TableT[bytes, dict[str, Any]] = app.Table(
         TABLE_NAME,
-        partitions=settings.kafka.partitions,
+        partitions=catalog.partitions,
         key_type=bytes,
         help="Latest OrderView of every order, as JSON, by order id.",
     )
@@ -80,7 +80,7 @@ def register_orders(
         topic,
         AGENT_NAME,
         materializer.process,
-        batch_size(settings.worker),
+        batch_size(worker),
         stats=materializer.stats,
     )
     return OrdersPipeline(topic, dead_letter_topic, table, agent, materializer)

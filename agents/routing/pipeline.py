@@ -7,7 +7,8 @@ so a user's contact updates, the requests its own events cause (routed in place)
 requests from other families reach the same agent instance, in order per topic, next to its
 tables (`contacts`, `notification_routing` by user id; `notification_deferrals` by
 notification id, written in the user's partition). A timer releases due deferrals by sending
-their request record again (see `notification_batches`). Logic lives in the modules it imports.
+their request record again (see `agents.routing.route_batch`). Logic lives in the modules it
+imports.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from streams.runtime import (
     event_scope,
     raw_topic,
 )
-from streams.settings import Settings
+from streams.settings import NotificationSettings, WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,9 @@ def _multi_topic(app: faust.App, *names: str) -> TopicT:
     )
 
 
-def _table(app: faust.App, name: str, settings: Settings, help_text: str) -> TableT[bytes, Any]:
+def _table(app: faust.App, name: str, partitions: int, help_text: str) -> TableT[bytes, Any]:
     table: TableT[bytes, dict[str, Any]] = app.Table(
-        name, partitions=settings.kafka.partitions, key_type=bytes, help=help_text
+        name, partitions=partitions, key_type=bytes, help=help_text
     )
     return table
 
@@ -103,14 +104,15 @@ def release_header(event: EventT[bytes]) -> str | None:
 
 def register_notifications(
     app: faust.App,
-    settings: Settings,
+    catalog: TopicCatalog,
+    worker: WorkerSettings,
+    notifications: NotificationSettings,
     *,
     codec: WireCodec | None = None,
     renderer: TemplateRenderer | None = None,
     clock: Clock = _utc_now,
 ) -> NotificationsPipeline:
     wire = codec or local_codec()
-    catalog = TopicCatalog(settings)
     users, auth, orders = (
         catalog.for_topic(t) for t in ("users.events", "auth.events", "orders.events")
     )
@@ -133,10 +135,12 @@ def register_notifications(
         clock=clock,
         backoff=Backoff(),
     )
-    contacts = _table(app, CONTACTS_TABLE, settings, "Contact points and preferences by user id.")
-    routing = _table(app, ROUTING_TABLE, settings, "Routed ids, send times, deferrals by user id.")
-    deferred = _table(app, DEFERRED_TABLE, settings, "Deferred notifications by notification id.")
-    notifications = settings.notifications
+    partitions = catalog.partitions
+    contacts = _table(app, CONTACTS_TABLE, partitions, "Contact points and preferences by user id.")
+    routing = _table(
+        app, ROUTING_TABLE, partitions, "Routed ids, send times, deferrals by user id."
+    )
+    deferred = _table(app, DEFERRED_TABLE, partitions, "Deferred notifications by notification id.")
     router: RouteBatch[EventT[bytes]] = RouteBatch(
         router=Router(
             notifications,
@@ -166,7 +170,7 @@ def register_notifications(
         clock=clock,
         backoff=Backoff(),
     )
-    size = batch_size(settings.worker)
+    size = batch_size(worker)
     request_agent = batch_agent(
         app, _multi_topic(app, auth.name, orders.name), REQUEST_AGENT, requester.process, size
     )

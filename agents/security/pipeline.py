@@ -34,7 +34,7 @@ from streams.runtime import (
     event_scope,
     raw_topic,
 )
-from streams.settings import Settings
+from streams.settings import SecuritySettings, WorkerSettings
 from streams.stores.block_store import BlockStore
 
 USERS_AGENT = "detect_suspicious_logins"
@@ -45,20 +45,21 @@ IPS_TABLE = "security-ips"
 BY_IP_RETENTION_MS = 24 * 3600 * 1000
 
 
-def by_ip_topic(settings: Settings) -> TopicSpec:
+def by_ip_topic(catalog: TopicCatalog, app_id: str) -> TopicSpec:
+    """Laid out as the catalog's topics, but named under the app id (`WorkerSettings.app_id`)."""
     return TopicSpec(
-        name=f"{settings.worker.app_id}-auth-failures-by-ip",
+        name=f"{app_id}-auth-failures-by-ip",
         key="ip address",
-        partitions=settings.kafka.partitions,
-        replication_factor=settings.kafka.replication_factor,
+        partitions=catalog.partitions,
+        replication_factor=catalog.replication_factor,
         retention_ms=BY_IP_RETENTION_MS,
         value_subject="auth.events-value",
     )
 
 
-def internal_topics(settings: Settings) -> list[TopicSpec]:
+def internal_topics(catalog: TopicCatalog, app_id: str) -> list[TopicSpec]:
     """Topics the security agents need besides the catalog's and the tables' changelogs."""
-    return [by_ip_topic(settings)]
+    return [by_ip_topic(catalog, app_id)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,32 +69,35 @@ class SecurityPipeline:
     agents: tuple[AgentT[Any], AgentT[Any]]
 
 
-def _table(app: faust.App, name: str, settings: Settings, help_: str) -> TableT[bytes, Any]:
-    table: TableT[bytes, Any] = app.Table(
-        name, partitions=settings.kafka.partitions, key_type=bytes, help=help_
-    )
+def _table(app: faust.App, name: str, partitions: int, help_: str) -> TableT[bytes, Any]:
+    table: TableT[bytes, Any] = app.Table(name, partitions=partitions, key_type=bytes, help=help_)
     return table
 
 
 def register_security(
-    app: faust.App, settings: Settings, blocks: BlockSink, codec: WireCodec
+    app: faust.App,
+    catalog: TopicCatalog,
+    worker: WorkerSettings,
+    security: SecuritySettings,
+    blocks: BlockSink,
+    codec: WireCodec,
 ) -> SecurityPipeline:
-    catalog = TopicCatalog(settings)
     source = catalog.for_topic("auth.events")
     auth_topic = raw_topic(app, source.name)
-    by_ip = raw_topic(app, by_ip_topic(settings).name)
+    by_ip = raw_topic(app, by_ip_topic(catalog, worker.app_id).name)
     dead_letters = TopicPublisher(raw_topic(app, catalog.dead_letters(source).name))
     alerts = TopicPublisher(auth_topic)
+    partitions = catalog.partitions
     users_table = _table(
-        app, USERS_TABLE, settings, "Failed-login window and known devices, by user id."
+        app, USERS_TABLE, partitions, "Failed-login window and known devices, by user id."
     )
-    ips_table = _table(app, IPS_TABLE, settings, "Failed-login window, by IP address.")
+    ips_table = _table(app, IPS_TABLE, partitions, "Failed-login window, by IP address.")
 
     def decode(raw: bytes | None) -> AuthEvent:
         return codec.decode(raw, AuthEvent)
 
     common: dict[str, Any] = {
-        "config": settings.security,
+        "config": security,
         "decode": decode,
         "encode": codec.encode,
         "alerts": alerts,
@@ -113,7 +117,7 @@ def register_security(
     ips: SecurityProcessor[EventT[bytes]] = SecurityProcessor(
         table=ips_table, key_of=ip_key, handle=on_ip_failure, **common
     )
-    size = batch_size(settings.worker)
+    size = batch_size(worker)
     agents = (
         batch_agent(app, auth_topic, USERS_AGENT, users.process, size),
         batch_agent(app, by_ip, IPS_AGENT, ips.process, size),

@@ -36,7 +36,7 @@ from streams.runtime import (
     event_scope,
     raw_topic,
 )
-from streams.settings import Settings
+from streams.settings import WorkerSettings
 
 TABLE_NAME = "deliveries"
 AGENT_NAME = "track_deliveries"
@@ -52,7 +52,8 @@ class DeliveriesPipeline:
 
 def register_deliveries(
     app: faust.App,
-    settings: Settings,
+    catalog: TopicCatalog,
+    worker: WorkerSettings,
     store: DeliverySink,
     *,
     codec: WireCodec | None = None,
@@ -60,7 +61,6 @@ def register_deliveries(
     transitions_out: TransitionsSink = ignore_transitions,
 ) -> DeliveriesPipeline:
     wire = codec or local_codec()
-    catalog = TopicCatalog(settings)
     status = catalog.for_topic("notifications.status")
     receipts = catalog.for_topic("notifications.receipts")
     source = app.topic(
@@ -73,7 +73,7 @@ def register_deliveries(
     )
     table: TableT[bytes, dict[str, Any]] = app.Table(
         TABLE_NAME,
-        partitions=settings.kafka.partitions,
+        partitions=catalog.partitions,
         key_type=bytes,
         help="Delivery state, attempts, provider and timeline of every notification, by id.",
     )
@@ -99,5 +99,5 @@ def register_deliveries(
     async def track_deliveries(events: Batch) -> None:
         await tracker.process([e for e in events if not is_own_record(e.message.headers)])
 
-    agent = batch_agent(app, source, AGENT_NAME, track_deliveries, batch_size(settings.worker))
+    agent = batch_agent(app, source, AGENT_NAME, track_deliveries, batch_size(worker))
     return DeliveriesPipeline(source, table, agent, tracker)

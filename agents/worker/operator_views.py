@@ -37,7 +37,7 @@ from agents.worker.table_sizes import (
     windowed_entry,
 )
 from streams.operator_auth import OperatorAuthError, check_bearer
-from streams.settings import Settings
+from streams.settings import OperatorSettings
 
 PROBLEM_JSON = "application/problem+json"
 LOCAL_SCOPE = "local"
@@ -58,10 +58,10 @@ def problem(view: View, status: int, detail: str, **headers: str) -> Response:
     return view.json(body, status=status, content_type=PROBLEM_JSON, headers=headers or None)
 
 
-def refusal(view: View, request: Request, settings: Settings) -> Response | None:
+def refusal(view: View, request: Request, operator: OperatorSettings) -> Response | None:
     """A 401/403 problem unless the request carries the operator token."""
     try:
-        check_bearer(request.headers.get("Authorization"), settings.operator.token)
+        check_bearer(request.headers.get("Authorization"), operator.token)
     except OperatorAuthError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         return problem(view, exc.status, exc.detail, **headers)
@@ -144,11 +144,15 @@ async def all_sizes(
     return sizes, unreachable
 
 
-def register_table_list(app: faust.App, settings: Settings) -> None:
+def register_table_list(
+    app: faust.App, operator: OperatorSettings, default_partitions: int
+) -> None:
+    """`default_partitions`: of a table that does not set its own (the catalog's)."""
+
     @app.page("/v1/tables", name="v1-tables")
     class TableList(View):
         async def get(self, request: Request) -> Response:
-            refused = refusal(self, request, settings)
+            refused = refusal(self, request, operator)
             if refused is not None:
                 return refused
             me = str(app.conf.canonical_url)
@@ -162,7 +166,7 @@ def register_table_list(app: faust.App, settings: Settings) -> None:
                 app, sorted(distribution), request.headers["Authorization"]
             )
             tables = merge_tables(
-                list(app.tables.values()), distribution, sizes, settings.kafka.partitions
+                list(app.tables.values()), distribution, sizes, default_partitions
             )
             return self.json(
                 {
@@ -192,11 +196,11 @@ def entry_body(table: CollectionT, key: str, worker: str) -> dict[str, Any] | No
     return None if value is None else {**found, "value": value}
 
 
-def register_table_entry(app: faust.App, settings: Settings) -> None:
+def register_table_entry(app: faust.App, operator: OperatorSettings) -> None:
     @app.page("/v1/tables/{table}/{key}", name="v1-table-entry")
     class TableEntry(View):
         async def get(self, request: Request, table: str, key: str) -> Response:
-            refused = refusal(self, request, settings)
+            refused = refusal(self, request, operator)
             if refused is not None:
                 return refused
             found = app.tables.get(table)
@@ -214,7 +218,7 @@ def register_table_entry(app: faust.App, settings: Settings) -> None:
 
 
 def register_consumer_view(
-    app: faust.App, settings: Settings, describe: Callable[[], Awaitable[str]]
+    app: faust.App, operator: OperatorSettings, describe: Callable[[], Awaitable[str]]
 ) -> None:
     """`GET /v1/consumer`: what this worker's consumer is doing (`streams.runtime.consumer_state`),
     one
@@ -223,7 +227,7 @@ def register_consumer_view(
     @app.page("/v1/consumer", name="v1-consumer")
     class ConsumerState(View):
         async def get(self, request: Request) -> Response:
-            refused = refusal(self, request, settings)
+            refused = refusal(self, request, operator)
             if refused is not None:
                 return refused
             try:
@@ -235,8 +239,11 @@ def register_consumer_view(
 
 
 def register_operator_views(
-    app: faust.App, settings: Settings, describe_consumer: Callable[[], Awaitable[str]]
+    app: faust.App,
+    operator: OperatorSettings,
+    default_partitions: int,
+    describe_consumer: Callable[[], Awaitable[str]],
 ) -> None:
-    register_table_list(app, settings)
-    register_table_entry(app, settings)
-    register_consumer_view(app, settings, describe_consumer)
+    register_table_list(app, operator, default_partitions)
+    register_table_entry(app, operator)
+    register_consumer_view(app, operator, describe_consumer)

@@ -38,7 +38,7 @@ from streams.kafka.topic_admin import ensure_topics
 from streams.kafka.wire import WireCodec
 from streams.runtime import StallWatchdog, changelog_specs, create_faust_app, worker_event_loop
 from streams.runtime.versions import check_runtime_versions
-from streams.settings import Settings
+from streams.settings import WorkerProcessSettings, WorkerSettings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
@@ -69,43 +69,56 @@ class TributaryWorker(faust.Worker):
         self.stdout.flush()
 
 
+def topic_catalog(settings: WorkerProcessSettings) -> TopicCatalog:
+    """The worker's topics, the dispatch retry topics included."""
+    return TopicCatalog(settings.topic_prefix, settings.kafka, settings.dispatch.retry_delays_s)
+
+
 def build_app(
-    settings: Settings,
+    settings: WorkerProcessSettings,
     store: OrderStore,
     codec: WireCodec,
     blocks: BlockStore,
     deliveries: DeliveryStore,
 ) -> faust.App:
     app = create_faust_app(settings)
+    catalog = topic_catalog(settings)
+    worker = settings.worker
     metrics = WorkerMetrics()
     install_worker_metrics(app, metrics)
-    orders = register_orders(app, settings, store, codec=codec)
+    orders = register_orders(app, catalog, worker, store, codec=codec)
     metrics.track_stats(ORDERS_AGENT, orders.materializer.stats)
-    security = register_security(app, settings, blocks, codec)
+    security = register_security(app, catalog, worker, settings.security, blocks, codec)
     metrics.track_stats(USERS_AGENT, security.users.stats)
     metrics.track_stats(IPS_AGENT, security.ips.stats)
-    analytics = register_metrics(app, settings, codec=codec)
+    analytics = register_metrics(app, catalog, worker, settings.metrics, codec=codec)
     tracking = register_deliveries(
-        app, settings, deliveries, codec=codec, transitions_out=analytics.publish_transitions
+        app, catalog, worker, deliveries, codec=codec, transitions_out=analytics.publish_transitions
     )
     metrics.track_stats(DELIVERIES_AGENT, tracking.tracker.stats)
-    dispatch = register_dispatch(app, settings, codec=codec)
+    dispatch = register_dispatch(
+        app, catalog, worker, settings.dispatch, settings.providers, codec=codec
+    )
     metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
-    notifications = register_notifications(app, settings, codec=codec)
+    notifications = register_notifications(
+        app, catalog, worker, settings.notifications, codec=codec
+    )
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
-    watchdog = watch_for_stalls(app, settings, on_restart=metrics.stall_recoveries.inc)
+    watchdog = watch_for_stalls(app, worker, on_restart=metrics.stall_recoveries.inc)
     metrics.watch_samples(lambda: watchdog.last_sample)
-    register_operator_views(app, settings, describe_consumer=watchdog.describe)
+    register_operator_views(
+        app, settings.operator, catalog.partitions, describe_consumer=watchdog.describe
+    )
     return app
 
 
 def watch_for_stalls(
-    app: faust.App, settings: Settings, on_restart: Callable[[], None]
+    app: faust.App, worker: WorkerSettings, on_restart: Callable[[], None]
 ) -> StallWatchdog:
     """The stall watchdog, looking every interval unless the timeout is 0 (then it only
     describes the consumer when asked)."""
-    timeout_s = settings.worker.stall_timeout_s
+    timeout_s = worker.stall_timeout_s
 
     def changelogs() -> list[str]:
         return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
@@ -114,12 +127,12 @@ def watch_for_stalls(
         app, timeout_s=timeout_s, changelog_topics=changelogs, on_restart=on_restart
     )
     if timeout_s > 0:
-        interval_s = settings.worker.stall_check_interval_s
+        interval_s = worker.stall_check_interval_s
         app.timer(interval_s, name="watch_for_stalls")(watchdog.check)
     return watchdog
 
 
-def run(settings: Settings) -> None:
+def run(settings: WorkerProcessSettings) -> None:
     """Run the worker in the foreground until SIGINT/SIGTERM; never returns normally."""
     check_runtime_versions()
     loop = worker_event_loop()
@@ -127,13 +140,14 @@ def run(settings: Settings) -> None:
     # Faust creates only the last level of its data directory; a fresh checkout has none.
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
     codec = loop.run_until_complete(wire_codec(settings))
-    store = OrderStore.from_settings(settings)
-    blocks = BlockStore.from_settings(settings)
-    deliveries = DeliveryStore.from_settings(settings)
+    store = OrderStore.from_settings(settings.database)
+    blocks = BlockStore.from_settings(settings.redis, settings.topic_prefix)
+    deliveries = DeliveryStore.from_settings(settings.database)
     app = build_app(settings, store, codec, blocks, deliveries)
-    topics = TopicCatalog(settings).all() + changelog_specs(app, settings)
-    topics += internal_topics(settings)
-    loop.run_until_complete(ensure_topics(settings, topics))
+    catalog = topic_catalog(settings)
+    topics = catalog.all() + changelog_specs(app, settings.kafka)
+    topics += internal_topics(catalog, settings.worker.app_id)
+    loop.run_until_complete(ensure_topics(settings.kafka, topics))
     services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
     worker = TributaryWorker(app, *services, loglevel=settings.log_level, loop=loop)
     worker.execute_from_commandline()

@@ -26,7 +26,8 @@ from streams.cli.arguments import parse
 from streams.cli.errors import UsageError
 from streams.cli.output import Output
 from streams.errors import ConfigurationError, ServiceUnavailableError, TributaryError
-from streams.settings import Settings
+from streams.kafka.catalog import TopicCatalog
+from streams.settings import CliProcessSettings
 
 __all__ = ["Console", "main", "run"]
 
@@ -59,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def run(
-    argv: Sequence[str], settings: Settings | None = None, console: Console | None = None
+    argv: Sequence[str],
+    settings: CliProcessSettings | None = None,
+    console: Console | None = None,
 ) -> int:
     console = console or Console()
     output = Output(console.stdout, console.stderr)
@@ -83,9 +86,9 @@ async def run(
         return EXIT_SERVICE
 
 
-def _settings(given: Settings | None, prefix: str | None) -> Settings:
+def _settings(given: CliProcessSettings | None, prefix: str | None) -> CliProcessSettings:
     try:
-        settings = given if given is not None else Settings()
+        settings = given if given is not None else CliProcessSettings()
     except ValidationError as exc:
         raise UsageError(f"invalid TRIBUTARY_* settings: {exc}") from exc
     return settings if prefix is None else settings.model_copy(update={"topic_prefix": prefix})
@@ -101,26 +104,30 @@ def _read_input(source: str, stdin: TextIO) -> str:
 
 
 async def _dispatch(
-    args: argparse.Namespace, settings: Settings, console: Console, output: Output
+    args: argparse.Namespace, settings: CliProcessSettings, console: Console, output: Output
 ) -> int:
+    kafka, worker, operator = settings.kafka, settings.worker, settings.operator
+    catalog = TopicCatalog(settings.topic_prefix, kafka, settings.dispatch.retry_delays_s)
     if args.command == "topics":
         if args.action == "list":
-            return await topics.list_topics(settings, output)
+            return await topics.list_topics(catalog, kafka, worker, output)
         if args.action == "create":
-            return await topics.create_topics(settings, output)
-        return await topics.describe_topic(settings, args.topic, output)
+            return await topics.create_topics(catalog, kafka, output)
+        return await topics.describe_topic(catalog, kafka, worker, args.topic, output)
     if args.command == "produce":
         text = _read_input(args.json, console.stdin)
-        return await produce.produce(settings, args.event_type, text, args.key, output)
+        return await produce.produce(settings, catalog, args.event_type, text, args.key, output)
     if args.command == "tail":
         options = tail.TailOptions(
             args.from_beginning, args.follow, args.max_records, args.timeout_s
         )
-        return await tail.tail(settings, args.topic, options, output)
+        return await tail.tail(settings, catalog, args.topic, options, output)
     if args.command == "tables":
         if args.action == "get":
-            return await tables.get_entry(settings, args.worker_url, args.table, args.key, output)
-        return await tables.list_tables(settings, args.worker_url, output)
+            return await tables.get_entry(
+                worker, operator, args.worker_url, args.table, args.key, output
+            )
+        return await tables.list_tables(worker, operator, args.worker_url, output)
     if args.action == "list":
-        return await dlq.list_dead_letters(settings, args.topic, output)
-    return await dlq.redrive(settings, args.topic, args.offset, output)
+        return await dlq.list_dead_letters(catalog, kafka, worker, args.topic, output)
+    return await dlq.redrive(catalog, kafka, worker, args.topic, args.offset, output)

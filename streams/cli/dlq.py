@@ -28,14 +28,14 @@ from streams.errors import PoisonError, ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.dead_letters import MalformedDeadLetterError, read_dead_letter, redrive_record
 from streams.kafka.event_producer import EventProducer, RecordPosition
-from streams.settings import Settings
+from streams.settings import KafkaSettings, WorkerSettings
 
 _OFFSET = re.compile(r"^(?:(\d+):)?(\d+)$")
 
 
-def redrive_group(settings: Settings) -> str:
+def redrive_group(worker: WorkerSettings) -> str:
     """The consumer group whose offsets on a `.dlq` topic mark what was already re-driven."""
-    return f"{settings.worker.app_id}-dlq-redrive"
+    return f"{worker.app_id}-dlq-redrive"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +140,15 @@ def item_line(item: RedriveItem, result: SendResult) -> dict[str, Any]:
     return line | {"status": "failed", "reason": reason}
 
 
-async def list_dead_letters(settings: Settings, typed_topic: str, output: Output) -> int:
-    catalog = TopicCatalog(settings)
-    dead_letters = resolve_dead_letters(catalog, settings.topic_prefix, typed_topic).dead_letters
-    async with TopicReader(settings.kafka, dead_letters.name, redrive_group(settings)) as reader:
+async def list_dead_letters(
+    catalog: TopicCatalog,
+    kafka: KafkaSettings,
+    worker: WorkerSettings,
+    typed_topic: str,
+    output: Output,
+) -> int:
+    dead_letters = resolve_dead_letters(catalog, catalog.prefix, typed_topic).dead_letters
+    async with TopicReader(kafka, dead_letters.name, redrive_group(worker)) as reader:
         committed = await reader.committed()
         watermarks = await reader.watermarks()
         starts = {p: low for p, (low, _high) in watermarks.items()}
@@ -158,21 +163,25 @@ async def list_dead_letters(settings: Settings, typed_topic: str, output: Output
 
 
 async def redrive(
-    settings: Settings, typed_topic: str, offsets: Sequence[str], output: Output
+    catalog: TopicCatalog,
+    kafka: KafkaSettings,
+    worker: WorkerSettings,
+    typed_topic: str,
+    offsets: Sequence[str],
+    output: Output,
 ) -> int:
     """Exit 0 when every selected dead letter was re-driven, 2 when some were refused."""
-    catalog = TopicCatalog(settings)
-    route = resolve_dead_letters(catalog, settings.topic_prefix, typed_topic)
+    route = resolve_dead_letters(catalog, catalog.prefix, typed_topic)
     source, dead_letters = route.source, route.dead_letters
     wanted = [parse_offset(text) for text in offsets]
-    async with TopicReader(settings.kafka, dead_letters.name, redrive_group(settings)) as reader:
+    async with TopicReader(kafka, dead_letters.name, redrive_group(worker)) as reader:
         watermarks = await reader.watermarks()
         if wanted:
             letters, ends = await _chosen(reader, watermarks, wanted), None
         else:
             letters, ends = await _pending(reader, watermarks)
         items = plan_redrive(letters, source.name, route.also_from)
-        results = await _send(settings, items)
+        results = await _send(kafka, items)
         for index, item in enumerate(items):
             output.record(item_line(item, results.get(index)))
         if ends is not None:
@@ -189,12 +198,12 @@ async def redrive(
     return 2 if refused else 0
 
 
-async def _send(settings: Settings, items: Sequence[RedriveItem]) -> dict[int, SendResult]:
+async def _send(kafka: KafkaSettings, items: Sequence[RedriveItem]) -> dict[int, SendResult]:
     """Each sendable item's result, by the item's index."""
     sendable = [(index, item.outgoing) for index, item in enumerate(items) if item.outgoing]
     if not sendable:
         return {}
-    async with EventProducer(settings.kafka) as producer:
+    async with EventProducer(kafka) as producer:
         sent = await send_in_key_order(producer, [record for _index, record in sendable])
     return {index: result for (index, _record), result in zip(sendable, sent, strict=True)}
 

@@ -27,7 +27,7 @@ from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
 from streams.kafka.event_producer import EventProducer, RecordPosition
-from streams.settings import Settings
+from streams.settings import KafkaProcessSettings
 
 SOURCE = "cli"
 DOCUMENT = "(document)"
@@ -186,10 +186,16 @@ def outgoing(event: ProducibleEvent, topic: str, value: bytes) -> Outgoing:
 
 
 async def produce(
-    settings: Settings, event_type: str, text: str, key: str | None, output: Output
+    settings: KafkaProcessSettings,
+    catalog: TopicCatalog,
+    event_type: str,
+    text: str,
+    key: str | None,
+    output: Output,
 ) -> int:
+    """`settings`: the brokers, and the Schema Registry (if any) whose ids to write."""
     events = build_events(parse_documents(text), event_type, now=datetime.now(UTC), key=key)
-    topic = TopicCatalog(settings).for_topic(contract_for(event_type).topic).name
+    topic = catalog.for_topic(contract_for(event_type).topic).name
     if not await Cluster(settings.kafka).partitions(topic):
         # Checked first: producing would make the broker auto-create it with its own defaults.
         raise TopicNotFoundError(topic)

@@ -21,21 +21,21 @@ import aiohttp
 from streams.cli.errors import UsageError
 from streams.cli.output import Output
 from streams.errors import ServiceUnavailableError
-from streams.settings import Settings
+from streams.settings import OperatorSettings, WorkerSettings
 
 TIMEOUT_S = 10.0
 EXIT_OK = 0
 EXIT_NOT_FOUND = 2
 
 
-def worker_url(settings: Settings, given: str | None) -> str:
+def worker_url(worker: WorkerSettings, given: str | None) -> str:
     if given:
         return given.rstrip("/")
-    return f"http://{settings.worker.web_host}:{settings.worker.web_port}"
+    return f"http://{worker.web_host}:{worker.web_port}"
 
 
-def auth_headers(settings: Settings) -> dict[str, str]:
-    token = settings.operator.token
+def auth_headers(operator: OperatorSettings) -> dict[str, str]:
+    token = operator.token
     if token is None:
         raise UsageError("TRIBUTARY_OPERATOR_TOKEN is not set: the worker's table views need it")
     return {"Authorization": f"Bearer {token.get_secret_value()}"}
@@ -83,10 +83,12 @@ async def fetch(url: str, headers: dict[str, str], *, not_found: list[str]) -> A
     return result
 
 
-async def list_tables(settings: Settings, given_url: str | None, output: Output) -> int:
-    base = worker_url(settings, given_url)
+async def list_tables(
+    worker: WorkerSettings, operator: OperatorSettings, given_url: str | None, output: Output
+) -> int:
+    base = worker_url(worker, given_url)
     missing: list[str] = []
-    body = await fetch(f"{base}/v1/tables", auth_headers(settings), not_found=missing)
+    body = await fetch(f"{base}/v1/tables", auth_headers(operator), not_found=missing)
     if body is None:
         output.note(f"error: {base} serves no table views: {missing[0]}")
         return EXIT_NOT_FOUND
@@ -98,11 +100,16 @@ async def list_tables(settings: Settings, given_url: str | None, output: Output)
 
 
 async def get_entry(
-    settings: Settings, given_url: str | None, table: str, key: str, output: Output
+    worker: WorkerSettings,
+    operator: OperatorSettings,
+    given_url: str | None,
+    table: str,
+    key: str,
+    output: Output,
 ) -> int:
-    base = worker_url(settings, given_url)
+    base = worker_url(worker, given_url)
     missing: list[str] = []
-    body = await fetch(base + entry_path(table, key), auth_headers(settings), not_found=missing)
+    body = await fetch(base + entry_path(table, key), auth_headers(operator), not_found=missing)
     if body is None:
         output.note(f"error: {missing[0]}")
         return EXIT_NOT_FOUND

@@ -22,7 +22,7 @@ from streams.errors import PoisonError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
 from streams.kafka.wire import WireCodec
-from streams.settings import Settings
+from streams.settings import KafkaProcessSettings
 
 # Without --follow, how long the broker may stay silent before the end offsets are reached.
 BOUNDED_IDLE_TIMEOUT_S = 30.0
@@ -79,8 +79,15 @@ def start_offsets(
     return starts, ends
 
 
-async def tail(settings: Settings, typed_topic: str, options: TailOptions, output: Output) -> int:
-    topic = resolve_topic(TopicCatalog(settings), settings.topic_prefix, typed_topic)
+async def tail(
+    settings: KafkaProcessSettings,
+    catalog: TopicCatalog,
+    typed_topic: str,
+    options: TailOptions,
+    output: Output,
+) -> int:
+    """`settings`: the brokers, and the Schema Registry (if any) whose ids to read."""
+    topic = resolve_topic(catalog, catalog.prefix, typed_topic)
     codec = await wire_codec(settings)
     if not (options.from_beginning or options.follow):
         output.note("from the end without --follow: nothing to print (add --from-beginning)")

@@ -16,14 +16,13 @@ from streams.cli.output import Output
 from streams.cli.topic_names import resolve_topic
 from streams.kafka.catalog import TopicCatalog, TopicSpec
 from streams.kafka.topic_admin import TopicCheck, ensure_topics
-from streams.settings import Settings
+from streams.settings import KafkaSettings, WorkerSettings
 
 
-def group_for(settings: Settings, topic: str) -> str:
-    catalog = TopicCatalog(settings)
+def group_for(catalog: TopicCatalog, worker: WorkerSettings, topic: str) -> str:
     if any(topic == catalog.dead_letters(spec).name for spec in catalog.families()):
-        return redrive_group(settings)
-    return settings.worker.app_id
+        return redrive_group(worker)
+    return worker.app_id
 
 
 def list_line(spec: TopicSpec, group: str, state: TopicState | None) -> dict[str, Any]:
@@ -69,19 +68,21 @@ def create_line(spec: TopicSpec, check: TopicCheck) -> dict[str, Any]:
     return line | {"status": "created" if spec.name in check.created else "exists"}
 
 
-async def list_topics(settings: Settings, output: Output) -> int:
-    specs = TopicCatalog(settings).all()
-    groups = {spec.name: group_for(settings, spec.name) for spec in specs}
-    states = await Cluster(settings.kafka).topic_states(groups)
+async def list_topics(
+    catalog: TopicCatalog, kafka: KafkaSettings, worker: WorkerSettings, output: Output
+) -> int:
+    specs = catalog.all()
+    groups = {spec.name: group_for(catalog, worker, spec.name) for spec in specs}
+    states = await Cluster(kafka).topic_states(groups)
     for spec in specs:
         output.record(list_line(spec, groups[spec.name], states.get(spec.name)))
     return 0
 
 
-async def create_topics(settings: Settings, output: Output) -> int:
+async def create_topics(catalog: TopicCatalog, kafka: KafkaSettings, output: Output) -> int:
     """Exit 1 when an existing topic differs from the catalog: that needs an operator."""
-    specs = TopicCatalog(settings).all()
-    check = await ensure_topics(settings, specs)
+    specs = catalog.all()
+    check = await ensure_topics(kafka, specs)
     for spec in specs:
         output.record(create_line(spec, check))
     for mismatch in check.mismatches:
@@ -89,10 +90,16 @@ async def create_topics(settings: Settings, output: Output) -> int:
     return 1 if check.mismatches else 0
 
 
-async def describe_topic(settings: Settings, typed_topic: str, output: Output) -> int:
-    topic = resolve_topic(TopicCatalog(settings), settings.topic_prefix, typed_topic)
-    cluster = Cluster(settings.kafka)
-    group = group_for(settings, topic.name)
+async def describe_topic(
+    catalog: TopicCatalog,
+    kafka: KafkaSettings,
+    worker: WorkerSettings,
+    typed_topic: str,
+    output: Output,
+) -> int:
+    topic = resolve_topic(catalog, catalog.prefix, typed_topic)
+    cluster = Cluster(kafka)
+    group = group_for(catalog, worker, topic.name)
     state = (await cluster.topic_states({topic.name: group})).get(topic.name)
     if state is None:
         raise TopicNotFoundError(topic.name)

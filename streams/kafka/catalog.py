@@ -1,6 +1,6 @@
 """Every topic the pipeline reads or writes, declared once.
 
-Names are prefixed with `Settings.topic_prefix`, so that a test (or a tenant) can run the whole
+Names are prefixed with the settings' `topic_prefix`, so that a test (or a tenant) can run the whole
 pipeline on its own set of topics in a shared cluster. Code that starts from a contract of
 `schemas.contracts` (which knows base names only) finds the deployment's topic with `for_topic`.
 
@@ -11,11 +11,11 @@ The current state per entity lives in the agents' tables and in PostgreSQL inste
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from schemas.contracts import ANALYTICS_CONTRACTS, BY_TOPIC
-from streams.settings import Settings
+from streams.settings import KafkaSettings
 
 DAY_MS = 24 * 3600 * 1000
 DEAD_LETTER_SUFFIX = ".dlq"
@@ -73,13 +73,22 @@ _FAMILIES: tuple[_Family, ...] = (
 
 
 class TopicCatalog:
-    """The topic names and layouts for one deployment (one `Settings`)."""
+    """The topic names and layouts for one deployment: its topic prefix, the partitions and
+    replication of `kafka`, and the dispatch retry delays (`DispatchSettings.retry_delays_s`),
+    which name the notification retry topics. A process that never touches those (the API) builds
+    its catalog without them; asking it for them is then an error, not an empty list.
+    """
 
-    def __init__(self, settings: Settings) -> None:
-        self._prefix = settings.topic_prefix
-        self._partitions = settings.kafka.partitions
-        self._replication = settings.kafka.replication_factor
-        self._retry_delays_s = settings.dispatch.retry_delays_s
+    def __init__(
+        self,
+        prefix: str,
+        kafka: KafkaSettings,
+        retry_delays_s: Sequence[float] | None = None,
+    ) -> None:
+        self._prefix = prefix
+        self._partitions = kafka.partitions
+        self._replication = kafka.replication_factor
+        self._retry_delays_s = None if retry_delays_s is None else tuple(retry_delays_s)
         self._families: Mapping[str, TopicSpec] = {
             family.base: self._spec(
                 family.base,
@@ -101,6 +110,19 @@ class TopicCatalog:
             retention_ms=retention_ms,
             value_subject=value_subject,
         )
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def partitions(self) -> int:
+        """Of every topic but `metrics_partials`; a table fed by one is co-partitioned with it."""
+        return self._partitions
+
+    @property
+    def replication_factor(self) -> int:
+        return self._replication
 
     @property
     def orders_events(self) -> TopicSpec:
@@ -153,6 +175,8 @@ class TopicCatalog:
 
     def notification_retries(self) -> list[TopicSpec]:
         """The delayed retry topics of `notifications.dispatch`, shortest delay first."""
+        if self._retry_delays_s is None:
+            raise LookupError("this catalog was built without the dispatch retry delays")
         subject = self._families[NOTIFICATIONS_DISPATCH].value_subject
         return [
             self._spec(

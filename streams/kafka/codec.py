@@ -11,10 +11,10 @@ from __future__ import annotations
 from schemas.registry import SchemaSet
 from streams.kafka.schema_registry import connect_client, registered_book
 from streams.kafka.wire import WireCodec, local_codec
-from streams.settings import Settings
+from streams.settings import SchemaRegistryConfig
 
 
-async def wire_codec(settings: Settings) -> WireCodec:
+async def wire_codec(settings: SchemaRegistryConfig) -> WireCodec:
     """Raises `ServiceUnavailableError` while the registry is away and `ConfigurationError`
     when it refuses a schema (one incompatible with what it holds)."""
     if settings.schema_registry_url is None:

@@ -21,17 +21,17 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicSpec
-from streams.settings import Settings
+from streams.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
 
-def _admin(settings: Settings) -> AdminClient:
+def _admin(kafka: KafkaSettings) -> AdminClient:
     return AdminClient(
         {
-            "bootstrap.servers": settings.kafka.bootstrap,
-            "client.id": f"{settings.kafka.client_id}-admin",
-            "socket.timeout.ms": int(settings.kafka.request_timeout_s * 1000),
+            "bootstrap.servers": kafka.bootstrap,
+            "client.id": f"{kafka.client_id}-admin",
+            "socket.timeout.ms": int(kafka.request_timeout_s * 1000),
         }
     )
 
@@ -125,12 +125,12 @@ class TopicCheck:
     mismatches: tuple[str, ...]
 
 
-def ensure_topics_blocking(settings: Settings, specs: Sequence[TopicSpec]) -> TopicCheck:
+def ensure_topics_blocking(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> TopicCheck:
     """Create the missing topics and compare the existing ones with their specs. Nothing is
     altered: partitions can only grow (which moves keys between partitions) and retention
     decides what data is kept, so a difference needs an operator."""
-    admin = _admin(settings)
-    timeout_s = settings.kafka.request_timeout_s
+    admin = _admin(kafka)
+    timeout_s = kafka.request_timeout_s
     existing = _existing_partitions(admin, timeout_s)
     missing = [spec for spec in specs if spec.name not in existing]
     already = _create(admin, missing, timeout_s) if missing else []
@@ -148,20 +148,20 @@ def ensure_topics_blocking(settings: Settings, specs: Sequence[TopicSpec]) -> To
     return TopicCheck(created=created, mismatches=tuple(mismatches))
 
 
-async def ensure_topics(settings: Settings, specs: Sequence[TopicSpec]) -> TopicCheck:
-    return await asyncio.to_thread(ensure_topics_blocking, settings, specs)
+async def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> TopicCheck:
+    return await asyncio.to_thread(ensure_topics_blocking, kafka, specs)
 
 
-def topic_partitions_blocking(settings: Settings, prefixes: Sequence[str]) -> dict[str, int]:
+def topic_partitions_blocking(kafka: KafkaSettings, prefixes: Sequence[str]) -> dict[str, int]:
     """Partition counts of the topics whose name starts with one of `prefixes` (tooling)."""
-    existing = _existing_partitions(_admin(settings), settings.kafka.request_timeout_s)
+    existing = _existing_partitions(_admin(kafka), kafka.request_timeout_s)
     return {name: n for name, n in existing.items() if name.startswith(tuple(prefixes))}
 
 
-def delete_topics_blocking(settings: Settings, prefixes: Sequence[str]) -> list[str]:
+def delete_topics_blocking(kafka: KafkaSettings, prefixes: Sequence[str]) -> list[str]:
     """Delete every topic whose name starts with one of `prefixes` (test clean-up, tooling)."""
-    admin = _admin(settings)
-    timeout_s = settings.kafka.request_timeout_s
+    admin = _admin(kafka)
+    timeout_s = kafka.request_timeout_s
     doomed = [
         name
         for name in _existing_partitions(admin, timeout_s)

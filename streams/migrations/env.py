@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations over the async engine built from `Settings`."""
+"""Alembic environment: runs migrations over the async engine built from the database settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from streams.settings import Settings
+from streams.settings import DatabaseSettings, MigrationsProcessSettings
 from streams.stores.database import create_engine
 from streams.stores.order_store import metadata
 
@@ -20,8 +20,8 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_online(settings: Settings) -> None:
-    engine = create_engine(settings)
+async def _run_online(database: DatabaseSettings) -> None:
+    engine = create_engine(database)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
@@ -30,14 +30,17 @@ async def _run_online(settings: Settings) -> None:
         await engine.dispose()
 
 
-def _settings() -> Settings:
-    configured = context.config.attributes.get("settings")
-    return configured if isinstance(configured, Settings) else Settings()
+def _database() -> DatabaseSettings:
+    """What `streams.migrations.runner` passed, else (the `alembic` command) the environment's."""
+    configured = context.config.attributes.get("database")
+    if isinstance(configured, DatabaseSettings):
+        return configured
+    return MigrationsProcessSettings().database
 
 
 if context.is_offline_mode():
-    context.configure(url=_settings().database.url.get_secret_value(), literal_binds=True)
+    context.configure(url=_database().url.get_secret_value(), literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(_run_online(_settings()))
+    asyncio.run(_run_online(_database()))

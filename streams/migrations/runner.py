@@ -1,7 +1,8 @@
 """Bringing the database schema up to date (`python -m streams.migrations [revision]`).
 
-Alembic is configured in code from `Settings`, so there is no second place (an alembic.ini) where
-the database URL could disagree with the one the processes use.
+Alembic is configured in code from the database settings (`MigrationsProcessSettings.database`,
+the same `TRIBUTARY_DATABASE_*` variables the processes read), so there is no second place (an
+alembic.ini) where the database URL could disagree with the one the processes use.
 """
 
 from __future__ import annotations
@@ -12,23 +13,23 @@ from importlib.resources import files
 from alembic import command
 from alembic.config import Config
 
-from streams.settings import Settings
+from streams.settings import DatabaseSettings, MigrationsProcessSettings
 
 
-def alembic_config(settings: Settings) -> Config:
+def alembic_config(database: DatabaseSettings) -> Config:
     config = Config()
     config.set_main_option("script_location", str(files("streams") / "migrations"))
-    config.attributes["settings"] = settings
+    config.attributes["database"] = database
     return config
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
-    command.upgrade(alembic_config(settings), revision)
+def upgrade(database: DatabaseSettings, revision: str = "head") -> None:
+    command.upgrade(alembic_config(database), revision)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    upgrade(Settings(), args[0] if args else "head")
+    upgrade(MigrationsProcessSettings().database, args[0] if args else "head")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 The guards (`UnskippableEvent`, `DurableTable`, the fetch and commit guards) are what make
 `streams.runtime.checkpoint`'s commit order hold on faust-streaming 0.15. There is no
-module-level app: each process (and each test) builds its own from its `Settings`, which is also
+module-level app: each process (and each test) builds its own from its settings, which is also
 what gives a test its own consumer group.
 """
 
@@ -21,7 +21,7 @@ from streams.kafka.catalog import TopicSpec
 from streams.runtime.changelog_writes import ChangelogWrites, DurableTable
 from streams.runtime.commit_guard import HeldCommits, guard_commits
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
-from streams.settings import Settings
+from streams.settings import FaustAppConfig, KafkaSettings
 
 # Per partition and produce request; a 500-event batch of ~300-byte records fits in one.
 PRODUCER_BATCH_BYTES = 256 * 1024
@@ -113,7 +113,7 @@ class TributaryApp(faust.App):
         return bool(self.topics.acks_enabled_for(tp.topic))
 
 
-def create_faust_app(settings: Settings) -> TributaryApp:
+def create_faust_app(settings: FaustAppConfig) -> TributaryApp:
     worker = settings.worker
     web_port = worker.web_port or free_port(worker.web_host)
     return TributaryApp(
@@ -154,7 +154,7 @@ def create_faust_app(settings: Settings) -> TributaryApp:
     )
 
 
-def changelog_specs(app: faust.App, settings: Settings) -> list[TopicSpec]:
+def changelog_specs(app: faust.App, kafka: KafkaSettings) -> list[TopicSpec]:
     """The changelog topics of the app's tables, to create before the worker starts.
 
     Faust creates them itself while it starts, a moment before its consumer joins the group;
@@ -166,8 +166,8 @@ def changelog_specs(app: faust.App, settings: Settings) -> list[TopicSpec]:
         TopicSpec(
             name=table.changelog_topic.get_topic_name(),
             key=f"{table.name} table key",
-            partitions=table.partitions or settings.kafka.partitions,
-            replication_factor=settings.kafka.replication_factor,
+            partitions=table.partitions or kafka.partitions,
+            replication_factor=kafka.replication_factor,
             cleanup_policy="compact",
             retention_ms=-1,
         )

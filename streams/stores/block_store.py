@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
-from streams.settings import Settings
+from streams.settings import RedisSettings
 from streams.stores.redis_client import RedisOwner, redis_client, translate_redis_errors
 
 BlockKind = Literal["user", "ip"]
@@ -91,10 +91,11 @@ def decide(blocks: Sequence[ActiveBlock | None]) -> Decision:
 
 class BlockStore(RedisOwner):
     def __init__(
-        self, client: Redis, settings: Settings, clock: Callable[[], float] = time.time
+        self, client: Redis, topic_prefix: str, clock: Callable[[], float] = time.time
     ) -> None:
+        """`topic_prefix` starts every key, so tenants (and tests) can share one Redis."""
         self._client = client
-        self._prefix = settings.topic_prefix
+        self._prefix = topic_prefix
         self._clock = clock
 
     @property
@@ -103,8 +104,8 @@ class BlockStore(RedisOwner):
         return self._client
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> BlockStore:
-        return cls(redis_client(settings), settings)
+    def from_settings(cls, redis: RedisSettings, topic_prefix: str) -> BlockStore:
+        return cls(redis_client(redis), topic_prefix)
 
     def key(self, kind: BlockKind, id_: str) -> str:
         return f"{self._prefix}tributary:block:{kind}:{id_}"

@@ -9,17 +9,17 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from streams.errors import ServiceUnavailableError
-from streams.settings import Settings
+from streams.settings import DatabaseSettings
 
 SERVICE = "postgresql"
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(database: DatabaseSettings) -> AsyncEngine:
     return create_async_engine(
-        settings.database.url.get_secret_value(),
-        pool_size=settings.database.pool_size,
+        database.url.get_secret_value(),
+        pool_size=database.pool_size,
         pool_pre_ping=True,
-        connect_args={"timeout": settings.database.connect_timeout_s},
+        connect_args={"timeout": database.connect_timeout_s},
     )
 
 

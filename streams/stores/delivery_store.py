@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from streams.settings import Settings
+from streams.settings import DatabaseSettings
 from streams.stores.database import create_engine, translate_database_errors
 
 metadata = sa.MetaData()
@@ -137,8 +137,8 @@ class DeliveryStore:
         self._batch_rows = batch_rows
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DeliveryStore:
-        return cls(create_engine(settings), settings.database.batch_rows)
+    def from_settings(cls, database: DatabaseSettings) -> DeliveryStore:
+        return cls(create_engine(database), database.batch_rows)
 
     async def write(
         self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]

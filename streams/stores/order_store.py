@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.orders import LIFECYCLE_RANK, OrderView
-from streams.settings import Settings
+from streams.settings import DatabaseSettings
 from streams.stores.database import create_engine, translate_database_errors
 
 metadata = sa.MetaData()
@@ -61,8 +61,8 @@ class OrderStore:
         self._batch_rows = batch_rows
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OrderStore:
-        return cls(create_engine(settings), settings.database.batch_rows)
+    def from_settings(cls, database: DatabaseSettings) -> OrderStore:
+        return cls(create_engine(database), database.batch_rows)
 
     async def upsert(self, views: Sequence[OrderView]) -> int:
         """Write the views in as few statements as the batch size allows.

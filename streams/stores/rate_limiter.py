@@ -21,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from streams.errors import TributaryError
-from streams.settings import Settings, SourceRateLimit
+from streams.settings import RateLimitSettings, SourceRateLimit
 from streams.stores.redis_client import translate_redis_errors
 
 # KEYS[1] the source's TAT (ms); ARGV: interval ms, burst, now ms ("" -> Redis's clock).
@@ -117,9 +117,9 @@ def parse_reply(reply: list[Any], limit: SourceRateLimit) -> RateDecision:
 class RateLimiter:
     """Limits per source name; the client is shared, its owner closes it."""
 
-    def __init__(self, client: Redis, settings: Settings) -> None:
-        self._settings = settings.ratelimit
-        self._prefix = settings.topic_prefix
+    def __init__(self, client: Redis, limits: RateLimitSettings, topic_prefix: str) -> None:
+        self._limits = limits
+        self._prefix = topic_prefix
         self._script: Script = client.register_script(GCRA_LUA)
 
     def key(self, source: str) -> str:
@@ -134,9 +134,9 @@ class RateLimiter:
         address shares the "reads" limit, each with its own slots). `now_ms` replaces Redis's
         clock (tests); production leaves it to Redis.
         """
-        if not self._settings.enabled:
+        if not self._limits.enabled:
             return None
-        limit = self._settings.for_source(policy or source)
+        limit = self._limits.for_source(policy or source)
         args = [interval_ms(limit), limit.burst, "" if now_ms is None else repr(now_ms)]
         async with translate_redis_errors():
             reply = await self._script(keys=[self.key(source)], args=args)

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from streams.errors import ServiceUnavailableError
-from streams.settings import Settings
+from streams.settings import RedisSettings
 
 SERVICE = "redis"
 
@@ -29,11 +29,11 @@ async def translate_redis_errors() -> AsyncIterator[None]:
         raise ServiceUnavailableError(SERVICE, repr(exc)) from exc
 
 
-def redis_client(settings: Settings) -> Redis:
+def redis_client(redis: RedisSettings) -> Redis:
     """A client for the configured Redis; connections are opened on first use."""
-    timeout_s = settings.redis.socket_timeout_s
+    timeout_s = redis.socket_timeout_s
     return Redis.from_url(
-        settings.redis.url.get_secret_value(),
+        redis.url.get_secret_value(),
         decode_responses=True,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,

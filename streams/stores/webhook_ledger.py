@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 
 from streams.errors import PoisonError, RetriableError
 from streams.kafka.event_producer import RecordPosition
-from streams.settings import Settings
+from streams.settings import RedisSettings, WebhookSettings
 from streams.stores.redis_client import RedisOwner, redis_client, translate_redis_errors
 
 log = logging.getLogger(__name__)
@@ -114,20 +114,41 @@ Script = Callable[..., Awaitable[Any]]
 class WebhookLedger(RedisOwner):
     """Claims, receipts and releases of webhook ids, one Redis key per (source, webhook id)."""
 
-    def __init__(self, client: Redis, settings: Settings) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        webhook: WebhookSettings,
+        *,
+        topic_prefix: str,
+        delivery_timeout_s: float,
+    ) -> None:
+        """`delivery_timeout_s`: how long a produce may take (`KafkaSettings`), which a claim's
+        lease outlasts; `topic_prefix` starts every key, as it does every topic."""
         self._client = client
-        self._prefix = settings.topic_prefix
-        self._ttl_ms = settings.webhook.dedupe_ttl_s * 1000
-        self._lease_ms = int((settings.kafka.delivery_timeout_s + LEASE_MARGIN_S) * 1000)
-        self._wait_s = settings.webhook.dedupe_wait_s
+        self._prefix = topic_prefix
+        self._ttl_ms = webhook.dedupe_ttl_s * 1000
+        self._lease_ms = int((delivery_timeout_s + LEASE_MARGIN_S) * 1000)
+        self._wait_s = webhook.dedupe_wait_s
         self._claim: Script = client.register_script(_CLAIM_LUA)
         self._complete: Script = client.register_script(_COMPLETE_LUA)
         self._release: Script = client.register_script(_RELEASE_LUA)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookLedger:
+    def from_settings(
+        cls,
+        redis: RedisSettings,
+        webhook: WebhookSettings,
+        *,
+        topic_prefix: str,
+        delivery_timeout_s: float,
+    ) -> WebhookLedger:
         """A ledger owning a new client; connections are opened on first use."""
-        return cls(redis_client(settings), settings)
+        return cls(
+            redis_client(redis),
+            webhook,
+            topic_prefix=topic_prefix,
+            delivery_timeout_s=delivery_timeout_s,
+        )
 
     def key(self, source: str, webhook_id: str) -> str:
         # The topic prefix isolates tenants (and tests) sharing one Redis, as it does topics.

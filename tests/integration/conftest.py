@@ -21,11 +21,11 @@ import pytest
 import redis.asyncio as redis_asyncio
 from pydantic import SecretStr
 
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_blocking
 from streams.migrations import runner as migrate
 from streams.settings import Settings
 from streams.stores.order_store import OrderStore
+from tests.integration.kafka_io import topic_catalog
 
 REPO = Path(__file__).resolve().parents[2]
 INTEGRATION_DIR = Path(__file__).resolve().parent
@@ -58,7 +58,7 @@ def _start_stack() -> None:
 
 
 async def _probe_postgres(settings: Settings) -> None:
-    store = OrderStore.from_settings(settings)
+    store = OrderStore.from_settings(settings.database)
     try:
         await store.ping()
     finally:
@@ -76,7 +76,7 @@ async def _probe_redis(settings: Settings) -> None:
 def _probe(settings: Settings) -> None:
     failures: list[str] = []
     probes = {
-        "kafka": lambda: ensure_topics_blocking(settings, []),
+        "kafka": lambda: ensure_topics_blocking(settings.kafka, []),
         "postgresql": lambda: _run_in_thread(_probe_postgres(settings)),
         "redis": lambda: _run_in_thread(_probe_redis(settings)),
     }
@@ -97,7 +97,7 @@ def stack_settings() -> Settings:
     settings = Settings()
     _probe(settings)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(migrate.upgrade, settings).result()
+        pool.submit(migrate.upgrade, settings.database).result()
     return settings
 
 
@@ -125,7 +125,7 @@ def isolated_settings(base: Settings) -> Settings:
 @pytest.fixture
 def settings(stack_settings: Settings) -> Iterator[Settings]:
     isolated = isolated_settings(stack_settings)
-    ensure_topics_blocking(isolated, TopicCatalog(isolated).all())
+    ensure_topics_blocking(isolated.kafka, topic_catalog(isolated).all())
     yield isolated
     # The test's topics (and its Faust app's changelog and repartition topics) are its own.
-    delete_topics_blocking(isolated, [isolated.topic_prefix, isolated.worker.app_id])
+    delete_topics_blocking(isolated.kafka, [isolated.topic_prefix, isolated.worker.app_id])

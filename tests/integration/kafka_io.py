@@ -8,9 +8,15 @@ from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from streams.kafka.catalog import TopicCatalog
 from streams.settings import Settings
 
 READ_TIMEOUT_S = 30.0
+
+
+def topic_catalog(settings: Settings) -> TopicCatalog:
+    """A test's whole catalog, the dispatch retry topics included, as the worker builds it."""
+    return TopicCatalog(settings.topic_prefix, settings.kafka, settings.dispatch.retry_delays_s)
 
 
 @asynccontextmanager

@@ -19,12 +19,12 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from agents.worker.process import READY_MESSAGE
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_blocking
 from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.child_process import ChildProcess
 from tests.integration.conftest import isolated_settings
+from tests.integration.kafka_io import topic_catalog
 
 T = TypeVar("T")
 
@@ -137,8 +137,8 @@ def make_worker_settings(stack_settings: Settings, data_dir: Path) -> Settings:
 
 @contextmanager
 def own_topics(settings: Settings) -> Iterator[Settings]:
-    ensure_topics_blocking(settings, TopicCatalog(settings).all())
+    ensure_topics_blocking(settings.kafka, topic_catalog(settings).all())
     try:
         yield settings
     finally:
-        delete_topics_blocking(settings, [settings.topic_prefix, settings.worker.app_id])
+        delete_topics_blocking(settings.kafka, [settings.topic_prefix, settings.worker.app_id])

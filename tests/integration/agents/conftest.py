@@ -16,11 +16,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.orders import OrderEvent, OrderView
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import encode
 from streams.settings import Settings
 from streams.stores.order_store import OrderStore
-from tests.integration.kafka_io import kafka_producer
+from tests.integration.kafka_io import kafka_producer, topic_catalog
 from tests.integration.worker_process import (
     WorkerProcess,
     eventually,
@@ -35,7 +34,7 @@ def new_order_id() -> str:
 
 
 async def produce(producer: AIOKafkaProducer, settings: Settings, event: OrderEvent) -> None:
-    topic = TopicCatalog(settings).orders_events.name
+    topic = topic_catalog(settings).orders_events.name
     await producer.send_and_wait(topic, encode(event), key=event.payload.id.encode())
 
 
@@ -80,6 +79,6 @@ async def producer(worker_settings: Settings) -> AsyncIterator[AIOKafkaProducer]
 
 @pytest.fixture(scope="module")
 async def store(worker_settings: Settings) -> AsyncIterator[OrderStore]:
-    store = OrderStore.from_settings(worker_settings)
+    store = OrderStore.from_settings(worker_settings.database)
     yield store
     await store.close()

@@ -15,12 +15,12 @@ from pytest_aiohttp import AiohttpClient
 from agents.tracking.state import fold, receipt_step, status_step, to_entry
 from api.app import create_app
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import decode, encode
 from streams.providers.receipts import FORM
 from streams.settings import Settings
 from streams.stores.delivery_store import DeliveryStore
 from tests.integration.api.support import signed, topic_records
+from tests.integration.kafka_io import topic_catalog
 from tests.integration.worker_process import OPERATOR_HEADERS, WorkerProcess, eventually
 from tests.unit.agents.delivery_factories import T0, at, receipt_event, status_event
 
@@ -29,7 +29,7 @@ Event = NotificationStatusEvent | NotificationReceiptEvent
 
 @pytest.fixture(scope="module")
 async def deliveries(worker_settings: Settings) -> AsyncIterator[DeliveryStore]:
-    store = DeliveryStore.from_settings(worker_settings)
+    store = DeliveryStore.from_settings(worker_settings.database)
     yield store
     await store.close()
 
@@ -38,7 +38,7 @@ async def produce(producer: AIOKafkaProducer, settings: Settings, event: Event) 
     base = "notifications.receipts"
     if isinstance(event, NotificationStatusEvent):
         base = "notifications.status"
-    topic = TopicCatalog(settings).for_topic(base).name
+    topic = topic_catalog(settings).for_topic(base).name
     key = event.payload.notification_id.encode()
     await producer.send_and_wait(topic, encode(event), key=key)
 

@@ -12,7 +12,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from agents.dispatch.dispatcher import ATTEMPT_HEADER, DEAD_LETTER_ATTEMPTS_HEADER
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.dead_letters import read_dead_letter
 from streams.runtime import free_port
 from streams.settings import Settings
@@ -28,6 +27,7 @@ from tests.integration.agents.dispatch_support import (
     when,
 )
 from tests.integration.cli.support import cli
+from tests.integration.kafka_io import topic_catalog
 from tests.integration.sandbox_process import (
     SandboxProcess,
     make_sandbox_settings,
@@ -100,14 +100,16 @@ def worker(
 
 @pytest.fixture(scope="module")
 async def status_tap(worker_settings: Settings) -> AsyncIterator[TopicTap]:
-    topic = TopicCatalog(worker_settings).for_topic("notifications.status").name
+    topic = topic_catalog(worker_settings).for_topic("notifications.status").name
     async with tapped(worker_settings, topic) as tap:
         yield tap
 
 
 @pytest.fixture(scope="module")
 async def dlq_tap(worker_settings: Settings) -> AsyncIterator[TopicTap]:
-    async with tapped(worker_settings, TopicCatalog(worker_settings).notifications_dlq.name) as tap:
+    async with tapped(
+        worker_settings, topic_catalog(worker_settings).notifications_dlq.name
+    ) as tap:
         yield tap
 
 
@@ -115,7 +117,7 @@ async def dispatch(
     producer: AIOKafkaProducer, settings: Settings, channel: str, recipient: str
 ) -> str:
     notification_id = new_notification_id()
-    topic = TopicCatalog(settings).for_topic("notifications.dispatch").name
+    topic = topic_catalog(settings).for_topic("notifications.dispatch").name
     value = dispatch_value(notification_id, channel, recipient)
     await producer.send_and_wait(topic, value, key=notification_id.encode())
     return notification_id

@@ -27,10 +27,9 @@ from pytest_aiohttp import AiohttpServer
 from agents.metrics.pipeline import INPUT_TOPICS
 from api.app import create_app
 from schemas.contracts import BY_EVENT_TYPE
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import encode
 from streams.settings import Settings
-from tests.integration.kafka_io import kafka_producer, records_to_end, uncommitted
+from tests.integration.kafka_io import kafka_producer, records_to_end, topic_catalog, uncommitted
 from tests.integration.worker_process import (
     OPERATOR_TOKEN,
     WorkerProcess,
@@ -83,7 +82,7 @@ async def producer(metrics_settings: Settings) -> AsyncIterator[AIOKafkaProducer
 async def produce(
     producer: AIOKafkaProducer, settings: Settings, events: Sequence[BaseModel]
 ) -> None:
-    catalog = TopicCatalog(settings)
+    catalog = topic_catalog(settings)
     for item in events:
         event_type: str = getattr(item, "event_type")  # noqa: B009 - any envelope model
         topic = catalog.for_topic(BY_EVENT_TYPE[event_type].topic).name
@@ -93,7 +92,7 @@ async def produce(
 
 async def all_consumed(settings: Settings, worker: WorkerProcess) -> None:
     """Wait until the worker's group has committed every record of the input topics."""
-    catalog = TopicCatalog(settings)
+    catalog = topic_catalog(settings)
     partitions = [
         TopicPartition(catalog.for_topic(base).name, p)
         for base in INPUT_TOPICS
@@ -107,7 +106,7 @@ async def all_consumed(settings: Settings, worker: WorkerProcess) -> None:
 
 
 async def raw_records(settings: Settings, base: str) -> list[tuple[bytes, bytes]]:
-    topic = TopicCatalog(settings).analytics_output(base).name
+    topic = topic_catalog(settings).analytics_output(base).name
     return [(r.key or b"", r.value or b"") for r in await records_to_end(settings, topic)]
 
 
@@ -127,7 +126,7 @@ class Analytics:
 
     async def records(self, base: str) -> list[tuple[str, dict[str, Any]]]:
         found = await raw_records(self.settings, base)
-        topic = TopicCatalog(self.settings).analytics_output(base).name
+        topic = topic_catalog(self.settings).analytics_output(base).name
         decoded = await asyncio.to_thread(
             confluent_decode, self.registry_url, topic, [value for _, value in found]
         )

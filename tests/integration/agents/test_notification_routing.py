@@ -31,10 +31,9 @@ from schemas.notifications import (
 )
 from schemas.orders import OrderEvent
 from schemas.users import UserEvent
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import decode, encode
 from streams.settings import Settings, ThrottleLimit
-from tests.integration.kafka_io import earliest_consumer
+from tests.integration.kafka_io import earliest_consumer, topic_catalog
 from tests.integration.worker_process import (
     MATERIALIZE_DEADLINE_S,
     OPERATOR_HEADERS,
@@ -85,7 +84,7 @@ def worker_settings(
 @pytest.fixture(scope="module")
 async def seen(worker_settings: Settings) -> AsyncIterator[Seen]:
     """Everything the router writes, decoded, collected from the start of its two topics."""
-    catalog = TopicCatalog(worker_settings)
+    catalog = topic_catalog(worker_settings)
     dispatch = catalog.for_topic("notifications.dispatch").name
     status = catalog.for_topic("notifications.status").name
     async with earliest_consumer(worker_settings, dispatch, status) as consumer:
@@ -131,7 +130,7 @@ class Events:
 
     def __init__(self, producer: AIOKafkaProducer, settings: Settings, user_id: str) -> None:
         self.producer = producer
-        self.catalog = TopicCatalog(settings)
+        self.catalog = topic_catalog(settings)
         self.user_id = user_id
 
     async def _send(self, topic: str, event: BaseModel, key: str) -> None:

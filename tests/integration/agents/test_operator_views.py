@@ -11,11 +11,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agents.orders.pipeline import AGENT_NAME
 from agents.orders.state import merge, to_entry
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import encode
 from streams.settings import Settings
 from streams.stores.order_store import OrderStore
 from tests.integration.agents.conftest import new_order_id, produce, row_where
+from tests.integration.kafka_io import topic_catalog
 from tests.integration.worker_process import OPERATOR_HEADERS, WorkerProcess, eventually
 from tests.unit.agents.factories import order_event
 
@@ -71,7 +71,7 @@ async def test_the_consumer_view_says_what_the_consumer_is_doing(
     assert body["worker"] == worker.web_url
     state = "\n".join(body["state"])
     partitions = worker_settings.kafka.partitions
-    orders = TopicCatalog(worker_settings).for_topic("orders.events").name
+    orders = topic_catalog(worker_settings).for_topic("orders.events").name
     # One worker owns every partition, by Faust's account and by aiokafka's, and fetches them.
     assert "consumer flow active=True" in state
     assert f"{orders}[{partitions - 1}] end=" in state
@@ -142,7 +142,7 @@ async def send(producer: AIOKafkaProducer, topic: str, key: str, value: bytes) -
 async def test_metrics_count_events_dead_letters_lag_and_table_keys(
     worker: WorkerProcess, worker_settings: Settings, producer: AIOKafkaProducer, store: OrderStore
 ) -> None:
-    source = TopicCatalog(worker_settings).orders_events.name
+    source = topic_catalog(worker_settings).orders_events.name
     warmup = order_event(new_order_id())
     order_id = warmup.payload.id
     written = await send(producer, source, order_id, encode(warmup))

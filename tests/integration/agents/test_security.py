@@ -23,9 +23,9 @@ from pytest_aiohttp import AiohttpClient
 from agents.security.signals import REASON_IP_BURST, REASON_NEW_DEVICE, REASON_USER_BURST
 from api.app import create_app
 from schemas.auth import AuthEvent, SuspiciousLogin
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import decode, encode
 from streams.settings import OperatorSettings, SecuritySettings, Settings
+from tests.integration.kafka_io import topic_catalog
 from tests.integration.worker_process import (
     WorkerProcess,
     eventually,
@@ -80,7 +80,7 @@ class AlertReader:
 
 @pytest.fixture(scope="module")
 async def reader(worker_settings: Settings) -> AsyncIterator[AlertReader]:
-    topic = TopicCatalog(worker_settings).for_topic("auth.events").name
+    topic = topic_catalog(worker_settings).for_topic("auth.events").name
     partitions = [TopicPartition(topic, p) for p in range(worker_settings.kafka.partitions)]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=worker_settings.kafka.bootstrap, enable_auto_commit=False
@@ -133,7 +133,7 @@ def login(user_id: str, ip: str, device_id: str) -> AuthEvent:
 
 
 async def send(producer: AIOKafkaProducer, settings: Settings, *events: AuthEvent) -> None:
-    topic = TopicCatalog(settings).for_topic("auth.events").name
+    topic = topic_catalog(settings).for_topic("auth.events").name
     for event in events:
         user_id = event.payload.user_id
         await producer.send_and_wait(topic, encode(event), key=user_id.encode())

@@ -31,11 +31,10 @@ from agents.orders.pipeline import AGENT_NAME, TABLE_NAME
 from agents.orders.state import merge, to_entry
 from agents.worker.table_sizes import key_partition
 from schemas.orders import OrderEvent, OrderView
-from streams.kafka.catalog import TopicCatalog
 from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.agents.conftest import new_order_id, produce
-from tests.integration.kafka_io import records_to_end
+from tests.integration.kafka_io import records_to_end, topic_catalog
 from tests.integration.worker_process import (
     OPERATOR_HEADERS,
     WorkerProcess,
@@ -162,7 +161,7 @@ async def missing_orders(
     the table's changelog has them (recorded and not recovered, or never recorded)."""
     changelog = f"{settings.worker.app_id}-{TABLE_NAME}-changelog"
     recorded = {record.key for record in await records_to_end(settings, changelog)}
-    events = await records_to_end(settings, TopicCatalog(settings).orders_events.name)
+    events = await records_to_end(settings, topic_catalog(settings).orders_events.name)
     placed = {record.key: (record.partition, record.offset) for record in events}
     lines = []
     for order_id, entry in expected.items():

@@ -9,7 +9,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from agents.orders.state import merge, to_entry
-from streams.kafka.catalog import TopicCatalog
 from streams.settings import Settings
 from streams.stores.order_store import OrderStore
 from tests.integration.agents.conftest import (
@@ -19,7 +18,7 @@ from tests.integration.agents.conftest import (
     produce,
     row_where,
 )
-from tests.integration.kafka_io import earliest_consumer
+from tests.integration.kafka_io import earliest_consumer, topic_catalog
 from tests.integration.worker_process import OPERATOR_HEADERS
 from tests.unit.agents.factories import T0, order_event
 
@@ -57,7 +56,7 @@ async def test_an_older_event_produced_after_a_newer_one_does_not_overwrite_it(
 async def first_dead_letter(
     settings: Settings, worker: WorkerProcess
 ) -> ConsumerRecord[bytes, bytes]:
-    catalog = TopicCatalog(settings)
+    catalog = topic_catalog(settings)
     topic = catalog.dead_letters(catalog.orders_events).name
     async with earliest_consumer(settings, topic) as consumer:
 
@@ -72,7 +71,7 @@ async def test_a_poison_record_is_dead_lettered_and_the_next_event_still_materia
     worker: WorkerProcess, worker_settings: Settings, producer: AIOKafkaProducer, store: OrderStore
 ) -> None:
     order_id = new_order_id()
-    source = TopicCatalog(worker_settings).orders_events.name
+    source = topic_catalog(worker_settings).orders_events.name
     garbage = b"\xff this is not an order event"
     poison = await producer.send_and_wait(source, garbage, key=order_id.encode())
     good = order_event(order_id, at_s=5)

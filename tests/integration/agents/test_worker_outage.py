@@ -67,7 +67,7 @@ def worker_settings(
 @pytest.fixture(scope="module")
 async def store(stack_settings: Settings) -> AsyncIterator[OrderStore]:
     """The test's own view of the database, around the proxy."""
-    store = OrderStore.from_settings(stack_settings)
+    store = OrderStore.from_settings(stack_settings.database)
     yield store
     await store.close()
 

@@ -20,13 +20,12 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.topic_admin import delete_topics_blocking
 from streams.kafka.wire import encode
 from streams.settings import Settings
 from streams.stores.order_store import OrderStore
 from tests.integration.agents.conftest import new_order_id, row_where
-from tests.integration.kafka_io import kafka_producer
+from tests.integration.kafka_io import kafka_producer, topic_catalog
 from tests.integration.worker_process import (
     WorkerProcess,
     eventually,
@@ -58,8 +57,8 @@ async def test_a_worker_with_records_kafka_refuses_stops_within_its_send_timeout
         worker = WorkerProcess(settings, tmp_path / "worker.log")
         try:
             await asyncio.to_thread(worker.wait_ready)
-            partials = TopicCatalog(settings).metrics_partials.name
-            await asyncio.to_thread(delete_topics_blocking, settings, [partials])
+            partials = topic_catalog(settings).metrics_partials.name
+            await asyncio.to_thread(delete_topics_blocking, settings.kafka, [partials])
 
             async def refused() -> bool | None:
                 return True if REFUSED in worker.log_tail(20_000) else None
@@ -74,7 +73,7 @@ async def test_a_worker_with_records_kafka_refuses_stops_within_its_send_timeout
 async def send_orders(producer: AIOKafkaProducer, settings: Settings, first_id: str) -> None:
     """A steady stream of orders (each feeds the orders, metrics and notification agents), the
     first with `first_id`; runs until cancelled."""
-    topic = TopicCatalog(settings).orders_events.name
+    topic = topic_catalog(settings).orders_events.name
     order_ids = iter([first_id])
     while True:
         sends = []
@@ -90,7 +89,7 @@ async def test_a_worker_stopped_in_the_middle_of_a_stream_exits_cleanly(
     stack_settings: Settings, tmp_path: Path
 ) -> None:
     settings = make_worker_settings(stack_settings, tmp_path)
-    store = OrderStore.from_settings(settings)
+    store = OrderStore.from_settings(settings.database)
     try:
         with own_topics(settings):
             async with kafka_producer(settings) as producer:

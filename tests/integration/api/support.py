@@ -16,10 +16,10 @@ from pydantic import SecretStr
 from api.families import BY_NAME
 from api.signature import signed_headers
 from schemas.orders import OrderEvent
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import decode
 from streams.settings import Settings
-from tests.integration.kafka_io import records_to_end
+from streams.stores.webhook_ledger import WebhookLedger
+from tests.integration.kafka_io import records_to_end, topic_catalog
 
 ORDERS_PATH = "/v1/webhooks/orders"
 
@@ -88,7 +88,7 @@ async def orders_records(settings: Settings) -> list[ConsumerRecord[bytes, bytes
 async def topic_records(settings: Settings, base_topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on one of the test's topics so far: the API answers only after the broker
     acknowledged, so all is already there."""
-    return await records_to_end(settings, TopicCatalog(settings).for_topic(base_topic).name)
+    return await records_to_end(settings, topic_catalog(settings).for_topic(base_topic).name)
 
 
 def decoded(record: ConsumerRecord[bytes, bytes]) -> OrderEvent:
@@ -108,6 +108,16 @@ def kafka_unreachable(settings: Settings) -> Settings:
         update={"bootstrap": f"127.0.0.1:{closed_port()}", "delivery_timeout_s": 2.0}
     )
     return settings.model_copy(update={"kafka": kafka})
+
+
+def webhook_ledger(settings: Settings) -> WebhookLedger:
+    """A ledger on the same Redis keys as the API's built from `settings`."""
+    return WebhookLedger.from_settings(
+        settings.redis,
+        settings.webhook,
+        topic_prefix=settings.topic_prefix,
+        delivery_timeout_s=settings.kafka.delivery_timeout_s,
+    )
 
 
 def redis_unreachable(settings: Settings) -> Settings:

@@ -17,7 +17,7 @@ from tests.integration.streams.stores.test_delivery_store import row, step, uniq
 
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[DeliveryStore]:
-    store = DeliveryStore.from_settings(settings)
+    store = DeliveryStore.from_settings(settings.database)
     yield store
     await store.close()
 

@@ -41,7 +41,7 @@ async def api(aiohttp_client: AiohttpClient, settings: Settings) -> TestClient[A
 
 @pytest.fixture
 async def blocks(settings: Settings) -> AsyncIterator[BlockStore]:
-    store = BlockStore.from_settings(settings)
+    store = BlockStore.from_settings(settings.redis, settings.topic_prefix)
     yield store
     await store.close()
 

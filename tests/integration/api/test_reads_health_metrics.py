@@ -39,7 +39,7 @@ def _view(order_id: str) -> OrderView:
 
 async def test_a_materialized_order_is_served(client: Client, settings: Settings) -> None:
     view = _view(f"ord-{uuid.uuid4().hex}")
-    store = OrderStore.from_settings(settings)
+    store = OrderStore.from_settings(settings.database)
     try:
         await store.upsert([view])
     finally:

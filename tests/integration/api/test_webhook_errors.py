@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from api.app import create_app
 from api.signature import sign
 from streams.settings import Settings
-from streams.stores.webhook_ledger import Claim, WebhookLedger
+from streams.stores.webhook_ledger import Claim
 from tests.integration.api.support import (
     ORDERS_PATH,
     kafka_unreachable,
@@ -26,6 +26,7 @@ from tests.integration.api.support import (
     post_order,
     redis_unreachable,
     signed,
+    webhook_ledger,
 )
 
 Client = TestClient[Any, Any]
@@ -172,7 +173,7 @@ async def test_kafka_unreachable_is_503_and_releases_the_claim_for_the_retry(
     assert problem["service"] == "kafka"
     assert response.headers["Retry-After"] == str(settings.api.retry_after_s)
 
-    ledger = WebhookLedger.from_settings(settings)
+    ledger = webhook_ledger(settings)
     try:
         redis: Redis = Redis.from_url(settings.redis.url.get_secret_value())
         assert await redis.exists(ledger.key("orders", "msg_retry")) == 0
@@ -200,7 +201,7 @@ async def test_redis_unreachable_is_503_and_nothing_is_produced(
 async def test_a_copy_still_being_delivered_elsewhere_is_409(
     aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    ledger = WebhookLedger.from_settings(settings)
+    ledger = webhook_ledger(settings)
     try:
         claim = await ledger.claim("orders", "msg_slow")
         assert isinstance(claim, Claim)

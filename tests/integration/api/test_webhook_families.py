@@ -11,10 +11,10 @@ from aiohttp.test_utils import TestClient
 
 from api.families import BY_NAME, event_id_for
 from schemas import examples
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import decode
 from streams.settings import Settings
 from tests.integration.api.support import post_webhook, signed, topic_records
+from tests.integration.kafka_io import topic_catalog
 
 Client = TestClient[Any, Any]
 # The record keys of `schemas.examples`' bodies: `user.id`, `auth.user_id`, `order.id`.
@@ -45,7 +45,7 @@ async def test_every_webhook_type_of_a_family_lands_on_its_topic_keyed_and_decod
 
     records = await topic_records(settings, contract.topic)
     assert len(records) == len(event_types)
-    topic = TopicCatalog(settings).for_topic(contract.topic).name
+    topic = topic_catalog(settings).for_topic(contract.topic).name
     for record in records:
         event: Any = decode(record.value, contract.event_model)
         answer = answers[str(event.event_id)]

@@ -9,7 +9,6 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from api.families import event_id_for
-from streams.kafka.catalog import TopicCatalog
 from streams.settings import Settings
 from tests.integration.api.support import (
     decoded,
@@ -17,6 +16,7 @@ from tests.integration.api.support import (
     orders_records,
     post_order,
 )
+from tests.integration.kafka_io import topic_catalog
 
 Client = TestClient[Any, Any]
 
@@ -29,7 +29,7 @@ async def test_a_signed_webhook_is_accepted_only_once_it_is_in_kafka(
     assert response.status == 202
     answer = await response.json()
     event_id = event_id_for("orders", "msg_first")
-    topic = TopicCatalog(settings).orders_events.name
+    topic = topic_catalog(settings).orders_events.name
     assert answer["status"] == "accepted"
     assert answer["event_id"] == str(event_id)
     assert answer["topic"] == topic

@@ -7,12 +7,12 @@ from uuid import uuid4
 
 from schemas import examples
 from schemas.orders import OrderEvent
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.dead_letters import dead_letter_headers
 from streams.kafka.wire import ContractViolationError, local_codec
 from streams.settings import Settings
 from tests.integration.api.support import topic_records
 from tests.integration.cli.support import cli, new_order_id, produce_raw
+from tests.integration.kafka_io import topic_catalog
 
 
 def order_value(order_id: str) -> bytes:
@@ -26,7 +26,7 @@ async def dead_letter(
     settings: Settings, order_id: str, source_offset: int, source: str | None = None
 ) -> bytes:
     """A dead letter as the worker writes it, of a value that decodes now (the fix is in)."""
-    catalog = TopicCatalog(settings)
+    catalog = topic_catalog(settings)
     source_topic = source or catalog.orders_events.name
     value = order_value(order_id)
     error = ContractViolationError("not a valid OrderEvent: payload.currency")
@@ -50,7 +50,7 @@ async def test_list_shows_each_dead_letter_with_its_error_and_source(settings: S
         "not a valid OrderEvent: payload.currency",
     )
     assert (line["source_topic"], line["source_partition"], line["source_offset"]) == (
-        TopicCatalog(settings).orders_events.name,
+        topic_catalog(settings).orders_events.name,
         1,
         41,
     )

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from schemas.orders import OrderEvent
 from streams.cli import run
-from streams.kafka.catalog import TopicCatalog
 from streams.settings import Settings
 from tests.integration.api.support import topic_records
 from tests.integration.cli.support import (
@@ -20,6 +19,7 @@ from tests.integration.cli.support import (
     produce_raw,
     wait_until,
 )
+from tests.integration.kafka_io import topic_catalog
 
 
 async def test_a_produced_event_is_what_tail_prints(settings: Settings, tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ async def test_a_produced_event_is_what_tail_prints(settings: Settings, tmp_path
     produced = await cli(settings, "produce", "order.created", "--json", str(path))
     assert produced.code == 0, produced.stderr
     [receipt] = produced.lines
-    assert receipt["topic"] == TopicCatalog(settings).orders_events.name
+    assert receipt["topic"] == topic_catalog(settings).orders_events.name
 
     tailed = await cli(settings, "tail", "orders.events", "--from-beginning")
     assert tailed.code == 0, tailed.stderr
@@ -107,7 +107,7 @@ async def test_one_invalid_line_keeps_the_valid_ones_from_being_produced(
 
 
 async def test_tail_prints_a_poison_record_with_its_error_and_goes_on(settings: Settings) -> None:
-    topic = TopicCatalog(settings).orders_events.name
+    topic = topic_catalog(settings).orders_events.name
     order_id = new_order_id()
     await produce_raw(settings, topic, order_id.encode(), b"\xffnot avro")
     stdin = json.dumps(order_body(order_id))

@@ -21,7 +21,7 @@ async def test_tables_lists_and_gets_from_the_worker(
     order_id = new_order_id()
     event = order_event(order_id, at_s=3, status="paid")
     await produce(producer, worker_settings, event)
-    store = OrderStore.from_settings(worker_settings)
+    store = OrderStore.from_settings(worker_settings.database)
     try:
         await row_where(store, order_id, "exists", worker, last_event_id=event.event_id)
     finally:

@@ -6,10 +6,10 @@ import json
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.topic_admin import ensure_topics
 from streams.settings import Settings
 from tests.integration.cli.support import cli, new_order_id, order_body
+from tests.integration.kafka_io import topic_catalog
 
 
 def fresh(settings: Settings, suffix: str) -> Settings:
@@ -20,7 +20,7 @@ def fresh(settings: Settings, suffix: str) -> Settings:
 
 async def test_create_makes_every_catalog_topic_and_list_shows_them(settings: Settings) -> None:
     mine = fresh(settings, "new")
-    names = [spec.name for spec in TopicCatalog(mine).all()]
+    names = [spec.name for spec in topic_catalog(mine).all()]
 
     before = await cli(mine, "topics", "list")
     assert before.code == 0, before.stderr
@@ -38,7 +38,7 @@ async def test_create_makes_every_catalog_topic_and_list_shows_them(settings: Se
 
     listed = await cli(mine, "topics", "list")
     assert listed.code == 0, listed.stderr
-    layout = {spec.name: spec.partitions for spec in TopicCatalog(mine).all()}
+    layout = {spec.name: spec.partitions for spec in topic_catalog(mine).all()}
     for line in listed.lines:
         assert line["exists"] is True
         assert line["partitions_found"] == line["partitions"] == layout[line["topic"]]
@@ -52,7 +52,7 @@ async def test_list_counts_end_offsets_and_the_workers_lag(settings: Settings) -
         assert produced.code == 0, produced.stderr
     listed = await cli(settings, "topics", "list")
     by_topic = {line["topic"]: line for line in listed.lines}
-    orders = by_topic[TopicCatalog(settings).orders_events.name]
+    orders = by_topic[topic_catalog(settings).orders_events.name]
     assert (orders["end_offsets"], orders["lag"], orders["group"]) == (
         3,
         3,
@@ -101,9 +101,9 @@ async def test_create_reports_a_topic_that_differs_from_the_catalog_and_exits_1(
     settings: Settings,
 ) -> None:
     mine = fresh(settings, "odd")
-    orders = TopicCatalog(mine).orders_events
+    orders = topic_catalog(mine).orders_events
     small = mine.model_copy(update={"kafka": mine.kafka.model_copy(update={"partitions": 1})})
-    await ensure_topics(small, [TopicCatalog(small).orders_events])
+    await ensure_topics(small.kafka, [topic_catalog(small).orders_events])
 
     created = await cli(mine, "topics", "create")
 

@@ -17,11 +17,11 @@ from pytest_aiohttp import AiohttpServer
 from api.app import create_app
 from schemas import examples
 from schemas.orders import OrderEvent
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
 from streams.kafka.event_producer import EventProducer
 from streams.settings import Settings
 from tests.integration.api.support import topic_records
+from tests.integration.kafka_io import topic_catalog
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 RUN_TIMEOUT_S = 90.0
@@ -56,7 +56,7 @@ async def test_the_producing_example_writes_an_event_our_codec_reads(
     aiohttp_server: AiohttpServer, settings: Settings
 ) -> None:
     url = await registry_url(aiohttp_server, settings)
-    topic = TopicCatalog(settings).orders_events.name
+    topic = topic_catalog(settings).orders_events.name
     order_id = f"ord-{uuid.uuid4().hex[:12]}"
 
     code, out, err = await run_example(
@@ -93,7 +93,7 @@ async def test_the_consuming_example_prints_what_our_codec_wrote(
     aiohttp_server: AiohttpServer, settings: Settings
 ) -> None:
     url = await registry_url(aiohttp_server, settings)
-    topic = TopicCatalog(settings).orders_events.name
+    topic = topic_catalog(settings).orders_events.name
     example = examples.event("order.paid")
     assert isinstance(example, OrderEvent)
     event = example.model_copy(update={"event_id": uuid.uuid4()})

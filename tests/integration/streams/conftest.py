@@ -30,6 +30,6 @@ def stall_settings(stack_settings: Settings, tmp_path: Path) -> Iterator[Setting
         )
         for name in ("in", "out")
     ]
-    ensure_topics_blocking(settings, specs)
+    ensure_topics_blocking(settings.kafka, specs)
     yield settings
-    delete_topics_blocking(settings, [prefix, settings.worker.app_id])
+    delete_topics_blocking(settings.kafka, [prefix, settings.worker.app_id])

@@ -14,7 +14,7 @@ from schemas.registry import SchemaSet
 from streams.errors import ConfigurationError, ServiceUnavailableError
 from streams.kafka.schema_registry import registered_book
 from streams.kafka.wire import WireCodec, local_codec
-from streams.settings import Settings
+from streams.settings import ApiProcessSettings
 
 SCHEMAS = SchemaSet.load()
 
@@ -61,14 +61,16 @@ def _schema_id(raw: bytes) -> int:
 
 
 async def test_without_a_registry_the_local_codec_is_ready_at_once() -> None:
-    codec = AppCodec.from_settings(Settings(_env_file=None))
+    codec = AppCodec.from_settings(ApiProcessSettings(_env_file=None))
     assert not codec.uses_registry
     assert await codec.codec() is local_codec()
     await codec.ping()
 
 
 def test_a_registry_codec_is_built_without_talking_to_it() -> None:
-    settings = Settings(schema_registry_url="http://127.0.0.1:1", schema_registry_timeout_s=0.1)
+    settings = ApiProcessSettings(
+        schema_registry_url="http://127.0.0.1:1", schema_registry_timeout_s=0.1
+    )
     assert AppCodec.from_settings(settings).uses_registry
 
 

@@ -14,12 +14,12 @@ from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.event_producer import RecordPosition
 from streams.kafka.wire import local_codec
-from streams.settings import Settings
+from streams.settings import KafkaSettings
 from streams.stores.webhook_ledger import Claim, Receipt
 from tests.unit.fakes import FakeProducer
 
 INGESTED_AT = datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC)
-CATALOG = TopicCatalog(Settings(topic_prefix="t1-"))
+CATALOG = TopicCatalog("t1-", KafkaSettings())
 CODEC = local_codec()
 ORDERS = BY_NAME["orders"]
 

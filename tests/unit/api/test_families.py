@@ -15,10 +15,10 @@ from schemas.contracts import BY_EVENT_TYPE, BY_FAMILY
 from streams.errors import ContractViolationError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import local_codec
-from streams.settings import Settings
+from streams.settings import KafkaSettings
 
 INGESTED_AT = datetime(2026, 11, 21, 9, 15, 2, tzinfo=UTC)
-CATALOG = TopicCatalog(Settings(topic_prefix="t1-"))
+CATALOG = TopicCatalog("t1-", KafkaSettings())
 CODEC = local_codec()
 WEBHOOK_TYPES = [event_type for family in FAMILIES for event_type in family.webhook.event_types]
 KEYS = {"users": b"usr_42", "auth": b"usr_42", "orders": b"ord_1001"}

@@ -7,11 +7,11 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from streams.settings import NotificationSettings, Settings, ThrottleLimit
+from streams.settings import NotificationSettings, ThrottleLimit, WorkerProcessSettings
 
 
 def test_defaults_throttle_every_channel_and_fall_back_to_english() -> None:
-    section = Settings().notifications
+    section = WorkerProcessSettings().notifications
     assert section.fallback_locale == "en"
     assert {limit.channel for limit in section.throttles} == {"email", "sms", "push", "whatsapp"}
     assert ThrottleLimit(channel="sms", limit=5, window_s=3600) in section.throttles
@@ -25,7 +25,7 @@ def test_throttles_come_as_json_and_survive_a_round_trip(monkeypatch: pytest.Mon
     monkeypatch.setenv("TRIBUTARY_NOTIFICATIONS_THROTTLES", json.dumps(limits))
     monkeypatch.setenv("TRIBUTARY_NOTIFICATIONS_FALLBACK_LOCALE", "fr")
     monkeypatch.setenv("TRIBUTARY_NOTIFICATIONS_DEFERRAL_CHECK_INTERVAL_S", "0.5")
-    section = Settings().notifications
+    section = WorkerProcessSettings().notifications
     assert section.throttles == (
         ThrottleLimit(channel="sms", category="marketing", limit=1, window_s=86400),
         ThrottleLimit(channel="email", limit=3, window_s=60),

@@ -6,7 +6,11 @@ import pytest
 from pydantic import SecretStr
 
 from streams.operator_auth import OperatorAuthError, check_bearer
-from streams.settings import Settings
+from streams.settings import (
+    ApiProcessSettings,
+    CliProcessSettings,
+    WorkerProcessSettings,
+)
 
 TOKEN = SecretStr("s3cret-operator-token")
 
@@ -32,9 +36,19 @@ def test_without_a_configured_token_operator_access_is_off() -> None:
     assert caught.value.status == 403
 
 
-def test_the_token_comes_from_tributary_operator_token(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "root",
+    [WorkerProcessSettings, ApiProcessSettings, CliProcessSettings],
+    ids=lambda r: r.__name__,
+)
+def test_the_token_comes_from_tributary_operator_token(
+    monkeypatch: pytest.MonkeyPatch,
+    root: type[WorkerProcessSettings | ApiProcessSettings | CliProcessSettings],
+) -> None:
+    """The worker checks it, the API checks it, the CLI sends it: one variable for all three."""
     monkeypatch.setenv("TRIBUTARY_OPERATOR_TOKEN", "from-env")
-    token = Settings().operator.token
+    settings = root()
+    token = settings.operator.token
     assert token is not None
     assert token.get_secret_value() == "from-env"
-    assert "from-env" not in repr(Settings())
+    assert "from-env" not in repr(settings)

@@ -8,9 +8,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.errors import ServiceUnavailableError
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.event_producer import EventProducer
 from streams.settings import KafkaSettings, Settings
+from tests.integration.kafka_io import topic_catalog
 
 
 def _closed_port() -> int:
@@ -23,7 +23,7 @@ def _closed_port() -> int:
 async def test_a_send_returns_the_position_the_broker_stored_the_record_at(
     settings: Settings,
 ) -> None:
-    topic = TopicCatalog(settings).orders_events.name
+    topic = topic_catalog(settings).orders_events.name
     async with EventProducer(settings.kafka) as producer:
         await producer.ping(5.0)
         first = await producer.send(topic, b"ord-1", b"one", [("event_type", b"order.created")])

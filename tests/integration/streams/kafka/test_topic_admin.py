@@ -8,9 +8,9 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
 
-from streams.kafka.catalog import TopicCatalog
 from streams.kafka.topic_admin import TopicCheck, delete_topics_blocking, ensure_topics_blocking
 from streams.settings import Settings
+from tests.integration.kafka_io import topic_catalog
 
 
 def _fresh(settings: Settings) -> Settings:
@@ -30,36 +30,36 @@ def _described(admin: AdminClient, name: str, deadline_s: float = 15.0) -> Any:
 def test_missing_topics_are_created_with_the_catalog_layout(settings: Settings) -> None:
     fresh = _fresh(settings)
     try:
-        specs = TopicCatalog(fresh).all()
-        first = ensure_topics_blocking(fresh, specs)
+        specs = topic_catalog(fresh).all()
+        first = ensure_topics_blocking(fresh.kafka, specs)
         assert first.created == tuple(spec.name for spec in specs)
         assert first.mismatches == ()
-        spec = TopicCatalog(fresh).orders_events
+        spec = topic_catalog(fresh).orders_events
         admin = AdminClient({"bootstrap.servers": fresh.kafka.bootstrap})
         topic = _described(admin, spec.name)
         assert len(topic.partitions) == spec.partitions
         resource = ConfigResource("topic", spec.name)
         configs = admin.describe_configs([resource])[resource].result(timeout=10)
         assert configs["retention.ms"].value == str(spec.retention_ms)
-        assert ensure_topics_blocking(fresh, specs) == TopicCheck(created=(), mismatches=())
+        assert ensure_topics_blocking(fresh.kafka, specs) == TopicCheck(created=(), mismatches=())
     finally:
-        delete_topics_blocking(fresh, [fresh.topic_prefix])
+        delete_topics_blocking(fresh.kafka, [fresh.topic_prefix])
 
 
 def test_an_existing_topic_that_differs_is_reported(settings: Settings) -> None:
     fresh = _fresh(settings)
-    spec = TopicCatalog(fresh).orders_events
+    spec = topic_catalog(fresh).orders_events
     admin = AdminClient({"bootstrap.servers": fresh.kafka.bootstrap})
     odd = NewTopic(
         spec.name, num_partitions=2, replication_factor=1, config={"retention.ms": "60000"}
     )
     admin.create_topics([odd])[spec.name].result(timeout=10)
     try:
-        check = ensure_topics_blocking(fresh, [spec])
+        check = ensure_topics_blocking(fresh.kafka, [spec])
         assert check.created == ()
         mismatches = check.mismatches
         assert len(mismatches) == 2, mismatches
         assert any("partitions" in m and "2" in m for m in mismatches)
         assert any("retention.ms" in m and "60000" in m for m in mismatches)
     finally:
-        delete_topics_blocking(fresh, [fresh.topic_prefix])
+        delete_topics_blocking(fresh.kafka, [fresh.topic_prefix])

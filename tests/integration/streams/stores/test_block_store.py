@@ -21,7 +21,7 @@ EXPIRY_DEADLINE_S = 10.0
 
 @pytest.fixture
 async def blocks(settings: Settings) -> AsyncIterator[BlockStore]:
-    store = BlockStore.from_settings(settings)
+    store = BlockStore.from_settings(settings.redis, settings.topic_prefix)
     yield store
     await store.close()
 
@@ -75,7 +75,7 @@ async def test_blocks_of_other_prefixes_are_not_seen(
 ) -> None:
     user = f"u-{uuid.uuid4()}"
     await blocks.write([block("user", user, 60)])
-    other = BlockStore.from_settings(settings.model_copy(update={"topic_prefix": "other-"}))
+    other = BlockStore.from_settings(settings.redis, "other-")
     try:
         assert (await other.check(user, None)).allowed
     finally:
@@ -83,7 +83,7 @@ async def test_blocks_of_other_prefixes_are_not_seen(
 
 
 async def test_redis_away_is_service_unavailable_naming_redis(settings: Settings) -> None:
-    store = BlockStore.from_settings(redis_unreachable(settings))
+    store = BlockStore.from_settings(redis_unreachable(settings).redis, settings.topic_prefix)
     try:
         with pytest.raises(ServiceUnavailableError) as caught:
             await store.check("u1", None)

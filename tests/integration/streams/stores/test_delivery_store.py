@@ -53,7 +53,7 @@ def step(notification_id: str, state: str, at: datetime) -> TransitionRow:
 
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[DeliveryStore]:
-    store = DeliveryStore.from_settings(settings)
+    store = DeliveryStore.from_settings(settings.database)
     yield store
     await store.close()
 

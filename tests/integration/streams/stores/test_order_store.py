@@ -38,7 +38,7 @@ def _view(order_id: str, minutes: int, status: str) -> OrderView:
 
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[OrderStore]:
-    store = OrderStore.from_settings(settings)
+    store = OrderStore.from_settings(settings.database)
     yield store
     await store.close()
 
@@ -82,7 +82,7 @@ async def test_large_batches_are_split_into_statements(settings: Settings) -> No
     small = settings.model_copy(
         update={"database": settings.database.model_copy(update={"batch_rows": 7})}
     )
-    store = OrderStore.from_settings(small)
+    store = OrderStore.from_settings(small.database)
     try:
         views = [_view(f"o-{uuid.uuid4()}", 1, "pending") for _ in range(30)]
         assert await store.upsert(views) == 30
@@ -99,7 +99,7 @@ async def test_unreachable_database_is_a_retriable_service_error(settings: Setti
     database = settings.database.model_copy(
         update={"url": SecretStr("postgresql+asyncpg://tributary:tributary@127.0.0.1:1/tributary")}
     )
-    store = OrderStore.from_settings(settings.model_copy(update={"database": database}))
+    store = OrderStore.from_settings(database)
     try:
         with pytest.raises(ServiceUnavailableError) as caught:
             await store.ping()

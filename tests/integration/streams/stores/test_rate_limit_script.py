@@ -19,20 +19,20 @@ from tests.integration.api.support import redis_unreachable
 LIMIT = SourceRateLimit(rate_per_s=4.0, burst=3)
 
 
-def limited(settings: Settings, limit: SourceRateLimit = LIMIT) -> Settings:
-    ratelimit = RateLimitSettings(rate_per_s=limit.rate_per_s, burst=limit.burst)
-    return settings.model_copy(update={"ratelimit": ratelimit})
+def limiter_of(client: Redis, settings: Settings, limit: SourceRateLimit = LIMIT) -> RateLimiter:
+    limits = RateLimitSettings(rate_per_s=limit.rate_per_s, burst=limit.burst)
+    return RateLimiter(client, limits, settings.topic_prefix)
 
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[Redis]:
-    redis = redis_client(settings)
+    redis = redis_client(settings.redis)
     yield redis
     await redis.aclose()
 
 
 async def test_the_script_decides_like_the_reference(settings: Settings, client: Redis) -> None:
-    limiter = RateLimiter(client, limited(settings))
+    limiter = limiter_of(client, settings)
     source = f"src-{uuid.uuid4()}"
     base_ms = 1_800_000_000_000.0
     offsets_ms = [0, 0, 0, 0, 100, 250, 250, 251, 1000, 5000, 5000, 5000, 5000]
@@ -54,7 +54,7 @@ async def test_concurrent_requests_never_exceed_the_burst(
     settings: Settings, client: Redis
 ) -> None:
     slow = SourceRateLimit(rate_per_s=0.01, burst=5)
-    limiter = RateLimiter(client, limited(settings, slow))
+    limiter = limiter_of(client, settings, slow)
     source = f"src-{uuid.uuid4()}"
     decisions = await asyncio.gather(*(limiter.acquire(source) for _ in range(20)))
     assert sum(1 for d in decisions if d is not None and d.allowed) == 5
@@ -63,7 +63,7 @@ async def test_concurrent_requests_never_exceed_the_burst(
 async def test_the_key_expires_once_the_burst_is_whole_again(
     settings: Settings, client: Redis
 ) -> None:
-    limiter = RateLimiter(client, limited(settings))
+    limiter = limiter_of(client, settings)
     source = f"src-{uuid.uuid4()}"
     await limiter.acquire(source)
     ttl_ms = await client.pttl(limiter.key(source))
@@ -71,17 +71,16 @@ async def test_the_key_expires_once_the_burst_is_whole_again(
 
 
 async def test_disabled_limits_take_nothing(settings: Settings, client: Redis) -> None:
-    off = settings.model_copy(update={"ratelimit": RateLimitSettings(enabled=False)})
-    limiter = RateLimiter(client, off)
+    limiter = RateLimiter(client, RateLimitSettings(enabled=False), settings.topic_prefix)
     assert await limiter.acquire("orders") is None
     assert await client.exists(limiter.key("orders")) == 0
 
 
 async def test_redis_away_is_service_unavailable_naming_redis(settings: Settings) -> None:
-    redis = redis_client(redis_unreachable(settings))
+    redis = redis_client(redis_unreachable(settings).redis)
     try:
         with pytest.raises(ServiceUnavailableError) as caught:
-            await RateLimiter(redis, settings).acquire("orders")
+            await RateLimiter(redis, settings.ratelimit, settings.topic_prefix).acquire("orders")
         assert caught.value.service == "redis"
     finally:
         await redis.aclose()

@@ -11,14 +11,25 @@ from pydantic import SecretStr
 
 from streams.errors import ServiceUnavailableError
 from streams.kafka.event_producer import RecordPosition
-from streams.settings import Settings
+from streams.settings import RedisSettings, Settings, WebhookSettings
 from streams.stores.webhook_ledger import Claim, DeliveryInProgressError, Receipt, WebhookLedger
+
+
+def ledger_of(
+    settings: Settings, webhook: WebhookSettings, redis: RedisSettings | None = None
+) -> WebhookLedger:
+    return WebhookLedger.from_settings(
+        redis or settings.redis,
+        webhook,
+        topic_prefix=settings.topic_prefix,
+        delivery_timeout_s=settings.kafka.delivery_timeout_s,
+    )
 
 
 @pytest.fixture
 async def ledger(settings: Settings) -> AsyncIterator[WebhookLedger]:
     webhook = settings.webhook.model_copy(update={"dedupe_wait_s": 2.0})
-    ledger = WebhookLedger.from_settings(settings.model_copy(update={"webhook": webhook}))
+    ledger = ledger_of(settings, webhook)
     yield ledger
     await ledger.close()
 
@@ -76,7 +87,7 @@ async def test_a_copy_gives_up_waiting_for_a_claim_that_does_not_settle(
     holder = await ledger.claim("orders", "msg_1")
     assert isinstance(holder, Claim)
     webhook = settings.webhook.model_copy(update={"dedupe_wait_s": 0.2})
-    impatient = WebhookLedger.from_settings(settings.model_copy(update={"webhook": webhook}))
+    impatient = ledger_of(settings, webhook)
     try:
         with pytest.raises(DeliveryInProgressError):
             await impatient.claim("orders", "msg_1")
@@ -107,7 +118,7 @@ async def test_an_unreachable_redis_is_a_redis_outage(settings: Settings) -> Non
     redis = settings.redis.model_copy(
         update={"url": SecretStr("redis://127.0.0.1:1/0"), "socket_timeout_s": 1.0}
     )
-    ledger = WebhookLedger.from_settings(settings.model_copy(update={"redis": redis}))
+    ledger = ledger_of(settings, settings.webhook, redis)
     try:
         with pytest.raises(ServiceUnavailableError) as caught:
             await ledger.claim("orders", "msg_1")

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from agents.worker.operator_views import entry_body, merge_tables, refusal
 from agents.worker.table_sizes import key_partition, local_partition_sizes, windowed_entry
-from streams.settings import OperatorSettings, Settings
+from streams.settings import OperatorSettings
 
 PARTITIONS = 4
 ME = "http://127.0.0.1:6066"
@@ -123,9 +123,9 @@ class FakeRequest:
 
 
 def refused(app: faust.App, token: str | None, authorization: str | None) -> Any:
-    settings = Settings(operator=OperatorSettings(token=token and SecretStr(token)))
+    operator = OperatorSettings(token=token and SecretStr(token))
     request: Any = FakeRequest(authorization)
-    return refusal(View(app, app.web), request, settings)
+    return refusal(View(app, app.web), request, operator)
 
 
 async def test_operator_views_need_the_bearer_token(app: faust.App) -> None:

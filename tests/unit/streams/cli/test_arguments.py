@@ -7,7 +7,7 @@ import pytest
 from streams.cli import Console, run
 from streams.cli.arguments import parse
 from streams.cli.errors import UsageError
-from streams.settings import Settings
+from streams.settings import CliProcessSettings
 
 
 def test_every_command_parses() -> None:
@@ -46,7 +46,7 @@ def test_bad_command_lines_are_usage_errors(argv: list[str], complaint: str) -> 
 
 async def test_a_usage_error_exits_2_with_the_reason_on_stderr_and_nothing_on_stdout() -> None:
     console = Console(io.StringIO(), io.StringIO(), io.StringIO())
-    assert await run(["dlq", "redrive", "orders.events"], Settings(), console) == 2
+    assert await run(["dlq", "redrive", "orders.events"], CliProcessSettings(), console) == 2
     assert "--all --offset" in console.stderr.getvalue()
     assert console.stdout.getvalue() == ""
 
@@ -54,10 +54,10 @@ async def test_a_usage_error_exits_2_with_the_reason_on_stderr_and_nothing_on_st
 async def test_an_unreadable_input_file_exits_2() -> None:
     console = Console(io.StringIO(), io.StringIO(), io.StringIO())
     argv = ["produce", "order.created", "--json", "/nonexistent/event.json"]
-    assert await run(argv, Settings(), console) == 2
+    assert await run(argv, CliProcessSettings(), console) == 2
     assert "cannot read /nonexistent/event.json" in console.stderr.getvalue()
 
 
 async def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
-    assert await run(["--help"], Settings()) == 0
+    assert await run(["--help"], CliProcessSettings()) == 0
     assert "dlq" in capsys.readouterr().out

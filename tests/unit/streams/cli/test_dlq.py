@@ -19,7 +19,7 @@ from streams.errors import ServiceUnavailableError
 from streams.kafka.dead_letters import dead_letter_headers
 from streams.kafka.event_producer import RecordPosition
 from streams.kafka.wire import BadMagicByteError
-from streams.settings import Settings, WorkerSettings
+from streams.settings import WorkerSettings
 
 SOURCE = "t1-orders.events"
 DLQ = "t1-orders.events.dlq"
@@ -40,8 +40,7 @@ def letter(
 
 
 def test_the_redrive_group_is_the_workers_with_a_suffix() -> None:
-    settings = Settings(worker=WorkerSettings(app_id="tributary-prod"))
-    assert redrive_group(settings) == "tributary-prod-dlq-redrive"
+    assert redrive_group(WorkerSettings(app_id="tributary-prod")) == "tributary-prod-dlq-redrive"
 
 
 @pytest.mark.parametrize(("text", "parsed"), [("3:42", RecordId(3, 42)), ("7", RecordId(None, 7))])

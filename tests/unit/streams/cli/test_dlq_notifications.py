@@ -12,9 +12,10 @@ from streams.kafka.dead_letters import (
     dead_letter_headers,
     redrive_record,
 )
-from streams.settings import Settings
+from streams.settings import DispatchSettings, KafkaSettings
 
 PREFIX = "t1-"
+CATALOG = TopicCatalog(PREFIX, KafkaSettings(), DispatchSettings().retry_delays_s)
 
 
 @pytest.mark.parametrize(
@@ -22,7 +23,7 @@ PREFIX = "t1-"
     ["notifications", "notifications.dlq", "t1-notifications.dlq", "notifications.dispatch"],
 )
 def test_notifications_name_the_shared_dead_letters_and_redrive_to_dispatch(typed: str) -> None:
-    route = resolve_dead_letters(TopicCatalog(Settings(topic_prefix=PREFIX)), PREFIX, typed)
+    route = resolve_dead_letters(CATALOG, PREFIX, typed)
     assert route.dead_letters.name == "t1-notifications.dlq"
     assert route.source.name == "t1-notifications.dispatch"
     assert route.also_from == (
@@ -33,15 +34,14 @@ def test_notifications_name_the_shared_dead_letters_and_redrive_to_dispatch(type
 
 
 def test_other_families_keep_their_own_dead_letters() -> None:
-    catalog = TopicCatalog(Settings(topic_prefix=PREFIX))
-    route = resolve_dead_letters(catalog, PREFIX, "orders.events")
+    route = resolve_dead_letters(CATALOG, PREFIX, "orders.events")
     assert (route.source.name, route.dead_letters.name) == (
         "t1-orders.events",
         "t1-orders.events.dlq",
     )
     assert route.also_from == ()
     with pytest.raises(UsageError, match="not a family topic"):
-        resolve_dead_letters(catalog, PREFIX, "nope")
+        resolve_dead_letters(CATALOG, PREFIX, "nope")
 
 
 def test_a_letter_from_a_retry_topic_is_redriven_to_the_main_topic_without_dlq_headers() -> None:

@@ -19,7 +19,7 @@ from streams.cli.produce import (
     outgoing,
     parse_documents,
 )
-from streams.settings import Settings
+from streams.settings import CliProcessSettings, KafkaSettings
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 NEW_ID = UUID("8f0c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f")
@@ -177,8 +177,7 @@ def test_the_record_carries_the_same_headers_as_the_apis() -> None:
 
 async def test_invalid_input_exits_2_naming_the_fields_before_any_service_is_asked() -> None:
     """The settings point at a closed port: had anything been sent, this would exit 1."""
-    kafka = Settings().kafka.model_copy(update={"bootstrap": "127.0.0.1:9"})
-    settings = Settings().model_copy(update={"kafka": kafka})
+    settings = CliProcessSettings(kafka=KafkaSettings(bootstrap="127.0.0.1:9"))
     body = webhook_body("order.created")
     body["order"]["currency"] = "XXX1"
     console = Console(io.StringIO(json.dumps(body)), io.StringIO(), io.StringIO())

@@ -9,7 +9,7 @@ from streams.cli.arguments import parse
 from streams.cli.errors import UsageError
 from streams.cli.tables import auth_headers, checked, entry_path, worker_url
 from streams.errors import ServiceUnavailableError
-from streams.settings import OperatorSettings, Settings, WorkerSettings
+from streams.settings import OperatorSettings, WorkerSettings
 
 URL = "http://127.0.0.1:6066"
 
@@ -35,16 +35,15 @@ def test_get_without_a_key_is_a_usage_error() -> None:
 
 
 def test_the_worker_url_defaults_to_the_configured_web_address() -> None:
-    settings = Settings(worker=WorkerSettings(web_host="10.0.0.5", web_port=7001))
-    assert worker_url(settings, None) == "http://10.0.0.5:7001"
-    assert worker_url(settings, "http://other:1/") == "http://other:1"
+    worker = WorkerSettings(web_host="10.0.0.5", web_port=7001)
+    assert worker_url(worker, None) == "http://10.0.0.5:7001"
+    assert worker_url(worker, "http://other:1/") == "http://other:1"
 
 
 def test_the_token_comes_from_the_operator_settings_and_is_required() -> None:
-    settings = Settings(operator=OperatorSettings(token=SecretStr("t0k")))
-    assert auth_headers(settings) == {"Authorization": "Bearer t0k"}
+    assert auth_headers(OperatorSettings(token=SecretStr("t0k"))) == {"Authorization": "Bearer t0k"}
     with pytest.raises(UsageError, match="TRIBUTARY_OPERATOR_TOKEN"):
-        auth_headers(Settings(operator=OperatorSettings(token=None)))
+        auth_headers(OperatorSettings(token=None))
 
 
 def test_table_and_key_are_escaped_into_one_path_segment_each() -> None:

@@ -12,10 +12,10 @@ from streams.cli.tail import record_line, start_offsets, timestamp
 from streams.cli.topic_names import resolve_family, resolve_topic
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import local_codec
-from streams.settings import Settings
+from streams.settings import DispatchSettings, KafkaSettings
 
 PREFIX = "t1-"
-CATALOG = TopicCatalog(Settings(topic_prefix=PREFIX))
+CATALOG = TopicCatalog(PREFIX, KafkaSettings(), DispatchSettings().retry_delays_s)
 T_MS = 1_795_000_000_123
 
 

@@ -4,10 +4,10 @@ from streams.cli.cluster import PartitionState, TopicState
 from streams.cli.topics import create_line, describe_line, group_for, list_line
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.topic_admin import TopicCheck
-from streams.settings import Settings, WorkerSettings
+from streams.settings import DispatchSettings, KafkaSettings, WorkerSettings
 
-SETTINGS = Settings(topic_prefix="t1-", worker=WorkerSettings(app_id="worker-1"))
-CATALOG = TopicCatalog(SETTINGS)
+WORKER = WorkerSettings(app_id="worker-1")
+CATALOG = TopicCatalog("t1-", KafkaSettings(), DispatchSettings().retry_delays_s)
 
 
 def test_lag_counts_from_the_committed_offset_or_from_the_oldest_retained_record() -> None:
@@ -19,8 +19,8 @@ def test_lag_counts_from_the_committed_offset_or_from_the_oldest_retained_record
 
 
 def test_family_topics_count_the_workers_lag_and_dead_letters_the_redrive_groups() -> None:
-    assert group_for(SETTINGS, "t1-orders.events") == "worker-1"
-    assert group_for(SETTINGS, "t1-orders.events.dlq") == "worker-1-dlq-redrive"
+    assert group_for(CATALOG, WORKER, "t1-orders.events") == "worker-1"
+    assert group_for(CATALOG, WORKER, "t1-orders.events.dlq") == "worker-1-dlq-redrive"
 
 
 def _state() -> TopicState:
@@ -35,7 +35,7 @@ def test_a_listed_topic_sums_end_offsets_and_lag() -> None:
     spec = CATALOG.orders_events
     assert list_line(spec, "worker-1", _state()) == {
         "topic": "t1-orders.events",
-        "partitions": SETTINGS.kafka.partitions,
+        "partitions": CATALOG.partitions,
         "exists": True,
         "group": "worker-1",
         "partitions_found": 2,

@@ -4,8 +4,9 @@ import pytest
 
 from schemas.contracts import BY_TOPIC
 from streams.kafka.catalog import DAY_MS, TopicCatalog
-from streams.settings import Settings
+from streams.settings import DispatchSettings, KafkaSettings
 
+RETRY_DELAYS_S = DispatchSettings().retry_delays_s
 FAMILY_TOPICS = {
     "users.events": "user id",
     "auth.events": "user id",
@@ -18,7 +19,7 @@ FAMILY_TOPICS = {
 
 
 def test_topic_names_carry_the_prefix_and_dead_letters_follow_their_source() -> None:
-    catalog = TopicCatalog(Settings(topic_prefix="t1-"))
+    catalog = TopicCatalog("t1-", KafkaSettings(), RETRY_DELAYS_S)
     assert catalog.orders_events.name == "t1-orders.events"
     assert catalog.dead_letters(catalog.orders_events).name == "t1-orders.events.dlq"
     expected = {f"t1-{base}" for base in FAMILY_TOPICS}
@@ -32,7 +33,7 @@ def test_topic_names_carry_the_prefix_and_dead_letters_follow_their_source() -> 
 
 
 def test_every_contract_topic_is_cataloged_with_its_key_and_value_subject() -> None:
-    catalog = TopicCatalog(Settings(topic_prefix="t1-"))
+    catalog = TopicCatalog("t1-", KafkaSettings())
     assert set(BY_TOPIC) == set(FAMILY_TOPICS)
     for base, key in FAMILY_TOPICS.items():
         spec = catalog.for_topic(base)
@@ -44,7 +45,7 @@ def test_every_contract_topic_is_cataloged_with_its_key_and_value_subject() -> N
 
 
 def test_dead_letters_keep_the_key_hold_raw_bytes_and_are_kept_longer() -> None:
-    catalog = TopicCatalog(Settings())
+    catalog = TopicCatalog("", KafkaSettings())
     for spec in catalog.families():
         dead = catalog.dead_letters(spec)
         assert dead.key == spec.key
@@ -52,9 +53,10 @@ def test_dead_letters_keep_the_key_hold_raw_bytes_and_are_kept_longer() -> None:
         assert dead.retention_ms > spec.retention_ms
 
 
-def test_partitions_and_replication_come_from_settings() -> None:
-    settings = Settings.model_validate({"kafka": {"partitions": 9, "replication_factor": 3}})
-    catalog = TopicCatalog(settings)
+def test_partitions_and_replication_come_from_the_kafka_settings() -> None:
+    kafka = KafkaSettings(partitions=9, replication_factor=3)
+    catalog = TopicCatalog("", kafka, RETRY_DELAYS_S)
+    assert (catalog.partitions, catalog.replication_factor) == (9, 3)
     assert catalog.metrics_partials.partitions == 1  # one consumer folds every partition's
     for spec in catalog.all():
         if spec == catalog.metrics_partials:
@@ -65,7 +67,7 @@ def test_partitions_and_replication_come_from_settings() -> None:
 
 
 def test_analytics_outputs_carry_their_subjects_and_are_kept_a_month() -> None:
-    catalog = TopicCatalog(Settings(topic_prefix="t1-"))
+    catalog = TopicCatalog("t1-", KafkaSettings())
     outputs = {spec.name: spec for spec in catalog.analytics() if spec.value_subject}
     assert set(outputs) == {f"t1-analytics.{n}" for n in ("events", "orders", "auth", "delivery")}
     for name, spec in outputs.items():
@@ -73,3 +75,18 @@ def test_analytics_outputs_carry_their_subjects_and_are_kept_a_month() -> None:
         assert spec.retention_ms == 30 * DAY_MS
     assert catalog.analytics_output("analytics.orders").name == "t1-analytics.orders"
     assert catalog.metrics_partials.value_subject is None
+
+
+def test_the_retry_topics_are_named_by_the_dispatch_delays() -> None:
+    catalog = TopicCatalog("t1-", KafkaSettings(), (0.5, 2))
+    retries = [spec.name for spec in catalog.notification_retries()]
+    assert retries == ["t1-notifications.dispatch.retry-0.5s", "t1-notifications.dispatch.retry-2s"]
+
+
+def test_a_catalog_built_without_retry_delays_refuses_to_list_retry_topics() -> None:
+    catalog = TopicCatalog("t1-", KafkaSettings())
+    assert catalog.for_topic("notifications.dispatch").name == "t1-notifications.dispatch"
+    with pytest.raises(LookupError, match="retry delays"):
+        catalog.notification_retries()
+    with pytest.raises(LookupError, match="retry delays"):
+        catalog.all()

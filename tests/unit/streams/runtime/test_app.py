@@ -19,7 +19,7 @@ from streams.runtime.batch_agent import describe_event, event_scope, take_unacke
 from streams.runtime.checkpoint import ack_events
 from streams.runtime.records import OutgoingRecord
 from streams.runtime.topics import TopicPublisher, raw_topic
-from streams.settings import Settings
+from streams.settings import WorkerProcessSettings
 
 
 def test_each_bootstrap_host_becomes_a_kafka_url() -> None:
@@ -29,7 +29,7 @@ def test_each_bootstrap_host_becomes_a_kafka_url() -> None:
 
 
 def test_the_app_is_configured_from_the_settings() -> None:
-    settings = Settings.model_validate(
+    settings = WorkerProcessSettings.model_validate(
         {
             "kafka": {"bootstrap": "k1:9092,k2:9092", "partitions": 3, "replication_factor": 2},
             "worker": {
@@ -56,18 +56,18 @@ def test_the_app_is_configured_from_the_settings() -> None:
 
 
 def test_two_apps_are_independent_objects() -> None:
-    settings = Settings.model_validate({"worker": {"web_port": 6124}})
+    settings = WorkerProcessSettings.model_validate({"worker": {"web_port": 6124}})
     assert create_faust_app(settings) is not create_faust_app(settings)
 
 
 def test_web_port_zero_picks_a_free_port_and_advertises_it() -> None:
-    conf = create_faust_app(Settings.model_validate({"worker": {"web_port": 0}})).conf
+    conf = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 0}})).conf
     assert conf.web_port > 0
     assert conf.canonical_url.port == conf.web_port
 
 
 def test_a_raw_topic_passes_bytes_through_untouched() -> None:
-    app = create_faust_app(Settings.model_validate({"worker": {"web_port": 6125}}))
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 6125}}))
     topic = raw_topic(app, "p-orders.events")
     assert topic.get_topic_name() == "p-orders.events"
     key, value = topic.prepare_key(b"o-1", None)[0], topic.prepare_value(b"\x00{", None)[0]
@@ -75,7 +75,7 @@ def test_a_raw_topic_passes_bytes_through_untouched() -> None:
 
 
 def test_event_scope_makes_the_event_current_for_table_writes_and_then_restores() -> None:
-    app = create_faust_app(Settings.model_validate({"worker": {"web_port": 6126}}))
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 6126}}))
     message = Message("p-orders.events", 4, 99, 0.0, 0, None, b"o-1", b"{}", None)
     event = faust.Event(app, b"o-1", b"{}", None, message)
     assert faust.current_event() is None
@@ -86,13 +86,13 @@ def test_event_scope_makes_the_event_current_for_table_writes_and_then_restores(
 
 
 def test_each_table_changelog_is_declared_compacted_with_the_table_partitions() -> None:
-    settings = Settings.model_validate(
+    settings = WorkerProcessSettings.model_validate(
         {"kafka": {"partitions": 4}, "worker": {"app_id": "app-x", "web_port": 6127}}
     )
     app = create_faust_app(settings)
     app.Table("counts", partitions=2)
     app.Table("totals")
-    specs = {spec.name: spec for spec in changelog_specs(app, settings)}
+    specs = {spec.name: spec for spec in changelog_specs(app, settings.kafka)}
     assert {name: spec.partitions for name, spec in specs.items()} == {
         "app-x-counts-changelog": 2,
         "app-x-totals-changelog": 4,
@@ -158,7 +158,7 @@ async def test_a_publisher_failure_is_a_retriable_kafka_error(failure: str) -> N
 
 
 async def test_a_batch_counts_as_in_flight_while_the_agent_holds_it() -> None:
-    app = create_faust_app(Settings.model_validate({"worker": {"store": "memory://"}}))
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
     in_flight: list[int] = []
     processed = asyncio.Event()
 
@@ -189,7 +189,7 @@ async def test_a_batch_counts_as_in_flight_while_the_agent_holds_it() -> None:
 def test_an_event_the_consumer_moved_on_from_is_not_acknowledged(
     generation: int, flow_active: bool, acknowledged: bool
 ) -> None:
-    app = create_faust_app(Settings.model_validate({"worker": {"web_port": 6128}}))
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 6128}}))
     app.consumer_generation_id = 3
     if flow_active:
         app.flow_control.resume()

@@ -9,7 +9,7 @@ import pytest
 
 from streams.runtime.app import create_faust_app
 from streams.runtime.changelog_writes import ChangelogWrites, DurableTable
-from streams.settings import Settings
+from streams.settings import WorkerProcessSettings
 
 
 async def test_written_returns_once_every_pending_send_is_acknowledged() -> None:
@@ -86,7 +86,7 @@ async def test_a_failed_changelog_send_fails_the_wait() -> None:
 
 
 async def test_the_apps_tables_hand_their_changelog_sends_to_the_app() -> None:
-    app = create_faust_app(Settings.model_validate({"worker": {"store": "memory://"}}))
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
     table = app.Table("orders")
     assert isinstance(table, DurableTable)
     table.send_changelog(0, b"o-1", b"{}")

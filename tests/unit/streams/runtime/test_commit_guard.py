@@ -8,7 +8,7 @@ from faust.types import TP
 
 from streams.runtime.app import TributaryApp, create_faust_app
 from streams.runtime.commit_guard import HeldCommits, commit_point
-from streams.settings import Settings
+from streams.settings import WorkerProcessSettings
 
 ORDERS = TP("orders.events", 0)
 
@@ -22,7 +22,7 @@ def test_the_commit_point_moves_past_acknowledged_and_absent_offsets_only() -> N
 
 
 def app_with(committed: int | None, acked: list[int]) -> tuple[TributaryApp, Any]:
-    app = create_faust_app(Settings.model_validate({"worker": {"store": "memory://"}}))
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
     consumer: Any = app.consumer
     consumer._committed_offset[ORDERS] = committed
     consumer._acked[ORDERS] = list(acked)

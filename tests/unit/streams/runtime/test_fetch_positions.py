@@ -17,7 +17,7 @@ from faust.types import TP
 
 from streams.runtime.app import create_faust_app
 from streams.runtime.fetch_positions import FetchPositions, FetchStart
-from streams.settings import Settings
+from streams.settings import WorkerProcessSettings
 
 ORDERS = TP("orders.events", 5)
 PAYMENTS = TP("payments.events", 0)
@@ -102,7 +102,7 @@ async def test_fausts_drain_loop_commits_past_records_it_never_delivered() -> No
 
 
 async def test_the_apps_consumer_delivers_every_record_from_the_seek_on() -> None:
-    app = create_faust_app(Settings.model_validate({"worker": {"store": "memory://"}}))
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
     delivered = await drain(app, STALE_THEN_SOUGHT)
     assert delivered == [20, 21, 22, 23]  # the stale batch was held back
     assert app.consumer._new_offset(ORDERS) == 24
@@ -202,7 +202,7 @@ class Revoking(ScriptedThread):
 
 
 async def test_a_refused_partition_revoked_meanwhile_is_left_to_its_next_owner() -> None:
-    app = create_faust_app(Settings.model_validate({"worker": {"store": "memory://"}}))
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
     consumer: Any = app.consumer
     app.topics.acking_topics.add(ORDERS.topic)
     consumer._active_partitions = {ORDERS}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.settings import RateLimitSettings, Settings, SourceRateLimit
+from streams.settings import ApiProcessSettings, RateLimitSettings, SourceRateLimit
 from streams.stores.rate_limiter import RateDecision, RateLimitedError, gcra
 
 LIMIT = SourceRateLimit(rate_per_s=2.0, burst=3)  # one slot per 500 ms, three at once
@@ -73,6 +73,6 @@ def test_per_source_limits_are_read_from_json_in_the_environment(
 ) -> None:
     monkeypatch.setenv("TRIBUTARY_RATELIMIT_SOURCES", '{"auth": {"rate_per_s": 1, "burst": 2}}')
     monkeypatch.setenv("TRIBUTARY_RATELIMIT_BURST", "7")
-    settings = Settings()
+    settings = ApiProcessSettings()
     assert settings.ratelimit.for_source("auth") == SourceRateLimit(rate_per_s=1, burst=2)
     assert settings.ratelimit.burst == 7

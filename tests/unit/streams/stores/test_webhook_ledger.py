@@ -8,7 +8,7 @@ import pytest
 
 from streams.errors import PoisonError
 from streams.kafka.event_producer import RecordPosition
-from streams.settings import Settings
+from streams.settings import RedisSettings, WebhookSettings
 from streams.stores.webhook_ledger import DONE, CorruptLedgerEntryError, Receipt, WebhookLedger
 
 
@@ -27,8 +27,9 @@ def test_an_unreadable_receipt_is_poison(value: str) -> None:
 
 
 async def test_keys_are_isolated_by_topic_prefix_and_source() -> None:
-    one = WebhookLedger.from_settings(Settings(topic_prefix="a-"))
-    other = WebhookLedger.from_settings(Settings(topic_prefix="b-"))
+    redis, webhook = RedisSettings(), WebhookSettings()
+    one = WebhookLedger.from_settings(redis, webhook, topic_prefix="a-", delivery_timeout_s=1.0)
+    other = WebhookLedger.from_settings(redis, webhook, topic_prefix="b-", delivery_timeout_s=1.0)
     try:
         keys = {one.key("orders", "m1"), one.key("users", "m1"), other.key("orders", "m1")}
         assert len(keys) == 3
