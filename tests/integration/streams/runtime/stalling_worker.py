@@ -24,7 +24,7 @@ from streams.runtime.checkpoint import ack_events
 from streams.runtime.records import OutgoingRecord
 from streams.runtime.stall_watchdog import StallWatchdog
 from streams.runtime.topics import TopicPublisher, raw_topic
-from streams.settings import Settings
+from streams.settings import WorkerProcessSettings
 
 READY = "stalling worker ready"
 STALL_PREFIX = b"stall:"
@@ -53,7 +53,7 @@ FORMS: dict[str, Callable[[faust.App], Coroutine[Any, Any, None]]] = {
 }
 
 
-def build(settings: Settings) -> faust.App:
+def build(settings: WorkerProcessSettings) -> faust.App:
     app = create_faust_app(settings)
     source = raw_topic(app, f"{settings.topic_prefix}stall.in")
     out = TopicPublisher(raw_topic(app, f"{settings.topic_prefix}stall.out"))
@@ -90,7 +90,7 @@ class StallingWorker(faust.Worker):
 
 
 def main() -> None:
-    settings = Settings()
+    settings = WorkerProcessSettings()
     loop = worker_event_loop()
     asyncio.set_event_loop(loop)
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
