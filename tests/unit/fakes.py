@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from streams.errors import ServiceUnavailableError
 from streams.kafka.event_producer import RecordPosition
@@ -91,3 +92,19 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.slept_s.append(seconds)
         self.now_s += seconds
+
+
+def plain_receipts_body(*states: str) -> dict[str, Any]:
+    """A receipts body in our plain shape (`schemas.provider_receipts`), one receipt per state,
+    for notification `n-<i>` and message `m-<i>`."""
+    return {
+        "receipts": [
+            {
+                "notification_id": f"n-{n}",
+                "provider_message_id": f"m-{n}",
+                "state": state,
+                "occurred_at": "2026-11-22T09:00:00+00:00",
+            }
+            for n, state in enumerate(states)
+        ]
+    }

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from api.receipts import receipt_records
 from schemas.notifications import NotificationReceiptEvent
 from schemas.provider_receipts import ProviderReceiptsBody
 from streams.kafka.wire import decode, local_codec
+from tests.unit.fakes import plain_receipts_body
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
-def body(*states: str) -> dict[str, Any]:
-    return {
-        "receipts": [
-            {
-                "notification_id": f"n-{n}",
-                "provider_message_id": f"m-{n}",
-                "state": state,
-                "occurred_at": "2026-11-22T09:00:00+00:00",
-            }
-            for n, state in enumerate(states)
-        ]
-    }
-
-
 def test_each_receipt_becomes_a_record_keyed_by_notification_with_a_stable_event_id() -> None:
-    parsed = ProviderReceiptsBody.model_validate(body("delivered", "complained")).receipts
+    parsed = ProviderReceiptsBody.model_validate(
+        plain_receipts_body("delivered", "complained")
+    ).receipts
     codec = local_codec()
     records = receipt_records("twilio", parsed, "wh-1", "t-notifications.receipts", NOW, codec)
     again = receipt_records("twilio", parsed, "wh-2", "t-notifications.receipts", NOW, codec)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -16,22 +15,9 @@ from streams.providers.receipts import (
     request_id,
     required_header,
 )
+from tests.unit.fakes import plain_receipts_body
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-
-
-def body(*states: str) -> dict[str, Any]:
-    return {
-        "receipts": [
-            {
-                "notification_id": f"n-{n}",
-                "provider_message_id": f"m-{n}",
-                "state": state,
-                "occurred_at": "2026-11-22T09:00:00+00:00",
-            }
-            for n, state in enumerate(states)
-        ]
-    }
 
 
 def test_field_paths_index_lists_with_brackets() -> None:
@@ -41,14 +27,16 @@ def test_field_paths_index_lists_with_brackets() -> None:
 
 
 def test_a_violation_names_the_receipt_and_field() -> None:
-    raw = json.dumps(body("delivered", "delivered", "delivered", "exploded")).encode()
+    raw = json.dumps(
+        plain_receipts_body("delivered", "delivered", "delivered", "exploded")
+    ).encode()
     with pytest.raises(ContractViolationError) as caught:
         plain_receipts(ReceiptRequest(raw, {}, NOW))
     assert [e.field for e in caught.value.errors] == ["receipts[3].state"]
 
 
 def test_plain_receipts_read_our_shape_and_refuse_what_is_no_json_object() -> None:
-    raw = json.dumps(body("delivered", "opened")).encode()
+    raw = json.dumps(plain_receipts_body("delivered", "opened")).encode()
     items = plain_receipts(ReceiptRequest(raw, {}, NOW))
     assert [(i.notification_id, i.state) for i in items] == [
         ("n-0", "delivered"),
