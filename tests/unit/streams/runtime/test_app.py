@@ -149,6 +149,31 @@ async def test_a_cancelled_publisher_leaves_its_deliveries_to_the_producer() -> 
     assert not delivery.cancelled()
 
 
+async def test_a_failed_delivery_fails_the_publisher_before_the_others_are_in() -> None:
+    loop = asyncio.get_running_loop()
+    failing: asyncio.Future[None] = loop.create_future()
+    pending: asyncio.Future[None] = loop.create_future()
+    deliveries = iter([failing, pending])
+
+    class TwoTopic:
+        async def send(self, **kwargs: Any) -> asyncio.Future[None]:
+            return next(deliveries)
+
+    records = [OutgoingRecord(b"k", b"v"), OutgoingRecord(b"k", b"w")]
+    waiting = asyncio.ensure_future(TopicPublisher(cast(TopicT, TwoTopic())).send_all(records))
+    await asyncio.sleep(0)
+    failing.set_exception(KafkaTimeoutError())
+    with pytest.raises(ServiceUnavailableError):
+        await asyncio.wait_for(waiting, timeout=1)
+    assert not pending.done()  # still the producer's to resolve
+
+
+async def test_a_publisher_with_nothing_to_send_returns() -> None:
+    topic = FakeTopic()
+    await TopicPublisher(cast(TopicT, topic)).send_all([])
+    assert topic.sent == []
+
+
 @pytest.mark.parametrize("failure", ["fail_send", "fail_delivery"])
 async def test_a_publisher_failure_is_a_retriable_kafka_error(failure: str) -> None:
     topic = FakeTopic(**{failure: True})
