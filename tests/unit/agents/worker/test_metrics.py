@@ -196,3 +196,24 @@ def test_the_stall_watchdogs_last_look_is_exported() -> None:
     text = metrics.exposition().decode()
     assert "tributary_worker_records_waiting 7.0" in text
     assert "tributary_worker_records_unacked 3.0" in text
+
+
+async def test_fausts_per_event_and_table_series_are_not_kept(app: faust.App) -> None:
+    """Called for every event and every table read and write, they cost more than the work
+    they measure; the agents' own series count what was processed."""
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    table: Any = app.Table("orders")
+    stream: Any = FakeStream(prefix="materialize_orders")
+    event: Any = object()
+    state = monitor.on_stream_event_in(ORDERS, 3, stream, event)
+    monitor.on_table_get(table, b"o-1")
+    monitor.on_table_set(table, b"o-1", {})
+    monitor.on_table_del(table, b"o-1")
+    monitor.on_stream_event_out(ORDERS, 3, stream, event, state)
+    assert samples(metrics, "faust_table_operations_total") == {}
+    assert samples(metrics, "faust_total_events_total") == {(): 0.0}
+    assert samples(metrics, "faust_total_events_per_stream_total") == {}
+    assert samples(metrics, "tributary_worker_events_total") == {
+        (("agent", "materialize_orders"),): 1
+    }
