@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from api.app import create_app
@@ -24,8 +26,9 @@ async def serve(settings: ApiProcessSettings) -> None:
         await runner.cleanup()
 
 
-def main() -> None:
-    run_service(ApiProcessSettings, serve)
+def main(start: Callable[..., None] = run_service) -> None:
+    """Serve with this process's own root (`start`, for tests)."""
+    start(ApiProcessSettings, serve)
 
 
 if __name__ == "__main__":

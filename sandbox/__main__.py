@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sandbox.server import READY_MESSAGE, serve_sandbox
 from streams.service_process import run_service, wait_for_stop_signal
 from streams.settings import SandboxProcessSettings
@@ -19,8 +21,9 @@ async def serve(settings: SandboxProcessSettings) -> None:
         print("Tributary provider sandbox shutting down", flush=True)
 
 
-def main() -> None:
-    run_service(SandboxProcessSettings, serve)
+def main(start: Callable[..., None] = run_service) -> None:
+    """Serve with this process's own root (`start`, for tests)."""
+    start(SandboxProcessSettings, serve)
 
 
 if __name__ == "__main__":

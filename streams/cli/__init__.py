@@ -68,7 +68,7 @@ async def run(
     output = Output(console.stdout, console.stderr)
     try:
         args = parse(argv)
-        settings = _settings(settings, args.prefix)
+        settings = cli_settings(settings, args.prefix)
         return await _dispatch(args, settings, console, output)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
@@ -86,7 +86,9 @@ async def run(
         return EXIT_SERVICE
 
 
-def _settings(given: CliProcessSettings | None, prefix: str | None) -> CliProcessSettings:
+def cli_settings(given: CliProcessSettings | None, prefix: str | None) -> CliProcessSettings:
+    """The CLI's root: `given`, or built once from `TRIBUTARY_*`; `--prefix` overrides its topic
+    prefix."""
     try:
         settings = given if given is not None else CliProcessSettings()
     except ValidationError as exc:

@@ -8,6 +8,7 @@ alembic.ini) where the database URL could disagree with the one the processes us
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from importlib.resources import files
 
 from alembic import command
@@ -27,9 +28,13 @@ def upgrade(database: DatabaseSettings, revision: str = "head") -> None:
     command.upgrade(alembic_config(database), revision)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    migrate: Callable[[DatabaseSettings, str], None] = upgrade,
+) -> int:
+    """Upgrade to the revision named in `argv` (default: head) with the migrations' root."""
     args = sys.argv[1:] if argv is None else argv
-    upgrade(MigrationsProcessSettings().database, args[0] if args else "head")
+    migrate(MigrationsProcessSettings().database, args[0] if args else "head")
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import pytest
@@ -10,8 +9,7 @@ import pytest
 import agents.__main__ as worker_main
 import api.__main__ as api_main
 import sandbox.__main__ as sandbox_main
-import streams.cli as cli
-from streams.cli import Console
+from streams.cli import cli_settings
 from streams.migrations import runner
 from streams.service_process import run_service
 from streams.settings import (
@@ -23,10 +21,9 @@ from streams.settings import (
 )
 
 
-def test_the_worker_builds_the_worker_root(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_worker_builds_the_worker_root() -> None:
     built: list[Any] = []
-    monkeypatch.setattr(worker_main, "run", built.append)
-    worker_main.main()
+    worker_main.main(start=built.append)
     assert [type(settings) for settings in built] == [WorkerProcessSettings]
 
 
@@ -35,12 +32,9 @@ def test_the_worker_builds_the_worker_root(monkeypatch: pytest.MonkeyPatch) -> N
     [(api_main, ApiProcessSettings), (sandbox_main, SandboxProcessSettings)],
     ids=["api", "sandbox"],
 )
-def test_services_build_their_own_root(
-    entry: Any, root: type[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_services_build_their_own_root(entry: Any, root: type[Any]) -> None:
     started: list[tuple[Any, Any]] = []
-    monkeypatch.setattr(entry, "run_service", lambda root, serve: started.append((root, serve)))
-    entry.main()
+    entry.main(start=lambda root, serve: started.append((root, serve)))
     assert started == [(root, entry.serve)]
 
 
@@ -57,26 +51,17 @@ def test_run_service_builds_the_root_once_and_serves_with_it() -> None:
 def test_the_migrations_read_only_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIBUTARY_DATABASE_URL", "postgresql+asyncpg://u:p@db/x")
     upgraded: list[tuple[DatabaseSettings, str]] = []
-    monkeypatch.setattr(runner, "upgrade", lambda db, rev: upgraded.append((db, rev)))
-    assert runner.main(["0002"]) == 0
+    assert runner.main(["0002"], migrate=lambda db, rev: upgraded.append((db, rev))) == 0
     [(database, revision)] = upgraded
     assert database.url.get_secret_value() == "postgresql+asyncpg://u:p@db/x"
     assert revision == "0002"
 
 
-async def test_the_cli_builds_the_cli_root_and_applies_the_prefix(
+def test_the_cli_builds_the_cli_root_and_applies_the_prefix(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: list[CliProcessSettings] = []
-
-    async def dispatch(
-        args: argparse.Namespace, settings: CliProcessSettings, console: Console, output: Any
-    ) -> int:
-        seen.append(settings)
-        return 0
-
-    monkeypatch.setattr(cli, "_dispatch", dispatch)
-    assert await cli.run(["--prefix", "t9-", "topics", "list"]) == 0
-    [settings] = seen
+    monkeypatch.setenv("TRIBUTARY_TOPIC_PREFIX", "env-")
+    settings = cli_settings(None, "t9-")
     assert type(settings) is CliProcessSettings
     assert settings.topic_prefix == "t9-"
+    assert cli_settings(None, None).topic_prefix == "env-"
