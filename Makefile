@@ -21,7 +21,7 @@ export TRIBUTARY_WEBHOOK_SECRET_PROVIDERS ?= $(DEV_SECRET)
 # The operator endpoints' bearer token (table views, lifting blocks): development only.
 export TRIBUTARY_OPERATOR_TOKEN ?= dev-operator-token
 
-.PHONY: dev test install lock stack stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications
+.PHONY: dev test install lock stack stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications bench-ingest profile-worker
 
 dev: install stack migrate
 	$(PY) scripts/run_pipeline.py
@@ -89,6 +89,14 @@ BENCH_DURATION_S ?= 60
 BENCH_WORKERS ?= 2
 bench-notifications: install stack migrate
 	$(PY) scripts/bench_notifications.py --rate $(BENCH_RATE) --duration-s $(BENCH_DURATION_S) --workers $(BENCH_WORKERS)
+
+# Signed webhooks to a Kafka-acknowledged 202 at saturation, beside a bare aiohttp echo.
+bench-ingest: install stack migrate
+	$(PY) scripts/bench_ingest.py
+
+# One worker of the loop under py-spy (400/s for 40 s, 20 s of samples), by package and module.
+profile-worker: install stack migrate
+	scripts/profile_worker.sh
 
 clean: stack-stop
 	rm -rf $(VENV) .stack .mypy_cache .ruff_cache .pytest_cache
