@@ -32,7 +32,8 @@ from schemas.notifications import (
     NotificationStatusEvent,
 )
 from streams.errors import PoisonError
-from streams.kafka.dead_letters import HEADER_PREFIX, Headers, dead_letter_headers
+from streams.kafka.dead_letters import HEADER_PREFIX, dead_letter_headers
+from streams.kafka.event_producer import Headers
 from streams.providers.base import (
     OutboundMessage,
     PermanentSendError,

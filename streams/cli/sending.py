@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from streams.errors import ServiceUnavailableError
-from streams.kafka.event_producer import RecordPosition
-
-Headers = tuple[tuple[str, bytes], ...]
+from streams.kafka.event_producer import Headers, RecordPosition
 
 
 class RecordSink(Protocol):

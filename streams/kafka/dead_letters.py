@@ -15,8 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from streams.errors import PoisonError
-
-Headers = tuple[tuple[str, bytes], ...]
+from streams.kafka.event_producer import Headers
 
 # Long enough to name every failing field of a contract violation, short enough for a header.
 MAX_ERROR_MESSAGE_CHARS = 1000

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 SERVICE = "kafka"
 
+# A record's headers, in order, as Kafka carries them.
+Headers = tuple[tuple[str, bytes], ...]
+
 
 @dataclass(frozen=True, slots=True)
 class RecordPosition:

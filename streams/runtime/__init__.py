@@ -29,7 +29,7 @@ from streams.runtime.batch_agent import (
     describe_event,
     event_scope,
 )
-from streams.runtime.records import Headers, OutgoingRecord, RecordSink, SourceRecord
+from streams.runtime.records import OutgoingRecord, RecordSink, SourceRecord
 from streams.runtime.stall_watchdog import Sample, StallWatchdog
 from streams.runtime.topics import TopicPublisher, raw_topic
 
@@ -37,7 +37,6 @@ __all__ = [
     "Batch",
     "BatchProcess",
     "BatchSize",
-    "Headers",
     "OutgoingRecord",
     "RecordSink",
     "Sample",

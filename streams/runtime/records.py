@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-Headers = tuple[tuple[str, bytes], ...]
+from streams.kafka.event_producer import Headers
 
 
 @dataclass(frozen=True, slots=True)
