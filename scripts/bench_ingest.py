@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import statistics
 import tempfile
@@ -29,8 +28,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from bench_processes import REPO, Child, settings_env
-from pydantic import SecretStr
+from bench_processes import REPO, Child, fresh_webhook_secret, settings_env
 
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics
@@ -81,7 +79,7 @@ def echo_server(port: int) -> None:
 
 def bench_settings(run: str) -> Settings:
     base = Settings()
-    secret = SecretStr("whsec_" + base64.b64encode(uuid.uuid4().bytes * 2).decode())
+    secret = fresh_webhook_secret()
     unlimited = {"orders": {"rate_per_s": 1_000_000, "burst": 1_000_000}}
     return base.model_copy(
         update={

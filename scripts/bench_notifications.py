@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import os
 import shutil
 import subprocess
@@ -38,13 +37,14 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from bench_processes import (
     Child,
+    fresh_webhook_secret,
     records_consumed,
     records_on_topics,
     settings_env,
     stack_pids,
+    topic_partitions,
     tree_cpu_s,
 )
-from pydantic import SecretStr
 
 from schemas.users import UserEvent
 from streams.kafka.catalog import TopicCatalog
@@ -52,7 +52,6 @@ from streams.kafka.codec import wire_codec
 from streams.kafka.topic_admin import (
     delete_topics_blocking,
     ensure_topics,
-    topic_partitions_blocking,
 )
 from streams.migrations import runner as migrate
 from streams.runtime import free_port
@@ -102,10 +101,6 @@ _RESULTS = sa.text(
 )
 
 
-def _secret() -> SecretStr:
-    return SecretStr("whsec_" + base64.b64encode(uuid.uuid4().bytes * 2).decode())
-
-
 def bench_settings(base: Settings, run: str, data_dir: Path) -> Settings:
     """`base` on its own topics, consumer group, ports and secrets."""
     api_port, sandbox_port = free_port("127.0.0.1"), free_port("127.0.0.1")
@@ -116,7 +111,10 @@ def bench_settings(base: Settings, run: str, data_dir: Path) -> Settings:
         "topic_prefix": f"bench{run}-",
         "api": base.api.model_copy(update={"port": api_port}),
         "webhook": base.webhook.model_copy(
-            update={"secret_users": _secret(), "secret_providers": _secret()}
+            update={
+                "secret_users": fresh_webhook_secret(),
+                "secret_providers": fresh_webhook_secret(),
+            }
         ),
         "worker": base.worker.model_copy(
             update={
@@ -297,13 +295,9 @@ async def bench(args: argparse.Namespace) -> int:
         produced = await produce(settings, run, args.rate, args.duration_s)
         await drain(settings, run, produced, args.drain_s, children)
         found = await results(settings, run, stages=True)
-        prefixes = (settings.topic_prefix, settings.worker.app_id)
-        found["records"] = await records_on_topics(settings, prefixes)
-        found["consumed"] = await records_consumed(
-            settings,
-            settings.worker.app_id,
-            await asyncio.to_thread(topic_partitions_blocking, settings.kafka, prefixes),
-        )
+        topics = await topic_partitions(settings, (settings.topic_prefix, settings.worker.app_id))
+        found["records"] = await records_on_topics(settings, topics)
+        found["consumed"] = await records_consumed(settings, settings.worker.app_id, topics)
         if profiling is not None:
             found["profile"] = await profiling
         cpu_now = {child.name: child.cpu_s() for child in children}

@@ -8,11 +8,13 @@ machine), and count the records the run wrote to Kafka from the topics' end offs
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -164,11 +166,24 @@ def stack_pids() -> dict[str, int]:
     return pids
 
 
-async def records_on_topics(settings: Settings, prefixes: tuple[str, ...]) -> dict[str, int]:
-    """Records written so far on every topic whose name starts with one of `prefixes`, by topic
-    (end offset minus start offset, summed over partitions)."""
-    partitions = await asyncio.to_thread(topic_partitions_blocking, settings.kafka, prefixes)
-    tps = [TopicPartition(name, p) for name, count in partitions.items() for p in range(count)]
+def fresh_webhook_secret() -> SecretStr:
+    """A Standard Webhooks secret of this run's own, so no other process's signature passes."""
+    return SecretStr("whsec_" + base64.b64encode(uuid.uuid4().bytes * 2).decode())
+
+
+async def topic_partitions(settings: Settings, prefixes: tuple[str, ...]) -> dict[str, int]:
+    """Partition counts of the topics whose name starts with one of `prefixes`."""
+    return await asyncio.to_thread(topic_partitions_blocking, settings.kafka, prefixes)
+
+
+def _partitions(topics: dict[str, int]) -> list[TopicPartition]:
+    return [TopicPartition(name, p) for name, count in topics.items() for p in range(count)]
+
+
+async def records_on_topics(settings: Settings, topics: dict[str, int]) -> dict[str, int]:
+    """Records written so far on `topics` (name -> partitions), by topic (end offset minus start
+    offset, summed over partitions)."""
+    tps = _partitions(topics)
     if not tps:
         return {}
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
@@ -178,7 +193,7 @@ async def records_on_topics(settings: Settings, prefixes: tuple[str, ...]) -> di
         starts = await consumer.beginning_offsets(tps)
     finally:
         await consumer.stop()
-    counts = dict.fromkeys(partitions, 0)
+    counts = dict.fromkeys(topics, 0)
     for tp in tps:
         counts[tp.topic] += ends[tp] - starts[tp]
     return counts
@@ -186,7 +201,7 @@ async def records_on_topics(settings: Settings, prefixes: tuple[str, ...]) -> di
 
 async def records_consumed(settings: Settings, group: str, topics: dict[str, int]) -> int:
     """Records the consumer group `group` has committed past on `topics` (name -> partitions)."""
-    tps = [TopicPartition(name, p) for name, count in topics.items() for p in range(count)]
+    tps = _partitions(topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=group)
     await consumer.start()
     try:
