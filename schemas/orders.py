@@ -108,3 +108,23 @@ class OrderView(_Contract):
         """The version of the event the view was built from (a view keeps that event's status),
         so that the table, a batch and the PostgreSQL row all agree on which state is newer."""
         return (self.last_event_at, LIFECYCLE_RANK[self.status], self.last_event_id)
+
+
+class OrderHistoryEntry(_Contract):
+    """One event as applied to its order: a row of the audit trail (`order_history`).
+
+    `status` is the order's status after the event (unchanged when the event was `ignored`, that
+    is older than the state already held), `event_status` the status the event itself carried.
+    """
+
+    order_id: str
+    event_id: UUID
+    event_type: OrderEventType
+    occurred_at: datetime
+    ingested_at: datetime
+    source: str
+    correlation_id: str
+    causation_id: str | None = None
+    event_status: OrderStatus
+    status: OrderStatus
+    ignored: bool

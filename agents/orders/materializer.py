@@ -2,7 +2,8 @@
 
 This is the body of the `materialize_orders` agent, written against small protocols instead of
 Faust and the database, so the whole batch logic is tested with fakes. Per batch there is one
-PostgreSQL statement and one round of dead-letter sends, never one per event.
+PostgreSQL transaction (the views and the audit trail of every event of the batch, see
+`OrderStore.upsert`) and one round of dead-letter sends, never one per event.
 
 Every decodable event's resulting view is written, even when the event changed nothing: after a
 crash the worker re-reads events whose table update survived (the changelog) but whose row write
@@ -20,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from agents.dead_letters import set_aside
-from agents.orders.state import from_entry, merge, to_entry
+from agents.orders.state import from_entry, history_entry, is_stale, merge, to_entry
 from agents.retry import Backoff, Sleep, retry_retriable
-from schemas.orders import OrderEvent, OrderView
+from schemas.orders import OrderEvent, OrderHistoryEntry, OrderView
 from streams.errors import PoisonError, RetriableError
 from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 from streams.stores.order_store import latest_per_order
@@ -38,7 +39,9 @@ Decode = Callable[[bytes | None], OrderEvent]
 
 
 class ViewSink(Protocol):
-    async def upsert(self, views: Sequence[OrderView]) -> int: ...
+    async def upsert(
+        self, views: Sequence[OrderView], history: Sequence[OrderHistoryEntry] = ()
+    ) -> int: ...
 
 
 @dataclass(slots=True)
@@ -50,15 +53,20 @@ class MaterializerStats:
     retries: int = 0
 
 
-def fold_record(table: OrdersTable, raw: bytes | None, decode: Decode) -> OrderView:
-    """Decode one record and fold it into its order's table entry; raises `PoisonError`."""
+def fold_record(
+    table: OrdersTable, raw: bytes | None, decode: Decode
+) -> tuple[OrderView, OrderHistoryEntry]:
+    """Decode one record and fold it into its order's table entry; raises `PoisonError`.
+
+    Returns the resulting view and the event's audit-trail row (stale when it was older than
+    the state held, which it then left as it was)."""
     event = decode(raw)
     key = event.payload.id.encode()
     current = from_entry(table.get(key))
     view = merge(current, event)
     if view != current:
         table[key] = to_entry(view)
-    return view
+    return view, history_entry(event, view, ignored=is_stale(current, event))
 
 
 class OrderMaterializer(Generic[E]):
@@ -92,19 +100,22 @@ class OrderMaterializer(Generic[E]):
 
     async def process(self, batch: Sequence[E]) -> None:
         folded: list[OrderView] = []
+        history: list[OrderHistoryEntry] = []
         rejected: list[OutgoingRecord] = []
         for item in batch:
             record = self._describe(item)
             try:
                 with self._scope(item):
-                    folded.append(fold_record(self._table, record.value, self._decode))
+                    view, entry = fold_record(self._table, record.value, self._decode)
+                folded.append(view)
+                history.append(entry)
             except PoisonError as exc:
                 rejected.append(set_aside(record, exc))
         if rejected:
             await self._send_dead_letters(rejected)
         views = latest_per_order(folded)
         if views:
-            await self._write_views(views)
+            await self._write_views(views, history)
         self.stats.batches += 1
         self.stats.events += len(batch)
 
@@ -118,9 +129,11 @@ class OrderMaterializer(Generic[E]):
         )
         self.stats.dead_letters += len(records)
 
-    async def _write_views(self, views: Sequence[OrderView]) -> None:
+    async def _write_views(
+        self, views: Sequence[OrderView], history: Sequence[OrderHistoryEntry]
+    ) -> None:
         rows = await retry_retriable(
-            lambda: self._views.upsert(views),
+            lambda: self._views.upsert(views, history),
             backoff=self._backoff,
             what=f"writing {len(views)} order views",
             sleep=self._sleep,

@@ -1,4 +1,4 @@
-"""Wiring of the orders pipeline into a Faust app: topic, table, agent and operator views.
+"""Wiring of the orders pipeline into a Faust app: topic, table, agents and operator views.
 
 The logic lives in `order_state` (the fold) and `order_materializer` (a batch); this module only
 connects them to Faust. Records on `orders.events` must be keyed by the order id (UTF-8), as the
@@ -15,7 +15,9 @@ import faust
 from faust.types import AgentT, EventT, TableT, TopicT
 
 from agents.orders.materializer import OrderMaterializer, OrdersTable, ViewSink
+from agents.orders.window_stats import OrderWindowMaterializer, WindowSink
 from agents.retry import Backoff
+from schemas.analytics import OrdersWindowRecord
 from schemas.orders import OrderEvent
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec, local_codec
@@ -31,6 +33,7 @@ from streams.settings import WorkerSettings
 
 TABLE_NAME = "orders"
 AGENT_NAME = "materialize_orders"
+STATS_AGENT = "materialize_order_stats"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +87,27 @@ def register_orders(
         stats=materializer.stats,
     )
     return OrdersPipeline(topic, dead_letter_topic, table, agent, materializer)
+
+
+def register_order_stats(
+    app: faust.App,
+    catalog: TopicCatalog,
+    worker: WorkerSettings,
+    store: WindowSink,
+    *,
+    codec: WireCodec | None = None,
+    backoff: Backoff | None = None,
+) -> OrderWindowMaterializer[EventT[bytes]]:
+    """`materialize_order_stats`: the closed windows of `analytics.orders` into PostgreSQL."""
+    wire = codec or local_codec()
+    topic = raw_topic(app, catalog.analytics_output("analytics.orders").name)
+    materializer: OrderWindowMaterializer[EventT[bytes]] = OrderWindowMaterializer(
+        decode=lambda raw: wire.decode(raw, OrdersWindowRecord),
+        windows=store,
+        describe=describe_event,
+        backoff=backoff or Backoff(),
+    )
+    batch_agent(
+        app, topic, STATS_AGENT, materializer.process, batch_size(worker), stats=materializer.stats
+    )
+    return materializer

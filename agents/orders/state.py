@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.orders import LIFECYCLE_RANK, OrderEvent, OrderView, Version
+from schemas.orders import LIFECYCLE_RANK, OrderEvent, OrderHistoryEntry, OrderView, Version
 
 
 def event_version(event: OrderEvent) -> Version:
@@ -47,6 +47,28 @@ def merge(current: OrderView | None, event: OrderEvent) -> OrderView:
         last_event_at=event.occurred_at,
         created_at=created_at,
         updated_at=event.occurred_at,
+    )
+
+
+def is_stale(current: OrderView | None, event: OrderEvent) -> bool:
+    """The event is no newer than the state held: `merge` keeps that state's status."""
+    return current is not None and event_version(event) <= current.version
+
+
+def history_entry(event: OrderEvent, view: OrderView, *, ignored: bool) -> OrderHistoryEntry:
+    """The audit-trail row of `event`, folded into `view` (the state it led to)."""
+    return OrderHistoryEntry(
+        order_id=event.payload.id,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        occurred_at=event.occurred_at,
+        ingested_at=event.ingested_at,
+        source=event.source,
+        correlation_id=event.correlation_id,
+        causation_id=event.causation_id,
+        event_status=event.payload.status,
+        status=view.status,
+        ignored=ignored,
     )
 
 

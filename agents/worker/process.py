@@ -19,7 +19,7 @@ from mode import Service
 from agents.dispatch.pipeline import DISPATCH_AGENT, register_dispatch
 from agents.metrics.pipeline import register_metrics
 from agents.orders.pipeline import AGENT_NAME as ORDERS_AGENT
-from agents.orders.pipeline import register_orders
+from agents.orders.pipeline import register_order_stats, register_orders
 from agents.routing.pipeline import REQUEST_AGENT, ROUTE_AGENT, register_notifications
 from agents.security.pipeline import (
     IPS_AGENT,
@@ -88,6 +88,7 @@ def build_app(
     install_worker_metrics(app, metrics)
     orders = register_orders(app, catalog, worker, store, codec=codec)
     metrics.track_stats(ORDERS_AGENT, orders.materializer.stats)
+    register_order_stats(app, catalog, worker, store.windows, codec=codec)
     security = register_security(app, catalog, worker, settings.security, blocks, codec)
     metrics.track_stats(USERS_AGENT, security.users.stats)
     metrics.track_stats(IPS_AGENT, security.ips.stats)

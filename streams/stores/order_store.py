@@ -1,8 +1,11 @@
-"""The `order_views` table in PostgreSQL: written in batches by the worker, read by the API."""
+"""The `order_views` and `order_history` tables in PostgreSQL: written in batches by the worker,
+read by the API (one order, a keyset-paginated list, an order's audit trail)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,9 +13,10 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.orders import LIFECYCLE_RANK, OrderView
+from schemas.orders import LIFECYCLE_RANK, OrderHistoryEntry, OrderView
 from streams.settings import DatabaseSettings
 from streams.stores.database import create_engine, translate_database_errors
+from streams.stores.order_stats_store import OrderStatsStore
 
 metadata = sa.MetaData()
 
@@ -35,7 +39,39 @@ order_views = sa.Table(
     ),
 )
 
+order_history = sa.Table(
+    "order_history",
+    metadata,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("event_id", PG_UUID(as_uuid=True), primary_key=True),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("correlation_id", sa.Text, nullable=False),
+    sa.Column("causation_id", sa.Text, nullable=True),
+    sa.Column("event_status", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("ignored", sa.Boolean, nullable=False),
+    sa.Column(
+        "materialized_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
 _VIEW_COLUMNS = tuple(OrderView.model_fields)
+_HISTORY_COLUMNS = tuple(OrderHistoryEntry.model_fields)
+# Keyset position of the order list: (created_at, order_id) of the last order of a page.
+OrderCursor = tuple[datetime, str]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    """The order list's filters, combined with AND; `created_from` inclusive, `created_to` not."""
+
+    user_id: str | None = None
+    status: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
 
 
 def latest_per_order(views: Iterable[OrderView]) -> list[OrderView]:
@@ -59,22 +95,67 @@ class OrderStore:
     def __init__(self, engine: AsyncEngine, batch_rows: int) -> None:
         self._engine = engine
         self._batch_rows = batch_rows
+        # The closed analytics windows of orders, on the same engine (closed with it).
+        self.windows = OrderStatsStore(engine, batch_rows)
 
     @classmethod
     def from_settings(cls, database: DatabaseSettings) -> OrderStore:
         return cls(create_engine(database), database.batch_rows)
 
-    async def upsert(self, views: Sequence[OrderView]) -> int:
-        """Write the views in as few statements as the batch size allows.
+    async def upsert(
+        self, views: Sequence[OrderView], history: Sequence[OrderHistoryEntry] = ()
+    ) -> int:
+        """Write the views, and the audit trail of the events behind them, in one transaction
+        and as few statements as the batch size allows.
 
         A row is only replaced by a state at least as new, so replaying a topic after a restart,
-        or two workers racing through a rebalance, never moves an order back in time.
+        or two workers racing through a rebalance, never moves an order back in time. An event
+        already in the trail keeps its first row (a replay finds it stale against itself).
         """
         rows = [view.model_dump() for view in latest_per_order(views)]
+        trail = _unique_history(history)
         async with translate_database_errors(), self._engine.begin() as conn:
             for start in range(0, len(rows), self._batch_rows):
                 await conn.execute(_upsert_statement(rows[start : start + self._batch_rows]))
+            for start in range(0, len(trail), self._batch_rows):
+                chunk = trail[start : start + self._batch_rows]
+                await conn.execute(insert(order_history).values(chunk).on_conflict_do_nothing())
         return len(rows)
+
+    async def list_orders(
+        self, where: OrderFilter, *, limit: int, after: OrderCursor | None = None
+    ) -> list[OrderView]:
+        """Newest first by (created_at, order_id); `after` is the last order of the previous
+        page, so a page never repeats or skips an order however many arrive meanwhile."""
+        v = order_views.c
+        query = sa.select(*(v[name] for name in _VIEW_COLUMNS))
+        if where.user_id is not None:
+            query = query.where(v.user_id == where.user_id)
+        if where.status is not None:
+            query = query.where(v.status == where.status)
+        if where.created_from is not None:
+            query = query.where(v.created_at >= where.created_from)
+        if where.created_to is not None:
+            query = query.where(v.created_at < where.created_to)
+        if after is not None:
+            query = query.where(sa.tuple_(v.created_at, v.order_id) < sa.tuple_(*after))
+        query = query.order_by(v.created_at.desc(), v.order_id.desc()).limit(limit)
+        async with translate_database_errors(), self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [OrderView.model_validate(dict(row)) for row in rows]
+
+    async def history(self, order_id: str) -> list[OrderHistoryEntry]:
+        """Every event applied to the order, in event-time order (then lifecycle, then id: the
+        order in which the fold ranks them)."""
+        h = order_history.c
+        query = (
+            sa.select(*(h[name] for name in _HISTORY_COLUMNS))
+            .where(h.order_id == order_id)
+            .order_by(h.occurred_at, _rank(h.event_status), h.event_id)
+        )
+        async with translate_database_errors(), self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [OrderHistoryEntry.model_validate(dict(row)) for row in rows]
 
     async def get(self, order_id: str) -> OrderView | None:
         query = sa.select(*(order_views.c[name] for name in _VIEW_COLUMNS)).where(
@@ -90,6 +171,14 @@ class OrderStore:
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+
+def _unique_history(history: Sequence[OrderHistoryEntry]) -> list[dict[str, Any]]:
+    """One row per (order, event), the first seen: one statement may not insert a key twice."""
+    first: dict[tuple[str, Any], dict[str, Any]] = {}
+    for entry in history:
+        first.setdefault((entry.order_id, entry.event_id), entry.model_dump())
+    return list(first.values())
 
 
 def _upsert_statement(rows: list[dict[str, Any]]) -> sa.Insert:

@@ -11,7 +11,7 @@ from agents.dead_letters import HEADER_ERROR_TYPE, HEADER_SOURCE_OFFSET
 from agents.orders.materializer import OrderMaterializer
 from agents.orders.state import from_entry
 from agents.retry import Backoff
-from schemas.orders import OrderEvent, OrderView
+from schemas.orders import OrderEvent, OrderHistoryEntry, OrderView
 from streams.errors import ServiceUnavailableError, TributaryError
 from streams.kafka.wire import decode, encode
 from streams.runtime import SourceRecord
@@ -27,14 +27,18 @@ class FakeStore:
 
     def __init__(self, failures: int = 0, error: Exception | None = None) -> None:
         self.calls: list[list[OrderView]] = []
+        self.history: list[list[OrderHistoryEntry]] = []
         self.failures = failures
         self.error = error or ServiceUnavailableError("postgresql", "connection refused")
 
-    async def upsert(self, views: Sequence[OrderView]) -> int:
+    async def upsert(
+        self, views: Sequence[OrderView], history: Sequence[OrderHistoryEntry] = ()
+    ) -> int:
         if self.failures:
             self.failures -= 1
             raise self.error
         self.calls.append(list(views))
+        self.history.append(list(history))
         return len(views)
 
 
@@ -130,3 +134,30 @@ async def test_an_error_that_retrying_cannot_fix_propagates() -> None:
     with pytest.raises(TributaryError, match="bug"):
         await harness.materializer.process(records(encode(order_event("a"))))
     assert harness.sleeps == []
+
+
+async def test_the_audit_trail_of_a_batch_is_written_with_its_views_in_one_call() -> None:
+    harness = Harness()
+    created = order_event("a", at_s=1)
+    paid = order_event("a", at_s=3, status="paid")
+    late = order_event("a", at_s=2, status="cancelled")
+    await harness.materializer.process(records(*(encode(e) for e in (created, paid, late))))
+
+    [trail] = harness.store.history
+    assert [(e.event_id, e.event_status, e.status, e.ignored) for e in trail] == [
+        (created.event_id, "pending", "pending", False),
+        (paid.event_id, "paid", "paid", False),
+        # Older than the paid state held: it led nowhere, the order stays paid.
+        (late.event_id, "cancelled", "paid", True),
+    ]
+    first = trail[0]
+    assert (first.order_id, first.event_type, first.source) == ("a", "order.created", "test")
+    assert (first.occurred_at, first.ingested_at) == (created.occurred_at, created.ingested_at)
+    assert first.correlation_id == created.correlation_id
+
+
+async def test_a_poison_record_has_no_trail_row() -> None:
+    harness = Harness()
+    good = order_event("a", at_s=1)
+    await harness.materializer.process(records(b"{not avro", encode(good)))
+    assert [entry.event_id for entry in harness.store.history[0]] == [good.event_id]
