@@ -61,6 +61,8 @@ def _normalized_ip(text: str) -> str:
 
 IpAddress = Annotated[str, Field(max_length=45), AfterValidator(_normalized_ip)]
 UserAgent = Annotated[str, Field(min_length=1, max_length=512)]
+# ISO 3166-1 alpha-2, as upstream geolocation reports it.
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 
 
 class LoginSucceeded(Contract):
@@ -69,6 +71,7 @@ class LoginSucceeded(Contract):
     user_agent: UserAgent | None = None
     device_id: Identifier | None = None
     session_id: Identifier | None = None
+    country: CountryCode | None = None
 
 
 class LoginFailed(Contract):
@@ -98,6 +101,8 @@ class PasswordChanged(Contract):
     user_agent: UserAgent | None = None
     # True when the change completed a reset rather than a signed-in change.
     via_reset: Annotated[bool, Field(strict=True)] = False
+    # The session the change was made from: every other session of the user ends.
+    session_id: Identifier | None = None
 
 
 class SessionRevoked(Contract):

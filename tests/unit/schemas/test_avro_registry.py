@@ -36,6 +36,7 @@ RELEASED_IDS = {
     ("analytics.delivery-value", 1): 12,
     ("analytics.events-value", 1): 13,
     ("analytics.orders-value", 1): 14,
+    ("auth.events-value", 2): 15,
 }
 # The id the next release anywhere gets: ids are global, one counter for every subject.
 NEXT_ID = max(RELEASED_IDS.values()) + 1
@@ -146,7 +147,7 @@ def test_an_incompatible_change_is_refused_and_nothing_is_written(avro_dir: Path
     with pytest.raises(IncompatibleSchemaError):
         release(avro_dir)
     assert (avro_dir / MANIFEST).read_text() == manifest
-    assert not (avro_dir / "released" / "auth.events-value" / "v2.avsc").exists()
+    assert not (avro_dir / "released" / "auth.events-value" / "v3.avsc").exists()
 
 
 def test_the_check_command_fails_while_a_change_is_unreleased(
