@@ -45,7 +45,8 @@ async def test_subjects_versions_and_schemas_are_served_for_the_deployments_topi
 
     latest = SCHEMAS.latest("auth.events-value")
     path = f"/schema-registry/subjects/{prefix}auth.events-value/versions"
-    assert await _registry_answer(await client.get(path), 200) == [latest.version]
+    versions = [entry.version for entry in SCHEMAS.history("auth.events-value")]
+    assert await _registry_answer(await client.get(path), 200) == versions
     for version in ("latest", "-1", str(latest.version)):
         answer = await _registry_answer(await client.get(f"{path}/{version}"), 200)
         assert answer == {
