@@ -19,6 +19,7 @@ from api import (
     rate_limits,
     receipts,
     schema_registry,
+    sessions,
     webhooks,
 )
 from api.codec import AppCodec
@@ -33,6 +34,7 @@ from api.keys import (
     PRODUCER,
     RATE_LIMITER,
     REGISTRY_VIEWS,
+    SESSION_STORE,
     SETTINGS,
 )
 from api.metrics import ApiMetrics, metrics_middleware
@@ -47,6 +49,7 @@ from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
 from streams.stores.rate_limiter import RateLimiter
+from streams.stores.session_store import SessionStore
 from streams.stores.webhook_ledger import WebhookLedger
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     )
     app[ORDER_STORE] = OrderStore.from_settings(settings.database)
     app[DELIVERY_STORE] = DeliveryStore.from_settings(settings.database)
+    app[SESSION_STORE] = SessionStore.from_settings(settings.database)
     app[CODEC] = AppCodec.from_settings(settings)
     app[BLOCK_STORE] = BlockStore.from_settings(settings.redis, settings.topic_prefix)
     app[RATE_LIMITER] = RateLimiter(
@@ -89,12 +93,14 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
         [_codec_lifetime, _producer_lifetime, _ledger_lifetime, _order_store_lifetime]
     )
     app.cleanup_ctx.append(_delivery_store_lifetime)
+    app.cleanup_ctx.append(_session_store_lifetime)
     app.add_routes(webhooks.routes())
     app.add_routes(schema_registry.routes(served=serves_schemas))
     app.add_routes(orders.routes())
     app.add_routes(rate_limits.routes())
     app.add_routes(receipts.routes())
     app.add_routes(notifications.routes())
+    app.add_routes(sessions.routes())
     app.add_routes(health.routes())
     app.add_routes([web.get("/metrics", metrics.serve_metrics)])
     return app
@@ -133,6 +139,11 @@ async def _order_store_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _delivery_store_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[DELIVERY_STORE].close()
+
+
+async def _session_store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[SESSION_STORE].close()
 
 
 async def _block_store_lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -1,2 +1,2 @@
-"""Security signals: failed logins, new devices and blocks, folded per user and per IP from
+"""Security signals: failed-login bursts and blocks, folded per user and per IP from
 `auth.events`."""

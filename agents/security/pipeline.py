@@ -1,7 +1,7 @@
 """Wiring of the security signals into a Faust app: two agents, two tables, one internal topic.
 
 `detect_suspicious_logins` reads `auth.events` (keyed by user id) into the `security-users`
-table: failed-login windows and known devices per user. It also copies every failed login, as
+table: failed-login windows per user. It also copies every failed login, as
 is, onto `<app id>-auth-failures-by-ip`, keyed by IP: per-IP state needs its events partitioned
 by IP, and a table must be co-partitioned with the stream that feeds it. `detect_suspicious_ips`
 reads that topic into the `security-ips` table. The re-key topic is internal to the app (named
@@ -9,7 +9,9 @@ like Faust's own repartition topics, under the app id) and created with the othe
 worker subscribes (see `internal_topics`), rather than by Faust's `group_by` mid-start.
 
 Both publish `auth.suspicious-login` onto `auth.events` keyed by user id, and write blocks to
-Redis. The rules are in `security_signals`, the batch in `security_batch`.
+Redis. The rules are in `security_signals`, the batch in `security_batch`. `then`, when given,
+runs on every batch of `detect_suspicious_logins` after the rules (the sessions fold, which
+holds the new-device rule: see `agents.sessions`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from schemas.auth import AuthEvent
 from streams.kafka.catalog import TopicCatalog, TopicSpec
 from streams.kafka.wire import WireCodec
 from streams.runtime import (
+    Batch,
+    BatchProcess,
     TopicPublisher,
     batch_agent,
     batch_size,
@@ -81,6 +85,8 @@ def register_security(
     security: SecuritySettings,
     blocks: BlockSink,
     codec: WireCodec,
+    *,
+    then: BatchProcess | None = None,
 ) -> SecurityPipeline:
     source = catalog.for_topic("auth.events")
     auth_topic = raw_topic(app, source.name)
@@ -88,9 +94,7 @@ def register_security(
     dead_letters = TopicPublisher(raw_topic(app, catalog.dead_letters(source).name))
     alerts = TopicPublisher(auth_topic)
     partitions = catalog.partitions
-    users_table = _table(
-        app, USERS_TABLE, partitions, "Failed-login window and known devices, by user id."
-    )
+    users_table = _table(app, USERS_TABLE, partitions, "Failed-login window, by user id.")
     ips_table = _table(app, IPS_TABLE, partitions, "Failed-login window, by IP address.")
 
     def decode(raw: bytes | None) -> AuthEvent:
@@ -118,8 +122,17 @@ def register_security(
         table=ips_table, key_of=ip_key, handle=on_ip_failure, **common
     )
     size = batch_size(worker)
+    process_users: BatchProcess = users.process
+    if then is not None:
+        after = then
+
+        async def users_then(events: Batch) -> None:
+            await users.process(events)
+            await after(events)
+
+        process_users = users_then
     agents = (
-        batch_agent(app, auth_topic, USERS_AGENT, users.process, size),
+        batch_agent(app, auth_topic, USERS_AGENT, process_users, size),
         batch_agent(app, by_ip, IPS_AGENT, ips.process, size),
     )
     return SecurityPipeline(users, ips, agents)

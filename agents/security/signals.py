@@ -1,10 +1,9 @@
 """The security rules as plain functions: an auth event and a table entry in, decisions out.
 
-Two rules, each keyed the way its table is partitioned:
-
-* failed-login bursts, per user (entries keyed by user id, fed by `auth.events`) and per IP
-  (entries keyed by IP, fed by the re-keyed copy of the failures);
-* a successful login from a device never seen for that user, when the user has known devices.
+Failed-login bursts, per user (entries keyed by user id, fed by `auth.events`) and per IP
+(entries keyed by IP, fed by the re-keyed copy of the failures). The new-device and new-country
+rules read a user's sessions and devices, so they live with that fold, in `agents.sessions`
+(one source of truth for what a user's devices are); they use `suspicious_login` from here.
 
 Windows are exact sliding windows over event time: an entry keeps the timestamps (and ids) of the
 newest `threshold` failures, and they are a burst when the oldest and the newest of them are less
@@ -26,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from schemas.auth import AuthEvent, LoginFailed, LoginSucceeded, SuspiciousLogin
+from schemas.auth import AuthEvent, LoginFailed, SuspiciousLogin
 from streams.settings import SecuritySettings
 from streams.stores.block_store import Block
 
@@ -218,67 +217,16 @@ def on_failure(
     )
 
 
-def on_success(
-    event: AuthEvent, entry: Mapping[str, Any] | None, config: SecuritySettings
-) -> Decisions:
-    """Remember the device; a device new to a user who has known ones raises an alert.
-
-    Only successful logins make a device known: failures from a device prove nothing about it.
-    A login without a device id says nothing either way and changes nothing.
-    """
-    success = event.payload
-    if not isinstance(success, LoginSucceeded) or success.device_id is None:
-        return Decisions()
-    current = dict(entry or {})
-    # Most recently seen first: [device id, id of the event that first showed it, flagged].
-    devices: list[list[Any]] = [list(d) for d in current.get("devices", [])]
-    event_id = str(event.event_id)
-    known = next((d for d in devices if d[0] == success.device_id), None)
-    if known is not None:
-        replayed_alert = known[1] == event_id and bool(known[2])
-        alerts = (_new_device_alert(event, success, len(devices) - 1),) if replayed_alert else ()
-        if devices[0] is known:
-            return Decisions(alerts=alerts)
-        devices.remove(known)
-        devices.insert(0, known)
-        return Decisions(entry=current | {"devices": devices}, alerts=alerts)
-    flagged = bool(devices)
-    devices.insert(0, [success.device_id, event_id, flagged])
-    del devices[config.max_devices :]
-    alerts = (_new_device_alert(event, success, len(devices) - 1),) if flagged else ()
-    return Decisions(entry=current | {"devices": devices}, alerts=alerts)
-
-
-def _new_device_alert(event: AuthEvent, success: LoginSucceeded, known: int) -> AuthEvent:
-    evidence = {"known_devices": str(known)}
-    if success.user_agent:
-        evidence["user_agent"] = success.user_agent[:1024]
-    return suspicious_login(
-        event,
-        success.user_id,
-        {
-            "user_id": success.user_id,
-            "reason": REASON_NEW_DEVICE,
-            "ip": success.ip,
-            "device_id": success.device_id,
-            "related_event_ids": [event.event_id],
-            "evidence": evidence,
-        },
-    )
-
-
 def on_user_event(
     event: AuthEvent, entry: Mapping[str, Any] | None, config: SecuritySettings
 ) -> Decisions:
-    """An event of `auth.events` against its user's entry. Alerts (our own output, on the same
-    topic) and the other event types change nothing."""
+    """An event of `auth.events` against its user's entry. Only failures count here: successful
+    logins are the sessions fold's (`agents.sessions.state`), and alerts are our own output."""
     if event.event_type == "auth.login-failed":
         failures = on_failure(event, (entry or {}).get("window"), "user", config)
         if failures.entry is None:
             return failures
         return _with_entry(failures, dict(entry or {}) | {"window": failures.entry})
-    if event.event_type == "auth.login-succeeded":
-        return on_success(event, entry, config)
     return Decisions()
 
 

@@ -28,6 +28,7 @@ from agents.security.pipeline import (
     internal_topics,
     register_security,
 )
+from agents.sessions.pipeline import register_sessions
 from agents.tracking.pipeline import AGENT_NAME as DELIVERIES_AGENT
 from agents.tracking.pipeline import register_deliveries
 from agents.worker.metrics import WorkerMetrics, install_worker_metrics
@@ -42,6 +43,7 @@ from streams.settings import WorkerProcessSettings, WorkerSettings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
+from streams.stores.session_store import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ READY_MESSAGE = "tributary worker ready"
 class StoreService(Service):
     """Owns the PostgreSQL engine for the lifetime of the worker."""
 
-    def __init__(self, store: OrderStore | DeliveryStore) -> None:
+    def __init__(self, store: OrderStore | DeliveryStore | SessionStore) -> None:
         super().__init__()
         self.store = store
 
@@ -80,6 +82,7 @@ def build_app(
     codec: WireCodec,
     blocks: BlockStore,
     deliveries: DeliveryStore,
+    sessions: SessionStore,
 ) -> faust.App:
     app = create_faust_app(settings)
     catalog = topic_catalog(settings)
@@ -89,7 +92,10 @@ def build_app(
     orders = register_orders(app, catalog, worker, store, codec=codec)
     metrics.track_stats(ORDERS_AGENT, orders.materializer.stats)
     register_order_stats(app, catalog, worker, store.windows, codec=codec)
-    security = register_security(app, catalog, worker, settings.security, blocks, codec)
+    user_sessions = register_sessions(app, catalog, settings.security, sessions, codec)
+    security = register_security(
+        app, catalog, worker, settings.security, blocks, codec, then=user_sessions.tracker.process
+    )
     metrics.track_stats(USERS_AGENT, security.users.stats)
     metrics.track_stats(IPS_AGENT, security.ips.stats)
     analytics = register_metrics(app, catalog, worker, settings.metrics, codec=codec)
@@ -144,11 +150,13 @@ def run(settings: WorkerProcessSettings) -> None:
     store = OrderStore.from_settings(settings.database)
     blocks = BlockStore.from_settings(settings.redis, settings.topic_prefix)
     deliveries = DeliveryStore.from_settings(settings.database)
-    app = build_app(settings, store, codec, blocks, deliveries)
+    sessions = SessionStore.from_settings(settings.database)
+    app = build_app(settings, store, codec, blocks, deliveries, sessions)
     catalog = topic_catalog(settings)
     topics = catalog.all() + changelog_specs(app, settings.kafka)
     topics += internal_topics(catalog, settings.worker.app_id)
     loop.run_until_complete(ensure_topics(settings.kafka, topics))
     services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
+    services.append(StoreService(sessions))
     worker = TributaryWorker(app, *services, loglevel=settings.log_level, loop=loop)
     worker.execute_from_commandline()

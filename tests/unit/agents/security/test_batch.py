@@ -13,7 +13,7 @@ from streams.kafka.wire import decode, encode
 from streams.runtime import SourceRecord
 from streams.stores.block_store import Block
 from tests.unit.agents.batch_fakes import ScopeAndSleep
-from tests.unit.agents.security.test_signals import CONFIG, failed, succeeded
+from tests.unit.agents.security.test_signals import CONFIG, failed
 from tests.unit.fakes import FakeSink
 
 TOPIC = "t-auth.events"
@@ -95,7 +95,7 @@ async def test_our_own_alerts_on_the_topic_are_skipped() -> None:
 
 async def test_a_poison_record_is_dead_lettered_and_the_rest_processed() -> None:
     harness = Harness()
-    await harness.processor.process(records(b"\xffgarbage", encode(succeeded(device_id="d"))))
+    await harness.processor.process(records(b"\xffgarbage", encode(failed())))
     (letter,) = harness.dead_letters.sent
     assert letter.value == b"\xffgarbage"
     assert b"u1" in harness.table

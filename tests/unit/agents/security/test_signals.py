@@ -1,4 +1,4 @@
-"""The security rules without Kafka: thresholds and their edges, per user and per IP, devices."""
+"""The security rules without Kafka: thresholds and their edges, per user and per IP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 from agents.security.signals import (
     REASON_IP_BURST,
-    REASON_NEW_DEVICE,
     REASON_USER_BURST,
     Decisions,
     alert_id,
@@ -182,60 +181,12 @@ def test_ip_failures_outside_the_window_are_no_burst() -> None:
     assert ips.feed(failed("a", at_s=120)).alerts == ()
 
 
-def test_a_users_first_device_is_learned_without_an_alert() -> None:
-    users = Users()
-    decisions = users.feed(succeeded(device_id="laptop"))
-    assert decisions.alerts == ()
-    assert decisions.entry is not None
-
-
-def test_a_known_device_raises_nothing_and_a_new_one_alerts() -> None:
+def test_a_successful_login_is_left_to_the_sessions_fold() -> None:
+    """Devices are known from the sessions table (`agents.sessions`), not from this entry."""
     users = Users()
     users.feed(succeeded(device_id="laptop"))
-    assert users.feed(succeeded(device_id="laptop", at_s=10)).alerts == ()
-    new = succeeded(device_id="phone", at_s=20, ip="192.0.2.1")
-    (alert,) = users.feed(new).alerts
-    body = payload(alert)
-    assert (body.reason, body.device_id, body.ip) == (REASON_NEW_DEVICE, "phone", "192.0.2.1")
-    assert body.evidence["known_devices"] == "1"
-    assert body.related_event_ids == [new.event_id]
-    assert alert.event_id == alert_id(REASON_NEW_DEVICE, "u1", new.event_id)
-    # Known from now on; a replay of the alerting login repeats the same alert.
-    assert users.feed(succeeded(device_id="phone", at_s=30)).alerts == ()
-    assert users.feed(new).alerts == (alert,)
-
-
-def test_a_login_without_a_device_id_changes_nothing() -> None:
-    users = Users()
-    users.feed(succeeded(device_id="laptop"))
-    assert users.feed(succeeded(device_id=None)) == Decisions()
-
-
-def test_failures_do_not_make_a_device_known() -> None:
-    users = Users()
-    users.feed(succeeded(device_id="laptop"))
-    users.feed(failed(device_id="attacker"))
-    assert len(users.feed(succeeded(device_id="attacker", at_s=1)).alerts) == 1
-
-
-def test_device_and_failure_state_share_the_users_entry() -> None:
-    users = Users()
-    users.feed(succeeded(device_id="laptop"))
-    users.feed(failed(at_s=1))
-    assert users.entry is not None
-    assert {"devices", "window"} <= set(users.entry)
-    users.feed(succeeded(device_id="laptop", at_s=2))
-    assert "window" in users.entry
-
-
-def test_the_known_devices_are_capped_most_recent_kept() -> None:
-    config = CONFIG.model_copy(update={"max_devices": 2})
-    entry: dict[str, Any] | None = None
-    for n, device in enumerate(["a", "b", "c"]):
-        decisions = on_user_event(succeeded(device_id=device, at_s=n), entry, config)
-        entry = decisions.entry
-    assert entry is not None
-    assert [d[0] for d in entry["devices"]] == ["c", "b"]
+    assert users.feed(succeeded(device_id="phone", at_s=1)) == Decisions()
+    assert users.entry is None
 
 
 def test_our_own_alerts_and_other_event_types_are_ignored() -> None:

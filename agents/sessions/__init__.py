@@ -1,0 +1,1 @@
+"""Sessions and devices of users, folded from `auth.events`: `track_sessions`."""

@@ -1,0 +1,148 @@
+"""One batch of `auth.events` records -> the `sessions` table, PostgreSQL rows, alerts.
+
+Runs in the `detect_suspicious_logins` agent, after the security rules, on the same batch (see
+`agents.security.pipeline`): the table is co-partitioned with `auth.events` by user id, and the
+new-device alert keeps its place among the security agent's alerts. Per batch: one PostgreSQL
+transaction (`SessionStore.write`) and one send of alerts, never one per event.
+
+Records that do not decode are skipped here: the security rules of the same agent dead-letter
+them, and a second dead letter of the same record would only be a copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, MutableMapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from agents.retry import Backoff, Sleep, retry_retriable
+from agents.sessions.state import Applied, UserSessions, apply
+from schemas.auth import AuthEvent
+from schemas.sessions import DeviceView, SessionView
+from streams.errors import PoisonError, RetriableError
+from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E")
+SessionsTable = MutableMapping[bytes, dict[str, Any]]
+Decode = Callable[[bytes | None], AuthEvent]
+Encode = Callable[[AuthEvent], bytes]
+
+
+class SessionSink(Protocol):
+    async def write(
+        self, sessions: Sequence[SessionView], devices: Sequence[DeviceView]
+    ) -> int: ...
+
+
+@dataclass(slots=True)
+class SessionStats:
+    batches: int = 0
+    events: int = 0
+    undecodable: int = 0
+    rows_written: int = 0
+    alerts: int = 0
+    retries: int = 0
+
+
+def fold_events(
+    table: SessionsTable, events: Sequence[AuthEvent], max_devices: int
+) -> list[Applied]:
+    """Fold events into their users' entries; what `SessionTracker` and a replay both run."""
+    applied: list[Applied] = []
+    for event in events:
+        user_id = getattr(event.payload, "user_id", None)
+        if user_id is None:
+            continue
+        key = user_id.encode()
+        state = UserSessions.from_entry(user_id, table.get(key))
+        result = apply(state, event, max_devices)
+        # Written when the event was applied, even if it changed no row: its id is remembered.
+        if result.changed or (state.recent and state.recent[-1][0] == str(event.event_id)):
+            table[key] = state.to_entry()
+        applied.append(result)
+    return applied
+
+
+def latest_rows(applied: Sequence[Applied]) -> tuple[list[SessionView], list[DeviceView]]:
+    """One row per session and per device, the latest of the batch (PostgreSQL refuses to
+    upsert a key twice in one statement)."""
+    sessions: dict[tuple[str, str], SessionView] = {}
+    devices: dict[tuple[str, str], DeviceView] = {}
+    for item in applied:
+        for session in item.sessions:
+            sessions[(session.user_id, session.session_id)] = session
+        for device in item.devices:
+            devices[(device.user_id, device.device_id)] = device
+    return list(sessions.values()), list(devices.values())
+
+
+class SessionTracker(Generic[E]):
+    def __init__(
+        self,
+        *,
+        table: SessionsTable,
+        decode: Decode,
+        encode: Encode,
+        rows: SessionSink,
+        alerts: RecordSink,
+        describe: Callable[[E], SourceRecord],
+        scope: Callable[[E], AbstractContextManager[None]],
+        max_devices: int,
+        backoff: Backoff,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._table = table
+        self._decode = decode
+        self._encode = encode
+        self._rows = rows
+        self._alerts = alerts
+        self._describe = describe
+        self._scope = scope
+        self._max_devices = max_devices
+        self._backoff = backoff
+        self._sleep = sleep
+        self.stats = SessionStats()
+
+    async def process(self, batch: Sequence[E]) -> None:
+        applied: list[Applied] = []
+        for item in batch:
+            record = self._describe(item)
+            try:
+                event = self._decode(record.value)
+            except PoisonError:
+                self.stats.undecodable += 1
+                continue
+            with self._scope(item):
+                applied += fold_events(self._table, [event], self._max_devices)
+        sessions, devices = latest_rows(applied)
+        if sessions or devices:
+            self.stats.rows_written += await self._retry(
+                lambda: self._rows.write(sessions, devices), "session rows"
+            )
+        alerts = [
+            OutgoingRecord(key=alert.payload.user_id.encode(), value=self._encode(alert))
+            for item in applied
+            for alert in item.alerts
+        ]
+        if alerts:
+            await self._retry(lambda: self._alerts.send_all(alerts), "session alerts")
+            self.stats.alerts += len(alerts)
+        self.stats.batches += 1
+        self.stats.events += len(batch)
+
+    async def _retry(self, operation: Callable[[], Any], what: str) -> Any:
+        return await retry_retriable(
+            operation,
+            backoff=self._backoff,
+            what=f"writing {what}",
+            sleep=self._sleep,
+            on_retry=self._count_retry,
+        )
+
+    def _count_retry(self, error: RetriableError, delay_s: float) -> None:
+        self.stats.retries += 1

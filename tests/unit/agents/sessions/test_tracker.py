@@ -1,0 +1,88 @@
+"""One batch through the sessions tracker, with a dict for the table and fakes for the sinks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agents.retry import Backoff
+from agents.sessions.tracker import SessionTracker
+from schemas.auth import AuthEvent
+from schemas.sessions import DeviceView, SessionView
+from streams.errors import ServiceUnavailableError
+from streams.kafka.wire import decode, encode
+from streams.runtime import SourceRecord
+from tests.unit.agents.batch_fakes import ScopeAndSleep
+from tests.unit.agents.sessions.test_state import event, login
+from tests.unit.fakes import FakeSink
+
+
+class FakeRows:
+    def __init__(self, failures: int = 0) -> None:
+        self.calls: list[tuple[list[SessionView], list[DeviceView]]] = []
+        self.failures = failures
+
+    async def write(self, sessions: Sequence[SessionView], devices: Sequence[DeviceView]) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise ServiceUnavailableError("postgresql", "connection refused")
+        self.calls.append((list(sessions), list(devices)))
+        return len(sessions) + len(devices)
+
+
+class Harness(ScopeAndSleep):
+    def __init__(self, rows: FakeRows | None = None) -> None:
+        super().__init__()
+        self.table: dict[bytes, dict[str, Any]] = {}
+        self.rows = rows or FakeRows()
+        self.alerts = FakeSink()
+        self.tracker: SessionTracker[SourceRecord] = SessionTracker(
+            table=self.table,
+            decode=lambda raw: decode(raw, AuthEvent),
+            encode=encode,
+            rows=self.rows,
+            alerts=self.alerts,
+            describe=lambda record: record,
+            scope=self.scope,
+            max_devices=10,
+            backoff=Backoff(initial_s=0.5, max_s=2.0),
+            sleep=self.sleep,
+        )
+
+
+def records(*values: bytes) -> list[SourceRecord]:
+    return [
+        SourceRecord(topic="t-auth.events", partition=0, offset=n, key=b"u1", value=value)
+        for n, value in enumerate(values)
+    ]
+
+
+async def test_a_batch_writes_one_row_per_session_and_device_in_one_call() -> None:
+    harness = Harness()
+    batch = [
+        login("s1", device_id="laptop"),
+        login("s1", 5, device_id="laptop"),
+        login("s2", 6, device_id="phone"),
+        event("auth.logout", 7, session_id="s1"),
+    ]
+    await harness.tracker.process(records(b"\xffnot avro", *(encode(e) for e in batch)))
+    [(sessions, devices)] = harness.rows.calls
+    by_id = {s.session_id: s for s in sessions}
+    assert set(by_id) == {"s1", "s2"}
+    assert by_id["s1"].end_reason == "logout"
+    assert by_id["s1"].logins == 2
+    assert {d.device_id: d.login_count for d in devices} == {"laptop": 2, "phone": 1}
+    assert list(harness.table) == [b"u1"]
+    (alert,) = harness.alerts.sent
+    assert alert.key == b"u1"
+    assert decode(alert.value, AuthEvent).payload.device_id == "phone"  # type: ignore[union-attr]
+    stats = harness.tracker.stats
+    assert (stats.events, stats.undecodable, stats.alerts) == (5, 1, 1)
+
+
+async def test_an_unavailable_database_is_retried_before_alerts_are_sent() -> None:
+    harness = Harness(FakeRows(failures=2))
+    await harness.tracker.process(records(encode(login("s1"))))
+    assert harness.sleeps == [0.5, 1.0]
+    assert len(harness.rows.calls) == 1
+    assert harness.tracker.stats.retries == 2
