@@ -130,6 +130,9 @@ async def _dispatch(
                 worker, operator, args.worker_url, args.table, args.key, output
             )
         return await tables.list_tables(worker, operator, args.worker_url, output)
+    if args.command == "replay":
+        # The folds are the worker's (`agents`), which this package may not import.
+        raise UsageError("replay runs from the installed `tributary` (python -m agents.command)")
     if args.action == "list":
         return await dlq.list_dead_letters(catalog, kafka, worker, args.topic, output)
     return await dlq.redrive(catalog, kafka, worker, args.topic, args.offset, output)

@@ -1,16 +1,18 @@
-"""The command line's grammar (argparse: the standard library is enough for five commands)."""
+"""The command line's grammar (argparse: the standard library is enough for six commands)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NoReturn
 
 from streams.cli.errors import UsageError
 
 DESCRIPTION = (
     "Operate Tributary's topics: list, create and describe them, produce validated events, "
-    "tail them as JSON lines, list and re-drive dead letters, query the workers' live tables. "
+    "tail them as JSON lines, list and re-drive dead letters, query the workers' live tables, "
+    "rebuild a PostgreSQL view by replaying its topic. "
     "Settings come from TRIBUTARY_* "
     "environment variables. JSON lines go to stdout, messages to stderr. Exit codes: 0 ok, "
     "1 a service (Kafka, the Schema Registry) is unavailable, 2 usage or validation error."
@@ -95,7 +97,34 @@ def build_parser() -> Parser:
     table_get.add_argument("key", help="the key, such as an order id")
     for each in (table_list, table_get):
         each.add_argument("--worker-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    replay = commands.add_parser(
+        "replay", help="rebuild a PostgreSQL view from its topic, then swap it in"
+    )
+    replay.add_argument("view", choices=REPLAY_VIEWS, help="the view to rebuild")
+    replay.add_argument(
+        "--since",
+        type=_moment,
+        metavar="TIME",
+        help="read from this RFC 3339 time on, over a copy of the live view (orders only)",
+    )
+    replay.add_argument(
+        "--dry-run", action="store_true", help="report the differences, swap nothing in"
+    )
     return parser
+
+
+REPLAY_VIEWS = ("orders", "sessions")
+
+
+def _moment(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be an RFC 3339 date-time") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("must carry a UTC offset")
+    return value
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:

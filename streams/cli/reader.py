@@ -95,6 +95,21 @@ class TopicReader:
             raise ServiceUnavailableError(SERVICE, f"offsets of {self.topic}: {exc!r}") from exc
         return {tp.partition: (int(low[tp]), int(high[tp])) for tp in tps}
 
+    async def offsets_at(self, timestamp_ms: int) -> dict[int, int]:
+        """Per partition, the first offset whose record is at or after `timestamp_ms` (the end
+        offset where none is)."""
+        tps = self._tps()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                found = await self._consumer.offsets_for_times({tp: timestamp_ms for tp in tps})
+                high = await self._consumer.end_offsets(tps)
+        except (KafkaError, TimeoutError) as exc:
+            raise ServiceUnavailableError(SERVICE, f"offsets of {self.topic}: {exc!r}") from exc
+        return {
+            tp.partition: int(high[tp]) if found[tp] is None else int(found[tp].offset)
+            for tp in tps
+        }
+
     async def committed(self) -> dict[int, int | None]:
         """The group's committed offset per partition; None where it never committed."""
         self._consumer.assign(self._tps())

@@ -108,6 +108,15 @@ class CliProcessSettings(KafkaProcessSettings):
     operator: OperatorSettings = OperatorSettings()
 
 
+class ReplayProcessSettings(KafkaProcessSettings):
+    """`tributary replay`: the database of the views it rebuilds, the worker's app id and batch
+    size, and the security section (the sessions fold's cap on known devices)."""
+
+    database: DatabaseSettings = DatabaseSettings()
+    worker: WorkerSettings = WorkerSettings()
+    security: SecuritySettings = SecuritySettings()
+
+
 class MigrationsProcessSettings(ProcessSettings):
     """`python -m streams.migrations`: only the database."""
 
@@ -126,6 +135,7 @@ class Settings(
     WorkerProcessSettings,
     ApiProcessSettings,
     CliProcessSettings,
+    ReplayProcessSettings,
     MigrationsProcessSettings,
     SandboxProcessSettings,
 ):

@@ -92,11 +92,25 @@ def latest_per_order(views: Iterable[OrderView]) -> list[OrderView]:
 class OrderStore:
     """Batched, idempotent writes and point reads of the order view."""
 
-    def __init__(self, engine: AsyncEngine, batch_rows: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        batch_rows: int,
+        *,
+        views: sa.Table = order_views,
+        history: sa.Table = order_history,
+    ) -> None:
+        """`views` and `history` are other tables of the same columns for a replay's shadow."""
         self._engine = engine
         self._batch_rows = batch_rows
+        self._views = views
+        self._history = history
         # The closed analytics windows of orders, on the same engine (closed with it).
         self.windows = OrderStatsStore(engine, batch_rows)
+
+    def writing_to(self, views: sa.Table, history: sa.Table) -> OrderStore:
+        """A store on the same engine writing to other tables (a replay's shadows)."""
+        return OrderStore(self._engine, self._batch_rows, views=views, history=history)
 
     @classmethod
     def from_settings(cls, database: DatabaseSettings) -> OrderStore:
@@ -116,10 +130,11 @@ class OrderStore:
         trail = _unique_history(history)
         async with translate_database_errors(), self._engine.begin() as conn:
             for start in range(0, len(rows), self._batch_rows):
-                await conn.execute(_upsert_statement(rows[start : start + self._batch_rows]))
+                chunk = rows[start : start + self._batch_rows]
+                await conn.execute(_upsert_statement(self._views, chunk))
             for start in range(0, len(trail), self._batch_rows):
                 chunk = trail[start : start + self._batch_rows]
-                await conn.execute(insert(order_history).values(chunk).on_conflict_do_nothing())
+                await conn.execute(insert(self._history).values(chunk).on_conflict_do_nothing())
         return len(rows)
 
     async def list_orders(
@@ -165,6 +180,13 @@ class OrderStore:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else OrderView.model_validate(dict(row))
 
+    async def all_views(self) -> list[OrderView]:
+        """Every row of this store's view table (a replay seeds its fold with them)."""
+        query = sa.select(*(self._views.c[name] for name in _VIEW_COLUMNS))
+        async with translate_database_errors(), self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [OrderView.model_validate(dict(row)) for row in rows]
+
     async def ping(self) -> None:
         async with translate_database_errors(), self._engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
@@ -181,14 +203,14 @@ def _unique_history(history: Sequence[OrderHistoryEntry]) -> list[dict[str, Any]
     return list(first.values())
 
 
-def _upsert_statement(rows: list[dict[str, Any]]) -> sa.Insert:
-    stmt = insert(order_views).values(rows)
+def _upsert_statement(table: sa.Table, rows: list[dict[str, Any]]) -> sa.Insert:
+    stmt = insert(table).values(rows)
     excluded = stmt.excluded
     changes: dict[str, Any] = {name: excluded[name] for name in _VIEW_COLUMNS if name != "order_id"}
     changes["materialized_at"] = sa.func.now()
-    held, offered = order_views.c, excluded
+    held, offered = table.c, excluded
     return stmt.on_conflict_do_update(
-        index_elements=[order_views.c.order_id],
+        index_elements=[table.c.order_id],
         set_=changes,
         # `OrderView.version` in SQL: a row comparison over (time, lifecycle rank, event id).
         where=sa.tuple_(held.last_event_at, _rank(held.status), held.last_event_id)

@@ -68,9 +68,23 @@ _DEVICE_COLUMNS = tuple(DeviceView.model_fields)
 
 
 class SessionStore:
-    def __init__(self, engine: AsyncEngine, batch_rows: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        batch_rows: int,
+        *,
+        sessions: sa.Table = user_sessions,
+        devices: sa.Table = user_devices,
+    ) -> None:
+        """`sessions` and `devices` are other tables of the same columns for a replay's shadow."""
         self._engine = engine
         self._batch_rows = batch_rows
+        self._sessions = sessions
+        self._devices = devices
+
+    def writing_to(self, sessions: sa.Table, devices: sa.Table) -> SessionStore:
+        """A store on the same engine writing to other tables (a replay's shadows)."""
+        return SessionStore(self._engine, self._batch_rows, sessions=sessions, devices=devices)
 
     @classmethod
     def from_settings(cls, database: DatabaseSettings) -> SessionStore:
@@ -79,8 +93,8 @@ class SessionStore:
     async def write(self, sessions: Sequence[SessionView], devices: Sequence[DeviceView]) -> int:
         """Upsert both kinds of rows in one transaction; returns how many were offered."""
         batches = [
-            (user_sessions, ("user_id", "session_id"), [s.model_dump() for s in sessions]),
-            (user_devices, ("user_id", "device_id"), [d.model_dump() for d in devices]),
+            (self._sessions, ("user_id", "session_id"), [s.model_dump() for s in sessions]),
+            (self._devices, ("user_id", "device_id"), [d.model_dump() for d in devices]),
         ]
         async with translate_database_errors(), self._engine.begin() as conn:
             for table, key, rows in batches:

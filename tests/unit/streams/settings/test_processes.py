@@ -15,6 +15,7 @@ from streams.settings import (
     KafkaProcessSettings,
     MigrationsProcessSettings,
     ProcessSettings,
+    ReplayProcessSettings,
     SandboxProcessSettings,
     Settings,
     WorkerProcessSettings,
@@ -24,6 +25,7 @@ ROOTS: tuple[type[ProcessSettings], ...] = (
     WorkerProcessSettings,
     ApiProcessSettings,
     CliProcessSettings,
+    ReplayProcessSettings,
     MigrationsProcessSettings,
     SandboxProcessSettings,
 )
@@ -37,6 +39,7 @@ FIELDS: dict[type[ProcessSettings], set[str]] = {
     ApiProcessSettings: KAFKA_COMMON
     | {"database", "redis", "api", "webhook", "providers", "ratelimit", "operator"},
     CliProcessSettings: KAFKA_COMMON | {"worker", "dispatch", "operator"},
+    ReplayProcessSettings: KAFKA_COMMON | {"database", "worker", "security"},
     MigrationsProcessSettings: {"log_level", "database"},
     SandboxProcessSettings: {"log_level", "sandbox", "webhook"},
 }

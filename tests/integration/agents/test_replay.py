@@ -1,0 +1,311 @@
+"""`tributary replay` against a real worker's views, in a database of this module's own (a
+swap replaces every row of the live tables, which other tests share otherwise).
+
+The orders view truncated (a lost database) is restored exactly by a replay; a replay of an
+intact view reports no difference; one interrupted half-way leaves the live view as it was; and
+the sessions view is restored the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from agents.command import run_replay
+from agents.replay.runner import ProgressSample, replay
+from agents.replay.views import VIEWS
+from schemas.auth import AuthEvent
+from schemas.orders import OrderEvent, OrderStatus
+from streams.kafka.wire import encode, local_codec
+from streams.migrations import runner as migrate
+from streams.settings import Settings
+from tests.integration.conftest import _run_in_thread
+from tests.integration.kafka_io import topic_catalog
+from tests.integration.worker_process import (
+    WorkerProcess,
+    eventually,
+    make_worker_settings,
+    own_topics,
+)
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+EVENT_TYPE = {"pending": "order.created", "paid": "order.paid", "cancelled": "order.cancelled"}
+ORDERS = 40
+
+
+async def _admin(url: str, statement: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def worker_settings(
+    stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    base = make_worker_settings(stack_settings, tmp_path_factory.mktemp("worker-data"))
+    url = base.database.url.get_secret_value()
+    name = f"tributary_replay_{uuid.uuid4().hex[:10]}"
+    own_url = url.rsplit("/", 1)[0] + "/" + name
+    _run_in_thread(_admin(url, f'CREATE DATABASE "{name}"'))
+    database = base.database.model_copy(update={"url": SecretStr(own_url)})
+    # Small batches: an interrupted replay is interrupted between two of them.
+    worker = base.worker.model_copy(update={"batch_events": 10})
+    settings = base.model_copy(update={"database": database, "worker": worker})
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(migrate.upgrade, settings.database).result()
+    try:
+        with own_topics(settings):
+            yield settings
+    finally:
+        _run_in_thread(_admin(url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+async def engine(worker_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(worker_settings.database.url.get_secret_value())
+    yield engine
+    await engine.dispose()
+
+
+def order_event(order_id: str, status: OrderStatus, at_s: float) -> OrderEvent:
+    event_id = uuid.uuid4()
+    at = T0 + timedelta(seconds=at_s)
+    return OrderEvent.model_validate(
+        {
+            "event_id": event_id,
+            "event_type": EVENT_TYPE[status],
+            "occurred_at": at,
+            "ingested_at": at,
+            "source": "test",
+            "correlation_id": str(event_id),
+            "payload": {
+                "id": order_id,
+                "user_id": f"u-{order_id[-2:]}",
+                "status": status,
+                "currency": "EUR",
+                "total_minor": 1000,
+                "items": [{"sku": "s", "quantity": 2, "unit_price_minor": 500}],
+            },
+        }
+    )
+
+
+def login(user_id: str, session_id: str, at_s: float) -> AuthEvent:
+    event_id = uuid.uuid4()
+    at = T0 + timedelta(seconds=at_s)
+    return AuthEvent.model_validate(
+        {
+            "event_id": event_id,
+            "event_type": "auth.login-succeeded",
+            "occurred_at": at,
+            "ingested_at": at,
+            "source": "test",
+            "correlation_id": str(event_id),
+            "payload": {
+                "user_id": user_id,
+                "ip": "203.0.113.9",
+                "session_id": session_id,
+                "device_id": f"d-{session_id}",
+            },
+        }
+    )
+
+
+async def rows(engine: AsyncEngine, table: str, *key: str) -> list[dict[str, Any]]:
+    """Every row but its write time, in key order."""
+    async with engine.connect() as conn:
+        query = sa.select(sa.text("*")).select_from(sa.table(table))
+        result = await conn.execute(query.order_by(*(sa.column(k) for k in key)))
+        found = [dict(row) for row in result.mappings()]
+    for row in found:
+        row.pop("materialized_at")
+    return found
+
+
+async def count(engine: AsyncEngine, table: str) -> int:
+    async with engine.connect() as conn:
+        query = sa.select(sa.func.count()).select_from(sa.table(table))
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def truncate(engine: AsyncEngine, *tables: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f"TRUNCATE {', '.join(tables)}"))
+
+
+async def shadow_tables(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            sa.text("SELECT tablename FROM pg_tables WHERE tablename LIKE '%%__replay'")
+        )
+        return [row[0] for row in result]
+
+
+async def run(settings: Settings, *argv: str) -> tuple[int, list[dict[str, Any]]]:
+    out, err = io.StringIO(), io.StringIO()
+    code = await run_replay(["replay", *argv], settings, out, err)
+    return code, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+@pytest.fixture(scope="module")
+async def orders_sent(
+    worker: WorkerProcess,
+    producer: AIOKafkaProducer,
+    worker_settings: Settings,
+    engine: AsyncEngine,
+) -> int:
+    """Orders with a few events each, one of them stale, all materialized by the worker."""
+    topic = topic_catalog(worker_settings).orders_events.name
+    events = 0
+    for n in range(ORDERS):
+        order_id = f"o-{uuid.uuid4().hex[:8]}-{n:02d}"
+        chain = [order_event(order_id, "pending", n), order_event(order_id, "paid", n + 60)]
+        if n % 4 == 0:
+            chain.append(order_event(order_id, "cancelled", n + 30))  # stale: before the payment
+        for event in chain:
+            await producer.send_and_wait(topic, encode(event), key=order_id.encode())
+        events += len(chain)
+
+    async def probe() -> bool | None:
+        return True if await count(engine, "order_history") == events else None
+
+    await eventually(probe, what=f"{events} history rows", worker=worker)
+    return events
+
+
+async def test_a_replay_after_truncating_the_orders_view_restores_it_exactly(
+    worker_settings: Settings, engine: AsyncEngine, orders_sent: int
+) -> None:
+    views = await rows(engine, "order_views", "order_id")
+    history = await rows(engine, "order_history", "order_id", "event_id")
+    assert len(views) == ORDERS
+    assert sum(1 for row in history if row["ignored"]) == ORDERS // 4
+    await truncate(engine, "order_views", "order_history")
+
+    code, lines = await run(worker_settings, "orders")
+    assert code == 0
+    report = lines[-1]["report"]
+    assert report["swapped"] is True
+    assert report["records"] == orders_sent
+    by_table = {t["table"]: t for t in report["tables"]}
+    assert [by_table["order_views"][k] for k in ("added", "changed", "removed")] == [ORDERS, 0, 0]
+    assert by_table["order_history"]["added"] == orders_sent
+    samples = [line["progress"] for line in lines[:-1]]
+    assert samples
+    assert (samples[-1]["records"], samples[-1]["lag"]) == (orders_sent, 0)
+    assert {"records_per_s", "elapsed_s"} <= set(samples[-1])
+    assert await rows(engine, "order_views", "order_id") == views
+    assert await rows(engine, "order_history", "order_id", "event_id") == history
+    assert await shadow_tables(engine) == []
+
+    # Nothing to repair: no difference, the same rows.
+    code, lines = await run(worker_settings, "orders")
+    tables = lines[-1]["report"]["tables"]
+    assert [(t["added"], t["changed"], t["removed"]) for t in tables] == [(0, 0, 0), (0, 0, 0)]
+    assert await rows(engine, "order_views", "order_id") == views
+
+
+async def test_a_replay_since_a_time_repairs_the_rows_it_covers(
+    worker_settings: Settings, engine: AsyncEngine, orders_sent: int
+) -> None:
+    views = await rows(engine, "order_views", "order_id")
+    async with engine.begin() as conn:
+        # A row lost, another moved back in time: both touched by events of the last minutes.
+        await conn.execute(
+            sa.text("DELETE FROM order_views WHERE order_id = :id"), {"id": views[0]["order_id"]}
+        )
+        await conn.execute(
+            sa.text("UPDATE order_views SET status = 'pending' WHERE order_id = :id"),
+            {"id": views[1]["order_id"]},
+        )
+    code, lines = await run(
+        worker_settings, "orders", "--since", (T0 - timedelta(days=1)).isoformat()
+    )
+    assert code == 0
+    [view_diff, _] = lines[-1]["report"]["tables"]
+    assert (view_diff["added"], view_diff["changed"], view_diff["removed"]) == (1, 1, 0)
+    assert await rows(engine, "order_views", "order_id") == views
+
+
+async def test_an_interrupted_replay_leaves_the_live_view_intact(
+    worker_settings: Settings, engine: AsyncEngine, orders_sent: int
+) -> None:
+    await truncate(engine, "order_history")
+    before = await rows(engine, "order_views", "order_id")
+    started = asyncio.Event()
+
+    def progress(sample: ProgressSample) -> None:
+        if sample.records:
+            started.set()
+
+    task = asyncio.create_task(replay(VIEWS["orders"], worker_settings, local_codec(), progress))
+    await asyncio.wait_for(started.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await rows(engine, "order_views", "order_id") == before
+    assert await count(engine, "order_history") == 0
+    assert await shadow_tables(engine) == []
+
+
+async def test_a_dry_run_reports_and_changes_nothing(
+    worker_settings: Settings, engine: AsyncEngine, orders_sent: int
+) -> None:
+    await truncate(engine, "order_history")
+    code, lines = await run(worker_settings, "orders", "--dry-run")
+    assert code == 0
+    report = lines[-1]["report"]
+    assert report["swapped"] is False
+    assert {t["table"]: t["added"] for t in report["tables"]}["order_history"] == orders_sent
+    assert await count(engine, "order_history") == 0
+    assert await shadow_tables(engine) == []
+    await run(worker_settings, "orders")
+    assert await count(engine, "order_history") == orders_sent
+
+
+async def test_the_sessions_view_is_restored_and_cannot_start_from_a_time(
+    worker: WorkerProcess,
+    producer: AIOKafkaProducer,
+    worker_settings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    topic = topic_catalog(worker_settings).for_topic("auth.events").name
+    users = [f"u-{uuid.uuid4().hex[:8]}" for _ in range(5)]
+    for n, user in enumerate(users):
+        for m in range(3):
+            event = login(user, f"s{m}", n * 10 + m)
+            await producer.send_and_wait(topic, encode(event), key=user.encode())
+
+    async def probe() -> bool | None:
+        return True if await count(engine, "user_sessions") == 15 else None
+
+    await eventually(probe, what="15 sessions", worker=worker)
+    sessions = await rows(engine, "user_sessions", "user_id", "session_id")
+    devices = await rows(engine, "user_devices", "user_id", "device_id")
+    await truncate(engine, "user_sessions", "user_devices")
+
+    code, lines = await run(worker_settings, "sessions")
+    assert code == 0
+    tables = {t["table"]: t for t in lines[-1]["report"]["tables"]}
+    assert tables["user_sessions"]["added"] == 15
+    assert await rows(engine, "user_sessions", "user_id", "session_id") == sessions
+    assert await rows(engine, "user_devices", "user_id", "device_id") == devices
+
+    code, lines = await run(worker_settings, "sessions", "--since", T0.isoformat())
+    assert (code, lines) == (2, [])
