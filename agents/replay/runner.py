@@ -2,8 +2,9 @@
 
 1. Fresh shadow tables (`streams.stores.shadow`); with `since`, a copy of the live view, and the
    fold's table seeded from it (only for folds that converge whatever they saw before).
-2. The topic, from its beginning (or the first record at `since`) up to its end as it was when
-   the replay started, in batches through the fold, reporting progress.
+2. The topics (one after the other), from their beginning (or the first record at `since`) up
+   to their end as it was when the replay started, in batches through the fold, reporting
+   progress.
 3. A catch-up to the current end, then the swap: the live tables locked against writes, one last
    catch-up (nothing can be written to the live view meanwhile), the differences counted, the
    live rows replaced, in one transaction. The worker's blocked writes then land on the new rows
@@ -16,7 +17,8 @@ service going away) drops its shadows, or leaves them for the next replay to dro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -71,59 +73,56 @@ class ReplayReport:
 
 
 class _Reading:
-    """Reads ranges of the topic through the fold, in batches, keeping count and position."""
+    """Reads ranges of the view's topics through the fold, in batches, keeping count, position
+    and lag (per topic, summed in the progress samples)."""
 
     def __init__(
         self,
         view: ReplayView,
-        reader: TopicReader,
-        fold_batch: Callable[[list[SourceRecord]], Any],
+        fold_batch: Callable[[list[SourceRecord]], Awaitable[None]],
         batch_records: int,
         progress: Callable[[ProgressSample], None],
         idle_timeout_s: float,
     ) -> None:
         self._view = view
-        self._reader = reader
         self._fold = fold_batch
         self._batch_records = batch_records
         self._progress = progress
         self._idle_timeout_s = idle_timeout_s
         self._started = time.monotonic()
+        self._lag: dict[str, int] = {}
         self.records = 0
 
-    async def read(self, starts: Offsets, ends: Mapping[int, int]) -> Offsets:
+    async def read(self, reader: TopicReader, starts: Offsets, ends: Mapping[int, int]) -> Offsets:
         positions = dict(starts)
         pending = {p: e for p, e in ends.items() if positions.get(p, e) < e}
+        self._lag[reader.topic] = sum(e - positions[p] for p, e in pending.items())
         if not pending:
             return positions
         batch: list[SourceRecord] = []
-        reading = self._reader.read(
-            {p: positions[p] for p in pending}, pending, self._idle_timeout_s
-        )
+        reading = reader.read({p: positions[p] for p in pending}, pending, self._idle_timeout_s)
         async for record in reading:
-            batch.append(
-                SourceRecord(
-                    record.topic, record.partition, record.offset, record.key, record.value
-                )
-            )
             positions[record.partition] = record.offset + 1
+            if self._view.keep(record.headers):
+                where = (record.topic, record.partition, record.offset)
+                batch.append(SourceRecord(*where, key=record.key, value=record.value))
             if len(batch) >= self._batch_records:
-                await self._flush(batch, positions, ends)
+                await self._flush(reader.topic, batch, positions, ends)
                 batch = []
-        await self._flush(batch, positions, ends)
+        await self._flush(reader.topic, batch, positions, ends)
         return positions
 
     async def _flush(
-        self, batch: list[SourceRecord], positions: Offsets, ends: Mapping[int, int]
+        self, topic: str, batch: list[SourceRecord], positions: Offsets, ends: Mapping[int, int]
     ) -> None:
         if batch:
             await self._fold(batch)
             self.records += len(batch)
         elapsed_s = max(time.monotonic() - self._started, 1e-9)
-        lag = sum(max(end - positions.get(p, end), 0) for p, end in ends.items())
-        self._progress(
-            ProgressSample(self._view.name, self.records, self.records / elapsed_s, lag, elapsed_s)
-        )
+        self._lag[topic] = sum(max(end - positions.get(p, end), 0) for p, end in ends.items())
+        lag = sum(self._lag.values())
+        name = self._view.name
+        self._progress(ProgressSample(name, self.records, self.records / elapsed_s, lag, elapsed_s))
 
 
 async def replay(
@@ -137,7 +136,8 @@ async def replay(
 ) -> ReplayReport:
     if since is not None and not view.resumable:
         raise ValueError(f"{view.name} is replayed from the beginning only")
-    topic = TopicCatalog(settings.topic_prefix, settings.kafka).for_topic(view.topic).name
+    catalog = TopicCatalog(settings.topic_prefix, settings.kafka)
+    topics = [catalog.for_topic(base).name for base in view.topics]
     engine = create_engine(settings.database)
     shadows = ShadowViews(engine, view.tables)
     try:
@@ -150,26 +150,33 @@ async def replay(
                 await shadows.copy_live()
                 table = await seed_orders(engine, shadow_tables[0])
             fold = view.build(FoldContext(engine, settings, codec, shadow_tables, table))
-            async with TopicReader(settings.kafka, topic) as reader:
-                reading = _Reading(
-                    view,
-                    reader,
-                    fold.process,
-                    settings.worker.batch_events,
-                    progress,
-                    settings.kafka.request_timeout_s,
-                )
-                marks = await reader.watermarks()
-                if since is None:
-                    starts = {p: low for p, (low, _) in marks.items()}
-                else:
-                    starts = await reader.offsets_at(int(since.timestamp() * 1000))
-                positions = await reading.read(starts, {p: high for p, (_, high) in marks.items()})
+            reading = _Reading(
+                view,
+                fold.process,
+                settings.worker.batch_events,
+                progress,
+                settings.kafka.request_timeout_s,
+            )
+            async with AsyncExitStack() as stack:
+                readers = [
+                    await stack.enter_async_context(TopicReader(settings.kafka, topic))
+                    for topic in topics
+                ]
+                positions: dict[str, Offsets] = {}
+                for reader in readers:
+                    marks = await reader.watermarks()
+                    if since is None:
+                        starts = {p: low for p, (low, _) in marks.items()}
+                    else:
+                        starts = await reader.offsets_at(int(since.timestamp() * 1000))
+                    ends = {p: high for p, (_, high) in marks.items()}
+                    positions[reader.topic] = await reading.read(reader, starts, ends)
 
                 async def catch_up() -> None:
-                    nonlocal positions
-                    ends = {p: high for p, (_, high) in (await reader.watermarks()).items()}
-                    positions = await reading.read(positions, ends)
+                    for reader in readers:
+                        ends = {p: high for p, (_, high) in (await reader.watermarks()).items()}
+                        done = await reading.read(reader, positions[reader.topic], ends)
+                        positions[reader.topic] = done
 
                 await catch_up()
                 if dry_run:
@@ -180,6 +187,6 @@ async def replay(
         finally:
             if not swapped:
                 await shadows.discard()
-        return ReplayReport(view.name, topic, reading.records, swapped, diffs)
+        return ReplayReport(view.name, ", ".join(topics), reading.records, swapped, diffs)
     finally:
         await engine.dispose()

@@ -1,6 +1,7 @@
 """The views a replay can rebuild: their source topic, tables, and the worker's fold over them.
 
-Each fold is the very batch logic the worker runs (`OrderMaterializer`, `SessionTracker`), given
+Each fold is the very batch logic the worker runs (`OrderMaterializer`, `SessionTracker`,
+`DeliveryTracker`), given
 an in-memory table instead of Faust's and a store writing to the shadow tables instead of the
 live ones. What the worker sends besides rows (dead letters, alerts) is dropped: a replay
 rebuilds a view, it does not repeat the pipeline's outputs.
@@ -8,6 +9,7 @@ rebuilds a view, it does not repeat the pipeline's outputs.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -20,11 +22,19 @@ from agents.orders.materializer import OrderMaterializer
 from agents.orders.state import to_entry
 from agents.retry import Backoff
 from agents.sessions.tracker import SessionTracker
+from agents.tracking.tracker import DeliveryTracker, Topics, is_own_record
 from schemas.auth import AuthEvent
+from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from schemas.orders import OrderEvent
+from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec
 from streams.runtime import OutgoingRecord, SourceRecord
 from streams.settings import ReplayProcessSettings
+from streams.stores.delivery_store import (
+    DeliveryStore,
+    notification_deliveries,
+    notification_transitions,
+)
 from streams.stores.order_store import OrderStore, order_history, order_views
 from streams.stores.session_store import SessionStore, user_devices, user_sessions
 from streams.stores.shadow import ShadowTable
@@ -55,15 +65,22 @@ class FoldContext:
     table: dict[bytes, dict[str, Any]]
 
 
+def _every(_headers: Sequence[tuple[str, bytes]]) -> bool:
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayView:
     name: str
-    topic: str
+    # Base names, read one after the other.
+    topics: tuple[str, ...]
     tables: tuple[ShadowTable, ...]
     build: Callable[[FoldContext], Fold]
     # Whether the fold can start from the live view and read only recent records: true of a
     # fold that converges whatever it has seen before (orders), not of one that counts.
     resumable: bool = False
+    # Which records (by their headers) the fold reads, as the worker's wiring filters them.
+    keep: Callable[[Sequence[tuple[str, bytes]]], bool] = _every
 
 
 def _describe(record: SourceRecord) -> SourceRecord:
@@ -102,6 +119,28 @@ def _sessions(context: FoldContext) -> Fold:
     )
 
 
+def _deliveries(context: FoldContext) -> Fold:
+    deliveries, transitions = context.shadows
+    store = DeliveryStore(context.engine, context.settings.database.batch_rows)
+    codec = context.codec
+    catalog = TopicCatalog(context.settings.topic_prefix, context.settings.kafka)
+    status = catalog.for_topic("notifications.status").name
+    receipts = catalog.for_topic("notifications.receipts").name
+    return DeliveryTracker(
+        table=context.table,
+        topics=Topics(status=status, receipts=receipts),
+        decode_status=lambda raw: codec.decode(raw, NotificationStatusEvent),
+        decode_receipt=lambda raw: codec.decode(raw, NotificationReceiptEvent),
+        encode=codec.encode,
+        store=store.writing_to(deliveries, transitions),
+        status_out=Dropped(),
+        dead_letters=defaultdict(Dropped),
+        describe=_describe,
+        scope=lambda _record: nullcontext(),
+        backoff=Backoff(),
+    )
+
+
 async def seed_orders(engine: AsyncEngine, views: sa.Table) -> dict[bytes, dict[str, Any]]:
     """The fold's table as the live view has it (read from its copy in the shadow)."""
     store = OrderStore(engine, 1, views=views)
@@ -111,7 +150,7 @@ async def seed_orders(engine: AsyncEngine, views: sa.Table) -> dict[bytes, dict[
 VIEWS: dict[str, ReplayView] = {
     "orders": ReplayView(
         name="orders",
-        topic="orders.events",
+        topics=("orders.events",),
         tables=(
             ShadowTable(order_views, ("order_id",)),
             ShadowTable(order_history, ("order_id", "event_id")),
@@ -121,11 +160,24 @@ VIEWS: dict[str, ReplayView] = {
     ),
     "sessions": ReplayView(
         name="sessions",
-        topic="auth.events",
+        topics=("auth.events",),
         tables=(
             ShadowTable(user_sessions, ("user_id", "session_id")),
             ShadowTable(user_devices, ("user_id", "device_id")),
         ),
         build=_sessions,
+    ),
+    "deliveries": ReplayView(
+        name="deliveries",
+        # Statuses first: a receipt then finds its notification's user (in the worker it may
+        # come first and wait for one; the rows end the same).
+        topics=("notifications.status", "notifications.receipts"),
+        tables=(
+            ShadowTable(notification_deliveries, ("notification_id",)),
+            ShadowTable(notification_transitions, ("notification_id", "state", "occurred_at")),
+        ),
+        build=_deliveries,
+        # The transitions the worker derived from receipts and published: derived again here.
+        keep=lambda headers: not is_own_record(headers),
     ),
 }

@@ -114,7 +114,7 @@ def build_parser() -> Parser:
     return parser
 
 
-REPLAY_VIEWS = ("orders", "sessions")
+REPLAY_VIEWS = ("orders", "deliveries", "sessions")
 
 
 def _moment(text: str) -> datetime:

@@ -132,9 +132,27 @@ Cursor = tuple[datetime, str]
 
 
 class DeliveryStore:
-    def __init__(self, engine: AsyncEngine, batch_rows: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        batch_rows: int,
+        *,
+        deliveries: sa.Table = notification_deliveries,
+        transitions: sa.Table = notification_transitions,
+    ) -> None:
+        """`deliveries` and `transitions`: other tables of the same columns (a replay's
+        shadows) to write to instead of the live ones."""
         self._engine = engine
         self._batch_rows = batch_rows
+        live = deliveries is notification_deliveries and transitions is notification_transitions
+        self._upsert = _UPSERT if live else _upsert_sql(deliveries)
+        self._insert_steps = _INSERT_STEPS if live else _insert_steps_sql(transitions)
+
+    def writing_to(self, deliveries: sa.Table, transitions: sa.Table) -> DeliveryStore:
+        """A store on the same engine writing to other tables (a replay's shadows)."""
+        return DeliveryStore(
+            self._engine, self._batch_rows, deliveries=deliveries, transitions=transitions
+        )
 
     @classmethod
     def from_settings(cls, database: DatabaseSettings) -> DeliveryStore:
@@ -149,10 +167,10 @@ class DeliveryStore:
         async with translate_database_errors(), self._engine.begin() as conn:
             for start in range(0, len(states), self._batch_rows):
                 chunk = states[start : start + self._batch_rows]
-                await conn.execute(_UPSERT, _by_column(chunk, _ROW_COLUMNS))
+                await conn.execute(self._upsert, _by_column(chunk, _ROW_COLUMNS))
             for start in range(0, len(steps), self._batch_rows):
                 chunk = steps[start : start + self._batch_rows]
-                await conn.execute(_INSERT_STEPS, _by_column(chunk, _TRANSITION_COLUMNS))
+                await conn.execute(self._insert_steps, _by_column(chunk, _TRANSITION_COLUMNS))
         return len(states) + len(steps)
 
     async def get(self, notification_id: str) -> tuple[DeliveryRow, list[TransitionRow]] | None:
@@ -252,9 +270,9 @@ def _unnest(table: sa.Table, columns: Sequence[str]) -> str:
     return f"SELECT {names} FROM unnest({arrays}) AS r({names})"  # noqa: S608 - our column names
 
 
-def _upsert_sql() -> sa.TextClause:
+def _upsert_sql(table: sa.Table = notification_deliveries) -> sa.TextClause:
     columns = ", ".join(_ROW_COLUMNS)
-    t = "notification_deliveries"
+    t = table.name
     # Accumulated columns only grow, whatever order the (idempotent) writes come in; known facts
     # are never replaced by unknowns.
     special = {
@@ -275,17 +293,17 @@ def _upsert_sql() -> sa.TextClause:
         if name != "notification_id"
     )
     return sa.text(
-        f"INSERT INTO {t} ({columns}) {_unnest(notification_deliveries, _ROW_COLUMNS)} "
+        f"INSERT INTO {t} ({columns}) {_unnest(table, _ROW_COLUMNS)} "
         f"ON CONFLICT (notification_id) DO UPDATE SET {changes}, materialized_at = now() "
         f"WHERE ({t}.state_rank, {t}.state_at) <= (EXCLUDED.state_rank, EXCLUDED.state_at)"
     )
 
 
-def _insert_steps_sql() -> sa.TextClause:
+def _insert_steps_sql(table: sa.Table = notification_transitions) -> sa.TextClause:
     columns = ", ".join(_TRANSITION_COLUMNS)
     return sa.text(
-        f"INSERT INTO notification_transitions ({columns}) "
-        f"{_unnest(notification_transitions, _TRANSITION_COLUMNS)} ON CONFLICT DO NOTHING"
+        f"INSERT INTO {table.name} ({columns}) "
+        f"{_unnest(table, _TRANSITION_COLUMNS)} ON CONFLICT DO NOTHING"
     )
 
 

@@ -39,6 +39,7 @@ from tests.integration.worker_process import (
     make_worker_settings,
     own_topics,
 )
+from tests.unit.agents.delivery_factories import receipt_event, status_event
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 EVENT_TYPE = {"pending": "order.created", "paid": "order.paid", "cancelled": "order.cancelled"}
@@ -134,7 +135,7 @@ async def rows(engine: AsyncEngine, table: str, *key: str) -> list[dict[str, Any
         result = await conn.execute(query.order_by(*(sa.column(k) for k in key)))
         found = [dict(row) for row in result.mappings()]
     for row in found:
-        row.pop("materialized_at")
+        row.pop("materialized_at", None)
     return found
 
 
@@ -309,3 +310,50 @@ async def test_the_sessions_view_is_restored_and_cannot_start_from_a_time(
 
     code, lines = await run(worker_settings, "sessions", "--since", T0.isoformat())
     assert (code, lines) == (2, [])
+
+
+async def test_the_deliveries_view_is_restored_from_statuses_and_receipts(
+    worker: WorkerProcess,
+    producer: AIOKafkaProducer,
+    worker_settings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    catalog = topic_catalog(worker_settings)
+    status_topic = catalog.for_topic("notifications.status").name
+    receipts_topic = catalog.for_topic("notifications.receipts").name
+    ids = [f"n-{uuid.uuid4()}" for _ in range(6)]
+    for n in ids:
+        events: list[Any] = [
+            receipt_event(n, "delivered", 5),  # before any status: held until the user is known
+            status_event(n, "queued", 0),
+            status_event(n, "sending", 1, attempt=1),
+            status_event(n, "sent", 2, attempt=1, provider="sendgrid", provider_message_id=n),
+        ]
+        for event in events:
+            topic = (
+                receipts_topic
+                if event.event_type.startswith("notification.receipt")
+                else status_topic
+            )
+            await producer.send_and_wait(topic, encode(event), key=n.encode())
+
+    async def probe() -> bool | None:
+        return True if await count(engine, "notification_transitions") == 4 * len(ids) else None
+
+    await eventually(probe, what="the deliveries' timelines", worker=worker)
+    deliveries = await rows(engine, "notification_deliveries", "notification_id")
+    steps = await rows(
+        engine, "notification_transitions", "notification_id", "state", "occurred_at"
+    )
+    assert {row["state"] for row in deliveries} == {"delivered"}
+    await truncate(engine, "notification_deliveries", "notification_transitions")
+
+    code, lines = await run(worker_settings, "deliveries")
+    assert code == 0
+    tables = {t["table"]: t for t in lines[-1]["report"]["tables"]}
+    assert tables["notification_deliveries"]["added"] == len(ids)
+    assert await rows(engine, "notification_deliveries", "notification_id") == deliveries
+    assert (
+        await rows(engine, "notification_transitions", "notification_id", "state", "occurred_at")
+        == steps
+    )

@@ -41,7 +41,7 @@ def test_replay_arguments_are_parsed_and_checked() -> None:
         True,
     )
     with pytest.raises(UsageError, match="invalid choice"):
-        parse(["replay", "deliveries"])
+        parse(["replay", "everything"])
     with pytest.raises(UsageError, match="UTC offset"):
         parse(["replay", "orders", "--since", "2026-12-01T00:00:00"])
 
