@@ -108,7 +108,7 @@ def apply(state: UserSessions, event: AuthEvent, max_devices: int) -> Applied:
     """Fold `event` into `state` (mutated); see the module docstring."""
     seen = next((item for item in state.recent if item[0] == str(event.event_id)), None)
     if seen is not None:
-        return Applied(alerts=_replayed_alerts(event, seen[1]))
+        return _replayed(state, event, seen[1])
     payload = event.payload
     revision = state.revision + 1
     if isinstance(payload, LoginSucceeded):
@@ -271,6 +271,31 @@ def _forget_old_sessions(state: UserSessions) -> None:
     ended.sort(key=lambda s: (s.ended_at or s.last_seen_at, s.session_id), reverse=True)
     for session in ended[ENDED_KEPT:]:
         del state.sessions[session.session_id]
+
+
+def _replayed(state: UserSessions, event: AuthEvent, raised: Mapping[str, str]) -> Applied:
+    """An event applied before: nothing changes, but the rows it touched are offered again as
+    they are now (after a crash between the table's update and the rows' write, only this
+    repairs PostgreSQL; the store keeps the newer of two writes) and its alerts raised again."""
+    payload = event.payload
+    ids: set[str] = set()
+    device = None
+    if isinstance(payload, LoginSucceeded):
+        ids = {session_id_of(event, payload)}
+        device = state.devices.get(payload.device_id) if payload.device_id else None
+    elif isinstance(payload, LoggedOut) and payload.session_id is not None:
+        ids = {payload.session_id}
+    elif isinstance(payload, LoggedOut) and payload.device_id is not None:
+        ids = {sid for sid, s in state.sessions.items() if s.device_id == payload.device_id}
+    elif isinstance(payload, SessionRevoked):
+        ids = {payload.session_id}
+    elif isinstance(payload, PasswordChanged):
+        ids = set(state.sessions)
+    return Applied(
+        sessions=tuple(state.sessions[sid] for sid in sorted(ids) if sid in state.sessions),
+        devices=(device,) if device is not None else (),
+        alerts=_replayed_alerts(event, raised),
+    )
 
 
 def _replayed_alerts(event: AuthEvent, raised: Mapping[str, str]) -> tuple[AuthEvent, ...]:

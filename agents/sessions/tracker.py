@@ -49,25 +49,6 @@ class SessionStats:
     retries: int = 0
 
 
-def fold_events(
-    table: SessionsTable, events: Sequence[AuthEvent], max_devices: int
-) -> list[Applied]:
-    """Fold events into their users' entries; what `SessionTracker` and a replay both run."""
-    applied: list[Applied] = []
-    for event in events:
-        user_id = getattr(event.payload, "user_id", None)
-        if user_id is None:
-            continue
-        key = user_id.encode()
-        state = UserSessions.from_entry(user_id, table.get(key))
-        result = apply(state, event, max_devices)
-        # Written when the event was applied, even if it changed no row: its id is remembered.
-        if result.changed or (state.recent and state.recent[-1][0] == str(event.event_id)):
-            table[key] = state.to_entry()
-        applied.append(result)
-    return applied
-
-
 def latest_rows(applied: Sequence[Applied]) -> tuple[list[SessionView], list[DeviceView]]:
     """One row per session and per device, the latest of the batch (PostgreSQL refuses to
     upsert a key twice in one statement)."""
@@ -110,6 +91,10 @@ class SessionTracker(Generic[E]):
 
     async def process(self, batch: Sequence[E]) -> None:
         applied: list[Applied] = []
+        # Each user's entry is parsed once per batch and written once, after its last event, in
+        # that event's scope (the changelog partition of the key's own events).
+        states: dict[bytes, UserSessions] = {}
+        dirty: dict[bytes, E] = {}
         for item in batch:
             record = self._describe(item)
             try:
@@ -117,8 +102,21 @@ class SessionTracker(Generic[E]):
             except PoisonError:
                 self.stats.undecodable += 1
                 continue
+            user_id = getattr(event.payload, "user_id", None)
+            if user_id is None:
+                continue
+            key = user_id.encode()
+            state = states.get(key)
+            if state is None:
+                state = states[key] = UserSessions.from_entry(user_id, self._table.get(key))
+            result = apply(state, event, self._max_devices)
+            # Written when the event was applied, even if it changed no row: its id is kept.
+            if result.changed or (state.recent and state.recent[-1][0] == str(event.event_id)):
+                dirty[key] = item
+            applied.append(result)
+        for key, item in dirty.items():
             with self._scope(item):
-                applied += fold_events(self._table, [event], self._max_devices)
+                self._table[key] = states[key].to_entry()
         sessions, devices = latest_rows(applied)
         if sessions or devices:
             self.stats.rows_written += await self._retry(

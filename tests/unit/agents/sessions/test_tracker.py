@@ -73,11 +73,25 @@ async def test_a_batch_writes_one_row_per_session_and_device_in_one_call() -> No
     assert by_id["s1"].logins == 2
     assert {d.device_id: d.login_count for d in devices} == {"laptop": 2, "phone": 1}
     assert list(harness.table) == [b"u1"]
+    # The entry is written once, in the scope of the user's last event of the batch.
+    assert harness.scoped == [4]
     (alert,) = harness.alerts.sent
     assert alert.key == b"u1"
     assert decode(alert.value, AuthEvent).payload.device_id == "phone"  # type: ignore[union-attr]
     stats = harness.tracker.stats
     assert (stats.events, stats.undecodable, stats.alerts) == (5, 1, 1)
+
+
+async def test_a_replayed_batch_changes_nothing_and_repeats_its_alerts() -> None:
+    harness = Harness()
+    batch = records(*(encode(login(f"s{n}", n, device_id=f"d{n}")) for n in range(3)))
+    await harness.tracker.process(batch)
+    entry = harness.table[b"u1"]
+    await harness.tracker.process(batch)
+    assert harness.table[b"u1"] == entry
+    first, second = harness.rows.calls
+    assert first == second
+    assert [a.value for a in harness.alerts.sent[:2]] == [a.value for a in harness.alerts.sent[2:]]
 
 
 async def test_an_unavailable_database_is_retried_before_alerts_are_sent() -> None:
