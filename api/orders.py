@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 from aiohttp import web
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from api import query
 from api.errors import NotFoundError
@@ -28,6 +28,8 @@ from streams.stores.order_store import OrderFilter
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 DEFAULT_STATS_RANGE = timedelta(days=1)
+# A year of 1-minute windows is ~half a million rows per currency to sum: the most asked at once.
+MAX_STATS_RANGE = timedelta(days=366)
 _STATUSES = frozenset(get_args(OrderStatus))
 _ID: TypeAdapter[str] = TypeAdapter(Identifier)
 _CURRENCY: TypeAdapter[str] = TypeAdapter(CurrencyCode)
@@ -41,9 +43,19 @@ SCOPES = {
 }
 
 
+def _known_id(order_id: str) -> bool:
+    """An id no order can have (a NUL byte, which PostgreSQL refuses in text, or an over-long
+    one) names nothing: not found, without a query."""
+    try:
+        _ID.validate_python(order_id)
+    except ValidationError:
+        return False
+    return True
+
+
 async def get_order(request: web.Request) -> web.Response:
     order_id = request.match_info["id"]
-    view = await request.app[ORDER_STORE].get(order_id)
+    view = await request.app[ORDER_STORE].get(order_id) if _known_id(order_id) else None
     if view is None:
         raise NotFoundError(f"order {order_id!r}")
     return web.json_response(view.model_dump(mode="json"))
@@ -78,6 +90,8 @@ async def list_orders(request: web.Request) -> web.Response:
 
 async def order_history(request: web.Request) -> web.Response:
     order_id = request.match_info["id"]
+    if not _known_id(order_id):
+        raise NotFoundError(f"order {order_id!r}")
     store = request.app[ORDER_STORE]
     entries = await store.history(order_id)
     # An order materialized before the trail existed has a view but no trail yet.
@@ -107,9 +121,16 @@ def stats_body(stats: CurrencyStats) -> dict[str, Any]:
 async def order_stats(request: web.Request) -> web.Response:
     params = request.query
     end = query.moment(params, "to") or datetime.now(UTC)
-    start = query.moment(params, "from") or end - DEFAULT_STATS_RANGE
+    start = query.moment(params, "from")
+    if start is None:
+        try:
+            start = end - DEFAULT_STATS_RANGE
+        except OverflowError:
+            raise query.invalid("to", "leaves no room for a range before it") from None
     if start >= end:
         raise query.invalid("from", "must be before to")
+    if end - start > MAX_STATS_RANGE:
+        raise query.invalid("from", f"from..to may span at most {MAX_STATS_RANGE.days} days")
     currency = query.validated(params, "currency", _CURRENCY)
     totals = await request.app[ORDER_STORE].windows.totals(start, end, currency)
     body = {

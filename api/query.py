@@ -10,12 +10,15 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from streams.errors import ContractViolationError, FieldError
+
+# Longer than any cursor this API issues (a time and an id of at most 128 characters).
+MAX_CURSOR_CHARS = 512
 
 
 def invalid(name: str, message: str) -> ContractViolationError:
@@ -26,7 +29,7 @@ def limit(query: Mapping[str, str], default: int, maximum: int) -> int:
     raw = query.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise invalid("limit", f"must be an integer from 1 to {maximum}")
     return int(raw)
 
@@ -39,7 +42,7 @@ def choice(query: Mapping[str, str], name: str, allowed: frozenset[str]) -> str 
 
 
 def moment(query: Mapping[str, str], name: str) -> datetime | None:
-    """An RFC 3339 date-time with its offset, or None when absent."""
+    """An RFC 3339 date-time with its offset, in UTC, or None when absent."""
     raw = query.get(name)
     if raw is None:
         return None
@@ -49,7 +52,10 @@ def moment(query: Mapping[str, str], name: str) -> datetime | None:
         raise invalid(name, "must be an RFC 3339 date-time") from None
     if value.tzinfo is None:
         raise invalid(name, "must carry a UTC offset")
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise invalid(name, "is outside the years 1 to 9999 in UTC") from None
 
 
 def validated(query: Mapping[str, str], name: str, adapter: TypeAdapter[str]) -> str | None:
@@ -73,11 +79,13 @@ def keyset(query: Mapping[str, str]) -> tuple[datetime, str] | None:
     text = query.get("cursor")
     if text is None:
         return None
+    if len(text) > MAX_CURSOR_CHARS:
+        raise invalid("cursor", "not a cursor this API issued")
     try:
         decoded: Any = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         at_text, key = decoded
         at = datetime.fromisoformat(at_text)
-    except (binascii.Error, ValueError, TypeError):
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         raise invalid("cursor", "not a cursor this API issued") from None
     if at.tzinfo is None or not isinstance(key, str):
         raise invalid("cursor", "not a cursor this API issued")

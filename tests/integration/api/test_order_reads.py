@@ -91,10 +91,12 @@ async def test_filters_combine_and_pages_walk_newest_first(
     assert [item["order_id"] for item in found] == newest_first(views)
 
 
-async def test_the_history_of_an_unknown_order_is_a_404(client: Client) -> None:
-    response = await client.get(f"/v1/orders/o-{uuid.uuid4()}/history")
-    assert response.status == 404
-    assert response.content_type == "application/problem+json"
+@pytest.mark.parametrize("order_id", ["o-unknown", "o%00nul", "o" * 200])
+async def test_the_history_of_an_unknown_order_is_a_404(client: Client, order_id: str) -> None:
+    for path in (f"/v1/orders/{order_id}/history", f"/v1/orders/{order_id}"):
+        response = await client.get(path)
+        assert response.status == 404
+        assert response.content_type == "application/problem+json"
 
 
 @pytest.mark.parametrize(
@@ -103,6 +105,10 @@ async def test_the_history_of_an_unknown_order_is_a_404(client: Client) -> None:
         ("/v1/orders?limit=0", "limit"),
         ("/v1/orders?limit=501", "limit"),
         ("/v1/orders?limit=ten", "limit"),
+        ("/v1/orders?limit=%C2%B2", "limit"),
+        ("/v1/orders?from=0001-01-01T00:00:00%2B01:00", "from"),
+        ("/v1/stats/orders?to=0001-01-01T12:00:00Z", "to"),
+        ("/v1/stats/orders?from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
         ("/v1/orders?status=shipped", "status"),
         ("/v1/orders?user_id=not%20an%20id", "user_id"),
         ("/v1/orders?from=yesterday", "from"),

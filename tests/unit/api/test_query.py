@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
@@ -26,7 +27,15 @@ def test_a_cursor_this_api_issued_reads_back_as_its_position() -> None:
 
 @pytest.mark.parametrize(
     "cursor",
-    ["", "%%%", "bm90LWpzb24", query.encode_keyset(AT.replace(tzinfo=None), "o-1"), "WzEsMl0"],
+    [
+        "",
+        "%%%",
+        "bm90LWpzb24",
+        query.encode_keyset(AT.replace(tzinfo=None), "o-1"),
+        "WzEsMl0",
+        "W" * 600,
+        base64.urlsafe_b64encode(b"[" * 300).decode(),
+    ],
 )
 def test_any_other_cursor_is_refused_naming_it(cursor: str) -> None:
     with pytest.raises(ContractViolationError) as error:
@@ -40,7 +49,7 @@ def test_limit_within_bounds(raw: str | None, expected: int) -> None:
     assert query.limit(params, 50, 500) == expected
 
 
-@pytest.mark.parametrize("raw", ["0", "501", "-1", "1.5", "ten", ""])
+@pytest.mark.parametrize("raw", ["0", "501", "-1", "1.5", "ten", "", "²", "\u0661\u0660"])
 def test_limit_out_of_bounds_is_refused(raw: str) -> None:
     with pytest.raises(ContractViolationError) as error:
         query.limit({"limit": raw}, 50, 500)
@@ -50,7 +59,8 @@ def test_limit_out_of_bounds_is_refused(raw: str) -> None:
 def test_a_moment_needs_its_offset() -> None:
     assert query.moment({"from": "2026-12-05T12:30:00+00:00"}, "from") == AT
     assert query.moment({}, "from") is None
-    for raw in ("2026-12-05T12:30:00", "yesterday"):
+    assert query.moment({"from": "2026-12-05T13:30:00+01:00"}, "from") == AT
+    for raw in ("2026-12-05T12:30:00", "yesterday", "0001-01-01T00:00:00+01:00"):
         with pytest.raises(ContractViolationError) as error:
             query.moment({"to": raw}, "to")
         assert field_of(error) == "to"
