@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,10 @@ class UnskippableEvent(faust.Event):
         return super().ack()
 
 
+def _count_nothing(topic: str, records: int) -> None:
+    return None
+
+
 class TributaryApp(faust.App):
     """A Faust app with the state our guards around Faust need.
 
@@ -91,7 +96,9 @@ class TributaryApp(faust.App):
       (`streams.runtime.commit_guard`);
     - `fetch_positions`: what the consumer really fetched from each source partition
       (`streams.runtime.fetch_positions`); both guards are installed on the consumer by
-      `_new_consumer`.
+      `_new_consumer`;
+    - `count_sent(topic, records)`: called once per published batch (`TopicPublisher`, which
+      bypasses Faust's per-record send sensors); the worker's metrics count through it.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -100,6 +107,7 @@ class TributaryApp(faust.App):
         self.changelog_writes = ChangelogWrites()
         self.held_commits = HeldCommits()
         self.fetch_positions = FetchPositions()
+        self.count_sent: Callable[[str, int], None] = _count_nothing
 
     def _new_consumer(self) -> ConsumerT:
         """Faust's consumer, its fetching and commits guarded."""

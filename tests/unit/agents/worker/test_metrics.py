@@ -18,7 +18,8 @@ from agents.worker.metrics import (
     install_worker_metrics,
     partition_lags,
 )
-from streams.runtime import Sample
+from streams.runtime import Sample, create_faust_app
+from streams.settings import WorkerProcessSettings
 
 ORDERS = TP("orders.events", 0)
 
@@ -217,3 +218,19 @@ async def test_fausts_per_event_and_table_series_are_not_kept(app: faust.App) ->
     assert samples(metrics, "tributary_worker_events_total") == {
         (("agent", "materialize_orders"),): 1
     }
+
+
+def test_a_published_batch_counts_each_of_its_records_as_sent() -> None:
+    """Publishers bypass Faust's per-record send sensors; the app's `count_sent` hook, which
+    the metrics install, keeps the `faust_` send series counting records."""
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 6131}}))
+    metrics = WorkerMetrics()
+    install_worker_metrics(app, metrics)
+    app.count_sent("p-notifications.status", 3)
+    app.count_sent("p-notifications.status", 2)
+    app.count_sent("p-notifications.dispatch", 1)
+    assert samples(metrics, "faust_topic_messages_sent_total") == {
+        (("topic", "topic.p-notifications.status"),): 5,
+        (("topic", "topic.p-notifications.dispatch"),): 1,
+    }
+    assert samples(metrics, "faust_total_sent_messages_total") == {(): 6}
