@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ import uvloop
 from faust.types import TP, ConsumerT
 
 from streams.kafka.catalog import TopicSpec
-from streams.runtime.changelog_writes import ChangelogWrites, DurableTable
+from streams.runtime.changelog_writes import ChangelogWrites, DurableTable, send_changes
 from streams.runtime.commit_guard import HeldCommits, guard_commits
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
+from streams.runtime.partition_batches import app_producer
 from streams.settings import FaustAppConfig, KafkaSettings
 
 # Per partition and produce request; a 500-event batch of ~300-byte records fits in one.
@@ -104,10 +106,15 @@ class TributaryApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batches_in_flight = 0
-        self.changelog_writes = ChangelogWrites()
+        self.changelog_writes = ChangelogWrites(
+            partial(send_changes, lambda: app_producer(self), self._count_sent)
+        )
         self.held_commits = HeldCommits()
         self.fetch_positions = FetchPositions()
         self.count_sent: Callable[[str, int], None] = _count_nothing
+
+    def _count_sent(self, topic: str, records: int) -> None:
+        self.count_sent(topic, records)  # looked up at each call: the metrics replace it
 
     def _new_consumer(self) -> ConsumerT:
         """Faust's consumer, its fetching and commits guarded."""

@@ -53,27 +53,34 @@ class PartitionBatches:
             by_partition[partition].append(record)
         deliveries: list[asyncio.Future[Any]] = []
         for partition, grouped in by_partition.items():
-            deliveries.extend(await self._send_partition(producer, partition, grouped))
+            sent = await send_to_partition(producer, self._topic, partition, grouped)
+            deliveries.extend(future for future, _ in sent)
         return deliveries
 
-    async def _send_partition(
-        self,
-        producer: AIOKafkaProducer,
-        partition: int,
-        records: Sequence[OutgoingRecord],
-    ) -> list[asyncio.Future[Any]]:
-        # The timestamp is the time of appending (the builder's, when given None), in ms.
-        deliveries: list[asyncio.Future[Any]] = []
+
+async def send_to_partition(
+    producer: AIOKafkaProducer, topic: str, partition: int, records: Sequence[OutgoingRecord]
+) -> list[tuple[asyncio.Future[Any], int]]:
+    """Queue `records` on one partition in as few record batches as fit: (future, records) per
+    batch; a future resolves to the batch's `RecordMetadata` (its base offset) once acknowledged.
+
+    Timestamps are the time of appending (the builder's, given None).
+    """
+    sent: list[tuple[asyncio.Future[Any], int]] = []
+    batch = producer.create_batch()
+    for record in records:
+        headers = list(record.headers)
+        if batch.append(timestamp=None, key=record.key, value=record.value, headers=headers):
+            continue
+        # Full: send it and start the next with this record (an empty batch takes any one
+        # record, as a batch of its own, like aiokafka's `send`).
+        sent.append(
+            (await producer.send_batch(batch, topic, partition=partition), batch.record_count())
+        )
         batch = producer.create_batch()
-        for record in records:
-            headers = list(record.headers)
-            if batch.append(timestamp=None, key=record.key, value=record.value, headers=headers):
-                continue
-            # Full: send it and start the next with this record (an empty batch takes any one
-            # record, as a batch of its own, like aiokafka's `send`).
-            deliveries.append(await producer.send_batch(batch, self._topic, partition=partition))
-            batch = producer.create_batch()
-            batch.append(timestamp=None, key=record.key, value=record.value, headers=headers)
-        if batch.record_count():
-            deliveries.append(await producer.send_batch(batch, self._topic, partition=partition))
-        return deliveries
+        batch.append(timestamp=None, key=record.key, value=record.value, headers=headers)
+    if batch.record_count():
+        sent.append(
+            (await producer.send_batch(batch, topic, partition=partition), batch.record_count())
+        )
+    return sent
