@@ -8,6 +8,7 @@ from typing import Any
 import faust
 import pytest
 from faust.types import TP
+from faust.types.tuples import Message
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.orders.materializer import MaterializerStats
@@ -234,3 +235,25 @@ def test_a_published_batch_counts_each_of_its_records_as_sent() -> None:
         (("topic", "topic.p-notifications.dispatch"),): 1,
     }
     assert samples(metrics, "faust_total_sent_messages_total") == {(): 6}
+
+
+def test_received_records_count_per_topic_and_keep_the_last_offset_per_partition(
+    app: faust.App,
+) -> None:
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    for offset in (7, 8):
+        message = Message(ORDERS.topic, ORDERS.partition, offset, 0.0, 0, None, b"k", b"v", None)
+        monitor.on_message_in(ORDERS, offset, message)
+    other = TP("users.events", 3)
+    monitor.on_message_in(other, 2, Message(other.topic, 3, 2, 0.0, 0, None, b"k", b"v", None))
+    assert samples(metrics, "faust_messages_received_per_topic_total") == {
+        (("topic", "orders.events"),): 2,
+        (("topic", "users.events"),): 1,
+    }
+    assert samples(metrics, "faust_messages_received_per_topics_partition") == {
+        (("partition", "0"), ("topic", "orders.events")): 8,
+        (("partition", "3"), ("topic", "users.events")): 2,
+    }
+    assert samples(metrics, "faust_messages_received_total") == {(): 3}
+    assert monitor.messages_received_by_topic[ORDERS.topic] == 2
