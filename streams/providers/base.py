@@ -27,6 +27,9 @@ class OutboundMessage:
     recipient: str
     subject: str | None
     body: str
+    # The same for every try of one attempt (notification id and attempt): providers that honour
+    # keys send a repeated try once. None: no key is sent.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

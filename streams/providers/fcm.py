@@ -33,5 +33,5 @@ class FcmSender(HttpSender):
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        _headers, body = await self._post(json_body=self.request_body(message))
+        _headers, body = await self._post(message, json_body=self.request_body(message))
         return SendResult(PROVIDER, message_id_or_unknown(body_field(body, "name")))

@@ -59,7 +59,7 @@ class MetaSender(HttpSender):
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        _headers, body = await self._post(json_body=self.request_body(message))
+        _headers, body = await self._post(message, json_body=self.request_body(message))
         return SendResult(PROVIDER, message_id_or_unknown(_message_id(body)))
 
 

@@ -70,7 +70,7 @@ class SendGridSender(HttpSender):
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        headers, _body = await self._post(json_body=self.request_body(message))
+        headers, _body = await self._post(message, json_body=self.request_body(message))
         return SendResult(PROVIDER, message_id_or_unknown(headers.get("X-Message-Id")))
 
 

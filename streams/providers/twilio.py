@@ -39,6 +39,8 @@ PROVIDER = "twilio"
 
 
 class TwilioSender(HttpSender):
+    idempotency_header = "I-Twilio-Idempotency-Token"
+
     def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
         base = settings.twilio_base_url.rstrip("/")
         sid = settings.twilio_account_sid
@@ -61,7 +63,7 @@ class TwilioSender(HttpSender):
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        _headers, body = await self._post(form=self.form(message))
+        _headers, body = await self._post(message, form=self.form(message))
         return SendResult(PROVIDER, message_id_or_unknown(body_field(body, "sid")))
 
 
