@@ -107,7 +107,7 @@ def receipt_webhook_id(request: web.Request, provider: str, body: bytes) -> str:
         return verified_webhook_id(request, SECRET_NAME, body)
     settings = request.app[SETTINGS]
     providers = settings.providers
-    if provider == "twilio":
+    if provider == "twilio" and providers.twilio_auth_token is not None:
         base = settings.api.public_url
         url = f"{base.rstrip('/')}{request.path_qs}" if base else str(request.url)
         token = providers.twilio_auth_token.get_secret_value()

@@ -7,6 +7,7 @@ services that `stack/stackctl.py start` started.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -74,6 +75,9 @@ def _announce(settings: Settings, api_url: str, worker_url: str) -> None:
 
 
 def main() -> int:
+    # A development tool: its processes (which inherit this environment) accept the
+    # development secrets the Makefile publishes, as under `make dev`.
+    os.environ.setdefault("TRIBUTARY_ENV", "dev")
     settings = Settings()
     api_url = f"http://{settings.api.host}:{settings.api.port}"
     worker_url = f"http://{settings.worker.web_host}:{settings.worker.web_port}"

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from schemas.provider_receipts import ProviderReceiptItem
 from streams.errors import InvalidSignatureError
-from streams.providers.base import OutboundMessage, SendResult
+from streams.providers.base import OutboundMessage, SendResult, credential
 from streams.providers.http import HttpSender, body_field, message_id_or_unknown
 from streams.providers.receipts import (
     MAX_EVENTS,
@@ -45,7 +45,7 @@ class MetaSender(HttpSender):
     def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
         base = settings.meta_base_url.rstrip("/")
         url = f"{base}/{API_VERSION}/{settings.meta_phone_number_id}/messages"
-        token = settings.meta_access_token.get_secret_value()
+        token = credential(settings.meta_access_token, "providers.meta_access_token")
         super().__init__(PROVIDER, session, url, {"Authorization": f"Bearer {token}"})
 
     def request_body(self, message: OutboundMessage) -> dict[str, object]:

@@ -29,7 +29,7 @@ from pydantic import Field, RootModel
 
 from schemas.provider_receipts import ProviderReceiptItem
 from streams.errors import InvalidSignatureError
-from streams.providers.base import OutboundMessage, SendResult
+from streams.providers.base import OutboundMessage, SendResult, credential
 from streams.providers.http import HttpSender, message_id_or_unknown
 from streams.providers.receipts import (
     MAX_EVENTS,
@@ -51,7 +51,7 @@ PROVIDER = "sendgrid"
 class SendGridSender(HttpSender):
     def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
         url = f"{settings.sendgrid_base_url.rstrip('/')}/v3/mail/send"
-        token = settings.sendgrid_api_key.get_secret_value()
+        token = credential(settings.sendgrid_api_key, "providers.sendgrid_api_key")
         super().__init__(PROVIDER, session, url, {"Authorization": f"Bearer {token}"})
         self._from = settings.email_from
 

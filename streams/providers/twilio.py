@@ -21,7 +21,7 @@ import aiohttp
 
 from schemas.provider_receipts import ProviderReceiptItem
 from streams.errors import InvalidSignatureError, MalformedBodyError
-from streams.providers.base import OutboundMessage, SendResult
+from streams.providers.base import OutboundMessage, SendResult, credential
 from streams.providers.http import HttpSender, body_field, message_id_or_unknown
 from streams.providers.receipts import (
     OpenModel,
@@ -43,7 +43,8 @@ class TwilioSender(HttpSender):
         base = settings.twilio_base_url.rstrip("/")
         sid = settings.twilio_account_sid
         url = f"{base}/2010-04-01/Accounts/{sid}/Messages.json"
-        credentials = f"{sid}:{settings.twilio_auth_token.get_secret_value()}".encode()
+        token = credential(settings.twilio_auth_token, "providers.twilio_auth_token")
+        credentials = f"{sid}:{token}".encode()
         headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"}
         super().__init__(PROVIDER, session, url, headers)
         self._from = settings.twilio_from

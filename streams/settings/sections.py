@@ -52,6 +52,9 @@ class ApiSettings(_Section):
     public_url: str | None = None
 
 
+FAMILIES = ("orders", "users", "auth", "providers")
+
+
 class WebhookSettings(_Section):
     secret_orders: SecretStr | None = None
     secret_users: SecretStr | None = None
@@ -62,6 +65,10 @@ class WebhookSettings(_Section):
     dedupe_ttl_s: int = Field(default=24 * 3600, ge=1)
     # How long a duplicate delivery waits for the first copy's produce to settle.
     dedupe_wait_s: float = Field(default=15.0, gt=0)
+
+    def secrets(self) -> dict[str, SecretStr | None]:
+        """By setting name, for `streams.settings.secrets`."""
+        return {f"webhook.secret_{family}": self.secret_for(family) for family in FAMILIES}
 
     def secret_for(self, family: str) -> SecretStr | None:
         secrets: dict[str, SecretStr | None] = {
@@ -101,6 +108,9 @@ class OperatorSettings(_Section):
     # Bearer token for the operator endpoints (table views, lifting blocks). Unset, those
     # endpoints answer 403: an operator surface is never open by accident.
     token: SecretStr | None = None
+
+    def secrets(self) -> dict[str, SecretStr | None]:
+        return {"operator.token": self.token}
 
 
 class MetricsSettings(_Section):
@@ -205,14 +215,16 @@ class DispatchSettings(_Section):
 class ProviderSettings(_Section):
     """Where and as whom each provider is called; defaults are the local provider sandbox.
 
-    The credentials default to the sandbox's development values: real ones come from the
-    environment (`TRIBUTARY_PROVIDERS_SENDGRID_API_KEY`, ...). `<channel>_primary` and
+    The credentials have no defaults: they come from the environment
+    (`TRIBUTARY_PROVIDERS_SENDGRID_API_KEY`, ...; the Makefile sets the sandbox's development
+    ones). A provider whose credential is unset is not used for sending (`provider_senders`), and
+    its own receipt signatures are refused. `<channel>_primary` and
     `<channel>_secondary` pick the providers of a channel; the secondary takes over while the
     primary's circuit is open.
     """
 
     sendgrid_base_url: str = "http://127.0.0.1:8090"
-    sendgrid_api_key: SecretStr = SecretStr("dev-sendgrid-key")
+    sendgrid_api_key: SecretStr | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=1, le=65535)
     smtp_username: str | None = None
@@ -221,7 +233,7 @@ class ProviderSettings(_Section):
     email_from: str = "notifications@tributary.test"
     twilio_base_url: str = "http://127.0.0.1:8090"
     twilio_account_sid: str = "ACdev0000000000000000000000000000"
-    twilio_auth_token: SecretStr = SecretStr("dev-twilio-token")
+    twilio_auth_token: SecretStr | None = None
     twilio_from: str = "+15550000000"
     # Where twilio posts status callbacks; our notification id is appended as a query parameter.
     twilio_status_callback_url: str = "http://127.0.0.1:8080/v1/webhooks/providers/twilio"
@@ -231,10 +243,10 @@ class ProviderSettings(_Section):
     meta_app_secret: SecretStr | None = None
     fcm_base_url: str = "http://127.0.0.1:8090"
     fcm_project: str = "tributary-dev"
-    fcm_access_token: SecretStr = SecretStr("dev-fcm-token")
+    fcm_access_token: SecretStr | None = None
     meta_base_url: str = "http://127.0.0.1:8090"
     meta_phone_number_id: str = "100000000000000"
-    meta_access_token: SecretStr = SecretStr("dev-meta-token")
+    meta_access_token: SecretStr | None = None
     email_primary: ProviderName = "sendgrid"
     email_secondary: ProviderName | None = "smtp"
     sms_primary: ProviderName = "twilio"
@@ -243,6 +255,15 @@ class ProviderSettings(_Section):
     push_secondary: ProviderName | None = None
     whatsapp_primary: ProviderName = "meta"
     whatsapp_secondary: ProviderName | None = None
+
+    def secrets(self) -> dict[str, SecretStr | None]:
+        names = ("sendgrid_api_key", "twilio_auth_token", "fcm_access_token", "meta_access_token")
+        found: dict[str, SecretStr | None] = {f"providers.{n}": getattr(self, n) for n in names}
+        return (
+            found
+            | {"providers.smtp_password": self.smtp_password}
+            | {"providers.meta_app_secret": self.meta_app_secret}
+        )
 
     @field_validator(
         "email_secondary", "sms_secondary", "push_secondary", "whatsapp_secondary", mode="before"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import subprocess
 import sys
 import uuid
@@ -28,7 +29,20 @@ from streams.stores.order_store import OrderStore
 from tests.integration.kafka_io import topic_catalog
 
 REPO = Path(__file__).resolve().parents[2]
+PROVIDER_CREDENTIALS = (
+    "sendgrid_api_key",
+    "twilio_auth_token",
+    "fcm_access_token",
+    "meta_access_token",
+)
 INTEGRATION_DIR = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests run in development mode, as `make dev` does: the settings built here and the
+    processes they start (which inherit this environment) accept the Makefile's development
+    secrets when a shell exported them."""
+    os.environ.setdefault("TRIBUTARY_ENV", "dev")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -117,8 +131,17 @@ def isolated_settings(base: Settings) -> Settings:
         }
     )
     worker = base.worker.model_copy(update={"app_id": f"tributary-test-{run}"})
+    # Credentials have no defaults; the sandbox only checks that there are some.
+    providers = base.providers.model_copy(
+        update={name: SecretStr(f"test-{name}-{uuid.uuid4().hex}") for name in PROVIDER_CREDENTIALS}
+    )
     return base.model_copy(
-        update={"topic_prefix": f"t{run}-", "webhook": webhook, "worker": worker}
+        update={
+            "topic_prefix": f"t{run}-",
+            "webhook": webhook,
+            "worker": worker,
+            "providers": providers,
+        }
     )
 
 
