@@ -21,6 +21,7 @@ from typing import Any, get_args
 
 from aiohttp import web
 
+from api.access import requires
 from api.errors import NotFoundError
 from api.keys import DELIVERY_STORE
 from schemas.notifications import Channel, NotificationState
@@ -95,6 +96,7 @@ def delivery_body(row: DeliveryRow) -> dict[str, Any]:
     return row.model_dump(mode="json", exclude={"state_rank"})
 
 
+@requires("notifications:read")
 async def get_notification(request: web.Request) -> web.Response:
     notification_id = request.match_info["id"]
     found = await request.app[DELIVERY_STORE].get(notification_id)
@@ -105,6 +107,7 @@ async def get_notification(request: web.Request) -> web.Response:
     return web.json_response(delivery_body(row) | {"timeline": timeline})
 
 
+@requires("notifications:read")
 async def list_user_notifications(request: web.Request) -> web.Response:
     query = request.query
     limit = _limit(query)
@@ -138,6 +141,7 @@ def stats_body(stats: DeliveryStats) -> dict[str, Any]:
     return body
 
 
+@requires("stats:read")
 async def delivery_stats(request: web.Request) -> web.Response:
     query = request.query
     end = _time(query, "to", datetime.now(UTC))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.access import requires
 from api.errors import NotFoundError
 from api.keys import ORDER_STORE
 
 
+@requires("orders:read")
 async def get_order(request: web.Request) -> web.Response:
     order_id = request.match_info["id"]
     view = await request.app[ORDER_STORE].get(order_id)

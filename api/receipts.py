@@ -21,6 +21,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from aiohttp import web
 
+from api.access import signed_webhook
 from api.delivery import Delivered, EventEncoder, OutboundRecord, deliver_all_once
 from api.errors import NotFoundError
 from api.families import event_id_for
@@ -125,6 +126,7 @@ def receipt_webhook_id(request: web.Request, provider: str, body: bytes) -> str:
     raise InvalidSignatureError(f"no {provider} webhook key is configured", native)
 
 
+@signed_webhook
 async def ingest_receipts(request: web.Request) -> web.StreamResponse:
     provider = request.match_info["provider"]
     found = FORMATS.get(provider)

@@ -50,6 +50,10 @@ class ApiSettings(_Section):
     # The API's URL as the outside world calls it (behind a proxy, say): Twilio signs the URL it
     # called. Unset, the URL of the request as it reached the API.
     public_url: str | None = None
+    # How long a verified API key is trusted without asking PostgreSQL again: a revoked key
+    # is refused at the latest this long after its revocation. 0: ask on every request.
+    key_cache_s: float = Field(default=5.0, ge=0)
+    key_cache_entries: int = Field(default=10_000, ge=1)
 
 
 FAMILIES = ("orders", "users", "auth", "providers")

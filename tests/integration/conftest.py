@@ -26,6 +26,7 @@ from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_bloc
 from streams.migrations import runner as migrate
 from streams.settings import Settings
 from streams.stores.order_store import OrderStore
+from tests.integration.api_keys import bearer, create_key
 from tests.integration.kafka_io import topic_catalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,6 +114,13 @@ def stack_settings() -> Settings:
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(migrate.upgrade, settings.database).result()
     return settings
+
+
+@pytest.fixture(scope="session")
+async def api_headers(stack_settings: Settings) -> dict[str, str]:
+    """`Authorization` with a key of every scope, for clients of the API's reads: made once,
+    in the real PostgreSQL (tests of access itself make keys of their own)."""
+    return bearer(await create_key(stack_settings.database))
 
 
 def _test_secret() -> SecretStr:

@@ -121,14 +121,17 @@ async def test_a_wrong_method_is_a_405_problem_with_allow(client: Client) -> Non
 
 
 async def test_an_unexpected_error_is_a_500_problem_without_internals(
-    aiohttp_client: AiohttpClient, settings: Settings, caplog: pytest.LogCaptureFixture
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    api_headers: dict[str, str],
 ) -> None:
     async def broken(request: web.Request) -> web.Response:
         raise RuntimeError("internal detail 7f3a")
 
     app = create_app(settings)
     app.router.add_get("/broken", broken)
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(app, headers=api_headers)
     response = await client.get("/broken")
     assert response.status == 500
     assert response.content_type == "application/problem+json"

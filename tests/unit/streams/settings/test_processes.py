@@ -36,7 +36,7 @@ FIELDS: dict[type[ProcessSettings], set[str]] = {
     | {"notifications", "operator"},
     ApiProcessSettings: KAFKA_COMMON
     | {"database", "redis", "api", "webhook", "providers", "ratelimit", "operator"},
-    CliProcessSettings: KAFKA_COMMON | {"worker", "dispatch", "operator"},
+    CliProcessSettings: KAFKA_COMMON | {"worker", "dispatch", "operator", "database"},
     MigrationsProcessSettings: {"log_level", "env", "database"},
     SandboxProcessSettings: {"log_level", "env", "sandbox", "webhook"},
 }
