@@ -9,7 +9,8 @@ nothing and are not under `/v1`, so they stay open; `/metrics` requires `operato
 The caller is a key (`Authorization: Bearer trb_<id>_<secret>`, `streams.api_keys`), or, for
 `operator` only, the operator token. 401 without a valid key (no header, unknown, revoked,
 malformed: the answer does not say which), 403 with a valid key lacking the scope; both before
-the handler runs, so neither says whether the resource exists.
+the handler runs, so neither says whether the resource exists. A key's own limits
+(`api.key_limits`) are taken next: 429 over them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 from cachetools import TTLCache
 
+from api.key_limits import enforce_key_limits
 from api.keys import KEY_VERIFIER, SETTINGS
 from streams.api_keys import PREFIX, SCOPES, ApiKey, Scope, parse_key, secret_matches
 from streams.errors import TributaryError
@@ -167,6 +169,10 @@ def access_middleware() -> Middleware:
         if scope not in caller.scopes:
             raise AccessError(403, f"this API key does not have the scope {scope!r}")
         request[CALLER] = caller
-        return await handler(request)
+        limit = None if caller.key is None else await enforce_key_limits(request, caller.key)
+        response = await handler(request)
+        if limit is not None and not response.prepared:
+            response.headers.update(limit.headers())
+        return response
 
     return check_access
