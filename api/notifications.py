@@ -31,6 +31,10 @@ from streams.stores.delivery_store import Cursor, DeliveryRow, DeliveryStats
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 DEFAULT_STATS_RANGE = timedelta(days=1)
+# One statistics query scans at most this much of the deliveries.
+MAX_STATS_RANGE = timedelta(days=31)
+# Ours are under 100 characters (a time and an id); anything far longer is not ours.
+MAX_CURSOR_CHARS = 512
 _STATES = frozenset(get_args(NotificationState))
 _CHANNELS = frozenset(get_args(Channel))
 # Rates are over the notifications that reached an outcome with a provider.
@@ -48,11 +52,13 @@ def encode_cursor(cursor: Cursor) -> str:
 
 
 def decode_cursor(text: str) -> Cursor:
+    if len(text) > MAX_CURSOR_CHARS:
+        raise InvalidCursorError("not a cursor this API issued")
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         created_at, notification_id = json.loads(raw)
         at = datetime.fromisoformat(created_at)
-    except (binascii.Error, ValueError, TypeError) as exc:
+    except (binascii.Error, ValueError, TypeError, RecursionError) as exc:
         raise InvalidCursorError("not a cursor this API issued") from exc
     if at.tzinfo is None or not isinstance(notification_id, str):
         raise InvalidCursorError("not a cursor this API issued")
@@ -67,7 +73,7 @@ def _limit(query: Any) -> int:
     raw = query.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise _invalid("limit", f"must be an integer from 1 to {MAX_LIMIT}")
     return int(raw)
 
@@ -148,6 +154,8 @@ async def delivery_stats(request: web.Request) -> web.Response:
     start = _time(query, "from", end - DEFAULT_STATS_RANGE)
     if start >= end:
         raise _invalid("from", "must be before to")
+    if end - start > MAX_STATS_RANGE:
+        raise _invalid("from", f"the range from..to may span at most {MAX_STATS_RANGE.days} days")
     channel = _choice(query, "channel", _CHANNELS)
     groups = await request.app[DELIVERY_STORE].stats(start, end, channel)
     body = {

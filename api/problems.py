@@ -200,10 +200,11 @@ def problem_middleware(retry_after_s: int) -> Middleware:
         except Exception as exc:
             problem = problem_for(exc, retry_after_s)
             if problem.status == 500:
-                log.exception("unexpected error answering %s %s", request.method, request.path)
+                # The path as repr: decoded, it may hold newlines that would forge log lines.
+                log.exception("unexpected error answering %s %r", request.method, request.path)
             elif problem.status >= 500:
                 log.warning(
-                    "answering %s %s with %s: %r", request.method, request.path, problem.status, exc
+                    "answering %s %r with %s: %r", request.method, request.path, problem.status, exc
                 )
             return problem.response(request.path)
 

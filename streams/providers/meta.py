@@ -27,6 +27,7 @@ from streams.providers.receipts import (
     MAX_EVENTS,
     OpenModel,
     ReceiptRequest,
+    UnixSeconds,
     parse_json,
     receipt_item,
     request_id,
@@ -82,7 +83,7 @@ class MetaError(OpenModel):
 class MetaStatus(OpenModel):
     id: str
     status: str
-    timestamp: int
+    timestamp: UnixSeconds
     biz_opaque_callback_data: str | None = None
     errors: list[MetaError] = []
 

@@ -35,6 +35,7 @@ from streams.providers.receipts import (
     MAX_EVENTS,
     OpenModel,
     ReceiptRequest,
+    UnixSeconds,
     parse_json,
     receipt_item,
     request_id,
@@ -88,7 +89,7 @@ STATES = {
 
 class SendGridEvent(OpenModel):
     event: str
-    timestamp: int
+    timestamp: UnixSeconds
     sg_message_id: str | None = None
     notification_id: str | None = None
     reason: str | None = None
