@@ -31,7 +31,13 @@ class KafkaSettings(_Section):
 class DatabaseSettings(_Section):
     url: SecretStr = SecretStr("postgresql+asyncpg://tributary:tributary@127.0.0.1:55432/tributary")
     pool_size: int = Field(default=5, ge=1)
+    # Connections opened beyond pool_size under load (closed again when returned).
+    max_overflow: int = Field(default=10, ge=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    # How long a caller waits for a connection when all are in use, and how long PostgreSQL
+    # lets one statement run (0: no limit); either way the caller gets 503 with Retry-After.
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    statement_timeout_s: float = Field(default=15.0, ge=0)
     # Upper bound for one batched statement, in rows.
     batch_rows: int = Field(default=500, ge=1)
 
