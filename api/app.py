@@ -15,6 +15,7 @@ from api import (
     health,
     metrics,
     notifications,
+    openapi,
     orders,
     rate_limits,
     receipts,
@@ -106,6 +107,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app.add_routes(receipts.routes())
     app.add_routes(notifications.routes())
     app.add_routes(health.routes())
+    app.add_routes(openapi.routes())
     app.add_routes([web.get("/metrics", metrics.serve_metrics)])
     return app
 

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from api.access import requires
 from api.errors import NotFoundError
+from api.identifiers import is_identifier
 from api.keys import DELIVERY_STORE
 from schemas.notifications import Channel, NotificationState
 from streams.errors import ContractViolationError, FieldError
@@ -95,7 +96,10 @@ def _time(query: Any, name: str, default: datetime) -> datetime:
         raise _invalid(name, "must be an RFC 3339 date-time") from None
     if value.tzinfo is None:
         raise _invalid(name, "must carry a UTC offset")
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise _invalid(name, "is outside the years 1 to 9999 in UTC") from None
 
 
 def delivery_body(row: DeliveryRow) -> dict[str, Any]:
@@ -105,7 +109,8 @@ def delivery_body(row: DeliveryRow) -> dict[str, Any]:
 @requires("notifications:read")
 async def get_notification(request: web.Request) -> web.Response:
     notification_id = request.match_info["id"]
-    found = await request.app[DELIVERY_STORE].get(notification_id)
+    store = request.app[DELIVERY_STORE]
+    found = await store.get(notification_id) if is_identifier(notification_id) else None
     if found is None:
         raise NotFoundError(f"notification {notification_id!r}")
     row, steps = found
@@ -123,12 +128,15 @@ async def list_user_notifications(request: web.Request) -> web.Response:
             after = decode_cursor(query["cursor"])
         except InvalidCursorError as exc:
             raise _invalid("cursor", str(exc)) from exc
-    rows = await request.app[DELIVERY_STORE].list_for_user(
-        request.match_info["id"],
-        limit=limit + 1,
-        after=after,
-        state=_choice(query, "status", _STATES),
-        channel=_choice(query, "channel", _CHANNELS),
+    state = _choice(query, "status", _STATES)
+    channel = _choice(query, "channel", _CHANNELS)
+    user_id = request.match_info["id"]
+    rows = (
+        await request.app[DELIVERY_STORE].list_for_user(
+            user_id, limit=limit + 1, after=after, state=state, channel=channel
+        )
+        if is_identifier(user_id)
+        else []
     )
     page = rows[:limit]
     next_cursor = None
@@ -151,7 +159,11 @@ def stats_body(stats: DeliveryStats) -> dict[str, Any]:
 async def delivery_stats(request: web.Request) -> web.Response:
     query = request.query
     end = _time(query, "to", datetime.now(UTC))
-    start = _time(query, "from", end - DEFAULT_STATS_RANGE)
+    try:
+        default_start = end - DEFAULT_STATS_RANGE
+    except OverflowError:
+        raise _invalid("to", "leaves no room for a range before it") from None
+    start = _time(query, "from", default_start)
     if start >= end:
         raise _invalid("from", "must be before to")
     if end - start > MAX_STATS_RANGE:

@@ -134,3 +134,29 @@ async def test_a_non_ascii_timestamp_header_is_401(client: Client, settings: Set
     headers = signed(settings, raw) | {"webhook-timestamp": digits}
     response = await client.post("/v1/webhooks/orders", data=raw, headers=headers)
     assert (await _problem(response, 401))["header"] == "webhook-timestamp"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/orders/a%00b",
+        "/v1/notifications/a%00b",
+        "/v1/users/a%00b/notifications",
+        "/v1/orders/" + "x" * 300,
+    ],
+)
+async def test_ids_that_no_resource_can_have_are_404(client: Client, path: str) -> None:
+    """A NUL byte (PostgreSQL refuses it in text) or an over-long id names nothing."""
+    response = await client.get(path)
+    if path.startswith("/v1/users/"):
+        assert (await response.json())["items"] == []
+    else:
+        await _problem(response, 404)
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+async def test_stats_times_at_the_edges_of_the_calendar_are_422(client: Client, when: str) -> None:
+    for name in ("from", "to"):
+        response = await client.get("/v1/stats/delivery", params={name: when})
+        body = await _problem(response, 422)
+        assert body["errors"][0]["field"] in ("from", "to")
