@@ -14,7 +14,7 @@ state, messages not sent by us) is 202 too, with `receipts: 0`: providers resend
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -126,6 +126,15 @@ def receipt_webhook_id(request: web.Request, provider: str, body: bytes) -> str:
     raise InvalidSignatureError(f"no {provider} webhook key is configured", native)
 
 
+def signed_query(request: web.Request, provider: str) -> Mapping[str, str]:
+    """The query, when the signature covered it: only Twilio's own signature (over the URL Twilio
+    called) does. A Standard Webhooks signature covers the body alone, so a query there could
+    point a validly signed receipt at another notification: it is not read."""
+    native = NATIVE_HEADERS.get(provider)
+    covered = provider == "twilio" and native is not None and native in request.headers
+    return request.query if covered else {}
+
+
 @signed_webhook
 async def ingest_receipts(request: web.Request) -> web.StreamResponse:
     provider = request.match_info["provider"]
@@ -137,7 +146,7 @@ async def ingest_receipts(request: web.Request) -> web.StreamResponse:
     webhook_id = receipt_webhook_id(request, provider, body)
     require_media_type(request, found.media_type)
     now = datetime.now(UTC)
-    receipts = found.parse(ReceiptRequest(body, request.query, now))
+    receipts = found.parse(ReceiptRequest(body, signed_query(request, provider), now))
     if not receipts:
         return web.json_response({"status": "accepted", "receipts": 0}, status=202)
     codec = await app[CODEC].codec()

@@ -135,6 +135,9 @@ def twilio_post(receipt: Receipt) -> ReceiptPost | None:
     if error_code is not None:
         form |= {"ErrorCode": error_code, "ErrorMessage": receipt.reason or "undelivered"}
     query = urllib.parse.urlencode({"notification_id": receipt.notification_id})
+    # Signed with Standard Webhooks, which covers the body only: the id rides in it too (the API
+    # reads the query only under Twilio's own signature, which covers the URL).
+    form["notification_id"] = receipt.notification_id
     body = urllib.parse.urlencode(form).encode()
     return ReceiptPost("application/x-www-form-urlencoded", body, query)
 

@@ -86,7 +86,9 @@ def parse_receipts(request: ReceiptRequest) -> list[ProviderReceiptItem]:
         raise MalformedBodyError(f"the body is not a UTF-8 form: {exc}") from exc
     status = validated(TwilioStatus, form)
     state = STATES.get(status.MessageStatus)
-    notification_id = request.query.get("notification_id")
+    # The callback URL's query when Twilio's own signature covered the URL (the API passes the
+    # query only then), else a form field, which every signature covers.
+    notification_id = request.query.get("notification_id") or form.get("notification_id")
     if state is None or not notification_id:
         return []
     reason = None

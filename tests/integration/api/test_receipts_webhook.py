@@ -129,11 +129,15 @@ async def test_native_sendgrid_events_and_twilio_callbacks_become_receipts(
     assert sendgrid.status == 202, await sendgrid.text()
     assert (await sendgrid.json())["receipts"] == 1
 
-    form = f"MessageSid=SM{run}&MessageStatus=undelivered&ErrorCode=30003".encode()
-    headers = signed(settings, form, family="providers", content_type=FORM)
-    path = f"/v1/webhooks/providers/twilio?notification_id=n-{run}-sms"
-    twilio = await client.post(path, data=form, headers=headers)
+    # Relayed with Standard Webhooks (body only): the id rides in the signed form.
+    form = (
+        f"MessageSid=SM{run}&MessageStatus=undelivered&ErrorCode=30003&notification_id=n-{run}-sms"
+    )
+    headers = signed(settings, form.encode(), family="providers", content_type=FORM)
+    path = "/v1/webhooks/providers/twilio"
+    twilio = await client.post(path, data=form.encode(), headers=headers)
     assert twilio.status == 202, await twilio.text()
+    assert (await twilio.json())["receipts"] == 1
 
     records = await topic_records(settings, "notifications.receipts")
     found = sorted(
@@ -147,8 +151,10 @@ async def test_native_sendgrid_events_and_twilio_callbacks_become_receipts(
     ]
 
     # A form where JSON is due (and the reverse) is a 415 naming what was expected.
-    headers = signed(settings, form, family="providers", content_type=FORM)
-    wrong = await client.post("/v1/webhooks/providers/sendgrid", data=form, headers=headers)
+    headers = signed(settings, form.encode(), family="providers", content_type=FORM)
+    wrong = await client.post(
+        "/v1/webhooks/providers/sendgrid", data=form.encode(), headers=headers
+    )
     assert wrong.status == 415
     assert "application/json" in (await wrong.json())["detail"]
 
@@ -227,3 +233,18 @@ async def test_a_twilio_receipt_signed_with_the_old_default_token_is_refused(
     accepted = await own.post(path, data=body, headers=headers)
     assert accepted.status == 202, await accepted.text()
     assert await topic_records(settings, "notifications.receipts") != []
+
+
+async def test_a_notification_id_outside_the_signature_is_not_read(
+    client: TestClient[Any, Any], settings: Settings
+) -> None:
+    """Standard Webhooks signs the body only: a validly signed Twilio receipt must not be pointed
+    at another notification through the (unsigned) query."""
+    run = uuid.uuid4().hex[:8]
+    form = f"MessageSid=SM{run}&MessageStatus=delivered".encode()
+    headers = signed(settings, form, family="providers", content_type=FORM)
+    path = f"/v1/webhooks/providers/twilio?notification_id=n-{run}-victim"
+    response = await client.post(path, data=form, headers=headers)
+    assert response.status == 202, await response.text()
+    assert (await response.json())["receipts"] == 0
+    assert await topic_records(settings, "notifications.receipts") == []
