@@ -40,6 +40,7 @@ from api.keys import (
 )
 from api.metrics import ApiMetrics, metrics_middleware
 from api.problems import problem_middleware
+from api.topic_check import TOPIC_CHECK, StartupTopicCheck, topic_check_lifetime
 from schemas.registry import SchemaSet
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
@@ -100,6 +101,8 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
         settings.api.key_cache_entries,
     )
     app.cleanup_ctx.append(_key_store_lifetime)
+    app[TOPIC_CHECK] = StartupTopicCheck()
+    app.cleanup_ctx.append(topic_check_lifetime)
     app.add_routes(webhooks.routes())
     app.add_routes(schema_registry.routes(served=serves_schemas))
     app.add_routes(orders.routes())
