@@ -9,8 +9,9 @@ by `stack/stackctl.py`, so a fresh clone needs no configuration at all.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -90,6 +91,9 @@ class WebhookSettings(_Section):
         return secrets.get(family)
 
 
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+
+
 class WorkerSettings(_Section):
     app_id: str = "tributary"
     web_host: str = "127.0.0.1"
@@ -112,6 +116,22 @@ class WorkerSettings(_Section):
     # needs no changelog replay, for the cost of every worker reading the others' changelogs.
     standby_replicas: int = Field(default=1, ge=0)
     stall_check_interval_s: float = Field(default=5.0, gt=0)
+    # The URL the other workers reach this one at (Faust's canonical URL: table requests are
+    # routed there, with the operator's token). Unset, http://<web_host>:<web_port>; a wildcard
+    # bind host (0.0.0.0, ::) is no address of this worker, so it then needs this set.
+    advertised_url: str | None = None
+
+    @model_validator(mode="after")
+    def _advertises_an_address(self) -> WorkerSettings:
+        advertised = self.advertised_url
+        host = urlsplit(advertised).hostname if advertised else self.web_host.strip("[]")
+        if host in WILDCARD_HOSTS:
+            raise ValueError(
+                f"worker.advertised_url: the worker would advertise {host!r}, which is no "
+                "address of it; set TRIBUTARY_WORKER_ADVERTISED_URL to the URL other workers "
+                "reach it at"
+            )
+        return self
 
 
 class OperatorSettings(_Section):
