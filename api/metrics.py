@@ -42,6 +42,12 @@ class ApiMetrics:
             ["topic"],
             registry=self.registry,
         )
+        self.receipts_rejected = Counter(
+            "tributary_api_receipts_rejected",
+            "Provider receipts ignored rather than applied, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.duplicates = Counter(
             "tributary_api_webhook_duplicates",
             "Webhook deliveries answered as duplicates (nothing produced), by family.",

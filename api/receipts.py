@@ -37,6 +37,8 @@ from streams.providers.webhooks import FORMATS, NATIVE_HEADERS
 SECRET_NAME = "providers"  # noqa: S105 - the name of a setting, not a secret
 PATH = "/v1/webhooks/providers/{provider}"
 EVENT_TYPE = "notification.receipt-received"
+# `tributary_api_receipts_rejected_total{reason}`: a notification id outside the signature.
+UNSIGNED_ID = "unsigned-notification-id"
 
 
 def receipt_event_id(provider: str, provider_message_id: str, state: str) -> UUID:
@@ -146,7 +148,10 @@ async def ingest_receipts(request: web.Request) -> web.StreamResponse:
     webhook_id = receipt_webhook_id(request, provider, body)
     require_media_type(request, found.media_type)
     now = datetime.now(UTC)
-    receipts = found.parse(ReceiptRequest(body, signed_query(request, provider), now))
+    query = signed_query(request, provider)
+    if not query and "notification_id" in request.query:
+        app[METRICS].receipts_rejected.labels(UNSIGNED_ID).inc()
+    receipts = found.parse(ReceiptRequest(body, query, now))
     if not receipts:
         return web.json_response({"status": "accepted", "receipts": 0}, status=202)
     codec = await app[CODEC].codec()

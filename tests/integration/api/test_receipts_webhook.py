@@ -248,3 +248,6 @@ async def test_a_notification_id_outside_the_signature_is_not_read(
     assert response.status == 202, await response.text()
     assert (await response.json())["receipts"] == 0
     assert await topic_records(settings, "notifications.receipts") == []
+    metrics = await (await client.get("/metrics")).text()
+    rejected = 'tributary_api_receipts_rejected_total{reason="unsigned-notification-id"} 1.0'
+    assert rejected in metrics
