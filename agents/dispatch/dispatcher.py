@@ -112,12 +112,13 @@ def plan_retry(
 
     Attempt n (1 = the first send) is followed by the n-th delay. A provider's Retry-After
     lengthens the wait to max(delay, retry-after) and moves the message to the first later topic
-    whose delay covers it (the last topic if none does; the due-time header makes up the rest).
+    whose delay covers it. A Retry-After beyond the largest delay is capped at it: a provider
+    answering "come back tomorrow" must not park the notification for a day.
     """
     if failed_attempt > len(delays_s):
         return None
     base = max(failed_attempt, 1) - 1
-    wait_s = max(delays_s[base], retry_after_s or 0.0)
+    wait_s = max(delays_s[base], min(retry_after_s or 0.0, delays_s[-1]))
     covering = (i for i in range(base, len(delays_s)) if delays_s[i] >= wait_s)
     return RetryPlan(next(covering, len(delays_s) - 1), wait_s)
 

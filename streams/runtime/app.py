@@ -142,7 +142,7 @@ def create_faust_app(settings: FaustAppConfig) -> TributaryApp:
         web_host=worker.web_host,
         web_port=web_port,
         # Other workers reach this one through this URL when a table request is routed here.
-        canonical_url=f"http://{worker.web_host}:{web_port}",
+        canonical_url=worker.advertised_url or f"http://{worker.web_host}:{web_port}",
         # Our own `/tables/...` views replace the generic ones, which expose every table raw.
         web_tables_enabled=False,
         topic_partitions=settings.kafka.partitions,

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 
 from streams.providers.base import (
     ChannelName,
@@ -79,6 +80,10 @@ async def senders(sandbox: SandboxProcess) -> AsyncIterator[dict[str, ChannelSen
         meta_base_url=url,
         smtp_host=sandbox.smtp_host,
         smtp_port=sandbox.smtp_port,
+        sendgrid_api_key=SecretStr("test-sendgrid-key"),
+        twilio_auth_token=SecretStr("test-twilio-token"),
+        fcm_access_token=SecretStr("test-fcm-token"),
+        meta_access_token=SecretStr("test-meta-token"),
     )
     session = create_client_session(pool_size=16, timeout_s=TIMEOUT_S)
     yield provider_senders(session, providers, TIMEOUT_S)

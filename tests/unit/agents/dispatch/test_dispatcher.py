@@ -149,8 +149,10 @@ def test_plan_retry_honours_retry_after_by_picking_a_topic_that_covers_it() -> N
     assert plan_retry(1, DELAYS_S, 0.5) == RetryPlan(0, 1.0)
     assert plan_retry(1, DELAYS_S, 3.0) == RetryPlan(1, 3.0)
     assert plan_retry(1, DELAYS_S, 12.0) == RetryPlan(2, 12.0)
-    # Beyond the last delay: the last topic, and the due time says how much longer.
-    assert plan_retry(2, DELAYS_S, 120.0) == RetryPlan(2, 120.0)
+    # Beyond the last delay: capped at it, on the last topic. A provider's (or an attacker's)
+    # Retry-After of a day must not park a notification for a day.
+    assert plan_retry(2, DELAYS_S, 120.0) == RetryPlan(2, 30.0)
+    assert plan_retry(1, DELAYS_S, 86400.0) == RetryPlan(2, 30.0)
 
 
 def test_a_retry_record_is_due_after_its_topics_delay_or_its_due_header() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import faust
 import pytest
 from faust.types.tuples import Message
+from pydantic import ValidationError
 
 from streams.runtime.app import broker_urls, changelog_specs, create_faust_app
 from streams.runtime.batch_agent import describe_event, event_scope, take_unacked_events
@@ -138,3 +139,25 @@ def test_an_event_the_consumer_moved_on_from_is_not_acknowledged(
     event = app.create_event(b"o-1", b"{}", None, message)
     assert event.ack() is acknowledged
     assert message.acked is acknowledged
+
+
+def test_the_worker_advertises_its_own_url_never_a_wildcard_bind_address() -> None:
+    """Other workers send the operator token to the advertised URL: 0.0.0.0 is no address of
+    this worker (on another host it is that host)."""
+    for host in ("0.0.0.0", "::", "[::]"):
+        with pytest.raises(ValidationError, match="advertised_url"):
+            WorkerProcessSettings.model_validate({"worker": {"web_host": host}})
+    with pytest.raises(ValidationError, match="advertised_url"):
+        WorkerProcessSettings.model_validate({"worker": {"advertised_url": "http://0.0.0.0:6066"}})
+    settings = WorkerProcessSettings.model_validate(
+        {
+            "worker": {
+                "web_host": "0.0.0.0",
+                "web_port": 6126,
+                "advertised_url": "http://worker-3.internal:6126",
+            }
+        }
+    )
+    conf = create_faust_app(settings).conf
+    assert str(conf.canonical_url) == "http://worker-3.internal:6126"
+    assert conf.web_bind == "0.0.0.0"
