@@ -11,15 +11,22 @@ LOCK := requirements.lock
 UV_VERSION := 0.13.9
 LOCK_ARGS ?=
 
-# A development-only webhook secret, so that `make dev` accepts requests signed by
-# scripts/sign_webhook.py out of the box. Never use it anywhere else.
-DEV_SECRET := whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzItYnl0ZXM=
-export TRIBUTARY_WEBHOOK_SECRET_ORDERS ?= $(DEV_SECRET)
-export TRIBUTARY_WEBHOOK_SECRET_USERS ?= $(DEV_SECRET)
-export TRIBUTARY_WEBHOOK_SECRET_AUTH ?= $(DEV_SECRET)
-export TRIBUTARY_WEBHOOK_SECRET_PROVIDERS ?= $(DEV_SECRET)
+# Development mode: the API and the worker accept the published development secrets below
+# (streams/settings/secrets.py lists them) and refuse them anywhere else.
+export TRIBUTARY_ENV ?= dev
+# Development-only webhook secrets, one per family (one secret never serves two), so that
+# `make dev` accepts requests signed by scripts/sign_webhook.py out of the box.
+export TRIBUTARY_WEBHOOK_SECRET_ORDERS ?= whsec_ZGV2LW9ubHktb3JkZXJzLXdlYmhvb2stc2VjcmV0LTMy
+export TRIBUTARY_WEBHOOK_SECRET_USERS ?= whsec_ZGV2LW9ubHktdXNlcnMtd2ViaG9vay1zZWNyZXQtMzI=
+export TRIBUTARY_WEBHOOK_SECRET_AUTH ?= whsec_ZGV2LW9ubHktYXV0aC13ZWJob29rLXNlY3JldC0zMi0=
+export TRIBUTARY_WEBHOOK_SECRET_PROVIDERS ?= whsec_ZGV2LW9ubHktcHJvdmlkZXJzLXJlY2VpcHRzLXNlY3I=
 # The operator endpoints' bearer token (table views, lifting blocks): development only.
 export TRIBUTARY_OPERATOR_TOKEN ?= dev-operator-token
+# The provider sandbox's credentials (it only checks that they are there): development only.
+export TRIBUTARY_PROVIDERS_SENDGRID_API_KEY ?= dev-sendgrid-key
+export TRIBUTARY_PROVIDERS_TWILIO_AUTH_TOKEN ?= dev-twilio-token
+export TRIBUTARY_PROVIDERS_FCM_ACCESS_TOKEN ?= dev-fcm-token
+export TRIBUTARY_PROVIDERS_META_ACCESS_TOKEN ?= dev-meta-token
 
 .PHONY: dev test install lock stack stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications bench-ingest profile-worker
 

@@ -15,6 +15,7 @@ from api import (
     health,
     metrics,
     notifications,
+    openapi,
     orders,
     rate_limits,
     receipts,
@@ -22,12 +23,14 @@ from api import (
     sessions,
     webhooks,
 )
+from api.access import KeyVerifier, access_middleware
 from api.codec import AppCodec
 from api.keys import (
     BLOCK_STORE,
     CATALOG,
     CODEC,
     DELIVERY_STORE,
+    KEY_VERIFIER,
     LEDGER,
     METRICS,
     ORDER_STORE,
@@ -39,12 +42,14 @@ from api.keys import (
 )
 from api.metrics import ApiMetrics, metrics_middleware
 from api.problems import problem_middleware
+from api.topic_check import TOPIC_CHECK, StartupTopicCheck, topic_check_lifetime
 from schemas.registry import SchemaSet
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.event_producer import EventProducer
 from streams.kafka.schema_registry import RegistryViews
 from streams.settings import ApiProcessSettings
+from streams.stores.api_key_store import ApiKeyStore
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
@@ -62,6 +67,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
         middlewares=[
             metrics_middleware(app_metrics),
             problem_middleware(settings.api.retry_after_s),
+            access_middleware(),
             rate_limits.reads_limit_middleware(),
         ],
         client_max_size=settings.api.max_body_bytes,
@@ -94,6 +100,14 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     )
     app.cleanup_ctx.append(_delivery_store_lifetime)
     app.cleanup_ctx.append(_session_store_lifetime)
+    app[KEY_VERIFIER] = KeyVerifier(
+        ApiKeyStore.from_settings(settings.database),
+        settings.api.key_cache_s,
+        settings.api.key_cache_entries,
+    )
+    app.cleanup_ctx.append(_key_store_lifetime)
+    app[TOPIC_CHECK] = StartupTopicCheck()
+    app.cleanup_ctx.append(topic_check_lifetime)
     app.add_routes(webhooks.routes())
     app.add_routes(schema_registry.routes(served=serves_schemas))
     app.add_routes(orders.routes())
@@ -102,6 +116,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app.add_routes(notifications.routes())
     app.add_routes(sessions.routes())
     app.add_routes(health.routes())
+    app.add_routes(openapi.routes())
     app.add_routes([web.get("/metrics", metrics.serve_metrics)])
     return app
 
@@ -144,6 +159,11 @@ async def _delivery_store_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _session_store_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[SESSION_STORE].close()
+
+
+async def _key_store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[KEY_VERIFIER].store.close()
 
 
 async def _block_store_lifetime(app: web.Application) -> AsyncIterator[None]:

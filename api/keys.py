@@ -19,6 +19,7 @@ from streams.stores.session_store import SessionStore
 from streams.stores.webhook_ledger import WebhookLedger
 
 if TYPE_CHECKING:
+    from api.access import KeyVerifier
     from api.metrics import ApiMetrics
 
 SETTINGS = web.AppKey("settings", ApiProcessSettings)
@@ -36,3 +37,5 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 REGISTRY_VIEWS = web.AppKey("registry_views", RegistryViews)
 # Typed by annotation only: api.metrics itself reads this key.
 METRICS: web.AppKey[ApiMetrics] = web.AppKey("metrics")
+# Typed by annotation only: api.access itself reads this key.
+KEY_VERIFIER: web.AppKey[KeyVerifier] = web.AppKey("key_verifier")

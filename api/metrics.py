@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
+from api.access import requires
 from api.keys import METRICS
 
 UNMATCHED_ROUTE = "unmatched"
@@ -39,6 +40,12 @@ class ApiMetrics:
             "tributary_api_events_produced",
             "Events acknowledged by Kafka, by topic.",
             ["topic"],
+            registry=self.registry,
+        )
+        self.receipts_rejected = Counter(
+            "tributary_api_receipts_rejected",
+            "Provider receipts ignored rather than applied, by reason.",
+            ["reason"],
             registry=self.registry,
         )
         self.duplicates = Counter(
@@ -80,6 +87,7 @@ def metrics_middleware(metrics: ApiMetrics) -> Middleware:
     return measure
 
 
+@requires("operator")
 async def serve_metrics(request: web.Request) -> web.Response:
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

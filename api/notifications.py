@@ -21,7 +21,9 @@ from typing import Any, get_args
 
 from aiohttp import web
 
+from api.access import requires
 from api.errors import NotFoundError
+from api.identifiers import is_identifier
 from api.keys import DELIVERY_STORE
 from schemas.notifications import Channel, NotificationState
 from streams.errors import ContractViolationError, FieldError
@@ -30,6 +32,10 @@ from streams.stores.delivery_store import Cursor, DeliveryRow, DeliveryStats
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 DEFAULT_STATS_RANGE = timedelta(days=1)
+# One statistics query scans at most this much of the deliveries.
+MAX_STATS_RANGE = timedelta(days=31)
+# Ours are under 100 characters (a time and an id); anything far longer is not ours.
+MAX_CURSOR_CHARS = 512
 _STATES = frozenset(get_args(NotificationState))
 _CHANNELS = frozenset(get_args(Channel))
 # Rates are over the notifications that reached an outcome with a provider.
@@ -47,11 +53,13 @@ def encode_cursor(cursor: Cursor) -> str:
 
 
 def decode_cursor(text: str) -> Cursor:
+    if len(text) > MAX_CURSOR_CHARS:
+        raise InvalidCursorError("not a cursor this API issued")
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         created_at, notification_id = json.loads(raw)
         at = datetime.fromisoformat(created_at)
-    except (binascii.Error, ValueError, TypeError) as exc:
+    except (binascii.Error, ValueError, TypeError, RecursionError) as exc:
         raise InvalidCursorError("not a cursor this API issued") from exc
     if at.tzinfo is None or not isinstance(notification_id, str):
         raise InvalidCursorError("not a cursor this API issued")
@@ -66,7 +74,7 @@ def _limit(query: Any) -> int:
     raw = query.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise _invalid("limit", f"must be an integer from 1 to {MAX_LIMIT}")
     return int(raw)
 
@@ -88,16 +96,21 @@ def _time(query: Any, name: str, default: datetime) -> datetime:
         raise _invalid(name, "must be an RFC 3339 date-time") from None
     if value.tzinfo is None:
         raise _invalid(name, "must carry a UTC offset")
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise _invalid(name, "is outside the years 1 to 9999 in UTC") from None
 
 
 def delivery_body(row: DeliveryRow) -> dict[str, Any]:
     return row.model_dump(mode="json", exclude={"state_rank"})
 
 
+@requires("notifications:read")
 async def get_notification(request: web.Request) -> web.Response:
     notification_id = request.match_info["id"]
-    found = await request.app[DELIVERY_STORE].get(notification_id)
+    store = request.app[DELIVERY_STORE]
+    found = await store.get(notification_id) if is_identifier(notification_id) else None
     if found is None:
         raise NotFoundError(f"notification {notification_id!r}")
     row, steps = found
@@ -105,6 +118,7 @@ async def get_notification(request: web.Request) -> web.Response:
     return web.json_response(delivery_body(row) | {"timeline": timeline})
 
 
+@requires("notifications:read")
 async def list_user_notifications(request: web.Request) -> web.Response:
     query = request.query
     limit = _limit(query)
@@ -114,12 +128,15 @@ async def list_user_notifications(request: web.Request) -> web.Response:
             after = decode_cursor(query["cursor"])
         except InvalidCursorError as exc:
             raise _invalid("cursor", str(exc)) from exc
-    rows = await request.app[DELIVERY_STORE].list_for_user(
-        request.match_info["id"],
-        limit=limit + 1,
-        after=after,
-        state=_choice(query, "status", _STATES),
-        channel=_choice(query, "channel", _CHANNELS),
+    state = _choice(query, "status", _STATES)
+    channel = _choice(query, "channel", _CHANNELS)
+    user_id = request.match_info["id"]
+    rows = (
+        await request.app[DELIVERY_STORE].list_for_user(
+            user_id, limit=limit + 1, after=after, state=state, channel=channel
+        )
+        if is_identifier(user_id)
+        else []
     )
     page = rows[:limit]
     next_cursor = None
@@ -138,12 +155,19 @@ def stats_body(stats: DeliveryStats) -> dict[str, Any]:
     return body
 
 
+@requires("stats:read")
 async def delivery_stats(request: web.Request) -> web.Response:
     query = request.query
     end = _time(query, "to", datetime.now(UTC))
-    start = _time(query, "from", end - DEFAULT_STATS_RANGE)
+    try:
+        default_start = end - DEFAULT_STATS_RANGE
+    except OverflowError:
+        raise _invalid("to", "leaves no room for a range before it") from None
+    start = _time(query, "from", default_start)
     if start >= end:
         raise _invalid("from", "must be before to")
+    if end - start > MAX_STATS_RANGE:
+        raise _invalid("from", f"the range from..to may span at most {MAX_STATS_RANGE.days} days")
     channel = _choice(query, "channel", _CHANNELS)
     groups = await request.app[DELIVERY_STORE].stats(start, end, channel)
     body = {

@@ -16,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 from aiohttp import web
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from api import query
+from api.access import requires
 from api.errors import NotFoundError
+from api.identifiers import is_identifier
 from api.keys import ORDER_STORE
 from schemas.orders import CurrencyCode, Identifier, OrderStatus
 from streams.stores.order_stats_store import CurrencyStats
@@ -34,28 +36,11 @@ _STATUSES = frozenset(get_args(OrderStatus))
 _ID: TypeAdapter[str] = TypeAdapter(Identifier)
 _CURRENCY: TypeAdapter[str] = TypeAdapter(CurrencyCode)
 
-# The scope each route needs, by route name, for the API keys' authorization to attach.
-SCOPES = {
-    "orders-get": "orders:read",
-    "orders-list": "orders:read",
-    "orders-history": "orders:read",
-    "orders-stats": "stats:read",
-}
 
-
-def _known_id(order_id: str) -> bool:
-    """An id no order can have (a NUL byte, which PostgreSQL refuses in text, or an over-long
-    one) names nothing: not found, without a query."""
-    try:
-        _ID.validate_python(order_id)
-    except ValidationError:
-        return False
-    return True
-
-
+@requires("orders:read")
 async def get_order(request: web.Request) -> web.Response:
     order_id = request.match_info["id"]
-    view = await request.app[ORDER_STORE].get(order_id) if _known_id(order_id) else None
+    view = await request.app[ORDER_STORE].get(order_id) if is_identifier(order_id) else None
     if view is None:
         raise NotFoundError(f"order {order_id!r}")
     return web.json_response(view.model_dump(mode="json"))
@@ -74,6 +59,7 @@ def order_filter(params: Any) -> OrderFilter:
     )
 
 
+@requires("orders:read")
 async def list_orders(request: web.Request) -> web.Response:
     params = request.query
     where = order_filter(params)
@@ -88,9 +74,10 @@ async def list_orders(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+@requires("orders:read")
 async def order_history(request: web.Request) -> web.Response:
     order_id = request.match_info["id"]
-    if not _known_id(order_id):
+    if not is_identifier(order_id):
         raise NotFoundError(f"order {order_id!r}")
     store = request.app[ORDER_STORE]
     entries = await store.history(order_id)
@@ -118,6 +105,7 @@ def stats_body(stats: CurrencyStats) -> dict[str, Any]:
     }
 
 
+@requires("stats:read")
 async def order_stats(request: web.Request) -> web.Response:
     params = request.query
     end = query.moment(params, "to") or datetime.now(UTC)

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from api.access import AccessError
 from api.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
 from api.rate_limits import InvalidParameterError
 from streams.errors import (
@@ -86,6 +87,13 @@ def problem_for(exc: Exception, retry_after_s: int) -> Problem:
                 extensions,
                 challenge,
             )
+        case AccessError():
+            if exc.status == 401:
+                challenge = {"WWW-Authenticate": 'Bearer realm="tributary"'}
+                return Problem(
+                    401, "Unauthorized", exc.detail, _typed("unauthorized"), extensions, challenge
+                )
+            return Problem(403, "Forbidden", exc.detail, _typed("forbidden"), extensions)
         case OperatorAuthError():
             challenge = {"WWW-Authenticate": 'Bearer realm="operator"'}
             slug = "unauthorized" if exc.status == 401 else "operator-access-disabled"
@@ -192,10 +200,11 @@ def problem_middleware(retry_after_s: int) -> Middleware:
         except Exception as exc:
             problem = problem_for(exc, retry_after_s)
             if problem.status == 500:
-                log.exception("unexpected error answering %s %s", request.method, request.path)
+                # The path as repr: decoded, it may hold newlines that would forge log lines.
+                log.exception("unexpected error answering %s %r", request.method, request.path)
             elif problem.status >= 500:
                 log.warning(
-                    "answering %s %s with %s: %r", request.method, request.path, problem.status, exc
+                    "answering %s %r with %s: %r", request.method, request.path, problem.status, exc
                 )
             return problem.response(request.path)
 

@@ -14,9 +14,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import TypeAdapter, ValidationError
 
+from api.access import requires
 from api.errors import NotFoundError
 from api.keys import BLOCK_STORE, RATE_LIMITER, SETTINGS
-from api.operator_auth import require_operator
 from schemas.auth import IpAddress
 from schemas.orders import Identifier
 from streams.errors import RequestError
@@ -50,6 +50,7 @@ def _optional(request: web.Request, field: str, adapter: TypeAdapter[str]) -> st
     return None if value is None else _valid(adapter, field, value)
 
 
+@requires("ratelimits:check")
 async def check(request: web.Request) -> web.Response:
     user_id = _optional(request, "user_id", _ID)
     ip = _optional(request, "ip", _IP)
@@ -72,8 +73,8 @@ def _kind(value: str) -> BlockKind:
     raise InvalidParameterError("kind", f"must be one of {', '.join(BLOCK_KINDS)}")
 
 
+@requires("operator")
 async def lift(request: web.Request) -> web.Response:
-    require_operator(request)
     kind = _kind(request.match_info["kind"])
     raw_id = request.match_info["id"]
     id_ = _valid(_IP, "id", raw_id) if kind == "ip" else _valid(_ID, "id", raw_id)

@@ -14,13 +14,14 @@ state, messages not sent by us) is 202 too, with `receipts: 0`: providers resend
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from aiohttp import web
 
+from api.access import signed_webhook
 from api.delivery import Delivered, EventEncoder, OutboundRecord, deliver_all_once
 from api.errors import NotFoundError
 from api.families import event_id_for
@@ -36,6 +37,8 @@ from streams.providers.webhooks import FORMATS, NATIVE_HEADERS
 SECRET_NAME = "providers"  # noqa: S105 - the name of a setting, not a secret
 PATH = "/v1/webhooks/providers/{provider}"
 EVENT_TYPE = "notification.receipt-received"
+# `tributary_api_receipts_rejected_total{reason}`: a notification id outside the signature.
+UNSIGNED_ID = "unsigned-notification-id"
 
 
 def receipt_event_id(provider: str, provider_message_id: str, state: str) -> UUID:
@@ -107,7 +110,7 @@ def receipt_webhook_id(request: web.Request, provider: str, body: bytes) -> str:
         return verified_webhook_id(request, SECRET_NAME, body)
     settings = request.app[SETTINGS]
     providers = settings.providers
-    if provider == "twilio":
+    if provider == "twilio" and providers.twilio_auth_token is not None:
         base = settings.api.public_url
         url = f"{base.rstrip('/')}{request.path_qs}" if base else str(request.url)
         token = providers.twilio_auth_token.get_secret_value()
@@ -125,6 +128,16 @@ def receipt_webhook_id(request: web.Request, provider: str, body: bytes) -> str:
     raise InvalidSignatureError(f"no {provider} webhook key is configured", native)
 
 
+def signed_query(request: web.Request, provider: str) -> Mapping[str, str]:
+    """The query, when the signature covered it: only Twilio's own signature (over the URL Twilio
+    called) does. A Standard Webhooks signature covers the body alone, so a query there could
+    point a validly signed receipt at another notification: it is not read."""
+    native = NATIVE_HEADERS.get(provider)
+    covered = provider == "twilio" and native is not None and native in request.headers
+    return request.query if covered else {}
+
+
+@signed_webhook
 async def ingest_receipts(request: web.Request) -> web.StreamResponse:
     provider = request.match_info["provider"]
     found = FORMATS.get(provider)
@@ -135,7 +148,10 @@ async def ingest_receipts(request: web.Request) -> web.StreamResponse:
     webhook_id = receipt_webhook_id(request, provider, body)
     require_media_type(request, found.media_type)
     now = datetime.now(UTC)
-    receipts = found.parse(ReceiptRequest(body, request.query, now))
+    query = signed_query(request, provider)
+    if not query and "notification_id" in request.query:
+        app[METRICS].receipts_rejected.labels(UNSIGNED_ID).inc()
+    receipts = found.parse(ReceiptRequest(body, query, now))
     if not receipts:
         return web.json_response({"status": "accepted", "receipts": 0}, status=202)
     codec = await app[CODEC].codec()

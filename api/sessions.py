@@ -23,6 +23,7 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from api import query
+from api.access import requires
 from api.contracts import validate
 from api.keys import CATALOG, CODEC, PRODUCER, SESSION_STORE, SETTINGS
 from api.webhooks import read_body, require_json
@@ -38,12 +39,6 @@ DEFAULT_REASON = "revoked via the API"
 _ID: TypeAdapter[str] = TypeAdapter(Identifier)
 _STATES = frozenset({"active", "all"})
 
-# The scope each route needs, by route name, for the API keys' authorization to attach.
-SCOPES = {
-    "sessions-list": "users:read",
-    "sessions-revoke": "users:write",
-}
-
 
 def user_id_of(request: web.Request) -> str:
     raw = request.match_info["id"]
@@ -53,6 +48,7 @@ def user_id_of(request: web.Request) -> str:
         raise ContractViolationError("path", [FieldError("id", exc.errors()[0]["msg"])]) from None
 
 
+@requires("users:read")
 async def list_sessions(request: web.Request) -> web.Response:
     user_id = user_id_of(request)
     state = query.choice(request.query, "state", _STATES) or "active"
@@ -102,6 +98,7 @@ def revocation(
     )
 
 
+@requires("users:write")
 async def revoke_sessions(request: web.Request) -> web.Response:
     app = request.app
     user_id = user_id_of(request)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from api.access import signed_webhook
 from api.contracts import validate
 from api.delivery import Delivered, deliver_once, outbound_record
 from api.errors import PayloadTooLargeError, UnsupportedMediaTypeError, WebhookSecretMissingError
@@ -84,6 +85,7 @@ def _answer(delivered: Delivered) -> web.Response:
 
 
 def ingest_handler(family: WebhookFamily) -> Handler:
+    @signed_webhook
     async def ingest(request: web.Request) -> web.StreamResponse:
         app = request.app
         body = await read_body(request, app[SETTINGS].api.max_body_bytes)

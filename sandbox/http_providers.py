@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
+from sandbox.idempotency import idempotency_key
 from sandbox.provider_requests import (
     InvalidRequest,
     Send,
@@ -139,13 +140,19 @@ async def _send(
         return answer
     if not authorized:
         return error(401, "authentication required", None)
+    key = idempotency_key(request)
+    replayed = sandbox.answers.replay(provider, key)
+    if replayed is not None:
+        return replayed
     try:
         sends = await parse()
     except InvalidRequest as exc:
         return error(400, exc.message, exc.field)
     if not await sandbox.accept_all(provider, sends, message_id):
         return error(500, "internal error (sandbox: a *fail* recipient)", None)
-    return success()
+    answer = success()
+    sandbox.answers.remember(provider, key, answer)
+    return answer
 
 
 # --- provider endpoints ----------------------------------------------------------------------

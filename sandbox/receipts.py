@@ -134,9 +134,12 @@ def twilio_post(receipt: Receipt) -> ReceiptPost | None:
     form = {"MessageSid": receipt.provider_message_id, "MessageStatus": status}
     if error_code is not None:
         form |= {"ErrorCode": error_code, "ErrorMessage": receipt.reason or "undelivered"}
-    query = urllib.parse.urlencode({"notification_id": receipt.notification_id})
+    # Signed with Standard Webhooks, which covers the body only, the id rides in the form, not in
+    # the callback URL's query as Twilio's would (the API reads a query only under Twilio's own
+    # signature, which covers the URL).
+    form["notification_id"] = receipt.notification_id
     body = urllib.parse.urlencode(form).encode()
-    return ReceiptPost("application/x-www-form-urlencoded", body, query)
+    return ReceiptPost("application/x-www-form-urlencoded", body)
 
 
 def meta_post(receipts: Sequence[Receipt]) -> ReceiptPost:

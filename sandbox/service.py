@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sandbox.idempotency import IdempotentAnswers
 from sandbox.mailbox import Mailbox, ReceivedMessage
 from sandbox.outcomes import BOUNCE_REASONS, Channel, Outcome, outcome_for
 from sandbox.provider_requests import Send
@@ -51,6 +52,10 @@ class Sandbox:
         self.mailbox = Mailbox(settings.messages_max)
         self.outages: dict[str, Outage] = {}
         self.smtp_connections = 0
+        self.answers = IdempotentAnswers(settings.messages_max)
+        # Sends accepted for a notification already accepted before (not a failed attempt's
+        # retry): each one reached the recipient twice.
+        self.duplicates = 0
 
     def is_down(self, provider: str) -> bool:
         return provider in self.outages
@@ -71,6 +76,11 @@ class Sandbox:
         if outcome is Outcome.SLOW:
             await asyncio.sleep(self.settings.slow_s)
         now_s = self.clock_s()
+        if outcome is not Outcome.FAIL and any(
+            earlier.outcome is not Outcome.FAIL
+            for earlier in self.mailbox.for_notification(notification_id)
+        ):
+            self.duplicates += 1
         self.mailbox.add(
             ReceivedMessage(
                 provider,
@@ -119,6 +129,8 @@ class Sandbox:
                 for provider, outage in sorted(self.outages.items())
             },
             "received": self.mailbox.received,
+            "duplicates": self.duplicates,
+            "idempotent_replays": self.answers.replayed,
             "smtp_connections": self.smtp_connections,
             "receipts": {
                 provider: {

@@ -21,6 +21,7 @@ from agents.security.signals import on_user_event
 from api.app import create_app
 from schemas.auth import AuthEvent
 from streams.settings import Settings
+from streams.stores.api_key_store import ApiKeyStore
 from streams.stores.block_store import Block, BlockStore
 from streams.stores.rate_limiter import RateLimiter
 from streams.stores.redis_client import redis_client
@@ -80,12 +81,16 @@ async def main(requests: int) -> None:
     limiter = RateLimiter(limiter_client, settings.ratelimit, settings.topic_prefix)
     until = datetime.now(UTC) + timedelta(minutes=5)
     await blocks.write([Block("ip", "203.0.113.7", until, "bench", uuid.uuid4())])
+    keys = ApiKeyStore.from_settings(settings.database)
+    # The check needs a key (ratelimits:check); verified once, then from the API's cache.
+    key, text = await keys.create("bench-security", ["ratelimits:check"])
     try:
         check = await latencies_ms(lambda: blocks.check("u1", "203.0.113.7"), requests)
         print(summary("BlockStore.check (user + ip)", check))
         acquire = await latencies_ms(lambda: limiter.acquire(f"bench-{uuid.uuid4()}"), requests)
         print(summary("RateLimiter.acquire (GCRA)", acquire))
-        async with TestClient(TestServer(create_app(settings))) as client:
+        authorization = {"Authorization": f"Bearer {text}"}
+        async with TestClient(TestServer(create_app(settings)), headers=authorization) as client:
 
             async def get() -> None:
                 params = {"user_id": "u1", "ip": "203.0.113.7"}
@@ -94,6 +99,8 @@ async def main(requests: int) -> None:
 
             print(summary("GET /v1/rate-limits/check", await latencies_ms(get, requests)))
     finally:
+        await keys.revoke(key.id)
+        await keys.close()
         await blocks.lift("ip", "203.0.113.7")
         await blocks.close()
         await limiter_client.aclose()

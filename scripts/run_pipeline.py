@@ -7,6 +7,8 @@ services that `stack/stackctl.py start` started.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -16,9 +18,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from streams.api_keys import SCOPES
 from streams.settings import Settings
+from streams.stores.api_key_store import ApiKeyStore
 
 REPO = Path(__file__).resolve().parents[1]
+# The development key of the running `make dev` (every scope), for the README's curl lines.
+DEV_KEY_FILE = REPO / ".stack" / "dev-api-key"
 READY_DEADLINE_S = 120.0
 STOP_GRACE_S = 20.0
 
@@ -63,10 +69,43 @@ def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+async def _create_dev_key(settings: Settings) -> tuple[str, str]:
+    store = ApiKeyStore.from_settings(settings.database)
+    try:
+        key, text = await store.create("make dev", SCOPES)
+    finally:
+        await store.close()
+    return key.id, text
+
+
+async def _revoke_dev_key(settings: Settings, key_id: str) -> None:
+    store = ApiKeyStore.from_settings(settings.database)
+    try:
+        await store.revoke(key_id)
+    finally:
+        await store.close()
+
+
+def _dev_key(settings: Settings) -> str:
+    """A key with every scope for this run (revoked when it stops), printed and written to
+    `.stack/dev-api-key` (readable by its owner only)."""
+    key_id, text = asyncio.run(_create_dev_key(settings))
+    DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    DEV_KEY_FILE.touch(mode=0o600)
+    DEV_KEY_FILE.write_text(text + "\n")
+    print(
+        f"  dev key    {text}\n"
+        f"             (every scope, this run only; also in {DEV_KEY_FILE.relative_to(REPO)}:\n"
+        "              export TRIBUTARY_API_KEY=$(cat .stack/dev-api-key))",
+        flush=True,
+    )
+    return key_id
+
+
 def _announce(settings: Settings, api_url: str, worker_url: str) -> None:
     print(
         f"\nTributary is running (Kafka {settings.kafka.bootstrap}).\n"
-        f"  API        {api_url}   (POST /v1/webhooks/..., GET /v1/orders/{{id}})\n"
+        f"  API        {api_url}   (POST /v1/webhooks/..., GET /v1/orders/{{id}} with a key)\n"
         f"  worker web {worker_url}   (GET /v1/tables, /v1/tables/orders/{{key}}, /metrics)\n"
         "Press Ctrl-C to stop everything.",
         flush=True,
@@ -74,6 +113,9 @@ def _announce(settings: Settings, api_url: str, worker_url: str) -> None:
 
 
 def main() -> int:
+    # A development tool: its processes (which inherit this environment) accept the
+    # development secrets the Makefile publishes, as under `make dev`.
+    os.environ.setdefault("TRIBUTARY_ENV", "dev")
     settings = Settings()
     api_url = f"http://{settings.api.host}:{settings.api.port}"
     worker_url = f"http://{settings.worker.web_host}:{settings.worker.web_port}"
@@ -89,6 +131,7 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     status = 0
+    dev_key_id: str | None = None
     try:
         urls = {"api": f"{api_url}/health/ready", "worker": f"{worker_url}/metrics"}
         urls["sandbox"] = (
@@ -97,6 +140,8 @@ def main() -> int:
         _wait_until_ready(processes, urls, stop)
         if not stop.is_set():
             _announce(settings, api_url, worker_url)
+            if settings.env == "dev":
+                dev_key_id = _dev_key(settings)
         while not stop.is_set() and all(p.poll() is None for p in processes.values()):
             stop.wait(0.5)
         if stop.is_set():
@@ -109,6 +154,9 @@ def main() -> int:
         status = 1
     finally:
         _stop(processes)
+        if dev_key_id is not None:
+            asyncio.run(_revoke_dev_key(settings, dev_key_id))
+            DEV_KEY_FILE.unlink(missing_ok=True)
         subprocess.run([sys.executable, str(REPO / "stack" / "stackctl.py"), "stop"], check=False)
     return status
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from api.signature import sign
-from streams.settings import ApiProcessSettings
+from streams.settings import SandboxProcessSettings
 
 
 def main() -> int:
@@ -28,8 +28,10 @@ def main() -> int:
     parser.add_argument("--id", default=None, help="webhook-id; default: a fresh msg_<uuid>")
     args = parser.parse_args()
 
-    # Without --secret, the secret the API checks this family's webhooks with.
-    webhook = ApiProcessSettings().webhook
+    # Without --secret, the secret the API checks this family's webhooks with. Read through the
+    # sandbox's root, a signer's: the API's would refuse the development secrets outside dev
+    # mode, which is the server's rule, not a signing tool's.
+    webhook = SandboxProcessSettings().webhook
     secret = SecretStr(args.secret) if args.secret else webhook.secret_for(args.family)
     if secret is None:
         variable = f"TRIBUTARY_WEBHOOK_SECRET_{args.family.upper()}"

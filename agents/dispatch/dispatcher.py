@@ -13,16 +13,26 @@ concurrently (the channels' semaphores bound it), then every outcome is written 
 
 The attempt travels in a header rather than in the value so that the dead letter keeps the value
 as routed, and re-driving it (which drops every `dlq.*` header) starts again from attempt 1.
+
+Sends happen once per attempt, crashes included: every accepted send is written to the sent
+ledger (a table keyed by notification id and attempt, in the dispatch topic's partition), and
+the worker's commit order puts that write in the ledger's changelog before the dispatch record's
+offset is acknowledged. A record read again (a crash, a rebalance) whose attempt is in the
+ledger is not sent again: its `sent` status is published again (the same event id) from the
+ledger. What the ledger cannot cover, a crash after the provider accepted and before the ledger
+write reached Kafka, the idempotency key covers: each try of an attempt carries the same key
+(`<notification id>/<attempt>`), and providers that honour keys answer a repeat without sending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.notifications import (
@@ -66,6 +76,8 @@ class DispatchRecord:
     source: SourceRecord
     headers: Headers
     timestamp_ms: int
+    # Makes table writes go to this record's partition (the worker's `event_scope`).
+    scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +112,13 @@ def plan_retry(
 
     Attempt n (1 = the first send) is followed by the n-th delay. A provider's Retry-After
     lengthens the wait to max(delay, retry-after) and moves the message to the first later topic
-    whose delay covers it (the last topic if none does; the due-time header makes up the rest).
+    whose delay covers it. A Retry-After beyond the largest delay is capped at it: a provider
+    answering "come back tomorrow" must not park the notification for a day.
     """
     if failed_attempt > len(delays_s):
         return None
     base = max(failed_attempt, 1) - 1
-    wait_s = max(delays_s[base], retry_after_s or 0.0)
+    wait_s = max(delays_s[base], min(retry_after_s or 0.0, delays_s[-1]))
     covering = (i for i in range(base, len(delays_s)) if delays_s[i] >= wait_s)
     return RetryPlan(next(covering, len(delays_s) - 1), wait_s)
 
@@ -140,7 +153,7 @@ def batch_wait_s(records: Sequence[DispatchRecord], delay_s: float, now_s: float
     return max(0.0, due_ms / 1000 - now_s)
 
 
-def outbound(event: NotificationDispatchEvent) -> OutboundMessage:
+def outbound(event: NotificationDispatchEvent, attempt: int) -> OutboundMessage:
     payload = event.payload
     return OutboundMessage(
         notification_id=payload.notification_id,
@@ -148,7 +161,30 @@ def outbound(event: NotificationDispatchEvent) -> OutboundMessage:
         recipient=payload.recipient,
         subject=payload.subject,
         body=payload.body,
+        idempotency_key=attempt_key(payload.notification_id, attempt),
     )
+
+
+def attempt_key(notification_id: str, attempt: int) -> str:
+    """One attempt's key: in the sent ledger, and as the providers' idempotency key."""
+    return f"{notification_id}/{attempt}"
+
+
+SentLedger = MutableMapping[bytes, dict[str, Any]]
+# Marks, among a batch's ledger lookups, a repeat of an attempt the batch already holds.
+_IN_THIS_BATCH: dict[str, Any] = {}
+
+
+def ledger_entry(result: SendResult, at: datetime) -> dict[str, Any]:
+    return {
+        "provider": result.provider,
+        "provider_message_id": result.provider_message_id,
+        "sent_at": at.isoformat(),
+    }
+
+
+def ledger_result(entry: dict[str, Any]) -> SendResult:
+    return SendResult(str(entry["provider"]), str(entry["provider_message_id"]))
 
 
 async def attempt_send(
@@ -213,6 +249,8 @@ class DispatchStats:
     retries: int = 0
     dead_letters: int = 0
     kafka_retries: int = 0
+    # Records read again whose attempt the sent ledger holds: not sent again.
+    resends_avoided: int = 0
 
 
 @dataclass(slots=True)
@@ -238,7 +276,9 @@ class NotificationDispatcher:
         backoff: Backoff,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Sleep = asyncio.sleep,
+        ledger: SentLedger | None = None,
     ) -> None:
+        """`ledger`: the sent ledger (see the module doc); without one, nothing is recorded."""
         if len(retries) != len(delays_s):
             raise ValueError("one retry topic per delay")
         self._sender = sender
@@ -251,6 +291,7 @@ class NotificationDispatcher:
         self._backoff = backoff
         self._clock = clock
         self._sleep = sleep
+        self._ledger = ledger
         self.stats = DispatchStats()
 
     async def process(self, batch: Sequence[DispatchRecord]) -> None:
@@ -263,14 +304,30 @@ class NotificationDispatcher:
                 written.dead_letters.append(self._dead_letter(record, exc, attempt=0))
                 continue
             decoded.append((record, event, attempt_of(record, event)))
+        sent_before = self._sent_before_all(decoded)
+        to_send = [d for d, entry in zip(decoded, sent_before, strict=True) if entry is None]
         now = self._clock()
-        sending = [self._status_record(status_event(e, "sending", now, n)) for _, e, n in decoded]
+        sending = [self._status_record(status_event(e, "sending", now, n)) for _, e, n in to_send]
         await self._write(self._status, sending, "sending statuses")
-        outcomes = await asyncio.gather(
-            *(attempt_send(self._sender, outbound(e), n, self._delays_s) for _, e, n in decoded)
+        fresh = iter(
+            await asyncio.gather(
+                *(
+                    attempt_send(self._sender, outbound(e, n), n, self._delays_s)
+                    for _, e, n in to_send
+                )
+            )
         )
         now = self._clock()
-        for (record, event, attempt), outcome in zip(decoded, outcomes, strict=True):
+        for (record, event, attempt), entry in zip(decoded, sent_before, strict=True):
+            if entry is _IN_THIS_BATCH:
+                continue  # the same attempt earlier in this batch: its outcome stands for both
+            if entry is not None:
+                self.stats.resends_avoided += 1
+                outcome: Outcome = Sent(ledger_result(entry))
+            else:
+                outcome = next(fresh)
+                if isinstance(outcome, Sent):
+                    self._record_sent(record, event, attempt, outcome.result, now)
             self._record_outcome(written, record, event, attempt, outcome, now)
         await self._write_all(written)
         self.stats.batches += 1
@@ -295,7 +352,6 @@ class NotificationDispatcher:
                 provider=result.provider,
                 provider_message_id=result.provider_message_id,
             )
-            self.stats.sent += 1
         elif isinstance(outcome, Retry):
             due = now + timedelta(seconds=outcome.plan.wait_s)
             reason = f"{outcome.error}; attempt {attempt + 1} due {due.isoformat()}"
@@ -311,6 +367,38 @@ class NotificationDispatcher:
                 event, "failed", now, attempt, provider=provider, reason=str(outcome.error)
             )
         written.status.append(self._status_record(status))
+
+    def _sent_before_all(
+        self, decoded: Sequence[tuple[DispatchRecord, NotificationDispatchEvent, int]]
+    ) -> list[dict[str, Any] | None]:
+        """Per record, the ledger's entry for its attempt (None: to send), or `_IN_THIS_BATCH`
+        for a repeat of an attempt earlier in the batch (it is neither sent nor reported)."""
+        found: list[dict[str, Any] | None] = []
+        seen: set[str] = set()
+        for _, event, attempt in decoded:
+            key = attempt_key(event.payload.notification_id, attempt)
+            if key in seen:
+                found.append(_IN_THIS_BATCH)
+                self.stats.resends_avoided += 1
+                continue
+            seen.add(key)
+            found.append(self._ledger.get(key.encode()) if self._ledger is not None else None)
+        return found
+
+    def _record_sent(
+        self,
+        record: DispatchRecord,
+        event: NotificationDispatchEvent,
+        attempt: int,
+        result: SendResult,
+        now: datetime,
+    ) -> None:
+        self.stats.sent += 1
+        if self._ledger is None:
+            return
+        key = attempt_key(event.payload.notification_id, attempt).encode()
+        with record.scope():
+            self._ledger[key] = ledger_entry(result, now)
 
     def _status_record(self, event: NotificationStatusEvent) -> OutgoingRecord:
         return OutgoingRecord(event.payload.notification_id.encode(), self._encode(event))

@@ -17,11 +17,12 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
 import faust
-from faust.types import AgentT, EventT, TopicT
+from faust.types import AgentT, EventT, TableT, TopicT
 from mode import Service
 
 from agents.dispatch.dispatcher import (
@@ -43,12 +44,14 @@ from streams.runtime import (
     batch_agent,
     batch_size,
     describe_event,
+    event_scope,
     raw_topic,
 )
 from streams.settings import DispatchSettings, ProviderSettings, WorkerSettings
 
 DISPATCH_AGENT = "dispatch_notifications"
 RETRY_AGENT = "retry_notifications"
+LEDGER_TABLE = "sent_ledger"
 
 
 class ProviderClients(Service):
@@ -93,6 +96,7 @@ class DispatchPipeline:
     agents: Sequence[AgentT[Any]]
     dispatcher: NotificationDispatcher
     clients: ProviderClients
+    ledger: TableT[bytes, dict[str, Any]]
 
 
 def dispatch_record(event: EventT[bytes]) -> DispatchRecord:
@@ -100,7 +104,9 @@ def dispatch_record(event: EventT[bytes]) -> DispatchRecord:
     raw_headers: Any = message.headers or ()
     items = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
     headers = tuple((str(name), _header_bytes(value)) for name, value in items)
-    return DispatchRecord(describe_event(event), headers, int(message.timestamp * 1000))
+    return DispatchRecord(
+        describe_event(event), headers, int(message.timestamp * 1000), partial(event_scope, event)
+    )
 
 
 def _header_bytes(value: object) -> bytes:
@@ -131,6 +137,14 @@ def register_dispatch(
     status_topic = raw_topic(app, catalog.for_topic("notifications.status").name)
     clients = ProviderClients(dispatch, providers)
     app.add_dependency(clients)
+    # Keyed by notification id and attempt, in the partition of the notification's dispatch
+    # and retry records (every topic of the catalog has its partition count).
+    ledger: TableT[bytes, dict[str, Any]] = app.Table(
+        LEDGER_TABLE,
+        partitions=catalog.partitions,
+        key_type=bytes,
+        help="Accepted sends by notification id and attempt: never sent twice.",
+    )
     dispatcher = NotificationDispatcher(
         sender=clients,
         decode=lambda raw: wire.decode(raw, NotificationDispatchEvent),
@@ -140,6 +154,7 @@ def register_dispatch(
         dead_letters=TopicPublisher(dead_letter_topic),
         delays_s=delays_s,
         backoff=Backoff(),
+        ledger=ledger,
     )
     size = batch_size(worker)
 
@@ -160,4 +175,6 @@ def register_dispatch(
     for delay_s, retry_topic in zip(delays_s, retry_topics, strict=True):
         name = retry_agent_name(delay_s)
         agents.append(batch_agent(app, retry_topic, name, retry_notifications(delay_s), size))
-    return DispatchPipeline(topic, retry_topics, dead_letter_topic, agents, dispatcher, clients)
+    return DispatchPipeline(
+        topic, retry_topics, dead_letter_topic, agents, dispatcher, clients, ledger
+    )

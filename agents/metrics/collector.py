@@ -95,9 +95,10 @@ def contribution(family: str, event: Any) -> Aggregate:
 class _Partials:
     """One partial per input partition, each covering the offsets of the records it saw."""
 
-    def __init__(self, config: WindowConfig, wall_s: float) -> None:
+    def __init__(self, config: WindowConfig, wall_s: float, *, exact_replay: bool) -> None:
         self._config = config
         self._wall_s = wall_s
+        self._exact_replay = exact_replay
         self._by_source: dict[tuple[str, int], MetricsPartial] = {}
 
     def cover(self, record: SourceRecord) -> MetricsPartial:
@@ -109,6 +110,7 @@ class _Partials:
                 first_offset=record.offset,
                 last_offset=record.offset,
                 wall_s=self._wall_s,
+                exact_replay=self._exact_replay,
             )
         partial.last_offset = max(partial.last_offset, record.offset)
         partial.first_offset = min(partial.first_offset, record.offset)
@@ -131,7 +133,7 @@ def transition_partials(
     new step, with the record that caused it). Delivery metrics come from there rather than from
     re-reading `notifications.status`: each transition counts once, and no agent consumes every
     status record a second time."""
-    partials = _Partials(config, wall_s)
+    partials = _Partials(config, wall_s, exact_replay=False)
     for record, event in transitions:
         partials.add(partials.cover(record), "notifications", event)
     return partials.all()
@@ -146,7 +148,7 @@ class MetricsCollector:
         self.stats = CollectorStats()
 
     def partials(self, records: Iterable[SourceRecord], wall_s: float) -> list[MetricsPartial]:
-        partials = _Partials(self._config, wall_s)
+        partials = _Partials(self._config, wall_s, exact_replay=True)
         for record in records:
             partial = partials.cover(record)
             self.stats.events += 1

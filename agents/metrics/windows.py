@@ -11,10 +11,20 @@ time seen minus the grace period; a window closes, once, when the watermark pass
 an event whose pane belongs only to closed windows is dropped and counted. On a stream that has
 gone quiet for `idle_s`, event time is taken to advance with the wall clock, so the last windows
 close too rather than waiting for the next event.
+
+A partial covers one batch's offsets of one input partition, and a collecting worker that dies
+before committing reads that partition again from its last committed offset, in batches cut
+elsewhere. So the aggregator keeps the last `RECENT_PARTIALS` partials of each partition as it
+folded them (in `recent`): a partial that starts where one of them started, before what has
+been folded, is a replay from there; the partials it repeats are taken back out of the panes
+(the aggregates are sums, so they subtract) and the replay is folded in their place. Every
+event then counts once whatever the batches of either pass. (Replays begin at a committed
+offset, which was a batch start, hence where a partial started.)
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -36,6 +46,9 @@ from schemas.analytics import (
 # A nested dict of counters: {section: {dimension: {counter: n | {name: n}}}}.
 Aggregate = dict[str, Any]
 CLOCK_KEY = "clock"
+# Partials kept per input partition to take back when a replay repeats them: enough for the
+# batches between two commits of the collecting agent (a commit every few seconds).
+RECENT_PARTIALS = 64
 
 # Latency histogram: bucket i >= 1 holds [GAMMA**(i-1), GAMMA**i) ms, bucket 0 under 1 ms.
 # 5% wide buckets bound the error of a percentile to 2.5%, with at most ~370 buckets up to a day.
@@ -52,6 +65,10 @@ class MetricsPartial(BaseModel):
     source: str | None = None
     first_offset: int = -1
     last_offset: int = -1
+    # The collector's partials: a replay from an offset makes the same records into partials
+    # again, so a replay can replace what it repeats (see the module doc). Not the tracker's
+    # transitions: read again, a record whose step its store already holds makes none.
+    exact_replay: bool = False
     max_event_ms: int | None = None
     wall_s: float
     panes: dict[int, Aggregate] = {}
@@ -137,6 +154,23 @@ def merge(into: Aggregate, more: Mapping[str, Any]) -> Aggregate:
     return into
 
 
+def subtract(into: Aggregate, less: Mapping[str, Any]) -> Aggregate:
+    """Takes `less`'s counters out of `into` (what `merge` added), dropping what falls to zero
+    so that a window never reports a dimension it has no events for."""
+    for name, value in less.items():
+        if name not in into:
+            continue
+        if isinstance(value, Mapping):
+            subtract(into[name], value)
+            if not into[name]:
+                del into[name]
+        else:
+            into[name] -= value
+            if not into[name]:
+                del into[name]
+    return into
+
+
 def total(aggregate: Mapping[str, Any]) -> int:
     """The events a pane holds (every event is counted once under `events`)."""
     families: Mapping[str, Mapping[str, int]] = aggregate.get("events", {})
@@ -191,10 +225,13 @@ class WindowAggregator:
         config: WindowConfig,
         panes: MutableMapping[str, Aggregate],
         clock: MutableMapping[str, dict[str, Any]],
+        recent: MutableMapping[str, dict[str, Any]] | None = None,
     ) -> None:
+        """`recent`: the partials folded last, per input partition (see the module doc)."""
         self.config = config
         self._panes = panes
         self._clock = clock
+        self._recent: MutableMapping[str, dict[str, Any]] = {} if recent is None else recent
 
     def state(self) -> dict[str, Any]:
         return dict(self._clock.get(CLOCK_KEY) or {})
@@ -202,17 +239,44 @@ class WindowAggregator:
     def fold(self, partial: MetricsPartial) -> None:
         """Adds a partial's panes, dropping those only closed windows contain."""
         state = self.state()
-        if partial.source is not None:
-            offsets: dict[str, int] = dict(state.get("offsets", {}))
-            if partial.last_offset < offsets.get(partial.source, 0):
-                state["duplicates"] = state.get("duplicates", 0) + 1
-                self._clock[CLOCK_KEY] = state
-                return
-            offsets[partial.source] = partial.last_offset + 1
-            state["offsets"] = offsets
-            state["last_input_wall_s"] = partial.wall_s
+        if partial.source is not None and not self._take_offsets(partial, state):
+            state["duplicates"] = state.get("duplicates", 0) + 1
+            self._clock[CLOCK_KEY] = state
+            return
+        folded = self._fold_panes(partial.panes, state)
+        if partial.source is not None and partial.exact_replay:
+            self._remember(partial, folded)
+        if partial.max_event_ms is not None:
+            latest = self._capped(partial.max_event_ms, partial.wall_s, state)
+            state["max_event_ms"] = max(state.get("max_event_ms", latest), latest)
+        if partial.source is None:
+            state["last_tick_wall_s"] = partial.wall_s
+        self._clock[CLOCK_KEY] = state
+
+    def _take_offsets(self, partial: MetricsPartial, state: dict[str, Any]) -> bool:
+        """Whether to fold `partial` (False: all of it is folded already); moves its partition's
+        next offset on, taking back what a replay repeats first."""
+        source = str(partial.source)
+        offsets: dict[str, int] = dict(state.get("offsets", {}))
+        expected = offsets.get(source, 0)
+        if partial.first_offset < expected:
+            replayed = self._replayed_from(source, partial) if partial.exact_replay else []
+            if replayed:
+                state["replayed"] = state.get("replayed", 0) + 1
+                for _first, _last, panes in replayed:
+                    self._take_back(panes)
+            elif partial.last_offset < expected:
+                return False
+        offsets[source] = partial.last_offset + 1
+        state["offsets"] = offsets
+        state["last_input_wall_s"] = partial.wall_s
+        return True
+
+    def _fold_panes(self, panes: Mapping[int, Aggregate], state: dict[str, Any]) -> dict[str, Any]:
+        """Merges `panes` into the table; the panes merged (late ones may be dropped)."""
         closed_ms = state.get("closed_ms")
-        for pane_ms, aggregate in partial.panes.items():
+        folded: dict[str, Any] = {}
+        for pane_ms, aggregate in panes.items():
             # Too late for its tumbling window (the first of its windows to close): counted.
             # Still folded while a longer window that contains it is open, as each window takes
             # what arrives before it closes; dropped outright once every one of them is closed.
@@ -222,12 +286,31 @@ class WindowAggregator:
                     continue
             key = str(pane_ms)
             self._panes[key] = merge(dict(self._panes.get(key) or {}), aggregate)
-        if partial.max_event_ms is not None:
-            latest = self._capped(partial.max_event_ms, partial.wall_s, state)
-            state["max_event_ms"] = max(state.get("max_event_ms", latest), latest)
-        if partial.source is None:
-            state["last_tick_wall_s"] = partial.wall_s
-        self._clock[CLOCK_KEY] = state
+            folded[key] = aggregate
+        return folded
+
+    def _replayed_from(self, source: str, replay: MetricsPartial) -> list[tuple[int, int, Any]]:
+        """The kept partials `replay` repeats (none unless one of them started where it
+        starts), no longer kept."""
+        kept: list[list[Any]] = list((self._recent.get(source) or {}).get("partials", []))
+        starts = [entry[0] for entry in kept]
+        if replay.first_offset not in starts:
+            return []
+        at = starts.index(replay.first_offset)
+        self._recent[source] = {"partials": kept[:at]}
+        return [(first, last, panes) for first, last, panes in kept[at:]]
+
+    def _take_back(self, panes: Mapping[str, Aggregate]) -> None:
+        for key, aggregate in panes.items():
+            current = self._panes.get(key)
+            if current is not None:  # evicted: its windows are closed and published
+                self._panes[key] = subtract(copy.deepcopy(dict(current)), aggregate)
+
+    def _remember(self, partial: MetricsPartial, folded: dict[str, Any]) -> None:
+        source = str(partial.source)
+        kept: list[list[Any]] = list((self._recent.get(source) or {}).get("partials", []))
+        kept.append([partial.first_offset, partial.last_offset, folded])
+        self._recent[source] = {"partials": kept[-RECENT_PARTIALS:]}
 
     def _capped(self, event_ms: int, wall_s: float, state: dict[str, Any]) -> int:
         """One event stamped far in the future (a wrong clock upstream) must not close every

@@ -9,8 +9,14 @@ Only receipts are re-published as status transitions, and only when the step is 
 table (a provider's repeated receipt publishes nothing); what came from `notifications.status` is
 folded, never sent back. The re-published transition has a deterministic event id and the
 receipt's event time, so reading it back (this agent consumes the status topic too) is a step the
-table already holds: a no-op, not a loop. (A crash after the table's changelog write but before
-the publish loses that one re-publication; the state itself is not lost.)
+table already holds: a no-op, not a loop.
+
+The table is the transitions' outbox: a new receipt step is written with its id in
+`unpublished` before it is published, and taken out of it once Kafka acknowledged the publish.
+A worker that dies in between leaves the step in the outbox (its store, or its changelog, has
+it), and the receipt's offset uncommitted; whoever reads the receipt again (the same worker on
+its own store, or the partition's next owner) finds the step known but unpublished, and
+publishes it then. Any later record of the notification does the same.
 
 Every decodable record's state is written to PostgreSQL again even when unchanged, so that a
 crash between the table update and the row write is repaired by the replay (the store's writes
@@ -190,6 +196,8 @@ class _Batch:
     writes: dict[bytes, tuple[dict[str, Any], Any]]
     # Each new step as a status event, with the record that caused it (for delivery metrics).
     transitions: list[tuple[SourceRecord, NotificationStatusEvent]]
+    # Receipt steps whose transitions this batch publishes: out of the outbox once acknowledged.
+    publishing: dict[bytes, set[UUID]]
 
 
 class DeliveryTracker(Generic[E]):
@@ -235,7 +243,7 @@ class DeliveryTracker(Generic[E]):
         self.stats = TrackerStats()
 
     async def process(self, items: Sequence[E]) -> None:
-        batch = _Batch({}, [], [], defaultdict(list), {}, [])
+        batch = _Batch({}, [], [], defaultdict(list), {}, [], defaultdict(set))
         for item in items:
             record = self._describe(item)
             try:
@@ -251,6 +259,7 @@ class DeliveryTracker(Generic[E]):
         if batch.published:
             await self._retry(self._sender(self._status_out, batch.published), "status")
             self.stats.published += len(batch.published)
+            self._empty_outbox(batch)
         if batch.transitions:
             transitions = batch.transitions
             await self._retry(lambda: self._transitions_out(transitions), "metrics")
@@ -276,12 +285,12 @@ class DeliveryTracker(Generic[E]):
             step, facts = status_step(status)
         delivery, added = self._fold(notification_id, step, facts, batch, item)
         batch.steps.append(transition_row(notification_id, step))
-        if added:
-            if not from_receipt:
-                batch.transitions.append((record, status))
-            held = (*delivery.unpublished, step.event_id) if from_receipt else delivery.unpublished
-            if held:
-                delivery = self._publish(delivery, held, record, batch, item)
+        if added and not from_receipt:
+            batch.transitions.append((record, status))
+        new_receipt_step = (step.event_id,) if added and from_receipt else ()
+        held = (*delivery.unpublished, *new_receipt_step)
+        if held:
+            delivery = self._publish(delivery, held, record, batch, item)
         batch.deliveries[notification_id] = delivery
 
     def _publish(
@@ -292,27 +301,47 @@ class DeliveryTracker(Generic[E]):
         batch: _Batch,
         item: E,
     ) -> Delivery:
-        """Publish the receipt steps `held` as transitions once the user is known (or hold
-        them in the entry until it is); the delivery as it is to be written."""
-        if delivery.user_id is None:
-            published: tuple[UUID, ...] = ()
-        else:
-            published = held
+        """Queue the transitions of the receipt steps `held` (new ones, and what the outbox
+        still holds) once the user is known; the delivery as it is to be written, every step
+        of `held` in its outbox until the publish is acknowledged (`_empty_outbox`)."""
+        key = delivery.notification_id.encode()
+        if delivery.user_id is not None:
+            queued = batch.publishing[key]
             now = self._clock()
             for event_id in held:
+                if event_id in queued:
+                    continue  # already queued by an earlier record of this batch
                 step = delivery.step(event_id)
                 assert step is not None, "a held step is in the timeline"
                 event = receipt_status(step, delivery, now)
                 batch.published.append(status_record(event, self._encode))
                 batch.transitions.append((record, event))
-        unpublished = tuple(e for e in held if e not in published)
-        if unpublished != delivery.unpublished:
-            delivery = delivery.model_copy(update={"unpublished": unpublished})
-            key = delivery.notification_id.encode()
-            entry = to_entry(delivery)
-            batch.writes[key] = (entry, item)
-            self._remember(key, entry, delivery)
+                queued.add(event_id)
+        if held != delivery.unpublished:
+            delivery = delivery.model_copy(update={"unpublished": held})
+            self._write(key, delivery, batch, item)
+        elif key not in batch.writes:  # leftovers only: `_empty_outbox` rewrites this entry
+            self._write(key, delivery, batch, item)
         return delivery
+
+    def _empty_outbox(self, batch: _Batch) -> None:
+        """Take the published steps out of the outbox: the publish is acknowledged."""
+        for key, published in batch.publishing.items():
+            entry, item = batch.writes[key]
+            delivery = self._current(key, entry)
+            assert delivery is not None
+            left = tuple(e for e in delivery.unpublished if e not in published)
+            delivery = delivery.model_copy(update={"unpublished": left})
+            batch.deliveries[delivery.notification_id] = delivery
+            entry = self._write(key, delivery, batch, item)
+            with self._scope(item):
+                self._table[key] = entry
+
+    def _write(self, key: bytes, delivery: Delivery, batch: _Batch, item: E) -> dict[str, Any]:
+        entry = to_entry(delivery)
+        batch.writes[key] = (entry, item)
+        self._remember(key, entry, delivery)
+        return entry
 
     def _fold(
         self, notification_id: str, step: Step, facts: Facts, batch: _Batch, item: E
@@ -322,9 +351,7 @@ class DeliveryTracker(Generic[E]):
         current = self._current(key, pending[0] if pending else self._table.get(key))
         delivery, added = fold(current, notification_id, step, facts)
         if added:
-            entry = to_entry(delivery)
-            batch.writes[key] = (entry, item)
-            self._remember(key, entry, delivery)
+            self._write(key, delivery, batch, item)
             self.stats.transitions += 1
         return delivery, added
 

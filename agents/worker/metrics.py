@@ -29,8 +29,9 @@ from typing import Any, Protocol, cast
 
 import faust
 from aiohttp import web
+from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from faust.types import TP, AppT, CollectionT, EventT, StreamT
+from faust.types import TP, AppT, CollectionT, EventT, Message, StreamT
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -38,7 +39,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from agents.worker.table_sizes import local_partition_sizes
-from streams.runtime import Sample
+from streams.runtime import Sample, TributaryApp
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ class TributaryMonitor(PrometheusMonitor):
     def __init__(self, faust_metrics: FaustMetrics, metrics: WorkerMetrics, **kwargs: Any) -> None:
         super().__init__(metrics=faust_metrics, **kwargs)
         self.worker_metrics = metrics
+        self.faust_series = faust_metrics
         # (stream, partition, offset) -> (agent, times in): one time per delivery, since a
         # record read again after a seek (recovery) can enter before its first delivery is
         # acknowledged. Bounded by the events in flight.
@@ -171,6 +173,8 @@ class TributaryMonitor(PrometheusMonitor):
         # The labelled children per agent: `labels()` hashes and locks on every call, which
         # costs more than the increment itself on a path taken once per event.
         self._per_agent: dict[str, tuple[Counter, Histogram]] = {}
+        self._sent_per_topic: dict[str, Counter] = {}
+        self._received: dict[TP, tuple[Counter, Gauge]] = {}
 
     # Faust's own per-event bookkeeping (Monitor's and PrometheusMonitor's: the `faust_events*`
     # and `faust_table_operations` series) is not called: our agents acknowledge in batches, so
@@ -227,6 +231,41 @@ class TributaryMonitor(PrometheusMonitor):
             events, latency = children
             events.inc()
             latency.observe(time.monotonic() - time_in)
+
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
+        """Faust's bookkeeping and `faust_` series for a received record, with the labelled
+        children looked up once per topic and partition (`labels()` hashes and locks on every
+        call: about 2 % of a worker's samples, made for every record consumed)."""
+        Monitor.on_message_in(self, tp, offset, message)
+        series = self.faust_series
+        series.messages_received.inc()
+        series.active_messages.inc()
+        children = self._received.get(tp)
+        if children is None:
+            children = (
+                series.messages_received_per_topics.labels(topic=tp.topic),
+                series.messages_received_per_topics_partition.labels(
+                    topic=tp.topic, partition=tp.partition
+                ),
+            )
+            self._received[tp] = children
+        per_topic, per_partition = children
+        per_topic.inc()
+        per_partition.set(offset)
+
+    def count_sent(self, topic: str, records: int) -> None:
+        """A published batch (`TributaryApp.count_sent`): the `faust_` send series, per batch.
+
+        Our publishers bypass Faust's `Topic.send`, whose per-record `on_send_initiated` fed
+        these series; the counts stay the same, made once per batch."""
+        self.messages_sent += records
+        self.messages_sent_by_topic[topic] += records
+        child = self._sent_per_topic.get(topic)
+        if child is None:
+            child = self.faust_series.topic_messages_sent.labels(topic=f"topic.{topic}")
+            self._sent_per_topic[topic] = child
+        child.inc(records)
+        self.faust_series.total_sent_messages.inc(records)
 
     def on_table_get(self, table: CollectionT, key: Any) -> None:
         return None
@@ -302,6 +341,8 @@ def install_worker_metrics(app: faust.App, metrics: WorkerMetrics) -> TributaryM
     """Make `metrics` the app's monitor and serve it at `GET /metrics`; call before start."""
     monitor = TributaryMonitor(FaustMetrics.create(metrics.registry, FAUST_PREFIX), metrics)
     app.monitor = monitor
+    if isinstance(app, TributaryApp):
+        app.count_sent = monitor.count_sent
     metrics.registry.register(LiveCollector(app, monitor))
 
     @app.page("/metrics", name="metrics")

@@ -21,13 +21,14 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from streams.cli import dlq, produce, tables, tail, topics
+from streams.cli import dlq, keys, produce, tables, tail, topics
 from streams.cli.arguments import parse
 from streams.cli.errors import UsageError
 from streams.cli.output import Output
 from streams.errors import ConfigurationError, ServiceUnavailableError, TributaryError
 from streams.kafka.catalog import TopicCatalog
 from streams.settings import CliProcessSettings
+from streams.stores.api_key_store import ApiKeyStore
 
 __all__ = ["Console", "main", "run"]
 
@@ -96,6 +97,26 @@ def cli_settings(given: CliProcessSettings | None, prefix: str | None) -> CliPro
     return settings if prefix is None else settings.model_copy(update={"topic_prefix": prefix})
 
 
+async def _keys(args: argparse.Namespace, settings: CliProcessSettings, output: Output) -> int:
+    store = ApiKeyStore.from_settings(settings.database)
+    try:
+        if args.action == "create":
+            return await keys.create_key(
+                store,
+                args.name,
+                args.scopes,
+                output,
+                rate_per_s=args.rate_per_s,
+                burst=args.burst,
+                daily_quota=args.daily_quota,
+            )
+        if args.action == "list":
+            return await keys.list_keys(store, output)
+        return await keys.revoke_key(store, args.key_id, output)
+    finally:
+        await store.close()
+
+
 def _read_input(source: str, stdin: TextIO) -> str:
     if source == "-":
         return stdin.read()
@@ -124,6 +145,8 @@ async def _dispatch(
             args.from_beginning, args.follow, args.max_records, args.timeout_s
         )
         return await tail.tail(settings, catalog, args.topic, options, output)
+    if args.command == "keys":
+        return await _keys(args, settings, output)
     if args.command == "tables":
         if args.action == "get":
             return await tables.get_entry(

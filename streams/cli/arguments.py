@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NoReturn
 
+from streams.api_keys import SCOPES, Scope, parse_scopes
 from streams.cli.errors import UsageError
 
 DESCRIPTION = (
@@ -111,6 +112,7 @@ def build_parser() -> Parser:
     replay.add_argument(
         "--dry-run", action="store_true", help="report the differences, swap nothing in"
     )
+    _add_keys(commands)
     return parser
 
 
@@ -125,6 +127,29 @@ def _moment(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError("must carry a UTC offset")
     return value
+
+
+def _scopes(text: str) -> frozenset[Scope]:
+    try:
+        return parse_scopes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_keys(commands: argparse._SubParsersAction[Parser]) -> None:
+    keys = commands.add_parser("keys", help="the API's keys (PostgreSQL)")
+    key_commands = keys.add_subparsers(dest="action", required=True, parser_class=Parser)
+    create = key_commands.add_parser("create", help="a new key, printed once as JSON")
+    create.add_argument("--name", required=True, help="who or what the key is for")
+    create.add_argument(
+        "--scopes", required=True, type=_scopes, help=f"comma-separated: {', '.join(SCOPES)}"
+    )
+    create.add_argument("--rate-per-s", type=_positive_float, help="GCRA rate (with --burst)")
+    create.add_argument("--burst", type=_positive_int, help="GCRA burst (with --rate-per-s)")
+    create.add_argument("--daily-quota", type=_positive_int, help="requests per UTC day")
+    key_commands.add_parser("list", help="every key, without secrets")
+    revoke = key_commands.add_parser("revoke", help="refuse a key from now on")
+    revoke.add_argument("key_id", metavar="ID", help="the key's id (as `keys list` shows it)")
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:

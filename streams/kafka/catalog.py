@@ -47,8 +47,20 @@ class TopicSpec:
     value_subject: str | None = None
 
     @property
+    def min_insync_replicas(self) -> int:
+        """2 from a replication factor of 3: an acknowledged write (acks=all) then survives the
+        loss of a broker, and one broker can be down without refusing writes."""
+        return 2 if self.replication_factor >= 3 else 1
+
+    @property
     def configs(self) -> dict[str, str]:
-        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            "min.insync.replicas": str(self.min_insync_replicas),
+            # A replica that missed acknowledged writes never becomes leader (no silent loss).
+            "unclean.leader.election.enable": "false",
+        }
 
 
 @dataclass(frozen=True, slots=True)

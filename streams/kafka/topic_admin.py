@@ -148,6 +148,28 @@ def ensure_topics_blocking(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> 
     return TopicCheck(created=created, mismatches=tuple(mismatches))
 
 
+def check_topics_blocking(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> list[str]:
+    """How the topics differ from their specs (missing, partitions, configs), changing nothing:
+    for processes that must not create topics (the API), logged as warnings."""
+    admin = _admin(kafka)
+    timeout_s = kafka.request_timeout_s
+    existing = _existing_partitions(admin, timeout_s)
+    present = [spec for spec in specs if spec.name in existing]
+    mismatches = [f"{spec.name}: missing" for spec in specs if spec.name not in existing]
+    mismatches += [
+        f"{spec.name}: has {existing[spec.name]} partitions, catalog says {spec.partitions}"
+        for spec in present
+        if existing[spec.name] != spec.partitions
+    ] + _config_mismatches(admin, present, timeout_s)
+    for mismatch in mismatches:
+        log.warning("topic differs from the catalog: %s", mismatch)
+    return mismatches
+
+
+async def check_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> list[str]:
+    return await asyncio.to_thread(check_topics_blocking, kafka, specs)
+
+
 async def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> TopicCheck:
     return await asyncio.to_thread(ensure_topics_blocking, kafka, specs)
 

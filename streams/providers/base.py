@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from streams.errors import PoisonError, RetriableError
+from pydantic import SecretStr
+
+from streams.errors import ConfigurationError, PoisonError, RetriableError
 
 ChannelName = Literal["email", "sms", "push", "whatsapp"]
 
@@ -27,6 +29,9 @@ class OutboundMessage:
     recipient: str
     subject: str | None
     body: str
+    # The same for every try of one attempt (notification id and attempt): providers that honour
+    # keys send a repeated try once. None: no key is sent.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +70,11 @@ class ChannelSender(Protocol):
     async def close(self) -> None:
         """Release what the adapter holds of its own (SMTP connections); not a shared session."""
         ...
+
+
+def credential(secret: SecretStr | None, setting: str) -> str:
+    """A provider's credential, which has no default: `provider_senders` only builds the senders
+    of providers whose credential is set, so this raises only for a caller that did not check."""
+    if secret is None:
+        raise ConfigurationError(f"{setting} is not set")
+    return secret.get_secret_value()

@@ -9,8 +9,10 @@ with the time until the primary's probe as its Retry-After.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 import aiohttp
 
@@ -29,6 +31,8 @@ from streams.providers.sendgrid import SendGridSender
 from streams.providers.smtp import SmtpSender
 from streams.providers.twilio import TwilioSender
 from streams.settings import DispatchSettings, ProviderName, ProviderSettings
+
+log = logging.getLogger(__name__)
 
 CHANNELS: tuple[ChannelName, ...] = ("email", "sms", "push", "whatsapp")
 
@@ -95,13 +99,21 @@ class ChannelSenders:
 def provider_senders(
     session: aiohttp.ClientSession, providers: ProviderSettings, timeout_s: float
 ) -> dict[str, ChannelSender]:
-    return {
-        "sendgrid": SendGridSender(session, providers),
-        "smtp": SmtpSender(providers, timeout_s),
-        "twilio": TwilioSender(session, providers),
-        "fcm": FcmSender(session, providers),
-        "meta": MetaSender(session, providers),
-    }
+    """The senders of the providers whose credentials are set (credentials have no defaults);
+    a channel left without any provider fails its sends permanently, saying so."""
+    senders: dict[str, ChannelSender] = {"smtp": SmtpSender(providers, timeout_s)}
+    if providers.sendgrid_api_key is not None:
+        senders["sendgrid"] = SendGridSender(session, providers)
+    if providers.twilio_auth_token is not None:
+        senders["twilio"] = TwilioSender(session, providers)
+    if providers.fcm_access_token is not None:
+        senders["fcm"] = FcmSender(session, providers)
+    if providers.meta_access_token is not None:
+        senders["meta"] = MetaSender(session, providers)
+    unset = sorted(set(get_args(ProviderName)) - set(senders))
+    if unset:
+        log.warning("no credentials set for %s: not sending through them", ", ".join(unset))
+    return senders
 
 
 def channel_providers(providers: ProviderSettings) -> dict[ChannelName, list[ProviderName]]:
@@ -139,9 +151,10 @@ def build_channel_senders(
 
     channels = {
         channel: ChannelRoutes(
-            [Route(senders[name], breaker(name)) for name in names],
+            [Route(senders[name], breaker(name)) for name in names if name in senders],
             dispatch.concurrency_per_channel,
         )
         for channel, names in channel_providers(providers).items()
+        if any(name in senders for name in names)
     }
     return ChannelSenders(channels)

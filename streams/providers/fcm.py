@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from streams.providers.base import OutboundMessage, SendResult
+from streams.providers.base import OutboundMessage, SendResult, credential
 from streams.providers.http import HttpSender, body_field, message_id_or_unknown
 from streams.settings import ProviderSettings
 
@@ -20,7 +20,7 @@ class FcmSender(HttpSender):
     def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
         base = settings.fcm_base_url.rstrip("/")
         url = f"{base}/v1/projects/{settings.fcm_project}/messages:send"
-        token = settings.fcm_access_token.get_secret_value()
+        token = credential(settings.fcm_access_token, "providers.fcm_access_token")
         super().__init__(PROVIDER, session, url, {"Authorization": f"Bearer {token}"})
 
     def request_body(self, message: OutboundMessage) -> dict[str, object]:
@@ -33,5 +33,5 @@ class FcmSender(HttpSender):
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        _headers, body = await self._post(json_body=self.request_body(message))
+        _headers, body = await self._post(message, json_body=self.request_body(message))
         return SendResult(PROVIDER, message_id_or_unknown(body_field(body, "name")))

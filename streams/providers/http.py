@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from streams.providers.base import PermanentSendError, RetriableSendError
+from streams.providers.base import OutboundMessage, PermanentSendError, RetriableSendError
 
 # Longest provider error text kept in a reason (it ends up in a status event and a DLQ header).
 MAX_REASON_CHARS = 200
@@ -149,14 +149,27 @@ class HttpSender:
     async def close(self) -> None:
         """Nothing of its own: the session is the worker's, closed by its owner."""
 
+    # The header a provider reads an idempotency key from (Twilio has its own name for it).
+    idempotency_header = "Idempotency-Key"
+
     async def _post(
-        self, *, json_body: Any = None, form: Mapping[str, str] | None = None
+        self,
+        message: OutboundMessage,
+        *,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
     ) -> tuple[Mapping[str, str], Any]:
+        """POST `message`'s request, with its idempotency key: a provider that honours keys
+        answers a repeated attempt (a worker crashed before recording the send) without
+        sending it again."""
+        headers = self._headers
+        if message.idempotency_key is not None:
+            headers = {**headers, self.idempotency_header: message.idempotency_key}
         return await post(
             self._session,
             self._provider,
             self._url,
-            headers=self._headers,
+            headers=headers,
             json_body=json_body,
             form=form,
         )

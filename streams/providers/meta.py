@@ -21,12 +21,13 @@ from pydantic import Field
 
 from schemas.provider_receipts import ProviderReceiptItem
 from streams.errors import InvalidSignatureError
-from streams.providers.base import OutboundMessage, SendResult
+from streams.providers.base import OutboundMessage, SendResult, credential
 from streams.providers.http import HttpSender, body_field, message_id_or_unknown
 from streams.providers.receipts import (
     MAX_EVENTS,
     OpenModel,
     ReceiptRequest,
+    UnixSeconds,
     parse_json,
     receipt_item,
     request_id,
@@ -45,7 +46,7 @@ class MetaSender(HttpSender):
     def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
         base = settings.meta_base_url.rstrip("/")
         url = f"{base}/{API_VERSION}/{settings.meta_phone_number_id}/messages"
-        token = settings.meta_access_token.get_secret_value()
+        token = credential(settings.meta_access_token, "providers.meta_access_token")
         super().__init__(PROVIDER, session, url, {"Authorization": f"Bearer {token}"})
 
     def request_body(self, message: OutboundMessage) -> dict[str, object]:
@@ -59,7 +60,7 @@ class MetaSender(HttpSender):
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        _headers, body = await self._post(json_body=self.request_body(message))
+        _headers, body = await self._post(message, json_body=self.request_body(message))
         return SendResult(PROVIDER, message_id_or_unknown(_message_id(body)))
 
 
@@ -82,7 +83,7 @@ class MetaError(OpenModel):
 class MetaStatus(OpenModel):
     id: str
     status: str
-    timestamp: int
+    timestamp: UnixSeconds
     biz_opaque_callback_data: str | None = None
     errors: list[MetaError] = []
 

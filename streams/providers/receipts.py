@@ -22,9 +22,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.provider_receipts import ProviderReceiptItem, ProviderReceiptsBody
 from streams.errors import (
@@ -89,6 +89,12 @@ def receipt_item(**fields: Any) -> ProviderReceiptItem:
     return validated(ProviderReceiptItem, fields)
 
 
+# Event times as Unix seconds, bounded to what a datetime holds (0001..9999 is too wide a
+# promise: from the epoch to the end of year 9999), so a huge one is a 422, not an overflow.
+MAX_UNIX_S = 253_402_300_799
+UnixSeconds = Annotated[int, Field(ge=0, le=MAX_UNIX_S)]
+
+
 class OpenModel(BaseModel):
     """A provider's shape: the fields we read, and whatever else it sends, ignored."""
 
@@ -108,4 +114,6 @@ def required_header(headers: Mapping[str, str], name: str) -> str:
     value = headers.get(name)
     if not value:
         raise InvalidSignatureError(f"the {name} header is missing", name)
+    if not value.isascii():
+        raise InvalidSignatureError(f"the {name} header must be ASCII", name)
     return value

@@ -29,12 +29,13 @@ from pydantic import Field, RootModel
 
 from schemas.provider_receipts import ProviderReceiptItem
 from streams.errors import InvalidSignatureError
-from streams.providers.base import OutboundMessage, SendResult
+from streams.providers.base import OutboundMessage, SendResult, credential
 from streams.providers.http import HttpSender, message_id_or_unknown
 from streams.providers.receipts import (
     MAX_EVENTS,
     OpenModel,
     ReceiptRequest,
+    UnixSeconds,
     parse_json,
     receipt_item,
     request_id,
@@ -51,7 +52,7 @@ PROVIDER = "sendgrid"
 class SendGridSender(HttpSender):
     def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
         url = f"{settings.sendgrid_base_url.rstrip('/')}/v3/mail/send"
-        token = settings.sendgrid_api_key.get_secret_value()
+        token = credential(settings.sendgrid_api_key, "providers.sendgrid_api_key")
         super().__init__(PROVIDER, session, url, {"Authorization": f"Bearer {token}"})
         self._from = settings.email_from
 
@@ -70,7 +71,7 @@ class SendGridSender(HttpSender):
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        headers, _body = await self._post(json_body=self.request_body(message))
+        headers, _body = await self._post(message, json_body=self.request_body(message))
         return SendResult(PROVIDER, message_id_or_unknown(headers.get("X-Message-Id")))
 
 
@@ -88,7 +89,7 @@ STATES = {
 
 class SendGridEvent(OpenModel):
     event: str
-    timestamp: int
+    timestamp: UnixSeconds
     sg_message_id: str | None = None
     notification_id: str | None = None
     reason: str | None = None

@@ -21,7 +21,7 @@ import aiohttp
 
 from schemas.provider_receipts import ProviderReceiptItem
 from streams.errors import InvalidSignatureError, MalformedBodyError
-from streams.providers.base import OutboundMessage, SendResult
+from streams.providers.base import OutboundMessage, SendResult, credential
 from streams.providers.http import HttpSender, body_field, message_id_or_unknown
 from streams.providers.receipts import (
     OpenModel,
@@ -39,11 +39,14 @@ PROVIDER = "twilio"
 
 
 class TwilioSender(HttpSender):
+    idempotency_header = "I-Twilio-Idempotency-Token"
+
     def __init__(self, session: aiohttp.ClientSession, settings: ProviderSettings) -> None:
         base = settings.twilio_base_url.rstrip("/")
         sid = settings.twilio_account_sid
         url = f"{base}/2010-04-01/Accounts/{sid}/Messages.json"
-        credentials = f"{sid}:{settings.twilio_auth_token.get_secret_value()}".encode()
+        token = credential(settings.twilio_auth_token, "providers.twilio_auth_token")
+        credentials = f"{sid}:{token}".encode()
         headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"}
         super().__init__(PROVIDER, session, url, headers)
         self._from = settings.twilio_from
@@ -61,7 +64,7 @@ class TwilioSender(HttpSender):
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        _headers, body = await self._post(form=self.form(message))
+        _headers, body = await self._post(message, form=self.form(message))
         return SendResult(PROVIDER, message_id_or_unknown(body_field(body, "sid")))
 
 
@@ -85,7 +88,9 @@ def parse_receipts(request: ReceiptRequest) -> list[ProviderReceiptItem]:
         raise MalformedBodyError(f"the body is not a UTF-8 form: {exc}") from exc
     status = validated(TwilioStatus, form)
     state = STATES.get(status.MessageStatus)
-    notification_id = request.query.get("notification_id")
+    # The callback URL's query when Twilio's own signature covered the URL (the API passes the
+    # query only then), else a form field, which every signature covers.
+    notification_id = request.query.get("notification_id") or form.get("notification_id")
     if state is None or not notification_id:
         return []
     reason = None

@@ -2,10 +2,12 @@
 
 Its public face is what this module exports; a pipeline needs nothing else:
 
-- `create_faust_app` builds a process's app, its guards installed; `worker_event_loop` the loop;
+- `create_faust_app` builds a process's app (a `TributaryApp`), its guards installed;
+  `worker_event_loop` the loop;
 - `batch_agent` declares an agent: take a batch, call the pipeline's plain `process`, acknowledge
   in the order `streams.runtime.checkpoint` states (read that docstring first);
-- `raw_topic` declares a topic of bytes, `TopicPublisher` publishes to it and waits for Kafka;
+- `raw_topic` declares a topic of bytes, `TopicPublisher` publishes to it and waits for Kafka
+  (one record batch per partition: `partition_batches`);
 - `SourceRecord`, `OutgoingRecord` and `RecordSink` are what the plain logic reads and writes;
 - `StallWatchdog` restarts a worker's consuming when faust-streaming stops delivering.
 
@@ -14,6 +16,7 @@ The corrections to faust-streaming 0.15 behind it (`app`, `changelog_writes`, `c
 """
 
 from streams.runtime.app import (
+    TributaryApp,
     broker_urls,
     changelog_specs,
     create_faust_app,
@@ -43,6 +46,7 @@ __all__ = [
     "SourceRecord",
     "StallWatchdog",
     "TopicPublisher",
+    "TributaryApp",
     "batch_agent",
     "batch_size",
     "broker_urls",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,10 @@ import uvloop
 from faust.types import TP, ConsumerT
 
 from streams.kafka.catalog import TopicSpec
-from streams.runtime.changelog_writes import ChangelogWrites, DurableTable
+from streams.runtime.changelog_writes import ChangelogWrites, DurableTable, send_changes
 from streams.runtime.commit_guard import HeldCommits, guard_commits
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
+from streams.runtime.partition_batches import app_producer
 from streams.settings import FaustAppConfig, KafkaSettings
 
 # Per partition and produce request; a 500-event batch of ~300-byte records fits in one.
@@ -79,6 +82,10 @@ class UnskippableEvent(faust.Event):
         return super().ack()
 
 
+def _count_nothing(topic: str, records: int) -> None:
+    return None
+
+
 class TributaryApp(faust.App):
     """A Faust app with the state our guards around Faust need.
 
@@ -91,15 +98,23 @@ class TributaryApp(faust.App):
       (`streams.runtime.commit_guard`);
     - `fetch_positions`: what the consumer really fetched from each source partition
       (`streams.runtime.fetch_positions`); both guards are installed on the consumer by
-      `_new_consumer`.
+      `_new_consumer`;
+    - `count_sent(topic, records)`: called once per published batch (`TopicPublisher`, which
+      bypasses Faust's per-record send sensors); the worker's metrics count through it.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batches_in_flight = 0
-        self.changelog_writes = ChangelogWrites()
+        self.changelog_writes = ChangelogWrites(
+            partial(send_changes, lambda: app_producer(self), self._count_sent)
+        )
         self.held_commits = HeldCommits()
         self.fetch_positions = FetchPositions()
+        self.count_sent: Callable[[str, int], None] = _count_nothing
+
+    def _count_sent(self, topic: str, records: int) -> None:
+        self.count_sent(topic, records)  # looked up at each call: the metrics replace it
 
     def _new_consumer(self) -> ConsumerT:
         """Faust's consumer, its fetching and commits guarded."""
@@ -127,7 +142,7 @@ def create_faust_app(settings: FaustAppConfig) -> TributaryApp:
         web_host=worker.web_host,
         web_port=web_port,
         # Other workers reach this one through this URL when a table request is routed here.
-        canonical_url=f"http://{worker.web_host}:{web_port}",
+        canonical_url=worker.advertised_url or f"http://{worker.web_host}:{web_port}",
         # Our own `/tables/...` views replace the generic ones, which expose every table raw.
         web_tables_enabled=False,
         topic_partitions=settings.kafka.partitions,

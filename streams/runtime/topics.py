@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import faust
 from aiokafka.errors import KafkaError
-from faust.exceptions import ProducerSendError
+from faust.exceptions import NotReady
 from faust.types import TopicT
 
 from streams.errors import ServiceUnavailableError
+from streams.runtime.app import TributaryApp
+from streams.runtime.partition_batches import PartitionBatches, app_producer
 from streams.runtime.records import OutgoingRecord
 
 
@@ -30,30 +32,32 @@ def raw_topic(app: faust.App, name: str) -> TopicT:
     )
 
 
-class TopicPublisher:
-    """Sends records to one topic through the app's own producer (one producer per process)."""
+class BatchSender(Protocol):
+    """Queues records on the producer; each future resolves when Kafka acknowledged its part."""
 
-    def __init__(self, topic: TopicT) -> None:
-        self._topic = topic
+    async def send(self, records: Sequence[OutgoingRecord]) -> list[asyncio.Future[Any]]: ...
+
+
+class TopicPublisher:
+    """Sends records to one topic through the app's own producer (one producer per process),
+    one record batch per partition (`streams.runtime.partition_batches`) unless given another
+    `sender`."""
+
+    def __init__(self, topic: TopicT, sender: BatchSender | None = None) -> None:
+        app = cast(TributaryApp, topic.app)
+        self._app = app
+        self._name = topic.get_topic_name()
+        self._sender = sender or PartitionBatches(lambda: app_producer(app), self._name)
 
     async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
-        """Send every record and return once the broker has acknowledged all of them.
-
-        `force=True`: without it, a send from inside an agent is deferred until the current
-        event is acknowledged, and the caller could not know the records were written.
-        """
+        """Send every record and return once the broker has acknowledged all of them."""
+        if not records:
+            return
         try:
-            deliveries = [
-                await self._topic.send(
-                    key=record.key, value=record.value, headers=list(record.headers), force=True
-                )
-                for record in records
-            ]
-            if deliveries:
-                # Typed as awaitables; Faust's are `FutureMessage`s, asyncio futures.
-                await _delivered(cast(list[asyncio.Future[Any]], deliveries))
-        except (KafkaError, ProducerSendError) as exc:  # Faust wraps the send, not the delivery
+            await _delivered(await self._sender.send(records))
+        except (KafkaError, NotReady) as exc:  # NotReady: the producer is not started (yet)
             raise ServiceUnavailableError("kafka", f"{type(exc).__name__}: {exc}") from exc
+        self._app.count_sent(self._name, len(records))
 
 
 async def _delivered(deliveries: list[asyncio.Future[Any]]) -> None:

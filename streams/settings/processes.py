@@ -12,7 +12,7 @@ does not have is ignored by that root.
 - `ApiProcessSettings` (`python -m api`): database, redis, api, webhook, providers (receipt
   signatures), ratelimit, operator;
 - `CliProcessSettings` (`tributary`): worker (app id, web address), dispatch (retry topics),
-  operator;
+  operator, database (`tributary keys`);
 - `MigrationsProcessSettings` (`python -m streams.migrations`): database;
 - `SandboxProcessSettings` (`python -m sandbox`): sandbox, webhook (the receipts' secret).
 
@@ -22,9 +22,12 @@ has every section, for tooling that starts several processes at once.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.settings.secrets import secret_problems
 from streams.settings.sections import (
     ApiSettings,
     DatabaseSettings,
@@ -55,6 +58,15 @@ class ProcessSettings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    # "dev" (`make dev`, the tests, the benchmarks) accepts the development secrets this
+    # repository publishes; anything else refuses them (`streams.settings.secrets`).
+    env: Literal["dev", "production"] = "production"
+
+
+def _refuse_bad_secrets(env: str, secrets: dict[str, SecretStr | None]) -> None:
+    problems = secret_problems(secrets, env)
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 class KafkaProcessSettings(ProcessSettings):
@@ -85,6 +97,11 @@ class WorkerProcessSettings(KafkaProcessSettings):
     notifications: NotificationSettings = NotificationSettings()
     operator: OperatorSettings = OperatorSettings()
 
+    @model_validator(mode="after")
+    def _secrets_usable(self) -> Self:
+        _refuse_bad_secrets(self.env, self.operator.secrets() | self.providers.secrets())
+        return self
+
 
 class ApiProcessSettings(KafkaProcessSettings):
     """`python -m api`: the ingest and read API. `providers` is there for the providers' own
@@ -98,6 +115,12 @@ class ApiProcessSettings(KafkaProcessSettings):
     ratelimit: RateLimitSettings = RateLimitSettings()
     operator: OperatorSettings = OperatorSettings()
 
+    @model_validator(mode="after")
+    def _secrets_usable(self) -> Self:
+        secrets = self.webhook.secrets() | self.operator.secrets() | self.providers.secrets()
+        _refuse_bad_secrets(self.env, secrets)
+        return self
+
 
 class CliProcessSettings(KafkaProcessSettings):
     """`tributary`: the worker's app id (its consumer group) and web address, the dispatch
@@ -106,6 +129,8 @@ class CliProcessSettings(KafkaProcessSettings):
     worker: WorkerSettings = WorkerSettings()
     dispatch: DispatchSettings = DispatchSettings()
     operator: OperatorSettings = OperatorSettings()
+    # `tributary keys` writes the API's keys there.
+    database: DatabaseSettings = DatabaseSettings()
 
 
 class ReplayProcessSettings(KafkaProcessSettings):

@@ -9,8 +9,9 @@ by `stack/stackctl.py`, so a fresh clone needs no configuration at all.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -31,7 +32,13 @@ class KafkaSettings(_Section):
 class DatabaseSettings(_Section):
     url: SecretStr = SecretStr("postgresql+asyncpg://tributary:tributary@127.0.0.1:55432/tributary")
     pool_size: int = Field(default=5, ge=1)
+    # Connections opened beyond pool_size under load (closed again when returned).
+    max_overflow: int = Field(default=10, ge=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    # How long a caller waits for a connection when all are in use, and how long PostgreSQL
+    # lets one statement run (0: no limit); either way the caller gets 503 with Retry-After.
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    statement_timeout_s: float = Field(default=15.0, ge=0)
     # Upper bound for one batched statement, in rows.
     batch_rows: int = Field(default=500, ge=1)
 
@@ -50,6 +57,13 @@ class ApiSettings(_Section):
     # The API's URL as the outside world calls it (behind a proxy, say): Twilio signs the URL it
     # called. Unset, the URL of the request as it reached the API.
     public_url: str | None = None
+    # How long a verified API key is trusted without asking PostgreSQL again: a revoked key
+    # is refused at the latest this long after its revocation. 0: ask on every request.
+    key_cache_s: float = Field(default=5.0, ge=0)
+    key_cache_entries: int = Field(default=10_000, ge=1)
+
+
+FAMILIES = ("orders", "users", "auth", "providers")
 
 
 class WebhookSettings(_Section):
@@ -63,6 +77,10 @@ class WebhookSettings(_Section):
     # How long a duplicate delivery waits for the first copy's produce to settle.
     dedupe_wait_s: float = Field(default=15.0, gt=0)
 
+    def secrets(self) -> dict[str, SecretStr | None]:
+        """By setting name, for `streams.settings.secrets`."""
+        return {f"webhook.secret_{family}": self.secret_for(family) for family in FAMILIES}
+
     def secret_for(self, family: str) -> SecretStr | None:
         secrets: dict[str, SecretStr | None] = {
             "orders": self.secret_orders,
@@ -71,6 +89,9 @@ class WebhookSettings(_Section):
             "providers": self.secret_providers,
         }
         return secrets.get(family)
+
+
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 
 class WorkerSettings(_Section):
@@ -95,12 +116,31 @@ class WorkerSettings(_Section):
     # needs no changelog replay, for the cost of every worker reading the others' changelogs.
     standby_replicas: int = Field(default=1, ge=0)
     stall_check_interval_s: float = Field(default=5.0, gt=0)
+    # The URL the other workers reach this one at (Faust's canonical URL: table requests are
+    # routed there, with the operator's token). Unset, http://<web_host>:<web_port>; a wildcard
+    # bind host (0.0.0.0, ::) is no address of this worker, so it then needs this set.
+    advertised_url: str | None = None
+
+    @model_validator(mode="after")
+    def _advertises_an_address(self) -> WorkerSettings:
+        advertised = self.advertised_url
+        host = urlsplit(advertised).hostname if advertised else self.web_host.strip("[]")
+        if host in WILDCARD_HOSTS:
+            raise ValueError(
+                f"worker.advertised_url: the worker would advertise {host!r}, which is no "
+                "address of it; set TRIBUTARY_WORKER_ADVERTISED_URL to the URL other workers "
+                "reach it at"
+            )
+        return self
 
 
 class OperatorSettings(_Section):
     # Bearer token for the operator endpoints (table views, lifting blocks). Unset, those
     # endpoints answer 403: an operator surface is never open by accident.
     token: SecretStr | None = None
+
+    def secrets(self) -> dict[str, SecretStr | None]:
+        return {"operator.token": self.token}
 
 
 class MetricsSettings(_Section):
@@ -205,14 +245,16 @@ class DispatchSettings(_Section):
 class ProviderSettings(_Section):
     """Where and as whom each provider is called; defaults are the local provider sandbox.
 
-    The credentials default to the sandbox's development values: real ones come from the
-    environment (`TRIBUTARY_PROVIDERS_SENDGRID_API_KEY`, ...). `<channel>_primary` and
+    The credentials have no defaults: they come from the environment
+    (`TRIBUTARY_PROVIDERS_SENDGRID_API_KEY`, ...; the Makefile sets the sandbox's development
+    ones). A provider whose credential is unset is not used for sending (`provider_senders`), and
+    its own receipt signatures are refused. `<channel>_primary` and
     `<channel>_secondary` pick the providers of a channel; the secondary takes over while the
     primary's circuit is open.
     """
 
     sendgrid_base_url: str = "http://127.0.0.1:8090"
-    sendgrid_api_key: SecretStr = SecretStr("dev-sendgrid-key")
+    sendgrid_api_key: SecretStr | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=1, le=65535)
     smtp_username: str | None = None
@@ -221,7 +263,7 @@ class ProviderSettings(_Section):
     email_from: str = "notifications@tributary.test"
     twilio_base_url: str = "http://127.0.0.1:8090"
     twilio_account_sid: str = "ACdev0000000000000000000000000000"
-    twilio_auth_token: SecretStr = SecretStr("dev-twilio-token")
+    twilio_auth_token: SecretStr | None = None
     twilio_from: str = "+15550000000"
     # Where twilio posts status callbacks; our notification id is appended as a query parameter.
     twilio_status_callback_url: str = "http://127.0.0.1:8080/v1/webhooks/providers/twilio"
@@ -231,10 +273,10 @@ class ProviderSettings(_Section):
     meta_app_secret: SecretStr | None = None
     fcm_base_url: str = "http://127.0.0.1:8090"
     fcm_project: str = "tributary-dev"
-    fcm_access_token: SecretStr = SecretStr("dev-fcm-token")
+    fcm_access_token: SecretStr | None = None
     meta_base_url: str = "http://127.0.0.1:8090"
     meta_phone_number_id: str = "100000000000000"
-    meta_access_token: SecretStr = SecretStr("dev-meta-token")
+    meta_access_token: SecretStr | None = None
     email_primary: ProviderName = "sendgrid"
     email_secondary: ProviderName | None = "smtp"
     sms_primary: ProviderName = "twilio"
@@ -243,6 +285,15 @@ class ProviderSettings(_Section):
     push_secondary: ProviderName | None = None
     whatsapp_primary: ProviderName = "meta"
     whatsapp_secondary: ProviderName | None = None
+
+    def secrets(self) -> dict[str, SecretStr | None]:
+        names = ("sendgrid_api_key", "twilio_auth_token", "fcm_access_token", "meta_access_token")
+        found: dict[str, SecretStr | None] = {f"providers.{n}": getattr(self, n) for n in names}
+        return (
+            found
+            | {"providers.smtp_password": self.smtp_password}
+            | {"providers.meta_app_secret": self.meta_app_secret}
+        )
 
     @field_validator(
         "email_secondary", "sms_secondary", "push_secondary", "whatsapp_secondary", mode="before"

@@ -17,10 +17,11 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from streams.redaction import redact
 from streams.settings import DatabaseSettings
 from streams.stores.database import create_engine, translate_database_errors
 
@@ -90,6 +91,9 @@ class DeliveryRow(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    # Provider error text without recipients (`streams.redaction`), built or read back.
+    _redacted = field_validator("reason", "last_error")(redact)
+
 
 class TransitionRow(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -102,6 +106,8 @@ class TransitionRow(BaseModel):
     provider: str | None = None
     provider_message_id: str | None = None
     event_id: UUID
+
+    _redacted = field_validator("reason")(redact)
 
 
 @dataclass(frozen=True, slots=True)

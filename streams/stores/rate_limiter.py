@@ -14,6 +14,7 @@ compare the script with (the script accepts an explicit `now` for that).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,17 @@ end
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now))
 return {1, math.floor((now - allow_at) / interval), '0', tostring(new_tat - now)}
 """
+
+
+# KEYS[1] the source's counter for one UTC day; ARGV[1] its lifetime (s). Returns the count.
+DAILY_COUNT_LUA = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+DAY_S = 24 * 3600
+# A day's counter outlives its day a little, so no clock skew between API processes resets it.
+QUOTA_GRACE_S = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +105,12 @@ def gcra(tat_ms: float | None, now_ms: float, limit: SourceRateLimit) -> GcraSte
 
 
 class RateLimitedError(TributaryError):
-    """A source went over its rate: answered 429 with the decision's headers."""
+    """A source went over its rate (or its daily quota): answered 429 with the decision's
+    headers."""
 
-    def __init__(self, source: str, decision: RateDecision) -> None:
+    def __init__(self, source: str, decision: RateDecision, what: str = "in a burst") -> None:
         super().__init__(
-            f"{source} is over its rate limit of {decision.limit} requests in a burst; "
+            f"{source} is over its limit of {decision.limit} requests {what}; "
             f"retry after {decision.headers()['Retry-After']} s"
         )
         self.source = source
@@ -121,30 +134,66 @@ class RateLimiter:
         self._limits = limits
         self._prefix = topic_prefix
         self._script: Script = client.register_script(GCRA_LUA)
+        self._quota_script: Script = client.register_script(DAILY_COUNT_LUA)
 
     def key(self, source: str) -> str:
         return f"{self._prefix}tributary:ratelimit:{source}"
 
     async def acquire(
-        self, source: str, now_ms: float | None = None, *, policy: str | None = None
+        self,
+        source: str,
+        now_ms: float | None = None,
+        *,
+        policy: str | None = None,
+        limit: SourceRateLimit | None = None,
     ) -> RateDecision | None:
         """Take one request's slot for `source`; None when limits are switched off.
 
         `policy` names the configured limit when it is not the source's own name (every client
-        address shares the "reads" limit, each with its own slots). `now_ms` replaces Redis's
-        clock (tests); production leaves it to Redis.
+        address shares the "reads" limit, each with its own slots); `limit` gives it outright
+        (an API key's own). `now_ms` replaces Redis's clock (tests); production leaves it to
+        Redis.
         """
         if not self._limits.enabled:
             return None
-        limit = self._limits.for_source(policy or source)
+        limit = limit or self._limits.for_source(policy or source)
         args = [interval_ms(limit), limit.burst, "" if now_ms is None else repr(now_ms)]
         async with translate_redis_errors():
             reply = await self._script(keys=[self.key(source)], args=args)
         return parse_reply(reply, limit)
 
-    async def enforce(self, source: str, *, policy: str | None = None) -> RateDecision | None:
+    async def enforce(
+        self, source: str, *, policy: str | None = None, limit: SourceRateLimit | None = None
+    ) -> RateDecision | None:
         """`acquire`, raising `RateLimitedError` when the source is over its limit."""
-        decision = await self.acquire(source, policy=policy)
+        decision = await self.acquire(source, policy=policy, limit=limit)
         if decision is not None and not decision.allowed:
             raise RateLimitedError(source, decision)
+        return decision
+
+    async def take_daily(self, source: str, quota: int, now_s: float | None = None) -> RateDecision:
+        """Count one request against `source`'s quota for the current UTC day (one counter per
+        day, expiring after it); allowed while the count is within `quota`."""
+        now_s = time.time() if now_s is None else now_s
+        day = int(now_s // DAY_S)
+        reset_ms = ((day + 1) * DAY_S - now_s) * 1000
+        async with translate_redis_errors():
+            count = int(
+                await self._quota_script(
+                    keys=[self.key(f"{source}:day:{day}")], args=[DAY_S + QUOTA_GRACE_S]
+                )
+            )
+        allowed = count <= quota
+        return RateDecision(
+            allowed, quota, max(0, quota - count), 0.0 if allowed else reset_ms, reset_ms
+        )
+
+    async def enforce_daily(self, source: str, quota: int) -> RateDecision | None:
+        """`take_daily`, raising `RateLimitedError` once the day's quota is used up; None when
+        limits are switched off."""
+        if not self._limits.enabled:
+            return None
+        decision = await self.take_daily(source, quota)
+        if not decision.allowed:
+            raise RateLimitedError(source, decision, "per day")
         return decision

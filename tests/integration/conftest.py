@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import subprocess
 import sys
 import uuid
@@ -25,10 +26,24 @@ from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_bloc
 from streams.migrations import runner as migrate
 from streams.settings import Settings
 from streams.stores.order_store import OrderStore
+from tests.integration.api_keys import bearer, create_key
 from tests.integration.kafka_io import topic_catalog
 
 REPO = Path(__file__).resolve().parents[2]
+PROVIDER_CREDENTIALS = (
+    "sendgrid_api_key",
+    "twilio_auth_token",
+    "fcm_access_token",
+    "meta_access_token",
+)
 INTEGRATION_DIR = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests run in development mode, as `make dev` does: the settings built here and the
+    processes they start (which inherit this environment) accept the Makefile's development
+    secrets when a shell exported them."""
+    os.environ.setdefault("TRIBUTARY_ENV", "dev")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -101,6 +116,13 @@ def stack_settings() -> Settings:
     return settings
 
 
+@pytest.fixture(scope="session")
+async def api_headers(stack_settings: Settings) -> dict[str, str]:
+    """`Authorization` with a key of every scope, for clients of the API's reads: made once,
+    in the real PostgreSQL (tests of access itself make keys of their own)."""
+    return bearer(await create_key(stack_settings.database))
+
+
 def _test_secret() -> SecretStr:
     return SecretStr("whsec_" + base64.b64encode(uuid.uuid4().bytes * 2).decode())
 
@@ -117,8 +139,17 @@ def isolated_settings(base: Settings) -> Settings:
         }
     )
     worker = base.worker.model_copy(update={"app_id": f"tributary-test-{run}"})
+    # Credentials have no defaults; the sandbox only checks that there are some.
+    providers = base.providers.model_copy(
+        update={name: SecretStr(f"test-{name}-{uuid.uuid4().hex}") for name in PROVIDER_CREDENTIALS}
+    )
     return base.model_copy(
-        update={"topic_prefix": f"t{run}-", "webhook": webhook, "worker": worker}
+        update={
+            "topic_prefix": f"t{run}-",
+            "webhook": webhook,
+            "worker": worker,
+            "providers": providers,
+        }
     )
 
 

@@ -2,7 +2,7 @@
 indexes the order list pages on
 
 Revision ID: 0004_order_history_stats
-Revises: 0002
+Revises: 0003_api_keys
 Create Date: 2026-12-05
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import UUID
 
 revision = "0004_order_history_stats"
-down_revision = "0002"
+down_revision = "0003_api_keys"
 branch_labels = None
 depends_on = None
 

@@ -136,19 +136,21 @@ async def test_signed_receipts_through_the_api_are_tracked_and_served_back(
     worker_settings: Settings,
     producer: AIOKafkaProducer,
     aiohttp_client: AiohttpClient,
+    api_headers: dict[str, str],
 ) -> None:
     n, user = f"n-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
     # Sent a minute ago: Twilio's callback carries no time, so the receipt's is its arrival.
     minute_ago_s = (datetime.now(UTC) - T0).total_seconds() - 60
     sent = status_event(n, "sent", minute_ago_s, provider="twilio", user_id=user, channel="sms")
     await produce(producer, worker_settings, sent)
-    client = await aiohttp_client(create_app(worker_settings))
+    client = await aiohttp_client(create_app(worker_settings), headers=api_headers)
     # Twilio's own status callback: a form, posted to the send's StatusCallback URL.
     sid = f"SM{uuid.uuid4().hex}"
-    raw = f"MessageSid={sid}&MessageStatus=delivered&To=%2B33612345678".encode()
-    headers = signed(worker_settings, raw, family="providers", content_type=FORM)
-    path = f"/v1/webhooks/providers/twilio?notification_id={n}"
-    response = await client.post(path, data=raw, headers=headers)
+    # Relayed with a Standard Webhooks signature, which covers the body only: the id is in it.
+    raw = f"MessageSid={sid}&MessageStatus=delivered&To=%2B33612345678&notification_id={n}"
+    headers = signed(worker_settings, raw.encode(), family="providers", content_type=FORM)
+    path = "/v1/webhooks/providers/twilio"
+    response = await client.post(path, data=raw.encode(), headers=headers)
     assert response.status == 202, await response.text()
 
     async def served() -> dict[str, Any] | None:

@@ -154,6 +154,36 @@ async def test_every_channel_is_sent_through_its_provider_and_marked_sent(
         assert received["provider_message_id"] in sent.provider_message_id
 
 
+async def test_a_dispatch_record_read_again_is_not_sent_again(
+    worker: WorkerProcess,
+    sandbox: SandboxProcess,
+    producer: AIOKafkaProducer,
+    status_tap: TopicTap,
+    worker_settings: Settings,
+) -> None:
+    """The same attempt's record again (as a crash or a rebalance hands it to a worker again):
+    the sent ledger answers it, the provider gets nothing, `sent` is published again with the
+    same event id."""
+    notification_id = await dispatch(producer, worker_settings, "email", "ada@example.com")
+    await eventually(
+        when(lambda: ("sent", 1) in states(status_tap, notification_id)),
+        what="first dispatch sent",
+        worker=worker,
+    )
+    topic = topic_catalog(worker_settings).for_topic("notifications.dispatch").name
+    value = dispatch_value(notification_id, "email", "ada@example.com")
+    await producer.send_and_wait(topic, value, key=notification_id.encode())
+    await eventually(
+        when(lambda: states(status_tap, notification_id).count(("sent", 1)) == 2),
+        what="the repeat answered from the ledger",
+        worker=worker,
+    )
+    assert states(status_tap, notification_id) == [("sending", 1), ("sent", 1), ("sent", 1)]
+    first, again = [s for s in statuses(status_tap, notification_id) if s.state == "sent"]
+    assert again.provider_message_id == first.provider_message_id
+    assert len(await sandbox_messages(sandbox.http_url, notification_id)) == 1
+
+
 async def test_a_failing_recipient_is_retried_on_each_delay_then_dead_lettered_and_redriven(
     worker: WorkerProcess,
     sandbox: SandboxProcess,

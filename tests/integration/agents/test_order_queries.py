@@ -58,8 +58,10 @@ def worker_settings(
 
 
 @pytest.fixture
-async def api(aiohttp_client: AiohttpClient, worker_settings: Settings) -> Client:
-    return await aiohttp_client(create_app(worker_settings))
+async def api(
+    aiohttp_client: AiohttpClient, worker_settings: Settings, api_headers: dict[str, str]
+) -> Client:
+    return await aiohttp_client(create_app(worker_settings), headers=api_headers)
 
 
 def order_event(

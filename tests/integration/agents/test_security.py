@@ -25,6 +25,7 @@ from api.app import create_app
 from schemas.auth import AuthEvent, SuspiciousLogin
 from streams.kafka.wire import decode, encode
 from streams.settings import OperatorSettings, SecuritySettings, Settings
+from tests.integration.api_keys import bearer, create_key
 from tests.integration.kafka_io import topic_catalog
 from tests.integration.worker_process import (
     WorkerProcess,
@@ -94,7 +95,9 @@ async def reader(worker_settings: Settings) -> AsyncIterator[AlertReader]:
 
 @pytest.fixture
 async def api(aiohttp_client: AiohttpClient, worker_settings: Settings) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(worker_settings))
+    """The upstream auth service's client: a key that may check, not lift (`operator`)."""
+    key = await create_key(worker_settings.database, ["ratelimits:check"])
+    return await aiohttp_client(create_app(worker_settings), headers=bearer(key))
 
 
 def new_user() -> str:
@@ -204,7 +207,8 @@ async def test_the_user_threshold_alerts_once_blocks_and_an_operator_lifts_it(
     ]
 
     path = f"/v1/rate-limits/blocks/user/{user}"
-    assert (await api.delete(path)).status == 401
+    assert (await api.delete(path)).status == 403
+    assert (await api.delete(path, headers={"Authorization": "Bearer wrong"})).status == 401
     assert (await api.delete(path, headers={"Authorization": f"Bearer {TOKEN}"})).status == 204
     assert (await check(api, user_id=user))[0]["allowed"] is True
 

@@ -18,6 +18,7 @@ from api.app import create_app
 from schemas.auth import AuthEvent, SessionRevoked
 from streams.kafka.wire import decode, encode
 from streams.settings import Settings
+from tests.integration.api_keys import bearer, create_key
 from tests.integration.kafka_io import records_to_end, topic_catalog
 from tests.integration.worker_process import WorkerProcess, eventually
 
@@ -26,8 +27,10 @@ T0 = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture
-async def api(aiohttp_client: AiohttpClient, worker_settings: Settings) -> Client:
-    return await aiohttp_client(create_app(worker_settings))
+async def api(
+    aiohttp_client: AiohttpClient, worker_settings: Settings, api_headers: dict[str, str]
+) -> Client:
+    return await aiohttp_client(create_app(worker_settings), headers=api_headers)
 
 
 def new_user() -> str:
@@ -216,6 +219,18 @@ async def test_a_bad_revoke_body_is_a_422_naming_the_field(
     assert response.content_type == "application/problem+json"
     problem = await response.json(content_type=None)
     assert [error["field"] for error in problem["errors"]] == [field]
+
+
+async def test_revoking_needs_the_users_write_scope(
+    aiohttp_client: AiohttpClient, worker_settings: Settings
+) -> None:
+    key = await create_key(worker_settings.database, ["users:read"])
+    reader = await aiohttp_client(create_app(worker_settings), headers=bearer(key))
+    user = new_user()
+    assert (await reader.get(f"/v1/users/{user}/sessions")).status == 200
+    response = await reader.post(f"/v1/users/{user}/sessions/revoke", json={"all": True})
+    assert response.status == 403
+    assert await revocations_of(worker_settings, user) == []
 
 
 async def test_bad_requests_name_what_is_wrong(worker_settings: Settings, api: Client) -> None:

@@ -13,5 +13,8 @@ from streams.settings import Settings
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(settings))
+async def client(
+    aiohttp_client: AiohttpClient, settings: Settings, api_headers: dict[str, str]
+) -> TestClient[Any, Any]:
+    """Sends a key of every scope unless a request gives its own `Authorization`."""
+    return await aiohttp_client(create_app(settings), headers=api_headers)

@@ -8,9 +8,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 from streams.settings import Settings
+from streams.stores.database import create_engine
 from streams.stores.delivery_store import DeliveryStore
 from tests.integration.streams.stores.test_delivery_store import row, step, unique_epoch
 
@@ -107,3 +109,29 @@ async def test_delivery_stats_for_a_time_range_and_channel(
     bad = await client.get(f"/v1/stats/delivery?from={end}&to={start}")
     assert bad.status == 422
     assert [e["field"] for e in (await bad.json())["errors"]] == ["from"]
+
+
+async def test_provider_error_text_is_served_without_recipients(
+    client: TestClient[Any, Any], store: DeliveryStore, settings: Settings
+) -> None:
+    """Written by the tracker, a view's error text is already redacted; a row written before
+    that rule (raw SQL here) is redacted when served."""
+    n, t0 = f"n-{uuid.uuid4()}", unique_epoch()
+    error = "550 5.1.1 <ada@example.com>: no such user; sms to +33 6 12 34 56 78 failed"
+    await store.write([row(n, "bounced", t0, last_error=error)], [step(n, "bounced", t0)])
+    engine = create_engine(settings.database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "UPDATE notification_deliveries SET last_error = :e, reason = :e "
+                    "WHERE notification_id = :n"
+                ),
+                {"e": error, "n": n},
+            )
+    finally:
+        await engine.dispose()
+    body = await (await client.get(f"/v1/notifications/{n}")).json()
+    expected = "550 5.1.1 <[email]>: no such user; sms to [phone] failed"
+    assert (body["last_error"], body["reason"]) == (expected, expected)
+    assert "ada@" not in str(body)

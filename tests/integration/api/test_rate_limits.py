@@ -19,6 +19,7 @@ from schemas import examples
 from streams.settings import OperatorSettings, RateLimitSettings, Settings, SourceRateLimit
 from streams.stores.block_store import Block, BlockStore
 from tests.integration.api.support import post_webhook, redis_unreachable, topic_records
+from tests.integration.api_keys import bearer, create_key
 
 TOKEN = "operator-token-for-tests"
 # The auth source gets two requests at once and then one a minute; others are not in the way.
@@ -36,7 +37,9 @@ def limited(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def api(aiohttp_client: AiohttpClient, settings: Settings) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(limited(settings)))
+    """The upstream auth service's client: a key that may check, not lift (`operator`)."""
+    key = await create_key(settings.database, ["ratelimits:check"])
+    return await aiohttp_client(create_app(limited(settings)), headers=bearer(key))
 
 
 @pytest.fixture
@@ -107,10 +110,11 @@ async def test_an_operator_lifts_a_block(api: TestClient[Any, Any], blocks: Bloc
     user = f"u-{uuid.uuid4().hex[:8]}"
     await block(blocks, "user", user)
     path = f"/v1/rate-limits/blocks/user/{user}"
-    anonymous = await api.delete(path)
-    assert anonymous.status == 401
-    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
-    assert (await api.delete(path, headers={"Authorization": "Bearer wrong"})).status == 401
+    # The checking key lacks `operator`: 403; no valid credentials: 401 with a challenge.
+    assert (await api.delete(path)).status == 403
+    wrong = await api.delete(path, headers={"Authorization": "Bearer wrong"})
+    assert wrong.status == 401
+    assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
     assert not (await blocks.check(user, None)).allowed
 
     operator = {"Authorization": f"Bearer {TOKEN}"}
@@ -122,13 +126,16 @@ async def test_an_operator_lifts_a_block(api: TestClient[Any, Any], blocks: Bloc
     assert (await api.delete("/v1/rate-limits/blocks/device/x", headers=operator)).status == 400
 
 
-async def test_without_an_operator_token_lifting_is_disabled(
-    aiohttp_client: AiohttpClient, settings: Settings
+async def test_without_an_operator_token_only_operator_keys_lift(
+    aiohttp_client: AiohttpClient, settings: Settings, api_headers: dict[str, str]
 ) -> None:
     # Explicitly none: `make test` exports a development token for the whole suite.
     no_token = settings.model_copy(update={"operator": OperatorSettings(token=None)})
     client = await aiohttp_client(create_app(no_token))
-    assert (await client.delete("/v1/rate-limits/blocks/ip/192.0.2.1")).status == 403
+    path = "/v1/rate-limits/blocks/ip/192.0.2.1"
+    assert (await client.delete(path)).status == 401
+    assert (await client.delete(path, headers={"Authorization": f"Bearer {TOKEN}"})).status == 401
+    assert (await client.delete(path, headers=api_headers)).status == 404
 
 
 async def test_over_its_limit_a_source_gets_429_and_nothing_is_produced(
@@ -157,9 +164,9 @@ async def test_over_its_limit_a_source_gets_429_and_nothing_is_produced(
 
 
 async def test_redis_away_is_503_naming_redis(
-    aiohttp_client: AiohttpClient, settings: Settings
+    aiohttp_client: AiohttpClient, settings: Settings, api_headers: dict[str, str]
 ) -> None:
-    client = await aiohttp_client(create_app(redis_unreachable(settings)))
+    client = await aiohttp_client(create_app(redis_unreachable(settings)), headers=api_headers)
     check = await client.get("/v1/rate-limits/check", params={"user_id": "u1"})
     assert check.status == 503
     assert (await check.json())["service"] == "redis"
@@ -170,10 +177,11 @@ async def test_redis_away_is_503_naming_redis(
 
 
 async def test_reads_are_limited_per_client_once_a_reads_limit_is_configured(
-    aiohttp_client: AiohttpClient, settings: Settings
+    aiohttp_client: AiohttpClient, settings: Settings, api_headers: dict[str, str]
 ) -> None:
     reads = RateLimitSettings(sources={"reads": SourceRateLimit(rate_per_s=1 / 60, burst=2)})
-    client = await aiohttp_client(create_app(settings.model_copy(update={"ratelimit": reads})))
+    app = create_app(settings.model_copy(update={"ratelimit": reads}))
+    client = await aiohttp_client(app, headers=api_headers)
     answers = [
         await client.get("/v1/rate-limits/check", params={"user_id": "u1"}) for _ in range(3)
     ]

@@ -121,14 +121,17 @@ async def test_a_wrong_method_is_a_405_problem_with_allow(client: Client) -> Non
 
 
 async def test_an_unexpected_error_is_a_500_problem_without_internals(
-    aiohttp_client: AiohttpClient, settings: Settings, caplog: pytest.LogCaptureFixture
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    api_headers: dict[str, str],
 ) -> None:
     async def broken(request: web.Request) -> web.Response:
         raise RuntimeError("internal detail 7f3a")
 
     app = create_app(settings)
     app.router.add_get("/broken", broken)
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(app, headers=api_headers)
     response = await client.get("/broken")
     assert response.status == 500
     assert response.content_type == "application/problem+json"
@@ -138,3 +141,20 @@ async def test_an_unexpected_error_is_a_500_problem_without_internals(
     ), "the traceback is logged"
     metrics = await (await client.get("/metrics")).text()
     assert 'route="/broken",status="500"' in metrics
+
+
+async def test_logged_paths_are_escaped(
+    aiohttp_client: AiohttpClient, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A percent-encoded newline in the path must not start a forged log line."""
+
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("boom")
+
+    app = create_app(settings)
+    app.router.add_get("/broken/{anything}", broken)
+    client = await aiohttp_client(app)
+    assert (await client.get("/broken/x%0a2026-01-01 INFO forged")).status == 500
+    [logged] = [r.getMessage() for r in caplog.records if "unexpected error" in r.getMessage()]
+    assert "\n" not in logged
+    assert "x\\n2026-01-01 INFO forged" in logged

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
@@ -15,6 +16,7 @@ from streams.kafka.wire import decode
 from streams.providers.meta import SIGNATURE_HEADER as META_SIGNATURE
 from streams.providers.meta import digest as meta_digest
 from streams.providers.receipts import FORM
+from streams.providers.twilio import digest as twilio_digest
 from streams.settings import Settings
 from tests.integration.api.support import signed, topic_records
 
@@ -127,11 +129,15 @@ async def test_native_sendgrid_events_and_twilio_callbacks_become_receipts(
     assert sendgrid.status == 202, await sendgrid.text()
     assert (await sendgrid.json())["receipts"] == 1
 
-    form = f"MessageSid=SM{run}&MessageStatus=undelivered&ErrorCode=30003".encode()
-    headers = signed(settings, form, family="providers", content_type=FORM)
-    path = f"/v1/webhooks/providers/twilio?notification_id=n-{run}-sms"
-    twilio = await client.post(path, data=form, headers=headers)
+    # Relayed with Standard Webhooks (body only): the id rides in the signed form.
+    form = (
+        f"MessageSid=SM{run}&MessageStatus=undelivered&ErrorCode=30003&notification_id=n-{run}-sms"
+    )
+    headers = signed(settings, form.encode(), family="providers", content_type=FORM)
+    path = "/v1/webhooks/providers/twilio"
+    twilio = await client.post(path, data=form.encode(), headers=headers)
     assert twilio.status == 202, await twilio.text()
+    assert (await twilio.json())["receipts"] == 1
 
     records = await topic_records(settings, "notifications.receipts")
     found = sorted(
@@ -145,8 +151,10 @@ async def test_native_sendgrid_events_and_twilio_callbacks_become_receipts(
     ]
 
     # A form where JSON is due (and the reverse) is a 415 naming what was expected.
-    headers = signed(settings, form, family="providers", content_type=FORM)
-    wrong = await client.post("/v1/webhooks/providers/sendgrid", data=form, headers=headers)
+    headers = signed(settings, form.encode(), family="providers", content_type=FORM)
+    wrong = await client.post(
+        "/v1/webhooks/providers/sendgrid", data=form.encode(), headers=headers
+    )
     assert wrong.status == 415
     assert "application/json" in (await wrong.json())["detail"]
 
@@ -191,3 +199,55 @@ async def test_a_receipt_signed_the_providers_own_way_is_accepted_when_its_key_i
     plain = await aiohttp_client(create_app(settings))
     unconfigured = await plain.post("/v1/webhooks/providers/meta", data=raw, headers=headers)
     assert unconfigured.status == 401
+
+
+async def _twilio_signed_with(
+    client: TestClient[Any, Any], token: str, run: str
+) -> tuple[str, bytes, dict[str, str]]:
+    path = f"/v1/webhooks/providers/twilio?notification_id=n-{run}"
+    form = {"MessageSid": f"SM{run}", "MessageStatus": "delivered"}
+    signature = twilio_digest(token, str(client.make_url(path)), form)
+    headers = {"X-Twilio-Signature": signature, "Content-Type": FORM}
+    return path, urlencode(form).encode(), headers
+
+
+async def test_a_twilio_receipt_signed_with_the_old_default_token_is_refused(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    """`dev-twilio-token` was the auth token's default: anyone could mark any message delivered.
+    Unset, Twilio's own signature is refused; set, only the real token's signature passes."""
+    run = uuid.uuid4().hex[:8]
+    no_token = settings.providers.model_copy(update={"twilio_auth_token": None})
+    client = await aiohttp_client(create_app(settings.model_copy(update={"providers": no_token})))
+    path, body, headers = await _twilio_signed_with(client, "dev-twilio-token", run)
+    refused = await client.post(path, data=body, headers=headers)
+    assert refused.status == 401, await refused.text()
+    assert (await refused.json())["header"] == "X-Twilio-Signature"
+
+    own = await aiohttp_client(create_app(settings))
+    path, body, headers = await _twilio_signed_with(own, "dev-twilio-token", run)
+    assert (await own.post(path, data=body, headers=headers)).status == 401
+    token = settings.providers.twilio_auth_token
+    assert token is not None
+    path, body, headers = await _twilio_signed_with(own, token.get_secret_value(), run)
+    accepted = await own.post(path, data=body, headers=headers)
+    assert accepted.status == 202, await accepted.text()
+    assert await topic_records(settings, "notifications.receipts") != []
+
+
+async def test_a_notification_id_outside_the_signature_is_not_read(
+    client: TestClient[Any, Any], settings: Settings
+) -> None:
+    """Standard Webhooks signs the body only: a validly signed Twilio receipt must not be pointed
+    at another notification through the (unsigned) query."""
+    run = uuid.uuid4().hex[:8]
+    form = f"MessageSid=SM{run}&MessageStatus=delivered".encode()
+    headers = signed(settings, form, family="providers", content_type=FORM)
+    path = f"/v1/webhooks/providers/twilio?notification_id=n-{run}-victim"
+    response = await client.post(path, data=form, headers=headers)
+    assert response.status == 202, await response.text()
+    assert (await response.json())["receipts"] == 0
+    assert await topic_records(settings, "notifications.receipts") == []
+    metrics = await (await client.get("/metrics")).text()
+    rejected = 'tributary_api_receipts_rejected_total{reason="unsigned-notification-id"} 1.0'
+    assert rejected in metrics

@@ -20,8 +20,10 @@ from tests.integration.worker_process import OPERATOR_HEADERS, WorkerProcess, ev
 
 
 @pytest.fixture
-async def api(aiohttp_client: AiohttpClient, worker_settings: Settings) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(worker_settings))
+async def api(
+    aiohttp_client: AiohttpClient, worker_settings: Settings, api_headers: dict[str, str]
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(worker_settings), headers=api_headers)
 
 
 async def _order_in_state(

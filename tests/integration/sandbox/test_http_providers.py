@@ -4,11 +4,13 @@ verified by the receiver as the API would), provider-style errors, and the outag
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import ClientSession
 
 from tests.integration.sandbox.conftest import ReceiptReceiver
 from tests.integration.sandbox.support import (
+    BEARER,
     new_id,
     send_fcm,
     send_meta,
@@ -259,3 +261,67 @@ async def test_a_rate_limit_outage_answers_429_with_retry_after(
             assert answer.status == 400
     async with http.get(f"{base}/_sandbox/health") as health:
         assert (await health.json())["outages"] == {}
+
+
+async def _sandbox_health(http: ClientSession, sandbox: SandboxProcess) -> dict[str, Any]:
+    async with http.get(f"{sandbox.http_url}/_sandbox/health") as answer:
+        health: dict[str, Any] = await answer.json()
+        return health
+
+
+async def _messages_for(
+    http: ClientSession, sandbox: SandboxProcess, notification_id: str
+) -> list[dict[str, Any]]:
+    async with http.get(
+        f"{sandbox.http_url}/_sandbox/messages", params={"notification_id": notification_id}
+    ) as answer:
+        found: list[dict[str, Any]] = (await answer.json())["messages"]
+        return found
+
+
+async def test_a_send_repeated_with_its_idempotency_key_is_answered_again_not_sent_again(
+    sandbox: SandboxProcess, http: ClientSession
+) -> None:
+    notification_id = new_id()
+    before = await _sandbox_health(http, sandbox)
+    keyed = {**BEARER, "Idempotency-Key": f"{notification_id}/1"}
+    first = await send_sendgrid(
+        http, sandbox.http_url, "ada@example.com", notification_id, headers=keyed
+    )
+    again = await send_sendgrid(
+        http, sandbox.http_url, "ada@example.com", notification_id, headers=keyed
+    )
+    assert (first.status, again.status) == (202, 202)
+    assert again.headers["X-Message-Id"] == first.headers["X-Message-Id"]
+    assert len(await _messages_for(http, sandbox, notification_id)) == 1
+    after = await _sandbox_health(http, sandbox)
+    assert after["idempotent_replays"] == before["idempotent_replays"] + 1
+    assert after["duplicates"] == before["duplicates"]
+
+
+async def test_a_send_repeated_without_a_key_is_counted_as_a_duplicate(
+    sandbox: SandboxProcess, http: ClientSession
+) -> None:
+    notification_id = new_id()
+    before = await _sandbox_health(http, sandbox)
+    for _ in range(2):
+        response = await send_sendgrid(http, sandbox.http_url, "ada@example.com", notification_id)
+        assert response.status == 202
+    assert len(await _messages_for(http, sandbox, notification_id)) == 2
+    after = await _sandbox_health(http, sandbox)
+    assert after["duplicates"] == before["duplicates"] + 1
+    assert after["idempotent_replays"] == before["idempotent_replays"]
+
+
+async def test_a_failed_send_is_not_remembered_under_its_key(
+    sandbox: SandboxProcess, http: ClientSession
+) -> None:
+    """A provider answers a retry of a failed request anew, even under the same key."""
+    notification_id = new_id()
+    keyed = {**BEARER, "Idempotency-Key": f"{notification_id}/1"}
+    for _ in range(2):
+        failed = await send_sendgrid(
+            http, sandbox.http_url, "ada@fail.test", notification_id, headers=keyed
+        )
+        assert failed.status == 500
+    assert len(await _messages_for(http, sandbox, notification_id)) == 2

@@ -34,8 +34,19 @@ ROOTS: dict[str, type[ProcessSettings]] = {
 
 
 def _expand(value: str) -> str:
-    """Compose's `${NAME:-default}`, taking the default (the environment is not ours to read)."""
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+    """Compose's `${NAME:?message}` (required), as a value of its own per variable (the
+    environment is not ours to read)."""
+    return re.sub(r"\$\{([A-Z_]+):\?[^}]*\}", lambda found: f"set-{found.group(1)}", value)
+
+
+def test_no_variable_of_ours_falls_back_to_a_default() -> None:
+    """A secret with a fallback in compose would be a working default credential."""
+    text = (REPO / "docker-compose.yml").read_text()
+    assert ":-" not in "".join(re.findall(r"\$\{[^}]*\}", text))
+    for service in OUR_SERVICES:
+        for name, value in COMPOSE["services"][service]["environment"].items():
+            if any(part in name for part in ("SECRET", "TOKEN", "API_KEY")):
+                assert str(value).startswith("${"), f"{service}: {name} is written in compose"
 
 
 def _environment(service: str) -> dict[str, str]:

@@ -101,6 +101,12 @@ def test_compose_mounts_the_prometheus_config_and_scrapes_both_processes() -> No
         for target in c["targets"]
     }
     assert targets == {"api:8080", "worker:6066"}
+    # The API's /metrics needs the operator scope: the token reaches Prometheus as a secret.
+    [api] = [job for job in scrape["scrape_configs"] if job["job_name"] == "tributary-api"]
+    token_file = api["authorization"]["credentials_file"]
+    assert token_file == f"/run/secrets/{prometheus['secrets'][0]}"
+    secret = COMPOSE["secrets"][prometheus["secrets"][0]]
+    assert secret == {"environment": "TRIBUTARY_OPERATOR_TOKEN"}
 
 
 def test_compose_mounts_grafana_provisioning_and_the_dashboard_where_it_looks() -> None:

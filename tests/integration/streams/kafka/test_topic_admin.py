@@ -8,7 +8,12 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
 
-from streams.kafka.topic_admin import TopicCheck, delete_topics_blocking, ensure_topics_blocking
+from streams.kafka.topic_admin import (
+    TopicCheck,
+    check_topics_blocking,
+    delete_topics_blocking,
+    ensure_topics_blocking,
+)
 from streams.settings import Settings
 from tests.integration.kafka_io import topic_catalog
 
@@ -61,5 +66,34 @@ def test_an_existing_topic_that_differs_is_reported(settings: Settings) -> None:
         assert len(mismatches) == 2, mismatches
         assert any("partitions" in m and "2" in m for m in mismatches)
         assert any("retention.ms" in m and "60000" in m for m in mismatches)
+    finally:
+        delete_topics_blocking(fresh.kafka, [fresh.topic_prefix])
+
+
+def test_topics_are_created_durable_and_a_weaker_one_is_reported(settings: Settings) -> None:
+    """min.insync.replicas (2 from a replication factor of 3) and no unclean leader election."""
+    fresh = _fresh(settings)
+    spec = topic_catalog(fresh).orders_events
+    admin = AdminClient({"bootstrap.servers": fresh.kafka.bootstrap})
+    try:
+        ensure_topics_blocking(fresh.kafka, [spec])
+        _described(admin, spec.name)
+        resource = ConfigResource("topic", spec.name)
+        configs = admin.describe_configs([resource])[resource].result(timeout=10)
+        assert configs["unclean.leader.election.enable"].value == "false"
+        assert configs["min.insync.replicas"].value == "1"  # the local broker: a factor of 1
+        weak = topic_catalog(fresh).for_topic("users.events")
+        odd = NewTopic(
+            weak.name,
+            num_partitions=weak.partitions,
+            replication_factor=1,
+            config=weak.configs | {"unclean.leader.election.enable": "true"},
+        )
+        admin.create_topics([odd])[weak.name].result(timeout=10)
+        _described(admin, weak.name)
+        mismatches = check_topics_blocking(fresh.kafka, [spec, weak])
+        assert mismatches == [
+            f"{weak.name}: has unclean.leader.election.enable=true, catalog says false"
+        ]
     finally:
         delete_topics_blocking(fresh.kafka, [fresh.topic_prefix])

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 
 from streams.providers.base import (
     ChannelName,
@@ -79,6 +80,10 @@ async def senders(sandbox: SandboxProcess) -> AsyncIterator[dict[str, ChannelSen
         meta_base_url=url,
         smtp_host=sandbox.smtp_host,
         smtp_port=sandbox.smtp_port,
+        sendgrid_api_key=SecretStr("test-sendgrid-key"),
+        twilio_auth_token=SecretStr("test-twilio-token"),
+        fcm_access_token=SecretStr("test-fcm-token"),
+        meta_access_token=SecretStr("test-meta-token"),
     )
     session = create_client_session(pool_size=16, timeout_s=TIMEOUT_S)
     yield provider_senders(session, providers, TIMEOUT_S)
@@ -139,3 +144,25 @@ async def test_an_outage_is_retriable(
         finally:
             async with http.delete(f"{sandbox.http_url}/_sandbox/outage/sendgrid") as answer:
                 assert answer.status == 200
+
+
+@pytest.mark.parametrize("provider", ["sendgrid", "twilio", "fcm", "meta"])
+async def test_a_repeated_attempt_with_its_key_is_sent_once(
+    provider: str, sandbox: SandboxProcess, senders: dict[str, ChannelSender]
+) -> None:
+    """Each HTTP adapter sends the attempt's idempotency key in the header its provider reads,
+    so a worker that sends an attempt again (it crashed before recording the first) is answered
+    with the first send's id and the recipient gets one message."""
+    sent = message(provider, GOOD)
+    keyed = OutboundMessage(
+        sent.notification_id,
+        sent.channel,
+        sent.recipient,
+        sent.subject,
+        sent.body,
+        idempotency_key=f"{sent.notification_id}/1",
+    )
+    first = await senders[provider].send(keyed)
+    again = await senders[provider].send(keyed)
+    assert again.provider_message_id == first.provider_message_id
+    assert len(await sandbox_messages(sandbox.http_url, sent.notification_id)) == 1

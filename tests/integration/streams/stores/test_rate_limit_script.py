@@ -84,3 +84,21 @@ async def test_redis_away_is_service_unavailable_naming_redis(settings: Settings
         assert caught.value.service == "redis"
     finally:
         await redis.aclose()
+
+
+async def test_a_daily_quota_counts_per_utc_day_atomically(
+    settings: Settings, client: Redis
+) -> None:
+    limiter = limiter_of(client, settings)
+    source = f"key:{uuid.uuid4().hex[:12]}"
+    noon_s = 1_800_000_000.0 - 1_800_000_000.0 % 86400 + 43200
+    decisions = await asyncio.gather(*(limiter.take_daily(source, 3, noon_s) for _ in range(5)))
+    assert sorted(d.remaining for d in decisions) == [0, 0, 0, 1, 2]
+    assert sum(d.allowed for d in decisions) == 3
+    refused = next(d for d in decisions if not d.allowed)
+    assert refused.headers()["Retry-After"] == str(12 * 3600)
+    assert refused.headers()["RateLimit-Limit"] == "3"
+    next_day = await limiter.take_daily(source, 3, noon_s + 86400)
+    assert (next_day.allowed, next_day.remaining) == (True, 2)
+    ttl_s = await client.ttl(limiter.key(f"{source}:day:{int(noon_s // 86400)}"))
+    assert 86400 < ttl_s <= 86400 + 3600

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -95,7 +98,12 @@ class ScriptedSender:
 
 
 class Harness:
-    def __init__(self, sender: ScriptedSender, status: FakeSink | None = None) -> None:
+    def __init__(
+        self,
+        sender: ScriptedSender,
+        status: FakeSink | None = None,
+        ledger: dict[bytes, dict[str, Any]] | None = None,
+    ) -> None:
         self.status = status or FakeSink()
         self.retries = [FakeSink() for _ in DELAYS_S]
         self.dead_letters = FakeSink()
@@ -115,6 +123,7 @@ class Harness:
             backoff=Backoff(initial_s=0.01, max_s=0.01),
             clock=lambda: NOW,
             sleep=sleep,
+            ledger=ledger,
         )
 
     def states(self) -> list[tuple[str, str, int | None]]:
@@ -140,8 +149,10 @@ def test_plan_retry_honours_retry_after_by_picking_a_topic_that_covers_it() -> N
     assert plan_retry(1, DELAYS_S, 0.5) == RetryPlan(0, 1.0)
     assert plan_retry(1, DELAYS_S, 3.0) == RetryPlan(1, 3.0)
     assert plan_retry(1, DELAYS_S, 12.0) == RetryPlan(2, 12.0)
-    # Beyond the last delay: the last topic, and the due time says how much longer.
-    assert plan_retry(2, DELAYS_S, 120.0) == RetryPlan(2, 120.0)
+    # Beyond the last delay: capped at it, on the last topic. A provider's (or an attacker's)
+    # Retry-After of a day must not park a notification for a day.
+    assert plan_retry(2, DELAYS_S, 120.0) == RetryPlan(2, 30.0)
+    assert plan_retry(1, DELAYS_S, 86400.0) == RetryPlan(2, 30.0)
 
 
 def test_a_retry_record_is_due_after_its_topics_delay_or_its_due_header() -> None:
@@ -268,3 +279,73 @@ async def test_status_event_ids_are_stable_across_a_reprocessed_batch() -> None:
     ids = [decode(r.value, NotificationStatusEvent).event_id for r in harness.status.sent]
     assert ids[:2] == ids[2:]
     assert ids[0] != ids[1]
+
+
+async def test_each_attempt_is_sent_with_its_idempotency_key() -> None:
+    sender = ScriptedSender()
+    await Harness(sender).dispatcher.process([record("n-1", headers=((ATTEMPT_HEADER, b"3"),))])
+    assert [m.idempotency_key for m in sender.sent] == ["n-1/3"]
+
+
+async def test_an_attempt_in_the_sent_ledger_is_not_sent_again_when_read_again() -> None:
+    """A worker crashed after the ledger write reached Kafka, before the offset was committed:
+    the next owner reads the record again and publishes `sent` from the ledger, sending nothing."""
+    ledger: dict[bytes, dict[str, Any]] = {}
+    sender = ScriptedSender()
+    first = Harness(sender, ledger=ledger)
+    await first.dispatcher.process([record("n-1")])
+    assert set(ledger) == {b"n-1/1"}
+    again = Harness(sender, ledger=ledger)
+    await again.dispatcher.process([record("n-1"), record("n-2", offset=1)])
+    assert [m.notification_id for m in sender.sent] == ["n-1", "n-2"]
+    assert again.states() == [("n-2", "sending", 1), ("n-1", "sent", 1), ("n-2", "sent", 1)]
+    resent = again.status_events()[1]
+    assert (resent.provider, resent.provider_message_id) == ("sendgrid", "msg-n-1")
+    first_sent_id = decode(first.status.sent[1].value, NotificationStatusEvent).event_id
+    assert decode(again.status.sent[1].value, NotificationStatusEvent).event_id == first_sent_id
+    assert (again.dispatcher.stats.resends_avoided, again.dispatcher.stats.sent) == (1, 1)
+
+
+async def test_only_accepted_sends_enter_the_ledger() -> None:
+    """A failed attempt is retried as the next attempt, so it must not look sent."""
+    ledger: dict[bytes, dict[str, Any]] = {}
+    failing = {"x@fail.test": RetriableSendError("sendgrid", "HTTP 500: boom")}
+    harness = Harness(ScriptedSender(failing), ledger=ledger)
+    await harness.dispatcher.process([record("n-1", recipient="x@fail.test"), record("n-2")])
+    assert list(ledger) == [b"n-2/1"]
+    assert ledger[b"n-2/1"]["provider_message_id"] == "msg-n-2"
+
+
+async def test_a_ledger_write_is_made_in_the_scope_of_its_record() -> None:
+    """In the worker the scope makes the write go to the record's own changelog partition."""
+    scoped: list[str] = []
+
+    class Ledger(dict[bytes, dict[str, Any]]):
+        def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
+            scoped.append(f"{key.decode()} in {current}")
+            super().__setitem__(key, value)
+
+    current = "no scope"
+
+    @contextmanager
+    def scope_of(name: str) -> Iterator[None]:
+        nonlocal current
+        current = name
+        yield
+        current = "no scope"
+
+    one = record("n-1")
+    scoped_record = DispatchRecord(
+        one.source, one.headers, one.timestamp_ms, partial(scope_of, "n-1's")
+    )
+    await Harness(ScriptedSender(), ledger=Ledger()).dispatcher.process([scoped_record])
+    assert scoped == ["n-1/1 in n-1's"]
+
+
+async def test_an_attempt_twice_in_one_batch_is_sent_and_reported_once() -> None:
+    sender = ScriptedSender()
+    harness = Harness(sender, ledger={})
+    await harness.dispatcher.process([record("n-1"), record("n-1", offset=1)])
+    assert [m.notification_id for m in sender.sent] == ["n-1"]
+    assert harness.states() == [("n-1", "sending", 1), ("n-1", "sent", 1)]
+    assert harness.dispatcher.stats.resends_avoided == 1

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from agents.metrics.collector import MetricsCollector
 from agents.metrics.windows import (
     CLOCK_KEY,
     MetricsPartial,
@@ -14,6 +15,7 @@ from agents.metrics.windows import (
     WindowAggregator,
     latency_bucket,
     percentile_ms,
+    subtract,
 )
 from schemas.analytics import AuthWindow, DeliveryWindow, EventsWindow, OrdersWindow, WindowResult
 from tests.unit.agents.metrics_factories import (
@@ -230,7 +232,7 @@ def test_an_event_stamped_far_ahead_counts_but_holds_the_watermark_back() -> Non
     assert (window.window_start.minute, window.events) == (0, 1)
 
 
-def test_a_partial_already_folded_is_skipped() -> None:
+def test_a_partial_folded_again_changes_nothing() -> None:
     agg, panes, clock = aggregator()
     inputs = Inputs()
     [partial] = inputs.partials(agg.config, [event("user.created", 5), event("user.created", 6)])
@@ -238,7 +240,43 @@ def test_a_partial_already_folded_is_skipped() -> None:
     before = {key: dict(value) for key, value in panes.items()}
     agg.fold(partial)
     assert panes == before
+    assert clock[CLOCK_KEY]["replayed"] == 1
+
+
+def test_a_part_of_what_is_folded_is_skipped() -> None:
+    """A partial inside what is folded that no kept partial starts at: a duplicate."""
+    agg, panes, clock = aggregator()
+    inputs = Inputs()
+    records = inputs.records([event("user.created", s) for s in (5, 6, 7)])
+    collector = MetricsCollector(agg.config, inputs.decode)
+    [whole] = collector.partials(records, 0.0)
+    agg.fold(whole)
+    before = {key: dict(value) for key, value in panes.items()}
+    [inside] = collector.partials(records[1:], 0.0)
+    agg.fold(inside)
+    assert panes == before
     assert clock[CLOCK_KEY]["duplicates"] == 1
+
+
+def test_a_replay_cut_elsewhere_counts_each_event_once() -> None:
+    """Read to offset 4 in batches [0, 2) [2, 4), committed at 2, read again from 2 in one
+    batch [2, 6): the partial of [2, 4) is taken back, the replay folded in its place."""
+    window = config()
+    agg, _, clock = aggregator()
+    inputs = Inputs()
+    records = inputs.records([event("user.created", 5 + s) for s in range(6)])
+    collector = MetricsCollector(window, inputs.decode)
+    for batch in (records[0:2], records[2:4], records[2:6]):
+        for partial in collector.partials(batch, 0.0):
+            agg.fold(partial)
+    results = close(agg, wall_s=10**9)
+    [users] = [r for r in tumbling(results, EventsWindow) if r.family == "users"]
+    assert users.events == 6
+    assert clock[CLOCK_KEY]["replayed"] == 1
+
+
+def test_taking_a_partial_back_leaves_no_empty_counters() -> None:
+    assert subtract({"a": {"x": 2, "y": 1}, "b": 3}, {"a": {"x": 2}, "b": 3}) == {"a": {"y": 1}}
 
 
 def test_undecodable_records_are_counted_and_skipped() -> None:

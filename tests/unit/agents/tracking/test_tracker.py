@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from agents.retry import Backoff
 from agents.tracking.state import from_entry
 from agents.tracking.tracker import DeliveryTracker, Topics, Transitions, is_own_record
@@ -49,11 +51,11 @@ class CountingTable(dict[bytes, dict[str, Any]]):
 
 
 class Harness:
-    def __init__(self, store: FakeStore | None = None) -> None:
+    def __init__(self, store: FakeStore | None = None, status_out: FakeSink | None = None) -> None:
         self.in_scope: list[SourceRecord | None] = []
         self.table = CountingTable(self.in_scope)
         self.store = store or FakeStore()
-        self.status_out = FakeSink()
+        self.status_out = status_out or FakeSink()
         self.dlq = {TOPICS.status: FakeSink(), TOPICS.receipts: FakeSink()}
         self.sleeps: list[float] = []
         self.transitions: list[tuple[SourceRecord, NotificationStatusEvent]] = []
@@ -272,3 +274,55 @@ async def test_a_batch_writes_each_notification_once_in_its_last_scope() -> None
     assert entry.state == "sent"
     _rows, steps = h.store.calls[0]
     assert len(steps) == 4
+
+
+class FailingSink(FakeSink):
+    """A publish that never returns: the worker dies in the middle of it."""
+
+    async def send_all(self, records: Sequence[Any]) -> None:
+        raise RuntimeError("worker killed while publishing")
+
+
+async def _crashed_while_publishing(delivered: SourceRecord) -> Harness:
+    """A tracker that folded `n-1`'s sent status, then died publishing `delivered`'s
+    transition: what its store holds is what the worker restarts with."""
+    crashing = Harness(status_out=FailingSink())
+    await crashing.tracker.process([status(status_event("n-1", "sent", 1))])
+    with pytest.raises(RuntimeError, match="killed"):
+        await crashing.tracker.process([delivered])
+    return crashing
+
+
+async def test_a_transition_whose_publish_never_returned_stays_in_the_outbox() -> None:
+    """The store keeps the new step marked unpublished until the publish is acknowledged."""
+    crashed = await _crashed_while_publishing(receipt(receipt_event("n-1", "delivered", 5)))
+    entry = from_entry(crashed.table[b"n-1"])
+    assert entry is not None
+    assert entry.state == "delivered"
+    assert len(entry.unpublished) == 1
+
+
+async def test_the_record_read_again_after_a_crash_publishes_what_the_outbox_holds() -> None:
+    """The same worker restarts on its own store (which has the step) and reads the receipt
+    again: the step is not new, but its transition was never published, so it is now."""
+    delivered = receipt(receipt_event("n-1", "delivered", 5))
+    crashed = await _crashed_while_publishing(delivered)
+    restarted = Harness()
+    restarted.table.update(crashed.table)
+    await restarted.tracker.process([delivered])
+    [published] = restarted.status_out.sent
+    assert decode(published.value, NotificationStatusEvent).payload.state == "delivered"
+    entry = from_entry(restarted.table[b"n-1"])
+    assert entry is not None
+    assert entry.unpublished == ()
+
+
+async def test_a_published_transition_leaves_the_outbox_and_is_not_published_again() -> None:
+    h = Harness()
+    delivered = receipt(receipt_event("n-1", "delivered", 5))
+    await h.tracker.process([status(status_event("n-1", "sent", 1)), delivered, delivered])
+    await h.tracker.process([delivered])
+    assert len(h.status_out.sent) == 1
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.unpublished == ()

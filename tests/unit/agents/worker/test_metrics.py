@@ -8,6 +8,7 @@ from typing import Any
 import faust
 import pytest
 from faust.types import TP
+from faust.types.tuples import Message
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.orders.materializer import MaterializerStats
@@ -18,7 +19,8 @@ from agents.worker.metrics import (
     install_worker_metrics,
     partition_lags,
 )
-from streams.runtime import Sample
+from streams.runtime import Sample, create_faust_app
+from streams.settings import WorkerProcessSettings
 
 ORDERS = TP("orders.events", 0)
 
@@ -217,3 +219,41 @@ async def test_fausts_per_event_and_table_series_are_not_kept(app: faust.App) ->
     assert samples(metrics, "tributary_worker_events_total") == {
         (("agent", "materialize_orders"),): 1
     }
+
+
+def test_a_published_batch_counts_each_of_its_records_as_sent() -> None:
+    """Publishers bypass Faust's per-record send sensors; the app's `count_sent` hook, which
+    the metrics install, keeps the `faust_` send series counting records."""
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 6131}}))
+    metrics = WorkerMetrics()
+    install_worker_metrics(app, metrics)
+    app.count_sent("p-notifications.status", 3)
+    app.count_sent("p-notifications.status", 2)
+    app.count_sent("p-notifications.dispatch", 1)
+    assert samples(metrics, "faust_topic_messages_sent_total") == {
+        (("topic", "topic.p-notifications.status"),): 5,
+        (("topic", "topic.p-notifications.dispatch"),): 1,
+    }
+    assert samples(metrics, "faust_total_sent_messages_total") == {(): 6}
+
+
+def test_received_records_count_per_topic_and_keep_the_last_offset_per_partition(
+    app: faust.App,
+) -> None:
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    for offset in (7, 8):
+        message = Message(ORDERS.topic, ORDERS.partition, offset, 0.0, 0, None, b"k", b"v", None)
+        monitor.on_message_in(ORDERS, offset, message)
+    other = TP("users.events", 3)
+    monitor.on_message_in(other, 2, Message(other.topic, 3, 2, 0.0, 0, None, b"k", b"v", None))
+    assert samples(metrics, "faust_messages_received_per_topic_total") == {
+        (("topic", "orders.events"),): 2,
+        (("topic", "users.events"),): 1,
+    }
+    assert samples(metrics, "faust_messages_received_per_topics_partition") == {
+        (("partition", "0"), ("topic", "orders.events")): 8,
+        (("partition", "3"), ("topic", "users.events")): 2,
+    }
+    assert samples(metrics, "faust_messages_received_total") == {(): 3}
+    assert monitor.messages_received_by_topic[ORDERS.topic] == 2

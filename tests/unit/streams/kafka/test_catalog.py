@@ -90,3 +90,11 @@ def test_a_catalog_built_without_retry_delays_refuses_to_list_retry_topics() -> 
         catalog.notification_retries()
     with pytest.raises(LookupError, match="retry delays"):
         catalog.all()
+
+
+def test_topics_are_durable_and_demand_two_in_sync_replicas_from_three() -> None:
+    for factor, in_sync in ((1, "1"), (2, "1"), (3, "2"), (5, "2")):
+        kafka = KafkaSettings(replication_factor=factor)
+        spec = TopicCatalog("", kafka).orders_events
+        assert spec.configs["min.insync.replicas"] == in_sync
+        assert spec.configs["unclean.leader.election.enable"] == "false"

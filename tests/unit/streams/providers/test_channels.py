@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
+from pydantic import SecretStr
 
 from streams.providers.base import (
     OutboundMessage,
@@ -18,6 +20,7 @@ from streams.providers.channels import (
     Route,
     build_channel_senders,
     channel_providers,
+    provider_senders,
 )
 from streams.providers.circuit_breaker import CircuitBreaker
 from streams.settings import DispatchSettings, ProviderSettings
@@ -154,3 +157,21 @@ async def test_built_senders_share_one_breaker_per_provider_and_use_the_settings
     assert (await built.send(EMAIL)).provider == "smtp"
     sms = OutboundMessage("n-2", "sms", "+15550000001", None, "x")
     assert (await built.send(sms)).provider == "twilio"
+
+
+async def test_providers_without_credentials_are_not_sent_through() -> None:
+    """Credentials have no defaults: an unset one leaves its provider out, never sends without
+    it; a channel left with none fails permanently, and email falls to SMTP."""
+    providers = ProviderSettings(twilio_auth_token=SecretStr("own-token"))
+    session = aiohttp.ClientSession()
+    try:
+        senders = provider_senders(session, providers, 1.0)
+    finally:
+        await session.close()
+    assert set(senders) == {"smtp", "twilio"}
+    fakes = {name: FakeSender(name) for name in senders}
+    built = build_channel_senders(fakes, providers, DispatchSettings())
+    assert (await built.send(EMAIL)).provider == "smtp"
+    push = OutboundMessage("n-3", "push", "token-1", None, "x")
+    with pytest.raises(PermanentSendError, match="no provider configured for channel push"):
+        await built.send(push)

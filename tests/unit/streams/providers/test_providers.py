@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
 
 from streams.providers.base import (
     OutboundMessage,
@@ -73,6 +74,10 @@ def settings_for(base_url: str) -> ProviderSettings:
         twilio_account_sid="AC123",
         fcm_project="proj",
         meta_phone_number_id="555",
+        sendgrid_api_key=SecretStr("test-sendgrid-key"),
+        twilio_auth_token=SecretStr("test-twilio-token"),
+        fcm_access_token=SecretStr("test-fcm-token"),
+        meta_access_token=SecretStr("test-meta-token"),
     )
 
 
@@ -94,7 +99,7 @@ async def test_sendgrid_posts_the_mail_send_shape_and_returns_the_message_id(
     sender = SendGridSender(session, settings_for(base))
     assert await sender.send(EMAIL) == SendResult("sendgrid", "sg-1")
     _path, headers, body = recorder.requests[0]
-    assert headers["Authorization"] == "Bearer dev-sendgrid-key"
+    assert headers["Authorization"] == "Bearer test-sendgrid-key"
     assert json.loads(body) == {
         "personalizations": [
             {"to": [{"email": "ada@example.com"}], "custom_args": {"notification_id": "n-1"}}
@@ -115,7 +120,7 @@ async def test_twilio_posts_a_form_with_basic_auth_and_the_id_in_the_callback(
     assert await sender.send(SMS) == SendResult("twilio", "SM9")
     _path, headers, body = recorder.requests[0]
     assert (
-        headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:dev-twilio-token").decode()
+        headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:test-twilio-token").decode()
     )
     form = dict(part.split("=", 1) for part in body.decode().split("&"))
     assert form["To"] == "%2B15551234567"
@@ -133,7 +138,7 @@ async def test_fcm_posts_the_v1_message_and_returns_its_name(
     sender = FcmSender(session, settings_for(base))
     assert await sender.send(PUSH) == SendResult("fcm", name)
     _path, headers, body = recorder.requests[0]
-    assert headers["Authorization"] == "Bearer dev-fcm-token"
+    assert headers["Authorization"] == "Bearer test-fcm-token"
     assert json.loads(body) == {
         "message": {
             "token": "device-token-1",

@@ -30,6 +30,7 @@ def test_the_environment_sets_delays_as_json_and_unsets_a_secondary_with_an_empt
     assert settings.dispatch.retry_delays_s == (0.2, 0.5)
     assert settings.dispatch.breaker_open_s == 3.0
     assert settings.providers.email_secondary is None
+    assert settings.providers.sendgrid_api_key is not None
     assert settings.providers.sendgrid_api_key.get_secret_value() == "real-key"
     assert "real-key" not in repr(settings.providers)
 

@@ -61,3 +61,8 @@ def test_twilio_callbacks_are_checked_over_url_and_sorted_fields() -> None:
         verify("token", url.replace("n-1", "n-2"), {SIGNATURE_HEADER: signature}, body)
     with pytest.raises(InvalidSignatureError):
         verify("other-token", url, {SIGNATURE_HEADER: signature}, body)
+
+
+def test_the_id_may_ride_in_the_signed_form_when_the_query_is_not_signed() -> None:
+    form = b"MessageSid=SM1&MessageStatus=delivered&notification_id=n-9"
+    assert [item["notification_id"] for item in parse(form)] == ["n-9"]

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, cast
 
 import faust
 import pytest
-from aiokafka.errors import KafkaTimeoutError
-from faust.exceptions import ProducerSendError
-from faust.types import TopicT
 from faust.types.tuples import Message
+from pydantic import ValidationError
 
-from streams.errors import ServiceUnavailableError
 from streams.runtime.app import broker_urls, changelog_specs, create_faust_app
 from streams.runtime.batch_agent import describe_event, event_scope, take_unacked_events
 from streams.runtime.checkpoint import ack_events
-from streams.runtime.records import OutgoingRecord
-from streams.runtime.topics import TopicPublisher, raw_topic
+from streams.runtime.topics import raw_topic
 from streams.settings import WorkerProcessSettings
 
 
@@ -100,88 +95,6 @@ def test_each_table_changelog_is_declared_compacted_with_the_table_partitions() 
     assert specs["app-x-counts-changelog"].configs["cleanup.policy"] == "compact"
 
 
-class FakeTopic:
-    """Records sends; `fail_send`/`fail_delivery` raise like Faust's producer and aiokafka do."""
-
-    def __init__(self, fail_send: bool = False, fail_delivery: bool = False) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.fail_send = fail_send
-        self.fail_delivery = fail_delivery
-
-    async def send(self, **kwargs: Any) -> asyncio.Future[None]:
-        if self.fail_send:
-            raise ProducerSendError("Error while sending: KafkaConnectionError()")
-        self.sent.append(kwargs)
-        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.fail_delivery:
-            delivery.set_exception(KafkaTimeoutError())
-        else:
-            delivery.set_result(None)
-        return delivery
-
-
-async def test_a_publisher_sends_at_once_and_waits_for_every_delivery() -> None:
-    topic = FakeTopic()
-    records = [OutgoingRecord(b"k", b"v", (("h", b"1"),)), OutgoingRecord(None, b"w")]
-    await TopicPublisher(cast(TopicT, topic)).send_all(records)
-    assert topic.sent == [
-        {"key": b"k", "value": b"v", "headers": [("h", b"1")], "force": True},
-        {"key": None, "value": b"w", "headers": [], "force": True},
-    ]
-
-
-async def test_a_cancelled_publisher_leaves_its_deliveries_to_the_producer() -> None:
-    """The records are in the producer's buffer: cancelling the wait must not cancel the
-    futures the producer will resolve."""
-    delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    class PendingTopic:
-        async def send(self, **kwargs: Any) -> asyncio.Future[None]:
-            return delivery
-
-    waiting = asyncio.ensure_future(
-        TopicPublisher(cast(TopicT, PendingTopic())).send_all([OutgoingRecord(b"k", b"v")])
-    )
-    await asyncio.sleep(0)
-    waiting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
-    assert not delivery.cancelled()
-
-
-async def test_a_failed_delivery_fails_the_publisher_before_the_others_are_in() -> None:
-    loop = asyncio.get_running_loop()
-    failing: asyncio.Future[None] = loop.create_future()
-    pending: asyncio.Future[None] = loop.create_future()
-    deliveries = iter([failing, pending])
-
-    class TwoTopic:
-        async def send(self, **kwargs: Any) -> asyncio.Future[None]:
-            return next(deliveries)
-
-    records = [OutgoingRecord(b"k", b"v"), OutgoingRecord(b"k", b"w")]
-    waiting = asyncio.ensure_future(TopicPublisher(cast(TopicT, TwoTopic())).send_all(records))
-    await asyncio.sleep(0)
-    failing.set_exception(KafkaTimeoutError())
-    with pytest.raises(ServiceUnavailableError):
-        await asyncio.wait_for(waiting, timeout=1)
-    assert not pending.done()  # still the producer's to resolve
-
-
-async def test_a_publisher_with_nothing_to_send_returns() -> None:
-    topic = FakeTopic()
-    await TopicPublisher(cast(TopicT, topic)).send_all([])
-    assert topic.sent == []
-
-
-@pytest.mark.parametrize("failure", ["fail_send", "fail_delivery"])
-async def test_a_publisher_failure_is_a_retriable_kafka_error(failure: str) -> None:
-    topic = FakeTopic(**{failure: True})
-    with pytest.raises(ServiceUnavailableError) as raised:
-        await TopicPublisher(cast(TopicT, topic)).send_all([OutgoingRecord(b"k", b"v")])
-    assert raised.value.service == "kafka"
-
-
 async def test_a_batch_counts_as_in_flight_while_the_agent_holds_it() -> None:
     app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
     in_flight: list[int] = []
@@ -226,3 +139,25 @@ def test_an_event_the_consumer_moved_on_from_is_not_acknowledged(
     event = app.create_event(b"o-1", b"{}", None, message)
     assert event.ack() is acknowledged
     assert message.acked is acknowledged
+
+
+def test_the_worker_advertises_its_own_url_never_a_wildcard_bind_address() -> None:
+    """Other workers send the operator token to the advertised URL: 0.0.0.0 is no address of
+    this worker (on another host it is that host)."""
+    for host in ("0.0.0.0", "::", "[::]"):
+        with pytest.raises(ValidationError, match="advertised_url"):
+            WorkerProcessSettings.model_validate({"worker": {"web_host": host}})
+    with pytest.raises(ValidationError, match="advertised_url"):
+        WorkerProcessSettings.model_validate({"worker": {"advertised_url": "http://0.0.0.0:6066"}})
+    settings = WorkerProcessSettings.model_validate(
+        {
+            "worker": {
+                "web_host": "0.0.0.0",
+                "web_port": 6126,
+                "advertised_url": "http://worker-3.internal:6126",
+            }
+        }
+    )
+    conf = create_faust_app(settings).conf
+    assert str(conf.canonical_url) == "http://worker-3.internal:6126"
+    assert conf.web_bind == "0.0.0.0"

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import faust
 import pytest
+from faust.types.tuples import Message
 
 from streams.runtime.app import create_faust_app
-from streams.runtime.changelog_writes import ChangelogWrites, DurableTable
+from streams.runtime.batch_agent import event_scope
+from streams.runtime.changelog_writes import BufferedChanges, ChangelogWrites, DurableTable
+from streams.runtime.records import OutgoingRecord
 from streams.settings import WorkerProcessSettings
 
 
@@ -110,3 +115,109 @@ async def test_a_cancelled_wait_leaves_the_sends_to_the_other_waiters() -> None:
     assert not still_running.done()
     sent.set_result("offset 7")
     await asyncio.wait_for(still_running, timeout=1)
+
+
+class RecordingSend:
+    """A `send_changes` that records what it was given and finishes when told to."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[tuple[str, int], dict[bytes | None, OutgoingRecord]]] = []
+        self.release = asyncio.Event()
+        self.failure: Exception | None = None
+
+    async def __call__(self, changes: BufferedChanges) -> None:
+        self.sent.append(
+            {
+                (table.name, partition): dict(by_key)
+                for (table, partition), by_key in changes.records.items()
+            }
+        )
+        await self.release.wait()
+        if self.failure is not None:
+            raise self.failure
+
+
+def _table_app(send: RecordingSend) -> tuple[Any, Any]:
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
+    app.changelog_writes = ChangelogWrites(send)
+    return app, app.Table("orders", partitions=8)
+
+
+def _event(app: Any, partition: int) -> faust.Event:
+    message = Message("p-orders.events", partition, 1, 0.0, 0, None, b"o-1", b"{}", None)
+    return faust.Event(app, b"o-1", b"{}", None, message)
+
+
+async def test_table_changes_wait_in_a_buffer_last_value_per_key_until_written() -> None:
+    send = RecordingSend()
+    app, table = _table_app(send)
+    with event_scope(_event(app, 3)):
+        table[b"o-1"] = {"status": "created"}
+        table[b"o-1"] = {"status": "paid"}
+        table[b"o-2"] = {"status": "created"}
+        del table[b"o-2"]
+    assert send.sent == []  # nothing goes out before a batch is acknowledged
+    assert app.changelog_writes.pending == 0
+    waiting = asyncio.ensure_future(app.changelog_writes.written())
+    for _ in range(10):  # the flush runs as a task of its own
+        await asyncio.sleep(0)
+    assert not waiting.done()  # sent, not yet acknowledged
+    [changes] = send.sent
+    by_key = changes[("orders", 3)]
+    assert list(by_key) == [b"o-1", b"o-2"]
+    assert json.loads(by_key[b"o-1"].value or b"") == {"status": "paid"}
+    assert by_key[b"o-2"].value is None  # a delete is a tombstone
+    send.release.set()
+    await asyncio.wait_for(waiting, timeout=1)
+    assert table[b"o-1"] == {"status": "paid"}
+
+
+async def test_a_change_goes_to_the_changelog_partition_of_its_event() -> None:
+    send = RecordingSend()
+    send.release.set()
+    app, table = _table_app(send)
+    for partition in (5, 1):
+        with event_scope(_event(app, partition)):
+            table[f"o-{partition}".encode()] = {"n": partition}
+    await app.changelog_writes.written()
+    assert [list(changes) for changes in send.sent] == [[("orders", 5), ("orders", 1)]]
+
+
+async def test_a_failed_changelog_batch_fails_the_wait_for_it() -> None:
+    send = RecordingSend()
+    send.failure = RuntimeError("broker refused")
+    send.release.set()
+    app, table = _table_app(send)
+    with event_scope(_event(app, 0)):
+        table[b"o-1"] = {"status": "created"}
+    with pytest.raises(RuntimeError, match="broker refused"):
+        await app.changelog_writes.written()
+
+
+async def test_flushes_go_out_one_after_the_other_in_order() -> None:
+    """A key changed in two batches: the second flush must not overtake the first."""
+    order: list[str] = []
+    first_may_end = asyncio.Event()
+
+    async def send(changes: BufferedChanges) -> None:
+        [by_key] = changes.records.values()
+        value = json.loads(next(iter(by_key.values())).value or b"")["status"]
+        order.append(f"start {value}")
+        if value == "created":
+            await first_may_end.wait()
+        order.append(f"end {value}")
+
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
+    app.changelog_writes = ChangelogWrites(send)
+    table = app.Table("orders", partitions=8)
+    with event_scope(_event(app, 0)):
+        table[b"o-1"] = {"status": "created"}
+    first = asyncio.ensure_future(app.changelog_writes.written())
+    await asyncio.sleep(0)
+    with event_scope(_event(app, 0)):
+        table[b"o-1"] = {"status": "paid"}
+    second = asyncio.ensure_future(app.changelog_writes.written())
+    await asyncio.sleep(0.01)
+    first_may_end.set()
+    await asyncio.wait_for(asyncio.gather(first, second), timeout=1)
+    assert order == ["start created", "end created", "start paid", "end paid"]
