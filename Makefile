@@ -98,5 +98,8 @@ bench-ingest: install stack migrate
 profile-worker: install stack migrate
 	scripts/profile_worker.sh
 
+# PostgreSQL's folder may live outside the clone (root, clone in a 0700 home): .stack/postgres
+# links to it, and it goes too.
 clean: stack-stop
+	rm -rf "$$(readlink -f .stack/postgres)"
 	rm -rf $(VENV) .stack .mypy_cache .ruff_cache .pytest_cache

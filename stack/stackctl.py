@@ -16,6 +16,9 @@ stdlib probes (raw Kafka protocol, psql, raw RESP) are used.
 Environment:
     TRIBUTARY_STACK_KAFKA_PORT (9092), TRIBUTARY_STACK_KAFKA_CONTROLLER_PORT (9093),
     TRIBUTARY_STACK_POSTGRES_PORT (55432), TRIBUTARY_STACK_REDIS_PORT (56379)
+    TRIBUTARY_STACK_SHARED_DIR (/var/lib/tributary-stack): as root, where PostgreSQL's files go
+        when the `postgres` user cannot reach the clone (a clone in a 0700 home directory);
+        one folder per clone, keyed by its path, and `.stack/postgres` links to it.
     TRIBUTARY_KAFKA_BOOTSTRAP / TRIBUTARY_DATABASE_URL / TRIBUTARY_REDIS_URL: when set, that
         service is external: it is only probed, never started or stopped.
     KAFKA_HOME: use the jars of an official Kafka distribution instead of the Maven ones.
@@ -28,6 +31,7 @@ import argparse
 import base64
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -64,6 +68,7 @@ STOP_DEADLINE_S = 60.0
 LOG_TAIL_LINES = 20
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 PG_OS_USER = "postgres"  # Debian's service account; PostgreSQL refuses to run as root.
+SHARED_DIR_DEFAULT = "/var/lib/tributary-stack"
 # Dev-only credentials, the same on every machine; TRIBUTARY_DATABASE_URL overrides them all.
 DB_NAME = DB_USER = DB_PASSWORD = "tributary"  # noqa: S105
 # Idempotent bootstrap of the app's role and database (psql: \gexec runs the generated DDL).
@@ -649,6 +654,34 @@ def sql_quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def reachable_by(user: str, path: Path) -> bool:
+    """True when `user` may traverse into `path` (every directory above it has x for them)."""
+    return run(["test", "-x", str(path)], user=user, cwd=Path("/")).returncode == 0
+
+
+def outside_clone_dir() -> Path:
+    """PostgreSQL's folder for this clone outside it, keyed by the clone's path.
+
+    For root in a clone the `postgres` user cannot reach (a 0700 home directory): the folder
+    name carries the clone's name, for people, and a hash of its path, so clones never share."""
+    shared = Path(os.environ.get("TRIBUTARY_STACK_SHARED_DIR", "").strip() or SHARED_DIR_DEFAULT)
+    key = hashlib.sha256(str(STATE_DIR).encode()).hexdigest()[:12]
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", REPO_DIR.name) or "clone"
+    return shared / f"{slug}-{key}" / "postgres"
+
+
+def postgres_dir() -> Path:
+    """Where PostgreSQL's data, socket and log live: in the clone when its server user can
+    reach it there, else outside it (see outside_clone_dir), remembered by `.stack/postgres`
+    being a link to that folder so status and stop find it again."""
+    in_clone = STATE_DIR / "postgres"
+    if in_clone.is_symlink():
+        return in_clone.resolve()
+    if not IS_ROOT or (in_clone / "data" / "PG_VERSION").exists():
+        return in_clone
+    return in_clone if reachable_by(PG_OS_USER, REPO_DIR) else outside_clone_dir()
+
+
 class Postgres:
     """Project-local PostgreSQL cluster (Debian binaries) with a `tributary` role and DB."""
 
@@ -658,7 +691,7 @@ class Postgres:
 
     def __init__(self) -> None:
         self.port = env_port("TRIBUTARY_STACK_POSTGRES_PORT", 55432)
-        self.dir = STATE_DIR / "postgres"
+        self.dir = postgres_dir()
         self.data = self.dir / "data"
         self.run_dir = self.dir / "run"  # unix socket directory
         self.log = self.dir / "postgres.log"
@@ -690,11 +723,19 @@ class Postgres:
 
     def prepare_dirs(self) -> None:
         """Create state dirs the server user owns, and prove that user can reach them."""
+        in_clone = STATE_DIR / "postgres"
+        outside = self.dir != in_clone.resolve() or in_clone.is_symlink()
+        if outside:
+            self.link_from_clone(in_clone)
         for path in (self.dir, self.run_dir):
             path.mkdir(parents=True, exist_ok=True)
         if not IS_ROOT:
             return
-        STATE_DIR.chmod(STATE_DIR.stat().st_mode | 0o055)  # traversable by postgres
+        if outside:  # folders above ours: root's, traversable by postgres
+            for parent in (self.dir.parent, self.dir.parent.parent):
+                parent.chmod(parent.stat().st_mode | 0o055)
+        else:
+            STATE_DIR.chmod(STATE_DIR.stat().st_mode | 0o055)  # traversable by postgres
         for path in (self.dir, self.run_dir):
             shutil.chown(path, PG_OS_USER, PG_OS_USER)
         self.run_dir.chmod(0o700)
@@ -705,6 +746,23 @@ class Postgres:
                 f"directories without o+x: {', '.join(map(str, blocked)) or '?'}"
             )
 
+    def link_from_clone(self, in_clone: Path) -> None:
+        """`.stack/postgres` -> the folder outside the clone; replaces what an older stackctl
+        left there (an empty folder from a start that could not reach it)."""
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        if in_clone.is_symlink():
+            if in_clone.resolve() == self.dir:
+                return
+            in_clone.unlink()
+        elif in_clone.exists():
+            if (in_clone / "data" / "PG_VERSION").exists():
+                raise StackError(f"postgres: {in_clone} holds a cluster; move or remove it")
+            shutil.rmtree(in_clone)
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        (self.dir.parent / "clone").write_text(f"{REPO_DIR}\n")  # whose folder this is
+        in_clone.symlink_to(self.dir, target_is_directory=True)
+        say(f"postgres: {PG_OS_USER} cannot reach {REPO_DIR}; its files go to {self.dir}")
+
     def init_cluster(self) -> None:
         """initdb once; a half-initialized data dir (no PG_VERSION) is discarded first."""
         if (self.data / "PG_VERSION").exists():
@@ -714,7 +772,7 @@ class Postgres:
         result = run(
             [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
              "--no-locale", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
-            user=self.user,
+            user=self.user, cwd=self.dir,
         )  # fmt: skip
         if result.returncode != 0:
             raise StackError(f"postgres: initdb failed:\n{result.stdout}{result.stderr}")
@@ -762,7 +820,7 @@ class Postgres:
             "-d",
             "postgres",
         ]
-        return run(cmd, user=self.user, stdin=sql, timeout=timeout)
+        return run(cmd, user=self.user, stdin=sql, timeout=timeout, cwd=self.dir)
 
     def ensure_role_and_db(self) -> None:
         """Create role and database `tributary` if missing (idempotent, every start)."""
@@ -785,7 +843,7 @@ class Postgres:
         result = run(
             [pg_ctl, "-D", str(self.data), "-l", str(self.log), "-w",
              "-t", str(int(self.deadline)), "start"],
-            user=self.user, timeout=self.deadline + 15, new_session=True,
+            user=self.user, timeout=self.deadline + 15, new_session=True, cwd=self.dir,
         )  # fmt: skip
         if result.returncode != 0:
             why = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
@@ -804,7 +862,7 @@ class Postgres:
         """Fast shutdown (disconnect clients, checkpoint) via pg_ctl, which waits for exit."""
         cmd = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w"]
         cmd += ["-t", str(int(STOP_DEADLINE_S)), "stop"]
-        result = run(cmd, user=self.user, timeout=STOP_DEADLINE_S + 10)
+        result = run(cmd, user=self.user, timeout=STOP_DEADLINE_S + 10, cwd=self.dir)
         if result.returncode != 0 and pid_alive(pid):
             say(f"postgres: pg_ctl stop failed ({result.stderr.strip()}), signalling {pid}")
             terminate(self.name, pid)
@@ -1076,12 +1134,14 @@ def stop_half_started(svc: Service) -> None:
         svc.stop(pid)
 
 
-def start_one(svc: Service) -> None:
-    """Start one service unless it is external or already running, then prove readiness."""
+def start_one(svc: Service) -> bool:
+    """Start one service unless it is external or already running, then prove readiness.
+
+    True when this call started it (so a later failure of the same `start` stops it again)."""
     target = external_target(svc)
     if target:
         check_external(svc, target)
-        return
+        return False
     began = time.monotonic()
     pid = svc.running_pid()
     if pid is None:
@@ -1097,6 +1157,7 @@ def start_one(svc: Service) -> None:
         verb = f"already running (pid {pid}), ready"
     extra = f" ({kafka_version()})" if isinstance(svc, Kafka) else ""
     say(f"{svc.name}: {verb} on {svc.address}{extra} in {time.monotonic() - began:.1f}s")
+    return pid is None
 
 
 def cmd_fetch(_only: list[str]) -> int:
@@ -1110,10 +1171,35 @@ def cmd_fetch(_only: list[str]) -> int:
 
 
 def cmd_start(only: list[str]) -> int:
-    """`start`: idempotently bring up the selected services; first failure aborts."""
-    for svc in make_services(only):
-        start_one(svc)
+    """`start`: idempotently bring up the selected services; the first failure stops what this
+    run had started (not what was running before it), so the next `start` begins afresh."""
+    started: list[Service] = []
+    try:
+        for svc in make_services(only):
+            if start_one(svc):
+                started.append(svc)
+    except (StackError, KeyboardInterrupt):
+        stop_started(started)
+        raise
     return 0
+
+
+def stop_started(started: list[Service]) -> None:
+    """Undo a failed start: stop, newest first, the services it had brought up."""
+    if not started:
+        return
+    names = ", ".join(svc.name for svc in started)
+    say(f"start failed part-way: stopping what this start had started ({names})")
+    for svc in reversed(started):
+        pid = svc.running_pid()
+        if pid is None:
+            continue
+        try:
+            svc.stop(pid)
+        except (StackError, OSError, subprocess.SubprocessError) as exc:
+            say(f"{svc.name}: could not stop pid {pid}: {exc}")
+            continue
+        say(f"{svc.name}: stopped (pid {pid})")
 
 
 def cmd_stop(only: list[str]) -> int:
