@@ -23,6 +23,8 @@ export TRIBUTARY_OPERATOR_TOKEN ?= dev-operator-token
 
 .PHONY: dev test install lock stack stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications bench-ingest profile-worker
 
+# Every process logs JSON lines; `make dev`'s are for a person at a terminal (same fields).
+dev: export TRIBUTARY_LOG_FORMAT ?= console
 dev: install stack migrate
 	$(PY) scripts/run_pipeline.py
 

@@ -42,6 +42,7 @@ from streams.settings import WorkerProcessSettings, WorkerSettings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
+from streams.structured_logs import logging_config
 
 log = logging.getLogger(__name__)
 
@@ -149,5 +150,11 @@ def run(settings: WorkerProcessSettings) -> None:
     topics += internal_topics(catalog, settings.worker.app_id)
     loop.run_until_complete(ensure_topics(settings.kafka, topics))
     services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
-    worker = TributaryWorker(app, *services, loglevel=settings.log_level, loop=loop)
+    worker = TributaryWorker(
+        app,
+        *services,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings.log_level, settings.log_format),
+        loop=loop,
+    )
     worker.execute_from_commandline()

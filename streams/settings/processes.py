@@ -22,6 +22,8 @@ has every section, for tooling that starts several processes at once.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,6 +57,8 @@ class ProcessSettings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    # JSON lines for machines (the default); "console" for a person at a terminal (`make dev`).
+    log_format: Literal["json", "console"] = "json"
 
 
 class KafkaProcessSettings(ProcessSettings):
