@@ -90,7 +90,7 @@ def main() -> int:
         signal.signal(signum, lambda *_: stop.set())
     status = 0
     try:
-        urls = {"api": f"{api_url}/health/ready", "worker": f"{worker_url}/metrics"}
+        urls = {"api": f"{api_url}/health/ready", "worker": f"{worker_url}/health/ready"}
         urls["sandbox"] = (
             f"http://{settings.sandbox.host}:{settings.sandbox.http_port}/_sandbox/health"
         )

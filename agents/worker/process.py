@@ -36,7 +36,13 @@ from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
 from streams.kafka.topic_admin import ensure_topics
 from streams.kafka.wire import WireCodec
-from streams.runtime import StallWatchdog, changelog_specs, create_faust_app, worker_event_loop
+from streams.runtime import (
+    StallWatchdog,
+    changelog_specs,
+    create_faust_app,
+    register_health,
+    worker_event_loop,
+)
 from streams.runtime.versions import check_runtime_versions
 from streams.settings import WorkerProcessSettings, WorkerSettings
 from streams.stores.block_store import BlockStore
@@ -111,6 +117,7 @@ def build_app(
     register_operator_views(
         app, settings.operator, catalog.partitions, describe_consumer=watchdog.describe
     )
+    register_health(app, watchdog, worker.stall_timeout_s)
     return app
 
 

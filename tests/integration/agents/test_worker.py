@@ -133,3 +133,15 @@ async def test_the_worker_web_view_serves_a_table_entry(
         async with http.get(f"{worker.web_url}/v1/tables") as response:
             listed = await response.json()
             assert "orders" in [table["name"] for table in listed["tables"]]
+
+
+async def test_a_started_worker_is_live_and_ready_with_each_check_named(
+    worker: WorkerProcess,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{worker.web_url}/health/live") as live:
+            assert live.status == 200
+        async with http.get(f"{worker.web_url}/health/ready") as ready:
+            assert ready.status == 200
+            body = await ready.json()
+    assert body == {"status": "ready", "checks": {"assigned": "ok", "tables": "ok", "stall": "ok"}}
