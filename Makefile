@@ -21,14 +21,14 @@ export TRIBUTARY_WEBHOOK_SECRET_PROVIDERS ?= $(DEV_SECRET)
 # The operator endpoints' bearer token (table views, lifting blocks): development only.
 export TRIBUTARY_OPERATOR_TOKEN ?= dev-operator-token
 
-.PHONY: dev test install lock stack stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications bench-ingest profile-worker
+.PHONY: dev test install lock stack tools stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications bench-ingest profile-worker
 
 # Every process logs JSON lines; `make dev`'s are for a person at a terminal (same fields).
 dev: export TRIBUTARY_LOG_FORMAT ?= console
 dev: install stack migrate
 	$(PY) scripts/run_pipeline.py
 
-test: install stack migrate lint typecheck
+test: install stack tools migrate lint typecheck
 	$(PY) -m pytest
 
 install: $(STAMP)
@@ -58,6 +58,10 @@ lock:
 stack: install
 	$(PY) stack/stackctl.py start
 
+# promtool, from Debian's prometheus package into .stack/cache: the tests check the alert rules.
+tools: install
+	$(PY) stack/stackctl.py tools
+
 stack-stop:
 	$(PY) stack/stackctl.py stop
 
@@ -78,7 +82,7 @@ format: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install
+unit: install tools
 	$(PY) -m pytest tests/unit
 
 integration: install stack migrate

@@ -8,6 +8,7 @@ process whose state lives in the git-ignored ``<repo>/.stack/`` folder:
     python stack/stackctl.py start [--only kafka]  # idempotent; returns once all are ready
     python stack/stackctl.py status                # running / stopped / external + address
     python stack/stackctl.py stop [--only redis]   # stops exactly what `start` started
+    python stack/stackctl.py tools                 # promtool (checks the alert rules)
 
 Only the standard library is required. ``confluent_kafka``, ``redis`` and ``asyncpg`` are
 used for the readiness probes when importable (the project virtualenv has them); otherwise
@@ -1055,6 +1056,60 @@ class Redis:
         self.pid_file.unlink(missing_ok=True)
 
 
+# --------------------------------------------------------------------------- tools
+
+
+PROMTOOL_PACKAGE = "prometheus"  # Debian's; promtool is one static binary inside it
+
+
+def cached_promtool() -> Path | None:
+    """promtool on PATH, else the one `tools` unpacked into the cache."""
+    found = shutil.which("promtool")
+    if found:
+        return Path(found)
+    unpacked = sorted(CACHE_DIR.glob("promtool-*/usr/bin/promtool"))
+    return unpacked[-1] if unpacked else None
+
+
+def fetch_promtool() -> Path:
+    """promtool from Debian's `prometheus` package, unpacked into the cache, never installed:
+    installing it would also start a Prometheus server on hosts with systemd. `apt-get
+    download` needs no root; the package lists are refreshed (as root) only if it fails."""
+    found = cached_promtool()
+    if found is not None:
+        return found
+    if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
+        raise StackError(
+            "promtool not found and no apt-get/dpkg-deb to fetch it; install Prometheus's "
+            "promtool (Debian/Ubuntu: the prometheus package)"
+        )
+    debs = CACHE_DIR / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    say(f"promtool: downloading Debian package {PROMTOOL_PACKAGE} …")
+    download = ["apt-get", "download", "-q", PROMTOOL_PACKAGE]
+    result = run(download, cwd=debs, timeout=600)
+    if result.returncode != 0 and IS_ROOT:
+        run(["apt-get", "update", "-q"], timeout=600)
+        result = run(download, cwd=debs, timeout=600)
+    packages = sorted(debs.glob(f"{PROMTOOL_PACKAGE}_*.deb"))
+    if result.returncode != 0 or not packages:
+        raise StackError(f"promtool: apt-get download failed:\n{result.stdout}{result.stderr}")
+    version = packages[-1].name.split("_")[1]
+    target = CACHE_DIR / f"promtool-{version}"
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    result = run(["dpkg-deb", "-x", str(packages[-1]), str(partial)], timeout=300)
+    if result.returncode != 0:
+        raise StackError(f"promtool: dpkg-deb -x failed:\n{result.stdout}{result.stderr}")
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "usr" / "bin").mkdir(parents=True)
+    (partial / "usr" / "bin" / "promtool").rename(target / "usr" / "bin" / "promtool")
+    shutil.rmtree(partial)  # the server, its web assets: not needed
+    packages[-1].unlink()
+    say(f"promtool: {target / 'usr/bin/promtool'} ({version})")
+    return target / "usr" / "bin" / "promtool"
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -1238,8 +1293,18 @@ def cmd_status(only: list[str]) -> int:
     return 0
 
 
+def cmd_tools(_only: list[str]) -> int:
+    """`tools`: promtool, which the test suite runs on the alert rules."""
+    found = cached_promtool()
+    path = fetch_promtool()
+    if found is not None:
+        say(f"promtool: already present: {path}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "fetch": cmd_fetch,
+    "tools": cmd_tools,
     "start": cmd_start,
     "stop": cmd_stop,
     "status": cmd_status,

@@ -30,6 +30,7 @@ from agents.security.pipeline import (
 )
 from agents.tracking.pipeline import AGENT_NAME as DELIVERIES_AGENT
 from agents.tracking.pipeline import register_deliveries
+from agents.worker.breaker_metrics import BreakerCollector
 from agents.worker.metrics import WorkerMetrics, install_worker_metrics
 from agents.worker.operator_views import register_operator_views
 from streams.kafka.catalog import TopicCatalog
@@ -107,6 +108,7 @@ def build_app(
         app, catalog, worker, settings.dispatch, settings.providers, codec=codec
     )
     metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
+    metrics.registry.register(BreakerCollector(dispatch.clients.breakers))
     notifications = register_notifications(
         app, catalog, worker, settings.notifications, codec=codec
     )
