@@ -12,7 +12,7 @@ does not have is ignored by that root.
 - `ApiProcessSettings` (`python -m api`): database, redis, api, webhook, providers (receipt
   signatures), ratelimit, operator;
 - `CliProcessSettings` (`tributary`): worker (app id, web address), dispatch (retry topics),
-  operator;
+  operator, database (the views `tributary trace` reads);
 - `MigrationsProcessSettings` (`python -m streams.migrations`): database;
 - `SandboxProcessSettings` (`python -m sandbox`): sandbox, webhook (the receipts' secret).
 
@@ -110,6 +110,8 @@ class CliProcessSettings(KafkaProcessSettings):
     worker: WorkerSettings = WorkerSettings()
     dispatch: DispatchSettings = DispatchSettings()
     operator: OperatorSettings = OperatorSettings()
+    # `tributary trace` reads the views a flow wrote.
+    database: DatabaseSettings = DatabaseSettings()
 
 
 class MigrationsProcessSettings(ProcessSettings):
