@@ -18,6 +18,7 @@ as routed, and re-driving it (which drops every `dlq.*` header) starts again fro
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from streams.providers.base import (
     SendResult,
 )
 from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
+
+log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "dispatch.attempt"
 DUE_HEADER = "dispatch.due-ms"
@@ -307,6 +310,21 @@ class NotificationDispatcher:
         else:
             written.dead_letters.append(self._dead_letter(record, outcome.error, attempt))
             provider = getattr(outcome.error, "provider", None)
+            source = record.source
+            log.warning(
+                "notification %s failed for good after attempt %d: %s",
+                event.payload.notification_id,
+                attempt,
+                outcome.error,
+                extra={
+                    "notification_id": event.payload.notification_id,
+                    "event_id": str(event.event_id),
+                    "correlation_id": event.correlation_id,
+                    "topic": source.topic,
+                    "partition": source.partition,
+                    "offset": source.offset,
+                },
+            )
             status = status_event(
                 event, "failed", now, attempt, provider=provider, reason=str(outcome.error)
             )
