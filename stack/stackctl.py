@@ -741,7 +741,8 @@ class Postgres:
             shutil.chown(path, PG_OS_USER, PG_OS_USER)
         self.run_dir.chmod(0o700)
         if run(["test", "-w", str(self.dir)], user=PG_OS_USER, cwd=Path("/")).returncode:
-            blocked = [p for p in (REPO_DIR, *REPO_DIR.parents) if not p.stat().st_mode & 0o001]
+            above = self.dir.parents
+            blocked = [p for p in above if p.exists() and not p.stat().st_mode & 0o001]
             raise StackError(
                 f"postgres: user {PG_OS_USER} cannot reach {self.dir}; "
                 f"directories without o+x: {', '.join(map(str, blocked)) or '?'}"
