@@ -32,6 +32,9 @@ from streams.settings import DatabaseSettings, KafkaProcessSettings
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
 
+# The header the API puts on the records it produces for a request (`api.request_ids`).
+REQUEST_ID_HEADER = "request_id"
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -76,6 +79,9 @@ def record_step(traced: Traced) -> Step:
         "occurred_at": event.occurred_at.isoformat(),
         "correlation_id": event.correlation_id,
     }
+    headers = dict(record.headers)
+    if headers.get(REQUEST_ID_HEADER):  # produced by the API: join its log lines on this
+        line["request_id"] = headers[REQUEST_ID_HEADER].decode("utf-8", "replace")
     payload = event.payload.model_dump(mode="json")
     for name in ("notification_id", "state", "channel", "provider", "attempt", "reason"):
         if payload.get(name) is not None:

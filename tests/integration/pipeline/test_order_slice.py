@@ -100,6 +100,7 @@ async def test_trace_follows_a_webhooks_correlation_id_to_its_view(
     assert traced.code == 0, traced.stderr
     cause = traced.lines[0]
     assert (cause["topic"], cause["event_id"]) == ("orders.events", event_id)
+    assert cause["request_id"] == response.headers["X-Request-Id"]  # joins the API's log
     [view] = [line for line in traced.lines if line.get("view") == "orders"]
     assert view["key"] == order_id
     assert view["row"]["last_event_id"] == event_id
