@@ -16,6 +16,7 @@ the same records as aligned, coloured text for a person watching.
 from __future__ import annotations
 
 import logging.config
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -58,8 +59,9 @@ def _leading_keys_first(_logger: Any, _name: str, event_dict: Any) -> Any:
 
 
 def _renderer(log_format: LogFormat) -> list[Any]:
-    if log_format == "console":
-        return [structlog.dev.ConsoleRenderer(event_key="message")]
+    if log_format == "console":  # coloured only for a terminal, never in a piped log file
+        colors = sys.stderr.isatty()
+        return [structlog.dev.ConsoleRenderer(event_key="message", colors=colors)]
     # A traceback as text under `exception` (never the frames' locals: they may hold secrets).
     return [
         structlog.processors.format_exc_info,
