@@ -9,6 +9,7 @@ right after the flow's latest record about its key). A summary goes to stderr.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import aclosing
@@ -169,11 +170,11 @@ async def trace_command(
 ) -> int:
     """`database` None: topics only (`--no-views`)."""
     codec = await wire_codec(settings)
-    records: list[Traced] = []
-    for spec in catalog.all():
-        topic = TopicRef(spec.name, spec)
-        if topic.contract is not None:
-            records += await read_topic(settings, topic, codec)
+    topics = [TopicRef(spec.name, spec) for spec in catalog.all()]
+    read = await asyncio.gather(
+        *(read_topic(settings, topic, codec) for topic in topics if topic.contract is not None)
+    )
+    records = [traced for found in read for traced in found]
     found = trace(correlation_id, records)
     views = [] if database is None or not found else await view_steps(database, found)
     steps = [record_step(t) for t in found] + views
