@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import faust
+
 from streams.runtime.worker_health import Readiness, WorkerFacts, readiness
 
 TIMEOUT_S = 30.0
@@ -57,3 +59,15 @@ def test_without_a_watchdog_a_stall_is_never_reported() -> None:
 def test_a_crashed_app_is_not_ready() -> None:
     found = readiness(replace(WORKING, crashed=True), TIMEOUT_S)
     assert found == Readiness({"assigned": "the app crashed", "tables": "ok", "stall": "ok"})
+
+
+def test_a_faust_app_that_never_started_reads_as_not_yet_assigned() -> None:
+    app = faust.App("unit", broker="kafka://127.0.0.1:1", store="memory://", autodiscover=False)
+
+    facts = WorkerFacts.of(app, stalled_s=None)
+
+    assert facts == replace(WORKING, assigned_once=False)
+    assert readiness(facts, TIMEOUT_S).reasons == [
+        "assigned: no partitions assigned yet",
+        "tables: not recovered yet",
+    ]
