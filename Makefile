@@ -28,12 +28,14 @@ export TRIBUTARY_PROVIDERS_TWILIO_AUTH_TOKEN ?= dev-twilio-token
 export TRIBUTARY_PROVIDERS_FCM_ACCESS_TOKEN ?= dev-fcm-token
 export TRIBUTARY_PROVIDERS_META_ACCESS_TOKEN ?= dev-meta-token
 
-.PHONY: dev test install lock stack stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications bench-ingest profile-worker
+.PHONY: dev test install lock stack tools stack-stop stack-status migrate lint format typecheck unit integration clean bench-notifications bench-ingest profile-worker
 
+# Every process logs JSON lines; `make dev`'s are for a person at a terminal (same fields).
+dev: export TRIBUTARY_LOG_FORMAT ?= console
 dev: install stack migrate
 	$(PY) scripts/run_pipeline.py
 
-test: install stack migrate lint typecheck
+test: install stack tools migrate lint typecheck
 	$(PY) -m pytest
 
 install: $(STAMP)
@@ -63,6 +65,10 @@ lock:
 stack: install
 	$(PY) stack/stackctl.py start
 
+# promtool, from Debian's prometheus package into .stack/cache: the tests check the alert rules.
+tools: install
+	$(PY) stack/stackctl.py tools
+
 stack-stop:
 	$(PY) stack/stackctl.py stop
 
@@ -83,7 +89,7 @@ format: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install
+unit: install tools
 	$(PY) -m pytest tests/unit
 
 integration: install stack migrate
@@ -105,5 +111,8 @@ bench-ingest: install stack migrate
 profile-worker: install stack migrate
 	scripts/profile_worker.sh
 
+# PostgreSQL's folder may live outside the clone (root, clone in a 0700 home): .stack/postgres
+# links to it, and it goes too.
 clean: stack-stop
+	rm -rf "$$(readlink -f .stack/postgres)"
 	rm -rf $(VENV) .stack .mypy_cache .ruff_cache .pytest_cache

@@ -45,6 +45,11 @@ def dead_letter(record: SourceRecord, error: Exception) -> OutgoingRecord:
 def set_aside(record: SourceRecord, error: Exception) -> OutgoingRecord:
     """`dead_letter`, with the warning that says which record went and why."""
     log.warning(
-        "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, error
+        "dead-lettering %s[%d]@%d: %s",
+        record.topic,
+        record.partition,
+        record.offset,
+        error,
+        extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
     )
     return dead_letter(record, error)

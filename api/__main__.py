@@ -6,13 +6,16 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from api.access_log import StructuredAccessLogger
 from api.app import create_app
 from streams.service_process import run_service, wait_for_stop_signal
 from streams.settings import ApiProcessSettings
 
 
 async def serve(settings: ApiProcessSettings) -> None:
-    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    runner = web.AppRunner(
+        create_app(settings), handle_signals=False, access_log_class=StructuredAccessLogger
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.api.host, settings.api.port)

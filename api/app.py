@@ -42,6 +42,7 @@ from api.keys import (
 )
 from api.metrics import ApiMetrics, metrics_middleware
 from api.problems import problem_middleware
+from api.request_ids import request_id_middleware
 from api.topic_check import TOPIC_CHECK, StartupTopicCheck, topic_check_lifetime
 from schemas.registry import SchemaSet
 from streams.errors import ServiceUnavailableError
@@ -63,8 +64,10 @@ log = logging.getLogger(__name__)
 def create_app(settings: ApiProcessSettings) -> web.Application:
     app_metrics = ApiMetrics()
     app = web.Application(
-        # Metrics outermost, so they count the status of the problem answer actually sent.
+        # Request ids outermost (every other layer and line knows the id), then metrics, so they
+        # count the status of the problem answer actually sent.
         middlewares=[
+            request_id_middleware(),
             metrics_middleware(app_metrics),
             problem_middleware(settings.api.retry_after_s),
             access_middleware(),

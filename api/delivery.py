@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -53,6 +53,9 @@ class OutboundRecord:
     key: bytes
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
+
+    def with_header(self, header: tuple[str, bytes]) -> OutboundRecord:
+        return replace(self, headers=(*self.headers, header))
 
 
 @dataclass(frozen=True, slots=True)

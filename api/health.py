@@ -14,6 +14,7 @@ from aiohttp import web
 
 from api.keys import CODEC, LEDGER, ORDER_STORE, PRODUCER
 from api.problems import TYPE_BASE, Problem
+from api.request_ids import request_id_of
 from streams.errors import ServiceUnavailableError
 
 PROBE_TIMEOUT_S = 2.0
@@ -58,7 +59,7 @@ async def ready(request: web.Request) -> web.Response:
     down = sorted(name for name, result in checks.items() if result != OK)
     detail = f"unavailable: {', '.join(down)}"
     problem = Problem(503, "Not ready", detail, TYPE_BASE + "not-ready", {"checks": checks})
-    return problem.response(request.path)
+    return problem.response(request.path, request_id_of(request))
 
 
 def routes() -> list[web.RouteDef]:

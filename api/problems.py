@@ -19,6 +19,7 @@ from aiohttp.typedefs import Handler, Middleware
 from api.access import AccessError
 from api.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
 from api.rate_limits import InvalidParameterError
+from api.request_ids import request_id_of
 from streams.errors import (
     ConfigurationError,
     ContractViolationError,
@@ -46,7 +47,7 @@ class Problem:
     extensions: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
 
-    def body(self, instance: str) -> dict[str, Any]:
+    def body(self, instance: str, request_id: str | None = None) -> dict[str, Any]:
         core = {
             "type": self.type,
             "title": self.title,
@@ -54,12 +55,14 @@ class Problem:
             "detail": self.detail,
             "instance": instance,
         }
+        if request_id is not None:  # `api.request_ids`: quote it when reporting the answer
+            core["request_id"] = request_id
         return core | dict(self.extensions)
 
-    def response(self, instance: str) -> web.Response:
+    def response(self, instance: str, request_id: str | None = None) -> web.Response:
         return web.Response(
             status=self.status,
-            text=json.dumps(self.body(instance)),
+            text=json.dumps(self.body(instance, request_id)),
             content_type=PROBLEM_JSON,
             headers=dict(self.headers),
         )
@@ -196,7 +199,7 @@ def problem_middleware(retry_after_s: int) -> Middleware:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            return problem_for(exc, retry_after_s).response(request.path)
+            return problem_for(exc, retry_after_s).response(request.path, request_id_of(request))
         except Exception as exc:
             problem = problem_for(exc, retry_after_s)
             if problem.status == 500:
@@ -206,6 +209,6 @@ def problem_middleware(retry_after_s: int) -> Middleware:
                 log.warning(
                     "answering %s %r with %s: %r", request.method, request.path, problem.status, exc
                 )
-            return problem.response(request.path)
+            return problem.response(request.path, request_id_of(request))
 
     return to_problem

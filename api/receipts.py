@@ -26,6 +26,7 @@ from api.delivery import Delivered, EventEncoder, OutboundRecord, deliver_all_on
 from api.errors import NotFoundError
 from api.families import event_id_for
 from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
+from api.request_ids import request_id_header
 from api.webhooks import read_body, require_media_type, verified_webhook_id
 from schemas.notifications import NotificationReceipt, NotificationReceiptEvent
 from schemas.provider_receipts import ProviderReceiptItem
@@ -156,7 +157,11 @@ async def ingest_receipts(request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "accepted", "receipts": 0}, status=202)
     codec = await app[CODEC].codec()
     topic = app[CATALOG].for_topic("notifications.receipts").name
-    records = receipt_records(provider, receipts, webhook_id, topic, now, codec)
+    request_id = request_id_header(request)
+    records = [
+        record.with_header(request_id)
+        for record in receipt_records(provider, receipts, webhook_id, topic, now, codec)
+    ]
     source = f"{SECRET_NAME}:{provider}"
     batch_id = event_id_for(source, webhook_id)
     delivered = await deliver_all_once(

@@ -22,6 +22,7 @@ from api.errors import PayloadTooLargeError, UnsupportedMediaTypeError, WebhookS
 from api.families import FAMILIES, WebhookFamily
 from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
 from api.rate_limits import enforce_ingest_limit, with_limit_headers
+from api.request_ids import request_id_header
 from api.signature import verify
 from streams.providers.receipts import parse_json_object
 
@@ -96,7 +97,7 @@ def ingest_handler(family: WebhookFamily) -> Handler:
         codec = await app[CODEC].codec()
         record = outbound_record(
             family, payload, webhook_id, app[CATALOG], datetime.now(UTC), codec
-        )
+        ).with_header(request_id_header(request))
         delivered = await deliver_once(app[LEDGER], app[PRODUCER], family.name, webhook_id, record)
         if delivered.duplicate:
             app[METRICS].duplicates.labels(family.name).inc()

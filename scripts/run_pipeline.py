@@ -133,7 +133,7 @@ def main() -> int:
     status = 0
     dev_key_id: str | None = None
     try:
-        urls = {"api": f"{api_url}/health/ready", "worker": f"{worker_url}/metrics"}
+        urls = {"api": f"{api_url}/health/ready", "worker": f"{worker_url}/health/ready"}
         urls["sandbox"] = (
             f"http://{settings.sandbox.host}:{settings.sandbox.http_port}/_sandbox/health"
         )

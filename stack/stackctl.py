@@ -8,6 +8,7 @@ process whose state lives in the git-ignored ``<repo>/.stack/`` folder:
     python stack/stackctl.py start [--only kafka]  # idempotent; returns once all are ready
     python stack/stackctl.py status                # running / stopped / external + address
     python stack/stackctl.py stop [--only redis]   # stops exactly what `start` started
+    python stack/stackctl.py tools                 # promtool (checks the alert rules)
 
 Only the standard library is required. ``confluent_kafka``, ``redis`` and ``asyncpg`` are
 used for the readiness probes when importable (the project virtualenv has them); otherwise
@@ -16,6 +17,9 @@ stdlib probes (raw Kafka protocol, psql, raw RESP) are used.
 Environment:
     TRIBUTARY_STACK_KAFKA_PORT (9092), TRIBUTARY_STACK_KAFKA_CONTROLLER_PORT (9093),
     TRIBUTARY_STACK_POSTGRES_PORT (55432), TRIBUTARY_STACK_REDIS_PORT (56379)
+    TRIBUTARY_STACK_SHARED_DIR (/var/lib/tributary-stack): as root, where PostgreSQL's files go
+        when the `postgres` user cannot reach the clone (a clone in a 0700 home directory);
+        one folder per clone, keyed by its path, and `.stack/postgres` links to it.
     TRIBUTARY_KAFKA_BOOTSTRAP / TRIBUTARY_DATABASE_URL / TRIBUTARY_REDIS_URL: when set, that
         service is external: it is only probed, never started or stopped.
     KAFKA_HOME: use the jars of an official Kafka distribution instead of the Maven ones.
@@ -28,6 +32,7 @@ import argparse
 import base64
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -64,6 +69,7 @@ STOP_DEADLINE_S = 60.0
 LOG_TAIL_LINES = 20
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 PG_OS_USER = "postgres"  # Debian's service account; PostgreSQL refuses to run as root.
+SHARED_DIR_DEFAULT = "/var/lib/tributary-stack"
 # Dev-only credentials, the same on every machine; TRIBUTARY_DATABASE_URL overrides them all.
 DB_NAME = DB_USER = DB_PASSWORD = "tributary"  # noqa: S105
 # Idempotent bootstrap of the app's role and database (psql: \gexec runs the generated DDL).
@@ -649,6 +655,34 @@ def sql_quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def reachable_by(user: str, path: Path) -> bool:
+    """True when `user` may traverse into `path` (every directory above it has x for them)."""
+    return run(["test", "-x", str(path)], user=user, cwd=Path("/")).returncode == 0
+
+
+def outside_clone_dir() -> Path:
+    """PostgreSQL's folder for this clone outside it, keyed by the clone's path.
+
+    For root in a clone the `postgres` user cannot reach (a 0700 home directory): the folder
+    name carries the clone's name, for people, and a hash of its path, so clones never share."""
+    shared = Path(os.environ.get("TRIBUTARY_STACK_SHARED_DIR", "").strip() or SHARED_DIR_DEFAULT)
+    key = hashlib.sha256(str(STATE_DIR).encode()).hexdigest()[:12]
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", REPO_DIR.name) or "clone"
+    return shared / f"{slug}-{key}" / "postgres"
+
+
+def postgres_dir() -> Path:
+    """Where PostgreSQL's data, socket and log live: in the clone when its server user can
+    reach it there, else outside it (see outside_clone_dir), remembered by `.stack/postgres`
+    being a link to that folder so status and stop find it again."""
+    in_clone = STATE_DIR / "postgres"
+    if in_clone.is_symlink():
+        return in_clone.resolve()
+    if not IS_ROOT or (in_clone / "data" / "PG_VERSION").exists():
+        return in_clone
+    return in_clone if reachable_by(PG_OS_USER, REPO_DIR) else outside_clone_dir()
+
+
 class Postgres:
     """Project-local PostgreSQL cluster (Debian binaries) with a `tributary` role and DB."""
 
@@ -658,7 +692,7 @@ class Postgres:
 
     def __init__(self) -> None:
         self.port = env_port("TRIBUTARY_STACK_POSTGRES_PORT", 55432)
-        self.dir = STATE_DIR / "postgres"
+        self.dir = postgres_dir()
         self.data = self.dir / "data"
         self.run_dir = self.dir / "run"  # unix socket directory
         self.log = self.dir / "postgres.log"
@@ -690,20 +724,46 @@ class Postgres:
 
     def prepare_dirs(self) -> None:
         """Create state dirs the server user owns, and prove that user can reach them."""
+        in_clone = STATE_DIR / "postgres"
+        outside = self.dir != in_clone.resolve() or in_clone.is_symlink()
+        if outside:
+            self.link_from_clone(in_clone)
         for path in (self.dir, self.run_dir):
             path.mkdir(parents=True, exist_ok=True)
         if not IS_ROOT:
             return
-        STATE_DIR.chmod(STATE_DIR.stat().st_mode | 0o055)  # traversable by postgres
+        if outside:  # folders above ours: root's, traversable by postgres
+            for parent in (self.dir.parent, self.dir.parent.parent):
+                parent.chmod(parent.stat().st_mode | 0o055)
+        else:
+            STATE_DIR.chmod(STATE_DIR.stat().st_mode | 0o055)  # traversable by postgres
         for path in (self.dir, self.run_dir):
             shutil.chown(path, PG_OS_USER, PG_OS_USER)
         self.run_dir.chmod(0o700)
         if run(["test", "-w", str(self.dir)], user=PG_OS_USER, cwd=Path("/")).returncode:
-            blocked = [p for p in (REPO_DIR, *REPO_DIR.parents) if not p.stat().st_mode & 0o001]
+            above = self.dir.parents
+            blocked = [p for p in above if p.exists() and not p.stat().st_mode & 0o001]
             raise StackError(
                 f"postgres: user {PG_OS_USER} cannot reach {self.dir}; "
                 f"directories without o+x: {', '.join(map(str, blocked)) or '?'}"
             )
+
+    def link_from_clone(self, in_clone: Path) -> None:
+        """`.stack/postgres` -> the folder outside the clone; replaces what an older stackctl
+        left there (an empty folder from a start that could not reach it)."""
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        if in_clone.is_symlink():
+            if in_clone.resolve() == self.dir:
+                return
+            in_clone.unlink()
+        elif in_clone.exists():
+            if (in_clone / "data" / "PG_VERSION").exists():
+                raise StackError(f"postgres: {in_clone} holds a cluster; move or remove it")
+            shutil.rmtree(in_clone)
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        (self.dir.parent / "clone").write_text(f"{REPO_DIR}\n")  # whose folder this is
+        in_clone.symlink_to(self.dir, target_is_directory=True)
+        say(f"postgres: {PG_OS_USER} cannot reach {REPO_DIR}; its files go to {self.dir}")
 
     def init_cluster(self) -> None:
         """initdb once; a half-initialized data dir (no PG_VERSION) is discarded first."""
@@ -714,7 +774,7 @@ class Postgres:
         result = run(
             [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
              "--no-locale", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
-            user=self.user,
+            user=self.user, cwd=self.dir,
         )  # fmt: skip
         if result.returncode != 0:
             raise StackError(f"postgres: initdb failed:\n{result.stdout}{result.stderr}")
@@ -762,7 +822,7 @@ class Postgres:
             "-d",
             "postgres",
         ]
-        return run(cmd, user=self.user, stdin=sql, timeout=timeout)
+        return run(cmd, user=self.user, stdin=sql, timeout=timeout, cwd=self.dir)
 
     def ensure_role_and_db(self) -> None:
         """Create role and database `tributary` if missing (idempotent, every start)."""
@@ -785,7 +845,7 @@ class Postgres:
         result = run(
             [pg_ctl, "-D", str(self.data), "-l", str(self.log), "-w",
              "-t", str(int(self.deadline)), "start"],
-            user=self.user, timeout=self.deadline + 15, new_session=True,
+            user=self.user, timeout=self.deadline + 15, new_session=True, cwd=self.dir,
         )  # fmt: skip
         if result.returncode != 0:
             why = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
@@ -804,7 +864,7 @@ class Postgres:
         """Fast shutdown (disconnect clients, checkpoint) via pg_ctl, which waits for exit."""
         cmd = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w"]
         cmd += ["-t", str(int(STOP_DEADLINE_S)), "stop"]
-        result = run(cmd, user=self.user, timeout=STOP_DEADLINE_S + 10)
+        result = run(cmd, user=self.user, timeout=STOP_DEADLINE_S + 10, cwd=self.dir)
         if result.returncode != 0 and pid_alive(pid):
             say(f"postgres: pg_ctl stop failed ({result.stderr.strip()}), signalling {pid}")
             terminate(self.name, pid)
@@ -997,6 +1057,60 @@ class Redis:
         self.pid_file.unlink(missing_ok=True)
 
 
+# --------------------------------------------------------------------------- tools
+
+
+PROMTOOL_PACKAGE = "prometheus"  # Debian's; promtool is one static binary inside it
+
+
+def cached_promtool() -> Path | None:
+    """promtool on PATH, else the one `tools` unpacked into the cache."""
+    found = shutil.which("promtool")
+    if found:
+        return Path(found)
+    unpacked = sorted(CACHE_DIR.glob("promtool-*/usr/bin/promtool"))
+    return unpacked[-1] if unpacked else None
+
+
+def fetch_promtool() -> Path:
+    """promtool from Debian's `prometheus` package, unpacked into the cache, never installed:
+    installing it would also start a Prometheus server on hosts with systemd. `apt-get
+    download` needs no root; the package lists are refreshed (as root) only if it fails."""
+    found = cached_promtool()
+    if found is not None:
+        return found
+    if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
+        raise StackError(
+            "promtool not found and no apt-get/dpkg-deb to fetch it; install Prometheus's "
+            "promtool (Debian/Ubuntu: the prometheus package)"
+        )
+    debs = CACHE_DIR / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    say(f"promtool: downloading Debian package {PROMTOOL_PACKAGE} …")
+    download = ["apt-get", "download", "-q", PROMTOOL_PACKAGE]
+    result = run(download, cwd=debs, timeout=600)
+    if result.returncode != 0 and IS_ROOT:
+        run(["apt-get", "update", "-q"], timeout=600)
+        result = run(download, cwd=debs, timeout=600)
+    packages = sorted(debs.glob(f"{PROMTOOL_PACKAGE}_*.deb"))
+    if result.returncode != 0 or not packages:
+        raise StackError(f"promtool: apt-get download failed:\n{result.stdout}{result.stderr}")
+    version = packages[-1].name.split("_")[1]
+    target = CACHE_DIR / f"promtool-{version}"
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    result = run(["dpkg-deb", "-x", str(packages[-1]), str(partial)], timeout=300)
+    if result.returncode != 0:
+        raise StackError(f"promtool: dpkg-deb -x failed:\n{result.stdout}{result.stderr}")
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "usr" / "bin").mkdir(parents=True)
+    (partial / "usr" / "bin" / "promtool").rename(target / "usr" / "bin" / "promtool")
+    shutil.rmtree(partial)  # the server, its web assets: not needed
+    packages[-1].unlink()
+    say(f"promtool: {target / 'usr/bin/promtool'} ({version})")
+    return target / "usr" / "bin" / "promtool"
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -1076,12 +1190,14 @@ def stop_half_started(svc: Service) -> None:
         svc.stop(pid)
 
 
-def start_one(svc: Service) -> None:
-    """Start one service unless it is external or already running, then prove readiness."""
+def start_one(svc: Service) -> bool:
+    """Start one service unless it is external or already running, then prove readiness.
+
+    True when this call started it (so a later failure of the same `start` stops it again)."""
     target = external_target(svc)
     if target:
         check_external(svc, target)
-        return
+        return False
     began = time.monotonic()
     pid = svc.running_pid()
     if pid is None:
@@ -1097,6 +1213,7 @@ def start_one(svc: Service) -> None:
         verb = f"already running (pid {pid}), ready"
     extra = f" ({kafka_version()})" if isinstance(svc, Kafka) else ""
     say(f"{svc.name}: {verb} on {svc.address}{extra} in {time.monotonic() - began:.1f}s")
+    return pid is None
 
 
 def cmd_fetch(_only: list[str]) -> int:
@@ -1110,10 +1227,35 @@ def cmd_fetch(_only: list[str]) -> int:
 
 
 def cmd_start(only: list[str]) -> int:
-    """`start`: idempotently bring up the selected services; first failure aborts."""
-    for svc in make_services(only):
-        start_one(svc)
+    """`start`: idempotently bring up the selected services; the first failure stops what this
+    run had started (not what was running before it), so the next `start` begins afresh."""
+    started: list[Service] = []
+    try:
+        for svc in make_services(only):
+            if start_one(svc):
+                started.append(svc)
+    except (StackError, KeyboardInterrupt):
+        stop_started(started)
+        raise
     return 0
+
+
+def stop_started(started: list[Service]) -> None:
+    """Undo a failed start: stop, newest first, the services it had brought up."""
+    if not started:
+        return
+    names = ", ".join(svc.name for svc in started)
+    say(f"start failed part-way: stopping what this start had started ({names})")
+    for svc in reversed(started):
+        pid = svc.running_pid()
+        if pid is None:
+            continue
+        try:
+            svc.stop(pid)
+        except (StackError, OSError, subprocess.SubprocessError) as exc:
+            say(f"{svc.name}: could not stop pid {pid}: {exc}")
+            continue
+        say(f"{svc.name}: stopped (pid {pid})")
 
 
 def cmd_stop(only: list[str]) -> int:
@@ -1152,8 +1294,18 @@ def cmd_status(only: list[str]) -> int:
     return 0
 
 
+def cmd_tools(_only: list[str]) -> int:
+    """`tools`: promtool, which the test suite runs on the alert rules."""
+    found = cached_promtool()
+    path = fetch_promtool()
+    if found is not None:
+        say(f"promtool: already present: {path}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "fetch": cmd_fetch,
+    "tools": cmd_tools,
     "start": cmd_start,
     "stop": cmd_stop,
     "status": cmd_status,

@@ -8,7 +8,6 @@ runs as a process starts the same way, so an orchestrator stops each of them the
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -16,10 +15,9 @@ from typing import Any, TypeVar
 import uvloop
 
 from streams.settings import ProcessSettings
+from streams.structured_logs import configure_logging
 
 Root = TypeVar("Root", bound=ProcessSettings)
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 async def wait_for_stop_signal() -> None:
@@ -35,7 +33,7 @@ def run_service(root: type[Root], serve: Callable[[Root], Coroutine[Any, Any, No
     """Build the process's settings (`root`) once from `TRIBUTARY_*`, configure logging and run
     `serve` to its end."""
     settings = root()
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    configure_logging(settings.log_level, settings.log_format)
     # On uvloop, as the worker is: the loop itself (callbacks, sockets to Kafka, Redis and
     # PostgreSQL) is a large share of a request's CPU, and uvloop does it in C.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

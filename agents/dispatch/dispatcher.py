@@ -27,6 +27,7 @@ write reached Kafka, the idempotency key covers: each try of an attempt carries 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -51,6 +52,8 @@ from streams.providers.base import (
     SendResult,
 )
 from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
+
+log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "dispatch.attempt"
 DUE_HEADER = "dispatch.due-ms"
@@ -363,6 +366,21 @@ class NotificationDispatcher:
         else:
             written.dead_letters.append(self._dead_letter(record, outcome.error, attempt))
             provider = getattr(outcome.error, "provider", None)
+            source = record.source
+            log.warning(
+                "notification %s failed for good after attempt %d: %s",
+                event.payload.notification_id,
+                attempt,
+                outcome.error,
+                extra={
+                    "notification_id": event.payload.notification_id,
+                    "event_id": str(event.event_id),
+                    "correlation_id": event.correlation_id,
+                    "topic": source.topic,
+                    "partition": source.partition,
+                    "offset": source.offset,
+                },
+            )
             status = status_event(
                 event, "failed", now, attempt, provider=provider, reason=str(outcome.error)
             )

@@ -36,6 +36,7 @@ from streams.kafka.catalog import NOTIFICATIONS_DISPATCH, TopicCatalog
 from streams.kafka.wire import WireCodec, local_codec
 from streams.providers.base import ChannelSender, OutboundMessage, SendResult
 from streams.providers.channels import ChannelSenders, build_channel_senders, provider_senders
+from streams.providers.circuit_breaker import CircuitBreaker
 from streams.providers.http import create_client_session
 from streams.runtime import (
     Batch,
@@ -80,6 +81,10 @@ class ProviderClients(Service):
 
     async def send(self, message: OutboundMessage) -> SendResult:
         return await self.channels.send(message)
+
+    def breakers(self) -> Mapping[str, CircuitBreaker]:
+        """The providers' breakers, for the metrics (none before the first send builds them)."""
+        return {} if self._channels is None else self._channels.breakers()
 
     async def on_stop(self) -> None:
         for sender in self._senders.values():

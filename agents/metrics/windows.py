@@ -15,11 +15,13 @@ close too rather than waiting for the next event.
 A partial covers one batch's offsets of one input partition, and a collecting worker that dies
 before committing reads that partition again from its last committed offset, in batches cut
 elsewhere. So the aggregator keeps the last `RECENT_PARTIALS` partials of each partition as it
-folded them (in `recent`): a partial that starts where one of them started, before what has
-been folded, is a replay from there; the partials it repeats are taken back out of the panes
-(the aggregates are sums, so they subtract) and the replay is folded in their place. Every
-event then counts once whatever the batches of either pass. (Replays begin at a committed
-offset, which was a batch start, hence where a partial started.)
+folded them (in `recent`): a partial that overlaps kept ones is a replay, the kept partials it
+overlaps are taken back out of the panes (the aggregates are sums, so they subtract) and the
+replay is folded in their place. What it does not cover of them comes again with the rest of
+the replay, which reads on to the end. Every event then counts once whatever the batches of
+either pass. (A replay begins at a committed offset, which was a batch start, so at or after
+the start of a kept partial while the commits keep up with `RECENT_PARTIALS` batches.) The same
+partial again (the same offsets) is skipped.
 """
 
 from __future__ import annotations
@@ -255,19 +257,22 @@ class WindowAggregator:
 
     def _take_offsets(self, partial: MetricsPartial, state: dict[str, Any]) -> bool:
         """Whether to fold `partial` (False: all of it is folded already); moves its partition's
-        next offset on, taking back what a replay repeats first."""
+        next offset on, taking back first the kept partials a replay overlaps."""
         source = str(partial.source)
         offsets: dict[str, int] = dict(state.get("offsets", {}))
         expected = offsets.get(source, 0)
         if partial.first_offset < expected:
-            replayed = self._replayed_from(source, partial) if partial.exact_replay else []
-            if replayed:
+            overlapped = self._overlapped(source, partial) if partial.exact_replay else None
+            if overlapped is None:  # not one the kept partials can answer: the plain rule
+                if partial.last_offset < expected:
+                    return False
+                state["unresolved_replays"] = state.get("unresolved_replays", 0) + 1
+            elif overlapped == [(partial.first_offset, partial.last_offset)]:
+                return False  # the same partial again
+            else:
                 state["replayed"] = state.get("replayed", 0) + 1
-                for _first, _last, panes in replayed:
-                    self._take_back(panes)
-            elif partial.last_offset < expected:
-                return False
-        offsets[source] = partial.last_offset + 1
+                self._take_back(source, overlapped)
+        offsets[source] = max(expected, partial.last_offset + 1)
         state["offsets"] = offsets
         state["last_input_wall_s"] = partial.wall_s
         return True
@@ -289,27 +294,44 @@ class WindowAggregator:
             folded[key] = aggregate
         return folded
 
-    def _replayed_from(self, source: str, replay: MetricsPartial) -> list[tuple[int, int, Any]]:
-        """The kept partials `replay` repeats (none unless one of them started where it
-        starts), no longer kept."""
-        kept: list[list[Any]] = list((self._recent.get(source) or {}).get("partials", []))
-        starts = [entry[0] for entry in kept]
-        if replay.first_offset not in starts:
-            return []
-        at = starts.index(replay.first_offset)
-        self._recent[source] = {"partials": kept[:at]}
-        return [(first, last, panes) for first, last, panes in kept[at:]]
+    def _kept(self, source: str) -> list[list[Any]]:
+        """The partials kept for `source`: [first offset, last offset, panes folded], in order."""
+        return list((self._recent.get(source) or {}).get("partials", []))
 
-    def _take_back(self, panes: Mapping[str, Aggregate]) -> None:
-        for key, aggregate in panes.items():
-            current = self._panes.get(key)
-            if current is not None:  # evicted: its windows are closed and published
-                self._panes[key] = subtract(copy.deepcopy(dict(current)), aggregate)
+    def _overlapped(self, source: str, replay: MetricsPartial) -> list[tuple[int, int]] | None:
+        """The (first, last) of the kept partials `replay` overlaps; None when it cannot take
+        them back exactly: part of what it repeats is older than every kept partial, or it
+        starts inside one (whose records before its start would never come again)."""
+        kept = self._kept(source)
+        if not kept or replay.first_offset < kept[0][0]:
+            return None
+        overlapped = [
+            (first, last)
+            for first, last, _ in kept
+            if first <= replay.last_offset and replay.first_offset <= last
+        ]
+        if any(first < replay.first_offset for first, _ in overlapped):
+            return None
+        return overlapped
+
+    def _take_back(self, source: str, ranges: list[tuple[int, int]]) -> None:
+        """Subtracts the kept partials `ranges` from the panes and forgets them. A replay
+        continues past what it overlapped, so the parts of them it does not cover come again."""
+        kept = self._kept(source)
+        for first, last, panes in kept:
+            if (first, last) not in ranges:
+                continue
+            for key, aggregate in panes.items():
+                current = self._panes.get(key)
+                if current is not None:  # evicted: its windows are closed and published
+                    self._panes[key] = subtract(copy.deepcopy(dict(current)), aggregate)
+        self._recent[source] = {"partials": [e for e in kept if (e[0], e[1]) not in ranges]}
 
     def _remember(self, partial: MetricsPartial, folded: dict[str, Any]) -> None:
         source = str(partial.source)
-        kept: list[list[Any]] = list((self._recent.get(source) or {}).get("partials", []))
+        kept = self._kept(source)
         kept.append([partial.first_offset, partial.last_offset, folded])
+        kept.sort(key=lambda entry: int(entry[0]))
         self._recent[source] = {"partials": kept[-RECENT_PARTIALS:]}
 
     def _capped(self, event_ms: int, wall_s: float, state: dict[str, Any]) -> int:

@@ -2,8 +2,10 @@
 
 The router keeps one `Contact` per user id in its `contacts` table. The fold is pure and total:
 each event type sets what it carries and leaves the rest, so the record after a run of events is
-the same however often an event is redelivered (every event states values, none counts). A
-`user.deleted` yields None: the caller erases the entry, and nothing of the user is kept.
+the same however often an event is redelivered (every event states values, none counts, and
+none depends on the record it meets: a partition read again from an earlier offset meets a
+record that already holds later events). A `user.deleted` yields None: the caller erases the
+entry, and nothing of the user is kept.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def fold_contact(contact: Contact | None, event: UserEvent) -> Contact | None:
             "push_token": payload.push_token,
         }
     elif isinstance(payload, UserUpdated):
-        changes = _updated_fields(current, payload)
+        changes = _updated_fields(payload)
     elif isinstance(payload, UserVerified):
         changes = {"email_verified" if payload.contact == "email" else "phone_verified": True}
     elif isinstance(payload, UserPreferencesUpdated):
@@ -90,7 +92,7 @@ def fold_contact(contact: Contact | None, event: UserEvent) -> Contact | None:
     return current.model_copy(update=changes)
 
 
-def _updated_fields(current: Contact, payload: UserUpdated) -> dict[str, Any]:
+def _updated_fields(payload: UserUpdated) -> dict[str, Any]:
     changes: dict[str, Any] = {
         name: value
         for name in ("email", "phone", "locale", "time_zone", "push_token")
@@ -98,9 +100,12 @@ def _updated_fields(current: Contact, payload: UserUpdated) -> dict[str, Any]:
     }
     if payload.phone_removed:
         changes["phone"] = None
-    # A new address is not the one the user proved they own.
-    if "email" in changes and changes["email"] != current.email:
+    # A new address is not the one the user proved they own. An update names only what changed,
+    # so naming an address resets its verification even when the record already holds it: after
+    # a crash the table may already hold the new address while the partition is read again from
+    # before it, and the replayed `user.verified` of the old one must not stick to the new one.
+    if "email" in changes:
         changes["email_verified"] = False
-    if "phone" in changes and changes["phone"] != current.phone:
+    if "phone" in changes:
         changes["phone_verified"] = False
     return changes

@@ -31,19 +31,27 @@ from agents.security.pipeline import (
 from agents.sessions.pipeline import register_sessions
 from agents.tracking.pipeline import AGENT_NAME as DELIVERIES_AGENT
 from agents.tracking.pipeline import register_deliveries
+from agents.worker.breaker_metrics import BreakerCollector
 from agents.worker.metrics import WorkerMetrics, install_worker_metrics
 from agents.worker.operator_views import register_operator_views
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
 from streams.kafka.topic_admin import ensure_topics
 from streams.kafka.wire import WireCodec
-from streams.runtime import StallWatchdog, changelog_specs, create_faust_app, worker_event_loop
+from streams.runtime import (
+    StallWatchdog,
+    changelog_specs,
+    create_faust_app,
+    register_health,
+    worker_event_loop,
+)
 from streams.runtime.versions import check_runtime_versions
 from streams.settings import WorkerProcessSettings, WorkerSettings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
 from streams.stores.session_store import SessionStore
+from streams.structured_logs import logging_config
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +115,7 @@ def build_app(
         app, catalog, worker, settings.dispatch, settings.providers, codec=codec
     )
     metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
+    metrics.registry.register(BreakerCollector(dispatch.clients.breakers))
     notifications = register_notifications(
         app, catalog, worker, settings.notifications, codec=codec
     )
@@ -117,6 +126,7 @@ def build_app(
     register_operator_views(
         app, settings.operator, catalog.partitions, describe_consumer=watchdog.describe
     )
+    register_health(app, watchdog, worker.stall_timeout_s)
     return app
 
 
@@ -158,5 +168,11 @@ def run(settings: WorkerProcessSettings) -> None:
     loop.run_until_complete(ensure_topics(settings.kafka, topics))
     services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
     services.append(StoreService(sessions))
-    worker = TributaryWorker(app, *services, loglevel=settings.log_level, loop=loop)
+    worker = TributaryWorker(
+        app,
+        *services,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings.log_level, settings.log_format),
+        loop=loop,
+    )
     worker.execute_from_commandline()

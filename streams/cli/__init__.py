@@ -21,7 +21,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from streams.cli import dlq, keys, produce, tables, tail, topics
+from streams.cli import dlq, keys, produce, tables, tail, topics, trace
 from streams.cli.arguments import parse
 from streams.cli.errors import UsageError
 from streams.cli.output import Output
@@ -147,6 +147,9 @@ async def _dispatch(
         return await tail.tail(settings, catalog, args.topic, options, output)
     if args.command == "keys":
         return await _keys(args, settings, output)
+    if args.command == "trace":
+        database = None if args.no_views else settings.database
+        return await trace.trace_command(settings, database, catalog, args.correlation_id, output)
     if args.command == "tables":
         if args.action == "get":
             return await tables.get_entry(

@@ -13,7 +13,7 @@ from streams.cli.errors import UsageError
 DESCRIPTION = (
     "Operate Tributary's topics: list, create and describe them, produce validated events, "
     "tail them as JSON lines, list and re-drive dead letters, query the workers' live tables, "
-    "rebuild a PostgreSQL view by replaying its topic. "
+    "trace one causing event's flow, rebuild a PostgreSQL view by replaying its topic. "
     "Settings come from TRIBUTARY_* "
     "environment variables. JSON lines go to stdout, messages to stderr. Exit codes: 0 ok, "
     "1 a service (Kafka, the Schema Registry) is unavailable, 2 usage or validation error."
@@ -88,6 +88,15 @@ def build_parser() -> Parser:
         default=[],
         metavar="PARTITION:OFFSET",
         help="this dead letter (repeatable), even if it was re-driven before",
+    )
+    trace = commands.add_parser(
+        "trace", help="the flow of one causing event across topics and views, in time order"
+    )
+    trace.add_argument(
+        "correlation_id", help="the causing event's correlation id (or its event id)"
+    )
+    trace.add_argument(
+        "--no-views", action="store_true", help="topics only, without reading PostgreSQL"
     )
     tables = commands.add_parser("tables", help="the worker's live tables (operator token)")
     tables.add_argument("--worker-url", help="any worker's web URL; default the configured one")

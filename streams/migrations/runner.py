@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 
 from streams.settings import DatabaseSettings, MigrationsProcessSettings
+from streams.structured_logs import configure_logging
 
 
 def alembic_config(database: DatabaseSettings) -> Config:
@@ -34,7 +35,9 @@ def main(
 ) -> int:
     """Upgrade to the revision named in `argv` (default: head) with the migrations' root."""
     args = sys.argv[1:] if argv is None else argv
-    migrate(MigrationsProcessSettings().database, args[0] if args else "head")
+    settings = MigrationsProcessSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    migrate(settings.database, args[0] if args else "head")
     return 0
 
 

@@ -87,6 +87,14 @@ class ChannelSenders:
     def __init__(self, channels: Mapping[ChannelName, ChannelRoutes]) -> None:
         self.channels = dict(channels)
 
+    def breakers(self) -> dict[str, CircuitBreaker]:
+        """Each provider's breaker (one per provider, however many channels use it)."""
+        return {
+            route.sender.provider: route.breaker
+            for channel in self.channels.values()
+            for route in channel.routes
+        }
+
     async def send(self, message: OutboundMessage) -> SendResult:
         channel = self.channels.get(message.channel)
         if channel is None:

@@ -9,7 +9,8 @@ Its public face is what this module exports; a pipeline needs nothing else:
 - `raw_topic` declares a topic of bytes, `TopicPublisher` publishes to it and waits for Kafka
   (one record batch per partition: `partition_batches`);
 - `SourceRecord`, `OutgoingRecord` and `RecordSink` are what the plain logic reads and writes;
-- `StallWatchdog` restarts a worker's consuming when faust-streaming stops delivering.
+- `StallWatchdog` restarts a worker's consuming when faust-streaming stops delivering;
+- `register_health` serves the worker's `/health/live` and `/health/ready`.
 
 The corrections to faust-streaming 0.15 behind it (`app`, `changelog_writes`, `commit_guard`,
 `fetch_positions`, `consumer_state`, `stall_watchdog`) are private to this package.
@@ -35,6 +36,7 @@ from streams.runtime.batch_agent import (
 from streams.runtime.records import OutgoingRecord, RecordSink, SourceRecord
 from streams.runtime.stall_watchdog import Sample, StallWatchdog
 from streams.runtime.topics import TopicPublisher, raw_topic
+from streams.runtime.worker_health import register_health
 
 __all__ = [
     "Batch",
@@ -56,5 +58,6 @@ __all__ = [
     "event_scope",
     "free_port",
     "raw_topic",
+    "register_health",
     "worker_event_loop",
 ]

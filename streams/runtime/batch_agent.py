@@ -31,6 +31,7 @@ from streams.runtime.app import TributaryApp
 from streams.runtime.checkpoint import ack_events
 from streams.runtime.records import SourceRecord
 from streams.settings import WorkerSettings
+from streams.structured_logs import bind_log_context
 
 T = TypeVar("T")
 
@@ -66,6 +67,7 @@ def batch_agent(
     """
 
     async def body(stream: StreamT[bytes]) -> None:
+        bind_log_context(agent=name)  # the agent's own task: every line it logs names it
         async for events in take_unacked_events(stream, size.max_events, size.within_s):
             await process(events)
             await ack_events(stream, events)

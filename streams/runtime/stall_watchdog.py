@@ -159,11 +159,13 @@ class StallWatchdog:
         self._ends: Mapping[TP, int] = {}
         self.restarts = 0
         self.last_sample: Sample | None = None
+        # How long it was stalled at the last check (None: it was not), for `/health/ready`.
+        self.stalled_s: float | None = None
 
     async def check(self) -> None:
         sample = self.last_sample = await self._sample()
         self._report_quiet_while_busy(sample)
-        stalled_s = self._detector.observe(sample)
+        stalled_s = self.stalled_s = self._detector.observe(sample)
         if stalled_s is None:
             self._attempts = 0
             return

@@ -12,7 +12,7 @@ does not have is ignored by that root.
 - `ApiProcessSettings` (`python -m api`): database, redis, api, webhook, providers (receipt
   signatures), ratelimit, operator;
 - `CliProcessSettings` (`tributary`): worker (app id, web address), dispatch (retry topics),
-  operator, database (`tributary keys`);
+  operator, database (`tributary keys`, and the views `tributary trace` reads);
 - `MigrationsProcessSettings` (`python -m streams.migrations`): database;
 - `SandboxProcessSettings` (`python -m sandbox`): sandbox, webhook (the receipts' secret).
 
@@ -58,6 +58,8 @@ class ProcessSettings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    # JSON lines for machines (the default); "console" for a person at a terminal (`make dev`).
+    log_format: Literal["json", "console"] = "json"
     # "dev" (`make dev`, the tests, the benchmarks) accepts the development secrets this
     # repository publishes; anything else refuses them (`streams.settings.secrets`).
     env: Literal["dev", "production"] = "production"
@@ -129,7 +131,7 @@ class CliProcessSettings(KafkaProcessSettings):
     worker: WorkerSettings = WorkerSettings()
     dispatch: DispatchSettings = DispatchSettings()
     operator: OperatorSettings = OperatorSettings()
-    # `tributary keys` writes the API's keys there.
+    # `tributary keys` writes the API's keys there; `tributary trace` reads the views.
     database: DatabaseSettings = DatabaseSettings()
 
 

@@ -41,10 +41,10 @@ if tat < now then tat = now end
 local new_tat = tat + interval
 local allow_at = new_tat - interval * burst
 if now < allow_at then
-  return {0, 0, tostring(allow_at - now), tostring(tat - now)}
+  return {0, 0, string.format('%.17g', allow_at - now), string.format('%.17g', tat - now)}
 end
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now))
-return {1, math.floor((now - allow_at) / interval), '0', tostring(new_tat - now)}
+redis.call('SET', KEYS[1], string.format('%.17g', new_tat), 'PX', math.ceil(new_tat - now))
+return {1, math.floor((now - allow_at) / interval), '0', string.format('%.17g', new_tat - now)}
 """
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaProducer
@@ -93,6 +95,22 @@ async def test_a_poison_record_is_dead_lettered_and_the_next_event_still_materia
     ):
         stats = await response.json()
     assert stats["dead_letters"] == 1
+    # Every agent reading the topic sets the record aside; each line names its agent.
+    lines = [line for line in json_log_lines(worker) if line["message"].startswith("dead-letter")]
+    [line] = [line for line in lines if line.get("agent") == "materialize_orders"]
+    assert line["level"] == "warning"
+    assert (line["topic"], line["partition"], line["offset"]) == (
+        source,
+        poison.partition,
+        poison.offset,
+    )
+
+
+def json_log_lines(worker: WorkerProcess) -> list[dict[str, Any]]:
+    """The worker's log lines (its stderr; stdout has the banner and the ready line), each a
+    JSON object."""
+    text = worker.log_path.read_text(errors="replace")
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 async def test_the_worker_web_view_serves_a_table_entry(
@@ -115,3 +133,15 @@ async def test_the_worker_web_view_serves_a_table_entry(
         async with http.get(f"{worker.web_url}/v1/tables") as response:
             listed = await response.json()
             assert "orders" in [table["name"] for table in listed["tables"]]
+
+
+async def test_a_started_worker_is_live_and_ready_with_each_check_named(
+    worker: WorkerProcess,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{worker.web_url}/health/live") as live:
+            assert live.status == 200
+        async with http.get(f"{worker.web_url}/health/ready") as ready:
+            assert ready.status == 200
+            body = await ready.json()
+    assert body == {"status": "ready", "checks": {"assigned": "ok", "tables": "ok", "stall": "ok"}}

@@ -16,6 +16,7 @@ from pytest_aiohttp import AiohttpClient
 from api.app import create_app
 from streams.settings import Settings
 from tests.integration.api.support import order_webhook, post_order
+from tests.integration.cli.support import cli
 from tests.integration.worker_process import OPERATOR_HEADERS, WorkerProcess, eventually
 
 
@@ -82,3 +83,30 @@ async def test_the_worker_serves_the_live_table_entry(
         entry = json.loads(await response.text())["value"]
     assert entry["order_id"] == order_id
     assert entry["status"] == "pending"
+
+
+async def test_trace_follows_a_webhooks_correlation_id_to_its_view(
+    api: TestClient[Any, Any], worker: WorkerProcess, worker_settings: Settings
+) -> None:
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    correlation_id = f"cart-{uuid.uuid4().hex[:8]}"
+    response = await post_order(
+        api, worker_settings, order_webhook(order_id, correlation_id=correlation_id)
+    )
+    assert response.status == 202
+    event_id = (await response.json())["event_id"]
+    await _order_in_state(api, worker, order_id, "pending")
+
+    traced = await cli(worker_settings, "trace", correlation_id)
+
+    assert traced.code == 0, traced.stderr
+    cause = traced.lines[0]
+    assert (cause["topic"], cause["event_id"]) == ("orders.events", event_id)
+    assert cause["request_id"] == response.headers["X-Request-Id"]  # joins the API's log
+    [view] = [line for line in traced.lines if line.get("view") == "orders"]
+    assert view["key"] == order_id
+    assert view["row"]["last_event_id"] == event_id
+    # Whatever else the order caused carries its correlation id, or a notification's id.
+    for line in traced.lines[1:]:
+        if "topic" in line and not line["topic"].startswith("analytics."):
+            assert line["correlation_id"] in {correlation_id, line.get("notification_id")}

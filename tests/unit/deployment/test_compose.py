@@ -19,6 +19,7 @@ from streams.settings import (
     ProcessSettings,
     SandboxProcessSettings,
     WorkerProcessSettings,
+    WorkerSettings,
 )
 
 REPO = Path(__file__).resolve().parents[3]
@@ -164,3 +165,16 @@ def test_services_that_talk_share_their_secret(variable: str, services: tuple[st
 def test_our_services_are_built_from_the_repository(service: str) -> None:
     assert COMPOSE["services"][service]["build"] == "."
     assert (REPO / "Dockerfile").is_file()
+
+
+def test_the_worker_and_the_api_are_healthy_only_when_their_readiness_probe_answers() -> None:
+    worker_port = WorkerSettings.model_fields["web_port"].default
+    expected = {
+        "worker": f"http://127.0.0.1:{worker_port}/health/ready",
+        "api": "http://127.0.0.1:8080/health/ready",
+    }
+    for service, url in expected.items():
+        probe = " ".join(COMPOSE["services"][service]["healthcheck"]["test"])
+        assert url in probe, service
+    waits_for = COMPOSE["services"]["prometheus"]["depends_on"]
+    assert waits_for["worker"] == {"condition": "service_healthy"}

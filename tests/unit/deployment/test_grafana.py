@@ -14,6 +14,7 @@ import faust
 import yaml
 from prometheus_client import CollectorRegistry
 
+from agents.worker.breaker_metrics import BreakerCollector
 from agents.worker.metrics import WorkerMetrics, install_worker_metrics
 from api.metrics import ApiMetrics
 
@@ -42,6 +43,8 @@ def our_metrics() -> set[str]:
     app = faust.App("unit", broker="kafka://127.0.0.1:1", store="memory://", autodiscover=False)
     worker = WorkerMetrics()
     install_worker_metrics(app, worker)
+    # The providers' breakers, as `agents.worker.process.build_app` registers them.
+    worker.registry.register(BreakerCollector(dict))
     return exported(ApiMetrics().registry) | exported(worker.registry)
 
 

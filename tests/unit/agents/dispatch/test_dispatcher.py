@@ -253,6 +253,21 @@ async def test_a_permanent_failure_is_dead_lettered_at_once_and_marked_failed() 
     assert ("n-2", "sent", 1) in harness.states()
 
 
+async def test_a_notification_failed_for_good_is_logged_with_its_ids_and_position(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    error = PermanentSendError("sendgrid", "HTTP 400: invalid recipient")
+    harness = Harness(ScriptedSender({"bad@": error}))
+    with caplog.at_level("WARNING", logger="agents.dispatch.dispatcher"):
+        await harness.dispatcher.process([record("n-1", recipient="bad@", offset=7)])
+    [line] = caplog.records
+    fields = {name: getattr(line, name) for name in ("notification_id", "correlation_id")}
+    assert fields == {"notification_id": "n-1", "correlation_id": "corr-1"}
+    assert uuid.UUID(line.event_id)
+    position = (line.topic, line.partition, line.offset)
+    assert position == ("notifications.dispatch", 2, 7)
+
+
 async def test_an_undecodable_record_is_dead_lettered_without_a_send() -> None:
     sender = ScriptedSender()
     harness = Harness(sender)

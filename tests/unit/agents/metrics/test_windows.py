@@ -240,11 +240,11 @@ def test_a_partial_folded_again_changes_nothing() -> None:
     before = {key: dict(value) for key, value in panes.items()}
     agg.fold(partial)
     assert panes == before
-    assert clock[CLOCK_KEY]["replayed"] == 1
+    assert clock[CLOCK_KEY]["duplicates"] == 1
 
 
 def test_a_part_of_what_is_folded_is_skipped() -> None:
-    """A partial inside what is folded that no kept partial starts at: a duplicate."""
+    """A partial inside what is folded, starting inside a kept partial: a duplicate."""
     agg, panes, clock = aggregator()
     inputs = Inputs()
     records = inputs.records([event("user.created", s) for s in (5, 6, 7)])
