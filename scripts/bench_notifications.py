@@ -45,6 +45,7 @@ from bench_processes import (
     topic_partitions,
     tree_cpu_s,
 )
+from pydantic import SecretStr
 
 from schemas.users import UserEvent
 from streams.kafka.catalog import TopicCatalog
@@ -101,6 +102,14 @@ _RESULTS = sa.text(
 )
 
 
+PROVIDER_CREDENTIALS = (
+    "sendgrid_api_key",
+    "twilio_auth_token",
+    "fcm_access_token",
+    "meta_access_token",
+)
+
+
 def bench_settings(base: Settings, run: str, data_dir: Path) -> Settings:
     """`base` on its own topics, consumer group, ports and secrets."""
     api_port, sandbox_port = free_port("127.0.0.1"), free_port("127.0.0.1")
@@ -134,6 +143,10 @@ def bench_settings(base: Settings, run: str, data_dir: Path) -> Settings:
                 "meta_base_url": sandbox_url,
                 "smtp_port": smtp_port,
                 "twilio_status_callback_url": f"{api_url}/v1/webhooks/providers/twilio",
+                # Every HTTP provider has a credential (a provider without one is not sent
+                # through, and email would all go over SMTP): this run's own, as the sandbox
+                # takes any.
+                **{name: SecretStr(f"bench-{run}-{name}") for name in PROVIDER_CREDENTIALS},
             }
         ),
     }

@@ -137,6 +137,14 @@ def ensure_topics_blocking(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> 
     if missing:
         existing |= _partitions_once_served(admin, missing, timeout_s)
     created = tuple(spec.name for spec in missing if spec.name not in already)
+    mismatches = _differences(admin, specs, existing, timeout_s)
+    return TopicCheck(created=created, mismatches=tuple(mismatches))
+
+
+def _differences(
+    admin: AdminClient, specs: Sequence[TopicSpec], existing: dict[str, int], timeout_s: float
+) -> list[str]:
+    """How the existing topics of `specs` differ from them (partitions, configs), logged."""
     present = [spec for spec in specs if spec.name in existing]
     mismatches = [
         f"{spec.name}: has {existing[spec.name]} partitions, catalog says {spec.partitions}"
@@ -145,7 +153,7 @@ def ensure_topics_blocking(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> 
     ] + _config_mismatches(admin, present, timeout_s)
     for mismatch in mismatches:
         log.warning("topic differs from the catalog: %s", mismatch)
-    return TopicCheck(created=created, mismatches=tuple(mismatches))
+    return mismatches
 
 
 def check_topics_blocking(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> list[str]:
@@ -154,16 +162,10 @@ def check_topics_blocking(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> l
     admin = _admin(kafka)
     timeout_s = kafka.request_timeout_s
     existing = _existing_partitions(admin, timeout_s)
-    present = [spec for spec in specs if spec.name in existing]
-    mismatches = [f"{spec.name}: missing" for spec in specs if spec.name not in existing]
-    mismatches += [
-        f"{spec.name}: has {existing[spec.name]} partitions, catalog says {spec.partitions}"
-        for spec in present
-        if existing[spec.name] != spec.partitions
-    ] + _config_mismatches(admin, present, timeout_s)
-    for mismatch in mismatches:
+    missing = [f"{spec.name}: missing" for spec in specs if spec.name not in existing]
+    for mismatch in missing:
         log.warning("topic differs from the catalog: %s", mismatch)
-    return mismatches
+    return missing + _differences(admin, specs, existing, timeout_s)
 
 
 async def check_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> list[str]:

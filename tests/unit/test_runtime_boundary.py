@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import ast
 import importlib
-import subprocess
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+
+from tests.unit.sources import python_sources
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARIES = ("faust", "mode", "aiokafka")
@@ -120,14 +121,7 @@ def _inherited_reaches(tree: ast.Module, private: frozenset[str]) -> list[str]:
 
 
 def _our_sources() -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return [path for path in listed if not path.startswith(EXEMPT)]
+    return [path for path in python_sources() if not path.startswith(EXEMPT)]
 
 
 def test_no_module_outside_the_runtime_reaches_a_private_library_name() -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import re
-import subprocess
 import tomllib
 from pathlib import Path
+
+from tests.unit.sources import python_sources
 
 REPO = Path(__file__).resolve().parents[3]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -36,13 +37,7 @@ def declared() -> set[str]:
 
 
 def imported_top_levels() -> set[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    listed = python_sources()
     names: set[str] = set()
     for path in listed:
         source = REPO / path
