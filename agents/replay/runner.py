@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agents.replay.views import FoldContext, ReplayView, seed_orders
+from agents.replay.views import FoldContext, ReplayView
 from streams.cli.reader import TopicReader
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec
@@ -146,9 +146,9 @@ async def replay(
         try:
             table: dict[bytes, dict[str, Any]] = {}
             shadow_tables = [t.shadow for t in view.tables]
-            if since is not None:
+            if since is not None and view.seed is not None:
                 await shadows.copy_live()
-                table = await seed_orders(engine, shadow_tables[0])
+                table = await view.seed(engine, shadow_tables)
             fold = view.build(FoldContext(engine, settings, codec, shadow_tables, table))
             reading = _Reading(
                 view,

@@ -10,7 +10,7 @@ rebuilds a view, it does not repeat the pipeline's outputs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +22,8 @@ from agents.orders.materializer import OrderMaterializer
 from agents.orders.state import to_entry
 from agents.retry import Backoff
 from agents.sessions.tracker import SessionTracker
+from agents.tracking.state import Delivery, Facts, Step, fold
+from agents.tracking.state import to_entry as delivery_entry
 from agents.tracking.tracker import DeliveryTracker, Topics, is_own_record
 from schemas.auth import AuthEvent
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
@@ -38,6 +40,9 @@ from streams.stores.delivery_store import (
 from streams.stores.order_store import OrderStore, order_history, order_views
 from streams.stores.session_store import SessionStore, user_devices, user_sessions
 from streams.stores.shadow import ShadowTable
+
+FoldTable = dict[bytes, dict[str, Any]]
+Seed = Callable[[AsyncEngine, Sequence[sa.Table]], Awaitable[FoldTable]]
 
 
 class Fold(Protocol):
@@ -76,11 +81,16 @@ class ReplayView:
     topics: tuple[str, ...]
     tables: tuple[ShadowTable, ...]
     build: Callable[[FoldContext], Fold]
-    # Whether the fold can start from the live view and read only recent records: true of a
-    # fold that converges whatever it has seen before (orders), not of one that counts.
-    resumable: bool = False
+    # The fold's table as the live view has it (read from the view's copy in the shadows), for
+    # a replay of recent records only (`--since`): only for a fold that converges whatever it
+    # has seen before (orders, deliveries), not for one that counts (sessions: logins).
+    seed: Seed | None = None
     # Which records (by their headers) the fold reads, as the worker's wiring filters them.
     keep: Callable[[Sequence[tuple[str, bytes]]], bool] = _every
+
+    @property
+    def resumable(self) -> bool:
+        return self.seed is not None
 
 
 def _describe(record: SourceRecord) -> SourceRecord:
@@ -141,10 +151,27 @@ def _deliveries(context: FoldContext) -> Fold:
     )
 
 
-async def seed_orders(engine: AsyncEngine, views: sa.Table) -> dict[bytes, dict[str, Any]]:
-    """The fold's table as the live view has it (read from its copy in the shadow)."""
-    store = OrderStore(engine, 1, views=views)
+async def seed_orders(engine: AsyncEngine, shadows: Sequence[sa.Table]) -> FoldTable:
+    views, history = shadows
+    store = OrderStore(engine, 1, views=views, history=history)
     return {view.order_id.encode(): to_entry(view) for view in await store.all_views()}
+
+
+async def seed_deliveries(engine: AsyncEngine, shadows: Sequence[sa.Table]) -> FoldTable:
+    """Each notification's entry as its timeline folds (the fold is order-independent, so
+    folding the stored steps gives the entry the worker holds, but for its outbox)."""
+    deliveries, transitions = shadows
+    store = DeliveryStore(engine, 1, deliveries=deliveries, transitions=transitions)
+    table: FoldTable = {}
+    for row, steps in await store.all_with_timelines():
+        facts = Facts(row.user_id, row.channel, row.category, row.template, row.caused_at)
+        delivery: Delivery | None = None
+        for step in steps:
+            fields = step.model_dump(exclude={"notification_id"})
+            delivery, _ = fold(delivery, row.notification_id, Step(**fields), facts)
+        if delivery is not None:
+            table[row.notification_id.encode()] = delivery_entry(delivery)
+    return table
 
 
 VIEWS: dict[str, ReplayView] = {
@@ -156,7 +183,7 @@ VIEWS: dict[str, ReplayView] = {
             ShadowTable(order_history, ("order_id", "event_id")),
         ),
         build=_orders,
-        resumable=True,
+        seed=seed_orders,
     ),
     "sessions": ReplayView(
         name="sessions",
@@ -177,6 +204,7 @@ VIEWS: dict[str, ReplayView] = {
             ShadowTable(notification_transitions, ("notification_id", "state", "occurred_at")),
         ),
         build=_deliveries,
+        seed=seed_deliveries,
         # The transitions the worker derived from receipts and published: derived again here.
         keep=lambda headers: not is_own_record(headers),
     ),

@@ -150,6 +150,8 @@ class DeliveryStore:
         shadows) to write to instead of the live ones."""
         self._engine = engine
         self._batch_rows = batch_rows
+        self._deliveries = deliveries
+        self._transitions = transitions
         live = deliveries is notification_deliveries and transitions is notification_transitions
         self._upsert = _UPSERT if live else _upsert_sql(deliveries)
         self._insert_steps = _INSERT_STEPS if live else _insert_steps_sql(transitions)
@@ -198,6 +200,26 @@ class DeliveryStore:
             DeliveryRow.model_validate(dict(row)),
             [TransitionRow.model_validate(dict(step)) for step in steps],
         )
+
+    async def all_with_timelines(self) -> list[tuple[DeliveryRow, list[TransitionRow]]]:
+        """Every row of this store's tables with its timeline (a replay seeds its fold with
+        them); two reads, however many rows."""
+        d, t = self._deliveries, self._transitions
+        rows_query = sa.select(*(d.c[name] for name in _ROW_COLUMNS))
+        steps_query = sa.select(*(t.c[name] for name in _TRANSITION_COLUMNS)).order_by(
+            t.c.notification_id, t.c.occurred_at, t.c.state
+        )
+        async with translate_database_errors(), self._engine.connect() as conn:
+            rows = (await conn.execute(rows_query)).mappings().all()
+            steps = (await conn.execute(steps_query)).mappings().all()
+        timelines: dict[str, list[TransitionRow]] = {}
+        for step in steps:
+            row = TransitionRow.model_validate(dict(step))
+            timelines.setdefault(row.notification_id, []).append(row)
+        return [
+            (DeliveryRow.model_validate(dict(row)), timelines.get(row["notification_id"], []))
+            for row in rows
+        ]
 
     async def list_for_user(
         self,

@@ -357,3 +357,92 @@ async def test_the_deliveries_view_is_restored_from_statuses_and_receipts(
         await rows(engine, "notification_transitions", "notification_id", "state", "occurred_at")
         == steps
     )
+
+
+async def test_a_deliveries_replay_since_a_time_repairs_what_came_after_it(
+    worker: WorkerProcess,
+    producer: AIOKafkaProducer,
+    worker_settings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    """A notification sent (at the second attempt) before the time and delivered after it: its
+    row lost the delivery and its `delivered` step is gone. Replayed since the time, the receipt
+    alone is read again, over the notification's entry folded from its stored timeline, and the
+    row is whole again; a notification with nothing after the time is left as it was."""
+    catalog = topic_catalog(worker_settings)
+    status_topic = catalog.for_topic("notifications.status").name
+    receipts_topic = catalog.for_topic("notifications.receipts").name
+    before_only, delivered_after = f"n-{uuid.uuid4()}", f"n-{uuid.uuid4()}"
+
+    async def statuses(n: str) -> int:
+        """The broker's timestamp (ms) of the last one."""
+        for event in (
+            status_event(n, "queued", 0),
+            status_event(n, "sending", 1, attempt=1),
+            # A failed first attempt: its error stays the row's last error once delivered, which
+            # only the entry folded from the stored timeline knows (the receipt says nothing).
+            status_event(n, "retrying", 2, attempt=1, provider="sendgrid", reason="HTTP 503"),
+            status_event(n, "sending", 3, attempt=2),
+            status_event(n, "sent", 4, attempt=2, provider="sendgrid", provider_message_id=n),
+        ):
+            sent = await producer.send_and_wait(status_topic, encode(event), key=n.encode())
+        return int(sent.timestamp)
+
+    async def delivered(n: str, timestamp_ms: int | None = None) -> None:
+        event = receipt_event(n, "delivered", 5)
+        await producer.send_and_wait(
+            receipts_topic, encode(event), key=n.encode(), timestamp_ms=timestamp_ms
+        )
+
+    await statuses(before_only)
+    await delivered(before_only)
+    # The time: just after the last status, the receipt's own (records carry their create time).
+    since_ms = await statuses(delivered_after) + 1
+    since = datetime.fromtimestamp(since_ms / 1000, UTC)
+    await delivered(delivered_after, timestamp_ms=since_ms)
+    ids = {"a": before_only, "b": delivered_after}
+
+    async def materialized() -> bool | None:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM notification_deliveries"
+                    " WHERE notification_id IN (:a, :b) AND state = 'delivered'"
+                ),
+                ids,
+            )
+            return True if found.scalar_one() == 2 else None
+
+    await eventually(materialized, what="both notifications delivered", worker=worker)
+    deliveries = await rows(engine, "notification_deliveries", "notification_id")
+    steps = await rows(
+        engine, "notification_transitions", "notification_id", "state", "occurred_at"
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "UPDATE notification_deliveries SET state = 'sent', delivered_at = NULL"
+                " WHERE notification_id = :b"
+            ),
+            {"b": delivered_after},
+        )
+        await conn.execute(
+            sa.text(
+                "DELETE FROM notification_transitions"
+                " WHERE notification_id = :b AND state = 'delivered'"
+            ),
+            {"b": delivered_after},
+        )
+
+    code, lines = await run(worker_settings, "deliveries", "--since", since.isoformat())
+    assert code == 0
+    report = lines[-1]["report"]
+    assert report["records"] == 1  # the receipt after the time, nothing before it
+    tables = {t["table"]: t for t in report["tables"]}
+    assert tables["notification_deliveries"]["changed"] == 1
+    assert tables["notification_transitions"]["added"] == 1
+    assert await rows(engine, "notification_deliveries", "notification_id") == deliveries
+    assert (
+        await rows(engine, "notification_transitions", "notification_id", "state", "occurred_at")
+        == steps
+    )
