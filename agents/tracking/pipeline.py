@@ -39,6 +39,7 @@ from streams.runtime import (
 from streams.settings import WorkerSettings
 
 TABLE_NAME = "deliveries"
+HELD_TABLE = "held_receipts"
 AGENT_NAME = "track_deliveries"
 
 
@@ -77,6 +78,12 @@ def register_deliveries(
         key_type=bytes,
         help="Delivery state, attempts, provider and timeline of every notification, by id.",
     )
+    held: TableT[bytes, dict[str, Any]] = app.Table(
+        HELD_TABLE,
+        partitions=catalog.partitions,
+        key_type=bytes,
+        help="Receipts waiting for their notification's sent status, by notification id.",
+    )
     dead_letters = {
         spec.name: TopicPublisher(raw_topic(app, catalog.dead_letters(spec).name))
         for spec in (status, receipts)
@@ -94,6 +101,7 @@ def register_deliveries(
         scope=event_scope,
         backoff=backoff or Backoff(),
         transitions_out=transitions_out,
+        held=held,
     )
 
     async def track_deliveries(events: Batch) -> None:

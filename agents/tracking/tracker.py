@@ -39,6 +39,7 @@ from pydantic import BaseModel
 
 from agents.dead_letters import set_aside
 from agents.retry import Backoff, Sleep, retry_retriable
+from agents.tracking.receipt_matching import held_entry, held_steps, receipt_matches_sent
 from agents.tracking.state import (
     STATE_RANK,
     Delivery,
@@ -97,6 +98,9 @@ class TrackerStats:
     dead_letters: int = 0
     rows_written: int = 0
     retries: int = 0
+    # Receipts waiting for their notification's `sent`, and receipts naming no send of theirs.
+    receipts_held: int = 0
+    receipts_rejected: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +202,8 @@ class _Batch:
     transitions: list[tuple[SourceRecord, NotificationStatusEvent]]
     # Receipt steps whose transitions this batch publishes: out of the outbox once acknowledged.
     publishing: dict[bytes, set[UUID]]
+    # The `held_receipts` entry to write per key (None: delete), with the item that changed it.
+    held: dict[bytes, tuple[dict[str, Any] | None, Any]]
 
 
 class DeliveryTracker(Generic[E]):
@@ -221,7 +227,9 @@ class DeliveryTracker(Generic[E]):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cache_entries: int = 20_000,
         transitions_out: TransitionsSink = ignore_transitions,
+        held: DeliveriesTable | None = None,
     ) -> None:
+        """`held`: the `held_receipts` table (`receipt_matching`); in memory when not given."""
         self._table = table
         self._topics = topics
         self._decode_status = decode_status
@@ -236,6 +244,7 @@ class DeliveryTracker(Generic[E]):
         self._sleep = sleep
         self._clock = clock
         self._transitions_out = transitions_out
+        self._held: DeliveriesTable = {} if held is None else held
         # Parsed table entries by key, most recently written last (bounded: a notification is
         # busy for seconds, then never touched again).
         self._parsed: dict[bytes, tuple[dict[str, Any], Delivery]] = {}
@@ -243,7 +252,7 @@ class DeliveryTracker(Generic[E]):
         self.stats = TrackerStats()
 
     async def process(self, items: Sequence[E]) -> None:
-        batch = _Batch({}, [], [], defaultdict(list), {}, [], defaultdict(set))
+        batch = _Batch({}, [], [], defaultdict(list), {}, [], defaultdict(set), {})
         for item in items:
             record = self._describe(item)
             try:
@@ -253,6 +262,12 @@ class DeliveryTracker(Generic[E]):
         for key, (entry, item) in batch.writes.items():
             with self._scope(item):  # the changelog partition of the key's own events
                 self._table[key] = entry
+        for key, (held, item) in batch.held.items():
+            with self._scope(item):
+                if held is not None:
+                    self._held[key] = held
+                elif key in self._held:
+                    del self._held[key]
         for topic, records in batch.rejected.items():
             await self._retry(self._sender(self._dead_letters[topic], records), "dead letters")
             self.stats.dead_letters += len(records)
@@ -271,27 +286,84 @@ class DeliveryTracker(Generic[E]):
         self.stats.events += len(items)
 
     def _track(self, record: SourceRecord, batch: _Batch, item: E) -> None:
-        from_receipt = record.topic == self._topics.receipts
-        if from_receipt:
+        status: NotificationStatusEvent | None = None
+        if record.topic == self._topics.receipts:
             receipt = self._decode_receipt(record.value)
             notification_id = receipt.payload.notification_id
             found = receipt_step(receipt)
-            if found is None:
+            if found is None or not self._receipt_applies(notification_id, found[0], batch, item):
                 return
             step, facts = found
         else:
             status = self._decode_status(record.value)
             notification_id = status.payload.notification_id
             step, facts = status_step(status)
+        self._apply(record, notification_id, step, facts, status, batch, item)
+
+    def _apply(
+        self,
+        record: SourceRecord,
+        notification_id: str,
+        step: Step,
+        facts: Facts,
+        status: NotificationStatusEvent | None,
+        batch: _Batch,
+        item: E,
+    ) -> None:
+        """Fold one step (`status` is None for a receipt's) and queue what it publishes."""
         delivery, added = self._fold(notification_id, step, facts, batch, item)
         batch.steps.append(transition_row(notification_id, step))
-        if added and not from_receipt:
+        if added and status is not None:
             batch.transitions.append((record, status))
-        new_receipt_step = (step.event_id,) if added and from_receipt else ()
+        new_receipt_step = (step.event_id,) if added and status is None else ()
         held = (*delivery.unpublished, *new_receipt_step)
         if held:
             delivery = self._publish(delivery, held, record, batch, item)
         batch.deliveries[notification_id] = delivery
+        if added and step.state == "sent":
+            self._release_receipts(record, notification_id, batch, item)
+
+    def _receipt_applies(self, notification_id: str, step: Step, batch: _Batch, item: E) -> bool:
+        """Whether the receipt `step` names a send of its notification (`receipt_matching`);
+        one that comes before any is held, one that names none is counted and dropped."""
+        key = notification_id.encode()
+        pending = batch.writes.get(key)
+        current = self._current(key, pending[0] if pending else self._table.get(key))
+        match = receipt_matches_sent(current, step)
+        if match is None:
+            waiting = self._held_of(key, batch)
+            if all(held.event_id != step.event_id for held in waiting):
+                batch.held[key] = (held_entry([*waiting, step]), item)
+                self.stats.receipts_held += 1
+            return False
+        if not match:
+            self.stats.receipts_rejected += 1
+            log.warning(
+                "receipt %s for %s ignored: %s message %s was not sent for it",
+                step.event_id,
+                notification_id,
+                step.provider,
+                step.provider_message_id,
+            )
+        return match
+
+    def _release_receipts(
+        self, record: SourceRecord, notification_id: str, batch: _Batch, item: E
+    ) -> None:
+        """The receipts held for the notification, now that it has a `sent`: applied if they
+        name it, dropped if not."""
+        key = notification_id.encode()
+        waiting = self._held_of(key, batch)
+        if not waiting:
+            return
+        batch.held[key] = (None, item)
+        for step in waiting:
+            if self._receipt_applies(notification_id, step, batch, item):
+                self._apply(record, notification_id, step, Facts(), None, batch, item)
+
+    def _held_of(self, key: bytes, batch: _Batch) -> list[Step]:
+        pending = batch.held.get(key)
+        return held_steps(pending[0] if pending is not None else self._held.get(key))
 
     def _publish(
         self,

@@ -118,17 +118,45 @@ async def test_a_late_bounce_after_delivery_moves_it_on_but_a_late_sending_does_
     deliveries: DeliveryStore,
 ) -> None:
     n = f"n-{uuid.uuid4()}"
+    sent = status_event(n, "sent", 2, provider="sendgrid", provider_message_id=f"msg-{n}")
+    await produce(producer, worker_settings, sent)
     await produce(producer, worker_settings, receipt_event(n, "delivered", 5))
 
     async def state_is(state: str, steps: int) -> Any:
         found = await deliveries.get(n)
         return found if found and found[0].state == state and len(found[1]) == steps else None
 
-    await eventually(lambda: state_is("delivered", 1), what=f"{n} delivered", worker=worker)
+    await eventually(lambda: state_is("delivered", 2), what=f"{n} delivered", worker=worker)
     await produce(producer, worker_settings, status_event(n, "sending", 9))
     await produce(producer, worker_settings, receipt_event(n, "bounced", 7, reason="mailbox full"))
-    row, _ = await eventually(lambda: state_is("bounced", 3), what=f"{n} bounced", worker=worker)
+    row, _ = await eventually(lambda: state_is("bounced", 4), what=f"{n} bounced", worker=worker)
     assert (row.last_error, row.delivered_at) == ("mailbox full", at(5))
+
+
+async def test_a_receipt_for_a_message_never_sent_is_ignored(
+    worker: WorkerProcess,
+    worker_settings: Settings,
+    producer: AIOKafkaProducer,
+    deliveries: DeliveryStore,
+) -> None:
+    """A bounce naming another message (forged, or a provider's mix-up) changes nothing; the
+    receipt that names the send, behind it on the same partition, is applied."""
+    n = f"n-{uuid.uuid4()}"
+    sent = status_event(n, "sent", 2, provider="sendgrid", provider_message_id=f"msg-{n}")
+    forged = receipt_event(n, "bounced", 4, reason="forged")
+    forged = forged.model_copy(
+        update={"payload": forged.payload.model_copy(update={"provider_message_id": "msg-other"})}
+    )
+    for event in (sent, forged, receipt_event(n, "delivered", 5)):
+        await produce(producer, worker_settings, event)
+
+    async def delivered() -> Any:
+        found = await deliveries.get(n)
+        return found if found and found[0].state == "delivered" else None
+
+    row, timeline = await eventually(delivered, what=f"{n} delivered", worker=worker)
+    assert [step.state for step in timeline] == ["sent", "delivered"]
+    assert row.last_error is None
 
 
 async def test_signed_receipts_through_the_api_are_tracked_and_served_back(

@@ -327,7 +327,9 @@ async def test_the_deliveries_view_is_restored_from_statuses_and_receipts(
             receipt_event(n, "delivered", 5),  # before any status: held until the user is known
             status_event(n, "queued", 0),
             status_event(n, "sending", 1, attempt=1),
-            status_event(n, "sent", 2, attempt=1, provider="sendgrid", provider_message_id=n),
+            status_event(
+                n, "sent", 2, attempt=1, provider="sendgrid", provider_message_id=f"msg-{n}"
+            ),
         ]
         for event in events:
             topic = (
@@ -383,7 +385,9 @@ async def test_a_deliveries_replay_since_a_time_repairs_what_came_after_it(
             # only the entry folded from the stored timeline knows (the receipt says nothing).
             status_event(n, "retrying", 2, attempt=1, provider="sendgrid", reason="HTTP 503"),
             status_event(n, "sending", 3, attempt=2),
-            status_event(n, "sent", 4, attempt=2, provider="sendgrid", provider_message_id=n),
+            status_event(
+                n, "sent", 4, attempt=2, provider="sendgrid", provider_message_id=f"msg-{n}"
+            ),
         ):
             sent = await producer.send_and_wait(status_topic, encode(event), key=n.encode())
         return int(sent.timestamp)

@@ -54,6 +54,7 @@ class Harness:
     def __init__(self, store: FakeStore | None = None, status_out: FakeSink | None = None) -> None:
         self.in_scope: list[SourceRecord | None] = []
         self.table = CountingTable(self.in_scope)
+        self.held: dict[bytes, dict[str, Any]] = {}
         self.store = store or FakeStore()
         self.status_out = status_out or FakeSink()
         self.dlq = {TOPICS.status: FakeSink(), TOPICS.receipts: FakeSink()}
@@ -74,6 +75,7 @@ class Harness:
             sleep=self.sleep,
             clock=lambda: at(100),
             transitions_out=self.collect_transitions,
+            held=self.held,
         )
 
     async def collect_transitions(self, found: Transitions) -> None:
@@ -169,16 +171,30 @@ async def test_each_new_transition_goes_to_metrics_once_with_its_cause() -> None
     assert len(h.transitions) == 3
 
 
-async def test_a_receipt_before_any_status_is_published_once_its_user_is_known() -> None:
+def sent(notification_id: str, at_s: float, message_id: str | None = None) -> SourceRecord:
+    """The `sent` status of `notification_id` through sendgrid, its message id as the receipt
+    factory names it unless told otherwise."""
+    return status(
+        status_event(
+            notification_id,
+            "sent",
+            at_s,
+            attempt=1,
+            provider="sendgrid",
+            provider_message_id=message_id or f"msg-{notification_id}",
+        )
+    )
+
+
+async def test_a_receipt_before_its_send_is_held_then_applied_and_published_once() -> None:
     h = Harness()
     early = receipt(receipt_event("n-1", "delivered", 5))
     await h.tracker.process([early])
-    entry = from_entry(h.table[b"n-1"])
-    assert entry is not None
-    assert entry.state == "delivered"  # tracked at once
-    assert (h.status_out.sent, h.transitions) == ([], [])  # but no transition without its user
-    queued = status(status_event("n-1", "queued", 0))
-    await h.tracker.process([queued])
+    assert b"n-1" not in h.table  # held, not applied: no send is recorded yet
+    assert h.tracker.stats.receipts_held == 1
+    await h.tracker.process([status(status_event("n-1", "queued", 0))])
+    assert h.status_out.sent == []  # still held: queued is no send
+    await h.tracker.process([sent("n-1", 1)])
     (out,) = h.status_out.sent
     event = decode(out.value, NotificationStatusEvent)
     assert (event.payload.state, event.payload.user_id, event.payload.category) == (
@@ -187,13 +203,46 @@ async def test_a_receipt_before_any_status_is_published_once_its_user_is_known()
         "account",
     )
     assert event.occurred_at == at(5)
-    assert [e.payload.state for _, e in h.transitions] == ["queued", "delivered"]
-    # Published once: more statuses later publish nothing more for it.
-    await h.tracker.process([status(status_event("n-1", "sent", 1))])
-    assert len(h.status_out.sent) == 1
+    assert [e.payload.state for _, e in h.transitions] == ["queued", "sent", "delivered"]
     entry = from_entry(h.table[b"n-1"])
     assert entry is not None
-    assert entry.unpublished == ()
+    assert (entry.state, entry.unpublished) == ("delivered", ())
+    assert b"n-1" not in h.held
+    # Published once: more statuses later publish nothing more for it.
+    await h.tracker.process([status(status_event("n-1", "sending", 1, attempt=1)), early])
+    assert len(h.status_out.sent) == 1
+
+
+async def test_a_receipt_naming_a_message_never_sent_is_ignored_and_counted() -> None:
+    h = Harness()
+    forged = receipt(receipt_event("n-1", "delivered", 5))  # names msg-n-1
+    await h.tracker.process([sent("n-1", 1, message_id="msg-other"), forged])
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.state == "sent"
+    assert h.status_out.sent == []
+    assert h.tracker.stats.receipts_rejected == 1
+
+
+async def test_a_held_receipt_that_names_another_send_is_dropped_when_the_send_comes() -> None:
+    h = Harness()
+    await h.tracker.process([receipt(receipt_event("n-1", "delivered", 5))])
+    await h.tracker.process([sent("n-1", 1, message_id="msg-other")])
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.state == "sent"
+    assert (h.tracker.stats.receipts_rejected, h.status_out.sent) == (1, [])
+    assert b"n-1" not in h.held
+
+
+async def test_a_receipt_for_a_send_without_a_message_id_is_applied() -> None:
+    """A provider that answered without an id: the receipt cannot be checked, so it counts."""
+    h = Harness()
+    await h.tracker.process([status(status_event("n-1", "sent", 1, provider="smtp"))])
+    await h.tracker.process([receipt(receipt_event("n-1", "delivered", 5))])
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert entry.state == "delivered"
 
 
 async def test_opened_receipts_change_nothing_and_publish_nothing() -> None:
@@ -252,13 +301,17 @@ async def test_an_entry_replaced_behind_the_trackers_back_is_read_again() -> Non
     # Another tracker's newer state arrives through the changelog (say, after a rebalance).
     other = Harness()
     await other.tracker.process(
-        [status(status_event("n-1", "queued", 0)), receipt(receipt_event("n-1", "delivered", 9))]
+        [
+            status(status_event("n-1", "queued", 0)),
+            sent("n-1", 2),
+            receipt(receipt_event("n-1", "delivered", 9)),
+        ]
     )
     h.table[b"n-1"] = other.table[b"n-1"]
     await h.tracker.process([status(status_event("n-1", "sending", 1))])
     entry = from_entry(h.table[b"n-1"])
     assert entry is not None
-    assert [s.state for s in entry.timeline] == ["queued", "sending", "delivered"]
+    assert [s.state for s in entry.timeline] == ["queued", "sending", "sent", "delivered"]
 
 
 async def test_a_batch_writes_each_notification_once_in_its_last_scope() -> None:
