@@ -16,6 +16,7 @@ stdlib probes (raw Kafka protocol, psql, raw RESP) are used.
 
 Environment:
     TRIBUTARY_STACK_KAFKA_PORT (9092), TRIBUTARY_STACK_KAFKA_CONTROLLER_PORT (9093),
+    TRIBUTARY_STACK_KAFKA_SASL_PORT (9094, a SASL/SCRAM listener),
     TRIBUTARY_STACK_POSTGRES_PORT (55432), TRIBUTARY_STACK_REDIS_PORT (56379)
     TRIBUTARY_STACK_SHARED_DIR (/var/lib/tributary-stack): as root, where PostgreSQL's files go
         when the `postgres` user cannot reach the clone (a clone in a 0700 home directory);
@@ -514,6 +515,9 @@ class Kafka:
     def __init__(self) -> None:
         self.port = env_port("TRIBUTARY_STACK_KAFKA_PORT", 9092)
         self.controller_port = env_port("TRIBUTARY_STACK_KAFKA_CONTROLLER_PORT", 9093)
+        # A second listener that authenticates clients with SASL/SCRAM (its users are created
+        # through the admin API, as a test does), for the clients' SASL settings.
+        self.sasl_port = env_port("TRIBUTARY_STACK_KAFKA_SASL_PORT", 9094)
         self.dir = STATE_DIR / "kafka"
         self.data = self.dir / "data"
         self.log = self.dir / "kafka.log"
@@ -531,14 +535,24 @@ class Kafka:
     def server_properties(self) -> str:
         """Broker config; regenerated on every start so port env changes apply."""
         plain, controller = f"{HOST}:{self.port}", f"{HOST}:{self.controller_port}"
+        sasl = f"{HOST}:{self.sasl_port}"
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
-            "listeners": f"PLAINTEXT://{plain},CONTROLLER://{controller}",
-            "advertised.listeners": f"PLAINTEXT://{plain}",
+            "listeners": f"PLAINTEXT://{plain},SASL_PLAINTEXT://{sasl},CONTROLLER://{controller}",
+            "advertised.listeners": f"PLAINTEXT://{plain},SASL_PLAINTEXT://{sasl}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": (
+                "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT"
+            ),
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
+            "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
             # KIP-853 dynamic quorum (the 4.x way): the voter set lives in the metadata log,
             # written by `StorageTool format --standalone`; this only says where to find it.
             "controller.quorum.bootstrap.servers": controller,
@@ -603,7 +617,7 @@ class Kafka:
         """Start the broker detached and wait until it serves metadata."""
         libs = fetch_kafka()
         self.dir.mkdir(parents=True, exist_ok=True)
-        ensure_ports_free(self.name, [self.port, self.controller_port])
+        ensure_ports_free(self.name, [self.port, self.controller_port, self.sasl_port])
         self.props.write_text(self.server_properties())
         rotate_log(self.log)
         self.format_storage(libs)

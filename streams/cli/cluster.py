@@ -29,6 +29,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from streams.errors import ServiceUnavailableError
+from streams.kafka.client_security import librdkafka_security
 from streams.settings import KafkaSettings
 
 SERVICE = "kafka"
@@ -97,6 +98,7 @@ class Cluster:
                 "bootstrap.servers": settings.bootstrap,
                 "client.id": f"{settings.client_id}-cli",
                 "socket.timeout.ms": int(self._timeout_s * 1000),
+                **librdkafka_security(settings),
             }
         )
 

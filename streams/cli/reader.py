@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from streams.cli.cluster import Cluster
 from streams.cli.errors import TopicNotFoundError
 from streams.errors import ServiceUnavailableError
+from streams.kafka.client_security import aiokafka_security
 from streams.settings import KafkaSettings
 
 SERVICE = "kafka"
@@ -63,6 +64,7 @@ class TopicReader:
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            **aiokafka_security(self._settings),
         )
         try:
             async with asyncio.timeout(self._timeout_s):

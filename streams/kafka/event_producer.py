@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from streams.errors import ServiceUnavailableError
+from streams.kafka.client_security import aiokafka_security
 from streams.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class AioKafkaDriver:
             enable_idempotence=True,
             linger_ms=settings.linger_ms,
             request_timeout_ms=int(settings.delivery_timeout_s * 1000),
+            **aiokafka_security(settings),
         )
 
     async def start(self) -> None:

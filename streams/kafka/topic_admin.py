@@ -21,6 +21,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicSpec
+from streams.kafka.client_security import librdkafka_security
 from streams.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def _admin(kafka: KafkaSettings) -> AdminClient:
             "bootstrap.servers": kafka.bootstrap,
             "client.id": f"{kafka.client_id}-admin",
             "socket.timeout.ms": int(kafka.request_timeout_s * 1000),
+            **librdkafka_security(kafka),
         }
     )
 

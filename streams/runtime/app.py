@@ -18,8 +18,10 @@ from typing import Any
 import faust
 import uvloop
 from faust.types import TP, ConsumerT
+from faust.types.auth import CredentialsT
 
 from streams.kafka.catalog import TopicSpec
+from streams.kafka.client_security import ssl_context
 from streams.runtime.changelog_writes import ChangelogWrites, DurableTable, send_changes
 from streams.runtime.commit_guard import HeldCommits, guard_commits
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
@@ -36,6 +38,22 @@ def broker_urls(bootstrap: str) -> list[str]:
     if not hosts:
         raise ValueError("kafka.bootstrap names no host")
     return [f"kafka://{host}" for host in hosts]
+
+
+def broker_credentials(kafka: KafkaSettings) -> CredentialsT | None:
+    """The Kafka settings' security as Faust's credentials (its consumer and producer)."""
+    context = ssl_context(kafka)
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=password,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
 
 
 def free_port(host: str) -> int:
@@ -134,6 +152,7 @@ def create_faust_app(settings: FaustAppConfig) -> TributaryApp:
     return TributaryApp(
         worker.app_id,
         broker=broker_urls(settings.kafka.bootstrap),
+        broker_credentials=broker_credentials(settings.kafka),
         broker_client_id=settings.kafka.client_id,
         store=worker.store,
         # One directory per app id: two workers of different apps never share RocksDB files.

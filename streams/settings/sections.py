@@ -27,6 +27,25 @@ class KafkaSettings(_Section):
     linger_ms: int = Field(default=5, ge=0)
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
+    # How every client (API producer, worker, CLI, admin) authenticates and encrypts
+    # (`streams.kafka.client_security`). SASL needs a username and password; SSL and SASL_SSL
+    # verify the broker with `ssl_cafile` (the system's CAs when unset) and present
+    # `ssl_certfile`/`ssl_keyfile` when the broker asks for a client certificate.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    @model_validator(mode="after")
+    def _credentials_for_sasl(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(f"{self.security_protocol} needs sasl_username and sasl_password")
+        return self
 
 
 class DatabaseSettings(_Section):
