@@ -68,6 +68,7 @@ class WorkerMetrics:
     dead_letters: Counter = field(init=False)
     retries: Counter = field(init=False)
     stall_recoveries: Counter = field(init=False)
+    receipts_rejected: Counter = field(init=False)
     _stats: dict[str, AgentCounts] = field(init=False, default_factory=dict)
     _seen: dict[tuple[str, str], int] = field(init=False, default_factory=dict)
 
@@ -104,6 +105,12 @@ class WorkerMetrics:
             ["agent"],
             registry=self.registry,
         )
+        self.receipts_rejected = Counter(
+            f"{PREFIX}_receipts_rejected",
+            "Provider receipts ignored because they name no send of their notification",
+            ["agent"],
+            registry=self.registry,
+        )
         self.stall_recoveries = Counter(
             f"{PREFIX}_stall_recoveries",
             "Steps the stall watchdog took to get a stalled worker going (fetcher restart, rejoin)",
@@ -135,6 +142,12 @@ class WorkerMetrics:
             for name, counter, total in (
                 ("dead_letters", self.dead_letters, stats.dead_letters),
                 ("retries", self.retries, stats.retries),
+                # Only the delivery tracker keeps this one.
+                (
+                    "receipts_rejected",
+                    self.receipts_rejected,
+                    getattr(stats, "receipts_rejected", 0),
+                ),
             ):
                 delta = total - self._seen.get((agent, name), 0)
                 if delta > 0:

@@ -257,3 +257,21 @@ def test_received_records_count_per_topic_and_keep_the_last_offset_per_partition
     }
     assert samples(metrics, "faust_messages_received_total") == {(): 3}
     assert monitor.messages_received_by_topic[ORDERS.topic] == 2
+
+
+def test_the_trackers_rejected_receipts_are_a_counter() -> None:
+    @dataclass
+    class TrackerLike:
+        dead_letters: int = 0
+        retries: int = 0
+        receipts_rejected: int = 0
+
+    metrics = WorkerMetrics()
+    stats = TrackerLike()
+    metrics.track_stats("track_deliveries", stats)
+    stats.receipts_rejected = 2
+    metrics.sync_stats()
+    stats.receipts_rejected = 3
+    assert samples(metrics, "tributary_worker_receipts_rejected_total") == {
+        (("agent", "track_deliveries"),): 3
+    }
