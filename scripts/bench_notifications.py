@@ -56,7 +56,7 @@ from streams.kafka.topic_admin import (
 )
 from streams.migrations import runner as migrate
 from streams.runtime import free_port
-from streams.settings import Settings
+from streams.settings import HTTP_PROVIDER_CREDENTIALS, Settings
 from streams.stores.database import create_engine
 
 READY_DEADLINE_S = 180.0
@@ -102,14 +102,6 @@ _RESULTS = sa.text(
 )
 
 
-PROVIDER_CREDENTIALS = (
-    "sendgrid_api_key",
-    "twilio_auth_token",
-    "fcm_access_token",
-    "meta_access_token",
-)
-
-
 def bench_settings(base: Settings, run: str, data_dir: Path) -> Settings:
     """`base` on its own topics, consumer group, ports and secrets."""
     api_port, sandbox_port = free_port("127.0.0.1"), free_port("127.0.0.1")
@@ -146,7 +138,7 @@ def bench_settings(base: Settings, run: str, data_dir: Path) -> Settings:
                 # Every HTTP provider has a credential (a provider without one is not sent
                 # through, and email would all go over SMTP): this run's own, as the sandbox
                 # takes any.
-                **{name: SecretStr(f"bench-{run}-{name}") for name in PROVIDER_CREDENTIALS},
+                **{name: SecretStr(f"bench-{run}-{name}") for name in HTTP_PROVIDER_CREDENTIALS},
             }
         ),
     }

@@ -33,7 +33,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import TP, FutureMessage
 
-from streams.runtime.partition_batches import send_to_partition
+from streams.runtime.partition_batches import all_delivered, send_to_partition
 from streams.runtime.records import OutgoingRecord
 
 
@@ -194,9 +194,7 @@ async def send_changes(
             queued.append((table, TP(topic, partition), future, count))
     if not queued:
         return
-    await asyncio.wait([future for _, _, future, _ in queued])
-    for _, _, future, _ in queued:
-        future.result()  # the first failure, raised
+    await all_delivered([future for _, _, future, _ in queued])
     held: dict[tuple[DurableTable, TP], int] = {}
     for table, tp, future, count in queued:
         last = future.result().offset + count - 1

@@ -84,3 +84,16 @@ async def send_to_partition(
             (await producer.send_batch(batch, topic, partition=partition), batch.record_count())
         )
     return sent
+
+
+async def all_delivered(deliveries: list[asyncio.Future[Any]]) -> None:
+    """Return once every delivery succeeded; raise the first failure as soon as it happens.
+
+    `asyncio.wait`, not `gather`: a cancelled wait must not cancel the futures the producer
+    resolves, and `wait` never cancels what it waits for (a shield per record did the same at
+    twice the cost: it was 1.5 % of a worker's samples).
+    """
+    done, _ = await asyncio.wait(deliveries, return_when=asyncio.FIRST_EXCEPTION)
+    for delivery in done:
+        if not delivery.cancelled() and (failure := delivery.exception()) is not None:
+            raise failure

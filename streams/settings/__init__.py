@@ -19,6 +19,7 @@ from streams.settings.processes import (
 )
 from streams.settings.protocols import FaustAppConfig, SchemaRegistryConfig
 from streams.settings.sections import (
+    HTTP_PROVIDER_CREDENTIALS,
     ApiSettings,
     DatabaseSettings,
     DispatchSettings,
@@ -39,6 +40,7 @@ from streams.settings.sections import (
 )
 
 __all__ = [
+    "HTTP_PROVIDER_CREDENTIALS",
     "ApiProcessSettings",
     "ApiSettings",
     "CliProcessSettings",

@@ -261,6 +261,15 @@ class DispatchSettings(_Section):
         return delays_s
 
 
+# The credential of each HTTP provider: a provider without one is not sent through.
+HTTP_PROVIDER_CREDENTIALS = (
+    "sendgrid_api_key",
+    "twilio_auth_token",
+    "fcm_access_token",
+    "meta_access_token",
+)
+
+
 class ProviderSettings(_Section):
     """Where and as whom each provider is called; defaults are the local provider sandbox.
 
@@ -306,8 +315,9 @@ class ProviderSettings(_Section):
     whatsapp_secondary: ProviderName | None = None
 
     def secrets(self) -> dict[str, SecretStr | None]:
-        names = ("sendgrid_api_key", "twilio_auth_token", "fcm_access_token", "meta_access_token")
-        found: dict[str, SecretStr | None] = {f"providers.{n}": getattr(self, n) for n in names}
+        found: dict[str, SecretStr | None] = {
+            f"providers.{n}": getattr(self, n) for n in HTTP_PROVIDER_CREDENTIALS
+        }
         return (
             found
             | {"providers.smtp_password": self.smtp_password}

@@ -24,18 +24,12 @@ from pydantic import SecretStr
 
 from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_blocking
 from streams.migrations import runner as migrate
-from streams.settings import Settings
+from streams.settings import HTTP_PROVIDER_CREDENTIALS, Settings
 from streams.stores.order_store import OrderStore
 from tests.integration.api_keys import bearer, create_key
 from tests.integration.kafka_io import topic_catalog
 
 REPO = Path(__file__).resolve().parents[2]
-PROVIDER_CREDENTIALS = (
-    "sendgrid_api_key",
-    "twilio_auth_token",
-    "fcm_access_token",
-    "meta_access_token",
-)
 INTEGRATION_DIR = Path(__file__).resolve().parent
 
 
@@ -141,7 +135,9 @@ def isolated_settings(base: Settings) -> Settings:
     worker = base.worker.model_copy(update={"app_id": f"tributary-test-{run}"})
     # Credentials have no defaults; the sandbox only checks that there are some.
     providers = base.providers.model_copy(
-        update={name: SecretStr(f"test-{name}-{uuid.uuid4().hex}") for name in PROVIDER_CREDENTIALS}
+        update={
+            name: SecretStr(f"test-{name}-{uuid.uuid4().hex}") for name in HTTP_PROVIDER_CREDENTIALS
+        }
     )
     return base.model_copy(
         update={
