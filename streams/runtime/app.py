@@ -17,7 +17,7 @@ from typing import Any
 
 import faust
 import uvloop
-from faust.types import TP, ConsumerT
+from faust.types import TP, ConsumerT, ProducerT
 from faust.types.auth import CredentialsT
 
 from streams.kafka.catalog import TopicSpec
@@ -26,6 +26,7 @@ from streams.runtime.changelog_writes import ChangelogWrites, DurableTable, send
 from streams.runtime.commit_guard import HeldCommits, guard_commits
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
 from streams.runtime.partition_batches import app_producer
+from streams.runtime.transactions import convert_offsets_for_aiokafka, exactly_once
 from streams.settings import FaustAppConfig, KafkaSettings
 
 # Per partition and produce request; a 500-event batch of ~300-byte records fits in one.
@@ -134,6 +135,12 @@ class TributaryApp(faust.App):
     def _count_sent(self, topic: str, records: int) -> None:
         self.count_sent(topic, records)  # looked up at each call: the metrics replace it
 
+    def _new_producer(self) -> ProducerT:
+        producer = super()._new_producer()
+        if exactly_once(self):
+            convert_offsets_for_aiokafka(producer)
+        return producer
+
     def _new_consumer(self) -> ConsumerT:
         """Faust's consumer, its fetching and commits guarded."""
         consumer = super()._new_consumer()
@@ -183,6 +190,7 @@ def create_faust_app(settings: FaustAppConfig) -> TributaryApp:
         # so agents retry with backoff and a stopping worker is not held by its flush.
         producer_request_timeout=worker.send_timeout_s,
         table_standby_replicas=worker.standby_replicas,
+        processing_guarantee=worker.processing_guarantee,
         Event=UnskippableEvent,
         Table=DurableTable,
     )

@@ -35,6 +35,7 @@ from faust.types import TP, FutureMessage
 
 from streams.runtime.partition_batches import all_delivered, send_to_partition
 from streams.runtime.records import OutgoingRecord
+from streams.runtime.transactions import exactly_once
 
 
 @dataclass
@@ -157,7 +158,7 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
 
     def _buffered_partition(self, key: Any) -> int | None:
         """The changelog partition of a change to buffer; None for Faust's own path."""
-        if self.app.in_transaction:  # Kafka transactions: Faust's producer sends in them
+        if exactly_once(self.app):  # Kafka transactions: Faust's producer sends in them
             return None
         return self.partition_for_key(key)
 

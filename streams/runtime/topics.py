@@ -15,6 +15,7 @@ from streams.errors import ServiceUnavailableError
 from streams.runtime.app import TributaryApp
 from streams.runtime.partition_batches import PartitionBatches, all_delivered, app_producer
 from streams.runtime.records import OutgoingRecord
+from streams.runtime.transactions import TransactionalSends, exactly_once
 
 
 def raw_topic(app: faust.App, name: str) -> TopicT:
@@ -47,7 +48,11 @@ class TopicPublisher:
         app = cast(TributaryApp, topic.app)
         self._app = app
         self._name = topic.get_topic_name()
-        self._sender = sender or PartitionBatches(lambda: app_producer(app), self._name)
+        self._sender = sender or (
+            TransactionalSends(app, self._name)
+            if exactly_once(app)
+            else PartitionBatches(lambda: app_producer(app), self._name)
+        )
 
     async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
         """Send every record and return once the broker has acknowledged all of them."""

@@ -134,6 +134,9 @@ class WorkerSettings(_Section):
     # Copies of each table partition kept warm on other workers (Faust standbys): a takeover
     # needs no changelog replay, for the cost of every worker reading the others' changelogs.
     standby_replicas: int = Field(default=1, ge=0)
+    # Faust's Kafka transactions ("exactly_once") or not ("at_least_once", the default): measured
+    # in the README's Reliability section, and why the default stays.
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     stall_check_interval_s: float = Field(default=5.0, gt=0)
     # The URL the other workers reach this one at (Faust's canonical URL: table requests are
     # routed there, with the operator's token). Unset, http://<web_host>:<web_port>; a wildcard
