@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from streams.errors import TributaryError
 from streams.settings import RateLimitSettings, SourceRateLimit
 from streams.stores.redis_client import translate_redis_errors
+from streams.stores.script_calls import ScriptCalls
 
 # KEYS[1] the source's TAT (ms); ARGV: interval ms, burst, now ms ("" -> Redis's clock).
 # Returns {allowed, remaining, retry_after_ms, reset_ms}; fractions as strings (Lua numbers
@@ -117,9 +118,6 @@ class RateLimitedError(TributaryError):
         self.decision = decision
 
 
-Script = Callable[..., Awaitable[Any]]
-
-
 def parse_reply(reply: list[Any], limit: SourceRateLimit) -> RateDecision:
     allowed, remaining, retry_after_ms, reset_ms = reply
     return RateDecision(
@@ -133,8 +131,9 @@ class RateLimiter:
     def __init__(self, client: Redis, limits: RateLimitSettings, topic_prefix: str) -> None:
         self._limits = limits
         self._prefix = topic_prefix
-        self._script: Script = client.register_script(GCRA_LUA)
-        self._quota_script: Script = client.register_script(DAILY_COUNT_LUA)
+        self._script: AsyncScript = client.register_script(GCRA_LUA)
+        self._quota_script: AsyncScript = client.register_script(DAILY_COUNT_LUA)
+        self._calls = ScriptCalls(client)
 
     def key(self, source: str) -> str:
         return f"{self._prefix}tributary:ratelimit:{source}"
@@ -159,7 +158,7 @@ class RateLimiter:
         limit = limit or self._limits.for_source(policy or source)
         args = [interval_ms(limit), limit.burst, "" if now_ms is None else repr(now_ms)]
         async with translate_redis_errors():
-            reply = await self._script(keys=[self.key(source)], args=args)
+            reply = await self._calls.run(self._script, [self.key(source)], args)
         return parse_reply(reply, limit)
 
     async def enforce(
@@ -179,8 +178,8 @@ class RateLimiter:
         reset_ms = ((day + 1) * DAY_S - now_s) * 1000
         async with translate_redis_errors():
             count = int(
-                await self._quota_script(
-                    keys=[self.key(f"{source}:day:{day}")], args=[DAY_S + QUOTA_GRACE_S]
+                await self._calls.run(
+                    self._quota_script, [self.key(f"{source}:day:{day}")], [DAY_S + QUOTA_GRACE_S]
                 )
             )
         allowed = count <= quota

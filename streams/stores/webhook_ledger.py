@@ -21,16 +21,16 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from streams.errors import PoisonError, RetriableError
 from streams.kafka.event_producer import RecordPosition
 from streams.settings import RedisSettings, WebhookSettings
 from streams.stores.redis_client import RedisOwner, redis_client, translate_redis_errors
+from streams.stores.script_calls import ScriptCalls
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,6 @@ class Claim:
     token: str
 
 
-Script = Callable[..., Awaitable[Any]]
-
-
 class WebhookLedger(RedisOwner):
     """Claims, receipts and releases of webhook ids, one Redis key per (source, webhook id)."""
 
@@ -129,9 +126,10 @@ class WebhookLedger(RedisOwner):
         self._ttl_ms = webhook.dedupe_ttl_s * 1000
         self._lease_ms = int((delivery_timeout_s + LEASE_MARGIN_S) * 1000)
         self._wait_s = webhook.dedupe_wait_s
-        self._claim: Script = client.register_script(_CLAIM_LUA)
-        self._complete: Script = client.register_script(_COMPLETE_LUA)
-        self._release: Script = client.register_script(_RELEASE_LUA)
+        self._claim: AsyncScript = client.register_script(_CLAIM_LUA)
+        self._complete: AsyncScript = client.register_script(_COMPLETE_LUA)
+        self._release: AsyncScript = client.register_script(_RELEASE_LUA)
+        self._calls = ScriptCalls(client)
 
     @classmethod
     def from_settings(
@@ -167,7 +165,7 @@ class WebhookLedger(RedisOwner):
         poll_s = _FIRST_POLL_S
         while True:
             async with translate_redis_errors():
-                current = await self._claim(keys=[key], args=[token, self._lease_ms])
+                current = await self._calls.run(self._claim, [key], [token, self._lease_ms])
             if current is None:
                 return Claim(key, token)
             value = _text(current)
@@ -182,8 +180,8 @@ class WebhookLedger(RedisOwner):
     async def complete(self, claim: Claim, receipt: Receipt) -> bool:
         """Record the delivery for the dedupe window; False if the claim had already lapsed."""
         async with translate_redis_errors():
-            done = await self._complete(
-                keys=[claim.key], args=[claim.token, receipt.encode(), self._ttl_ms]
+            done = await self._calls.run(
+                self._complete, [claim.key], [claim.token, receipt.encode(), self._ttl_ms]
             )
         if not done:
             log.warning("claim on %s lapsed before its delivery was recorded", claim.key)
@@ -192,7 +190,7 @@ class WebhookLedger(RedisOwner):
     async def release(self, claim: Claim) -> None:
         """Give the webhook id back, so that the sender's retry can produce it."""
         async with translate_redis_errors():
-            await self._release(keys=[claim.key], args=[claim.token])
+            await self._calls.run(self._release, [claim.key], [claim.token])
 
 
 def _text(value: str | bytes) -> str:

@@ -102,3 +102,16 @@ async def test_a_daily_quota_counts_per_utc_day_atomically(
     assert (next_day.allowed, next_day.remaining) == (True, 2)
     ttl_s = await client.ttl(limiter.key(f"{source}:day:{int(noon_s // 86400)}"))
     assert 86400 < ttl_s <= 86400 + 3600
+
+
+async def test_calls_after_redis_forgot_its_scripts_load_them_again(
+    settings: Settings, client: Redis
+) -> None:
+    """A Redis restart empties its script cache; batched calls answer NOSCRIPT, then load."""
+    slow = SourceRateLimit(rate_per_s=0.01, burst=2)
+    limiter = limiter_of(client, settings, slow)
+    source = f"src-{uuid.uuid4()}"
+    assert (await limiter.acquire(source)) is not None
+    await client.script_flush()
+    decisions = await asyncio.gather(*(limiter.acquire(source) for _ in range(3)))
+    assert [d.allowed for d in decisions if d is not None] == [True, False, False]
