@@ -92,13 +92,7 @@ def register_metrics(
     retry = backoff or Backoff()
     config = window_config(metrics)
     families = {catalog.for_topic(base).name: family for base, family in INPUT_TOPICS.items()}
-    inputs = app.topic(
-        *families,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    inputs = raw_topic(app, *families)
     partials_topic = raw_topic(app, catalog.metrics_partials.name)
     partials_out = TopicPublisher(partials_topic)
 

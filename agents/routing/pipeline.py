@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.types import AgentT, EventT, TableT, TopicT
+from faust.types import AgentT, EventT, TableT
 
 from agents.retry import Backoff
 from agents.routing.policy import Deferral
@@ -77,13 +77,6 @@ class NotificationsPipeline:
     deferred: TableT[bytes, dict[str, Any]]
     request_agent: AgentT[Any]
     route_agent: AgentT[Any]
-
-
-def _multi_topic(app: faust.App, *names: str) -> TopicT:
-    """Raw bytes, like `raw_topic`, over several topics consumed by one agent."""
-    return app.topic(
-        *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
 
 
 def _table(app: faust.App, name: str, partitions: int, help_text: str) -> TableT[bytes, Any]:
@@ -172,10 +165,10 @@ def register_notifications(
     )
     size = batch_size(worker)
     request_agent = batch_agent(
-        app, _multi_topic(app, auth.name, orders.name), REQUEST_AGENT, requester.process, size
+        app, raw_topic(app, auth.name, orders.name), REQUEST_AGENT, requester.process, size
     )
     route_agent = batch_agent(
-        app, _multi_topic(app, users.name, requests.name), ROUTE_AGENT, router.process, size
+        app, raw_topic(app, users.name, requests.name), ROUTE_AGENT, router.process, size
     )
     releases = DeferralReleaser(deferred, requests_out, clock)
     app.timer(notifications.deferral_check_interval_s, name="release_deferred_notifications")(

@@ -64,14 +64,7 @@ def register_deliveries(
     wire = codec or local_codec()
     status = catalog.for_topic("notifications.status")
     receipts = catalog.for_topic("notifications.receipts")
-    source = app.topic(
-        status.name,
-        receipts.name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    source = raw_topic(app, status.name, receipts.name)
     table: TableT[bytes, dict[str, Any]] = app.Table(
         TABLE_NAME,
         partitions=catalog.partitions,
