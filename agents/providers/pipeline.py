@@ -59,7 +59,8 @@ def register_providers(
     store: BreakerSink,
 ) -> ProvidersPipeline:
     """`breakers`: this worker's breakers by provider; `reset`: close one (False if absent)."""
-    worker_name = str(app.conf.canonical_url)
+    # The app (a deployment's consumer group) and the worker's own web address: unique per worker.
+    worker_name = f"{worker.app_id}@{app.conf.canonical_url}"
     reports_topic = raw_topic(app, catalog.notifications_providers.name)
     publisher = TopicPublisher(reports_topic)
     reporter = BreakerReporter(worker_name, dispatch.breaker_heartbeat_s)
