@@ -9,6 +9,8 @@ committed. One small aiokafka consumer per worker, with the Kafka security setti
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -36,6 +38,7 @@ class BroadcastConsumer(Service):
         self._handle = handle
         self._client_id = client_id
         self._consumer: AIOKafkaConsumer | None = None
+        self._reading: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -49,16 +52,19 @@ class BroadcastConsumer(Service):
         )
         await consumer.start()
         self._consumer = consumer
+        self._reading = asyncio.create_task(self._read(consumer), name=f"broadcast {self._topic}")
 
     async def on_stop(self) -> None:
+        """The reading task first: mode stops a service's own tasks only after `on_stop`, and a
+        poll under way when the consumer stops would fail (`ConsumerStoppedError`)."""
+        if self._reading is not None:
+            self._reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reading
         if self._consumer is not None:
             await self._consumer.stop()
 
-    @Service.task
-    async def _read(self) -> None:
-        consumer = self._consumer
-        if consumer is None:
-            return
+    async def _read(self, consumer: AIOKafkaConsumer) -> None:
         while not self.should_stop:
             try:
                 batches = await consumer.getmany(timeout_ms=POLL_MS)
@@ -67,5 +73,13 @@ class BroadcastConsumer(Service):
                 await self.sleep(RETRY_S)
                 continue
             values = [record.value for records in batches.values() for record in records]
-            if values:
+            if not values:
+                continue
+            try:
                 self._handle(values)
+            except Exception as exc:
+                # A bug: crash the worker (its liveness fails, its supervisor restarts it) rather
+                # than go on without reading commands.
+                log.exception("handling %d records of %s failed", len(values), self._topic)
+                await self.crash(exc)
+                return
