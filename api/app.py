@@ -17,6 +17,7 @@ from api import (
     notifications,
     openapi,
     orders,
+    providers,
     rate_limits,
     receipts,
     schema_registry,
@@ -35,6 +36,7 @@ from api.keys import (
     METRICS,
     ORDER_STORE,
     PRODUCER,
+    PROVIDER_STORE,
     RATE_LIMITER,
     REGISTRY_VIEWS,
     SESSION_STORE,
@@ -54,6 +56,7 @@ from streams.stores.api_key_store import ApiKeyStore
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
+from streams.stores.provider_store import ProviderStore
 from streams.stores.rate_limiter import RateLimiter
 from streams.stores.session_store import SessionStore
 from streams.stores.webhook_ledger import WebhookLedger
@@ -89,6 +92,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app[ORDER_STORE] = OrderStore.from_settings(settings.database)
     app[DELIVERY_STORE] = DeliveryStore.from_settings(settings.database)
     app[SESSION_STORE] = SessionStore.from_settings(settings.database)
+    app[PROVIDER_STORE] = ProviderStore.from_settings(settings.database)
     app[CODEC] = AppCodec.from_settings(settings)
     app[BLOCK_STORE] = BlockStore.from_settings(settings.redis, settings.topic_prefix)
     app[RATE_LIMITER] = RateLimiter(
@@ -103,6 +107,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     )
     app.cleanup_ctx.append(_delivery_store_lifetime)
     app.cleanup_ctx.append(_session_store_lifetime)
+    app.cleanup_ctx.append(_provider_store_lifetime)
     app[KEY_VERIFIER] = KeyVerifier(
         ApiKeyStore.from_settings(settings.database),
         settings.api.key_cache_s,
@@ -118,6 +123,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app.add_routes(receipts.routes())
     app.add_routes(notifications.routes())
     app.add_routes(sessions.routes())
+    app.add_routes(providers.routes())
     app.add_routes(health.routes())
     app.add_routes(openapi.routes())
     app.add_routes([web.get("/metrics", metrics.serve_metrics)])
@@ -162,6 +168,11 @@ async def _delivery_store_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _session_store_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[SESSION_STORE].close()
+
+
+async def _provider_store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[PROVIDER_STORE].close()
 
 
 async def _key_store_lifetime(app: web.Application) -> AsyncIterator[None]:

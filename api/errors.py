@@ -23,8 +23,11 @@ class UnsupportedMediaTypeError(RequestError):
 
 
 class NotFoundError(RequestError):
-    def __init__(self, what: str) -> None:
+    """`field`: the path parameter that named what is missing, when the answer should say so."""
+
+    def __init__(self, what: str, field: str | None = None) -> None:
         super().__init__(f"{what} not found")
+        self.field = field
 
 
 class WebhookSecretMissingError(ConfigurationError):

@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from api.families import FAMILIES
+from api.providers import PROVIDERS
 from schemas.notifications import Channel, NotificationState
 from schemas.orders import OrderHistoryEntry, OrderStatus, OrderView
 from schemas.provider_receipts import ProviderReceiptsBody
@@ -340,6 +341,92 @@ def _sessions() -> Json:
     }
 
 
+def _providers() -> Json:
+    states = {"enum": ["closed", "open", "half-open"]}
+    time = {"type": ["string", "null"], "format": "date-time"}
+    text = {"type": ["string", "null"]}
+    count = {"type": "integer", "minimum": 0}
+    worker = {
+        "type": "object",
+        "required": ["worker", "state", "consecutive_failures", "reported_at", "current"],
+        "properties": {
+            "worker": {"type": "string"},
+            "state": states,
+            "consecutive_failures": count,
+            "requests_in_window": count,
+            "last_error": text,
+            "opened_at": time,
+            "times_opened": count,
+            "reported_at": {"type": "string", "format": "date-time"},
+            "current": {"type": "boolean"},
+        },
+    }
+    provider = {
+        "type": "object",
+        "required": ["name", "state", "consecutive_failures", "requests_in_window", "workers"],
+        "properties": {
+            "name": {"enum": sorted(PROVIDERS)},
+            "state": states,
+            "consecutive_failures": count,
+            "requests_in_window": count,
+            "last_error": text,
+            "last_error_at": time,
+            "opened_at": time,
+            "times_opened": count,
+            "workers": {"type": "array", "items": worker},
+        },
+    }
+    listing = {
+        "type": "object",
+        "required": ["status", "degraded", "providers"],
+        "properties": {
+            "status": {"enum": ["ok", "degraded"]},
+            "degraded": {"type": "array", "items": {"type": "string"}},
+            "providers": {"type": "array", "items": provider},
+            "as_of": {"type": "string", "format": "date-time"},
+        },
+    }
+    accepted = {
+        "type": "object",
+        "required": ["status", "provider", "command", "command_id", "topic", "offset"],
+        "properties": {
+            "status": {"enum": ["accepted"]},
+            "provider": {"type": "string"},
+            "command": {"enum": ["reset"]},
+            "command_id": {"type": "string", "format": "uuid"},
+            "topic": {"type": "string"},
+            "partition": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    }
+    reset = _keyed(
+        "operator",
+        "Close a provider's circuit breaker in every worker: a reset command, answered once "
+        "Kafka acknowledged it",
+        _json(accepted, "unused"),
+        parameters=[_param("name", "path", {"type": "string", "minLength": 1})],
+        **{
+            "404": _problem("No such provider; `field` names the path parameter"),
+            "503": _problem("Kafka unavailable", ("Retry-After",)),
+        },
+    )
+    responses = reset["responses"]
+    responses["202"] = _json(accepted, "On notifications.provider-commands (acknowledged)")
+    del responses["200"]
+    return {
+        "/v1/providers": {
+            "get": _keyed(
+                "operator",
+                "Each provider's circuit breaker, over every worker; degraded while one is not "
+                "closed",
+                _json(listing, "The breakers"),
+                parameters=[],
+            )
+        },
+        "/v1/providers/{name}/reset": {"post": reset},
+    }
+
+
 def _writes() -> Json:
     paths: Json = {}
     signature_headers = [
@@ -449,7 +536,13 @@ def document() -> Json:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tributary API", "version": "1"},
-        "paths": _reads() | _order_reads() | _sessions() | _writes() | _operations() | _registry(),
+        "paths": _reads()
+        | _order_reads()
+        | _sessions()
+        | _providers()
+        | _writes()
+        | _operations()
+        | _registry(),
         "components": {
             "schemas": _schemas(),
             "securitySchemes": {

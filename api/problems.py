@@ -120,7 +120,8 @@ def problem_for(exc: Exception, retry_after_s: int) -> Problem:
                 422, "Contract violation", str(exc), _typed("contract-violation"), extensions
             )
         case NotFoundError():
-            return Problem(404, "Not found", str(exc), _typed("not-found"))
+            extensions = {} if exc.field is None else {"field": exc.field}
+            return Problem(404, "Not found", str(exc), _typed("not-found"), extensions)
         case RateLimitedError():
             extensions = {"source": exc.source}
             return Problem(

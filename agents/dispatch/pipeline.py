@@ -36,7 +36,7 @@ from streams.kafka.catalog import NOTIFICATIONS_DISPATCH, TopicCatalog
 from streams.kafka.wire import WireCodec, local_codec
 from streams.providers.base import ChannelSender, OutboundMessage, SendResult
 from streams.providers.channels import ChannelSenders, build_channel_senders, provider_senders
-from streams.providers.circuit_breaker import CircuitBreaker
+from streams.providers.circuit_breaker import BreakerState, CircuitBreaker
 from streams.providers.http import create_client_session
 from streams.runtime import (
     Batch,
@@ -83,8 +83,18 @@ class ProviderClients(Service):
         return await self.channels.send(message)
 
     def breakers(self) -> Mapping[str, CircuitBreaker]:
-        """The providers' breakers, for the metrics (none before the first send builds them)."""
+        """The providers' breakers, for the metrics and reports (none before the first send
+        builds them)."""
         return {} if self._channels is None else self._channels.breakers()
+
+    def open_breakers(self) -> dict[str, str]:
+        """Provider -> state of the breakers that are not closed (the readiness probe's)."""
+        states = ((name, breaker.state) for name, breaker in self.breakers().items())
+        return {name: state.value for name, state in states if state is not BreakerState.CLOSED}
+
+    def reset(self, provider: str) -> bool:
+        """Close `provider`'s breaker (an operator's command); False if there is none yet."""
+        return self._channels is not None and self._channels.reset(provider)
 
     async def on_stop(self) -> None:
         for sender in self._senders.values():

@@ -20,6 +20,7 @@ from agents.dispatch.pipeline import DISPATCH_AGENT, register_dispatch
 from agents.metrics.pipeline import register_metrics
 from agents.orders.pipeline import AGENT_NAME as ORDERS_AGENT
 from agents.orders.pipeline import register_order_stats, register_orders
+from agents.providers.pipeline import register_providers
 from agents.routing.pipeline import REQUEST_AGENT, ROUTE_AGENT, register_notifications
 from agents.security.pipeline import (
     IPS_AGENT,
@@ -50,6 +51,7 @@ from streams.settings import WorkerProcessSettings, WorkerSettings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
+from streams.stores.provider_store import ProviderStore
 from streams.stores.session_store import SessionStore
 from streams.structured_logs import logging_config
 
@@ -61,7 +63,7 @@ READY_MESSAGE = "tributary worker ready"
 class StoreService(Service):
     """Owns the PostgreSQL engine for the lifetime of the worker."""
 
-    def __init__(self, store: OrderStore | DeliveryStore | SessionStore) -> None:
+    def __init__(self, store: OrderStore | DeliveryStore | SessionStore | ProviderStore) -> None:
         super().__init__()
         self.store = store
 
@@ -91,6 +93,7 @@ def build_app(
     blocks: BlockStore,
     deliveries: DeliveryStore,
     sessions: SessionStore,
+    providers: ProviderStore,
 ) -> faust.App:
     app = create_faust_app(settings)
     catalog = topic_catalog(settings)
@@ -116,6 +119,16 @@ def build_app(
     )
     metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
     metrics.registry.register(BreakerCollector(dispatch.clients.breakers))
+    register_providers(
+        app,
+        catalog,
+        worker,
+        settings.dispatch,
+        settings.kafka,
+        breakers=dispatch.clients.breakers,
+        reset=dispatch.clients.reset,
+        store=providers,
+    )
     notifications = register_notifications(
         app, catalog, worker, settings.notifications, codec=codec
     )
@@ -126,7 +139,9 @@ def build_app(
     register_operator_views(
         app, settings.operator, catalog.partitions, describe_consumer=watchdog.describe
     )
-    register_health(app, watchdog, worker.stall_timeout_s)
+    register_health(
+        app, watchdog, worker.stall_timeout_s, open_breakers=dispatch.clients.open_breakers
+    )
     return app
 
 
@@ -161,13 +176,14 @@ def run(settings: WorkerProcessSettings) -> None:
     blocks = BlockStore.from_settings(settings.redis, settings.topic_prefix)
     deliveries = DeliveryStore.from_settings(settings.database)
     sessions = SessionStore.from_settings(settings.database)
-    app = build_app(settings, store, codec, blocks, deliveries, sessions)
+    providers = ProviderStore.from_settings(settings.database)
+    app = build_app(settings, store, codec, blocks, deliveries, sessions, providers)
     catalog = topic_catalog(settings)
     topics = catalog.all() + changelog_specs(app, settings.kafka)
     topics += internal_topics(catalog, settings.worker.app_id)
     loop.run_until_complete(ensure_topics(settings.kafka, topics))
     services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
-    services.append(StoreService(sessions))
+    services += [StoreService(sessions), StoreService(providers)]
     worker = TributaryWorker(
         app,
         *services,

@@ -27,6 +27,9 @@ ANALYTICS_KEY = "window kind:size_s:start:dimension"
 # Notifications that failed to send go to delayed retry topics, then to one dead-letter topic.
 NOTIFICATIONS_DISPATCH = "notifications.dispatch"
 NOTIFICATIONS_DLQ = "notifications.dlq"
+# The providers' circuit breakers: each worker's reports (compacted), the operators' commands.
+NOTIFICATIONS_PROVIDERS = "notifications.providers"
+NOTIFICATIONS_PROVIDER_COMMANDS = "notifications.provider-commands"
 
 
 def notification_retry_base(delay_s: float) -> str:
@@ -207,8 +210,24 @@ class TopicCatalog:
             NOTIFICATIONS_DLQ, key="notification id", retention_ms=DEAD_LETTER_RETENTION_MS
         )
 
+    @property
+    def notifications_providers(self) -> TopicSpec:
+        """Each worker's report of each provider's circuit breaker (`schemas.providers`, JSON),
+        keyed `<provider>/<worker>` and compacted: the latest report of every pair stays, and the
+        materializer writes it to PostgreSQL. One partition: a few records a second at most."""
+        spec = self._spec(NOTIFICATIONS_PROVIDERS, key="provider/worker", retention_ms=7 * DAY_MS)
+        return replace(spec, partitions=1, cleanup_policy="compact")
+
+    @property
+    def notifications_provider_commands(self) -> TopicSpec:
+        """Operators' commands to the breakers (a reset), keyed by provider. Every worker reads
+        every partition of it, outside the consumer group: a reset must reach each of them."""
+        spec = self._spec(NOTIFICATIONS_PROVIDER_COMMANDS, key="provider", retention_ms=7 * DAY_MS)
+        return replace(spec, partitions=1)
+
     def all(self) -> list[TopicSpec]:
         inputs = self.families()
         notifications = [*self.notification_retries(), self.notifications_dlq]
+        notifications += [self.notifications_providers, self.notifications_provider_commands]
         dead_letters = [self.dead_letters(spec) for spec in inputs]
         return inputs + dead_letters + notifications + self.analytics()

@@ -24,12 +24,13 @@ from streams.providers.base import (
     RetriableSendError,
     SendResult,
 )
-from streams.providers.circuit_breaker import CircuitBreaker, Clock
+from streams.providers.circuit_breaker import BreakerPolicy, CircuitBreaker, Clock
 from streams.providers.fcm import FcmSender
 from streams.providers.meta import MetaSender
 from streams.providers.sendgrid import SendGridSender
 from streams.providers.smtp import SmtpSender
 from streams.providers.twilio import TwilioSender
+from streams.redaction import redact
 from streams.settings import DispatchSettings, ProviderName, ProviderSettings
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,22 @@ class ChannelRoutes:
         raise RetriableSendError(primary.sender.provider, "circuit open", retry_in_s or None)
 
 
+def failure_reason(error: RetriableSendError, message: OutboundMessage) -> str:
+    """The failure as operators see it (the breaker's last error): the provider's own text,
+    without this message's recipient or any other address or number it happens to echo."""
+    text = (
+        error.reason.replace(message.recipient, "[recipient]")
+        if message.recipient
+        else error.reason
+    )
+    return redact(text) or ""
+
+
 async def _through(route: Route, message: OutboundMessage) -> SendResult:
     try:
         result = await route.sender.send(message)
-    except RetriableSendError:
-        route.breaker.record_failure()
+    except RetriableSendError as exc:
+        route.breaker.record_failure(failure_reason(exc, message))
         raise
     except PermanentSendError:
         # The provider answered, and rejected only this message: it is up.
@@ -94,6 +106,14 @@ class ChannelSenders:
             for channel in self.channels.values()
             for route in channel.routes
         }
+
+    def reset(self, provider: str) -> bool:
+        """Close `provider`'s breaker; False if this worker does not send through it."""
+        breaker = self.breakers().get(provider)
+        if breaker is None:
+            return False
+        breaker.reset()
+        return True
 
     async def send(self, message: OutboundMessage) -> SendResult:
         channel = self.channels.get(message.channel)
@@ -146,14 +166,12 @@ def build_channel_senders(
 ) -> ChannelSenders:
     """One breaker per provider (shared if two channels used the same provider)."""
     breakers: dict[str, CircuitBreaker] = {}
+    policy = BreakerPolicy.of(dispatch)
 
     def breaker(name: str) -> CircuitBreaker:
         if name not in breakers:
-            threshold, open_s = dispatch.breaker_failure_threshold, dispatch.breaker_open_s
             breakers[name] = (
-                CircuitBreaker(threshold, open_s, clock)
-                if clock is not None
-                else CircuitBreaker(threshold, open_s)
+                CircuitBreaker(policy, clock) if clock is not None else CircuitBreaker(policy)
             )
         return breakers[name]
 

@@ -10,7 +10,8 @@ Its public face is what this module exports; a pipeline needs nothing else:
   (one record batch per partition: `partition_batches`);
 - `SourceRecord`, `OutgoingRecord` and `RecordSink` are what the plain logic reads and writes;
 - `StallWatchdog` restarts a worker's consuming when faust-streaming stops delivering;
-- `register_health` serves the worker's `/health/live` and `/health/ready`.
+- `register_health` serves the worker's `/health/live` and `/health/ready`;
+- `BroadcastConsumer` reads a topic in every worker (outside the group): operators' commands.
 
 The corrections to faust-streaming 0.15 behind it (`app`, `changelog_writes`, `commit_guard`,
 `fetch_positions`, `consumer_state`, `stall_watchdog`) are private to this package.
@@ -33,6 +34,7 @@ from streams.runtime.batch_agent import (
     describe_event,
     event_scope,
 )
+from streams.runtime.broadcast import BroadcastConsumer
 from streams.runtime.records import OutgoingRecord, RecordSink, SourceRecord
 from streams.runtime.stall_watchdog import Sample, StallWatchdog
 from streams.runtime.topics import TopicPublisher, raw_topic
@@ -42,6 +44,7 @@ __all__ = [
     "Batch",
     "BatchProcess",
     "BatchSize",
+    "BroadcastConsumer",
     "OutgoingRecord",
     "RecordSink",
     "Sample",

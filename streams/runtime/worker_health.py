@@ -9,14 +9,18 @@ Ready: it does its share of the work, which takes three things:
 - not stalled: the stall watchdog (`streams.runtime.stall_watchdog`) has not seen records wait
   on its partitions, commits unmoved, for its timeout.
 
-When not ready, the answer (503, problem+json) gives each reason. `readiness` is the decision,
-pure; `WorkerFacts.of` reads Faust's public state.
+When not ready, the answer (503, problem+json) gives each reason. A ready worker whose provider
+circuit breakers are not all closed answers 200 with `"status": "degraded"` and names them under
+the `providers` check: it still does its work (failover, retry topics), and taking it out of
+rotation would not bring the provider back, since every worker shares the same providers.
+`readiness` is the decision, pure; `WorkerFacts.of` reads Faust's public state.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -24,6 +28,8 @@ from faust.web import Request, Response, View
 
 PROBLEM_JSON = "application/problem+json"
 NOT_READY_TYPE = "urn:tributary:problem:not-ready"
+# The check that degrades a ready worker instead of making it unready.
+PROVIDERS = "providers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +41,20 @@ class WorkerFacts:
     recovering_tables: bool
     # How long the watchdog has seen the worker stalled (None: not stalled, or not watched).
     stalled_s: float | None
+    # Provider -> breaker state, for the providers whose breaker is not closed.
+    open_breakers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, app: Any, stalled_s: float | None) -> WorkerFacts:
+    def of(
+        cls, app: Any, stalled_s: float | None, open_breakers: Mapping[str, str] | None = None
+    ) -> WorkerFacts:
         return cls(
             crashed=bool(app.crashed),
             assigned_once=app.tables.recovery.completed.is_set(),
             rebalancing=bool(app.rebalancing),
             recovering_tables=bool(app.in_recovery),
             stalled_s=stalled_s,
+            open_breakers=dict(open_breakers or {}),
         )
 
 
@@ -53,7 +64,17 @@ class Readiness:
 
     @property
     def ready(self) -> bool:
-        return all(result == "ok" for result in self.checks.values())
+        return all(result == "ok" for name, result in self.checks.items() if name != PROVIDERS)
+
+    @property
+    def degraded(self) -> bool:
+        return self.checks.get(PROVIDERS, "ok") != "ok"
+
+    @property
+    def status(self) -> str:
+        if not self.ready:
+            return "not-ready"
+        return "degraded" if self.degraded else "ready"
 
     @property
     def reasons(self) -> list[str]:
@@ -76,7 +97,11 @@ def readiness(facts: WorkerFacts, stall_timeout_s: float) -> Readiness:
     stall = "ok"
     if stall_timeout_s > 0 and stalled is not None and stalled >= stall_timeout_s:
         stall = f"records waiting, commits unmoved for {stalled:.0f} s"
-    return Readiness({"assigned": assigned, "tables": tables, "stall": stall})
+    providers = "ok"
+    if facts.open_breakers:
+        listed = ", ".join(f"{name} {state}" for name, state in sorted(facts.open_breakers.items()))
+        providers = f"circuit breaker not closed: {listed}"
+    return Readiness({"assigned": assigned, "tables": tables, "stall": stall, PROVIDERS: providers})
 
 
 def _not_ready(path: str, title: str, checks: dict[str, str], reasons: list[str]) -> str:
@@ -92,8 +117,14 @@ def _not_ready(path: str, title: str, checks: dict[str, str], reasons: list[str]
     )
 
 
-def register_health(app: faust.App, watchdog: Any, stall_timeout_s: float) -> None:
-    """Serve both probes on the worker's web server (no token: orchestrators call them)."""
+def register_health(
+    app: faust.App,
+    watchdog: Any,
+    stall_timeout_s: float,
+    open_breakers: Callable[[], Mapping[str, str]] = dict,
+) -> None:
+    """Serve both probes on the worker's web server (no token: orchestrators call them).
+    `open_breakers`: the providers whose circuit breaker is not closed, with its state."""
 
     @app.page("/health/live", name="health-live")
     class Live(View):
@@ -107,8 +138,9 @@ def register_health(app: faust.App, watchdog: Any, stall_timeout_s: float) -> No
     @app.page("/health/ready", name="health-ready")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            found = readiness(WorkerFacts.of(app, watchdog.stalled_s), stall_timeout_s)
+            facts = WorkerFacts.of(app, watchdog.stalled_s, open_breakers())
+            found = readiness(facts, stall_timeout_s)
             if found.ready:
-                return self.json({"status": "ready", "checks": found.checks})
+                return self.json({"status": found.status, "checks": found.checks})
             body = _not_ready(request.rel_url.path, "Not ready", found.checks, found.reasons)
             return self.text(body, content_type=PROBLEM_JSON, status=503)

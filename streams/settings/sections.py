@@ -250,9 +250,20 @@ class DispatchSettings(_Section):
     concurrency_per_channel: int = Field(default=128, ge=1)
     # Upper bound for one provider request, connection included.
     timeout_s: float = Field(default=10.0, gt=0)
-    # This many consecutive retriable failures open a provider's circuit for `breaker_open_s`.
+    # A provider's circuit opens after `breaker_failure_threshold` consecutive retriable failures
+    # once at least `breaker_min_requests` sends ended in the last `breaker_window_s`; it stays
+    # open `breaker_open_s`, then half-open: `breaker_half_open_successes` probes that succeed
+    # close it, one that fails opens it again (`streams.providers.circuit_breaker`).
     breaker_failure_threshold: int = Field(default=5, ge=1)
-    breaker_open_s: float = Field(default=30.0, gt=0)
+    breaker_min_requests: int = Field(default=10, ge=1)
+    breaker_open_s: float = Field(default=60.0, gt=0)
+    breaker_half_open_successes: int = Field(default=2, ge=1)
+    breaker_window_s: float = Field(default=60.0, gt=0)
+    # How often a worker publishes the breakers that changed (to `notifications.providers`), and
+    # the longest it goes without republishing one that did not: a report older than three
+    # heartbeats is from a worker that is gone, and no longer counts.
+    breaker_report_s: float = Field(default=1.0, gt=0)
+    breaker_heartbeat_s: float = Field(default=15.0, gt=0)
     # Connections kept to all providers together (one aiohttp session per worker).
     connection_pool_size: int = Field(default=512, ge=1)
 

@@ -144,4 +144,5 @@ async def test_a_started_worker_is_live_and_ready_with_each_check_named(
         async with http.get(f"{worker.web_url}/health/ready") as ready:
             assert ready.status == 200
             body = await ready.json()
-    assert body == {"status": "ready", "checks": {"assigned": "ok", "tables": "ok", "stall": "ok"}}
+    checks = {"assigned": "ok", "tables": "ok", "stall": "ok", "providers": "ok"}
+    assert body == {"status": "ready", "checks": checks}

@@ -28,6 +28,7 @@ def test_topic_names_carry_the_prefix_and_dead_letters_follow_their_source() -> 
     expected |= {"t1-analytics.partials"}
     expected |= {f"t1-notifications.dispatch.retry-{d}s" for d in (1, 5, 30)}
     expected |= {"t1-notifications.dlq"}
+    expected |= {"t1-notifications.providers", "t1-notifications.provider-commands"}
     names = [spec.name for spec in catalog.all()]
     assert sorted(names) == sorted(expected)
 
@@ -58,8 +59,16 @@ def test_partitions_and_replication_come_from_the_kafka_settings() -> None:
     catalog = TopicCatalog("", kafka, RETRY_DELAYS_S)
     assert (catalog.partitions, catalog.replication_factor) == (9, 3)
     assert catalog.metrics_partials.partitions == 1  # one consumer folds every partition's
+    # One consumer folds every partition's partials; breaker reports and commands are a few.
+    single = (
+        catalog.metrics_partials,
+        catalog.notifications_providers,
+        catalog.notifications_provider_commands,
+    )
+    for spec in single:
+        assert spec.partitions == 1
     for spec in catalog.all():
-        if spec == catalog.metrics_partials:
+        if spec in single:
             continue
         assert (spec.partitions, spec.replication_factor) == (9, 3)
         assert spec.configs["cleanup.policy"] == "delete"
@@ -98,3 +107,13 @@ def test_topics_are_durable_and_demand_two_in_sync_replicas_from_three() -> None
         spec = TopicCatalog("", kafka).orders_events
         assert spec.configs["min.insync.replicas"] == in_sync
         assert spec.configs["unclean.leader.election.enable"] == "false"
+
+
+def test_breaker_reports_are_compacted_and_commands_are_not() -> None:
+    catalog = TopicCatalog("t1-", KafkaSettings())
+    reports = catalog.notifications_providers
+    assert (reports.name, reports.key) == ("t1-notifications.providers", "provider/worker")
+    assert reports.configs["cleanup.policy"] == "compact"
+    commands = catalog.notifications_provider_commands
+    assert (commands.name, commands.key) == ("t1-notifications.provider-commands", "provider")
+    assert commands.configs["cleanup.policy"] == "delete"

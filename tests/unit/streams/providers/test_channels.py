@@ -22,11 +22,13 @@ from streams.providers.channels import (
     channel_providers,
     provider_senders,
 )
-from streams.providers.circuit_breaker import CircuitBreaker
+from streams.providers.circuit_breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from streams.settings import DispatchSettings, ProviderSettings
 from tests.unit.fakes import FakeClock
 
 EMAIL = OutboundMessage("n-1", "email", "ada@example.com", "Hi", "Hello")
+# Two failures open it, one probe closes it: the composition is under test, not the policy.
+QUICK = BreakerPolicy(failure_threshold=2, min_requests=1, open_s=30.0, half_open_successes=1)
 
 
 class FakeSender:
@@ -61,9 +63,9 @@ class FakeSender:
 def routes(
     primary: FakeSender, secondary: FakeSender | None, clock: FakeClock, concurrency: int = 8
 ) -> ChannelRoutes:
-    chosen = [Route(primary, CircuitBreaker(2, 30.0, clock))]
+    chosen = [Route(primary, CircuitBreaker(QUICK, clock))]
     if secondary is not None:
-        chosen.append(Route(secondary, CircuitBreaker(2, 30.0, clock)))
+        chosen.append(Route(secondary, CircuitBreaker(QUICK, clock)))
     return ChannelRoutes(chosen, concurrency)
 
 
@@ -149,7 +151,10 @@ def test_channel_providers_come_from_settings_primary_first() -> None:
 async def test_built_senders_share_one_breaker_per_provider_and_use_the_settings() -> None:
     fakes = {name: FakeSender(name) for name in ("sendgrid", "smtp", "twilio", "fcm", "meta")}
     built = build_channel_senders(
-        fakes, ProviderSettings(), DispatchSettings(breaker_failure_threshold=1), FakeClock()
+        fakes,
+        ProviderSettings(),
+        DispatchSettings(breaker_failure_threshold=1, breaker_min_requests=1),
+        FakeClock(),
     )
     fakes["sendgrid"].error = RetriableSendError("sendgrid", "HTTP 500")
     with pytest.raises(RetriableSendError):
@@ -175,3 +180,27 @@ async def test_providers_without_credentials_are_not_sent_through() -> None:
     push = OutboundMessage("n-3", "push", "token-1", None, "x")
     with pytest.raises(PermanentSendError, match="no provider configured for channel push"):
         await built.send(push)
+
+
+async def test_the_last_error_keeps_the_providers_text_without_the_recipient() -> None:
+    error = RetriableSendError(
+        "sendgrid", "HTTP 503: cannot deliver to ada@example.com or +15550000002 now"
+    )
+    channel = routes(FakeSender("sendgrid", error), None, FakeClock())
+    with pytest.raises(RetriableSendError):
+        await channel.send(EMAIL)
+    last_error = channel.routes[0].breaker.snapshot().last_error
+    assert last_error == "HTTP 503: cannot deliver to [recipient] or [phone] now"
+
+
+async def test_reset_closes_the_named_providers_breaker_only() -> None:
+    fakes = {name: FakeSender(name) for name in ("sendgrid", "smtp", "twilio")}
+    dispatch = DispatchSettings(breaker_failure_threshold=1, breaker_min_requests=1)
+    built = build_channel_senders(fakes, ProviderSettings(), dispatch, FakeClock())
+    fakes["sendgrid"].error = RetriableSendError("sendgrid", "HTTP 500")
+    with pytest.raises(RetriableSendError):
+        await built.send(EMAIL)
+    assert built.breakers()["sendgrid"].state is BreakerState.OPEN
+    assert built.reset("sendgrid") is True
+    assert built.breakers()["sendgrid"].state is BreakerState.CLOSED
+    assert built.reset("meta") is False  # no credentials here: no breaker to reset

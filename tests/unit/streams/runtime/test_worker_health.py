@@ -22,7 +22,8 @@ def test_an_assigned_recovered_unstalled_worker_is_ready() -> None:
     found = readiness(WORKING, TIMEOUT_S)
 
     assert found.ready
-    assert found.checks == {"assigned": "ok", "tables": "ok", "stall": "ok"}
+    assert found.checks == {"assigned": "ok", "tables": "ok", "stall": "ok", "providers": "ok"}
+    assert found.status == "ready"
     assert found.reasons == []
 
 
@@ -58,7 +59,9 @@ def test_without_a_watchdog_a_stall_is_never_reported() -> None:
 
 def test_a_crashed_app_is_not_ready() -> None:
     found = readiness(replace(WORKING, crashed=True), TIMEOUT_S)
-    assert found == Readiness({"assigned": "the app crashed", "tables": "ok", "stall": "ok"})
+    assert found == Readiness(
+        {"assigned": "the app crashed", "tables": "ok", "stall": "ok", "providers": "ok"}
+    )
 
 
 def test_a_faust_app_that_never_started_reads_as_not_yet_assigned() -> None:
@@ -70,4 +73,27 @@ def test_a_faust_app_that_never_started_reads_as_not_yet_assigned() -> None:
     assert readiness(facts, TIMEOUT_S).reasons == [
         "assigned: no partitions assigned yet",
         "tables: not recovered yet",
+    ]
+
+
+def test_an_open_breaker_degrades_a_ready_worker_without_making_it_unready() -> None:
+    facts = replace(WORKING, open_breakers={"twilio": "half-open", "sendgrid": "open"})
+    found = readiness(facts, TIMEOUT_S)
+
+    assert found.ready
+    assert found.degraded
+    assert found.status == "degraded"
+    assert found.checks["providers"] == (
+        "circuit breaker not closed: sendgrid open, twilio half-open"
+    )
+
+
+def test_an_unready_worker_with_an_open_breaker_is_not_ready_and_names_both() -> None:
+    facts = replace(WORKING, rebalancing=True, open_breakers={"fcm": "open"})
+    found = readiness(facts, TIMEOUT_S)
+
+    assert found.status == "not-ready"
+    assert found.reasons == [
+        "assigned: a rebalance is under way",
+        "providers: circuit breaker not closed: fcm open",
     ]

@@ -1,0 +1,1 @@
+"""The providers' circuit breakers made visible and operable: reports, their view, commands."""
