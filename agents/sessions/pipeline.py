@@ -1,8 +1,9 @@
 """Wiring of the sessions fold into a Faust app: the `sessions` table and its tracker.
 
 The tracker has no agent of its own: it runs in `detect_suspicious_logins`, after the security
-rules, on the same batches of `auth.events` (pass `tracker.process` to `register_security` as
-`then`). The table is keyed by user id (UTF-8 bytes, like the topic's keys), co-partitioned.
+rules, on the same batches of `auth.events`, decoded once for both (pass
+`tracker.process_decoded` to `register_security` as `then`). The table is keyed by user id
+(UTF-8 bytes, like the topic's keys), co-partitioned.
 """
 
 from __future__ import annotations

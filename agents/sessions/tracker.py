@@ -5,8 +5,10 @@ Runs in the `detect_suspicious_logins` agent, after the security rules, on the s
 new-device alert keeps its place among the security agent's alerts. Per batch: one PostgreSQL
 transaction (`SessionStore.write`) and one send of alerts, never one per event.
 
-Records that do not decode are skipped here: the security rules of the same agent dead-letter
-them, and a second dead letter of the same record would only be a copy.
+The worker hands it the records the security rules decoded (`process_decoded`: each record is
+decoded once per agent); a replay, which runs it alone, hands it bytes (`process`). Records that
+do not decode are skipped here: the security rules of the same agent dead-letter them, and a
+second dead letter of the same record would only be a copy.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from agents.retry import Backoff, Sleep, retry_retriable
+from agents.security.batch import Decoded, decode_batch
 from agents.sessions.state import Applied, UserSessions, apply
 from schemas.auth import AuthEvent
 from schemas.sessions import DeviceView, SessionView
-from streams.errors import PoisonError, RetriableError
+from streams.errors import RetriableError
 from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -90,16 +93,17 @@ class SessionTracker(Generic[E]):
         self.stats = SessionStats()
 
     async def process(self, batch: Sequence[E]) -> None:
+        await self.process_decoded(decode_batch(batch, self._describe, self._decode))
+
+    async def process_decoded(self, batch: Sequence[Decoded[E]]) -> None:
         applied: list[Applied] = []
         # Each user's entry is parsed once per batch and written once, after its last event, in
         # that event's scope (the changelog partition of the key's own events).
         states: dict[bytes, UserSessions] = {}
         dirty: dict[bytes, E] = {}
-        for item in batch:
-            record = self._describe(item)
-            try:
-                event = self._decode(record.value)
-            except PoisonError:
+        for decoded in batch:
+            item, event = decoded.item, decoded.event
+            if event is None:
                 self.stats.undecodable += 1
                 continue
             user_id = getattr(event.payload, "user_id", None)

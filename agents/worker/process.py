@@ -102,7 +102,13 @@ def build_app(
     register_order_stats(app, catalog, worker, store.windows, codec=codec)
     user_sessions = register_sessions(app, catalog, settings.security, sessions, codec)
     security = register_security(
-        app, catalog, worker, settings.security, blocks, codec, then=user_sessions.tracker.process
+        app,
+        catalog,
+        worker,
+        settings.security,
+        blocks,
+        codec,
+        then=user_sessions.tracker.process_decoded,
     )
     metrics.track_stats(USERS_AGENT, security.users.stats)
     metrics.track_stats(IPS_AGENT, security.ips.stats)
