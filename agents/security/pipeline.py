@@ -84,6 +84,12 @@ def _table(app: faust.App, name: str, partitions: int, help_: str) -> TableT[byt
     return table
 
 
+def register_users_table(app: faust.App, catalog: TopicCatalog) -> TableT[bytes, Any]:
+    """The `security-users` table, made before `register_security` when another fold of the same
+    agent reads it too (the sessions fold, for the devices the old new-device rule kept)."""
+    return _table(app, USERS_TABLE, catalog.partitions, "Failed-login window, by user id.")
+
+
 def register_security(
     app: faust.App,
     catalog: TopicCatalog,
@@ -93,6 +99,7 @@ def register_security(
     codec: WireCodec,
     *,
     then: DecodedProcess[EventT[bytes]] | None = None,
+    users_table: TableT[bytes, Any] | None = None,
 ) -> SecurityPipeline:
     source = catalog.for_topic("auth.events")
     auth_topic = raw_topic(app, source.name)
@@ -100,7 +107,7 @@ def register_security(
     dead_letters = TopicPublisher(raw_topic(app, catalog.dead_letters(source).name))
     alerts = TopicPublisher(auth_topic)
     partitions = catalog.partitions
-    users_table = _table(app, USERS_TABLE, partitions, "Failed-login window, by user id.")
+    users_table = users_table if users_table is not None else register_users_table(app, catalog)
     ips_table = _table(app, IPS_TABLE, partitions, "Failed-login window, by IP address.")
 
     def decode(raw: bytes | None) -> AuthEvent:

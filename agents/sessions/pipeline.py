@@ -8,6 +8,7 @@ rules, on the same batches of `auth.events`, decoded once for both (pass
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,10 @@ def register_sessions(
     codec: WireCodec,
     *,
     backoff: Backoff | None = None,
+    carried_from: Mapping[bytes, Mapping[str, Any]] | None = None,
 ) -> SessionsPipeline:
+    """`carried_from`: the `security-users` table, whose old device lists seed the users this
+    table has no entry for (`agents.sessions.state.carried_over`)."""
     auth_topic = raw_topic(app, catalog.for_topic("auth.events").name)
     table: TableT[bytes, dict[str, Any]] = app.Table(
         TABLE_NAME,
@@ -62,5 +66,6 @@ def register_sessions(
         scope=event_scope,
         max_devices=security.max_devices,
         backoff=backoff or Backoff(),
+        carried_from=carried_from,
     )
     return SessionsPipeline(table, tracker)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from agents.retry import Backoff, Sleep, retry_retriable
 from agents.security.batch import Decoded, decode_batch
-from agents.sessions.state import Applied, UserSessions, apply
+from agents.sessions.state import Applied, UserSessions, apply, carried_over
 from schemas.auth import AuthEvent
 from schemas.sessions import DeviceView, SessionView
 from streams.errors import RetriableError
@@ -79,8 +79,12 @@ class SessionTracker(Generic[E]):
         max_devices: int,
         backoff: Backoff,
         sleep: Sleep = asyncio.sleep,
+        carried_from: Mapping[bytes, Mapping[str, Any]] | None = None,
     ) -> None:
+        """`carried_from`: the old security rule's entries by user (`security-users`), read for
+        a user who has no entry in `table` yet (see `agents.sessions.state.carried_over`)."""
         self._table = table
+        self._carried_from = carried_from
         self._decode = decode
         self._encode = encode
         self._rows = rows
@@ -112,7 +116,7 @@ class SessionTracker(Generic[E]):
             key = user_id.encode()
             state = states.get(key)
             if state is None:
-                state = states[key] = UserSessions.from_entry(user_id, self._table.get(key))
+                state = states[key] = self._state_of(user_id, key)
             result = apply(state, event, self._max_devices)
             # Written when the event was applied, even if it changed no row: its id is kept.
             if result.changed or (state.recent and state.recent[-1][0] == str(event.event_id)):
@@ -136,6 +140,12 @@ class SessionTracker(Generic[E]):
             self.stats.alerts += len(alerts)
         self.stats.batches += 1
         self.stats.events += len(batch)
+
+    def _state_of(self, user_id: str, key: bytes) -> UserSessions:
+        entry = self._table.get(key)
+        if entry is None and self._carried_from is not None:
+            return carried_over(user_id, self._carried_from.get(key), self._max_devices)
+        return UserSessions.from_entry(user_id, entry)
 
     async def _retry(self, operation: Callable[[], Any], what: str) -> Any:
         return await retry_retriable(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,7 +36,12 @@ class FakeRows:
 
 
 class Harness(ScopeAndSleep):
-    def __init__(self, rows: FakeRows | None = None, decode: Decode = decode_auth) -> None:
+    def __init__(
+        self,
+        rows: FakeRows | None = None,
+        decode: Decode = decode_auth,
+        carried_from: dict[bytes, dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__()
         self.table: dict[bytes, dict[str, Any]] = {}
         self.rows = rows or FakeRows()
@@ -51,6 +57,7 @@ class Harness(ScopeAndSleep):
             max_devices=10,
             backoff=Backoff(initial_s=0.5, max_s=2.0),
             sleep=self.sleep,
+            carried_from=carried_from,
         )
 
 
@@ -127,3 +134,25 @@ async def test_after_the_security_rules_each_record_is_decoded_once_for_both() -
     assert [s.session_id for s in rows] == ["s1"]
     assert [d.device_id for d in devices] == ["laptop"]
     assert (sessions.tracker.stats.events, sessions.tracker.stats.undecodable) == (3, 1)
+
+
+async def test_a_user_new_to_the_table_starts_from_the_old_rules_devices_once() -> None:
+    legacy = {b"u1": {"devices": [["laptop", str(uuid.uuid4()), False]]}}
+    harness = Harness(carried_from=legacy)
+    await harness.tracker.process(records(encode(login("s1", device_id="tablet"))))
+    (alert,) = harness.alerts.sent
+    assert decode(alert.value, AuthEvent).payload.device_id == "tablet"  # type: ignore[union-attr]
+    assert harness.table[b"u1"]["carried"] == ["laptop"]
+    # Once the user has an entry, the old one is not read again.
+    legacy[b"u1"] = {"devices": [["watch", str(uuid.uuid4()), False]]}
+    await harness.tracker.process(records(encode(login("s2", 1, device_id="watch"))))
+    assert len(harness.alerts.sent) == 2
+    await harness.tracker.process(records(encode(login("s3", 2, device_id="laptop"))))
+    assert len(harness.alerts.sent) == 2
+    assert "carried" not in harness.table[b"u1"]
+
+
+async def test_without_old_devices_the_first_device_is_learned_quietly() -> None:
+    harness = Harness(carried_from={b"u2": {"devices": [["laptop", "id", False]]}})
+    await harness.tracker.process(records(encode(login("s1", device_id="tablet"))))
+    assert harness.alerts.sent == []
