@@ -12,8 +12,9 @@
 2. The topics (one after the other), from their beginning (or as said above) up to their end as
    it was when the replay started, in batches through the fold, reporting progress.
 3. A catch-up to the current end, then the swap: the live tables locked against writes, one last
-   catch-up (nothing can be written to the live view meanwhile), the differences counted, the
-   live rows replaced, in one transaction. The worker's blocked writes then land on the new rows
+   catch-up (nothing can be written to the live view meanwhile), the live rows that differ from
+   the shadow's rewritten (and counted), in one transaction. The worker's blocked writes then
+   land on the new rows
    (its upserts never move a row back, so those it had already made are made again harmlessly).
 
 Until the swap commits, the live view is untouched: an interrupted replay (Ctrl-C, a crash, a
