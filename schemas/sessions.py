@@ -56,7 +56,9 @@ class DeviceView(BaseModel):
     user_agent: str | None = None
     country: str | None = None
     login_count: int = 1
-    # The login that first showed it, and whether that login was flagged as a new device.
+    # The login that first showed it, and whether the user then had devices known from
+    # `auth.events` (a new-device alert, unless the old security rule knew the device: the
+    # alert weighs those too, the row only the log, so that a replay rebuilds it the same).
     first_event_id: UUID
     flagged: bool = False
     revision: int = 0

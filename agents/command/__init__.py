@@ -19,7 +19,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from agents.replay.runner import ProgressSample, replay
+from agents.replay.runner import PHASE_FOLD, ProgressSample, replay
 from agents.replay.views import VIEWS
 from streams.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_SERVICE, EXIT_USAGE
 from streams.cli import main as cli_main
@@ -71,8 +71,9 @@ def progress_printer(
     def show(sample: ProgressSample) -> None:
         now = clock()
         if terminal:
+            what = sample.view if sample.phase == PHASE_FOLD else f"{sample.view} ({sample.phase})"
             err.write(
-                f"\r{sample.view}: {sample.records:,} records, "
+                f"\r{what}: {sample.records:,} records, "
                 f"{sample.records_per_s:,.0f}/s, lag {sample.lag:,}   "
             )
             err.flush()
@@ -99,10 +100,7 @@ async def run_replay(
             root = root.model_copy(update={"topic_prefix": args.prefix})
         view = VIEWS[args.view]
         if args.since is not None and not view.resumable:
-            raise UsageError(
-                f"{view.name} is replayed from the beginning only: its fold counts what it "
-                "sees, so it cannot start from the live view"
-            )
+            raise UsageError(f"{view.name} is replayed from the beginning only")
         codec = await wire_codec(root)
         show = progress_printer(out, err, err.isatty())
         report = await replay(view, root, codec, show, since=args.since, dry_run=args.dry_run)

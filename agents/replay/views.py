@@ -85,12 +85,16 @@ class ReplayView:
     # a replay of recent records only (`--since`): only for a fold that converges whatever it
     # has seen before (orders, deliveries), not for one that counts (sessions: logins).
     seed: Seed | None = None
+    # For a fold that cannot be seeded: the column (in every table) holding the topic's record
+    # key. `--since` then rebuilds the keys with records since the time, each from its whole
+    # history, and leaves the other keys' rows alone (see `agents.replay.runner`).
+    scope_column: str | None = None
     # Which records (by their headers) the fold reads, as the worker's wiring filters them.
     keep: Callable[[Sequence[tuple[str, bytes]]], bool] = _every
 
     @property
     def resumable(self) -> bool:
-        return self.seed is not None
+        return self.seed is not None or self.scope_column is not None
 
 
 def _describe(record: SourceRecord) -> SourceRecord:
@@ -193,6 +197,10 @@ VIEWS: dict[str, ReplayView] = {
             ShadowTable(user_devices, ("user_id", "device_id")),
         ),
         build=_sessions,
+        # The fold counts logins and keeps in its entries what no row holds (known countries,
+        # devices it forgot, the ids of recent events), so it cannot start from stored rows:
+        # `--since` rebuilds each user with records since then from the user's whole history.
+        scope_column="user_id",
     ),
     "deliveries": ReplayView(
         name="deliveries",

@@ -7,6 +7,9 @@ output topic and one Redis pipeline, never one per event.
 Everything a batch decides is sent before the batch is acknowledged. After a crash the batch is
 read again; the rules recognise the events they have counted (by id) and repeat only the alerts
 those events raised, under the same ids, so nothing is lost and nothing is counted twice.
+
+A batch is decoded once (`decode_batch`): the per-user agent runs the sessions fold after the
+rules on the same batch (`then_decoded`), and hands it the decoded records rather than the bytes.
 """
 
 from __future__ import annotations
@@ -38,6 +41,34 @@ Encode = Callable[[AuthEvent], bytes]
 Handle = Callable[[AuthEvent, dict[str, Any] | None, SecuritySettings], Decisions]
 # The table key of an event (user id, or IP), None for events the rule ignores.
 KeyOf = Callable[[AuthEvent], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded(Generic[E]):
+    """One record of a batch, decoded once for every fold of the agent: its event, or the
+    reason it does not decode (`event` is then None)."""
+
+    item: E
+    record: SourceRecord
+    event: AuthEvent | None
+    error: PoisonError | None = None
+
+
+def decode_batch(
+    batch: Sequence[E], describe: Callable[[E], SourceRecord], decode: Decode
+) -> list[Decoded[E]]:
+    decoded: list[Decoded[E]] = []
+    for item in batch:
+        record = describe(item)
+        try:
+            decoded.append(Decoded(item, record, decode(record.value)))
+        except PoisonError as exc:
+            decoded.append(Decoded(item, record, None, exc))
+    return decoded
+
+
+# A fold run after the rules on the same, already decoded, batch (the sessions tracker's).
+DecodedProcess = Callable[[Sequence[Decoded[E]]], Awaitable[None]]
 
 
 class BlockSink(Protocol):
@@ -108,10 +139,16 @@ class SecurityProcessor(Generic[E]):
         self._sleep = sleep
         self.stats = SecurityStats()
 
+    def decode_batch(self, batch: Sequence[E]) -> list[Decoded[E]]:
+        return decode_batch(batch, self._describe, self._decode)
+
     async def process(self, batch: Sequence[E]) -> None:
+        await self.process_decoded(self.decode_batch(batch))
+
+    async def process_decoded(self, batch: Sequence[Decoded[E]]) -> None:
         out = _Outputs([], [], [], [])
-        for item in batch:
-            self._one(item, out)
+        for decoded in batch:
+            self._one(decoded, out)
         if out.rejected:
             await self._retry(lambda: self._dead_letters.send_all(out.rejected), "dead letters")
             self.stats.dead_letters += len(out.rejected)
@@ -128,12 +165,11 @@ class SecurityProcessor(Generic[E]):
         self.stats.batches += 1
         self.stats.events += len(batch)
 
-    def _one(self, item: E, out: _Outputs) -> None:
-        record = self._describe(item)
-        try:
-            event = self._decode(record.value)
-        except PoisonError as exc:
-            out.rejected.append(set_aside(record, exc))
+    def _one(self, decoded: Decoded[E], out: _Outputs) -> None:
+        item, record, event = decoded.item, decoded.record, decoded.event
+        if event is None:
+            if decoded.error is not None:
+                out.rejected.append(set_aside(record, decoded.error))
             return
         key = self._key_of(event)
         if key is None:
@@ -163,3 +199,16 @@ class SecurityProcessor(Generic[E]):
 
     def _count_retry(self, error: RetriableError, delay_s: float) -> None:
         self.stats.retries += 1
+
+
+def then_decoded(
+    first: SecurityProcessor[E], then: DecodedProcess[E]
+) -> Callable[[Sequence[E]], Awaitable[None]]:
+    """A batch through `first`, then through `then`, decoded once for both."""
+
+    async def process(batch: Sequence[E]) -> None:
+        decoded = first.decode_batch(batch)
+        await first.process_decoded(decoded)
+        await then(decoded)
+
+    return process

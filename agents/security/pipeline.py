@@ -10,8 +10,8 @@ worker subscribes (see `internal_topics`), rather than by Faust's `group_by` mid
 
 Both publish `auth.suspicious-login` onto `auth.events` keyed by user id, and write blocks to
 Redis. The rules are in `security_signals`, the batch in `security_batch`. `then`, when given,
-runs on every batch of `detect_suspicious_logins` after the rules (the sessions fold, which
-holds the new-device rule: see `agents.sessions`).
+runs on every batch of `detect_suspicious_logins` after the rules, on the records the rules
+decoded (the sessions fold, which holds the new-device rule: see `agents.sessions`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,19 @@ import faust
 from faust.types import AgentT, EventT, TableT
 from mode import Service
 
-from agents.security.batch import BlockSink, SecurityProcessor, ip_key, user_key
+from agents.security.batch import (
+    BlockSink,
+    DecodedProcess,
+    SecurityProcessor,
+    ip_key,
+    then_decoded,
+    user_key,
+)
 from agents.security.signals import on_ip_failure, on_user_event
 from schemas.auth import AuthEvent
 from streams.kafka.catalog import TopicCatalog, TopicSpec
 from streams.kafka.wire import WireCodec
 from streams.runtime import (
-    Batch,
     BatchProcess,
     TopicPublisher,
     batch_agent,
@@ -78,6 +84,12 @@ def _table(app: faust.App, name: str, partitions: int, help_: str) -> TableT[byt
     return table
 
 
+def register_users_table(app: faust.App, catalog: TopicCatalog) -> TableT[bytes, Any]:
+    """The `security-users` table, made before `register_security` when another fold of the same
+    agent reads it too (the sessions fold, for the devices the old new-device rule kept)."""
+    return _table(app, USERS_TABLE, catalog.partitions, "Failed-login window, by user id.")
+
+
 def register_security(
     app: faust.App,
     catalog: TopicCatalog,
@@ -86,7 +98,8 @@ def register_security(
     blocks: BlockSink,
     codec: WireCodec,
     *,
-    then: BatchProcess | None = None,
+    then: DecodedProcess[EventT[bytes]] | None = None,
+    users_table: TableT[bytes, Any] | None = None,
 ) -> SecurityPipeline:
     source = catalog.for_topic("auth.events")
     auth_topic = raw_topic(app, source.name)
@@ -94,7 +107,7 @@ def register_security(
     dead_letters = TopicPublisher(raw_topic(app, catalog.dead_letters(source).name))
     alerts = TopicPublisher(auth_topic)
     partitions = catalog.partitions
-    users_table = _table(app, USERS_TABLE, partitions, "Failed-login window, by user id.")
+    users_table = users_table if users_table is not None else register_users_table(app, catalog)
     ips_table = _table(app, IPS_TABLE, partitions, "Failed-login window, by IP address.")
 
     def decode(raw: bytes | None) -> AuthEvent:
@@ -122,15 +135,7 @@ def register_security(
         table=ips_table, key_of=ip_key, handle=on_ip_failure, **common
     )
     size = batch_size(worker)
-    process_users: BatchProcess = users.process
-    if then is not None:
-        after = then
-
-        async def users_then(events: Batch) -> None:
-            await users.process(events)
-            await after(events)
-
-        process_users = users_then
+    process_users: BatchProcess = users.process if then is None else then_decoded(users, then)
     agents = (
         batch_agent(app, auth_topic, USERS_AGENT, process_users, size),
         batch_agent(app, by_ip, IPS_AGENT, ips.process, size),

@@ -1,12 +1,14 @@
 """Wiring of the sessions fold into a Faust app: the `sessions` table and its tracker.
 
 The tracker has no agent of its own: it runs in `detect_suspicious_logins`, after the security
-rules, on the same batches of `auth.events` (pass `tracker.process` to `register_security` as
-`then`). The table is keyed by user id (UTF-8 bytes, like the topic's keys), co-partitioned.
+rules, on the same batches of `auth.events`, decoded once for both (pass
+`tracker.process_decoded` to `register_security` as `then`). The table is keyed by user id
+(UTF-8 bytes, like the topic's keys), co-partitioned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +40,10 @@ def register_sessions(
     codec: WireCodec,
     *,
     backoff: Backoff | None = None,
+    carried_from: Mapping[bytes, Mapping[str, Any]] | None = None,
 ) -> SessionsPipeline:
+    """`carried_from`: the `security-users` table, whose old device lists seed the users this
+    table has no entry for (`agents.sessions.state.carried_over`)."""
     auth_topic = raw_topic(app, catalog.for_topic("auth.events").name)
     table: TableT[bytes, dict[str, Any]] = app.Table(
         TABLE_NAME,
@@ -61,5 +66,6 @@ def register_sessions(
         scope=event_scope,
         max_devices=security.max_devices,
         backoff=backoff or Backoff(),
+        carried_from=carried_from,
     )
     return SessionsPipeline(table, tracker)

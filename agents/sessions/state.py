@@ -17,6 +17,14 @@ seen, or from a country never seen, for a user who has known ones is an `auth.su
 holds is not applied twice, and if it raised alerts they are raised again with the same ids.
 Ends apply by event time: an end older than a session's start leaves it alone, and a login
 older than a session's end does not reopen it.
+
+Devices carried over: before this fold held the new-device rule, the security rule kept each
+user's known device ids in its own entry (`security-users`, under "devices"). A user who has no
+entry here yet starts from those ids (`carried_over`), once: a carried device is known to the
+alert (its first login here raises none), and a device new to a user with only carried ones
+alerts. The rows stay a function of `auth.events` alone (`flagged` says whether the user had
+devices known from the log), so a replay, which reads nothing but the log, rebuilds them the
+same; only the alerts, which a replay never repeats, weigh the carried ids.
 """
 
 from __future__ import annotations
@@ -59,6 +67,8 @@ class UserSessions:
     countries: list[str] = field(default_factory=list)
     # [event id, {alert reason: its evidence of what was known}], oldest first.
     recent: list[list[Any]] = field(default_factory=list)
+    # Device ids the old security rule knew and this fold has not seen yet, most recent first.
+    carried: list[str] = field(default_factory=list)
 
     @classmethod
     def from_entry(cls, user_id: str, entry: Mapping[str, Any] | None) -> UserSessions:
@@ -75,16 +85,31 @@ class UserSessions:
             },
             countries=list(entry.get("countries", [])),
             recent=[list(item) for item in entry.get("recent", [])],
+            carried=list(entry.get("carried", [])),
         )
 
     def to_entry(self) -> Entry:
-        return {
+        entry = {
             "revision": self.revision,
             "sessions": {k: v.model_dump(mode="json") for k, v in self.sessions.items()},
             "devices": {k: v.model_dump(mode="json") for k, v in self.devices.items()},
             "countries": self.countries,
             "recent": self.recent,
         }
+        return entry | {"carried": self.carried} if self.carried else entry
+
+
+def carried_over(user_id: str, legacy: Mapping[str, Any] | None, max_devices: int) -> UserSessions:
+    """A user new to this table, knowing the devices of the old security rule's entry
+    (`{"devices": [[device id, first event id, flagged], ...]}`, most recently seen first).
+    Anything else there, or a malformed item, is left out: that entry is old data."""
+    items = (legacy or {}).get("devices")
+    carried: list[str] = []
+    for item in items if isinstance(items, list) else []:
+        device_id = item[0] if isinstance(item, list) and item else None
+        if isinstance(device_id, str) and device_id and device_id not in carried:
+            carried.append(device_id)
+    return UserSessions(user_id, carried=carried[:max_devices])
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +232,13 @@ def _device(
         )
         state.devices[login.device_id] = device
         return device, ()
+    # The row says what the log knew (a replay rebuilds it the same); the alert also weighs the
+    # devices carried over from the old rule.
+    was_carried = login.device_id in state.carried
+    if was_carried:
+        state.carried.remove(login.device_id)
     flagged = bool(state.devices)
+    alerted = not was_carried and (flagged or bool(state.carried))
     device = DeviceView(
         user_id=state.user_id,
         device_id=login.device_id,
@@ -224,8 +255,10 @@ def _device(
     if len(state.devices) > max_devices:
         oldest = min(state.devices.values(), key=lambda d: (d.last_seen_at, d.device_id))
         del state.devices[oldest.device_id]
-    known = str(len(state.devices) - 1)
-    return device, (new_device_alert(event, login, known),) if flagged else ()
+    # The carried devices are older than any seen here: the first forgotten.
+    del state.carried[max(max_devices - len(state.devices), 0) :]
+    known = str(len(state.devices) - 1 + len(state.carried))
+    return device, (new_device_alert(event, login, known),) if alerted else ()
 
 
 def _country(state: UserSessions, event: AuthEvent, login: LoginSucceeded) -> tuple[AuthEvent, ...]:

@@ -5,24 +5,27 @@ Runs in the `detect_suspicious_logins` agent, after the security rules, on the s
 new-device alert keeps its place among the security agent's alerts. Per batch: one PostgreSQL
 transaction (`SessionStore.write`) and one send of alerts, never one per event.
 
-Records that do not decode are skipped here: the security rules of the same agent dead-letter
-them, and a second dead letter of the same record would only be a copy.
+The worker hands it the records the security rules decoded (`process_decoded`: each record is
+decoded once per agent); a replay, which runs it alone, hands it bytes (`process`). Records that
+do not decode are skipped here: the security rules of the same agent dead-letter them, and a
+second dead letter of the same record would only be a copy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from agents.retry import Backoff, Sleep, retry_retriable
-from agents.sessions.state import Applied, UserSessions, apply
+from agents.security.batch import Decoded, decode_batch
+from agents.sessions.state import Applied, UserSessions, apply, carried_over
 from schemas.auth import AuthEvent
 from schemas.sessions import DeviceView, SessionView
-from streams.errors import PoisonError, RetriableError
+from streams.errors import RetriableError
 from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -76,8 +79,12 @@ class SessionTracker(Generic[E]):
         max_devices: int,
         backoff: Backoff,
         sleep: Sleep = asyncio.sleep,
+        carried_from: Mapping[bytes, Mapping[str, Any]] | None = None,
     ) -> None:
+        """`carried_from`: the old security rule's entries by user (`security-users`), read for
+        a user who has no entry in `table` yet (see `agents.sessions.state.carried_over`)."""
         self._table = table
+        self._carried_from = carried_from
         self._decode = decode
         self._encode = encode
         self._rows = rows
@@ -90,16 +97,17 @@ class SessionTracker(Generic[E]):
         self.stats = SessionStats()
 
     async def process(self, batch: Sequence[E]) -> None:
+        await self.process_decoded(decode_batch(batch, self._describe, self._decode))
+
+    async def process_decoded(self, batch: Sequence[Decoded[E]]) -> None:
         applied: list[Applied] = []
         # Each user's entry is parsed once per batch and written once, after its last event, in
         # that event's scope (the changelog partition of the key's own events).
         states: dict[bytes, UserSessions] = {}
         dirty: dict[bytes, E] = {}
-        for item in batch:
-            record = self._describe(item)
-            try:
-                event = self._decode(record.value)
-            except PoisonError:
+        for decoded in batch:
+            item, event = decoded.item, decoded.event
+            if event is None:
                 self.stats.undecodable += 1
                 continue
             user_id = getattr(event.payload, "user_id", None)
@@ -108,7 +116,7 @@ class SessionTracker(Generic[E]):
             key = user_id.encode()
             state = states.get(key)
             if state is None:
-                state = states[key] = UserSessions.from_entry(user_id, self._table.get(key))
+                state = states[key] = self._state_of(user_id, key)
             result = apply(state, event, self._max_devices)
             # Written when the event was applied, even if it changed no row: its id is kept.
             if result.changed or (state.recent and state.recent[-1][0] == str(event.event_id)):
@@ -132,6 +140,12 @@ class SessionTracker(Generic[E]):
             self.stats.alerts += len(alerts)
         self.stats.batches += 1
         self.stats.events += len(batch)
+
+    def _state_of(self, user_id: str, key: bytes) -> UserSessions:
+        entry = self._table.get(key)
+        if entry is None and self._carried_from is not None:
+            return carried_over(user_id, self._carried_from.get(key), self._max_devices)
+        return UserSessions.from_entry(user_id, entry)
 
     async def _retry(self, operation: Callable[[], Any], what: str) -> Any:
         return await retry_retriable(

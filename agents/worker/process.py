@@ -28,6 +28,7 @@ from agents.security.pipeline import (
     BlockStoreService,
     internal_topics,
     register_security,
+    register_users_table,
 )
 from agents.sessions.pipeline import register_sessions
 from agents.tracking.pipeline import AGENT_NAME as DELIVERIES_AGENT
@@ -103,9 +104,21 @@ def build_app(
     orders = register_orders(app, catalog, worker, store, codec=codec)
     metrics.track_stats(ORDERS_AGENT, orders.materializer.stats)
     register_order_stats(app, catalog, worker, store.windows, codec=codec)
-    user_sessions = register_sessions(app, catalog, settings.security, sessions, codec)
+    # One table read by both folds of detect_suspicious_logins: the sessions fold carries over
+    # the devices the old new-device rule kept there.
+    security_users = register_users_table(app, catalog)
+    user_sessions = register_sessions(
+        app, catalog, settings.security, sessions, codec, carried_from=security_users
+    )
     security = register_security(
-        app, catalog, worker, settings.security, blocks, codec, then=user_sessions.tracker.process
+        app,
+        catalog,
+        worker,
+        settings.security,
+        blocks,
+        codec,
+        then=user_sessions.tracker.process_decoded,
+        users_table=security_users,
     )
     metrics.track_stats(USERS_AGENT, security.users.stats)
     metrics.track_stats(IPS_AGENT, security.ips.stats)

@@ -31,6 +31,7 @@ from schemas.orders import OrderEvent, OrderStatus
 from streams.kafka.wire import encode, local_codec
 from streams.migrations import runner as migrate
 from streams.settings import Settings
+from streams.stores.session_store import user_sessions
 from tests.integration.conftest import _run_in_thread
 from tests.integration.kafka_io import topic_catalog
 from tests.integration.worker_process import (
@@ -280,7 +281,7 @@ async def test_a_dry_run_reports_and_changes_nothing(
     assert await count(engine, "order_history") == orders_sent
 
 
-async def test_the_sessions_view_is_restored_and_cannot_start_from_a_time(
+async def test_the_sessions_view_is_restored(
     worker: WorkerProcess,
     producer: AIOKafkaProducer,
     worker_settings: Settings,
@@ -308,8 +309,199 @@ async def test_the_sessions_view_is_restored_and_cannot_start_from_a_time(
     assert await rows(engine, "user_sessions", "user_id", "session_id") == sessions
     assert await rows(engine, "user_devices", "user_id", "device_id") == devices
 
-    code, lines = await run(worker_settings, "sessions", "--since", T0.isoformat())
-    assert (code, lines) == (2, [])
+
+def auth_event(user_id: str, event_type: str, at_s: float, **payload: Any) -> AuthEvent:
+    event_id = uuid.uuid4()
+    at = T0 + timedelta(seconds=at_s)
+    return AuthEvent.model_validate(
+        {
+            "event_id": event_id,
+            "event_type": event_type,
+            "occurred_at": at,
+            "ingested_at": at,
+            "source": "test",
+            "correlation_id": str(event_id),
+            "payload": {"user_id": user_id} | payload,
+        }
+    )
+
+
+def device_login(user_id: str, session_id: str, device_id: str, at_s: float) -> AuthEvent:
+    return auth_event(
+        user_id,
+        "auth.login-succeeded",
+        at_s,
+        ip="203.0.113.9",
+        session_id=session_id,
+        device_id=device_id,
+    )
+
+
+async def execute(engine: AsyncEngine, *statements: tuple[str, dict[str, Any]]) -> None:
+    async with engine.begin() as conn:
+        for statement, parameters in statements:
+            await conn.execute(sa.text(statement), parameters)
+
+
+async def insert_session(engine: AsyncEngine, row: dict[str, Any]) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(user_sessions).values(**row))
+
+
+async def test_a_sessions_replay_since_a_time_gives_the_rows_a_full_replay_gives(
+    worker: WorkerProcess,
+    producer: AIOKafkaProducer,
+    worker_settings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    """Users with logins before the time and events after it: their rows damaged (counts,
+    a revived session, rows lost, a stray row), then replayed since the time, are exactly the
+    full replay's rows, logins and login counts included (the fold folds each of them from
+    the topic's beginning). A user with nothing since the time is not read: its damaged row
+    stays as it was, until a full replay."""
+    topic = topic_catalog(worker_settings).for_topic("auth.events").name
+    tag = uuid.uuid4().hex[:6]
+    both, pw, after, before = (f"u-{name}-{tag}" for name in ("both", "pw", "after", "before"))
+
+    async def send(events: list[AuthEvent], timestamp_ms: int | None = None) -> int:
+        """The broker timestamp (ms) of the last one."""
+        for event in events:
+            user = event.payload.user_id
+            sent = await producer.send_and_wait(
+                topic, encode(event), key=user.encode(), timestamp_ms=timestamp_ms
+            )
+        return int(sent.timestamp)
+
+    since_ms = 1 + await send(
+        [
+            device_login(both, "s1", "laptop", 0),
+            device_login(both, "s1", "laptop", 10),
+            device_login(both, "s2", "phone", 20),
+            device_login(pw, "s1", "laptop", 0),
+            device_login(pw, "s2", "phone", 5),
+            # One device: no alert (which the worker would publish after the time, keyed by
+            # this user, who would then have a record since the time).
+            device_login(before, "s1", "laptop", 0),
+            device_login(before, "s1", "laptop", 5),
+        ]
+    )
+    since = datetime.fromtimestamp(since_ms / 1000, UTC)
+
+    async def devices_of(*users: str) -> int:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(sa.table("user_devices"))
+                .where(sa.column("user_id").in_(users))
+            )
+            return int(found.scalar_one())
+
+    async def before_materialized() -> bool | None:
+        return True if await devices_of(both, pw, before) == 5 else None
+
+    await eventually(before_materialized, what="the logins before the time", worker=worker)
+    await send(
+        [
+            device_login(both, "s1", "laptop", 100),  # its third login, and the laptop's
+            auth_event(both, "auth.logout", 110, session_id="s2"),
+            device_login(both, "s3", "tablet", 120),  # a new device: an alert
+            auth_event(pw, "auth.password-changed", 100, session_id="s1"),
+            device_login(after, "s1", "laptop", 100),
+            device_login(after, "s2", "phone", 110),
+        ],
+        timestamp_ms=since_ms,
+    )
+
+    async def after_materialized() -> bool | None:
+        return True if await devices_of(both, pw, after, before) == 8 else None
+
+    await eventually(after_materialized, what="the events after the time", worker=worker)
+    # The full replay's rows: the worker's, as a full replay finds nothing to change.
+    await eventually(
+        lambda: ended(engine, pw, "s2"), what="the password change ending s2", worker=worker
+    )
+    code, lines = await run(worker_settings, "sessions")
+    assert code == 0
+    assert [(t["added"], t["changed"], t["removed"]) for t in lines[-1]["report"]["tables"]] == [
+        (0, 0, 0),
+        (0, 0, 0),
+    ]
+    sessions = await rows(engine, "user_sessions", "user_id", "session_id")
+    devices = await rows(engine, "user_devices", "user_id", "device_id")
+    laptop = next(d for d in devices if (d["user_id"], d["device_id"]) == (both, "laptop"))
+    s1 = next(s for s in sessions if (s["user_id"], s["session_id"]) == (both, "s1"))
+    assert (laptop["login_count"], s1["logins"]) == (3, 3)
+
+    stray = next(s for s in sessions if s["user_id"] == both) | {"session_id": "stray"}
+    await insert_session(engine, stray)
+    await execute(
+        engine,
+        (
+            "UPDATE user_devices SET login_count = 1 WHERE user_id = :u AND device_id = 'laptop'",
+            {"u": both},
+        ),
+        (
+            "UPDATE user_sessions SET logins = 99 WHERE user_id = :u AND session_id = 's1'",
+            {"u": both},
+        ),
+        ("DELETE FROM user_sessions WHERE user_id = :u AND session_id = 's2'", {"u": both}),
+        ("DELETE FROM user_devices WHERE user_id = :u", {"u": pw}),
+        (
+            "UPDATE user_sessions SET ended_at = NULL, end_reason = NULL"
+            " WHERE user_id = :u AND session_id = 's2'",
+            {"u": pw},
+        ),
+        ("DELETE FROM user_sessions WHERE user_id = :u", {"u": after}),
+        ("DELETE FROM user_devices WHERE user_id = :u", {"u": after}),
+        ("UPDATE user_devices SET login_count = 42 WHERE user_id = :u", {"u": before}),
+    )
+
+    damaged_sessions = await rows(engine, "user_sessions", "user_id", "session_id")
+    code, lines = await run(worker_settings, "sessions", "--since", since.isoformat(), "--dry-run")
+    assert code == 0
+    dry = lines[-1]["report"]
+    assert (dry["swapped"], dry["keys"]) == (False, 3)
+    assert await rows(engine, "user_sessions", "user_id", "session_id") == damaged_sessions
+
+    code, lines = await run(worker_settings, "sessions", "--since", since.isoformat())
+    assert code == 0
+    report = lines[-1]["report"]
+    assert report["tables"] == dry["tables"]
+    assert report["swapped"] is True
+    assert report["keys"] == 3  # both, pw and after; not before
+    tables = {t["table"]: t for t in report["tables"]}
+    diff = {name: (t["added"], t["changed"], t["removed"]) for name, t in tables.items()}
+    # Sessions: both's s2 and after's two back, both's s1 and pw's s2 repaired, the stray gone.
+    assert diff["user_sessions"] == (3, 2, 1)
+    # Devices: pw's two and after's two back, both's laptop recounted.
+    assert diff["user_devices"] == (4, 1, 0)
+    assert {line["progress"]["phase"] for line in lines[:-1]} == {"keys", "fold"}
+
+    def damaged(row: dict[str, Any]) -> dict[str, Any]:
+        return row | {"login_count": 42} if row["user_id"] == before else row
+
+    assert await rows(engine, "user_sessions", "user_id", "session_id") == sessions
+    assert await rows(engine, "user_devices", "user_id", "device_id") == [
+        damaged(row) for row in devices
+    ]
+    assert await shadow_tables(engine) == []
+
+    # The user with nothing since the time is repaired by a full replay.
+    code, _ = await run(worker_settings, "sessions")
+    assert code == 0
+    assert await rows(engine, "user_devices", "user_id", "device_id") == devices
+
+
+async def ended(engine: AsyncEngine, user_id: str, session_id: str) -> bool | None:
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            sa.text(
+                "SELECT ended_at IS NOT NULL FROM user_sessions"
+                " WHERE user_id = :u AND session_id = :s"
+            ),
+            {"u": user_id, "s": session_id},
+        )
+        return True if found.scalar_one_or_none() else None
 
 
 async def test_the_deliveries_view_is_restored_from_statuses_and_receipts(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from agents.command import command_of, progress_printer
-from agents.replay.runner import ProgressSample
+from agents.replay.runner import PHASE_KEYS, ProgressSample
 from streams.cli import Console, run
 from streams.cli.arguments import parse
 from streams.cli.errors import UsageError
@@ -65,6 +65,16 @@ def test_progress_is_a_rewritten_line_on_a_terminal() -> None:
     assert out.getvalue() == ""
     assert err.getvalue().count("\r") == 2
     assert "orders: 2,000 records, 1,000/s, lag 0" in err.getvalue()
+
+
+def test_the_read_of_the_keys_since_a_time_is_named_in_progress() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    progress_printer(out, err, terminal=True)(
+        ProgressSample("sessions", 7, 7.0, 3, 1.0, phase=PHASE_KEYS)
+    )
+    assert "sessions (keys): 7 records" in err.getvalue()
+    progress_printer(out, err, terminal=False)(ProgressSample("sessions", 7, 7.0, 0, 1.0))
+    assert json.loads(out.getvalue())["progress"]["phase"] == "fold"
 
 
 def test_progress_is_json_lines_at_most_every_second_otherwise() -> None:

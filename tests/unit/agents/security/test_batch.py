@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.retry import Backoff
-from agents.security.batch import SecurityProcessor, ip_key, user_key
+from agents.security.batch import Decode, SecurityProcessor, ip_key, user_key
 from agents.security.signals import on_ip_failure, on_user_event
 from schemas.auth import AuthEvent, SuspiciousLogin
 from streams.kafka.wire import decode, encode
@@ -19,6 +19,10 @@ from tests.unit.fakes import FakeSink
 TOPIC = "t-auth.events"
 
 
+def decode_auth(raw: bytes | None) -> AuthEvent:
+    return decode(raw, AuthEvent)
+
+
 class FakeBlocks:
     def __init__(self) -> None:
         self.calls: list[list[Block]] = []
@@ -29,7 +33,9 @@ class FakeBlocks:
 
 
 class Harness(ScopeAndSleep):
-    def __init__(self, *, per_ip: bool = False, alert_failures: int = 0) -> None:
+    def __init__(
+        self, *, per_ip: bool = False, alert_failures: int = 0, decode: Decode = decode_auth
+    ) -> None:
         super().__init__()
         self.table: dict[bytes, dict[str, Any]] = {}
         self.alerts = FakeSink(alert_failures)
@@ -41,7 +47,7 @@ class Harness(ScopeAndSleep):
             key_of=ip_key if per_ip else user_key,
             handle=on_ip_failure if per_ip else on_user_event,
             config=CONFIG,
-            decode=lambda raw: decode(raw, AuthEvent),
+            decode=decode,
             encode=encode,
             alerts=self.alerts,
             blocks=self.blocks,

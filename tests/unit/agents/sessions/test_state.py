@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agents.security.signals import REASON_NEW_DEVICE, alert_id
-from agents.sessions.state import REASON_NEW_COUNTRY, Applied, UserSessions, apply
+from agents.sessions.state import (
+    REASON_NEW_COUNTRY,
+    Applied,
+    UserSessions,
+    apply,
+    carried_over,
+)
 from schemas.auth import AuthEvent, SuspiciousLogin
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -179,3 +185,77 @@ def test_alerts_and_other_types_change_nothing() -> None:
     before = user.entry
     assert user.feed(event("auth.login-failed", 1, ip="203.0.113.7")) == Applied()
     assert user.entry == before
+
+
+# The old security rule's entry (`security-users`): [device id, first event id, flagged].
+LEGACY = {
+    "window": {"failures": [], "alerted_ms": None, "trigger": None},
+    "devices": [["phone", str(uuid.uuid4()), True], ["laptop", str(uuid.uuid4()), False]],
+}
+
+
+def carried_user(legacy: Any = LEGACY) -> User:
+    user = User()
+    user.entry = carried_over("u1", legacy, MAX_DEVICES).to_entry()
+    return user
+
+
+def test_devices_carried_over_from_the_old_rule_are_known_to_the_alert() -> None:
+    user = carried_user()
+    assert user.state.carried == ["phone", "laptop"]
+    # A carried device's first login here raises nothing.
+    assert user.feed(login("s1", device_id="laptop")).alerts == ()
+    assert user.state.carried == ["phone"]
+    # A device new to a user who had carried ones alerts, counting them.
+    (alert,) = user.feed(login("s2", 1, device_id="tablet")).alerts
+    assert isinstance(alert.payload, SuspiciousLogin)
+    assert (alert.payload.device_id, alert.payload.evidence["known_devices"]) == ("tablet", "2")
+    assert user.feed(login("s3", 2, device_id="phone")).alerts == ()
+    assert user.state.carried == []
+    assert "carried" not in (user.entry or {})
+
+
+def test_a_first_login_from_a_new_device_alerts_when_only_carried_ones_are_known() -> None:
+    user = carried_user()
+    new = login("s1", device_id="tablet")
+    (alert,) = user.feed(new).alerts
+    assert isinstance(alert.payload, SuspiciousLogin)
+    assert alert.payload.evidence["known_devices"] == "2"
+    # The row says what the log knew (no device before), as a replay of the log rebuilds it.
+    assert not user.state.devices["tablet"].flagged
+    # Replayed: the same alert again, nothing counted twice.
+    assert user.feed(new).alerts == (alert,)
+    assert user.state.devices["tablet"].login_count == 1
+
+
+def test_the_rows_do_not_depend_on_the_carried_devices() -> None:
+    history = [
+        login("s1", 0, device_id="laptop"),
+        login("s2", 1, device_id="tablet"),
+        login("s3", 2, device_id="phone"),
+        event("auth.logout", 3, session_id="s2"),
+        login("s4", 4, device_id="watch"),
+    ]
+    carried, fresh = carried_user(), User()
+    for item in history:
+        carried.feed(item)
+        fresh.feed(item)
+    assert carried.state.devices == fresh.state.devices
+    assert carried.state.sessions == fresh.state.sessions
+
+
+def test_carried_devices_are_forgotten_first_when_the_list_is_full() -> None:
+    user = carried_user()
+    user.feed(login("s1", 0, device_id="a"))  # a, phone, laptop: MAX_DEVICES
+    assert user.state.carried == ["phone", "laptop"]
+    user.feed(login("s2", 1, device_id="b"))
+    assert user.state.carried == ["phone"]
+    user.feed(login("s3", 2, device_id="c"))
+    assert (set(user.state.devices), user.state.carried) == ({"a", "b", "c"}, [])
+
+
+def test_a_malformed_old_entry_carries_over_what_it_can() -> None:
+    legacy = {"devices": [["ok", "id", False], [], "x", [7], ["ok", "again"], ["", "e"]]}
+    assert carried_over("u1", legacy, MAX_DEVICES).carried == ["ok"]
+    assert carried_over("u1", {"devices": "nope"}, MAX_DEVICES).carried == []
+    assert carried_over("u1", None, MAX_DEVICES) == UserSessions("u1")
