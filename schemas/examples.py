@@ -148,6 +148,19 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "channel": "email",
         "reason": "mailbox full",
     },
+    "suppression.reported": {
+        "user_id": "usr_42",
+        "notification_id": "ntf_7",
+        "channel": "email",
+        "problem": "hard_bounce",
+        "reason": "550 5.1.1 mailbox does not exist",
+    },
+    "suppression.lifted": {
+        "user_id": "usr_42",
+        "channel": "email",
+        "address": "ada@example.com",
+        "reason": "lifted via the API",
+    },
 }
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import faust
 from mode import Service
 
+from agents.deliverability.pipeline import AGENT_NAME as REPORTS_AGENT
+from agents.deliverability.pipeline import register_deliverability
 from agents.dispatch.pipeline import DISPATCH_AGENT, register_dispatch
 from agents.metrics.pipeline import register_metrics
 from agents.orders.pipeline import AGENT_NAME as ORDERS_AGENT
@@ -51,6 +53,7 @@ from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
 from streams.stores.session_store import SessionStore
+from streams.stores.suppression_store import SuppressionStore
 from streams.structured_logs import logging_config
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,7 @@ READY_MESSAGE = "tributary worker ready"
 class StoreService(Service):
     """Owns the PostgreSQL engine for the lifetime of the worker."""
 
-    def __init__(self, store: OrderStore | DeliveryStore | SessionStore) -> None:
+    def __init__(self, store: OrderStore | DeliveryStore | SessionStore | SuppressionStore) -> None:
         super().__init__()
         self.store = store
 
@@ -91,6 +94,7 @@ def build_app(
     blocks: BlockStore,
     deliveries: DeliveryStore,
     sessions: SessionStore,
+    suppressions: SuppressionStore,
 ) -> faust.App:
     app = create_faust_app(settings)
     catalog = topic_catalog(settings)
@@ -117,8 +121,10 @@ def build_app(
     metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
     metrics.registry.register(BreakerCollector(dispatch.clients.breakers))
     notifications = register_notifications(
-        app, catalog, worker, settings.notifications, codec=codec
+        app, catalog, worker, settings.notifications, suppressions, codec=codec
     )
+    deliverability = register_deliverability(app, catalog, worker, codec=codec)
+    metrics.track_stats(REPORTS_AGENT, deliverability.reporter.stats)
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
     watchdog = watch_for_stalls(app, worker, on_restart=metrics.stall_recoveries.inc)
@@ -161,13 +167,14 @@ def run(settings: WorkerProcessSettings) -> None:
     blocks = BlockStore.from_settings(settings.redis, settings.topic_prefix)
     deliveries = DeliveryStore.from_settings(settings.database)
     sessions = SessionStore.from_settings(settings.database)
-    app = build_app(settings, store, codec, blocks, deliveries, sessions)
+    suppressions = SuppressionStore.from_settings(settings.database)
+    app = build_app(settings, store, codec, blocks, deliveries, sessions, suppressions)
     catalog = topic_catalog(settings)
     topics = catalog.all() + changelog_specs(app, settings.kafka)
     topics += internal_topics(catalog, settings.worker.app_id)
     loop.run_until_complete(ensure_topics(settings.kafka, topics))
     services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
-    services.append(StoreService(sessions))
+    services += [StoreService(sessions), StoreService(suppressions)]
     worker = TributaryWorker(
         app,
         *services,

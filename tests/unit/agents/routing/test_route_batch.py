@@ -16,6 +16,7 @@ from agents.routing.route_batch import (
     RELEASE_HEADER,
     RouteBatch,
     RouteSinks,
+    SuppressionFeed,
 )
 from agents.routing.router import Router
 from agents.routing.rules import RULES
@@ -24,6 +25,7 @@ from schemas.notifications import (
     NotificationRequestEvent,
     NotificationStatusEvent,
 )
+from schemas.suppressions import SuppressionEvent
 from schemas.users import UserEvent
 from streams.kafka.wire import decode, encode
 from streams.runtime import SourceRecord
@@ -37,10 +39,11 @@ from tests.unit.agents.notification_factories import (
     user_created,
     user_event,
 )
-from tests.unit.fakes import FakeSink
+from tests.unit.fakes import FakeSink, FakeSuppressionStore
 
 USERS, AUTH, ORDERS = "users.events", "auth.events", "orders.events"
 REQUESTS = "notifications.requests"
+SUPPRESSIONS = "notifications.suppressions"
 
 
 @dataclass
@@ -87,12 +90,16 @@ class Rig:
         self.dispatch = FakeSink(log=self.log, name="dispatch")
         self.status, self.requests, self.dead_letters = FakeSink(), FakeSink(), FakeSink()
         self.users_dead_letters = FakeSink()
+        self.suppressions = Table(self.log, "suppressions")
+        self.suppression_store = FakeSuppressionStore(log=self.log)
+        self.suppression_dead_letters = FakeSink()
         self.sinks = RouteSinks(
             dispatch=self.dispatch,
             status=self.status,
             requests=self.requests,
             request_dead_letters=self.dead_letters,
             user_dead_letters=self.users_dead_letters,
+            suppression_dead_letters=self.suppression_dead_letters,
         )
         self.batch: RouteBatch[Item] = RouteBatch(
             router=routes or without_user_rules(),
@@ -103,6 +110,12 @@ class Rig:
             contacts=self.contacts,
             routing=self.routing,
             deferred=self.deferred,
+            suppressions=SuppressionFeed(
+                topic=SUPPRESSIONS,
+                decode=lambda raw: decode(raw, SuppressionEvent),
+                table=self.suppressions,
+                store=self.suppression_store,
+            ),
             sinks=self.sinks,
             describe=lambda i: i.record,
             release_of=lambda i: i.release,
