@@ -16,6 +16,7 @@ from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
 from streams.stores.rate_limiter import RateLimiter
 from streams.stores.session_store import SessionStore
+from streams.stores.suppression_store import SuppressionStore
 from streams.stores.webhook_ledger import WebhookLedger
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ LEDGER = web.AppKey("ledger", WebhookLedger)
 ORDER_STORE = web.AppKey("order_store", OrderStore)
 DELIVERY_STORE = web.AppKey("delivery_store", DeliveryStore)
 SESSION_STORE = web.AppKey("session_store", SessionStore)
+SUPPRESSION_STORE = web.AppKey("suppression_store", SuppressionStore)
 CODEC = web.AppKey("codec", AppCodec)
 # Share one Redis client, which the block store owns (and closes).
 BLOCK_STORE = web.AppKey("block_store", BlockStore)

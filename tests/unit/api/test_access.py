@@ -27,6 +27,8 @@ EXPECTED = {
     ("GET", "/v1/stats/delivery"): "stats:read",
     ("GET", "/v1/rate-limits/check"): "ratelimits:check",
     ("DELETE", "/v1/rate-limits/blocks/{kind}/{id}"): "operator",
+    ("GET", "/v1/suppressions"): "operator",
+    ("DELETE", "/v1/suppressions/{channel}/{address}"): "operator",
     ("GET", "/metrics"): "operator",
     ("POST", "/v1/webhooks/orders"): "signed-webhook",
     ("POST", "/v1/webhooks/users"): "signed-webhook",
