@@ -146,24 +146,20 @@ def with_fallbacks(
     planned: list[Planned],
     suppressions: UserSuppressions,
 ) -> list[Planned]:
-    """`planned`, plus for a critical notification whose address is suppressed the first channel
-    of `CRITICAL_FALLBACK` the user can be reached on that it does not use already (the
-    suppressed one is still recorded as suppressed)."""
+    """`planned`, plus, for a critical notification that would reach the user nowhere because
+    its address is suppressed, the first channel of `CRITICAL_FALLBACK` the user can be reached
+    on at an address not suppressed (the suppressed one is still recorded as suppressed)."""
     if request.category != "critical":
         return planned
-    result = list(planned)
-    used = {item.channel for item in planned}
-    for item in planned:
-        if item.blocked is not None or suppressions.held(item.channel, item.recipient) is None:
-            continue
-        for channel in CRITICAL_FALLBACK:
-            recipient = contact.recipient(channel)
-            if channel in used or recipient is None or suppressions.held(channel, recipient):
-                continue
-            result.append(Planned(channel, channel_id(request, rule, channel), recipient))
-            used.add(channel)
-            break
-    return result
+    held = [p for p in planned if suppressions.held(p.channel, p.recipient) is not None]
+    reaches = [p for p in planned if p.recipient and p.blocked is None and p not in held]
+    if not held or reaches:
+        return planned
+    for channel in CRITICAL_FALLBACK:
+        recipient = contact.recipient(channel)
+        if recipient is not None and suppressions.held(channel, recipient) is None:
+            return [*planned, Planned(channel, channel_id(request, rule, channel), recipient)]
+    return planned
 
 
 @dataclass(frozen=True, slots=True)
