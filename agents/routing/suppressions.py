@@ -30,6 +30,7 @@ from schemas.suppressions import (
     SuppressionLifted,
     SuppressionReported,
 )
+from streams.redaction import redact
 from streams.settings import NotificationSettings
 from streams.stores.suppression_store import SuppressionRow, suppression_id
 
@@ -170,7 +171,7 @@ def suppression_rows(user_id: str, state: UserSuppressions) -> list[SuppressionR
                 address=entry.address,
                 user_id=user_id,
                 kind=entry.kind,
-                reason=entry.reason,
+                reason=redact(entry.reason),  # provider text may echo addresses
                 notification_id=entry.notification_id,
                 suppressed_at=datetime.fromtimestamp(entry.since_s, UTC),
                 soft_bounces=len(entry.soft_bounces),
