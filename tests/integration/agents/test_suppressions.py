@@ -375,3 +375,32 @@ async def test_a_new_email_notifies_both_addresses_and_no_contact_change_none(
     # Routed in order on the user's partition: the update before is decided by now.
     assert await deliveries.get(notification_id(unchanged, rule)) is None
     assert await sandbox_messages(sandbox.http_url, notification_id(unchanged, rule)) == []
+
+
+async def test_a_user_who_moves_to_a_new_address_is_not_held_by_the_old_one(
+    worker: WorkerProcess,
+    producer: AIOKafkaProducer,
+    worker_settings: Settings,
+    deliveries: DeliveryStore,
+    api_url: str,
+    http: aiohttp.ClientSession,
+    sandbox: SandboxProcess,
+) -> None:
+    old = f"{uuid.uuid4().hex[:10]}@bounce.test"
+    new = f"{uuid.uuid4().hex[:10]}@example.net"
+    user = User(producer, worker_settings, email=old)
+    await suppressed_on_welcome(user, "bounced", deliveries, http, api_url, worker)
+    moved = await user.user("user.updated", email=new)
+    rule = "user-updated-profile-notice"
+    # The notice goes to the new address; its copy to the old one is held there.
+    sent = {"sent", "delivered"}
+    await delivery_in(deliveries, notification_id(moved, rule), sent, worker, "new")
+    await delivery_in(
+        deliveries, notification_id(moved, rule, PREVIOUS_EMAIL), {"suppressed"}, worker, "old"
+    )
+    paid = await user.order("order.paid")
+    nid = notification_id(paid, "order-paid-confirmation")
+    await delivery_in(deliveries, nid, {"sent", "delivered"}, worker, "sent to the new address")
+    (message,) = await sandbox_messages(sandbox.http_url, nid)
+    assert message["recipient"] == new
+    assert await listed(http, api_url, "email", old)  # the old address stays suppressed
