@@ -1,11 +1,12 @@
 """Wiring of notification routing into a Faust app: request_notifications, route_notifications.
 
 request_notifications reads auth and orders events and writes requests to
-`notifications.requests`, keyed by user id. route_notifications reads `users.events` and
-`notifications.requests` in ONE agent: both are keyed by user id with the same partition count,
-so a user's contact updates, the requests its own events cause (routed in place) and the
-requests from other families reach the same agent instance, in order per topic, next to its
-tables (`contacts`, `notification_routing` by user id; `notification_deferrals` by
+`notifications.requests`, keyed by user id. route_notifications reads `users.events`,
+`notifications.requests` and `notifications.suppressions` in ONE agent: all are keyed by user id
+with the same partition count, so a user's contact updates, the requests its own events cause
+(routed in place), the requests from other families and the reports on the user's addresses
+reach the same agent instance, in order per topic, next to its tables (`contacts`,
+`notification_routing`, `notification_suppressions` by user id; `notification_deferrals` by
 notification id, written in the user's partition). A timer releases due deferrals by sending
 their request record again (see `agents.routing.route_batch`). Logic lives in the modules it
 imports.

@@ -5,7 +5,10 @@
 by user id already, are turned into requests and routed in place (no hop through
 `notifications.requests`: a user.created is one consumed record, not three); requests are routed
 (see `notification_routing`) into dispatches, status events, deferrals; deferred requests are
-released by sending their record again with a `tributary.release` header naming the id released.
+released by sending their record again with a `tributary.release` header naming the id released;
+`notifications.suppressions` events (bounce and complaint reports, operators' lifts) fold into the
+user's suppressed addresses (`notification_suppressions`, see `agents.routing.suppressions`),
+which every batch that touched them rewrites in PostgreSQL, after its sends and table writes.
 
 Order within a batch, for at-least-once without loss: events are folded against an in-memory
 overlay of the tables (so later events of the batch see earlier ones), then every output record

@@ -2,7 +2,8 @@
 
 Given a request, the user's contact record, the user's routing state and the time, `route`
 decides for each channel the rule (or the request) calls for: dispatch it now (rendered), defer
-it (quiet hours), or suppress it (opted out, throttled, no contact point), with the reason on a
+it (quiet hours), or suppress it (opted out, throttled, no contact point, an address that
+bounced or drew a complaint: `agents.routing.suppressions`), with the reason on a
 status event, so that "why did I not get it" always has an answer. Critical notifications skip
 preferences, quiet hours and throttles. Nothing here touches Kafka or a table: the caller applies
 the returned state and deferrals and publishes the events.
@@ -113,7 +114,8 @@ def _choices(
 def plan(
     request: NotificationRequested, rule: NotificationRule | None, contact: Contact
 ) -> list[Planned]:
-    """The notifications of `request` for this contact: at most one per channel choice."""
+    """The notifications of `request` for this contact: at most one per channel choice, plus,
+    for a rule that asks for it, a copy to the email address the user had before the event."""
     critical = request.category == "critical"
     planned: list[Planned] = []
     for choice in _choices(request, rule, contact):
