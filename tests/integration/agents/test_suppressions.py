@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from agents.routing.router import PREVIOUS_EMAIL
 from agents.routing.rules import channel_notification_id
 from schemas.auth import AuthEvent
+from schemas.notifications import NotificationReceiptEvent
 from schemas.orders import OrderEvent
 from schemas.users import UserEvent
 from streams.kafka.wire import encode
@@ -404,3 +405,65 @@ async def test_a_user_who_moves_to_a_new_address_is_not_held_by_the_old_one(
     (message,) = await sandbox_messages(sandbox.http_url, nid)
     assert message["recipient"] == new
     assert await listed(http, api_url, "email", old)  # the old address stays suppressed
+
+
+async def soft_bounce(
+    producer: AIOKafkaProducer, settings: Settings, delivered: DeliveryRow
+) -> None:
+    """A provider's late "mailbox full" bounce of a delivered message, as the API would put it
+    on `notifications.receipts` (naming the message the provider was sent)."""
+    assert delivered.provider is not None
+    assert delivered.provider_message_id is not None
+    receipt = NotificationReceiptEvent.model_validate(
+        _envelope(
+            "notification.receipt-received",
+            {
+                "notification_id": delivered.notification_id,
+                "provider": delivered.provider,
+                "provider_message_id": delivered.provider_message_id,
+                "state": "bounced",
+                "channel": "email",
+                "reason": "452 4.2.2 mailbox full",
+            },
+        )
+    )
+    topic = topic_catalog(settings).for_topic("notifications.receipts").name
+    await producer.send_and_wait(topic, encode(receipt), key=delivered.notification_id.encode())
+
+
+async def test_three_soft_bounces_suppress_the_address(
+    worker: WorkerProcess,
+    producer: AIOKafkaProducer,
+    worker_settings: Settings,
+    deliveries: DeliveryStore,
+    api_url: str,
+    http: aiohttp.ClientSession,
+) -> None:
+    address = f"{uuid.uuid4().hex[:10]}@example.com"
+    user = User(producer, worker_settings, email=address)
+    await user.created()
+    sent = []
+    for _ in range(3):
+        paid = await user.order("order.paid")
+        nid = notification_id(paid, "order-paid-confirmation")
+        sent.append(await delivery_in(deliveries, nid, {"delivered"}, worker, "delivered"))
+    for delivered in sent[:2]:
+        await soft_bounce(producer, worker_settings, delivered)
+        await delivery_in(deliveries, delivered.notification_id, {"bounced"}, worker, "soft")
+    # Two soft bounces hold nothing: the next one goes.
+    refunded = await user.order("order.refunded")
+    nid = notification_id(refunded, "order-refunded")
+    await delivery_in(deliveries, nid, {"delivered"}, worker, "still delivered")
+    await soft_bounce(producer, worker_settings, sent[2])
+    found = await suppression_of(http, api_url, "email", address, worker)
+    assert (found["kind"], found["soft_bounces"], found["notification_id"]) == (
+        "bounced",
+        3,
+        sent[2].notification_id,
+    )
+    assert found["reason"] == "452 4.2.2 mailbox full"
+    again = await user.order("order.refunded")
+    row = await delivery_in(
+        deliveries, notification_id(again, "order-refunded"), {"suppressed"}, worker, "held"
+    )
+    assert row.reason == found["status_reason"]
