@@ -41,6 +41,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "locale": "fr-FR",
         "time_zone": "Europe/Paris",
         "push_token": "fcm-token-42",
+        "name": "Ada Lovelace",
     },
     "user.verified": {"user_id": "usr_42", "contact": "phone"},
     "user.updated": {
@@ -51,6 +52,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "locale": "en-GB",
         "time_zone": "Europe/London",
         "push_token": "fcm-token-43",
+        "name": "Ada King",
     },
     "user.preferences-updated": {
         "user_id": "usr_42",

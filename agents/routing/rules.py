@@ -68,7 +68,7 @@ RULES: tuple[NotificationRule, ...] = (
         "profile-updated",
         "account",
         _EMAIL,
-        only_if_changed=("email", "phone"),
+        only_if_changed=("email", "phone", "name"),
         to_previous_email=True,
     ),
     NotificationRule(

@@ -358,21 +358,25 @@ async def test_a_new_email_notifies_both_addresses_and_no_contact_change_none(
 ) -> None:
     old = f"{uuid.uuid4().hex[:10]}@example.com"
     new = f"{uuid.uuid4().hex[:10]}@example.org"
-    user = User(producer, worker_settings, email=old)
+    user = User(producer, worker_settings, email=old, name="Ada Lovelace")
     await user.created()
     rule = "user-updated-profile-notice"
-    unchanged = await user.user("user.updated", locale="en-GB", email=old)
+    unchanged = await user.user("user.updated", locale="en-GB", email=old, name="Ada Lovelace")
     changed = await user.user("user.updated", email=new)
+    renamed = await user.user("user.updated", name="Ada King")
     to_new = notification_id(changed, rule)
     to_old = notification_id(changed, rule, PREVIOUS_EMAIL)
-    for nid in (to_new, to_old):
+    to_renamed = notification_id(renamed, rule)
+    for nid in (to_new, to_old, to_renamed):
         await delivery_in(deliveries, nid, {"sent", "delivered"}, worker, "profile notice")
     recipients = [
         message["recipient"]
-        for nid in (to_new, to_old)
+        for nid in (to_new, to_old, to_renamed)
         for message in await sandbox_messages(sandbox.http_url, nid)
     ]
-    assert recipients == [new, old]
+    assert recipients == [new, old, new]
+    # A name change alone has no previous address to tell.
+    assert await deliveries.get(notification_id(renamed, rule, PREVIOUS_EMAIL)) is None
     # Routed in order on the user's partition: the update before is decided by now.
     assert await deliveries.get(notification_id(unchanged, rule)) is None
     assert await sandbox_messages(sandbox.http_url, notification_id(unchanged, rule)) == []

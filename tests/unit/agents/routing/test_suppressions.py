@@ -273,6 +273,13 @@ def test_the_notice_is_asked_only_when_email_or_phone_change() -> None:
     assert changed_fields(rule, _updated(phone="+33700000000").payload, before) == ["phone"]
     assert changed_fields(rule, _updated(phone_removed=True).payload, before) == ["phone"]
     assert changed_fields(rule, _updated(phone_removed=True).payload, contact(phone=None)) == []
+    named = contact(name="Ada Lovelace")
+    assert changed_fields(rule, _updated(name="Ada Lovelace").payload, named) == []
+    assert changed_fields(rule, _updated(name="Ada King").payload, named) == ["name"]
+    assert changed_fields(rule, _updated(name="Ada King", email="a@b.example").payload, named) == [
+        "email",
+        "name",
+    ]
     assert requests_for(_updated(locale="en-GB", time_zone="UTC"), now=NOON, previous=before) == []
     assert requests_for(_updated(email="ada@example.com"), now=NOON, previous=before) == []
 
