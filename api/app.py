@@ -22,6 +22,7 @@ from api import (
     receipts,
     schema_registry,
     sessions,
+    suppressions,
     webhooks,
 )
 from api.access import KeyVerifier, access_middleware
@@ -41,6 +42,7 @@ from api.keys import (
     REGISTRY_VIEWS,
     SESSION_STORE,
     SETTINGS,
+    SUPPRESSION_STORE,
 )
 from api.metrics import ApiMetrics, metrics_middleware
 from api.problems import problem_middleware
@@ -59,6 +61,7 @@ from streams.stores.order_store import OrderStore
 from streams.stores.provider_store import ProviderStore
 from streams.stores.rate_limiter import RateLimiter
 from streams.stores.session_store import SessionStore
+from streams.stores.suppression_store import SuppressionStore
 from streams.stores.webhook_ledger import WebhookLedger
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app[DELIVERY_STORE] = DeliveryStore.from_settings(settings.database)
     app[SESSION_STORE] = SessionStore.from_settings(settings.database)
     app[PROVIDER_STORE] = ProviderStore.from_settings(settings.database)
+    app[SUPPRESSION_STORE] = SuppressionStore.from_settings(settings.database)
     app[CODEC] = AppCodec.from_settings(settings)
     app[BLOCK_STORE] = BlockStore.from_settings(settings.redis, settings.topic_prefix)
     app[RATE_LIMITER] = RateLimiter(
@@ -108,6 +112,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app.cleanup_ctx.append(_delivery_store_lifetime)
     app.cleanup_ctx.append(_session_store_lifetime)
     app.cleanup_ctx.append(_provider_store_lifetime)
+    app.cleanup_ctx.append(_suppression_store_lifetime)
     app[KEY_VERIFIER] = KeyVerifier(
         ApiKeyStore.from_settings(settings.database),
         settings.api.key_cache_s,
@@ -124,6 +129,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app.add_routes(notifications.routes())
     app.add_routes(sessions.routes())
     app.add_routes(providers.routes())
+    app.add_routes(suppressions.routes())
     app.add_routes(health.routes())
     app.add_routes(openapi.routes())
     app.add_routes([web.get("/metrics", metrics.serve_metrics)])
@@ -173,6 +179,11 @@ async def _session_store_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _provider_store_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[PROVIDER_STORE].close()
+
+
+async def _suppression_store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[SUPPRESSION_STORE].close()
 
 
 async def _key_store_lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -17,6 +17,7 @@ from streams.stores.order_store import OrderStore
 from streams.stores.provider_store import ProviderStore
 from streams.stores.rate_limiter import RateLimiter
 from streams.stores.session_store import SessionStore
+from streams.stores.suppression_store import SuppressionStore
 from streams.stores.webhook_ledger import WebhookLedger
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ ORDER_STORE = web.AppKey("order_store", OrderStore)
 DELIVERY_STORE = web.AppKey("delivery_store", DeliveryStore)
 SESSION_STORE = web.AppKey("session_store", SessionStore)
 PROVIDER_STORE = web.AppKey("provider_store", ProviderStore)
+SUPPRESSION_STORE = web.AppKey("suppression_store", SuppressionStore)
 CODEC = web.AppKey("codec", AppCodec)
 # Share one Redis client, which the block store owns (and closes).
 BLOCK_STORE = web.AppKey("block_store", BlockStore)

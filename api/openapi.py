@@ -427,6 +427,70 @@ def _providers() -> Json:
     }
 
 
+def _suppressions() -> Json:
+    channel = {"enum": sorted(Channel.__args__)}  # type: ignore[attr-defined]
+    address = {"type": "string", "minLength": 1, "maxLength": 4096}
+    item = {
+        "type": "object",
+        "required": ["channel", "address", "user_id", "kind", "suppressed_at", "status_reason"],
+        "properties": {
+            "channel": channel,
+            "address": {"type": "string"},
+            "user_id": {"type": "string"},
+            "kind": {"enum": ["bounced", "complained"]},
+            "reason": {"type": ["string", "null"]},
+            "notification_id": {"type": ["string", "null"]},
+            "suppressed_at": {"type": "string", "format": "date-time"},
+            "soft_bounces": {"type": "integer"},
+            "status_reason": {"type": "string"},
+        },
+    }
+    page = {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": item},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+    lift = _keyed(
+        "operator",
+        "Lift an address's suppression: suppression.lifted events, answered once Kafka "
+        "acknowledged them (the worker applies them when it reads them)",
+        {"description": "unused"},
+        parameters=[
+            _param("channel", "path", channel),
+            _param("address", "path", address),
+            _param("Idempotency-Key", "header", {"type": "string"}),
+        ],
+        **{
+            "404": _problem("No suppression of that address"),
+            "422": _problem("channel or address is invalid; it is named"),
+            "503": _problem("Kafka or PostgreSQL unavailable", ("Retry-After",)),
+        },
+    )
+    responses = lift["responses"]
+    responses["204"] = {"description": "Lifted (on notifications.suppressions, acknowledged)"}
+    del responses["200"]
+    return {
+        "/v1/suppressions": {
+            "get": _keyed(
+                "operator",
+                "Suppressed addresses (bounced, complained), newest first, keyset-paginated",
+                _json(page, "One page"),
+                parameters=[
+                    _param("channel", "query", channel),
+                    _param("address", "query", address),
+                    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    _param("cursor", "query", {"type": "string"}),
+                ],
+                **{"422": _problem("A query parameter is invalid; it is named")},
+            )
+        },
+        "/v1/suppressions/{channel}/{address}": {"delete": lift},
+    }
+
+
 def _writes() -> Json:
     paths: Json = {}
     signature_headers = [
@@ -540,6 +604,7 @@ def document() -> Json:
         | _order_reads()
         | _sessions()
         | _providers()
+        | _suppressions()
         | _writes()
         | _operations()
         | _registry(),

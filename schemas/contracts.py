@@ -29,6 +29,7 @@ from schemas.notifications import (
     NotificationStatusEvent,
 )
 from schemas.orders import ORDER_EVENT_TYPES, Order, OrderEvent, OrderWebhook
+from schemas.suppressions import SUPPRESSION_PAYLOADS, SuppressionEvent
 from schemas.users import USER_PAYLOADS, UserEvent, UserWebhook
 
 EventT = TypeVar("EventT", bound=BaseModel)
@@ -172,6 +173,15 @@ CONTRACTS: tuple[Contract[Any], ...] = (
         namespace="io.tributary.events.notifications",
         payload_models=NOTIFICATION_RECEIPT_PAYLOADS,
         key=lambda event: event.payload.notification_id,
+    ),
+    Contract(
+        family="notification-suppressions",
+        topic="notifications.suppressions",
+        event_model=SuppressionEvent,
+        namespace="io.tributary.events.notifications",
+        payload_models=SUPPRESSION_PAYLOADS,
+        # By user: the router keeps a user's suppressed addresses beside the user's contacts.
+        key=lambda event: event.payload.user_id,
     ),
 )
 

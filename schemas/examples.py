@@ -41,6 +41,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "locale": "fr-FR",
         "time_zone": "Europe/Paris",
         "push_token": "fcm-token-42",
+        "name": "Ada Lovelace",
     },
     "user.verified": {"user_id": "usr_42", "contact": "phone"},
     "user.updated": {
@@ -51,6 +52,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "locale": "en-GB",
         "time_zone": "Europe/London",
         "push_token": "fcm-token-43",
+        "name": "Ada King",
     },
     "user.preferences-updated": {
         "user_id": "usr_42",
@@ -147,6 +149,19 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "user_id": "usr_42",
         "channel": "email",
         "reason": "mailbox full",
+    },
+    "suppression.reported": {
+        "user_id": "usr_42",
+        "notification_id": "ntf_7",
+        "channel": "email",
+        "problem": "hard_bounce",
+        "reason": "550 5.1.1 mailbox does not exist",
+    },
+    "suppression.lifted": {
+        "user_id": "usr_42",
+        "channel": "email",
+        "address": "ada@example.com",
+        "reason": "lifted via the API",
     },
 }
 

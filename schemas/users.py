@@ -53,6 +53,8 @@ Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 Locale = Annotated[str, Field(max_length=35, pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")]
 # A push device token (FCM registration token or similar), opaque to us.
 PushToken = Annotated[str, Field(min_length=1, max_length=4096)]
+# How the user is addressed (a display name), as the identity platform holds it.
+DisplayName = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 @cache
@@ -92,6 +94,7 @@ class UserCreated(Contract):
     locale: Locale
     time_zone: TimeZone
     push_token: PushToken | None = None
+    name: DisplayName | None = None
 
 
 class UserVerified(Contract):
@@ -110,12 +113,13 @@ class UserUpdated(Contract):
     locale: Locale | None = None
     time_zone: TimeZone | None = None
     push_token: PushToken | None = None
+    name: DisplayName | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> UserUpdated:
         if self.phone is not None and self.phone_removed:
             raise ValueError("phone and phone_removed contradict each other")
-        changes = (self.email, self.phone, self.locale, self.time_zone, self.push_token)
+        changes = (self.email, self.phone, self.locale, self.time_zone, self.push_token, self.name)
         if all(change is None for change in changes) and not self.phone_removed:
             raise ValueError("a user.updated event must change at least one field")
         return self

@@ -33,6 +33,8 @@ class Contact(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     user_id: str
+    # How the user is addressed; kept to tell whether an update changed it.
+    name: str | None = None
     email: str | None = None
     phone: str | None = None
     push_token: str | None = None
@@ -82,6 +84,7 @@ def fold_contact(contact: Contact | None, event: UserEvent) -> Contact | None:
             "locale": payload.locale,
             "time_zone": payload.time_zone,
             "push_token": payload.push_token,
+            "name": payload.name,
         }
     elif isinstance(payload, UserUpdated):
         changes = _updated_fields(payload)
@@ -95,7 +98,7 @@ def fold_contact(contact: Contact | None, event: UserEvent) -> Contact | None:
 def _updated_fields(payload: UserUpdated) -> dict[str, Any]:
     changes: dict[str, Any] = {
         name: value
-        for name in ("email", "phone", "locale", "time_zone", "push_token")
+        for name in ("email", "phone", "locale", "time_zone", "push_token", "name")
         if (value := getattr(payload, name)) is not None
     }
     if payload.phone_removed:

@@ -1,11 +1,12 @@
 """Wiring of notification routing into a Faust app: request_notifications, route_notifications.
 
 request_notifications reads auth and orders events and writes requests to
-`notifications.requests`, keyed by user id. route_notifications reads `users.events` and
-`notifications.requests` in ONE agent: both are keyed by user id with the same partition count,
-so a user's contact updates, the requests its own events cause (routed in place) and the
-requests from other families reach the same agent instance, in order per topic, next to its
-tables (`contacts`, `notification_routing` by user id; `notification_deferrals` by
+`notifications.requests`, keyed by user id. route_notifications reads `users.events`,
+`notifications.requests` and `notifications.suppressions` in ONE agent: all are keyed by user id
+with the same partition count, so a user's contact updates, the requests its own events cause
+(routed in place), the requests from other families and the reports on the user's addresses
+reach the same agent instance, in order per topic, next to its tables (`contacts`,
+`notification_routing`, `notification_suppressions` by user id; `notification_deferrals` by
 notification id, written in the user's partition). A timer releases due deferrals by sending
 their request record again (see `agents.routing.route_batch`). Logic lives in the modules it
 imports.
@@ -31,6 +32,8 @@ from agents.routing.route_batch import (
     RELEASE_HEADER,
     RouteBatch,
     RouteSinks,
+    SuppressionFeed,
+    SuppressionSink,
     release_record,
 )
 from agents.routing.router import Router
@@ -38,6 +41,7 @@ from agents.routing.rules import CausingEvent
 from schemas.auth import AuthEvent
 from schemas.notifications import NotificationRequestEvent
 from schemas.orders import OrderEvent
+from schemas.suppressions import SuppressionEvent
 from schemas.users import UserEvent
 from streams.errors import RetriableError
 from streams.kafka.catalog import TopicCatalog
@@ -59,6 +63,7 @@ ROUTE_AGENT = "route_notifications"
 CONTACTS_TABLE = "contacts"
 ROUTING_TABLE = "notification_routing"
 DEFERRED_TABLE = "notification_deferrals"
+SUPPRESSIONS_TABLE = "notification_suppressions"
 # A released record not yet routed is sent again after this long (its first send was lost).
 RELEASE_AGAIN_S = 30.0
 
@@ -100,6 +105,7 @@ def register_notifications(
     catalog: TopicCatalog,
     worker: WorkerSettings,
     notifications: NotificationSettings,
+    suppression_store: SuppressionSink,
     *,
     codec: WireCodec | None = None,
     renderer: TemplateRenderer | None = None,
@@ -110,6 +116,7 @@ def register_notifications(
         catalog.for_topic(t) for t in ("users.events", "auth.events", "orders.events")
     )
     requests = catalog.for_topic("notifications.requests")
+    suppressions_spec = catalog.for_topic("notifications.suppressions")
     decoders: dict[str, Callable[[bytes | None], CausingEvent]] = {
         auth.name: lambda raw: wire.decode(raw, AuthEvent),
         orders.name: lambda raw: wire.decode(raw, OrderEvent),
@@ -134,6 +141,7 @@ def register_notifications(
         app, ROUTING_TABLE, partitions, "Routed ids, send times, deferrals by user id."
     )
     deferred = _table(app, DEFERRED_TABLE, partitions, "Deferred notifications by notification id.")
+    suppressions = _table(app, SUPPRESSIONS_TABLE, partitions, "Suppressed addresses by user id.")
     router: RouteBatch[EventT[bytes]] = RouteBatch(
         router=Router(
             notifications,
@@ -146,6 +154,12 @@ def register_notifications(
         contacts=contacts,
         routing=routing,
         deferred=deferred,
+        suppressions=SuppressionFeed(
+            topic=suppressions_spec.name,
+            decode=lambda raw: wire.decode(raw, SuppressionEvent),
+            table=suppressions,
+            store=suppression_store,
+        ),
         sinks=RouteSinks(
             dispatch=TopicPublisher(
                 raw_topic(app, catalog.for_topic("notifications.dispatch").name)
@@ -156,6 +170,9 @@ def register_notifications(
                 raw_topic(app, catalog.dead_letters(requests).name)
             ),
             user_dead_letters=TopicPublisher(raw_topic(app, catalog.dead_letters(users).name)),
+            suppression_dead_letters=TopicPublisher(
+                raw_topic(app, catalog.dead_letters(suppressions_spec).name)
+            ),
         ),
         describe=describe_event,
         release_of=release_header,
@@ -167,9 +184,8 @@ def register_notifications(
     request_agent = batch_agent(
         app, raw_topic(app, auth.name, orders.name), REQUEST_AGENT, requester.process, size
     )
-    route_agent = batch_agent(
-        app, raw_topic(app, users.name, requests.name), ROUTE_AGENT, router.process, size
-    )
+    route_source = raw_topic(app, users.name, requests.name, suppressions_spec.name)
+    route_agent = batch_agent(app, route_source, ROUTE_AGENT, router.process, size)
     releases = DeferralReleaser(deferred, requests_out, clock)
     app.timer(notifications.deferral_check_interval_s, name="release_deferred_notifications")(
         releases.release_due

@@ -34,6 +34,9 @@ class RoutingState(BaseModel):
     sends: dict[str, list[float]] = {}
     # Ids this user has in the deferred table.
     deferred: list[str] = []
+    # Notification id -> the address it was dispatched to, as long as the id is in `seen`: a
+    # bounce report names the notification, and the address to suppress is the one it went to.
+    sent_to: dict[str, str] = {}
 
     def to_table(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -53,7 +56,8 @@ class RoutingState(BaseModel):
                 if kept:
                     sends[key] = kept
         seen = {nid: until for nid, until in self.seen.items() if until > now_s}
-        return RoutingState(seen=seen, sends=sends, deferred=list(self.deferred))
+        sent_to = {nid: address for nid, address in self.sent_to.items() if nid in seen}
+        return RoutingState(seen=seen, sends=sends, deferred=list(self.deferred), sent_to=sent_to)
 
 
 class Deferral(BaseModel):

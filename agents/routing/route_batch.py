@@ -5,7 +5,10 @@
 by user id already, are turned into requests and routed in place (no hop through
 `notifications.requests`: a user.created is one consumed record, not three); requests are routed
 (see `notification_routing`) into dispatches, status events, deferrals; deferred requests are
-released by sending their record again with a `tributary.release` header naming the id released.
+released by sending their record again with a `tributary.release` header naming the id released;
+`notifications.suppressions` events (bounce and complaint reports, operators' lifts) fold into the
+user's suppressed addresses (`notification_suppressions`, see `agents.routing.suppressions`),
+which every batch that touched them rewrites in PostgreSQL, after its sends and table writes.
 
 Order within a batch, for at-least-once without loss: events are folded against an in-memory
 overlay of the tables (so later events of the batch see earlier ones), then every output record
@@ -24,7 +27,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -34,15 +37,18 @@ from agents.routing.contacts import Contact, fold_contact
 from agents.routing.policy import Deferral, RoutingState
 from agents.routing.router import Router, Routing, StatusChange, erase_user
 from agents.routing.rules import NOTIFICATION_NAMESPACE, requests_for
+from agents.routing.suppressions import UserSuppressions, fold_suppression, suppression_rows
 from schemas.notifications import (
     NotificationDispatch,
     NotificationDispatchEvent,
     NotificationRequestEvent,
     NotificationStatusEvent,
 )
+from schemas.suppressions import SuppressionEvent
 from schemas.users import UserDeleted, UserEvent
 from streams.errors import PoisonError, RetriableError
 from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
+from streams.stores.suppression_store import SuppressionRow
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,11 @@ class NotificationStats:
     releases: int = 0
     dead_letters: int = 0
     retries: int = 0
+    # `notifications.suppressions` events folded, and bounce reports naming a notification the
+    # router no longer remembers the address of (older than `dedupe_ttl_s`): dropped.
+    suppression_events: int = 0
+    reports_unmatched: int = 0
+    suppression_rows: int = 0
 
 
 async def send_records(
@@ -117,6 +128,22 @@ class RouteSinks:
     requests: RecordSink
     request_dead_letters: RecordSink
     user_dead_letters: RecordSink
+    suppression_dead_letters: RecordSink
+
+
+class SuppressionSink(Protocol):
+    async def replace(self, user_ids: Sequence[str], rows: Sequence[SuppressionRow]) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionFeed:
+    """Deliverability in route_notifications: the `notifications.suppressions` topic, the
+    `notification_suppressions` table (by user id) and its PostgreSQL view."""
+
+    topic: str
+    decode: Callable[[bytes | None], SuppressionEvent]
+    table: Table
+    store: SuppressionSink
 
 
 class RouteBatch(Generic[E]):
@@ -133,6 +160,7 @@ class RouteBatch(Generic[E]):
         contacts: Table,
         routing: Table,
         deferred: Table,
+        suppressions: SuppressionFeed,
         sinks: RouteSinks,
         describe: Callable[[E], SourceRecord],
         release_of: Callable[[E], str | None],
@@ -146,7 +174,8 @@ class RouteBatch(Generic[E]):
         self._decode_user = decode_user
         self._decode_request = decode_request
         self._encode = encode
-        self._tables = (contacts, routing, deferred)
+        self._tables = (contacts, routing, deferred, suppressions.table)
+        self._suppressions = suppressions
         self._sinks = sinks
         self._describe = describe
         self._release_of = release_of
@@ -158,25 +187,29 @@ class RouteBatch(Generic[E]):
 
     async def process(self, batch: Sequence[E]) -> None:
         now = self._clock()
-        contacts, routing, deferred = (_Overlay(table) for table in self._tables)
-        tables = (contacts, routing, deferred)
+        contacts, routing, deferred, suppressions = (_Overlay(table) for table in self._tables)
+        tables = (contacts, routing, deferred, suppressions)
         out = _Outbox()
         for item in batch:
             record = self._describe(item)
             if record.topic == self._users_topic:
                 self._user_event(item, record, tables, out, now)
+            elif record.topic == self._suppressions.topic:
+                self._suppression_event(item, record, tables, out)
             else:
                 self._request(item, record, tables, out, now)
         await self._send(out)
+        rows = self._suppression_rows(suppressions, out.touched_users)
         for table in tables:
             table.flush(self._scope)
+        await self._materialize(out.touched_users, rows)
         self.stats.batches += 1
         self.stats.events += len(batch)
 
     def _user_event(
         self, item: E, record: SourceRecord, tables: _Tables, out: _Outbox, now: datetime
     ) -> None:
-        contacts, routing, deferred = tables
+        contacts, routing, deferred, suppressions = tables
         try:
             event = self._decode_user(record.value)
         except PoisonError as exc:
@@ -195,14 +228,17 @@ class RouteBatch(Generic[E]):
                 deferred.put(nid.encode(), None, item)
             contacts.put(key, None, item)
             routing.put(key, None, item)
+            suppressions.put(key, None, item)
+            out.touched_users.add(user_id)
             return
         assert contact is not None
+        previous = Contact.from_table(before) if before else None
         contacts.put(key, contact.to_table(), item)
         for entry in entries.values():
             if entry.kind == "contact":  # its user can be reached now: route it at once
                 out.releases.append(release_record(entry))
         # After the contact update: the event may be the one that gives the user a contact.
-        for request in requests_for(event, now=now, rules=self._router.rules):
+        for request in requests_for(event, now=now, rules=self._router.rules, previous=previous):
             self.stats.requests += 1
             self._route(item, record, request, self._encode(request), None, tables, out, now)
 
@@ -228,7 +264,7 @@ class RouteBatch(Generic[E]):
         out: _Outbox,
         now: datetime,
     ) -> None:
-        contacts, routing, deferred = tables
+        contacts, routing, deferred, suppressions = tables
         try:
             key = event.payload.user_id.encode()
             contact_value = contacts.get(key)
@@ -244,11 +280,68 @@ class RouteBatch(Generic[E]):
                 deferred=entries,
                 release=release,
                 now=now,
+                suppressions=UserSuppressions.from_table(suppressions.get(key)),
             )
         except PoisonError as exc:
             self._reject(record, exc, out)
             return
         self._apply(item, event, result, routing, deferred, out, now)
+
+    def _suppression_event(
+        self, item: E, record: SourceRecord, tables: _Tables, out: _Outbox
+    ) -> None:
+        """A bounce or complaint report, or an operator's lift, folded into the user's
+        suppressed addresses (the view of the user is rewritten, changed or not: a replay after
+        a crash between the table and the view repairs the view)."""
+        _contacts, routing, _deferred, suppressions = tables
+        try:
+            event = self._suppressions.decode(record.value)
+        except PoisonError as exc:
+            out.suppression_dead_letters.append(set_aside(record, exc))
+            return
+        self.stats.suppression_events += 1
+        user_id = event.payload.user_id
+        key = user_id.encode()
+        current = UserSuppressions.from_table(suppressions.get(key))
+        state = RoutingState.from_table(routing.get(key))
+        folded = fold_suppression(current, state, event, self._router.settings)
+        if folded is None:
+            self.stats.reports_unmatched += 1
+            log.warning(
+                "suppression report %s names notification %s, whose address is not remembered",
+                event.event_id,
+                getattr(event.payload, "notification_id", None),
+            )
+            return
+        if folded != current:
+            suppressions.put(key, folded.to_table() if folded.addresses else None, item)
+        out.touched_users.add(user_id)
+
+    @staticmethod
+    def _suppression_rows(suppressions: _Overlay, user_ids: set[str]) -> list[SuppressionRow]:
+        rows: list[SuppressionRow] = []
+        for user_id in sorted(user_ids):
+            state = UserSuppressions.from_table(suppressions.get(user_id.encode()))
+            rows.extend(suppression_rows(user_id, state))
+        return rows
+
+    async def _materialize(self, user_ids: set[str], rows: list[SuppressionRow]) -> None:
+        """The touched users' rows of the PostgreSQL view: one transaction per batch."""
+        if not user_ids:
+            return
+        users = sorted(user_ids)
+
+        def count_retry(_error: RetriableError, _delay_s: float) -> None:
+            self.stats.retries += 1
+
+        written = await retry_retriable(
+            lambda: self._suppressions.store.replace(users, rows),
+            backoff=self._backoff,
+            what="writing suppressions",
+            sleep=self._sleep,
+            on_retry=count_retry,
+        )
+        self.stats.suppression_rows += written
 
     @staticmethod
     def _reject(record: SourceRecord, exc: PoisonError, out: _Outbox) -> None:
@@ -281,6 +374,11 @@ class RouteBatch(Generic[E]):
             (self._sinks.requests, out.releases, "released requests"),
             (self._sinks.request_dead_letters, out.dead_letters, "request dead letters"),
             (self._sinks.user_dead_letters, out.user_dead_letters, "users dead letters"),
+            (
+                self._sinks.suppression_dead_letters,
+                out.suppression_dead_letters,
+                "suppressions dead letters",
+            ),
         )
         await asyncio.gather(
             *(
@@ -293,7 +391,9 @@ class RouteBatch(Generic[E]):
         self.stats.dispatches += len(out.dispatches)
         self.stats.statuses += len(out.statuses)
         self.stats.releases += len(out.releases)
-        self.stats.dead_letters += len(out.dead_letters) + len(out.user_dead_letters)
+        self.stats.dead_letters += (
+            len(out.dead_letters) + len(out.user_dead_letters) + len(out.suppression_dead_letters)
+        )
 
     def _encoded(self, keyed: tuple[str, BaseModel]) -> OutgoingRecord:
         key, event = keyed
@@ -307,9 +407,12 @@ class _Outbox:
     releases: list[OutgoingRecord] = field(default_factory=list)
     dead_letters: list[OutgoingRecord] = field(default_factory=list)
     user_dead_letters: list[OutgoingRecord] = field(default_factory=list)
+    suppression_dead_letters: list[OutgoingRecord] = field(default_factory=list)
+    # Users whose suppressions the batch folded (or erased): their view rows are rewritten.
+    touched_users: set[str] = field(default_factory=set)
 
 
-_Tables = tuple[_Overlay, _Overlay, _Overlay]
+_Tables = tuple[_Overlay, _Overlay, _Overlay, _Overlay]
 
 
 def _deferrals(deferred: _Overlay, state: RoutingState) -> dict[str, Deferral]:

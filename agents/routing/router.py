@@ -2,7 +2,8 @@
 
 Given a request, the user's contact record, the user's routing state and the time, `route`
 decides for each channel the rule (or the request) calls for: dispatch it now (rendered), defer
-it (quiet hours), or suppress it (opted out, throttled, no contact point), with the reason on a
+it (quiet hours), or suppress it (opted out, throttled, no contact point, an address that
+bounced or drew a complaint: `agents.routing.suppressions`), with the reason on a
 status event, so that "why did I not get it" always has an answer. Critical notifications skip
 preferences, quiet hours and throttles. Nothing here touches Kafka or a table: the caller applies
 the returned state and deferrals and publishes the events.
@@ -38,6 +39,7 @@ from agents.routing.rules import (
     channel_notification_id,
     rule_named,
 )
+from agents.routing.suppressions import UserSuppressions
 from schemas.notifications import (
     Channel,
     NotificationDispatch,
@@ -49,6 +51,10 @@ from schemas.notifications import (
 from streams.settings import NotificationSettings
 
 ALL_CHANNELS: tuple[Channel, ...] = ("email", "push", "sms", "whatsapp")
+# Where a critical notification goes instead when its address is suppressed, in this order.
+CRITICAL_FALLBACK: tuple[Channel, ...] = ("sms", "push")
+# The "channel" of the notification id of a copy to the user's previous email address.
+PREVIOUS_EMAIL = "email-previous"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +114,8 @@ def _choices(
 def plan(
     request: NotificationRequested, rule: NotificationRule | None, contact: Contact
 ) -> list[Planned]:
-    """The notifications of `request` for this contact: at most one per channel choice."""
+    """The notifications of `request` for this contact: at most one per channel choice, plus,
+    for a rule that asks for it, a copy to the email address the user had before the event."""
     critical = request.category == "critical"
     planned: list[Planned] = []
     for choice in _choices(request, rule, contact):
@@ -127,6 +134,33 @@ def plan(
                 first = choice.alternatives[0]
                 reason = "opted-out" if "opted-out" in reasons else "no-contact"
                 planned.append(Planned(first, channel_id(request, rule, first), None, reason))
+    previous = request.variables.get("previous_email")
+    wanted = rule is not None and rule.to_previous_email and previous != contact.email
+    if wanted and previous and contact.switched_on(request.category, "email") is not False:
+        planned.append(Planned("email", channel_id(request, rule, PREVIOUS_EMAIL), previous))
+    return planned
+
+
+def with_fallbacks(
+    request: NotificationRequested,
+    rule: NotificationRule | None,
+    contact: Contact,
+    planned: list[Planned],
+    suppressions: UserSuppressions,
+) -> list[Planned]:
+    """`planned`, plus, for a critical notification that would reach the user nowhere because
+    its address is suppressed, the first channel of `CRITICAL_FALLBACK` the user can be reached
+    on at an address not suppressed (the suppressed one is still recorded as suppressed)."""
+    if request.category != "critical":
+        return planned
+    held = [p for p in planned if suppressions.held(p.channel, p.recipient) is not None]
+    reaches = [p for p in planned if p.recipient and p.blocked is None and p not in held]
+    if not held or reaches:
+        return planned
+    for channel in CRITICAL_FALLBACK:
+        recipient = contact.recipient(channel)
+        if recipient is not None and suppressions.held(channel, recipient) is None:
+            return [*planned, Planned(channel, channel_id(request, rule, channel), recipient)]
     return planned
 
 
@@ -148,11 +182,14 @@ class Router:
         deferred: Mapping[str, Deferral],
         release: str | None,
         now: datetime,
+        suppressions: UserSuppressions | None = None,
     ) -> Routing:
         """`deferred` holds this user's entries of the deferred table (by id); `release` is the
-        id a released record names, None for a request arriving the first time."""
+        id a released record names, None for a request arriving the first time; `suppressions`
+        the user's suppressed addresses."""
         now_s = now.timestamp()
         request = event.payload
+        held = suppressions or UserSuppressions()
         routing = Routing(state=state.pruned(now_s, self.settings.throttles))
         rule = rule_named(request.rule, self.rules) if request.rule else None
         if contact is None:
@@ -160,7 +197,7 @@ class Router:
             return routing
         if request.notification_id in deferred:  # was waiting for the contact record
             self._undefer(routing, request.notification_id)
-        planned = plan(request, rule, contact)
+        planned = with_fallbacks(request, rule, contact, plan(request, rule, contact), held)
         if release is not None and release != request.notification_id:
             planned = [p for p in planned if p.notification_id == release]
             if not planned and release in deferred:  # the user's channels changed meanwhile
@@ -175,7 +212,7 @@ class Router:
                     now,
                 )
         for item in planned:
-            self._route_one(routing, event, raw, rule, contact, item, deferred, release, now)
+            self._route_one(routing, event, raw, rule, contact, item, deferred, release, now, held)
         return routing
 
     def _route_one(
@@ -189,6 +226,7 @@ class Router:
         deferred: Mapping[str, Deferral],
         release: str | None,
         now: datetime,
+        suppressions: UserSuppressions,
     ) -> None:
         request, nid, now_s = event.payload, item.notification_id, now.timestamp()
         if nid in routing.state.seen:
@@ -201,6 +239,12 @@ class Router:
         if item.blocked is not None:
             self._finish(routing, nid, now_s)
             self._status(routing, event, nid, item.channel, "suppressed", item.blocked, now)
+            return
+        held = suppressions.held(item.channel, item.recipient)
+        if held is not None:  # bounced or complained: not even a critical one goes there
+            self._finish(routing, nid, now_s)
+            reason = held.status_reason()
+            self._status(routing, event, nid, item.channel, "suppressed", reason, now)
             return
         quiet_until = (
             None if critical else quiet_hours_end(contact.quiet_hours, contact.time_zone, now)
@@ -261,6 +305,8 @@ class Router:
             )
         )
         self._finish(routing, item.notification_id, now_s)
+        sent_to = {**routing.state.sent_to, item.notification_id: item.recipient}
+        routing.state = routing.state.model_copy(update={"sent_to": sent_to})
         if request.category != "critical":
             key = f"{item.channel}:{request.category}"
             sends = {**routing.state.sends, key: [*routing.state.sends.get(key, []), now_s]}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from agents.routing.contacts import Contact
 from schemas.notifications import (
     Channel,
     NotificationCategory,
@@ -48,6 +49,12 @@ class NotificationRule:
     channels: tuple[ChannelChoice, ...]
     # Template variable -> field of the causing event's payload (its value as text).
     variables: Mapping[str, str] = field(default_factory=dict)
+    # Asked for only when one of these payload fields names a value the user's contact record did
+    # not hold before the event (empty: always). The names changed are the `changed` variable.
+    only_if_changed: tuple[str, ...] = ()
+    # Also sent to the email address the user had before the event, when the event changed it
+    # (the `previous_email` variable: the router adds that address as one more email).
+    to_previous_email: bool = False
 
 
 _ORDER_VARIABLES = {"order_id": "id", "total_minor": "total_minor", "currency": "currency"}
@@ -55,6 +62,15 @@ _EMAIL = (ChannelChoice(("email",)),)
 
 RULES: tuple[NotificationRule, ...] = (
     NotificationRule("user-created-welcome", "user.created", "welcome", "account", _EMAIL),
+    NotificationRule(
+        "user-updated-profile-notice",
+        "user.updated",
+        "profile-updated",
+        "account",
+        _EMAIL,
+        only_if_changed=("email", "phone", "name"),
+        to_previous_email=True,
+    ),
     NotificationRule(
         "user-verified-confirmation", "user.verified", "verification-confirmed", "account", _EMAIL
     ),
@@ -150,23 +166,59 @@ class CausingEvent(Protocol):
     def payload(self) -> Any: ...
 
 
+def changed_fields(rule: NotificationRule, payload: Any, previous: Contact | None) -> list[str]:
+    """The fields of `rule.only_if_changed` that `payload` sets to a new value."""
+    changed = []
+    for name in rule.only_if_changed:
+        value = getattr(payload, name, None)
+        if value is not None and (previous is None or getattr(previous, name, None) != value):
+            changed.append(name)
+    removed = getattr(payload, "phone_removed", False) is True
+    had_phone = previous is None or previous.phone is not None
+    if "phone" in rule.only_if_changed and removed and had_phone and "phone" not in changed:
+        changed.append("phone")
+    return changed
+
+
+def _variables(
+    rule: NotificationRule, payload: Any, previous: Contact | None
+) -> dict[str, str] | None:
+    """The request's template variables, or None when the rule does not apply to `payload`."""
+    variables = {
+        name: str(value)
+        for name, path in rule.variables.items()
+        if (value := getattr(payload, path, None)) is not None
+    }
+    if rule.only_if_changed:
+        changed = changed_fields(rule, payload, previous)
+        if not changed:
+            return None
+        variables["changed"] = ", ".join(changed)
+        if rule.to_previous_email and "email" in changed and previous and previous.email:
+            variables["previous_email"] = previous.email
+    return variables
+
+
 def requests_for(
-    event: CausingEvent, *, now: datetime, rules: tuple[NotificationRule, ...] = RULES
+    event: CausingEvent,
+    *,
+    now: datetime,
+    rules: tuple[NotificationRule, ...] = RULES,
+    previous: Contact | None = None,
 ) -> list[NotificationRequestEvent]:
     """The notification requests `event` causes: one per matching rule, channels left to the
     router. Ids derive from the event id and rule only, so a redelivered event asks again under
-    the same ids and the router drops the repeat."""
+    the same ids and the router drops the repeat. `previous`: the user's contact record before
+    `event` (for the rules that ask only when a contact point changed)."""
     user_id = getattr(event.payload, "user_id", None)
     if not isinstance(user_id, str):
         return []
     causing_id = str(event.event_id)
     requests = []
     for rule in rules_for(event.event_type, rules):
-        variables = {
-            name: str(value)
-            for name, path in rule.variables.items()
-            if (value := getattr(event.payload, path, None)) is not None
-        }
+        variables = _variables(rule, event.payload, previous)
+        if variables is None:
+            continue
         request_id = intent_id(causing_id, rule.name)
         payload = NotificationRequested(
             notification_id=request_id,

@@ -16,6 +16,8 @@ from pathlib import Path
 import faust
 from mode import Service
 
+from agents.deliverability.pipeline import AGENT_NAME as REPORTS_AGENT
+from agents.deliverability.pipeline import register_deliverability
 from agents.dispatch.pipeline import DISPATCH_AGENT, register_dispatch
 from agents.metrics.pipeline import register_metrics
 from agents.orders.pipeline import AGENT_NAME as ORDERS_AGENT
@@ -54,6 +56,7 @@ from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
 from streams.stores.provider_store import ProviderStore
 from streams.stores.session_store import SessionStore
+from streams.stores.suppression_store import SuppressionStore
 from streams.structured_logs import logging_config
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,10 @@ READY_MESSAGE = "tributary worker ready"
 class StoreService(Service):
     """Owns the PostgreSQL engine for the lifetime of the worker."""
 
-    def __init__(self, store: OrderStore | DeliveryStore | SessionStore | ProviderStore) -> None:
+    def __init__(
+        self,
+        store: OrderStore | DeliveryStore | SessionStore | ProviderStore | SuppressionStore,
+    ) -> None:
         super().__init__()
         self.store = store
 
@@ -95,6 +101,7 @@ def build_app(
     deliveries: DeliveryStore,
     sessions: SessionStore,
     providers: ProviderStore,
+    suppressions: SuppressionStore,
 ) -> faust.App:
     app = create_faust_app(settings)
     catalog = topic_catalog(settings)
@@ -143,8 +150,10 @@ def build_app(
         store=providers,
     )
     notifications = register_notifications(
-        app, catalog, worker, settings.notifications, codec=codec
+        app, catalog, worker, settings.notifications, suppressions, codec=codec
     )
+    deliverability = register_deliverability(app, catalog, worker, codec=codec)
+    metrics.track_stats(REPORTS_AGENT, deliverability.reporter.stats)
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
     watchdog = watch_for_stalls(app, worker, on_restart=metrics.stall_recoveries.inc)
@@ -190,13 +199,14 @@ def run(settings: WorkerProcessSettings) -> None:
     deliveries = DeliveryStore.from_settings(settings.database)
     sessions = SessionStore.from_settings(settings.database)
     providers = ProviderStore.from_settings(settings.database)
-    app = build_app(settings, store, codec, blocks, deliveries, sessions, providers)
+    suppressions = SuppressionStore.from_settings(settings.database)
+    app = build_app(settings, store, codec, blocks, deliveries, sessions, providers, suppressions)
     catalog = topic_catalog(settings)
     topics = catalog.all() + changelog_specs(app, settings.kafka)
     topics += internal_topics(catalog, settings.worker.app_id)
     loop.run_until_complete(ensure_topics(settings.kafka, topics))
     services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
-    services += [StoreService(sessions), StoreService(providers)]
+    services += [StoreService(sessions), StoreService(providers), StoreService(suppressions)]
     worker = TributaryWorker(
         app,
         *services,

@@ -84,6 +84,7 @@ _FAMILIES: tuple[_Family, ...] = (
     _Family("notifications.dispatch", key="notification id", retention_ms=7 * DAY_MS),
     _Family("notifications.status", key="notification id", retention_ms=7 * DAY_MS),
     _Family("notifications.receipts", key="notification id", retention_ms=7 * DAY_MS),
+    _Family("notifications.suppressions", key="user id", retention_ms=7 * DAY_MS),
 )
 
 

@@ -381,3 +381,8 @@ class NotificationSettings(_Section):
     # How long a routed notification id is remembered per user, so a re-delivered causing event
     # (Kafka redelivery, a replayed webhook) never sends twice; the topics keep 7 days.
     dedupe_ttl_s: int = Field(default=8 * 24 * 3600, ge=1)
+    # Deliverability: a hard bounce or a spam complaint suppresses the address at once; soft
+    # bounces (a temporary failure such as "452 4.2.2 mailbox full") once `soft_bounce_limit`
+    # of them fall within `soft_bounce_window_s`.
+    soft_bounce_limit: int = Field(default=3, ge=1)
+    soft_bounce_window_s: int = Field(default=7 * 24 * 3600, ge=1)

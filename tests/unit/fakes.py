@@ -46,6 +46,26 @@ class FakeSink:
         return [record for call in self.calls for record in call]
 
 
+class FakeSuppressionStore:
+    """`SuppressionStore.replace`: keeps the view's rows per user, as the last write left them;
+    notes ``"write view"`` in a shared `log`."""
+
+    def __init__(self, *, log: list[str] | None = None) -> None:
+        self.rows: dict[str, list[Any]] = {}
+        self.writes = 0
+        self.log = log
+
+    async def replace(self, user_ids: Sequence[str], rows: Sequence[Any]) -> int:
+        for user_id in user_ids:
+            self.rows.pop(user_id, None)
+        for row in rows:
+            self.rows.setdefault(row.user_id, []).append(row)
+        self.writes += 1
+        if self.log is not None:
+            self.log.append("write view")
+        return len(rows)
+
+
 class FakeProducer:
     """`streams.kafka.event_producer.EventProducer.send`: one record, answered by its position.
 

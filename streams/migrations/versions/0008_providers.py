@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_providers"
-down_revision = "0005_sessions"
+down_revision = "0006_suppressions"
 branch_labels = None
 depends_on = None
 

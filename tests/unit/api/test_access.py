@@ -29,6 +29,8 @@ EXPECTED = {
     ("DELETE", "/v1/rate-limits/blocks/{kind}/{id}"): "operator",
     ("GET", "/v1/providers"): "operator",
     ("POST", "/v1/providers/{name}/reset"): "operator",
+    ("GET", "/v1/suppressions"): "operator",
+    ("DELETE", "/v1/suppressions/{channel}/{address}"): "operator",
     ("GET", "/metrics"): "operator",
     ("POST", "/v1/webhooks/orders"): "signed-webhook",
     ("POST", "/v1/webhooks/users"): "signed-webhook",

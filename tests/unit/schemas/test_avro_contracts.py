@@ -69,7 +69,7 @@ def test_every_topic_has_a_contract_a_released_schema_and_a_working_copy() -> No
     subjects = {contract.subject for contract in CONTRACTS}
     outputs = {contract.subject for contract in ANALYTICS_CONTRACTS}
     assert subjects | outputs == set(SCHEMAS.subjects) == set(working_copies())
-    assert len(CONTRACTS) == len(subjects) == 7
+    assert len(CONTRACTS) == len(subjects) == 8
 
 
 def test_the_working_copies_are_the_latest_releases() -> None:
@@ -135,7 +135,7 @@ def _nested_models(annotation: Any) -> list[type[BaseModel]]:
 
 def test_every_event_type_belongs_to_exactly_one_family() -> None:
     everything = [event_type for contract in CONTRACTS for event_type in contract.event_types]
-    assert len(everything) == len(set(everything)) == len(BY_EVENT_TYPE) == 5 + 7 + 6 + 4
+    assert len(everything) == len(set(everything)) == len(BY_EVENT_TYPE) == 5 + 7 + 6 + 4 + 2
     assert set(examples.PAYLOADS) == set(everything)
 
 

@@ -83,7 +83,7 @@ def test_every_rule_has_templates_for_the_fallback_locale_and_its_channels(
     rule: NotificationRule,
 ) -> None:
     renderer = TemplateRenderer()
-    variables = {**ORDER, "ip": "203.0.113.7"}
+    variables = {**ORDER, "ip": "203.0.113.7", "changed": "email"}
     for choice in rule.channels:
         for channel in choice.alternatives:
             message = renderer.render(rule.template, "en", channel, variables)

@@ -16,6 +16,7 @@ from agents.routing.route_batch import (
     RELEASE_HEADER,
     RouteBatch,
     RouteSinks,
+    SuppressionFeed,
 )
 from agents.routing.router import Router
 from agents.routing.rules import RULES
@@ -24,12 +25,14 @@ from schemas.notifications import (
     NotificationRequestEvent,
     NotificationStatusEvent,
 )
+from schemas.suppressions import SuppressionEvent
 from schemas.users import UserEvent
 from streams.kafka.wire import decode, encode
 from streams.runtime import SourceRecord
 from tests.unit.agents.notification_factories import (
     NOON,
     USER,
+    envelope,
     order_event,
     quiet,
     request_for,
@@ -37,10 +40,11 @@ from tests.unit.agents.notification_factories import (
     user_created,
     user_event,
 )
-from tests.unit.fakes import FakeSink
+from tests.unit.fakes import FakeSink, FakeSuppressionStore
 
 USERS, AUTH, ORDERS = "users.events", "auth.events", "orders.events"
 REQUESTS = "notifications.requests"
+SUPPRESSIONS = "notifications.suppressions"
 
 
 @dataclass
@@ -87,12 +91,16 @@ class Rig:
         self.dispatch = FakeSink(log=self.log, name="dispatch")
         self.status, self.requests, self.dead_letters = FakeSink(), FakeSink(), FakeSink()
         self.users_dead_letters = FakeSink()
+        self.suppressions = Table(self.log, "suppressions")
+        self.suppression_store = FakeSuppressionStore(log=self.log)
+        self.suppression_dead_letters = FakeSink()
         self.sinks = RouteSinks(
             dispatch=self.dispatch,
             status=self.status,
             requests=self.requests,
             request_dead_letters=self.dead_letters,
             user_dead_letters=self.users_dead_letters,
+            suppression_dead_letters=self.suppression_dead_letters,
         )
         self.batch: RouteBatch[Item] = RouteBatch(
             router=routes or without_user_rules(),
@@ -103,6 +111,12 @@ class Rig:
             contacts=self.contacts,
             routing=self.routing,
             deferred=self.deferred,
+            suppressions=SuppressionFeed(
+                topic=SUPPRESSIONS,
+                decode=lambda raw: decode(raw, SuppressionEvent),
+                table=self.suppressions,
+                store=self.suppression_store,
+            ),
             sinks=self.sinks,
             describe=lambda i: i.record,
             release_of=lambda i: i.release,
@@ -245,3 +259,114 @@ async def test_a_release_into_new_quiet_hours_is_deferred_again() -> None:
         "quiet-hours until 2026-11-21T13:00+00:00",
         "quiet-hours until 2026-11-21T15:00+00:00",
     ]
+
+
+# Suppressions --------------------------------------------------------------------------------
+
+
+def suppression_event(event_type: str, **payload: Any) -> SuppressionEvent:
+    return SuppressionEvent.model_validate(envelope(event_type, {"user_id": USER, **payload}))
+
+
+def bounce_of(notification_id: str, problem: str = "hard_bounce") -> SuppressionEvent:
+    return suppression_event(
+        "suppression.reported",
+        notification_id=notification_id,
+        channel="email",
+        problem=problem,
+        reason="550 5.1.1 mailbox does not exist",
+    )
+
+
+async def _dispatched(rig: Rig, event: Any) -> str:
+    before = len(rig.dispatch.sent)
+    await rig.batch.process([item(REQUESTS, request_for(event))])
+    (dispatch,) = rig.sent(rig.dispatch, NotificationDispatchEvent)[before:]
+    return str(dispatch.payload.notification_id)
+
+
+async def test_a_bounce_suppresses_the_address_in_table_and_view_and_the_next_send() -> None:
+    rig = Rig()
+    await rig.batch.process([item(USERS, user_created())])
+    first = await _dispatched(rig, order_event("order.paid"))
+    rig.log.clear()
+    await rig.batch.process([item(SUPPRESSIONS, bounce_of(first))])
+    # The table first (with the batch's offsets), then the view.
+    assert rig.log == ["write suppressions", "write view"]
+    (row,) = rig.suppression_store.rows[USER]
+    assert (row.channel, row.address, row.kind, row.notification_id) == (
+        "email",
+        "ada@example.com",
+        "bounced",
+        first,
+    )
+    await rig.batch.process([item(REQUESTS, request_for(order_event("order.refunded")))])
+    assert len(rig.dispatch.sent) == 1
+    suppressed = [s.payload for s in rig.sent(rig.status, NotificationStatusEvent)]
+    assert (suppressed[-1].state, suppressed[-1].reason) == (
+        "suppressed",
+        "suppressed: bounced 2026-11-21T12:00:00+00:00",
+    )
+    # The same report again (a redelivery): the table is unchanged, the view written again.
+    writes = rig.suppression_store.writes
+    await rig.batch.process([item(SUPPRESSIONS, bounce_of(first))])
+    assert rig.suppression_store.writes == writes + 1
+    assert len(rig.suppression_store.rows[USER]) == 1
+
+
+async def test_a_lift_frees_the_address_and_empties_the_view() -> None:
+    rig = Rig()
+    await rig.batch.process([item(USERS, user_created())])
+    first = await _dispatched(rig, order_event("order.paid"))
+    await rig.batch.process([item(SUPPRESSIONS, bounce_of(first, "complaint"))])
+    lifted = suppression_event("suppression.lifted", channel="email", address="ada@example.com")
+    await rig.batch.process([item(SUPPRESSIONS, lifted)])
+    assert USER not in rig.suppression_store.rows
+    assert USER.encode() not in rig.suppressions
+    await _dispatched(rig, order_event("order.refunded"))
+
+
+async def test_a_report_on_a_forgotten_notification_is_counted_and_dropped() -> None:
+    rig = Rig()
+    await rig.batch.process([item(USERS, user_created())])
+    await rig.batch.process([item(SUPPRESSIONS, bounce_of("never-sent"))])
+    assert rig.batch.stats.reports_unmatched == 1
+    assert USER.encode() not in rig.suppressions
+    await _dispatched(rig, order_event("order.paid"))
+
+
+async def test_deleting_the_user_erases_its_suppressions_and_rows() -> None:
+    rig = Rig()
+    await rig.batch.process([item(USERS, user_created())])
+    first = await _dispatched(rig, order_event("order.paid"))
+    await rig.batch.process([item(SUPPRESSIONS, bounce_of(first))])
+    assert rig.suppression_store.rows[USER]
+    await rig.batch.process([item(USERS, user_event("user.deleted"))])
+    assert USER.encode() not in rig.suppressions
+    assert USER not in rig.suppression_store.rows
+
+
+async def test_an_undecodable_suppression_record_is_dead_lettered() -> None:
+    rig = Rig()
+    await rig.batch.process([item(SUPPRESSIONS, None, raw=b"junk")])
+    (letter,) = rig.suppression_dead_letters.sent
+    assert letter.value == b"junk"
+    assert rig.suppression_store.writes == 0
+
+
+async def test_a_changed_email_is_noticed_at_both_addresses_in_one_batch() -> None:
+    rig = Rig(routes=router())
+    await rig.batch.process([item(USERS, user_created())])
+    welcome = len(rig.dispatch.sent)
+    await rig.batch.process(
+        [
+            item(USERS, user_event("user.updated", email="ada@new.example.com")),
+            item(USERS, user_event("user.updated", locale="en-GB")),
+        ]
+    )
+    notices = rig.sent(rig.dispatch, NotificationDispatchEvent)[welcome:]
+    assert sorted(d.payload.recipient for d in notices) == [
+        "ada@example.com",
+        "ada@new.example.com",
+    ]
+    assert {d.payload.template for d in notices} == {"profile-updated"}

@@ -15,6 +15,7 @@ FAMILY_TOPICS = {
     "notifications.dispatch": "notification id",
     "notifications.status": "notification id",
     "notifications.receipts": "notification id",
+    "notifications.suppressions": "user id",
 }
 
 

@@ -1,0 +1,1 @@
+"""Deliverability: bounces and complaints -> suppression reports (`report_undeliverable`)."""
