@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from schemas.contracts import ANALYTICS_CONTRACTS, BY_TOPIC
+from schemas.contracts import ANALYTICS_CONTRACTS, BY_TOPIC, TEMPLATES_CONTRACT
 from streams.settings import KafkaSettings
 
 DAY_MS = 24 * 3600 * 1000
@@ -207,8 +207,20 @@ class TopicCatalog:
             NOTIFICATIONS_DLQ, key="notification id", retention_ms=DEAD_LETTER_RETENTION_MS
         )
 
+    @property
+    def templates(self) -> TopicSpec:
+        """`notifications.templates`: compacted, so the latest record of every template version
+        is kept for good (the topic is the catalogue: read from the start, it is complete)."""
+        spec = self._spec(
+            TEMPLATES_CONTRACT.topic,
+            key="template name/version",
+            retention_ms=-1,
+            value_subject=TEMPLATES_CONTRACT.subject,
+        )
+        return replace(spec, cleanup_policy="compact")
+
     def all(self) -> list[TopicSpec]:
         inputs = self.families()
-        notifications = [*self.notification_retries(), self.notifications_dlq]
+        notifications = [*self.notification_retries(), self.notifications_dlq, self.templates]
         dead_letters = [self.dead_letters(spec) for spec in inputs]
         return inputs + dead_letters + notifications + self.analytics()

@@ -37,6 +37,8 @@ RELEASED_IDS = {
     ("analytics.events-value", 1): 13,
     ("analytics.orders-value", 1): 14,
     ("auth.events-value", 2): 15,
+    ("notifications.templates-value", 1): 16,
+    ("users.events-value", 3): 17,
 }
 # The id the next release anywhere gets: ids are global, one counter for every subject.
 NEXT_ID = max(RELEASED_IDS.values()) + 1

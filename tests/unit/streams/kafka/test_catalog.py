@@ -27,7 +27,7 @@ def test_topic_names_carry_the_prefix_and_dead_letters_follow_their_source() -> 
     expected |= {f"t1-analytics.{name}" for name in ("events", "orders", "auth", "delivery")}
     expected |= {"t1-analytics.partials"}
     expected |= {f"t1-notifications.dispatch.retry-{d}s" for d in (1, 5, 30)}
-    expected |= {"t1-notifications.dlq"}
+    expected |= {"t1-notifications.dlq", "t1-notifications.templates"}
     names = [spec.name for spec in catalog.all()]
     assert sorted(names) == sorted(expected)
 
@@ -62,6 +62,8 @@ def test_partitions_and_replication_come_from_the_kafka_settings() -> None:
         if spec == catalog.metrics_partials:
             continue
         assert (spec.partitions, spec.replication_factor) == (9, 3)
+        if spec == catalog.templates:
+            continue
         assert spec.configs["cleanup.policy"] == "delete"
         assert int(spec.configs["retention.ms"]) == spec.retention_ms >= 7 * DAY_MS
 
@@ -98,3 +100,11 @@ def test_topics_are_durable_and_demand_two_in_sync_replicas_from_three() -> None
         spec = TopicCatalog("", kafka).orders_events
         assert spec.configs["min.insync.replicas"] == in_sync
         assert spec.configs["unclean.leader.election.enable"] == "false"
+
+
+def test_the_templates_topic_is_compacted_and_kept_for_good() -> None:
+    spec = TopicCatalog("t1-", KafkaSettings()).templates
+    assert (spec.name, spec.key) == ("t1-notifications.templates", "template name/version")
+    assert spec.configs["cleanup.policy"] == "compact"
+    assert spec.configs["retention.ms"] == "-1"
+    assert spec.value_subject == "notifications.templates-value"
