@@ -6,6 +6,7 @@ by the app's cleanup contexts, so a test can build as many apps as it likes in o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,10 +18,12 @@ from api import (
     notifications,
     openapi,
     orders,
+    preferences,
     rate_limits,
     receipts,
     schema_registry,
     sessions,
+    templates,
     webhooks,
 )
 from api.access import KeyVerifier, access_middleware
@@ -34,11 +37,13 @@ from api.keys import (
     LEDGER,
     METRICS,
     ORDER_STORE,
+    PREFERENCES_STORE,
     PRODUCER,
     RATE_LIMITER,
     REGISTRY_VIEWS,
     SESSION_STORE,
     SETTINGS,
+    TEMPLATES,
 )
 from api.metrics import ApiMetrics, metrics_middleware
 from api.problems import problem_middleware
@@ -47,6 +52,7 @@ from api.topic_check import TOPIC_CHECK, StartupTopicCheck, topic_check_lifetime
 from schemas.registry import SchemaSet
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
+from streams.kafka.compacted_topic import CompactedTopicReader
 from streams.kafka.event_producer import EventProducer
 from streams.kafka.schema_registry import RegistryViews
 from streams.settings import ApiProcessSettings
@@ -54,9 +60,12 @@ from streams.stores.api_key_store import ApiKeyStore
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
+from streams.stores.preferences_store import PreferencesStore
 from streams.stores.rate_limiter import RateLimiter
 from streams.stores.session_store import SessionStore
 from streams.stores.webhook_ledger import WebhookLedger
+from streams.templates.live import LiveTemplates
+from streams.templates.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +112,19 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     )
     app.cleanup_ctx.append(_delivery_store_lifetime)
     app.cleanup_ctx.append(_session_store_lifetime)
+    app[PREFERENCES_STORE] = PreferencesStore.from_settings(settings.database)
+    app.cleanup_ctx.append(_preferences_store_lifetime)
     app[KEY_VERIFIER] = KeyVerifier(
         ApiKeyStore.from_settings(settings.database),
         settings.api.key_cache_s,
         settings.api.key_cache_entries,
     )
     app.cleanup_ctx.append(_key_store_lifetime)
+    reader = CompactedTopicReader(settings.kafka, app[CATALOG].templates.name, "api-templates")
+    app[TEMPLATES] = LiveTemplates(reader)
+    app[templates.WRITE_LOCK] = asyncio.Lock()
+    app[templates.SANDBOX] = Sandbox()
+    app.cleanup_ctx.append(_templates_lifetime)
     app[TOPIC_CHECK] = StartupTopicCheck()
     app.cleanup_ctx.append(topic_check_lifetime)
     app.add_routes(webhooks.routes())
@@ -118,6 +134,8 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app.add_routes(receipts.routes())
     app.add_routes(notifications.routes())
     app.add_routes(sessions.routes())
+    app.add_routes(templates.routes())
+    app.add_routes(preferences.routes())
     app.add_routes(health.routes())
     app.add_routes(openapi.routes())
     app.add_routes([web.get("/metrics", metrics.serve_metrics)])
@@ -164,9 +182,19 @@ async def _session_store_lifetime(app: web.Application) -> AsyncIterator[None]:
     await app[SESSION_STORE].close()
 
 
+async def _preferences_store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[PREFERENCES_STORE].close()
+
+
 async def _key_store_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[KEY_VERIFIER].store.close()
+
+
+async def _templates_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[TEMPLATES].close()
 
 
 async def _block_store_lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -57,3 +57,23 @@ class TemplateEvent(Envelope):
 
 
 TEMPLATE_PAYLOADS: dict[str, type[TemplateVersion]] = {TEMPLATE_SAVED: TemplateVersion}
+
+
+class NewTemplateVersion(Contract):
+    """`POST /v1/templates/{name}/versions`: a new, inactive version. Without `sample`, the
+    sample of the version active for the same locale and channel (else of the latest) is kept."""
+
+    channel: Channel | None = None
+    locale: Locale
+    subject: SubjectSource | None = None
+    body: TemplateSource
+    sample: dict[SampleName, SampleValue] | None = None
+
+
+class TemplatePreview(Contract):
+    """`POST /v1/templates/{name}/preview`: a version (the latest when omitted) rendered with
+    its sample, or with `variables` laid over it, for `channel` (the version's own by default)."""
+
+    version: Annotated[int, Field(ge=1, strict=True)] | None = None
+    variables: dict[SampleName, SampleValue] | None = None
+    channel: Channel | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +25,7 @@ from faust.types import AgentT, EventT, TableT, TopicT
 
 from agents.retry import Backoff
 from agents.routing.policy import Deferral
-from agents.routing.rendering import TemplateRenderer
+from agents.routing.rendering import TEMPLATE_DIR, TemplateRenderer
 from agents.routing.request_batch import RequestBatch
 from agents.routing.route_batch import (
     RELEASE_HEADER,
@@ -35,9 +35,11 @@ from agents.routing.route_batch import (
 )
 from agents.routing.router import Router
 from agents.routing.rules import CausingEvent
+from agents.routing.template_source import TemplateSource
 from schemas.auth import AuthEvent
 from schemas.notifications import NotificationRequestEvent
 from schemas.orders import OrderEvent
+from schemas.templates import TemplateEvent
 from schemas.users import UserEvent
 from streams.errors import RetriableError
 from streams.kafka.catalog import TopicCatalog
@@ -51,6 +53,7 @@ from streams.runtime import (
     raw_topic,
 )
 from streams.settings import NotificationSettings, WorkerSettings
+from streams.templates.live import LiveTemplates, TableSource
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,7 @@ class NotificationsPipeline:
     deferred: TableT[bytes, dict[str, Any]]
     request_agent: AgentT[Any]
     route_agent: AgentT[Any]
+    templates: TemplateSource
 
 
 def _multi_topic(app: faust.App, *names: str) -> TopicT:
@@ -107,11 +111,13 @@ def register_notifications(
     catalog: TopicCatalog,
     worker: WorkerSettings,
     notifications: NotificationSettings,
+    templates_table: TableSource,
     *,
     codec: WireCodec | None = None,
-    renderer: TemplateRenderer | None = None,
     clock: Clock = _utc_now,
 ) -> NotificationsPipeline:
+    """`templates_table` reads `notifications.templates` (a `CompactedTopicReader`): the router
+    renders the active versions it holds, read to the end before each batch."""
     wire = codec or local_codec()
     users, auth, orders = (
         catalog.for_topic(t) for t in ("users.events", "auth.events", "orders.events")
@@ -141,11 +147,19 @@ def register_notifications(
         app, ROUTING_TABLE, partitions, "Routed ids, send times, deferrals by user id."
     )
     deferred = _table(app, DEFERRED_TABLE, partitions, "Deferred notifications by notification id.")
+    live = LiveTemplates(templates_table)
+    templates = TemplateSource(
+        live,
+        lambda raw: wire.decode(raw, TemplateEvent),
+        TopicPublisher(raw_topic(app, catalog.templates.name)),
+        wire.encode,
+        TEMPLATE_DIR,
+        clock,
+        Backoff(),
+    )
+    renderer = TemplateRenderer(fallback_locale=notifications.fallback_locale, catalog=live.catalog)
     router: RouteBatch[EventT[bytes]] = RouteBatch(
-        router=Router(
-            notifications,
-            renderer or TemplateRenderer(fallback_locale=notifications.fallback_locale),
-        ),
+        router=Router(notifications, renderer),
         users_topic=users.name,
         decode_user=lambda raw: wire.decode(raw, UserEvent),
         decode_request=lambda raw: wire.decode(raw, NotificationRequestEvent),
@@ -174,14 +188,21 @@ def register_notifications(
     request_agent = batch_agent(
         app, _multi_topic(app, auth.name, orders.name), REQUEST_AGENT, requester.process, size
     )
+
+    async def route(batch: Sequence[EventT[bytes]]) -> None:
+        await templates.refresh()  # a version activated before this batch renders in it
+        await router.process(batch)
+
     route_agent = batch_agent(
-        app, _multi_topic(app, users.name, requests.name), ROUTE_AGENT, router.process, size
+        app, _multi_topic(app, users.name, requests.name), ROUTE_AGENT, route, size
     )
     releases = DeferralReleaser(deferred, requests_out, clock)
     app.timer(notifications.deferral_check_interval_s, name="release_deferred_notifications")(
         releases.release_due
     )
-    return NotificationsPipeline(requester, router, contacts, deferred, request_agent, route_agent)
+    return NotificationsPipeline(
+        requester, router, contacts, deferred, request_agent, route_agent, templates
+    )
 
 
 class DeferralReleaser:

@@ -20,6 +20,8 @@ from agents.dispatch.pipeline import DISPATCH_AGENT, register_dispatch
 from agents.metrics.pipeline import register_metrics
 from agents.orders.pipeline import AGENT_NAME as ORDERS_AGENT
 from agents.orders.pipeline import register_order_stats, register_orders
+from agents.preferences.pipeline import AGENT_NAME as PREFERENCES_AGENT
+from agents.preferences.pipeline import register_preferences
 from agents.routing.pipeline import REQUEST_AGENT, ROUTE_AGENT, register_notifications
 from agents.security.pipeline import (
     IPS_AGENT,
@@ -36,6 +38,7 @@ from agents.worker.metrics import WorkerMetrics, install_worker_metrics
 from agents.worker.operator_views import register_operator_views
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
+from streams.kafka.compacted_topic import CompactedTopicReader
 from streams.kafka.topic_admin import ensure_topics
 from streams.kafka.wire import WireCodec
 from streams.runtime import (
@@ -50,6 +53,7 @@ from streams.settings import WorkerProcessSettings, WorkerSettings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
+from streams.stores.preferences_store import PreferencesStore
 from streams.stores.session_store import SessionStore
 from streams.structured_logs import logging_config
 
@@ -61,12 +65,23 @@ READY_MESSAGE = "tributary worker ready"
 class StoreService(Service):
     """Owns the PostgreSQL engine for the lifetime of the worker."""
 
-    def __init__(self, store: OrderStore | DeliveryStore | SessionStore) -> None:
+    def __init__(self, store: OrderStore | DeliveryStore | SessionStore | PreferencesStore) -> None:
         super().__init__()
         self.store = store
 
     async def on_stop(self) -> None:
         await self.store.close()
+
+
+class TemplatesService(Service):
+    """Owns the reader of `notifications.templates` (the router's catalogue)."""
+
+    def __init__(self, reader: CompactedTopicReader) -> None:
+        super().__init__()
+        self.reader = reader
+
+    async def on_stop(self) -> None:
+        await self.reader.close()
 
 
 class TributaryWorker(faust.Worker):
@@ -91,6 +106,8 @@ def build_app(
     blocks: BlockStore,
     deliveries: DeliveryStore,
     sessions: SessionStore,
+    templates: CompactedTopicReader,
+    preferences: PreferencesStore,
 ) -> faust.App:
     app = create_faust_app(settings)
     catalog = topic_catalog(settings)
@@ -117,10 +134,12 @@ def build_app(
     metrics.track_stats(DISPATCH_AGENT, dispatch.dispatcher.stats)
     metrics.registry.register(BreakerCollector(dispatch.clients.breakers))
     notifications = register_notifications(
-        app, catalog, worker, settings.notifications, codec=codec
+        app, catalog, worker, settings.notifications, templates, codec=codec
     )
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
+    user_preferences, _ = register_preferences(app, catalog, worker, preferences, codec)
+    metrics.track_stats(PREFERENCES_AGENT, user_preferences.stats)
     watchdog = watch_for_stalls(app, worker, on_restart=metrics.stall_recoveries.inc)
     metrics.watch_samples(lambda: watchdog.last_sample)
     register_operator_views(
@@ -161,13 +180,15 @@ def run(settings: WorkerProcessSettings) -> None:
     blocks = BlockStore.from_settings(settings.redis, settings.topic_prefix)
     deliveries = DeliveryStore.from_settings(settings.database)
     sessions = SessionStore.from_settings(settings.database)
-    app = build_app(settings, store, codec, blocks, deliveries, sessions)
     catalog = topic_catalog(settings)
+    templates = CompactedTopicReader(settings.kafka, catalog.templates.name, "templates")
+    preferences = PreferencesStore.from_settings(settings.database)
+    app = build_app(settings, store, codec, blocks, deliveries, sessions, templates, preferences)
     topics = catalog.all() + changelog_specs(app, settings.kafka)
     topics += internal_topics(catalog, settings.worker.app_id)
     loop.run_until_complete(ensure_topics(settings.kafka, topics))
     services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
-    services.append(StoreService(sessions))
+    services += [StoreService(sessions), StoreService(preferences), TemplatesService(templates)]
     worker = TributaryWorker(
         app,
         *services,
