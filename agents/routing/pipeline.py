@@ -196,6 +196,8 @@ def register_notifications(
     route_agent = batch_agent(
         app, _multi_topic(app, users.name, requests.name), ROUTE_AGENT, route, size
     )
+    # At start too, so an empty topic gets the files before any notification asks for them.
+    app.task(templates.refresh)
     releases = DeferralReleaser(deferred, requests_out, clock)
     app.timer(notifications.deferral_check_interval_s, name="release_deferred_notifications")(
         releases.release_due

@@ -10,6 +10,7 @@ doing so at once write the same records (same keys, same ids), which compaction 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -45,12 +46,19 @@ class TemplateSource:
         self._clock = clock
         self._backoff = backoff
         self._loaded = False
+        self._loading = asyncio.Lock()
 
     async def refresh(self) -> None:
         """Current to the topic's end; the files loaded first if the topic never had a record."""
         await self._read()
         if self._loaded:
             return
+        async with self._loading:  # the start-up task and the first batch may both get here
+            if not self._loaded:
+                await self._load_files()
+
+    async def _load_files(self) -> None:
+        await self._read()
         if self.live.records == 0:
             events = file_events(self._directory, self._clock())
             await retry_retriable(

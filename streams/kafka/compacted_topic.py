@@ -71,7 +71,7 @@ class CompactedTopicReader:
             raise ServiceUnavailableError(SERVICE, f"cannot read {self.topic}: {exc!r}") from exc
         self._tps = [TopicPartition(self.topic, p) for p in range(partitions)]
         consumer.assign(self._tps)
-        consumer.seek_to_beginning(*self._tps)
+        await consumer.seek_to_beginning(*self._tps)
         self._consumer = consumer
 
     async def read_to_end(self) -> list[TableRecord]:
