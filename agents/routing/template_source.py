@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agents.retry import Backoff, retry_retriable
+from agents.retry import Backoff, Sleep, retry_retriable
 from schemas.templates import TemplateEvent
 from streams.runtime import OutgoingRecord, RecordSink
 from streams.templates.files import file_events
@@ -37,6 +37,7 @@ class TemplateSource:
         directory: Path,
         clock: Callable[[], datetime],
         backoff: Backoff,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.live = live
         self._decode = decode
@@ -45,6 +46,7 @@ class TemplateSource:
         self._directory = directory
         self._clock = clock
         self._backoff = backoff
+        self._sleep = sleep
         self._loaded = False
         self._loading = asyncio.Lock()
 
@@ -65,6 +67,7 @@ class TemplateSource:
                 lambda: self._publish.send_all([self._record(e) for e in events]),
                 backoff=self._backoff,
                 what="loading the template files",
+                sleep=self._sleep,
             )
             log.info("loaded %d template versions from %s", len(events), self._directory)
             await self._read()
@@ -72,7 +75,10 @@ class TemplateSource:
 
     async def _read(self) -> None:
         await retry_retriable(
-            lambda: self.live.refresh(self._decode), backoff=self._backoff, what="reading templates"
+            lambda: self.live.refresh(self._decode),
+            backoff=self._backoff,
+            what="reading templates",
+            sleep=self._sleep,
         )
 
     def _record(self, event: TemplateEvent) -> OutgoingRecord:
