@@ -76,7 +76,11 @@ class CompactedTopicReader:
 
     async def read_to_end(self) -> list[TableRecord]:
         """The records added since the last call (all of them the first time), up to the end
-        offsets as of now. Concurrent callers are served one after the other."""
+        offsets as of now. Concurrent callers are served one after the other.
+
+        A read that fails may have moved past records it never returned: the reader then starts
+        again from the beginning on the next call (folding a compacted topic again from the
+        start gives the same state)."""
         async with self._lock:
             if self._consumer is None:
                 await self._start()
@@ -84,7 +88,11 @@ class CompactedTopicReader:
                 async with asyncio.timeout(self._kafka.request_timeout_s):
                     return await self._read(await self._consumer.end_offsets(self._tps))
             except (KafkaError, TimeoutError) as exc:
+                await self.close()
                 raise ServiceUnavailableError(SERVICE, f"reading {self.topic}: {exc!r}") from exc
+            except BaseException:
+                await self.close()
+                raise
 
     async def _read(self, ends: dict[TopicPartition, int]) -> list[TableRecord]:
         records: list[TableRecord] = []
