@@ -6,6 +6,7 @@ by the app's cleanup contexts, so a test can build as many apps as it likes in o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,12 +18,14 @@ from api import (
     notifications,
     openapi,
     orders,
+    preferences,
     providers,
     rate_limits,
     receipts,
     schema_registry,
     sessions,
     suppressions,
+    templates,
     webhooks,
 )
 from api.access import KeyVerifier, access_middleware
@@ -36,6 +39,7 @@ from api.keys import (
     LEDGER,
     METRICS,
     ORDER_STORE,
+    PREFERENCES_STORE,
     PRODUCER,
     PROVIDER_STORE,
     RATE_LIMITER,
@@ -43,6 +47,7 @@ from api.keys import (
     SESSION_STORE,
     SETTINGS,
     SUPPRESSION_STORE,
+    TEMPLATES,
 )
 from api.metrics import ApiMetrics, metrics_middleware
 from api.problems import problem_middleware
@@ -51,6 +56,7 @@ from api.topic_check import TOPIC_CHECK, StartupTopicCheck, topic_check_lifetime
 from schemas.registry import SchemaSet
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
+from streams.kafka.compacted_topic import CompactedTopicReader
 from streams.kafka.event_producer import EventProducer
 from streams.kafka.schema_registry import RegistryViews
 from streams.settings import ApiProcessSettings
@@ -58,11 +64,14 @@ from streams.stores.api_key_store import ApiKeyStore
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
+from streams.stores.preferences_store import PreferencesStore
 from streams.stores.provider_store import ProviderStore
 from streams.stores.rate_limiter import RateLimiter
 from streams.stores.session_store import SessionStore
 from streams.stores.suppression_store import SuppressionStore
 from streams.stores.webhook_ledger import WebhookLedger
+from streams.templates.live import LiveTemplates
+from streams.templates.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +122,19 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app.cleanup_ctx.append(_session_store_lifetime)
     app.cleanup_ctx.append(_provider_store_lifetime)
     app.cleanup_ctx.append(_suppression_store_lifetime)
+    app[PREFERENCES_STORE] = PreferencesStore.from_settings(settings.database)
+    app.cleanup_ctx.append(_preferences_store_lifetime)
     app[KEY_VERIFIER] = KeyVerifier(
         ApiKeyStore.from_settings(settings.database),
         settings.api.key_cache_s,
         settings.api.key_cache_entries,
     )
     app.cleanup_ctx.append(_key_store_lifetime)
+    reader = CompactedTopicReader(settings.kafka, app[CATALOG].templates.name, "api-templates")
+    app[TEMPLATES] = LiveTemplates(reader)
+    app[templates.WRITE_LOCK] = asyncio.Lock()
+    app[templates.SANDBOX] = Sandbox()
+    app.cleanup_ctx.append(_templates_lifetime)
     app[TOPIC_CHECK] = StartupTopicCheck()
     app.cleanup_ctx.append(topic_check_lifetime)
     app.add_routes(webhooks.routes())
@@ -130,6 +146,8 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app.add_routes(sessions.routes())
     app.add_routes(providers.routes())
     app.add_routes(suppressions.routes())
+    app.add_routes(templates.routes())
+    app.add_routes(preferences.routes())
     app.add_routes(health.routes())
     app.add_routes(openapi.routes())
     app.add_routes([web.get("/metrics", metrics.serve_metrics)])
@@ -186,9 +204,19 @@ async def _suppression_store_lifetime(app: web.Application) -> AsyncIterator[Non
     await app[SUPPRESSION_STORE].close()
 
 
+async def _preferences_store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[PREFERENCES_STORE].close()
+
+
 async def _key_store_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[KEY_VERIFIER].store.close()
+
+
+async def _templates_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[TEMPLATES].close()
 
 
 async def _block_store_lifetime(app: web.Application) -> AsyncIterator[None]:

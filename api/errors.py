@@ -40,3 +40,19 @@ class WebhookSecretMissingError(ConfigurationError):
     def __init__(self, family: str) -> None:
         super().__init__(f"no signing secret is configured for {family} webhooks")
         self.family = family
+
+
+class TemplateRejectedError(RequestError):
+    """A template version that does not render (a syntax error, an undefined variable): 422,
+    naming the part (`subject` or `body`) and the line."""
+
+    def __init__(self, part: str, line: int | None, message: str) -> None:
+        where = f"{part}, line {line}" if line is not None else part
+        super().__init__(f"the template does not render: {where}: {message}")
+        self.part = part
+        self.line = line
+        self.message = message
+
+
+class PreconditionFailedError(RequestError):
+    """`If-Match` names another state than the current one (412)."""

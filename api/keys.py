@@ -14,11 +14,13 @@ from streams.settings import ApiProcessSettings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
+from streams.stores.preferences_store import PreferencesStore
 from streams.stores.provider_store import ProviderStore
 from streams.stores.rate_limiter import RateLimiter
 from streams.stores.session_store import SessionStore
 from streams.stores.suppression_store import SuppressionStore
 from streams.stores.webhook_ledger import WebhookLedger
+from streams.templates.live import LiveTemplates
 
 if TYPE_CHECKING:
     from api.access import KeyVerifier
@@ -33,10 +35,13 @@ DELIVERY_STORE = web.AppKey("delivery_store", DeliveryStore)
 SESSION_STORE = web.AppKey("session_store", SessionStore)
 PROVIDER_STORE = web.AppKey("provider_store", ProviderStore)
 SUPPRESSION_STORE = web.AppKey("suppression_store", SuppressionStore)
+PREFERENCES_STORE = web.AppKey("preferences_store", PreferencesStore)
 CODEC = web.AppKey("codec", AppCodec)
 # Share one Redis client, which the block store owns (and closes).
 BLOCK_STORE = web.AppKey("block_store", BlockStore)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+# The template catalogue, folded from `notifications.templates` (`api.templates`).
+TEMPLATES = web.AppKey("templates", LiveTemplates)
 # Only set when no Schema Registry is configured: then the API serves our own schema set.
 REGISTRY_VIEWS = web.AppKey("registry_views", RegistryViews)
 # Typed by annotation only: api.metrics itself reads this key.

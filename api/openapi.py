@@ -18,8 +18,10 @@ from api.families import FAMILIES
 from api.providers import PROVIDERS
 from schemas.notifications import Channel, NotificationState
 from schemas.orders import OrderHistoryEntry, OrderStatus, OrderView
+from schemas.preferences import PreferencesPatch
 from schemas.provider_receipts import ProviderReceiptsBody
 from schemas.sessions import DeviceView, RevokeSessions, SessionView
+from schemas.templates import NewTemplateVersion, TemplatePreview, TemplateVersion
 from streams.api_keys import SCOPES
 from streams.providers.webhooks import FORMATS
 from streams.stores.delivery_store import DeliveryRow
@@ -110,6 +112,10 @@ def _schemas() -> Json:
         "RevokeSessions": RevokeSessions,
         "Delivery": DeliveryRow,
         "ProviderReceipts": ProviderReceiptsBody,
+        "PreferencesPatch": PreferencesPatch,
+        "TemplateVersion": TemplateVersion,
+        "NewTemplateVersion": NewTemplateVersion,
+        "TemplatePreview": TemplatePreview,
     }
     models |= {f"{family.name.capitalize()}Webhook": family.body_model for family in FAMILIES}
     schemas: Json = {}
@@ -491,6 +497,146 @@ def _suppressions() -> Json:
     }
 
 
+_BODY_ERRORS = {
+    "400": _problem("The body is not a JSON object"),
+    "413": _problem("The body is over the size limit"),
+    "415": _problem("Not JSON"),
+}
+
+
+def _with_body(operation: Json, schema: Json, status: str, answer: Json) -> Json:
+    """`operation` taking a JSON body of `schema`, answering `status` instead of 200."""
+    content = {"application/json": {"schema": schema}}
+    operation["requestBody"] = {"required": True, "content": content}
+    del operation["responses"]["200"]
+    operation["responses"][status] = answer
+    return operation
+
+
+def _preferences() -> Json:
+    user = _param("id", "path", _ID)
+    invalid = {"422": _problem("The user id or a body field is invalid; it is named")}
+    kafka = {"503": _problem("Kafka, PostgreSQL or Redis unavailable", ("Retry-After",))}
+    produced = _json(
+        {
+            "type": "object",
+            "required": ["user_id", "event_id", "topic", "partition", "offset", "preferences"],
+        },
+        "user.preferences-updated on users.events (acknowledged); wait for this event_id",
+    )
+    patch = _keyed(
+        "users:write",
+        "Change some preferences (JSON merge patch): a user.preferences-updated event",
+        {"description": "unused"},
+        parameters=[user, _param("If-Match", "header", {"type": "string"})],
+        **invalid,
+        **_BODY_ERRORS,
+        **kafka,
+        **{"412": _problem("If-Match names another state than the view's")},
+    )
+    reset = _keyed(
+        "users:write",
+        "Reset the preferences to the defaults: a user.preferences-updated event",
+        {"description": "unused"},
+        parameters=[user],
+        **invalid,
+        **kafka,
+    )
+    del reset["responses"]["200"]
+    reset["responses"]["202"] = produced
+    return {
+        "/v1/users/{id}/preferences": {
+            "get": _keyed(
+                "users:read",
+                "The effective preferences (switches on, off or null: default), quiet hours, "
+                "time zone and locale; event_id is the last change applied",
+                _json({"type": "object", "required": ["user_id", "categories"]}, "The view"),
+                parameters=[user],
+                **invalid,
+                **{"404": _problem("Nothing known of the user (yet)")},
+            ),
+            "patch": _with_body(patch, _ref("PreferencesPatch"), "202", produced),
+        },
+        "/v1/users/{id}/preferences/reset": {"post": reset},
+    }
+
+
+def _templates() -> Json:
+    name = _param("name", "path", {"type": "string"})
+    version = _param("version", "path", {"type": "string"})
+    missing = {"404": _problem("No such template or version")}
+    invalid = {"422": _problem("A path parameter or body field is invalid; it is named")}
+    kafka = {"503": _problem("Kafka unavailable", ("Retry-After",))}
+    renders = {
+        "422": _problem(
+            "A parameter or field is invalid, or the version does not render: the part "
+            "(subject, body) and line are named"
+        )
+    }
+    listing = {"type": "object", "required": ["items"]}
+    one = {"type": "object", "required": ["name", "latest_version", "active", "versions"]}
+    written = {"type": "object", "required": ["name", "version", "active", "written"]}
+
+    def operator(summary: str, ok: Json, parameters: list[Json], **more: Json) -> Json:
+        return _keyed("operator", summary, ok, parameters=parameters, **more)
+
+    add = operator("A new, inactive version", {"description": "unused"}, [name], **invalid)
+    add["responses"] |= _BODY_ERRORS | kafka
+    preview = operator(
+        "Render a version (the latest by default) with its sample",
+        _json({"type": "object", "required": ["subject", "body"]}, "The message"),
+        [name],
+        **missing,
+        **renders,
+    )
+    preview["responses"] |= _BODY_ERRORS | kafka
+    preview["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": _ref("TemplatePreview")}},
+    }
+
+    def switch(summary: str) -> Json:
+        operation = operator(
+            summary, _json(written, "Written (acknowledged)"), [name, version], **missing
+        )
+        operation["responses"] |= renders | kafka
+        return {"post": operation}
+
+    return {
+        "/v1/templates": {
+            "get": operator(
+                "Every template with its active versions",
+                _json(listing, "The templates"),
+                [],
+                **kafka,
+            )
+        },
+        "/v1/templates/{name}": {
+            "get": operator(
+                "A template: its active versions and every version",
+                _json(one, "The template"),
+                [name],
+                **missing,
+                **invalid,
+                **kafka,
+            )
+        },
+        "/v1/templates/{name}/versions": {
+            "post": _with_body(
+                add,
+                _ref("NewTemplateVersion"),
+                "201",
+                _json(written, "Written (acknowledged), inactive"),
+            )
+        },
+        "/v1/templates/{name}/preview": {"post": preview},
+        "/v1/templates/{name}/versions/{version}/activate": switch(
+            "Activate a version (it must render its sample); the one it replaces is deactivated"
+        ),
+        "/v1/templates/{name}/versions/{version}/deactivate": switch("Deactivate a version"),
+    }
+
+
 def _writes() -> Json:
     paths: Json = {}
     signature_headers = [
@@ -605,6 +751,8 @@ def document() -> Json:
         | _sessions()
         | _providers()
         | _suppressions()
+        | _preferences()
+        | _templates()
         | _writes()
         | _operations()
         | _registry(),

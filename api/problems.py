@@ -17,7 +17,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from api.access import AccessError
-from api.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
+from api.errors import (
+    NotFoundError,
+    PayloadTooLargeError,
+    PreconditionFailedError,
+    TemplateRejectedError,
+    UnsupportedMediaTypeError,
+)
 from api.rate_limits import InvalidParameterError
 from api.request_ids import request_id_of
 from streams.errors import (
@@ -118,6 +124,17 @@ def problem_for(exc: Exception, retry_after_s: int) -> Problem:
             extensions = {"errors": [{"field": e.field, "message": e.message} for e in exc.errors]}
             return Problem(
                 422, "Contract violation", str(exc), _typed("contract-violation"), extensions
+            )
+        case TemplateRejectedError():
+            error = {"field": exc.part, "line": exc.line, "message": exc.message}
+            extensions = {"errors": [error]}
+            return Problem(
+                422, "Template does not render", str(exc), _typed("template-invalid"), extensions
+            )
+        case PreconditionFailedError():
+            extensions = {"errors": [{"field": "If-Match", "message": str(exc)}]}
+            return Problem(
+                412, "Precondition failed", str(exc), _typed("precondition-failed"), extensions
             )
         case NotFoundError():
             extensions = {} if exc.field is None else {"field": exc.field}

@@ -30,6 +30,7 @@ from schemas.notifications import (
 )
 from schemas.orders import ORDER_EVENT_TYPES, Order, OrderEvent, OrderWebhook
 from schemas.suppressions import SUPPRESSION_PAYLOADS, SuppressionEvent
+from schemas.templates import TEMPLATE_PAYLOADS, TemplateEvent
 from schemas.users import USER_PAYLOADS, UserEvent, UserWebhook
 
 EventT = TypeVar("EventT", bound=BaseModel)
@@ -199,16 +200,26 @@ ANALYTICS_CONTRACTS: tuple[Contract[Any], ...] = tuple(
     for topic, (model, event_type, payload) in ANALYTICS_RECORDS.items()
 )
 
+# Notification templates: state rather than events (a compacted topic, written by the API's
+# operators and the router's first load), so not in CONTRACTS either.
+TEMPLATES_CONTRACT: Contract[TemplateEvent] = Contract(
+    family="notification-templates",
+    topic="notifications.templates",
+    event_model=TemplateEvent,
+    namespace="io.tributary.templates",
+    payload_models=TEMPLATE_PAYLOADS,
+    key=lambda event: event.payload.key,
+)
+
 BY_FAMILY: Mapping[str, Contract[Any]] = {contract.family: contract for contract in CONTRACTS}
 BY_TOPIC: Mapping[str, Contract[Any]] = {contract.topic: contract for contract in CONTRACTS}
-BY_SUBJECT: Mapping[str, Contract[Any]] = {
-    contract.subject: contract for contract in CONTRACTS + ANALYTICS_CONTRACTS
-}
+_EVERY_TOPIC: tuple[Contract[Any], ...] = (*CONTRACTS, *ANALYTICS_CONTRACTS, TEMPLATES_CONTRACT)
+BY_SUBJECT: Mapping[str, Contract[Any]] = {contract.subject: contract for contract in _EVERY_TOPIC}
 BY_EVENT_TYPE: Mapping[str, Contract[Any]] = {
     event_type: contract for contract in CONTRACTS for event_type in contract.event_types
 }
 _BY_MODEL: Mapping[type[BaseModel], Contract[Any]] = {
-    contract.event_model: contract for contract in CONTRACTS + ANALYTICS_CONTRACTS
+    contract.event_model: contract for contract in _EVERY_TOPIC
 }
 
 

@@ -5,7 +5,9 @@ whose it is without the key. In the webhook body the same identifier is `user.id
 
 Notification preferences: a `user.preferences-updated` event carries the user's complete
 preferences (a snapshot, not a patch), so the latest event alone is the current state, whatever
-was lost or replayed before it. The categories that can be switched off are security, account,
+was lost or replayed before it. A switch may be on, off or not set (null, the default: on
+unless the notification is opt-in), so a snapshot can say "as by default" and a reset is a
+snapshot with no switch set. The categories that can be switched off are security, account,
 orders and marketing. There is deliberately no `critical` entry: critical notifications (account
 takeover, legal notices) are always delivered on every channel and ignore quiet hours, and a
 contract that cannot express switching them off is safer than one that rejects it at runtime.
@@ -126,17 +128,21 @@ class UserUpdated(Contract):
 
 
 class ChannelSwitches(Contract):
-    email: Switch
-    sms: Switch
-    push: Switch
-    whatsapp: Switch
+    """On, off, or not set (None: the default, on unless the notification is opt-in)."""
+
+    email: Switch | None = None
+    sms: Switch | None = None
+    push: Switch | None = None
+    whatsapp: Switch | None = None
 
 
 class CategoryPreferences(Contract):
-    security: ChannelSwitches
-    account: ChannelSwitches
-    orders: ChannelSwitches
-    marketing: ChannelSwitches
+    """None for a category: no switch of it set."""
+
+    security: ChannelSwitches | None = None
+    account: ChannelSwitches | None = None
+    orders: ChannelSwitches | None = None
+    marketing: ChannelSwitches | None = None
 
 
 class QuietHours(Contract):
@@ -156,7 +162,8 @@ class QuietHours(Contract):
 
 class UserPreferencesUpdated(Contract):
     user_id: Identifier
-    categories: CategoryPreferences
+    # None: no switch set, the defaults (what a reset of the preferences produces).
+    categories: CategoryPreferences | None = None
     quiet_hours: QuietHours | None = None
 
 

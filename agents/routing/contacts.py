@@ -59,7 +59,9 @@ class Contact(BaseModel):
         if category == "critical" or self.preferences is None:
             return None
         switches = getattr(self.preferences, category)
-        value: bool = getattr(switches, channel)
+        if switches is None:
+            return None
+        value: bool | None = getattr(switches, channel)
         return value
 
     def to_table(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +26,7 @@ from faust.types import AgentT, EventT, TableT
 
 from agents.retry import Backoff
 from agents.routing.policy import Deferral
-from agents.routing.rendering import TemplateRenderer
+from agents.routing.rendering import TEMPLATE_DIR, TemplateRenderer
 from agents.routing.request_batch import RequestBatch
 from agents.routing.route_batch import (
     RELEASE_HEADER,
@@ -38,10 +38,12 @@ from agents.routing.route_batch import (
 )
 from agents.routing.router import Router
 from agents.routing.rules import CausingEvent
+from agents.routing.template_source import TemplateSource
 from schemas.auth import AuthEvent
 from schemas.notifications import NotificationRequestEvent
 from schemas.orders import OrderEvent
 from schemas.suppressions import SuppressionEvent
+from schemas.templates import TemplateEvent
 from schemas.users import UserEvent
 from streams.errors import RetriableError
 from streams.kafka.catalog import TopicCatalog
@@ -55,6 +57,7 @@ from streams.runtime import (
     raw_topic,
 )
 from streams.settings import NotificationSettings, WorkerSettings
+from streams.templates.live import LiveTemplates, TableSource
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ class NotificationsPipeline:
     deferred: TableT[bytes, dict[str, Any]]
     request_agent: AgentT[Any]
     route_agent: AgentT[Any]
+    templates: TemplateSource
 
 
 def _table(app: faust.App, name: str, partitions: int, help_text: str) -> TableT[bytes, Any]:
@@ -106,11 +110,14 @@ def register_notifications(
     worker: WorkerSettings,
     notifications: NotificationSettings,
     suppression_store: SuppressionSink,
+    templates_table: TableSource,
     *,
     codec: WireCodec | None = None,
-    renderer: TemplateRenderer | None = None,
     clock: Clock = _utc_now,
 ) -> NotificationsPipeline:
+    """`suppression_store` is the suppression list's PostgreSQL view; `templates_table` reads
+    `notifications.templates` (a `CompactedTopicReader`): the router renders the active versions
+    it holds, read to the end before each batch."""
     wire = codec or local_codec()
     users, auth, orders = (
         catalog.for_topic(t) for t in ("users.events", "auth.events", "orders.events")
@@ -142,11 +149,19 @@ def register_notifications(
     )
     deferred = _table(app, DEFERRED_TABLE, partitions, "Deferred notifications by notification id.")
     suppressions = _table(app, SUPPRESSIONS_TABLE, partitions, "Suppressed addresses by user id.")
+    live = LiveTemplates(templates_table)
+    templates = TemplateSource(
+        live,
+        lambda raw: wire.decode(raw, TemplateEvent),
+        TopicPublisher(raw_topic(app, catalog.templates.name)),
+        wire.encode,
+        TEMPLATE_DIR,
+        clock,
+        Backoff(),
+    )
+    renderer = TemplateRenderer(fallback_locale=notifications.fallback_locale, catalog=live.catalog)
     router: RouteBatch[EventT[bytes]] = RouteBatch(
-        router=Router(
-            notifications,
-            renderer or TemplateRenderer(fallback_locale=notifications.fallback_locale),
-        ),
+        router=Router(notifications, renderer),
         users_topic=users.name,
         decode_user=lambda raw: wire.decode(raw, UserEvent),
         decode_request=lambda raw: wire.decode(raw, NotificationRequestEvent),
@@ -184,13 +199,22 @@ def register_notifications(
     request_agent = batch_agent(
         app, raw_topic(app, auth.name, orders.name), REQUEST_AGENT, requester.process, size
     )
+
+    async def route(batch: Sequence[EventT[bytes]]) -> None:
+        await templates.refresh()  # a version activated before this batch renders in it
+        await router.process(batch)
+
     route_source = raw_topic(app, users.name, requests.name, suppressions_spec.name)
-    route_agent = batch_agent(app, route_source, ROUTE_AGENT, router.process, size)
+    route_agent = batch_agent(app, route_source, ROUTE_AGENT, route, size)
+    # At start too, so an empty topic gets the files before any notification asks for them.
+    app.task(templates.refresh)
     releases = DeferralReleaser(deferred, requests_out, clock)
     app.timer(notifications.deferral_check_interval_s, name="release_deferred_notifications")(
         releases.release_due
     )
-    return NotificationsPipeline(requester, router, contacts, deferred, request_agent, route_agent)
+    return NotificationsPipeline(
+        requester, router, contacts, deferred, request_agent, route_agent, templates
+    )
 
 
 class DeferralReleaser:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import faust
@@ -22,6 +23,8 @@ from agents.dispatch.pipeline import DISPATCH_AGENT, register_dispatch
 from agents.metrics.pipeline import register_metrics
 from agents.orders.pipeline import AGENT_NAME as ORDERS_AGENT
 from agents.orders.pipeline import register_order_stats, register_orders
+from agents.preferences.pipeline import AGENT_NAME as PREFERENCES_AGENT
+from agents.preferences.pipeline import register_preferences
 from agents.providers.pipeline import register_providers
 from agents.routing.pipeline import REQUEST_AGENT, ROUTE_AGENT, register_notifications
 from agents.security.pipeline import (
@@ -40,6 +43,7 @@ from agents.worker.metrics import WorkerMetrics, install_worker_metrics
 from agents.worker.operator_views import register_operator_views
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
+from streams.kafka.compacted_topic import CompactedTopicReader
 from streams.kafka.topic_admin import ensure_topics
 from streams.kafka.wire import WireCodec
 from streams.runtime import (
@@ -54,6 +58,7 @@ from streams.settings import WorkerProcessSettings, WorkerSettings
 from streams.stores.block_store import BlockStore
 from streams.stores.delivery_store import DeliveryStore
 from streams.stores.order_store import OrderStore
+from streams.stores.preferences_store import PreferencesStore
 from streams.stores.provider_store import ProviderStore
 from streams.stores.session_store import SessionStore
 from streams.stores.suppression_store import SuppressionStore
@@ -67,15 +72,23 @@ READY_MESSAGE = "tributary worker ready"
 class StoreService(Service):
     """Owns the PostgreSQL engine for the lifetime of the worker."""
 
-    def __init__(
-        self,
-        store: OrderStore | DeliveryStore | SessionStore | ProviderStore | SuppressionStore,
-    ) -> None:
+    def __init__(self, store: PostgresStore) -> None:
         super().__init__()
         self.store = store
 
     async def on_stop(self) -> None:
         await self.store.close()
+
+
+class TemplatesService(Service):
+    """Owns the reader of `notifications.templates` (the router's catalogue)."""
+
+    def __init__(self, reader: CompactedTopicReader) -> None:
+        super().__init__()
+        self.reader = reader
+
+    async def on_stop(self) -> None:
+        await self.reader.close()
 
 
 class TributaryWorker(faust.Worker):
@@ -93,16 +106,57 @@ def topic_catalog(settings: WorkerProcessSettings) -> TopicCatalog:
     return TopicCatalog(settings.topic_prefix, settings.kafka, settings.dispatch.retry_delays_s)
 
 
-def build_app(
-    settings: WorkerProcessSettings,
-    store: OrderStore,
-    codec: WireCodec,
-    blocks: BlockStore,
-    deliveries: DeliveryStore,
-    sessions: SessionStore,
-    providers: ProviderStore,
-    suppressions: SuppressionStore,
-) -> faust.App:
+PostgresStore = (
+    OrderStore | DeliveryStore | SessionStore | ProviderStore | SuppressionStore | PreferencesStore
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStores:
+    """What the pipelines write to and read from besides Kafka: built once, before the app, and
+    owned by the worker's services (`services`), which close them after the agents stopped."""
+
+    orders: OrderStore
+    blocks: BlockStore
+    deliveries: DeliveryStore
+    sessions: SessionStore
+    providers: ProviderStore
+    suppressions: SuppressionStore
+    preferences: PreferencesStore
+    templates: CompactedTopicReader
+
+    @classmethod
+    def from_settings(cls, settings: WorkerProcessSettings, catalog: TopicCatalog) -> WorkerStores:
+        database = settings.database
+        return cls(
+            orders=OrderStore.from_settings(database),
+            blocks=BlockStore.from_settings(settings.redis, settings.topic_prefix),
+            deliveries=DeliveryStore.from_settings(database),
+            sessions=SessionStore.from_settings(database),
+            providers=ProviderStore.from_settings(database),
+            suppressions=SuppressionStore.from_settings(database),
+            preferences=PreferencesStore.from_settings(database),
+            templates=CompactedTopicReader(settings.kafka, catalog.templates.name, "templates"),
+        )
+
+    def services(self) -> list[Service]:
+        postgres: list[PostgresStore] = [
+            self.orders,
+            self.deliveries,
+            self.sessions,
+            self.providers,
+            self.suppressions,
+            self.preferences,
+        ]
+        return [
+            *(StoreService(store) for store in postgres),
+            BlockStoreService(self.blocks),
+            TemplatesService(self.templates),
+        ]
+
+
+def build_app(settings: WorkerProcessSettings, codec: WireCodec, stores: WorkerStores) -> faust.App:
+    store, blocks, deliveries = stores.orders, stores.blocks, stores.deliveries
     app = create_faust_app(settings)
     catalog = topic_catalog(settings)
     worker = settings.worker
@@ -115,7 +169,7 @@ def build_app(
     # the devices the old new-device rule kept there.
     security_users = register_users_table(app, catalog)
     user_sessions = register_sessions(
-        app, catalog, settings.security, sessions, codec, carried_from=security_users
+        app, catalog, settings.security, stores.sessions, codec, carried_from=security_users
     )
     security = register_security(
         app,
@@ -147,15 +201,23 @@ def build_app(
         settings.kafka,
         breakers=dispatch.clients.breakers,
         reset=dispatch.clients.reset,
-        store=providers,
+        store=stores.providers,
     )
     notifications = register_notifications(
-        app, catalog, worker, settings.notifications, suppressions, codec=codec
+        app,
+        catalog,
+        worker,
+        settings.notifications,
+        stores.suppressions,
+        stores.templates,
+        codec=codec,
     )
     deliverability = register_deliverability(app, catalog, worker, codec=codec)
     metrics.track_stats(REPORTS_AGENT, deliverability.reporter.stats)
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
+    user_preferences, _ = register_preferences(app, catalog, worker, stores.preferences, codec)
+    metrics.track_stats(PREFERENCES_AGENT, user_preferences.stats)
     watchdog = watch_for_stalls(app, worker, on_restart=metrics.stall_recoveries.inc)
     metrics.watch_samples(lambda: watchdog.last_sample)
     register_operator_views(
@@ -194,19 +256,13 @@ def run(settings: WorkerProcessSettings) -> None:
     # Faust creates only the last level of its data directory; a fresh checkout has none.
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
     codec = loop.run_until_complete(wire_codec(settings))
-    store = OrderStore.from_settings(settings.database)
-    blocks = BlockStore.from_settings(settings.redis, settings.topic_prefix)
-    deliveries = DeliveryStore.from_settings(settings.database)
-    sessions = SessionStore.from_settings(settings.database)
-    providers = ProviderStore.from_settings(settings.database)
-    suppressions = SuppressionStore.from_settings(settings.database)
-    app = build_app(settings, store, codec, blocks, deliveries, sessions, providers, suppressions)
     catalog = topic_catalog(settings)
+    stores = WorkerStores.from_settings(settings, catalog)
+    app = build_app(settings, codec, stores)
     topics = catalog.all() + changelog_specs(app, settings.kafka)
     topics += internal_topics(catalog, settings.worker.app_id)
     loop.run_until_complete(ensure_topics(settings.kafka, topics))
-    services = [StoreService(store), BlockStoreService(blocks), StoreService(deliveries)]
-    services += [StoreService(sessions), StoreService(providers), StoreService(suppressions)]
+    services = stores.services()
     worker = TributaryWorker(
         app,
         *services,

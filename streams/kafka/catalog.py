@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from schemas.contracts import ANALYTICS_CONTRACTS, BY_TOPIC
+from schemas.contracts import ANALYTICS_CONTRACTS, BY_TOPIC, TEMPLATES_CONTRACT
 from streams.settings import KafkaSettings
 
 DAY_MS = 24 * 3600 * 1000
@@ -226,9 +226,25 @@ class TopicCatalog:
         spec = self._spec(NOTIFICATIONS_PROVIDER_COMMANDS, key="provider", retention_ms=7 * DAY_MS)
         return replace(spec, partitions=1)
 
+    @property
+    def templates(self) -> TopicSpec:
+        """`notifications.templates`: compacted, so the latest record of every template version
+        is kept for good (the topic is the catalogue: read from the start, it is complete).
+
+        One partition: the files' first versions go out as one record batch, which a reader
+        sees whole or not at all, and a reader at the end has every version of a template (the
+        API numbers a new one from the highest it read). Templates are few and small."""
+        spec = self._spec(
+            TEMPLATES_CONTRACT.topic,
+            key="template name/version",
+            retention_ms=-1,
+            value_subject=TEMPLATES_CONTRACT.subject,
+        )
+        return replace(spec, cleanup_policy="compact", partitions=1)
+
     def all(self) -> list[TopicSpec]:
         inputs = self.families()
-        notifications = [*self.notification_retries(), self.notifications_dlq]
+        notifications = [*self.notification_retries(), self.notifications_dlq, self.templates]
         notifications += [self.notifications_providers, self.notifications_provider_commands]
         dead_letters = [self.dead_letters(spec) for spec in inputs]
         return inputs + dead_letters + notifications + self.analytics()

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from streams.kafka.catalog import TopicCatalog
+from streams.kafka.topic_admin import topic_partitions_blocking
 from streams.settings import Settings
 
 READ_TIMEOUT_S = 30.0
@@ -38,12 +39,14 @@ async def records_to_end(
     Reading up to the end offsets taken now gives an exact count without waiting to see whether
     more arrives: whoever wrote them was acknowledged by the broker, so all is already there.
     """
-    partitions = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None
     )
     await consumer.start()
     try:
+        # The topic's own partition count: not every topic has the catalog's.
+        counts = await asyncio.to_thread(topic_partitions_blocking, settings.kafka, [topic])
+        partitions = [TopicPartition(topic, p) for p in range(counts[topic])]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

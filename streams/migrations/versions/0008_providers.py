@@ -1,7 +1,7 @@
 """provider_breakers: each worker's latest report of each provider's circuit breaker
 
 Revision ID: 0008_providers
-Revises: 0005_sessions
+Revises: 0007_user_preferences
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_providers"
-down_revision = "0006_suppressions"
+down_revision = "0007_user_preferences"
 branch_labels = None
 depends_on = None
 

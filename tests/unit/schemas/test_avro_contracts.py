@@ -20,6 +20,7 @@ from schemas.contracts import (
     BY_EVENT_TYPE,
     BY_FAMILY,
     CONTRACTS,
+    TEMPLATES_CONTRACT,
     Contract,
     contract_for_model,
     event_from_webhook,
@@ -68,7 +69,8 @@ def _nullable(annotation: Any) -> bool:
 def test_every_topic_has_a_contract_a_released_schema_and_a_working_copy() -> None:
     subjects = {contract.subject for contract in CONTRACTS}
     outputs = {contract.subject for contract in ANALYTICS_CONTRACTS}
-    assert subjects | outputs == set(SCHEMAS.subjects) == set(working_copies())
+    state = {TEMPLATES_CONTRACT.subject}
+    assert subjects | outputs | state == set(SCHEMAS.subjects) == set(working_copies())
     assert len(CONTRACTS) == len(subjects) == 8
 
 
@@ -78,7 +80,11 @@ def test_the_working_copies_are_the_latest_releases() -> None:
         assert fingerprint(schema) == fingerprint(SCHEMAS.latest(subject).schema), subject
 
 
-@pytest.mark.parametrize("contract", CONTRACTS, ids=lambda contract: contract.family)
+# The families, and the templates' state topic, which travels in the same envelope.
+WITH_STATE = (*CONTRACTS, TEMPLATES_CONTRACT)
+
+
+@pytest.mark.parametrize("contract", WITH_STATE, ids=lambda contract: contract.family)
 def test_every_family_has_the_same_envelope(contract: Contract[Any]) -> None:
     schema = SCHEMAS.latest(contract.subject).schema
     fields = {field["name"]: field for field in schema["fields"]}
@@ -94,7 +100,7 @@ def test_every_family_has_the_same_envelope(contract: Contract[Any]) -> None:
     assert set(contract.event_model.model_fields) == set(ENVELOPE_FIELDS)
 
 
-@pytest.mark.parametrize("contract", CONTRACTS, ids=lambda contract: contract.family)
+@pytest.mark.parametrize("contract", WITH_STATE, ids=lambda contract: contract.family)
 def test_the_payload_union_has_one_branch_per_payload_record(contract: Contract[Any]) -> None:
     branches = [f"{contract.namespace}.{branch['name']}" for branch in _payload_branches(contract)]
     wanted = {contract.payload_record(event_type) for event_type in contract.event_types}
@@ -103,7 +109,7 @@ def test_the_payload_union_has_one_branch_per_payload_record(contract: Contract[
     assert SCHEMAS.latest(contract.subject).schema["namespace"] == contract.namespace
 
 
-@pytest.mark.parametrize("contract", CONTRACTS, ids=lambda contract: contract.family)
+@pytest.mark.parametrize("contract", WITH_STATE, ids=lambda contract: contract.family)
 def test_each_record_has_the_fields_of_its_model(contract: Contract[Any]) -> None:
     records = _named_records(_payload_branches(contract), {})
     models: list[type[BaseModel]] = list(set(contract.payload_models.values()))
@@ -140,7 +146,7 @@ def test_every_event_type_belongs_to_exactly_one_family() -> None:
 
 
 def test_envelope_models_find_their_contract() -> None:
-    for contract in CONTRACTS:
+    for contract in WITH_STATE:
         assert contract_for_model(contract.event_model) is contract
     with pytest.raises(KeyError):
         contract_for_model(BaseModel)

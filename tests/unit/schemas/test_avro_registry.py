@@ -38,7 +38,8 @@ RELEASED_IDS = {
     ("analytics.orders-value", 1): 14,
     ("auth.events-value", 2): 15,
     ("notifications.suppressions-value", 1): 16,
-    ("users.events-value", 3): 17,
+    ("notifications.templates-value", 1): 17,
+    ("users.events-value", 3): 18,
 }
 # The id the next release anywhere gets: ids are global, one counter for every subject.
 NEXT_ID = max(RELEASED_IDS.values()) + 1

@@ -90,14 +90,20 @@ def test_an_update_must_change_something_and_not_contradict_itself() -> None:
     assert UserWebhook.model_validate(removal).user.phone_removed is True  # type: ignore[union-attr]
 
 
-def test_preferences_are_a_complete_snapshot_with_strict_switches() -> None:
+def test_preferences_are_a_snapshot_with_strict_switches_unset_ones_being_defaults() -> None:
     body = _body("user.preferences-updated")
     del body["user"]["categories"]["marketing"]["sms"]
     body["user"]["categories"]["orders"]["push"] = "yes"
-    assert _failing_fields(body) == {
-        "user.categories.marketing.sms",
-        "user.categories.orders.push",
-    }
+    assert _failing_fields(body) == {"user.categories.orders.push"}
+    del body["user"]["categories"]["orders"]["push"]
+    event = UserWebhook.model_validate(body).user
+    assert isinstance(event, UserPreferencesUpdated)
+    assert event.categories is not None
+    assert event.categories.marketing is not None
+    assert event.categories.marketing.sms is None  # not set: the default
+    reset = _body("user.preferences-updated")
+    reset["user"]["categories"] = reset["user"]["quiet_hours"] = None
+    assert UserWebhook.model_validate(reset).user == UserPreferencesUpdated(user_id="usr_42")
 
 
 def test_the_critical_category_cannot_be_switched_off_because_it_cannot_be_expressed() -> None:
@@ -106,7 +112,8 @@ def test_the_critical_category_cannot_be_switched_off_because_it_cannot_be_expre
         ("email", "sms", "push", "whatsapp"), False
     )
     assert _failing_fields(body) == {"user.categories.critical"}
-    assert UserPreferencesUpdated.model_fields["categories"].annotation is CategoryPreferences
+    categories = UserPreferencesUpdated.model_fields["categories"].annotation
+    assert categories == CategoryPreferences | None
     assert "critical" not in CategoryPreferences.model_fields
 
 

@@ -28,7 +28,7 @@ def test_topic_names_carry_the_prefix_and_dead_letters_follow_their_source() -> 
     expected |= {f"t1-analytics.{name}" for name in ("events", "orders", "auth", "delivery")}
     expected |= {"t1-analytics.partials"}
     expected |= {f"t1-notifications.dispatch.retry-{d}s" for d in (1, 5, 30)}
-    expected |= {"t1-notifications.dlq"}
+    expected |= {"t1-notifications.dlq", "t1-notifications.templates"}
     expected |= {"t1-notifications.providers", "t1-notifications.provider-commands"}
     names = [spec.name for spec in catalog.all()]
     assert sorted(names) == sorted(expected)
@@ -60,11 +60,13 @@ def test_partitions_and_replication_come_from_the_kafka_settings() -> None:
     catalog = TopicCatalog("", kafka, RETRY_DELAYS_S)
     assert (catalog.partitions, catalog.replication_factor) == (9, 3)
     assert catalog.metrics_partials.partitions == 1  # one consumer folds every partition's
-    # One consumer folds every partition's partials; breaker reports and commands are a few.
+    # One consumer folds every partition's partials; breaker reports and commands are a few;
+    # templates are loaded as one record batch.
     single = (
         catalog.metrics_partials,
         catalog.notifications_providers,
         catalog.notifications_provider_commands,
+        catalog.templates,
     )
     for spec in single:
         assert spec.partitions == 1
@@ -118,3 +120,12 @@ def test_breaker_reports_are_compacted_and_commands_are_not() -> None:
     commands = catalog.notifications_provider_commands
     assert (commands.name, commands.key) == ("t1-notifications.provider-commands", "provider")
     assert commands.configs["cleanup.policy"] == "delete"
+
+
+def test_the_templates_topic_is_compacted_and_kept_for_good() -> None:
+    spec = TopicCatalog("t1-", KafkaSettings()).templates
+    assert (spec.name, spec.key) == ("t1-notifications.templates", "template name/version")
+    assert spec.configs["cleanup.policy"] == "compact"
+    assert spec.configs["retention.ms"] == "-1"
+    assert spec.value_subject == "notifications.templates-value"
+    assert spec.partitions == 1  # the files' first load is one record batch, seen whole

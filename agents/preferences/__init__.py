@@ -1,0 +1,1 @@
+"""The effective notification preferences of each user, materialized into PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Notification templates as data: the sandbox they render in, their catalogue, their files."""
