@@ -61,6 +61,17 @@ def test_no_provider_send_is_repeated(chaos_run: tuple[Figures, FaultLog]) -> No
     assert figures.duplicate_sends == 0
 
 
+# Found by this run (every run of it so far: 28-40 windows short, none doubled): after a worker is
+# SIGKILLed, its partitions wait for the group's session timeout (Faust's 60 s) while the other
+# worker's partitions go on, and the aggregator's watermark is the latest event time of ANY
+# input partition (less the 30 s grace), also moved on by wall-clock idleness while the
+# aggregator itself waits; the stalled partitions' events then come in behind it and are dropped
+# as late (the aggregator's `dropped_late`, 237 in one run). Needs a watermark per input
+# partition (idle ones excluded) and idleness on the stream's own clock: see the issue-14 note.
+@pytest.mark.xfail(
+    strict=True,
+    reason="windows drop a crashed worker's events as late (global watermark, 60 s stall)",
+)
 def test_every_closed_window_counts_its_inputs_exactly(
     chaos_run: tuple[Figures, FaultLog],
 ) -> None:
