@@ -315,21 +315,28 @@ async def catch_up(outputs: Outputs, ledger: LoadLedger, deadline_s: float) -> f
         await asyncio.sleep(CATCH_UP_POLL_S)
 
 
-def fault_costs(figures: Figures, faults: FaultLog) -> list[str]:
-    """Per fault: how long until it was over, and the ack->view time of the payments
-    acknowledged from its start until 15 s after it."""
+def fault_costs(figures: Figures, faults: FaultLog, ledger: LoadLedger) -> list[str]:
+    """Per fault: how long until it was over, how long webhooks were refused (answered other
+    than 2xx, then retried by the load), and the ack->view time of the payments acknowledged
+    from its start until 15 s after it."""
     lines = []
     for event in faults.events:
+        until_s = event.back_s + 15
         hit = [
             latency
             for acked_at, latency in figures.paid_latency
-            if event.began_s <= acked_at <= event.back_s + 15
+            if event.began_s <= acked_at <= until_s
         ]
+        refused = [at for at in ledger.refused_at_s if event.began_s <= at <= until_s]
+        refusing = (
+            f"{max(refused) - min(refused):.0f} s ({len(refused)} answers)" if refused else "0 s"
+        )
         worst = f"{max(hit):.1f} s" if hit else "-"
         typical = f"{statistics.median(hit):.1f} s" if hit else "-"
         lines.append(
-            f"  {event.what:<24} back after {event.back_s - event.began_s:5.1f} s;"
-            f" payments acknowledged meanwhile: {len(hit)}, ack->view p50 {typical}, max {worst}"
+            f"  {event.what:<22} back after {event.back_s - event.began_s:5.1f} s; webhooks refused"
+            f" for {refusing}; payments acknowledged meanwhile: {len(hit)}, ack->view p50"
+            f" {typical}, max {worst}"
         )
     return lines
 
@@ -401,7 +408,7 @@ def report(figures: Figures, faults: FaultLog, facts: dict[str, Any]) -> None:
         print(line)
     print(f"aggregator clock: {json.dumps(facts.get('metrics_clock'))[:1500]}")
     print("what each fault cost:")
-    for line in fault_costs(figures, faults):
+    for line in fault_costs(figures, faults, ledger):
         print(line)
     for name, found in (
         ("lost", figures.orders_lost + figures.users_lost),

@@ -69,9 +69,13 @@ class LoadLedger:
     sent: int = 0
     given_up: int = 0
     answers: dict[int, int] = field(default_factory=dict)
+    # When each answer other than 2xx came (wall clock): how long an outage refused webhooks.
+    refused_at_s: list[float] = field(default_factory=list)
 
     def note_answer(self, status: int) -> None:
         self.answers[status] = self.answers.get(status, 0) + 1
+        if not 200 <= status < 300:
+            self.refused_at_s.append(time.time())
 
     def to_json(self) -> dict[str, Any]:
         return {
