@@ -287,11 +287,11 @@ class Run:
         if s.broker_restart_at_s is not None:
             steps.append((s.broker_restart_at_s, lambda: restart("kafka", self.faults)))
         if s.postgres_stop is not None:
-            at_s, down_s = s.postgres_stop
-            steps.append((at_s, lambda: outage("postgres", down_s, self.faults)))
+            at_s, pg_down_s = s.postgres_stop
+            steps.append((at_s, lambda: outage("postgres", pg_down_s, self.faults)))
         if s.redis_stop is not None:
-            at_s, down_s = s.redis_stop
-            steps.append((at_s, lambda: outage("redis", down_s, self.faults)))
+            at_s, redis_down_s = s.redis_stop
+            steps.append((at_s, lambda: outage("redis", redis_down_s, self.faults)))
         for at_s, step in sorted(steps, key=lambda item: item[0]):
             await asyncio.sleep(max(0.0, started + at_s - time.monotonic()))
             await step()

@@ -32,7 +32,7 @@ SHAPE = LoadShape(
 @pytest.fixture(scope="module")
 async def chaos_run(stack_settings: Settings) -> tuple[Figures, FaultLog]:
     figures, faults, facts = await chaos(
-        SCENARIO, WINDOWS, SHAPE, catch_up_s=60.0, base=stack_settings
+        SCENARIO, WINDOWS, SHAPE, catch_up_s=30.0, base=stack_settings
     )
     report(figures, faults, facts)  # in the captured output of the first test
     return figures, faults
