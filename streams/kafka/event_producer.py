@@ -18,7 +18,12 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from streams.errors import ServiceUnavailableError
 from streams.kafka.client_security import aiokafka_security
@@ -27,6 +32,11 @@ from streams.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 SERVICE = "kafka"
+
+# Errors after which aiokafka's idempotent producer is dead: its sender task has ended and every
+# later send raises the same error. A broker restart can cause the first (the chaos run found the
+# API answering 503 to every webhook after one); a new client, with a new producer id, recovers.
+FATAL_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, UnknownProducerId, ProducerFenced)
 
 # A record's headers, in order, as Kafka carries them.
 Headers = tuple[tuple[str, bytes], ...]
@@ -146,6 +156,7 @@ class EventProducer:
         self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
     ) -> RecordPosition:
         """Return once the broker acknowledged the record, or raise within the delivery timeout."""
+        driver: ProducerDriver | None = None
         try:
             async with asyncio.timeout(self._timeout_s):
                 driver = await self._ensure_started()
@@ -155,6 +166,8 @@ class EventProducer:
                 SERVICE, f"no acknowledgement for {topic} within {self._timeout_s:g} s"
             ) from exc
         except KafkaError as exc:
+            if isinstance(exc, FATAL_PRODUCER_ERRORS) and driver is not None:
+                await self._replace(driver, exc)
             raise ServiceUnavailableError(SERVICE, f"sending to {topic}: {exc!r}") from exc
 
     async def ping(self, timeout_s: float) -> None:
@@ -167,6 +180,15 @@ class EventProducer:
             raise ServiceUnavailableError(SERVICE, f"no answer within {timeout_s:g} s") from exc
         except KafkaError as exc:
             raise ServiceUnavailableError(SERVICE, repr(exc)) from exc
+
+    async def _replace(self, dead: ProducerDriver, error: KafkaError) -> None:
+        """Drop a client that can no longer send, so that the next send starts a new one."""
+        async with self._lock:
+            if self._driver is not dead:
+                return  # another send replaced it already
+            self._driver = None
+        log.warning("Kafka producer replaced after a fatal error: %r", error)
+        await self._discard(dead)
 
     async def _ensure_started(self) -> ProducerDriver:
         if self._driver is not None:

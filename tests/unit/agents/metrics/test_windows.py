@@ -215,6 +215,29 @@ def test_an_idle_stream_closes_its_windows_by_the_wall_clock() -> None:
     assert [r.kind for r in results] == ["hopping"] * 4
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 14 (chaos run): idleness is the aggregator's clock against the partials' own",
+)
+def test_an_aggregator_catching_up_on_a_backlog_does_not_take_its_lag_for_idleness() -> None:
+    """Found by the chaos run (`make chaos`): the aggregator's partition waits a minute or more
+    after its worker is killed, then reads the partials sent meanwhile. The stream never went
+    quiet (a partial every 10 s, by the collectors' clocks), yet the first late-read one is
+    judged "idle for 90 s" by the aggregator's clock, event time is moved on by 90 s, the first
+    minute closes, and the next partial's event (25 s) is dropped as late."""
+    agg, _, clock = aggregator(idle_s=60.0)
+    inputs = Inputs()
+    t0_s = T0_MS / 1000
+    fold_events(agg, inputs, event("user.created", 5), wall_s=t0_s + 5)
+    close(agg, wall_s=t0_s + 5)
+    # Read 90 s after they were sent, one batch at a time, as after a takeover.
+    fold_events(agg, inputs, event("user.created", 15), wall_s=t0_s + 15)
+    close(agg, wall_s=t0_s + 105)
+    fold_events(agg, inputs, event("user.created", 25), wall_s=t0_s + 25)
+    close(agg, wall_s=t0_s + 105)
+    assert clock[CLOCK_KEY].get("dropped_late", 0) == 0
+
+
 def test_an_event_stamped_far_ahead_counts_but_holds_the_watermark_back() -> None:
     agg, panes, clock = aggregator(max_future_s=30.0)
     inputs = Inputs()

@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NotLeaderForPartitionError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from streams.errors import ServiceUnavailableError
 from streams.kafka.event_producer import EventProducer, ProducerDriver, RecordPosition
@@ -102,6 +109,30 @@ async def test_driver_errors_during_send_become_kafka_outages(error: Exception) 
         await producer.send("t.orders", b"k", b"v")
     assert caught.value.service == "kafka"
     assert isinstance(caught.value.__cause__, type(error))
+    await producer.stop()
+
+
+@pytest.mark.parametrize(
+    "error", [OutOfOrderSequenceNumber(), UnknownProducerId(), ProducerFenced()]
+)
+async def test_a_client_whose_producer_state_the_broker_refused_is_replaced(
+    error: Exception,
+) -> None:
+    """aiokafka's idempotent producer dies on these (its sender task ends, and every later send
+    raises the same error): the chaos run's broker restart left the API answering 503 to every
+    webhook until it was restarted. The failed send is a 503; the next one gets a new client
+    (a new producer id), and the dead one is closed."""
+    dead, fresh = FakeDriver(), FakeDriver()
+    producer = _producer(Drivers(dead, fresh))
+    dead.send_error = error
+    with pytest.raises(ServiceUnavailableError):
+        await producer.send("t.orders", b"k", b"v")
+
+    position = await producer.send("t.orders", b"k", b"v2")
+
+    assert dead.stopped
+    assert fresh.sent == [("t.orders", b"k", b"v2", [])]
+    assert position == RecordPosition("t.orders", 0, 0)
     await producer.stop()
 
 
