@@ -103,12 +103,11 @@ class MetricsAggregation(Generic[E]):
 
     async def close_windows(self, scope_item: E) -> None:
         """Publish what the watermark has closed, then record it (in `scope_item`'s scope)."""
-        wall_s = self._wall_clock()
-        closed = self.aggregator.closable(wall_s)
+        closed = self.aggregator.closable()
         if closed is None:
             return
         if closed.results:
-            await self._publish(closed.results, datetime.fromtimestamp(wall_s, UTC))
+            await self._publish(closed.results, datetime.fromtimestamp(self._wall_clock(), UTC))
         with self._scope(scope_item):
             self.aggregator.record_closed(closed)
         self.stats.windows_published += len(closed.results)

@@ -9,8 +9,12 @@ histogram included), so that merging is a plain sum and the state is JSON for Fa
 Time is event time (`occurred_at`, in epoch milliseconds). The watermark is the latest event
 time seen minus the grace period; a window closes, once, when the watermark passes its end, and
 an event whose pane belongs only to closed windows is dropped and counted. On a stream that has
-gone quiet for `idle_s`, event time is taken to advance with the wall clock, so the last windows
-close too rather than waiting for the next event.
+gone quiet for `idle_s`, event time is taken to advance with the stream's own clock, so the last
+windows close too rather than waiting for the next event. That clock is the latest wall time a
+partial was made at, ticks included (every worker sends one every `tick_s`), never the
+aggregator's own: after a takeover it reads a backlog of partials made a minute earlier and
+would take its own lag for idleness, closing windows before their events arrive (found by the
+chaos run, `make chaos`).
 
 A partial covers one batch's offsets of one input partition, and a collecting worker that dies
 before committing reads that partition again from its last committed offset, in batches cut
@@ -241,6 +245,7 @@ class WindowAggregator:
     def fold(self, partial: MetricsPartial) -> None:
         """Adds a partial's panes, dropping those only closed windows contain."""
         state = self.state()
+        state["stream_wall_s"] = max(state.get("stream_wall_s", partial.wall_s), partial.wall_s)
         if partial.source is not None and not self._take_offsets(partial, state):
             state["duplicates"] = state.get("duplicates", 0) + 1
             self._clock[CLOCK_KEY] = state
@@ -344,19 +349,23 @@ class WindowAggregator:
         state["future_capped"] = state.get("future_capped", 0) + 1
         return int(wall_s * 1000) + cap
 
-    def watermark_ms(self, wall_s: float) -> int | None:
+    def watermark_ms(self) -> int | None:
+        """The latest event time minus the grace, moved on by the stream's idle time (see the
+        module doc)."""
         state = self.state()
         latest = state.get("max_event_ms")
         if latest is None:
             return None
-        idle_ms = int((wall_s - state.get("last_input_wall_s", wall_s)) * 1000)
-        if idle_ms >= self.config.idle_ms:
-            latest += idle_ms
+        stream_s = state.get("stream_wall_s")  # absent from a clock written before it was kept
+        if stream_s is not None:
+            idle_ms = int((stream_s - state.get("last_input_wall_s", stream_s)) * 1000)
+            if idle_ms >= self.config.idle_ms:
+                latest += idle_ms
         return int(latest) - self.config.grace_ms
 
-    def closable(self, wall_s: float) -> ClosedWindows | None:
+    def closable(self) -> ClosedWindows | None:
         """Windows the watermark has passed and that are not closed yet, with their results."""
-        watermark = self.watermark_ms(wall_s)
+        watermark = self.watermark_ms()
         closed_ms = self.state().get("closed_ms")
         if watermark is None or (closed_ms is not None and watermark <= closed_ms):
             return None

@@ -41,8 +41,11 @@ def fold_events(agg: WindowAggregator, inputs: Inputs, *events: Any, wall_s: flo
         agg.fold(partial)
 
 
-def close(agg: WindowAggregator, wall_s: float = 0.0) -> list[WindowResult]:
-    closed = agg.closable(wall_s)
+def close(agg: WindowAggregator, tick_s: float | None = None) -> list[WindowResult]:
+    """Close what the watermark passed, after a timer's tick made at `tick_s` when given."""
+    if tick_s is not None:
+        agg.fold(MetricsPartial(wall_s=tick_s))
+    closed = agg.closable()
     if closed is None:
         return []
     agg.record_closed(closed)
@@ -200,41 +203,35 @@ def test_panes_no_open_window_needs_are_evicted() -> None:
     assert str(T0_MS) not in panes
 
 
-def test_an_idle_stream_closes_its_windows_by_the_wall_clock() -> None:
+def test_an_idle_stream_closes_its_windows_by_the_streams_own_clock() -> None:
     agg, _, _ = aggregator(idle_s=10.0)
     inputs = Inputs()
     fold_events(agg, inputs, event("user.created", 5), wall_s=1000.0)
-    assert close(agg, wall_s=1005.0) == []  # not idle yet: nothing moves
-    agg.fold(MetricsPartial(wall_s=1100.0))  # a timer's tick: no events
-    assert close(agg, wall_s=1009.9) == []
-    results = close(agg, wall_s=1100.0)  # idle 100 s: event time taken as 5 + 100 s
+    assert close(agg) == []  # no tick since: the stream's clock has not moved
+    assert close(agg, tick_s=1009.9) == []  # not idle yet: nothing moves
+    results = close(agg, tick_s=1100.0)  # idle 100 s: event time taken as 5 + 100 s
     # the windows ending at T0 + 1 min: the tumbling one, and the hopping one from T0 - 4 min
     assert sorted(r.kind for r in results) == ["hopping", "tumbling"]
     assert {r.window_end.minute for r in results} == {1}
-    results = close(agg, wall_s=1400.0)
+    results = close(agg, tick_s=1400.0)
     assert [r.kind for r in results] == ["hopping"] * 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 (chaos run): idleness is the aggregator's clock against the partials' own",
-)
 def test_an_aggregator_catching_up_on_a_backlog_does_not_take_its_lag_for_idleness() -> None:
     """Found by the chaos run (`make chaos`): the aggregator's partition waits a minute or more
     after its worker is killed, then reads the partials sent meanwhile. The stream never went
-    quiet (a partial every 10 s, by the collectors' clocks), yet the first late-read one is
-    judged "idle for 90 s" by the aggregator's clock, event time is moved on by 90 s, the first
-    minute closes, and the next partial's event (25 s) is dropped as late."""
+    quiet (a partial every 10 s, by the collectors' clocks), so however late the aggregator reads
+    them, nothing is taken for idleness and the event of 25 s is not dropped as late."""
     agg, _, clock = aggregator(idle_s=60.0)
     inputs = Inputs()
     t0_s = T0_MS / 1000
     fold_events(agg, inputs, event("user.created", 5), wall_s=t0_s + 5)
-    close(agg, wall_s=t0_s + 5)
+    close(agg)
     # Read 90 s after they were sent, one batch at a time, as after a takeover.
     fold_events(agg, inputs, event("user.created", 15), wall_s=t0_s + 15)
-    close(agg, wall_s=t0_s + 105)
+    close(agg)
     fold_events(agg, inputs, event("user.created", 25), wall_s=t0_s + 25)
-    close(agg, wall_s=t0_s + 105)
+    close(agg)
     assert clock[CLOCK_KEY].get("dropped_late", 0) == 0
 
 
@@ -245,13 +242,13 @@ def test_an_event_stamped_far_ahead_counts_but_holds_the_watermark_back() -> Non
     day_s = 24 * 3600
     fold_events(agg, inputs, event("user.created", 5), event("user.created", day_s), wall_s=wall_s)
     # Without the cap the watermark would be a day ahead and close every window up to it.
-    assert close(agg, wall_s=wall_s) == []
-    assert agg.watermark_ms(wall_s) == T0_MS + 10_000  # wall + 30 s allowed - 30 s grace
+    assert close(agg) == []
+    assert agg.watermark_ms() == T0_MS + 10_000  # wall + 30 s allowed - 30 s grace
     assert str(T0_MS + day_s * 1000) in panes  # the event itself is kept in its own pane
     assert clock[CLOCK_KEY]["future_capped"] == 1
     # Time catches up: the first minute closes as usual, with the event of 5 s.
     fold_events(agg, inputs, event("user.created", 95), wall_s=wall_s + 90)
-    [window] = tumbling(close(agg, wall_s=wall_s + 90), EventsWindow)
+    [window] = tumbling(close(agg), EventsWindow)
     assert (window.window_start.minute, window.events) == (0, 1)
 
 
@@ -292,7 +289,7 @@ def test_a_replay_cut_elsewhere_counts_each_event_once() -> None:
     for batch in (records[0:2], records[2:4], records[2:6]):
         for partial in collector.partials(batch, 0.0):
             agg.fold(partial)
-    results = close(agg, wall_s=10**9)
+    results = close(agg, tick_s=10**9)
     [users] = [r for r in tumbling(results, EventsWindow) if r.family == "users"]
     assert users.events == 6
     assert clock[CLOCK_KEY]["replayed"] == 1

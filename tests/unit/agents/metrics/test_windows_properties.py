@@ -33,7 +33,7 @@ from tests.unit.agents.metrics_factories import config, event, order, status
 
 CONFIG = config()  # tumbling 60 s, hopping 300 s by 60 s, 30 s grace, idle after 60 s
 TOPIC = "orders"
-# Far enough past every event time for the idle clock to close every window.
+# A tick this late: far enough past every event time for the idle rule to close every window.
 END_WALL_S = 10.0**6
 KINDS = ("order.created", "order.paid", "auth.login-failed", "delivered", "user.created")
 
@@ -112,7 +112,10 @@ def partials_of(batches: list[list[SourceRecord]]) -> list[MetricsPartial]:
 
 
 def close_all(aggregator: WindowAggregator, wall_s: float = END_WALL_S) -> list[WindowResult]:
-    closed = aggregator.closable(wall_s)
+    """Close what the watermark passed after a timer's tick made at `wall_s` (the stream's
+    clock: far past every event by default, so the idle rule closes every window)."""
+    aggregator.fold(MetricsPartial(wall_s=wall_s))
+    closed = aggregator.closable()
     if closed is None:
         return []
     aggregator.record_closed(closed)
