@@ -76,7 +76,6 @@ def window_config(metrics: MetricsSettings) -> WindowConfig:
         grace_s=metrics.grace_s,
         idle_s=metrics.idle_s,
         max_future_s=metrics.max_future_s or None,
-        stall_s=metrics.source_stall_s or None,
     )
 
 

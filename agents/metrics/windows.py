@@ -7,11 +7,7 @@ copies of every counter. Every aggregate is a nested dict of integer counters (a
 histogram included), so that merging is a plain sum and the state is JSON for Faust's tables.
 
 Time is event time (`occurred_at`, in epoch milliseconds). The watermark is the latest event
-time seen minus the grace period, where "latest" is that of the input partition furthest behind
-among those heard from within `stall_s` (each partition's latest event is kept): a partition
-whose worker was killed sends nothing until the group hands it to another worker, a minute or
-more later, and its events would otherwise all come after their windows had closed (the chaos
-run found it); a window closes, once, when the watermark passes its end, and
+time seen minus the grace period; a window closes, once, when the watermark passes its end, and
 an event whose pane belongs only to closed windows is dropped and counted. On a stream that has
 gone quiet for `idle_s`, event time is taken to advance with the stream's own clock, so the last
 windows close too rather than waiting for the next event. That clock is the latest wall time a
@@ -93,9 +89,6 @@ class WindowConfig:
     idle_ms: int
     # How far ahead of the collecting worker's clock an event may move the watermark; None: any.
     max_future_ms: int | None = None
-    # An input partition silent for less than this (by the stream's clock) holds the watermark
-    # at its own latest event; None: the watermark is the latest event of any partition.
-    stall_ms: int | None = None
 
     @classmethod
     def of(
@@ -107,7 +100,6 @@ class WindowConfig:
         grace_s: int,
         idle_s: float,
         max_future_s: float | None = None,
-        stall_s: float | None = None,
     ) -> WindowConfig:
         if hopping_s % step_s:
             raise ValueError("the hopping window must be a whole number of steps")
@@ -119,7 +111,6 @@ class WindowConfig:
             grace_s * 1000,
             int(idle_s * 1000),
             future_ms,
-            None if stall_s is None else int(stall_s * 1000),
         )
 
     @property
@@ -265,8 +256,6 @@ class WindowAggregator:
         if partial.max_event_ms is not None:
             latest = self._capped(partial.max_event_ms, partial.wall_s, state)
             state["max_event_ms"] = max(state.get("max_event_ms", latest), latest)
-            if partial.source is not None:
-                self._source_seen(str(partial.source), latest, partial.wall_s, state)
         if partial.source is None:
             state["last_tick_wall_s"] = partial.wall_s
         self._clock[CLOCK_KEY] = state
@@ -360,37 +349,15 @@ class WindowAggregator:
         state["future_capped"] = state.get("future_capped", 0) + 1
         return int(wall_s * 1000) + cap
 
-    @staticmethod
-    def _source_seen(source: str, event_ms: int, wall_s: float, state: dict[str, Any]) -> None:
-        sources: dict[str, list[float]] = dict(state.get("sources", {}))
-        seen = sources.get(source)
-        sources[source] = [max(event_ms, int(seen[0])) if seen else event_ms, wall_s]
-        state["sources"] = sources
-
-    def _held_at(self, state: Mapping[str, Any], stream_s: float) -> int | None:
-        """The earliest latest-event of the input partitions heard from within `stall_ms` of
-        the stream's clock: a partition whose worker died holds the windows until its next
-        owner catches up, instead of seeing its events dropped as late."""
-        if self.config.stall_ms is None:
-            return None
-        live = [
-            int(event_ms)
-            for event_ms, wall_s in state.get("sources", {}).values()
-            if (stream_s - wall_s) * 1000 < self.config.stall_ms
-        ]
-        return min(live) if live else None
-
     def watermark_ms(self) -> int | None:
-        """The latest event time minus the grace, held back by a stalled input partition and
-        moved on by the stream's idle time (see the module doc)."""
+        """The latest event time minus the grace, moved on by the stream's idle time (see the
+        module doc)."""
         state = self.state()
         latest = state.get("max_event_ms")
         if latest is None:
             return None
         stream_s = state.get("stream_wall_s")  # absent from a clock written before it was kept
         if stream_s is not None:
-            held = self._held_at(state, stream_s)
-            latest = latest if held is None else min(latest, held)
             idle_ms = int((stream_s - state.get("last_input_wall_s", stream_s)) * 1000)
             if idle_ms >= self.config.idle_ms:
                 latest += idle_ms

@@ -178,12 +178,6 @@ class MetricsSettings(_Section):
     hopping_step_s: int = Field(default=60, ge=1)
     grace_s: int = Field(default=30, ge=0)
     idle_s: float = Field(default=60.0, gt=0)
-    # An input partition heard from within this (by the stream's clock) holds the watermark at
-    # its own latest event, so a partition whose worker died waits for its next owner (a
-    # takeover takes the group's session timeout, 60 s, and more) instead of having its events
-    # dropped as late. The cost: windows close up to this much later after a partition goes
-    # quiet. 0: the latest event of any partition, as before.
-    source_stall_s: float = Field(default=180.0, ge=0)
     # How often each worker nudges the aggregator to close windows on an idle stream.
     tick_s: float = Field(default=5.0, gt=0)
     # An event stamped further ahead of the wall clock counts, but moves the watermark no

@@ -235,49 +235,6 @@ def test_an_aggregator_catching_up_on_a_backlog_does_not_take_its_lag_for_idlene
     assert clock[CLOCK_KEY].get("dropped_late", 0) == 0
 
 
-def fold_on(
-    agg: WindowAggregator, inputs: Inputs, partition: int, *events: Any, wall_s: float
-) -> None:
-    collector = MetricsCollector(agg.config, inputs.decode)
-    for partial in collector.partials(inputs.records(list(events), partition), wall_s):
-        agg.fold(partial)
-
-
-def test_a_partition_gone_silent_holds_the_windows_until_its_next_owner_catches_up() -> None:
-    """Found by the chaos run: a killed worker's partitions send nothing until the group hands
-    them on, a minute or more later; meanwhile the others' events must not close the windows
-    those partitions still have events for."""
-    agg, _, clock = aggregator(stall_s=180.0)
-    inputs = Inputs()
-    t0_s = T0_MS / 1000
-    fold_on(agg, inputs, 0, event("user.created", 5), wall_s=t0_s + 5)
-    fold_on(agg, inputs, 1, event("user.created", 6), wall_s=t0_s + 6)
-    # Partition 1's worker dies; partition 0 goes on for two and a half minutes.
-    for at_s in (60, 100, 150):
-        fold_on(agg, inputs, 0, event("user.created", at_s), wall_s=t0_s + at_s)
-        assert close(agg) == []  # held at partition 1's latest event (6 s) minus the grace
-    # Its next owner reads what was waiting: nothing of it is late.
-    fold_on(agg, inputs, 1, event("user.created", 20), wall_s=t0_s + 160)
-    fold_on(agg, inputs, 1, event("user.created", 155), wall_s=t0_s + 161)
-    closed = tumbling(close(agg), EventsWindow)  # watermark min(150, 155) - 30 s: two minutes
-    assert [(w.window_start.minute, w.events) for w in closed] == [(0, 3), (1, 2)]
-    assert clock[CLOCK_KEY].get("dropped_late", 0) == 0
-
-
-def test_a_partition_silent_past_the_stall_time_holds_nothing() -> None:
-    agg, _, _ = aggregator(stall_s=180.0)
-    inputs = Inputs()
-    t0_s = T0_MS / 1000
-    fold_on(agg, inputs, 0, event("user.created", 5), wall_s=t0_s + 5)
-    fold_on(agg, inputs, 1, event("user.created", 6), wall_s=t0_s + 6)
-    fold_on(agg, inputs, 0, event("user.created", 150), wall_s=t0_s + 150)
-    assert close(agg) == []
-    # 190 s of the stream's clock without a word from partition 1: it no longer holds.
-    fold_on(agg, inputs, 0, event("user.created", 196), wall_s=t0_s + 196)
-    [window] = tumbling(close(agg), EventsWindow)
-    assert (window.window_start.minute, window.events) == (0, 2)
-
-
 def test_an_event_stamped_far_ahead_counts_but_holds_the_watermark_back() -> None:
     agg, panes, clock = aggregator(max_future_s=30.0)
     inputs = Inputs()

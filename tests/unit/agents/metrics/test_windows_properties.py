@@ -31,7 +31,7 @@ from streams.errors import PoisonError
 from streams.runtime import SourceRecord
 from tests.unit.agents.metrics_factories import config, event, order, status
 
-CONFIG = config(stall_s=180.0)  # tumbling 60, hopping 300 by 60, grace 30, idle 60, stall 180 s
+CONFIG = config()  # tumbling 60 s, hopping 300 s by 60 s, 30 s grace, idle after 60 s
 TOPIC = "orders"
 # A tick this late: far enough past every event time for the idle rule to close every window.
 END_WALL_S = 10.0**6
