@@ -170,7 +170,8 @@ class MetricsSettings(_Section):
 
     Windows close once the event-time watermark (latest event time seen, minus `grace_s`) passes
     their end; events later than that are counted as dropped. With no input for `idle_s`, event
-    time is taken to advance with the wall clock, so the last windows close too.
+    time is taken to advance with the stream's own clock (the workers' ticks, every `tick_s`),
+    so the last windows close too.
     """
 
     tumbling_s: int = Field(default=60, ge=1)
