@@ -66,11 +66,13 @@ def test_no_provider_send_is_repeated(chaos_run: tuple[Figures, FaultLog]) -> No
 # worker's partitions go on, and the aggregator's watermark is the latest event time of ANY
 # input partition (less the 30 s grace), also moved on by wall-clock idleness while the
 # aggregator itself waits; the stalled partitions' events then come in behind it and are dropped
-# as late (the aggregator's `dropped_late`, 237 in one run). Needs a watermark per input
-# partition (idle ones excluded) and idleness on the stream's own clock: see the issue-14 note.
+# as late (the aggregator's `dropped_late`, 237 in one run). Idleness is now judged on the
+# stream's own clock (the other cause), and since then whether a run loses a window depends on
+# which partitions the killed worker held and when: some runs are exact, some are not, so this
+# is not strict. Still needs the watermark held by partitions a dead worker left (issue 14).
 @pytest.mark.xfail(
-    strict=True,
-    reason="windows drop a crashed worker's events as late (global watermark, 60 s stall)",
+    strict=False,
+    reason="windows may drop a crashed worker's events as late (global watermark, 60 s stall)",
 )
 def test_every_closed_window_counts_its_inputs_exactly(
     chaos_run: tuple[Figures, FaultLog],
