@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaProducer
@@ -19,7 +20,9 @@ from api.app import create_app
 from schemas.orders import OrderEvent, OrderStatus
 from streams.settings import Settings
 from tests.integration.agents.conftest import produce
+from tests.integration.kafka_io import topic_catalog
 from tests.integration.worker_process import (
+    OPERATOR_TOKEN,
     WorkerProcess,
     eventually,
     make_worker_settings,
@@ -39,6 +42,19 @@ EVENT_TYPE = {
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(
     days=3, minutes=random.randrange(100_000)
 )
+
+
+async def orders_folded(worker: WorkerProcess, settings: Settings, count: int) -> bool | None:
+    """True once the metrics aggregator's clock has folded `count` records of orders.events."""
+    url = f"{worker.web_url}/v1/tables/metrics_clock/clock"
+    headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+        if response.status != 200:
+            return None
+        offsets = (await response.json())["value"].get("offsets", {})
+    topic = topic_catalog(settings).orders_events.name
+    folded = sum(n for source, n in offsets.items() if source.startswith(f"{topic}:"))
+    return True if folded >= count else None
 
 
 @pytest.fixture(scope="module")
@@ -181,10 +197,21 @@ async def test_order_stats_match_the_orders_sent(
                 )
             )
             counts["cancelled"] += 1
-    # Moves event time past the windows and their grace, so they close.
-    sent.append(order_event(f"o-{uuid.uuid4()}", "pending", start + timedelta(minutes=3)))
     for event in sent:
         await produce(producer, worker_settings, event)
+    # Only once the aggregator has folded every one of them (the watermark is the latest event
+    # of any partition: sent earlier, the closer could overtake another partition's orders):
+    # moves event time past the windows and their grace, so they close.
+    await eventually(
+        lambda: orders_folded(worker, worker_settings, len(sent)),
+        what="the orders folded by the metrics aggregator",
+        worker=worker,
+    )
+    await produce(
+        producer,
+        worker_settings,
+        order_event(f"o-{uuid.uuid4()}", "pending", start + timedelta(minutes=3)),
+    )
 
     end = start + timedelta(minutes=1)
     path = f"/v1/stats/orders?from={start.isoformat()}&to={end.isoformat()}".replace("+", "%2B")
