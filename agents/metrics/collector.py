@@ -25,7 +25,7 @@ from schemas.notifications import NotificationStatusEvent
 from schemas.orders import OrderEvent
 from schemas.users import UserEvent
 from streams.errors import PoisonError
-from streams.runtime import SourceRecord
+from streams.runtime import SourceRecord, source_key
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class _Partials:
         partial = self._by_source.get(source)
         if partial is None:
             partial = self._by_source[source] = MetricsPartial(
-                source=f"{record.topic}:{record.partition}",
+                source=source_key(record.topic, record.partition),
                 first_offset=record.offset,
                 last_offset=record.offset,
                 wall_s=self._wall_s,

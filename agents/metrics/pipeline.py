@@ -39,6 +39,7 @@ from streams.runtime import (
     describe_event,
     event_scope,
     raw_topic,
+    reading_progress,
 )
 from streams.settings import MetricsSettings, WorkerSettings
 
@@ -76,6 +77,9 @@ def window_config(metrics: MetricsSettings) -> WindowConfig:
         grace_s=metrics.grace_s,
         idle_s=metrics.idle_s,
         max_future_s=metrics.max_future_s or None,
+        stall_s=metrics.source_stall_s or None,
+        # Three ticks: a report stands until two more of the same worker could have come.
+        report_ttl_s=3 * metrics.tick_s,
     )
 
 
@@ -147,8 +151,10 @@ def register_metrics(
     aggregate_agent = batch_agent(app, partials_topic, AGGREGATE_AGENT, aggregation.process, size)
 
     async def tick_metrics() -> None:
+        caught_up = reading_progress(app)
+        tick = MetricsPartial(wall_s=time.time(), caught_up=caught_up)
         try:
-            await partials_out.send_all([_partial_record(MetricsPartial(wall_s=time.time()))])
+            await partials_out.send_all([_partial_record(tick)])
         except ServiceUnavailableError as exc:  # the next tick will do; batches close too
             log.warning("metrics tick not sent: %s", exc)
 

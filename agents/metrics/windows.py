@@ -8,13 +8,25 @@ histogram included), so that merging is a plain sum and the state is JSON for Fa
 
 Time is event time (`occurred_at`, in epoch milliseconds). The watermark is the latest event
 time seen minus the grace period; a window closes, once, when the watermark passes its end, and
-an event whose pane belongs only to closed windows is dropped and counted. On a stream that has
-gone quiet for `idle_s`, event time is taken to advance with the stream's own clock, so the last
-windows close too rather than waiting for the next event. That clock is the latest wall time a
-partial was made at, ticks included (every worker sends one every `tick_s`), never the
-aggregator's own: after a takeover it reads a backlog of partials made a minute earlier and
-would take its own lag for idleness, closing windows before their events arrive (found by the
-chaos run, `make chaos`).
+an event whose pane belongs only to closed windows is dropped and counted.
+
+An input partition nobody is known to have read to its end HOLDS the watermark at its own latest
+event. When a worker is killed, its partitions send nothing until the group hands them on, a
+minute or more later; with the latest event of any partition as the watermark, the others'
+events closed the windows meanwhile and the orphaned partitions' events all came late (the chaos
+run found it). So every worker's tick names the source partitions it owns and whether its
+fetching has reached their end (`caught_up`); a partition counts as read while its latest
+report, younger than `report_ttl_ms` by the stream's clock, says so. An unread partition holds
+while heard from (a partial or a report) within `stall_ms`, so one that is gone for good (a
+topic deleted) does not hold forever. A sparse partition (a burst a minute) owned by a live
+worker is reported read and holds nothing: a hold by silence alone held every window behind it.
+
+On a stream that has gone quiet for `idle_s`, event time is taken to advance with the stream's
+own clock, so the last windows close too rather than waiting for the next event. That clock is
+the latest wall time a partial was made at, ticks included (every worker sends one every
+`tick_s`), never the aggregator's own: after a takeover it reads a backlog of partials made a
+minute earlier and would take its own lag for idleness, closing windows before their events
+arrive (found by the chaos run, `make chaos`).
 
 A partial covers one batch's offsets of one input partition, and a collecting worker that dies
 before committing reads that partition again from its last committed offset, in batches cut
@@ -78,6 +90,9 @@ class MetricsPartial(BaseModel):
     max_event_ms: int | None = None
     wall_s: float
     panes: dict[int, Aggregate] = {}
+    # A tick's report: the source partitions ("topic:partition") its worker owns -> whether its
+    # fetching has reached their end.
+    caught_up: dict[str, bool] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +104,11 @@ class WindowConfig:
     idle_ms: int
     # How far ahead of the collecting worker's clock an event may move the watermark; None: any.
     max_future_ms: int | None = None
+    # An unread input partition heard from within this holds the watermark (see the module
+    # doc); None: no partition holds, the watermark is the latest event of any.
+    stall_ms: int | None = None
+    # How long a worker's report that it has read a partition to its end stands.
+    report_ttl_ms: int = 15_000
 
     @classmethod
     def of(
@@ -100,6 +120,8 @@ class WindowConfig:
         grace_s: int,
         idle_s: float,
         max_future_s: float | None = None,
+        stall_s: float | None = None,
+        report_ttl_s: float = 15.0,
     ) -> WindowConfig:
         if hopping_s % step_s:
             raise ValueError("the hopping window must be a whole number of steps")
@@ -111,6 +133,8 @@ class WindowConfig:
             grace_s * 1000,
             int(idle_s * 1000),
             future_ms,
+            None if stall_s is None else int(stall_s * 1000),
+            int(report_ttl_s * 1000),
         )
 
     @property
@@ -256,8 +280,12 @@ class WindowAggregator:
         if partial.max_event_ms is not None:
             latest = self._capped(partial.max_event_ms, partial.wall_s, state)
             state["max_event_ms"] = max(state.get("max_event_ms", latest), latest)
+            if partial.source is not None and self.config.stall_ms is not None:
+                _source_heard(state, str(partial.source), latest, partial.wall_s)
         if partial.source is None:
             state["last_tick_wall_s"] = partial.wall_s
+            if partial.caught_up and self.config.stall_ms is not None:
+                _reports_heard(state, partial.caught_up, partial.wall_s)
         self._clock[CLOCK_KEY] = state
 
     def _take_offsets(self, partial: MetricsPartial, state: dict[str, Any]) -> bool:
@@ -350,8 +378,8 @@ class WindowAggregator:
         return int(wall_s * 1000) + cap
 
     def watermark_ms(self) -> int | None:
-        """The latest event time minus the grace, moved on by the stream's idle time (see the
-        module doc)."""
+        """The latest event time minus the grace, moved on by the stream's idle time and held
+        by the unread input partitions (see the module doc)."""
         state = self.state()
         latest = state.get("max_event_ms")
         if latest is None:
@@ -361,7 +389,37 @@ class WindowAggregator:
             idle_ms = int((stream_s - state.get("last_input_wall_s", stream_s)) * 1000)
             if idle_ms >= self.config.idle_ms:
                 latest += idle_ms
+            held = self.held_ms(state, stream_s)
+            if held is not None:
+                latest = min(latest, held)
         return int(latest) - self.config.grace_ms
+
+    def holding(self) -> list[str]:
+        """The input partitions holding the watermark now (for the operator view)."""
+        state = self.state()
+        stream_s = state.get("stream_wall_s")
+        return [] if stream_s is None else sorted(self._holding(state, stream_s))
+
+    def held_ms(self, state: Mapping[str, Any], stream_s: float) -> int | None:
+        """The earliest latest-event of the partitions that hold; None when none does."""
+        holding = self._holding(state, stream_s)
+        return min(holding.values()) if holding else None
+
+    def _holding(self, state: Mapping[str, Any], stream_s: float) -> dict[str, int]:
+        stall_ms = self.config.stall_ms
+        if stall_ms is None:
+            return {}
+        reports: Mapping[str, list[Any]] = state.get("reports", {})
+        holding = {}
+        for source, (event_ms, heard_s) in state.get("sources", {}).items():
+            reported_s, read = reports.get(source, (None, False))
+            if reported_s is not None:
+                heard_s = max(heard_s, reported_s)
+                if read and (stream_s - reported_s) * 1000 <= self.config.report_ttl_ms:
+                    continue
+            if (stream_s - heard_s) * 1000 < stall_ms:
+                holding[source] = int(event_ms)
+        return holding
 
     def closable(self) -> ClosedWindows | None:
         """Windows the watermark has passed and that are not closed yet, with their results."""
@@ -397,6 +455,25 @@ class WindowAggregator:
         self._clock[CLOCK_KEY] = state
         for key in closed.evict:
             self._panes.pop(key, None)
+
+
+def _source_heard(state: dict[str, Any], source: str, event_ms: int, wall_s: float) -> None:
+    """Keeps `source`'s latest event and when it was last heard from, [event ms, wall s]."""
+    sources: dict[str, list[Any]] = dict(state.get("sources", {}))
+    seen = sources.get(source)
+    sources[source] = [max(event_ms, int(seen[0])) if seen else event_ms, wall_s]
+    state["sources"] = sources
+
+
+def _reports_heard(state: dict[str, Any], caught_up: Mapping[str, bool], wall_s: float) -> None:
+    """Keeps the latest report on each partition with events, [wall s, read to its end]; one
+    about a partition with no partial yet has nothing to hold and is not kept."""
+    known = state.get("sources", {})
+    reports: dict[str, list[Any]] = dict(state.get("reports", {}))
+    for source, read in caught_up.items():
+        if source in known and wall_s >= (reports.get(source) or [wall_s])[0]:
+            reports[source] = [wall_s, read]
+    state["reports"] = reports
 
 
 def _window_fields(window: Window) -> dict[str, Any]:

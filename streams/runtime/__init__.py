@@ -11,7 +11,8 @@ Its public face is what this module exports; a pipeline needs nothing else:
 - `SourceRecord`, `OutgoingRecord` and `RecordSink` are what the plain logic reads and writes;
 - `StallWatchdog` restarts a worker's consuming when faust-streaming stops delivering;
 - `register_health` serves the worker's `/health/live` and `/health/ready`;
-- `BroadcastConsumer` reads a topic in every worker (outside the group): operators' commands.
+- `BroadcastConsumer` reads a topic in every worker (outside the group): operators' commands;
+- `reading_progress` says which owned source partitions the worker has read to their end.
 
 The corrections to faust-streaming 0.15 behind it (`app`, `changelog_writes`, `commit_guard`,
 `fetch_positions`, `consumer_state`, `stall_watchdog`) are private to this package.
@@ -35,7 +36,8 @@ from streams.runtime.batch_agent import (
     event_scope,
 )
 from streams.runtime.broadcast import BroadcastConsumer
-from streams.runtime.records import OutgoingRecord, RecordSink, SourceRecord
+from streams.runtime.progress import reading_progress
+from streams.runtime.records import OutgoingRecord, RecordSink, SourceRecord, source_key
 from streams.runtime.stall_watchdog import Sample, StallWatchdog
 from streams.runtime.topics import TopicPublisher, raw_topic
 from streams.runtime.worker_health import register_health
@@ -61,6 +63,8 @@ __all__ = [
     "event_scope",
     "free_port",
     "raw_topic",
+    "reading_progress",
     "register_health",
+    "source_key",
     "worker_event_loop",
 ]

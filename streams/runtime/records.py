@@ -25,6 +25,11 @@ class SourceRecord:
     value: bytes | None
 
 
+def source_key(topic: str, partition: int) -> str:
+    """How a source partition is named where it must be written down: "topic:partition"."""
+    return f"{topic}:{partition}"
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingRecord:
     key: bytes | None

@@ -179,8 +179,14 @@ class MetricsSettings(_Section):
     hopping_step_s: int = Field(default=60, ge=1)
     grace_s: int = Field(default=30, ge=0)
     idle_s: float = Field(default=60.0, gt=0)
-    # How often each worker nudges the aggregator to close windows on an idle stream.
+    # How often each worker nudges the aggregator to close windows on an idle stream, and
+    # reports which input partitions it owns and has read to their end.
     tick_s: float = Field(default=5.0, gt=0)
+    # An input partition no live worker reports read to its end holds the watermark at its own
+    # latest event while heard from within this, so a killed worker's partitions wait for their
+    # next owner (the group's session timeout, 60 s, and more) instead of having their events
+    # dropped as late. 0: no partition holds; the watermark is the latest event of any.
+    source_stall_s: float = Field(default=180.0, ge=0)
     # An event stamped further ahead of the wall clock counts, but moves the watermark no
     # further than this (a wrong clock upstream must not close every open window); 0: no cap.
     max_future_s: float = Field(default=300.0, ge=0)

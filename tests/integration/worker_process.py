@@ -13,8 +13,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 from pydantic import BaseModel, SecretStr
 
@@ -88,6 +89,18 @@ def running_worker(settings: Settings, log_path: Path) -> Iterator[WorkerProcess
     """A ready worker for the block; it must exit cleanly (0) on SIGTERM afterwards."""
     with WorkerProcess(settings, log_path).running(must_exit_cleanly=True) as process:
         yield process
+
+
+async def metrics_clock(worker: WorkerProcess) -> dict[str, Any] | None:
+    """The metrics aggregator's clock (watermark inputs, offsets folded, partition reports),
+    from the worker's table view; None until it has one."""
+    url = f"{worker.web_url}/v1/tables/metrics_clock/clock"
+    headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+        if response.status != 200:
+            return None
+        value: dict[str, Any] = (await response.json())["value"]
+        return value
 
 
 async def eventually(

@@ -35,6 +35,7 @@ from tests.integration.worker_process import (
     WorkerProcess,
     eventually,
     make_worker_settings,
+    metrics_clock,
     own_topics,
     running_worker,
 )
@@ -222,6 +223,13 @@ async def test_closed_windows_are_published_once_late_events_count_and_a_restart
         assert keys.count(f"tumbling:60:{T0_KEY}:EUR") == 1
 
 
+async def auth_reports(worker: WorkerProcess, topic: str) -> dict[str, Any] | None:
+    clock = await metrics_clock(worker)
+    reports = {} if clock is None else clock.get("reports", {})
+    found = {source: report for source, report in reports.items() if source.startswith(topic)}
+    return found or None
+
+
 async def test_an_idle_stream_closes_its_last_window_by_the_timer(
     metrics_settings: Settings,
     producer: AIOKafkaProducer,
@@ -247,3 +255,9 @@ async def test_an_idle_stream_closes_its_last_window_by_the_timer(
         window = await analytics.window("analytics.auth", f"tumbling:10:{T0_KEY}:all", worker)
         assert (window["events"], window["by_type"]) == (1, {"auth.logout": 1})
         assert window["window_end"] == T0 + timedelta(seconds=10)
+        # The worker's ticks report the event's partition read to its end, so it holds nothing.
+        auth = topic_catalog(settings).for_topic("auth.events").name
+        reports = await eventually(
+            lambda: auth_reports(worker, auth), what="a report on auth.events", worker=worker
+        )
+        assert [read for _, read in reports.values()] == [True]

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaProducer
@@ -22,10 +21,10 @@ from streams.settings import Settings
 from tests.integration.agents.conftest import produce
 from tests.integration.kafka_io import topic_catalog
 from tests.integration.worker_process import (
-    OPERATOR_TOKEN,
     WorkerProcess,
     eventually,
     make_worker_settings,
+    metrics_clock,
     own_topics,
 )
 
@@ -46,12 +45,10 @@ T0 = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(
 
 async def orders_folded(worker: WorkerProcess, settings: Settings, count: int) -> bool | None:
     """True once the metrics aggregator's clock has folded `count` records of orders.events."""
-    url = f"{worker.web_url}/v1/tables/metrics_clock/clock"
-    headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
-        if response.status != 200:
-            return None
-        offsets = (await response.json())["value"].get("offsets", {})
+    clock = await metrics_clock(worker)
+    if clock is None:
+        return None
+    offsets = clock.get("offsets", {})
     topic = topic_catalog(settings).orders_events.name
     folded = sum(n for source, n in offsets.items() if source.startswith(f"{topic}:"))
     return True if folded >= count else None

@@ -61,19 +61,12 @@ def test_no_provider_send_is_repeated(chaos_run: tuple[Figures, FaultLog]) -> No
     assert figures.duplicate_sends == 0
 
 
-# Found by this run (every run of it so far: 28-40 windows short, none doubled): after a worker is
-# SIGKILLed, its partitions wait for the group's session timeout (Faust's 60 s) while the other
-# worker's partitions go on, and the aggregator's watermark is the latest event time of ANY
-# input partition (less the 30 s grace), also moved on by wall-clock idleness while the
-# aggregator itself waits; the stalled partitions' events then come in behind it and are dropped
-# as late (the aggregator's `dropped_late`, 237 in one run). Idleness is now judged on the
-# stream's own clock (the other cause), and since then whether a run loses a window depends on
-# which partitions the killed worker held and when: some runs are exact, some are not, so this
-# is not strict. Still needs the watermark held by partitions a dead worker left (issue 14).
-@pytest.mark.xfail(
-    strict=False,
-    reason="windows may drop a crashed worker's events as late (global watermark, 60 s stall)",
-)
+# Found by this run (every run of it at first: 28-40 windows short, none doubled): after a worker
+# is SIGKILLed, its partitions wait for the group's session timeout (Faust's 60 s) while the
+# other worker's go on; with the latest event of ANY partition as the watermark, the stalled
+# partitions' events came in behind it and were dropped as late. Fixed twice over: idleness is
+# judged on the stream's own clock, and a partition no live worker reports read to its end holds
+# the watermark at its own latest event (`agents.metrics.windows`).
 def test_every_closed_window_counts_its_inputs_exactly(
     chaos_run: tuple[Figures, FaultLog],
 ) -> None:

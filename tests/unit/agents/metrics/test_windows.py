@@ -235,6 +235,98 @@ def test_an_aggregator_catching_up_on_a_backlog_does_not_take_its_lag_for_idlene
     assert clock[CLOCK_KEY].get("dropped_late", 0) == 0
 
 
+def fold_on(
+    agg: WindowAggregator, inputs: Inputs, partition: int, *events: Any, wall_s: float
+) -> None:
+    collector = MetricsCollector(agg.config, inputs.decode)
+    for partial in collector.partials(inputs.records(list(events), partition), wall_s):
+        agg.fold(partial)
+
+
+def report(agg: WindowAggregator, wall_s: float, **read: bool) -> None:
+    """A worker's tick naming the `users` partitions it owns: p0=True is users:0 read."""
+    caught_up = {f"users:{name.removeprefix('p')}": value for name, value in read.items()}
+    agg.fold(MetricsPartial(wall_s=wall_s, caught_up=caught_up))
+
+
+T0_S = T0_MS / 1000
+
+
+def test_a_killed_workers_partition_holds_the_windows_until_its_next_owner_reads_it() -> None:
+    """Found by the chaos run: a killed worker's partitions send nothing until the group hands
+    them on, a minute or more later; meanwhile the others' events must not close the windows
+    those partitions still have events for."""
+    agg, _, clock = aggregator(stall_s=180.0, report_ttl_s=15.0)
+    inputs = Inputs()
+    fold_on(agg, inputs, 0, event("user.created", 5), wall_s=T0_S + 5)
+    fold_on(agg, inputs, 1, event("user.created", 6), wall_s=T0_S + 6)
+    report(agg, T0_S + 7, p0=True)  # worker A
+    report(agg, T0_S + 7, p1=True)  # worker B, killed right after
+    for at_s in (60, 100, 150):  # partition 0 goes on; A reports it read
+        fold_on(agg, inputs, 0, event("user.created", at_s), wall_s=T0_S + at_s)
+        report(agg, T0_S + at_s, p0=True)
+        assert close(agg) == []  # held at partition 1's latest event (6 s) minus the grace
+    assert agg.holding() == ["users:1"]
+    # A takes partition 1 over and reads what was waiting: nothing of it is late.
+    report(agg, T0_S + 155, p0=True, p1=False)
+    fold_on(agg, inputs, 1, event("user.created", 20), wall_s=T0_S + 160)
+    assert close(agg) == []  # still reading partition 1: held at 20 s - 30 s
+    fold_on(agg, inputs, 1, event("user.created", 152), wall_s=T0_S + 161)
+    report(agg, T0_S + 162, p0=True, p1=True)
+    closed = tumbling(close(agg), EventsWindow)  # watermark 150 - 30 s: two minutes closed
+    assert [(w.window_start.minute, w.events) for w in closed] == [(0, 3), (1, 2)]
+    assert clock[CLOCK_KEY].get("dropped_late", 0) == 0
+
+
+def test_a_sparse_partition_its_worker_reports_read_holds_nothing() -> None:
+    """A partition with a burst a minute must not hold every window behind its last event."""
+    agg, _, _ = aggregator(stall_s=180.0, report_ttl_s=15.0)
+    inputs = Inputs()
+    fold_on(agg, inputs, 1, event("user.created", 6), wall_s=T0_S + 6)
+    for at_s in (5, 60, 100, 150):
+        fold_on(agg, inputs, 0, event("user.created", at_s), wall_s=T0_S + at_s)
+        report(agg, T0_S + at_s, p0=True, p1=True)
+    closed = tumbling(close(agg), EventsWindow)  # watermark 150 - 30 s, as without holds
+    assert [(w.window_start.minute, w.events) for w in closed] == [(0, 2), (1, 2)]
+    assert agg.holding() == []
+
+
+def test_a_report_holds_no_longer_than_it_stands() -> None:
+    agg, _, _ = aggregator(stall_s=180.0, report_ttl_s=15.0)
+    inputs = Inputs()
+    fold_on(agg, inputs, 1, event("user.created", 6), wall_s=T0_S + 6)
+    report(agg, T0_S + 7, p1=True)  # then its worker dies
+    fold_on(agg, inputs, 0, event("user.created", 20), wall_s=T0_S + 20)
+    report(agg, T0_S + 20, p0=True)
+    assert agg.holding() == []  # 13 s after the report: it stands
+    fold_on(agg, inputs, 0, event("user.created", 150), wall_s=T0_S + 150)
+    report(agg, T0_S + 150, p0=True)
+    assert agg.holding() == ["users:1"]
+    assert close(agg) == []
+
+
+def test_a_partition_silent_past_the_stall_time_holds_nothing() -> None:
+    agg, _, _ = aggregator(stall_s=180.0)
+    inputs = Inputs()
+    fold_on(agg, inputs, 0, event("user.created", 5), wall_s=T0_S + 5)
+    fold_on(agg, inputs, 1, event("user.created", 6), wall_s=T0_S + 6)
+    fold_on(agg, inputs, 0, event("user.created", 150), wall_s=T0_S + 150)
+    assert close(agg) == []
+    # 190 s of the stream's clock without a word on partition 1: it no longer holds.
+    fold_on(agg, inputs, 0, event("user.created", 196), wall_s=T0_S + 196)
+    [window] = tumbling(close(agg), EventsWindow)
+    assert (window.window_start.minute, window.events) == (0, 2)
+
+
+def test_without_a_stall_time_no_partition_holds() -> None:
+    agg, _, _ = aggregator()
+    inputs = Inputs()
+    fold_on(agg, inputs, 1, event("user.created", 6), wall_s=T0_S + 6)
+    fold_on(agg, inputs, 0, event("user.created", 150), wall_s=T0_S + 150)
+    [window] = tumbling(close(agg), EventsWindow)
+    assert (window.window_start.minute, window.events) == (0, 1)
+
+
 def test_an_event_stamped_far_ahead_counts_but_holds_the_watermark_back() -> None:
     agg, panes, clock = aggregator(max_future_s=30.0)
     inputs = Inputs()
