@@ -26,6 +26,7 @@ from agents.metrics.aggregation import MetricsAggregation
 from agents.metrics.collector import INPUT_MODELS, MetricsCollector, transition_partials
 from agents.metrics.windows import Aggregate, MetricsPartial, WindowAggregator, WindowConfig
 from agents.retry import Backoff, retry_retriable
+from agents.tracking.pipeline import INPUT_TOPICS as TRACKER_INPUTS
 from agents.tracking.tracker import Transitions, TransitionsSink
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
@@ -150,8 +151,12 @@ def register_metrics(
     collect_agent = batch_agent(app, inputs, COLLECT_AGENT, collect_metrics, size)
     aggregate_agent = batch_agent(app, partials_topic, AGGREGATE_AGENT, aggregation.process, size)
 
+    # The partitions the workers report on: the collector's inputs and the tracker's, whose
+    # transitions come as partials too. Reports on others would only grow the clock.
+    watched = {*families, *(catalog.for_topic(base).name for base in TRACKER_INPUTS)}
+
     async def tick_metrics() -> None:
-        caught_up = reading_progress(app)
+        caught_up = reading_progress(app, watched)
         tick = MetricsPartial(wall_s=time.time(), caught_up=caught_up)
         try:
             await partials_out.send_all([_partial_record(tick)])

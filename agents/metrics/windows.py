@@ -17,9 +17,11 @@ events closed the windows meanwhile and the orphaned partitions' events all came
 run found it). So every worker's tick names the source partitions it owns and whether its
 fetching has reached their end (`caught_up`); a partition counts as read while its latest
 report, younger than `report_ttl_ms` by the stream's clock, says so. An unread partition holds
-while heard from (a partial or a report) within `stall_ms`, so one that is gone for good (a
-topic deleted) does not hold forever. A sparse partition (a burst a minute) owned by a live
-worker is reported read and holds nothing: a hold by silence alone held every window behind it.
+at its latest event or at when it was last reported read, whichever is later (nothing appended
+before that was left unread), while heard from (a partial or a report) within `stall_ms`, so
+one that is gone for good (a topic deleted) does not hold forever. A sparse partition (a burst
+a minute) owned by a live worker is reported read and holds nothing: a hold by silence alone
+held every window behind it.
 
 On a stream that has gone quiet for `idle_s`, event time is taken to advance with the stream's
 own clock, so the last windows close too rather than waiting for the next event. That clock is
@@ -409,16 +411,27 @@ class WindowAggregator:
         stall_ms = self.config.stall_ms
         if stall_ms is None:
             return {}
+        sources: Mapping[str, list[Any]] = state.get("sources", {})
         reports: Mapping[str, list[Any]] = state.get("reports", {})
         holding = {}
-        for source, (event_ms, heard_s) in state.get("sources", {}).items():
-            reported_s, read = reports.get(source, (None, False))
-            if reported_s is not None:
-                heard_s = max(heard_s, reported_s)
-                if read and (stream_s - reported_s) * 1000 <= self.config.report_ttl_ms:
-                    continue
-            if (stream_s - heard_s) * 1000 < stall_ms:
-                holding[source] = int(event_ms)
+        for source in sources.keys() | reports.keys():
+            event_ms, heard_s = sources.get(source) or (None, None)
+            reported_s, read, read_s = reports.get(source) or (None, False, None)
+            fresh = (
+                reported_s is not None
+                and (stream_s - reported_s) * 1000 <= self.config.report_ttl_ms
+            )
+            if read and fresh:
+                continue
+            last_heard_s = max(s for s in (heard_s, reported_s) if s is not None)
+            if (stream_s - last_heard_s) * 1000 >= stall_ms:
+                continue
+            # What it holds at: its latest event, or when it was last known read to its end,
+            # whichever is later (a partition with no events since then has none before).
+            read_ms = None if read_s is None else int(read_s * 1000)
+            marks = [int(m) for m in (event_ms, read_ms) if m is not None]
+            if marks:
+                holding[source] = max(marks)
         return holding
 
     def closable(self) -> ClosedWindows | None:
@@ -466,13 +479,13 @@ def _source_heard(state: dict[str, Any], source: str, event_ms: int, wall_s: flo
 
 
 def _reports_heard(state: dict[str, Any], caught_up: Mapping[str, bool], wall_s: float) -> None:
-    """Keeps the latest report on each partition with events, [wall s, read to its end]; one
-    about a partition with no partial yet has nothing to hold and is not kept."""
-    known = state.get("sources", {})
+    """Keeps the latest report on each partition, [wall s, read to its end, when it was last
+    reported read (None: never)]."""
     reports: dict[str, list[Any]] = dict(state.get("reports", {}))
     for source, read in caught_up.items():
-        if source in known and wall_s >= (reports.get(source) or [wall_s])[0]:
-            reports[source] = [wall_s, read]
+        reported_s, _, read_s = reports.get(source) or (None, False, None)
+        if reported_s is None or wall_s >= reported_s:
+            reports[source] = [wall_s, read, wall_s if read else read_s]
     state["reports"] = reports
 
 

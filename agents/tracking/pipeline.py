@@ -41,6 +41,8 @@ from streams.settings import WorkerSettings
 TABLE_NAME = "deliveries"
 HELD_TABLE = "held_receipts"
 AGENT_NAME = "track_deliveries"
+# What the tracker reads: the notifications' own statuses and the providers' receipts.
+INPUT_TOPICS = ("notifications.status", "notifications.receipts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +64,7 @@ def register_deliveries(
     transitions_out: TransitionsSink = ignore_transitions,
 ) -> DeliveriesPipeline:
     wire = codec or local_codec()
-    status = catalog.for_topic("notifications.status")
-    receipts = catalog.for_topic("notifications.receipts")
+    status, receipts = (catalog.for_topic(base) for base in INPUT_TOPICS)
     source = raw_topic(app, status.name, receipts.name)
     table: TableT[bytes, dict[str, Any]] = app.Table(
         TABLE_NAME,

@@ -9,7 +9,7 @@ fetched are delivered to the agents within a batch, well inside the windows' gra
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import faust
@@ -34,8 +34,8 @@ def read_to_end(
     return progress
 
 
-def reading_progress(app: faust.App) -> dict[str, bool]:
-    """`read_to_end` for the source partitions the worker owns now; empty while the group
+def reading_progress(app: faust.App, topics: Collection[str]) -> dict[str, bool]:
+    """`read_to_end` for the partitions of `topics` the worker owns now; empty while the group
     rebalances (a partition no report names is taken as unread).
 
     The ends are those the consumer's last fetch responses carried (aiokafka's `highwater`), not
@@ -45,8 +45,7 @@ def reading_progress(app: faust.App) -> dict[str, bool]:
     if not isinstance(app, TributaryApp) or app.rebalancing or app.in_recovery:
         return {}
     consumer = app.consumer
-    # A standby's partitions are changelogs, never sources: the assignment is what it owns.
-    sources = sorted(tp for tp in consumer.assignment() if app.topics.acks_enabled_for(tp.topic))
+    sources = sorted(tp for tp in consumer.assignment() if tp.topic in topics)
     ends = {tp: _highwater(consumer, tp) for tp in sources}
     positions = {tp: app.fetch_positions.next_offset(tp) for tp in sources}
     return read_to_end(sources, positions, ends)

@@ -305,6 +305,25 @@ def test_a_report_holds_no_longer_than_it_stands() -> None:
     assert close(agg) == []
 
 
+def test_a_partition_known_only_by_reports_holds_at_when_it_was_last_read() -> None:
+    """No event yet on partition 1 when its worker dies: whatever comes on it later was
+    appended after its last report that it was read, so that is where it holds."""
+    agg, _, clock = aggregator(stall_s=180.0, report_ttl_s=15.0)
+    inputs = Inputs()
+    fold_on(agg, inputs, 0, event("user.created", 5), wall_s=T0_S + 5)
+    report(agg, T0_S + 10, p0=True, p1=True)  # then partition 1's worker dies
+    for at_s in (60, 100, 150):
+        fold_on(agg, inputs, 0, event("user.created", at_s), wall_s=T0_S + at_s)
+        report(agg, T0_S + at_s, p0=True)
+    assert agg.holding() == ["users:1"]
+    assert close(agg) == []  # held at 10 s - 30 s
+    fold_on(agg, inputs, 1, event("user.created", 40), wall_s=T0_S + 155)  # its next owner
+    report(agg, T0_S + 156, p0=True, p1=True)
+    closed = tumbling(close(agg), EventsWindow)
+    assert [(w.window_start.minute, w.events) for w in closed] == [(0, 2), (1, 2)]
+    assert clock[CLOCK_KEY].get("dropped_late", 0) == 0
+
+
 def test_a_partition_silent_past_the_stall_time_holds_nothing() -> None:
     agg, _, _ = aggregator(stall_s=180.0)
     inputs = Inputs()

@@ -29,7 +29,7 @@ from agents.metrics.windows import CLOCK_KEY, MetricsPartial, WindowAggregator, 
 from schemas.analytics import EventsWindow, WindowResult
 from streams.errors import PoisonError
 from streams.runtime import SourceRecord
-from tests.unit.agents.metrics_factories import config, event, order, status
+from tests.unit.agents.metrics_factories import T0_MS, config, event, order, status
 
 CONFIG = config()  # tumbling 60 s, hopping 300 s by 60 s, 30 s grace, idle after 60 s
 TOPIC = "orders"
@@ -240,3 +240,72 @@ def test_a_replay_with_other_batch_boundaries_counts_each_event_once(
         for partial in collector.partials(batch, wall_s=0.0):
             aggregator.fold(partial)
     assert close_all(aggregator) == expected
+
+
+# Issue 14, "Windows", the chaos run's case: a worker killed while the other goes on. Each
+# partition's events come in time order, each processed as it happens (its partial made at its
+# own event time) and followed by the workers' ticks reporting what they have read; partition 1's
+# worker dies after `alive` of its events and its next owner reads the backlog `stall_s` later.
+STALLING = config(stall_s=180.0, report_ttl_s=15.0)
+T0_S = T0_MS // 1000  # the factories' events are seconds past it
+sorted_events = partition_events.map(lambda events: sorted(events, key=lambda e: e[1]))
+
+
+def fold_step(
+    aggregator: WindowAggregator,
+    collector: MetricsCollector,
+    records: list[SourceRecord],
+    wall_s: float,
+    read: dict[str, bool],
+) -> list[WindowResult]:
+    for partial in collector.partials(records, wall_s=wall_s):
+        aggregator.fold(partial)
+    aggregator.fold(MetricsPartial(wall_s=wall_s, caught_up=read))
+    closed = aggregator.closable()
+    if closed is None:
+        return []
+    aggregator.record_closed(closed)
+    return closed.results
+
+
+@settings(max_examples=60)
+@given(
+    first=sorted_events,
+    second=sorted_events,
+    alive=st.integers(0, 8),
+    stall_s=st.integers(20, 150),
+)
+def test_a_killed_workers_partition_read_later_loses_nothing_to_lateness(
+    first: list[tuple[str, int]], second: list[tuple[str, int]], alive: int, stall_s: int
+) -> None:
+    p0, p1 = Partition(0, first).records, Partition(1, second).records
+    at = {id(r): int(r.value.decode().split("|")[1]) for r in [*p0, *p1]}  # type: ignore[union-attr]
+    alive = min(alive, len(p1))
+    killed_s = at[id(p1[alive - 1])] if alive else 0
+    resumed_s = killed_s + stall_s
+    backlog = [r for r in p1[alive:] if at[id(r)] <= resumed_s]
+    later = p1[alive + len(backlog) :]
+    aggregator, clock = new_aggregator(STALLING)
+    collector = MetricsCollector(STALLING, decode)
+    published: list[WindowResult] = []
+
+    def live(records: list[SourceRecord], p1_read: bool | None) -> None:
+        for record in sorted(records, key=lambda r: at[id(r)]):
+            read = {"orders:0": True} | ({} if p1_read is None else {"orders:1": p1_read})
+            wall_s = T0_S + at[id(record)]
+            published.extend(fold_step(aggregator, collector, [record], wall_s, read))
+
+    live([*[r for r in p0 if at[id(r)] <= killed_s], *p1[:alive]], p1_read=True)
+    # Its last tick: both read (every worker ticks every few seconds, events or not).
+    both = {"orders:0": True, "orders:1": True}
+    published += fold_step(aggregator, collector, [], T0_S + killed_s, both)
+    live([r for r in p0 if killed_s < at[id(r)] <= resumed_s], p1_read=None)  # nobody has it
+    took_over_s = T0_S + resumed_s
+    published += fold_step(aggregator, collector, [], took_over_s, {"orders:1": False})
+    published += fold_step(aggregator, collector, backlog, took_over_s, {"orders:1": True})
+    live([*[r for r in p0 if at[id(r)] > resumed_s], *later], p1_read=True)
+    # The stream goes quiet, both partitions read: the idle rule closes every window.
+    published += fold_step(aggregator, collector, [], T0_S + END_WALL_S, both)
+    assert clock[CLOCK_KEY].get("dropped_late", 0) == 0
+    tumbling = [r for r in published if isinstance(r, EventsWindow) and r.kind == "tumbling"]
+    assert sum(r.events for r in tumbling) == len(first) + len(second)
