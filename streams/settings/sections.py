@@ -184,9 +184,12 @@ class MetricsSettings(_Section):
     tick_s: float = Field(default=5.0, gt=0)
     # An input partition no live worker reports read to its end holds the watermark at its own
     # latest event while heard from within this, so a killed worker's partitions wait for their
-    # next owner (the group's session timeout, 60 s, and more) instead of having their events
-    # dropped as late. 0: no partition holds; the watermark is the latest event of any.
-    source_stall_s: float = Field(default=180.0, ge=0)
+    # next owner (the group's session timeout, 60 s, and more: a group that keeps losing
+    # members rebalances for minutes, the chaos run's 3 minutes of kills left partitions
+    # unreported for over 180 s) instead of having their events dropped as late. The cost: a
+    # partition that is gone for good (its topic deleted) holds the windows this long.
+    # 0: no partition holds; the watermark is the latest event of any.
+    source_stall_s: float = Field(default=600.0, ge=0)
     # An event stamped further ahead of the wall clock counts, but moves the watermark no
     # further than this (a wrong clock upstream must not close every open window); 0: no cap.
     max_future_s: float = Field(default=300.0, ge=0)
