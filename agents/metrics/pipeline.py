@@ -79,8 +79,10 @@ def window_config(metrics: MetricsSettings) -> WindowConfig:
         idle_s=metrics.idle_s,
         max_future_s=metrics.max_future_s or None,
         stall_s=metrics.source_stall_s or None,
-        # Three ticks: a report stands until two more of the same worker could have come.
-        report_ttl_s=3 * metrics.tick_s,
+        # Three ticks: a report stands until two more of the same worker could have come; never
+        # longer than the grace, or a dead worker's last report could let the watermark pass
+        # events it left unread.
+        report_ttl_s=min(3 * metrics.tick_s, metrics.grace_s),
     )
 
 
