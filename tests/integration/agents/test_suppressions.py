@@ -29,21 +29,15 @@ from schemas.users import UserEvent
 from streams.kafka.wire import encode
 from streams.settings import Settings
 from streams.stores.delivery_store import DeliveryRow, DeliveryStore
+from tests.integration.agents.conftest import sandboxed_worker_settings
 from tests.integration.agents.dispatch_support import sandbox_messages
-from tests.integration.api.live_api import serving
 from tests.integration.kafka_io import topic_catalog
-from tests.integration.sandbox_process import (
-    SandboxProcess,
-    make_sandbox_settings,
-    running_sandbox,
-)
+from tests.integration.sandbox_process import SandboxProcess
 from tests.integration.worker_process import (
     OPERATOR_HEADERS,
     WorkerProcess,
     eventually,
-    make_worker_settings,
     own_topics,
-    running_worker,
 )
 
 PROBLEM = "application/problem+json"
@@ -53,48 +47,24 @@ PROBLEM = "application/problem+json"
 def worker_settings(
     stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
-    base = make_worker_settings(stack_settings, tmp_path_factory.mktemp("suppressions-data"))
-    # Ports and the receipts' secret now; where the sandbox posts, once the API listens.
-    base = make_sandbox_settings(base, "http://127.0.0.1:9")
-    sandbox = base.sandbox
-    sandbox_url = f"http://{sandbox.host}:{sandbox.http_port}"
-    providers = base.providers.model_copy(
-        update={
-            "sendgrid_base_url": sandbox_url,
-            "twilio_base_url": sandbox_url,
-            "fcm_base_url": sandbox_url,
-            "meta_base_url": sandbox_url,
-            "smtp_host": sandbox.host,
-            "smtp_port": sandbox.smtp_port,
-        }
-    )
-    settings = base.model_copy(update={"providers": providers})
+    # Where the sandbox posts its receipts is known once the API listens (`sandbox_settings`).
+    data_dir = tmp_path_factory.mktemp("suppressions-data")
+    settings = sandboxed_worker_settings(stack_settings, data_dir)
     with own_topics(settings):
         yield settings
 
 
 @pytest.fixture(scope="module")
-def api_url(worker_settings: Settings) -> Iterator[str]:
-    with serving(worker_settings) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def sandbox(
-    worker_settings: Settings, api_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SandboxProcess]:
+def sandbox_settings(worker_settings: Settings, api_url: str) -> Settings:
+    """The sandbox posts its bounce and complaint receipts to the module's API."""
     section = worker_settings.sandbox.model_copy(update={"api_url": api_url})
-    settings = worker_settings.model_copy(update={"sandbox": section})
-    with running_sandbox(settings, tmp_path_factory.mktemp("sandbox") / "sandbox.log") as process:
-        yield process
+    return worker_settings.model_copy(update={"sandbox": section})
 
 
 @pytest.fixture(scope="module")
-def worker(
-    worker_settings: Settings, sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    with running_worker(worker_settings, tmp_path_factory.mktemp("worker") / "worker.log") as w:
-        yield w
+def worker(sandbox: SandboxProcess, worker: WorkerProcess) -> WorkerProcess:
+    """The module's worker (conftest's), started once the sandbox answers."""
+    return worker
 
 
 @pytest.fixture(scope="module")
