@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaProducer
 
 from agents.dispatch.dispatcher import ATTEMPT_HEADER, DEAD_LETTER_ATTEMPTS_HEADER
 from streams.kafka.dead_letters import read_dead_letter
-from streams.runtime import free_port
 from streams.settings import Settings
+from tests.integration.agents.conftest import sandboxed_worker_settings
 from tests.integration.agents.dispatch_support import (
     TopicTap,
     dispatch_value,
@@ -28,18 +28,8 @@ from tests.integration.agents.dispatch_support import (
 )
 from tests.integration.cli.support import cli
 from tests.integration.kafka_io import topic_catalog
-from tests.integration.sandbox_process import (
-    SandboxProcess,
-    make_sandbox_settings,
-    running_sandbox,
-)
-from tests.integration.worker_process import (
-    WorkerProcess,
-    eventually,
-    make_worker_settings,
-    own_topics,
-    running_worker,
-)
+from tests.integration.sandbox_process import SandboxProcess
+from tests.integration.worker_process import WorkerProcess, eventually, own_topics
 
 DELAYS_S = (0.2, 0.5)
 # Above the 6 consecutive sendgrid failures of the fail/redrive test, so the circuit opens only in
@@ -51,58 +41,23 @@ BREAKER_THRESHOLD = 10
 def worker_settings(
     stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
-    base = make_worker_settings(stack_settings, tmp_path_factory.mktemp("worker-data"))
     # Receipts go nowhere: these tests look at sends and statuses, not at tracking.
-    nowhere = f"http://127.0.0.1:{free_port('127.0.0.1')}"
-    base = make_sandbox_settings(base, nowhere)
-    sandbox = base.sandbox
-    sandbox_url = f"http://{sandbox.host}:{sandbox.http_port}"
-    providers = base.providers.model_copy(
-        update={
-            "sendgrid_base_url": sandbox_url,
-            "twilio_base_url": sandbox_url,
-            "fcm_base_url": sandbox_url,
-            "meta_base_url": sandbox_url,
-            "smtp_host": sandbox.host,
-            "smtp_port": sandbox.smtp_port,
-        }
+    settings = sandboxed_worker_settings(
+        stack_settings,
+        tmp_path_factory.mktemp("worker-data"),
+        retry_delays_s=DELAYS_S,
+        timeout_s=5.0,
+        breaker_failure_threshold=BREAKER_THRESHOLD,
+        breaker_open_s=60.0,
     )
-    dispatch = base.dispatch.model_copy(
-        update={
-            "retry_delays_s": DELAYS_S,
-            "timeout_s": 5.0,
-            "breaker_failure_threshold": BREAKER_THRESHOLD,
-            "breaker_open_s": 60.0,
-        }
-    )
-    settings = base.model_copy(update={"providers": providers, "dispatch": dispatch})
     with own_topics(settings):
         yield settings
 
 
 @pytest.fixture(scope="module")
-def sandbox(
-    worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SandboxProcess]:
-    log_path = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
-    with running_sandbox(worker_settings, log_path) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def worker(
-    worker_settings: Settings, sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    """A worker started once the sandbox answers."""
-    with running_worker(worker_settings, tmp_path_factory.mktemp("worker") / "worker.log") as w:
-        yield w
-
-
-@pytest.fixture(scope="module")
-async def status_tap(worker_settings: Settings) -> AsyncIterator[TopicTap]:
-    topic = topic_catalog(worker_settings).for_topic("notifications.status").name
-    async with tapped(worker_settings, topic) as tap:
-        yield tap
+def worker(sandbox: SandboxProcess, worker: WorkerProcess) -> WorkerProcess:
+    """The module's worker (conftest's), started once the sandbox answers."""
+    return worker
 
 
 @pytest.fixture(scope="module")

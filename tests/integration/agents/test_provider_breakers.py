@@ -9,7 +9,7 @@ thread on the worker's settings (same topics, same database).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -18,27 +18,21 @@ from aiokafka import AIOKafkaProducer
 
 from streams.runtime import free_port
 from streams.settings import Settings
+from tests.integration.agents.conftest import sandboxed_worker_settings
 from tests.integration.agents.dispatch_support import (
     TopicTap,
     dispatch_value,
     new_notification_id,
     set_outage,
     statuses,
-    tapped,
     when,
 )
-from tests.integration.api.live_api import serving
 from tests.integration.kafka_io import topic_catalog
-from tests.integration.sandbox_process import (
-    SandboxProcess,
-    make_sandbox_settings,
-    running_sandbox,
-)
+from tests.integration.sandbox_process import SandboxProcess
 from tests.integration.worker_process import (
     OPERATOR_HEADERS,
     WorkerProcess,
     eventually,
-    make_worker_settings,
     own_topics,
     running_worker,
 )
@@ -54,61 +48,26 @@ RECIPIENT = "ada.lovelace@example.com"
 def worker_settings(
     stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
-    base = make_worker_settings(stack_settings, tmp_path_factory.mktemp("worker-data"))
-    nowhere = f"http://127.0.0.1:{free_port('127.0.0.1')}"  # receipts are not under test
-    base = make_sandbox_settings(base, nowhere)
-    sandbox = base.sandbox
-    sandbox_url = f"http://{sandbox.host}:{sandbox.http_port}"
-    providers = base.providers.model_copy(
-        update={
-            "sendgrid_base_url": sandbox_url,
-            "smtp_host": sandbox.host,
-            "smtp_port": sandbox.smtp_port,
-        }
+    # Receipts go nowhere: they are not under test.
+    settings = sandboxed_worker_settings(
+        stack_settings,
+        tmp_path_factory.mktemp("worker-data"),
+        retry_delays_s=(0.2, 0.5),
+        timeout_s=5.0,
+        breaker_failure_threshold=THRESHOLD,
+        breaker_min_requests=THRESHOLD,
+        breaker_open_s=OPEN_S,
+        breaker_half_open_successes=2,
+        breaker_report_s=0.2,
     )
-    dispatch = base.dispatch.model_copy(
-        update={
-            "retry_delays_s": (0.2, 0.5),
-            "timeout_s": 5.0,
-            "breaker_failure_threshold": THRESHOLD,
-            "breaker_min_requests": THRESHOLD,
-            "breaker_open_s": OPEN_S,
-            "breaker_half_open_successes": 2,
-            "breaker_report_s": 0.2,
-        }
-    )
-    settings = base.model_copy(update={"providers": providers, "dispatch": dispatch})
     with own_topics(settings):
         yield settings
 
 
 @pytest.fixture(scope="module")
-def sandbox(
-    worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SandboxProcess]:
-    with running_sandbox(worker_settings, tmp_path_factory.mktemp("sandbox") / "sb.log") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def worker(
-    worker_settings: Settings, sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    with running_worker(worker_settings, tmp_path_factory.mktemp("worker") / "worker.log") as w:
-        yield w
-
-
-@pytest.fixture(scope="module")
-def api_url(worker_settings: Settings) -> Iterator[str]:
-    with serving(worker_settings) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-async def status_tap(worker_settings: Settings) -> AsyncIterator[TopicTap]:
-    topic = topic_catalog(worker_settings).for_topic("notifications.status").name
-    async with tapped(worker_settings, topic) as tap:
-        yield tap
+def worker(sandbox: SandboxProcess, worker: WorkerProcess) -> WorkerProcess:
+    """The module's worker (conftest's), started once the sandbox answers."""
+    return worker
 
 
 class Breakers:
@@ -174,14 +133,6 @@ async def send_email(producer: AIOKafkaProducer, settings: Settings) -> str:
     value = dispatch_value(notification_id, "email", RECIPIENT)
     await producer.send_and_wait(topic, value, key=notification_id.encode())
     return notification_id
-
-
-@pytest.fixture(scope="module")
-async def producer(worker_settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=worker_settings.kafka.bootstrap)
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 def sent_through(tap: TopicTap, notification_id: str) -> str | None:

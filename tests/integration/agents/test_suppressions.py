@@ -9,9 +9,10 @@ One API, one sandbox and one worker for the module; each test has its own users 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -28,21 +29,15 @@ from schemas.users import UserEvent
 from streams.kafka.wire import encode
 from streams.settings import Settings
 from streams.stores.delivery_store import DeliveryRow, DeliveryStore
+from tests.integration.agents.conftest import sandboxed_worker_settings
 from tests.integration.agents.dispatch_support import sandbox_messages
-from tests.integration.api.live_api import serving
 from tests.integration.kafka_io import topic_catalog
-from tests.integration.sandbox_process import (
-    SandboxProcess,
-    make_sandbox_settings,
-    running_sandbox,
-)
+from tests.integration.sandbox_process import SandboxProcess
 from tests.integration.worker_process import (
     OPERATOR_HEADERS,
     WorkerProcess,
     eventually,
-    make_worker_settings,
     own_topics,
-    running_worker,
 )
 
 PROBLEM = "application/problem+json"
@@ -52,48 +47,24 @@ PROBLEM = "application/problem+json"
 def worker_settings(
     stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
-    base = make_worker_settings(stack_settings, tmp_path_factory.mktemp("suppressions-data"))
-    # Ports and the receipts' secret now; where the sandbox posts, once the API listens.
-    base = make_sandbox_settings(base, "http://127.0.0.1:9")
-    sandbox = base.sandbox
-    sandbox_url = f"http://{sandbox.host}:{sandbox.http_port}"
-    providers = base.providers.model_copy(
-        update={
-            "sendgrid_base_url": sandbox_url,
-            "twilio_base_url": sandbox_url,
-            "fcm_base_url": sandbox_url,
-            "meta_base_url": sandbox_url,
-            "smtp_host": sandbox.host,
-            "smtp_port": sandbox.smtp_port,
-        }
-    )
-    settings = base.model_copy(update={"providers": providers})
+    # Where the sandbox posts its receipts is known once the API listens (`sandbox_settings`).
+    data_dir = tmp_path_factory.mktemp("suppressions-data")
+    settings = sandboxed_worker_settings(stack_settings, data_dir)
     with own_topics(settings):
         yield settings
 
 
 @pytest.fixture(scope="module")
-def api_url(worker_settings: Settings) -> Iterator[str]:
-    with serving(worker_settings) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def sandbox(
-    worker_settings: Settings, api_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SandboxProcess]:
+def sandbox_settings(worker_settings: Settings, api_url: str) -> Settings:
+    """The sandbox posts its bounce and complaint receipts to the module's API."""
     section = worker_settings.sandbox.model_copy(update={"api_url": api_url})
-    settings = worker_settings.model_copy(update={"sandbox": section})
-    with running_sandbox(settings, tmp_path_factory.mktemp("sandbox") / "sandbox.log") as process:
-        yield process
+    return worker_settings.model_copy(update={"sandbox": section})
 
 
 @pytest.fixture(scope="module")
-def worker(
-    worker_settings: Settings, sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    with running_worker(worker_settings, tmp_path_factory.mktemp("worker") / "worker.log") as w:
-        yield w
+def worker(sandbox: SandboxProcess, worker: WorkerProcess) -> WorkerProcess:
+    """The module's worker (conftest's), started once the sandbox answers."""
+    return worker
 
 
 @pytest.fixture(scope="module")
@@ -411,28 +382,61 @@ async def test_a_user_who_moves_to_a_new_address_is_not_held_by_the_old_one(
     assert await listed(http, api_url, "email", old)  # the old address stays suppressed
 
 
+async def time_after(moment: datetime) -> datetime:
+    """Now, once this machine's clock is past `moment` (a wait of `moment` - now at most)."""
+    ahead_s = (moment - datetime.now(UTC)).total_seconds()
+    if ahead_s >= 0:
+        await asyncio.sleep(ahead_s + 0.01)
+    return max(datetime.now(UTC), moment + timedelta(milliseconds=1))
+
+
 async def soft_bounce(
     producer: AIOKafkaProducer, settings: Settings, delivered: DeliveryRow
 ) -> None:
     """A provider's late "mailbox full" bounce of a delivered message, as the API would put it
-    on `notifications.receipts` (naming the message the provider was sent)."""
+    on `notifications.receipts` (naming the message the provider was sent).
+
+    Late means stamped after the delivery as the provider reported it. SendGrid reports whole
+    seconds, which the sandbox rounds up, so the delivery can be stamped up to a second ahead of
+    this clock; a bounce stamped before it is older than the delivery, which then rightly stays
+    `delivered` (the tracker orders a notification's steps by event time). So the bounce waits
+    for the clock to pass the delivery, and each bounce has a time of its own."""
     assert delivered.provider is not None
     assert delivered.provider_message_id is not None
-    receipt = NotificationReceiptEvent.model_validate(
-        _envelope(
-            "notification.receipt-received",
-            {
-                "notification_id": delivered.notification_id,
-                "provider": delivered.provider,
-                "provider_message_id": delivered.provider_message_id,
-                "state": "bounced",
-                "channel": "email",
-                "reason": "452 4.2.2 mailbox full",
-            },
-        )
+    assert delivered.delivered_at is not None
+    envelope = _envelope(
+        "notification.receipt-received",
+        {
+            "notification_id": delivered.notification_id,
+            "provider": delivered.provider,
+            "provider_message_id": delivered.provider_message_id,
+            "state": "bounced",
+            "channel": "email",
+            "reason": "452 4.2.2 mailbox full",
+        },
     )
+    envelope["occurred_at"] = await time_after(delivered.delivered_at)
+    receipt = NotificationReceiptEvent.model_validate(envelope)
     topic = topic_catalog(settings).for_topic("notifications.receipts").name
     await producer.send_and_wait(topic, encode(receipt), key=delivered.notification_id.encode())
+
+
+async def soft_bounces_held(
+    http: aiohttp.ClientSession, worker: WorkerProcess, user: User, address: str, count: int
+) -> None:
+    """Wait until the router holds `count` soft bounces of the address (its
+    `notification_suppressions` entry for the user, as the worker serves it)."""
+    url = f"{worker.web_url}/v1/tables/notification_suppressions/{user.id}"
+
+    async def probe() -> bool | None:
+        async with http.get(url) as answer:
+            if answer.status == 404:
+                return None
+            assert answer.status == 200, await answer.text()
+            entry = (await answer.json())["value"]["addresses"].get(f"email:{address}")
+        return True if entry is not None and len(entry["soft_bounces"]) == count else None
+
+    await eventually(probe, what=f"{count} soft bounces of {address} held", worker=worker)
 
 
 async def test_three_soft_bounces_suppress_the_address(
@@ -454,7 +458,8 @@ async def test_three_soft_bounces_suppress_the_address(
     for delivered in sent[:2]:
         await soft_bounce(producer, worker_settings, delivered)
         await delivery_in(deliveries, delivered.notification_id, {"bounced"}, worker, "soft")
-    # Two soft bounces hold nothing: the next one goes.
+    # Two soft bounces, counted by the router before the next one is routed, hold nothing.
+    await soft_bounces_held(http, worker, user, address, 2)
     refunded = await user.order("order.refunded")
     nid = notification_id(refunded, "order-refunded")
     await delivery_in(deliveries, nid, {"delivered"}, worker, "still delivered")
