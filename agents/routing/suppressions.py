@@ -20,7 +20,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from agents.routing.policy import RoutingState
 from schemas.notifications import Channel
@@ -60,8 +60,18 @@ class SuppressedAddress(BaseModel):
     # The provider's words on that report, and the notification it was about.
     reason: str | None = None
     notification_id: str | None = None
-    # Times of the soft bounces within the window (epoch s), oldest first.
-    soft_bounces: tuple[float, ...] = ()
+    # The soft bounces within the window, oldest first: (epoch s, notification id). Providers
+    # report whole seconds, so two messages bouncing in one second are told apart by their
+    # notification; a report read again (same time, same notification) counts once.
+    soft_bounces: tuple[tuple[float, str], ...] = ()
+
+    @field_validator("soft_bounces", mode="before")
+    @classmethod
+    def _times_alone(cls, value: Any) -> Any:
+        """Entries written before the notification was kept: times alone."""
+        if isinstance(value, list | tuple):
+            return tuple((t, "") if isinstance(t, int | float) else t for t in value)
+        return value
 
     @property
     def suppressed(self) -> bool:
@@ -119,7 +129,10 @@ def apply_report(
     elif report.problem == "hard_bounce":
         entry = entry.model_copy(update={"kind": "bounced", **cause})
     else:
-        recent = sorted({t for t in (*entry.soft_bounces, at_s) if t > at_s - soft_bounce_window_s})
+        bounce = (at_s, report.notification_id)
+        recent = sorted(
+            {b for b in (*entry.soft_bounces, bounce) if b[0] > at_s - soft_bounce_window_s}
+        )
         entry = entry.model_copy(update={"soft_bounces": tuple(recent)})
         if len(recent) >= soft_bounce_limit:
             entry = entry.model_copy(update={"kind": "bounced", **cause})

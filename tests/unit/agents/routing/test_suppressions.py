@@ -109,6 +109,35 @@ def test_three_soft_bounces_within_the_window_suppress_older_ones_do_not_count()
     assert (held.kind, held.since_s) == ("bounced", T0 + 60)
 
 
+def test_soft_bounces_of_different_messages_in_the_same_second_each_count() -> None:
+    """Providers report whole seconds: three messages bouncing within one are three bounces
+    (a report read again, the same message at the same time, still counts once)."""
+    state = applied(UserSuppressions(), "soft_bounce", T0, nid="n-1")
+    state = applied(state, "soft_bounce", T0, nid="n-2")
+    assert applied(state, "soft_bounce", T0, nid="n-2") == state
+    assert len(state.addresses["email:ada@example.com"].soft_bounces) == 2
+    state = applied(state, "soft_bounce", T0, nid="n-3")
+    held = state.held("email", "ada@example.com")
+    assert held is not None
+    assert (held.kind, held.notification_id) == ("bounced", "n-3")
+
+
+def test_soft_bounces_stored_as_times_alone_still_load() -> None:
+    """Entries written before the notification was kept with each soft bounce."""
+    stored = {
+        "addresses": {
+            "email:ada@example.com": {
+                "channel": "email",
+                "address": "ada@example.com",
+                "soft_bounces": [T0 - 60, T0 - 30],
+            }
+        }
+    }
+    state = UserSuppressions.from_table(stored)
+    state = applied(state, "soft_bounce", T0, nid="n-9")
+    assert state.held("email", "ada@example.com") is not None
+
+
 def test_a_report_applied_again_changes_nothing_and_the_first_cause_stays() -> None:
     once = applied(UserSuppressions(), "soft_bounce", T0)
     assert applied(once, "soft_bounce", T0) == once
