@@ -7,7 +7,8 @@ never of their arrival order:
 - the state is the transition with the highest (precedence rank, event time, state, event id):
   queued < deferred < sending < retrying < sent < {delivered, failed, bounced, spam} <
   {suppressed, cancelled, expired}. A late "sending" never reverts "delivered"; within a rank the
-  later event wins, so a bounce or spam complaint after delivery does move it on.
+  later event wins, so a bounce or spam complaint after delivery does move it on (one stamped
+  the same second as the delivery too: `SAME_TIME_ORDER`).
 - times (queued, delivered, created) are the earliest seen, attempts the highest seen, and
   provider and last error come from the newest transition that carries one.
 - the timeline has one step per (state, event time); seeing a step again changes nothing.
@@ -43,6 +44,9 @@ STATE_RANK: Mapping[str, int] = {
     "cancelled": 6,
     "expired": 6,
 }
+# Outcomes stamped at the same time (providers report whole seconds): a delivery comes before
+# a bounce or complaint, which can follow it but never precede it.
+SAME_TIME_ORDER: Mapping[str, int] = {"delivered": 0}
 # A provider's receipt as a delivery state; opened/clicked are engagement, not delivery: None.
 RECEIPT_STATE: Mapping[str, str | None] = {
     "delivered": "delivered",
@@ -71,8 +75,14 @@ class Step(BaseModel):
     provider_message_id: str | None = None
 
     @property
-    def version(self) -> tuple[int, datetime, str, UUID]:
-        return (STATE_RANK[self.state], self.occurred_at, self.state, self.event_id)
+    def version(self) -> tuple[int, datetime, int, str, UUID]:
+        return (
+            STATE_RANK[self.state],
+            self.occurred_at,
+            SAME_TIME_ORDER.get(self.state, 1),
+            self.state,
+            self.event_id,
+        )
 
     @property
     def recency(self) -> tuple[datetime, UUID]:

@@ -59,6 +59,19 @@ def test_a_bounce_or_complaint_after_delivery_moves_it_on_but_an_older_one_does_
     assert earlier.state == "delivered"
 
 
+def test_a_bounce_in_the_same_second_as_the_delivery_moves_it_on() -> None:
+    """Providers report whole seconds: a message accepted, then bounced within the second.
+    A bounce or complaint can follow a delivery, never the other way round, so on a tie of
+    times the delivery is the earlier of the two, in either order of arrival."""
+    for first, second in (("delivered", "bounced"), ("bounced", "delivered")):
+        delivery = folded([receipt_event(N, first, 5), receipt_event(N, second, 5)])
+        assert delivery is not None
+        assert delivery.state == "bounced"
+    spam = folded([receipt_event(N, "complained", 5), receipt_event(N, "delivered", 5)])
+    assert spam is not None
+    assert spam.state == "spam"
+
+
 def test_terminal_states_win_over_any_outcome() -> None:
     delivery = folded([status_event(N, "cancelled", 1), receipt_event(N, "delivered", 9)])
     assert delivery is not None
