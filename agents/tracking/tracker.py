@@ -245,13 +245,28 @@ class DeliveryTracker(Generic[E]):
         self._clock = clock
         self._transitions_out = transitions_out
         self._held: DeliveriesTable = {} if held is None else held
-        # Parsed table entries by key, most recently written last (bounded: a notification is
-        # busy for seconds, then never touched again).
+        # What this tracker knows the table holds, parsed, by key, most recently written last
+        # (bounded: a notification is busy for seconds, then never touched again). Trusted
+        # without reading the table again (a Faust table read, sensors, RocksDB and JSON, cost
+        # more than the fold) until `forget`: between rebalances this worker is the only
+        # writer of its partitions' keys.
         self._parsed: dict[bytes, tuple[dict[str, Any], Delivery]] = {}
         self._cache_entries = cache_entries
         self.stats = TrackerStats()
 
+    def forget(self) -> None:
+        """Read every entry from the table again: it may have changed behind this tracker's
+        back (a rebalance: another worker may have owned a partition in between)."""
+        self._parsed.clear()
+
     async def process(self, items: Sequence[E]) -> None:
+        try:
+            await self._process(items)
+        except BaseException:
+            self.forget()  # entries staged for the table may not have been written
+            raise
+
+    async def _process(self, items: Sequence[E]) -> None:
         batch = _Batch({}, [], [], defaultdict(list), {}, [], defaultdict(set), {})
         for item in items:
             record = self._describe(item)
@@ -327,8 +342,7 @@ class DeliveryTracker(Generic[E]):
         """Whether the receipt `step` names a send of its notification (`receipt_matching`);
         one that comes before any is held, one that names none is counted and dropped."""
         key = notification_id.encode()
-        pending = batch.writes.get(key)
-        current = self._current(key, pending[0] if pending else self._table.get(key))
+        current = self._latest(key, batch)
         match = receipt_matches_sent(current, step)
         if match is None:
             waiting = self._held_of(key, batch)
@@ -419,13 +433,23 @@ class DeliveryTracker(Generic[E]):
         self, notification_id: str, step: Step, facts: Facts, batch: _Batch, item: E
     ) -> tuple[Delivery, bool]:
         key = notification_id.encode()
-        pending = batch.writes.get(key)
-        current = self._current(key, pending[0] if pending else self._table.get(key))
+        current = self._latest(key, batch)
         delivery, added = fold(current, notification_id, step, facts)
         if added:
             self._write(key, delivery, batch, item)
             self.stats.transitions += 1
         return delivery, added
+
+    def _latest(self, key: bytes, batch: _Batch) -> Delivery | None:
+        """The notification's delivery as this batch leaves it so far: the batch's pending
+        entry, else what this tracker remembers writing or reading, else the table's."""
+        pending = batch.writes.get(key)
+        if pending is not None:
+            return self._current(key, pending[0])
+        known = self._parsed.get(key)
+        if known is not None:
+            return known[1]
+        return self._current(key, self._table.get(key))
 
     def _current(self, key: bytes, entry: dict[str, Any] | None) -> Delivery | None:
         """`entry` (the table's, or the batch's pending one) as a `Delivery`, parsed again only

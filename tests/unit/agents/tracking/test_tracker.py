@@ -44,10 +44,18 @@ class CountingTable(dict[bytes, dict[str, Any]]):
         super().__init__()
         self.scoped = scoped
         self.writes: list[tuple[bytes, SourceRecord | None]] = []
+        self.reads: list[bytes] = []
+        self.broken = False
 
     def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
+        if self.broken:
+            raise OSError("store write failed")
         self.writes.append((key, self.scoped[-1] if self.scoped else None))
         super().__setitem__(key, value)
+
+    def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
+        self.reads.append(key)
+        return super().get(key, default)
 
 
 class Harness:
@@ -308,6 +316,7 @@ async def test_an_entry_replaced_behind_the_trackers_back_is_read_again() -> Non
         ]
     )
     h.table[b"n-1"] = other.table[b"n-1"]
+    h.tracker.forget()  # as the worker's table recovery does after every rebalance
     await h.tracker.process([status(status_event("n-1", "sending", 1))])
     entry = from_entry(h.table[b"n-1"])
     assert entry is not None
@@ -379,3 +388,30 @@ async def test_a_published_transition_leaves_the_outbox_and_is_not_published_aga
     entry = from_entry(h.table[b"n-1"])
     assert entry is not None
     assert entry.unpublished == ()
+
+
+async def test_entries_the_tracker_wrote_are_not_read_from_the_table_again() -> None:
+    h = Harness()
+    await h.tracker.process([status(status_event("n-1", "queued", 0))])
+    await h.tracker.process([status(status_event("n-1", "sending", 1, attempt=1)), sent("n-1", 2)])
+    await h.tracker.process([receipt(receipt_event("n-1", "delivered", 5))])
+    assert h.table.reads == [b"n-1"]  # once, before the tracker knew the notification
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert [s.state for s in entry.timeline] == ["queued", "sending", "sent", "delivered"]
+
+
+async def test_a_failed_batch_has_every_entry_read_from_the_table_again() -> None:
+    """What a failed batch staged may never have reached the table: it is not trusted."""
+    h = Harness()
+    await h.tracker.process([status(status_event("n-1", "queued", 0))])
+    h.table.broken = True
+    with pytest.raises(OSError, match="store write failed"):
+        await h.tracker.process([status(status_event("n-1", "sending", 1, attempt=1))])
+    h.table.broken = False
+    h.table.reads.clear()
+    await h.tracker.process([sent("n-1", 2)])
+    assert h.table.reads == [b"n-1"]
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert [s.state for s in entry.timeline] == ["queued", "sent"]
