@@ -194,10 +194,10 @@ class _Batch:
     steps: list[TransitionRow]
     published: list[OutgoingRecord]
     rejected: dict[str, list[OutgoingRecord]]
-    # The table entry to write per key, with the last item that changed it: one table write
-    # (one changelog record, one store write) per notification and batch, however many of its
-    # steps the batch holds (queued, sending and sent often arrive together).
-    writes: dict[bytes, tuple[dict[str, Any], Any]]
+    # The delivery to write per key, with the last item that changed it: one table write (one
+    # entry built, one changelog record, one store write) per notification and batch, however
+    # many of its steps the batch holds (queued, sending and sent often arrive together).
+    writes: dict[bytes, tuple[Delivery, Any]]
     # Each new step as a status event, with the record that caused it (for delivery metrics).
     transitions: list[tuple[SourceRecord, NotificationStatusEvent]]
     # Receipt steps whose transitions this batch publishes: out of the outbox once acknowledged.
@@ -250,7 +250,7 @@ class DeliveryTracker(Generic[E]):
         # without reading the table again (a Faust table read, sensors, RocksDB and JSON, cost
         # more than the fold) until `forget`: between rebalances this worker is the only
         # writer of its partitions' keys.
-        self._parsed: dict[bytes, tuple[dict[str, Any], Delivery]] = {}
+        self._parsed: dict[bytes, Delivery] = {}
         self._cache_entries = cache_entries
         self.stats = TrackerStats()
 
@@ -274,9 +274,8 @@ class DeliveryTracker(Generic[E]):
                 self._track(record, batch, item)
             except PoisonError as exc:
                 batch.rejected[record.topic].append(set_aside(record, exc))
-        for key, (entry, item) in batch.writes.items():
-            with self._scope(item):  # the changelog partition of the key's own events
-                self._table[key] = entry
+        for key, (delivery, item) in batch.writes.items():
+            self._store_entry(key, delivery, item)
         for key, (held, item) in batch.held.items():
             with self._scope(item):
                 if held is not None:
@@ -413,21 +412,20 @@ class DeliveryTracker(Generic[E]):
     def _empty_outbox(self, batch: _Batch) -> None:
         """Take the published steps out of the outbox: the publish is acknowledged."""
         for key, published in batch.publishing.items():
-            entry, item = batch.writes[key]
-            delivery = self._current(key, entry)
-            assert delivery is not None
+            delivery, item = batch.writes[key]
             left = tuple(e for e in delivery.unpublished if e not in published)
             delivery = delivery.model_copy(update={"unpublished": left})
             batch.deliveries[delivery.notification_id] = delivery
-            entry = self._write(key, delivery, batch, item)
-            with self._scope(item):
-                self._table[key] = entry
+            self._write(key, delivery, batch, item)
+            self._store_entry(key, delivery, item)
 
-    def _write(self, key: bytes, delivery: Delivery, batch: _Batch, item: E) -> dict[str, Any]:
-        entry = to_entry(delivery)
-        batch.writes[key] = (entry, item)
-        self._remember(key, entry, delivery)
-        return entry
+    def _write(self, key: bytes, delivery: Delivery, batch: _Batch, item: E) -> None:
+        batch.writes[key] = (delivery, item)
+
+    def _store_entry(self, key: bytes, delivery: Delivery, item: E) -> None:
+        with self._scope(item):  # the changelog partition of the key's own events
+            self._table[key] = to_entry(delivery)
+        self._remember(key, delivery)
 
     def _fold(
         self, notification_id: str, step: Step, facts: Facts, batch: _Batch, item: E
@@ -445,29 +443,18 @@ class DeliveryTracker(Generic[E]):
         entry, else what this tracker remembers writing or reading, else the table's."""
         pending = batch.writes.get(key)
         if pending is not None:
-            return self._current(key, pending[0])
+            return pending[0]
         known = self._parsed.get(key)
         if known is not None:
-            return known[1]
-        return self._current(key, self._table.get(key))
-
-    def _current(self, key: bytes, entry: dict[str, Any] | None) -> Delivery | None:
-        """`entry` (the table's, or the batch's pending one) as a `Delivery`, parsed again only
-        if it is not the one this tracker last wrote (validation costs more than the fold
-        itself; comparing is cheap)."""
-        if entry is None:
-            return None
-        cached = self._parsed.get(key)
-        if cached is not None and (cached[0] is entry or cached[0] == entry):
-            return cached[1]
-        delivery = from_entry(entry)
-        assert delivery is not None
-        self._remember(key, entry, delivery)
+            return known
+        delivery = from_entry(self._table.get(key))
+        if delivery is not None:
+            self._remember(key, delivery)
         return delivery
 
-    def _remember(self, key: bytes, entry: dict[str, Any], delivery: Delivery) -> None:
+    def _remember(self, key: bytes, delivery: Delivery) -> None:
         self._parsed.pop(key, None)
-        self._parsed[key] = (entry, delivery)
+        self._parsed[key] = delivery
         if len(self._parsed) > self._cache_entries:
             del self._parsed[next(iter(self._parsed))]  # the least recently written
 
