@@ -59,10 +59,15 @@ class Table(dict[bytes, dict[str, Any]]):
     def __init__(self, log: list[str], name: str) -> None:
         super().__init__()
         self.log, self.name = log, name
+        self.reads: list[bytes] = []
 
     def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
         self.log.append(f"write {self.name}")
         super().__setitem__(key, value)
+
+    def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
+        self.reads.append(key)
+        return super().get(key, default)
 
 
 def item(topic: str, event: BaseModel | None, raw: bytes | None = None, **kw: Any) -> Item:
@@ -163,6 +168,20 @@ async def test_a_user_event_is_routed_in_place_after_its_contact_update() -> Non
     # The same event again (a redelivery): the routing table drops the repeat.
     await rig.batch.process([item(USERS, created)])
     assert len(rig.dispatch.sent) == 1
+
+
+async def test_a_batch_reads_each_users_tables_once() -> None:
+    """A user.created reads its routing state for the contact update and again for the welcome
+    it routes in place: from the table once, the second time from what the batch read."""
+    rig = Rig(routes=router())
+    await rig.batch.process([item(USERS, user_created())])
+    assert len(rig.dispatch.sent) == 1
+    assert rig.routing.reads == [USER.encode()]
+    assert rig.contacts.reads == [USER.encode()]
+    assert rig.suppressions.reads == [USER.encode()]
+    # The next batch reads the table again (what a batch read is not kept past its end).
+    await rig.batch.process([item(USERS, user_event("user.updated", locale="en-GB"))])
+    assert rig.contacts.reads == [USER.encode(), USER.encode()]
 
 
 async def test_a_request_before_its_user_is_released_when_the_user_appears() -> None:
