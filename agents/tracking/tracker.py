@@ -245,6 +245,10 @@ class DeliveryTracker(Generic[E]):
         self._clock = clock
         self._transitions_out = transitions_out
         self._held: DeliveriesTable = {} if held is None else held
+        # The keys `held` has, listed once after each `forget` and kept up to date by this
+        # tracker's own writes (None: to be listed): a `sent` status looks for receipts held
+        # for its notification, and there usually are none, so it need not read the table.
+        self._held_keys: set[bytes] | None = None
         # What this tracker knows the table holds, parsed, by key, most recently written last
         # (bounded: a notification is busy for seconds, then never touched again). Trusted
         # without reading the table again (a Faust table read, sensors, RocksDB and JSON, cost
@@ -258,6 +262,7 @@ class DeliveryTracker(Generic[E]):
         """Read every entry from the table again: it may have changed behind this tracker's
         back (a rebalance: another worker may have owned a partition in between)."""
         self._parsed.clear()
+        self._held_keys = None
 
     async def process(self, items: Sequence[E]) -> None:
         try:
@@ -282,6 +287,11 @@ class DeliveryTracker(Generic[E]):
                     self._held[key] = held
                 elif key in self._held:
                     del self._held[key]
+            if self._held_keys is not None:
+                if held is not None:
+                    self._held_keys.add(key)
+                else:
+                    self._held_keys.discard(key)
         for topic, records in batch.rejected.items():
             await self._retry(self._sender(self._dead_letters[topic], records), "dead letters")
             self.stats.dead_letters += len(records)
@@ -376,7 +386,11 @@ class DeliveryTracker(Generic[E]):
 
     def _held_of(self, key: bytes, batch: _Batch) -> list[Step]:
         pending = batch.held.get(key)
-        return held_steps(pending[0] if pending is not None else self._held.get(key))
+        if pending is not None:
+            return held_steps(pending[0])
+        if self._held_keys is None:
+            self._held_keys = set(self._held.keys())
+        return held_steps(self._held.get(key)) if key in self._held_keys else []
 
     def _publish(
         self,

@@ -62,7 +62,7 @@ class Harness:
     def __init__(self, store: FakeStore | None = None, status_out: FakeSink | None = None) -> None:
         self.in_scope: list[SourceRecord | None] = []
         self.table = CountingTable(self.in_scope)
-        self.held: dict[bytes, dict[str, Any]] = {}
+        self.held = CountingTable([])
         self.store = store or FakeStore()
         self.status_out = status_out or FakeSink()
         self.dlq = {TOPICS.status: FakeSink(), TOPICS.receipts: FakeSink()}
@@ -415,3 +415,19 @@ async def test_a_failed_batch_has_every_entry_read_from_the_table_again() -> Non
     entry = from_entry(h.table[b"n-1"])
     assert entry is not None
     assert [s.state for s in entry.timeline] == ["queued", "sent"]
+
+
+async def test_a_send_with_no_receipt_held_does_not_read_the_held_receipts() -> None:
+    h = Harness()
+    await h.tracker.process([status(status_event("n-1", "queued", 0)), sent("n-1", 1)])
+    assert h.held.reads == []
+    # Held by another worker before a rebalance: found once the tracker forgot what it knew.
+    other = Harness()
+    await other.tracker.process([receipt(receipt_event("n-2", "delivered", 5))])
+    h.held.update(other.held)
+    h.tracker.forget()
+    await h.tracker.process([sent("n-2", 1), sent("n-3", 1)])
+    assert h.held.reads == [b"n-2"]
+    (out,) = h.status_out.sent
+    assert decode(out.value, NotificationStatusEvent).payload.notification_id == "n-2"
+    assert b"n-2" not in h.held
