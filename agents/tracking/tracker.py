@@ -11,12 +11,16 @@ folded, never sent back. The re-published transition has a deterministic event i
 receipt's event time, so reading it back (this agent consumes the status topic too) is a step the
 table already holds: a no-op, not a loop.
 
-The table is the transitions' outbox: a new receipt step is written with its id in
-`unpublished` before it is published, and taken out of it once Kafka acknowledged the publish.
-A worker that dies in between leaves the step in the outbox (its store, or its changelog, has
-it), and the receipt's offset uncommitted; whoever reads the receipt again (the same worker on
-its own store, or the partition's next owner) finds the step known but unpublished, and
-publishes it then. Any later record of the notification does the same.
+A notification whose receipt transitions a batch publishes is written to the table (and its
+held receipts let go) only once Kafka acknowledged the publish: one table write, one changelog
+record, for the batch. A worker that dies in between has written nothing of it and committed no
+offset, so whoever reads the records again (the same worker, or the partition's next owner)
+folds the step as new and publishes it again, under the same deterministic id (consumers
+deduplicate on event ids). The table's `unpublished` is the outbox of steps that cannot be
+published yet, because no transition has named the notification's user (a receipt can overtake
+every status): written before anything is published, published once a status names the user.
+An entry that still lists steps there (written so by an earlier version, which wrote every step
+there before publishing) has them published by the next record of the notification.
 
 Every decodable record's state is written to PostgreSQL again even when unchanged, so that a
 crash between the table update and the row write is repaired by the replay (the store's writes
@@ -279,19 +283,8 @@ class DeliveryTracker(Generic[E]):
                 self._track(record, batch, item)
             except PoisonError as exc:
                 batch.rejected[record.topic].append(set_aside(record, exc))
-        for key, (delivery, item) in batch.writes.items():
-            self._store_entry(key, delivery, item)
-        for key, (held, item) in batch.held.items():
-            with self._scope(item):
-                if held is not None:
-                    self._held[key] = held
-                elif key in self._held:
-                    del self._held[key]
-            if self._held_keys is not None:
-                if held is not None:
-                    self._held_keys.add(key)
-                else:
-                    self._held_keys.discard(key)
+        publishing = batch.publishing
+        self._write_table(batch, lambda key: key not in publishing)
         for topic, records in batch.rejected.items():
             await self._retry(self._sender(self._dead_letters[topic], records), "dead letters")
             self.stats.dead_letters += len(records)
@@ -299,6 +292,7 @@ class DeliveryTracker(Generic[E]):
             await self._retry(self._sender(self._status_out, batch.published), "status")
             self.stats.published += len(batch.published)
             self._empty_outbox(batch)
+            self._write_table(batch, lambda key: key in publishing)
         if batch.transitions:
             transitions = batch.transitions
             await self._retry(lambda: self._transitions_out(transitions), "metrics")
@@ -431,7 +425,25 @@ class DeliveryTracker(Generic[E]):
             delivery = delivery.model_copy(update={"unpublished": left})
             batch.deliveries[delivery.notification_id] = delivery
             self._write(key, delivery, batch, item)
-            self._store_entry(key, delivery, item)
+
+    def _write_table(self, batch: _Batch, which: Callable[[bytes], bool]) -> None:
+        """Write the batch's table entries and held receipts of the keys `which` accepts."""
+        for key, (delivery, item) in batch.writes.items():
+            if which(key):
+                self._store_entry(key, delivery, item)
+        for key, (held, item) in batch.held.items():
+            if not which(key):
+                continue
+            with self._scope(item):
+                if held is not None:
+                    self._held[key] = held
+                elif key in self._held:
+                    del self._held[key]
+            if self._held_keys is not None:
+                if held is not None:
+                    self._held_keys.add(key)
+                else:
+                    self._held_keys.discard(key)
 
     def _write(self, key: bytes, delivery: Delivery, batch: _Batch, item: E) -> None:
         batch.writes[key] = (delivery, item)
