@@ -291,8 +291,8 @@ class DeliveryTracker(Generic[E]):
         if batch.published:
             await self._retry(self._sender(self._status_out, batch.published), "status")
             self.stats.published += len(batch.published)
-            self._empty_outbox(batch)
-            self._write_table(batch, lambda key: key in publishing)
+        self._empty_outbox(batch)
+        self._write_table(batch, lambda key: key in publishing)
         if batch.transitions:
             transitions = batch.transitions
             await self._retry(lambda: self._transitions_out(transitions), "metrics")
