@@ -27,6 +27,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -251,7 +252,8 @@ class RouteBatch(Generic[E]):
         # After the contact update: the event may be the one that gives the user a contact.
         for request in requests_for(event, now=now, rules=self._router.rules, previous=previous):
             self.stats.requests += 1
-            self._route(item, record, request, self._encode(request), None, tables, out, now)
+            encoded = partial(self._encode, request)
+            self._route(item, record, request, encoded, None, tables, out, now)
 
     def _request(
         self, item: E, record: SourceRecord, tables: _Tables, out: _Outbox, now: datetime
@@ -262,14 +264,15 @@ class RouteBatch(Generic[E]):
             self._reject(record, exc, out)
             return
         release = self._release_of(item)
-        self._route(item, record, event, record.value or b"", release, tables, out, now)
+        value = record.value or b""
+        self._route(item, record, event, lambda: value, release, tables, out, now)
 
     def _route(
         self,
         item: E,
         record: SourceRecord,
         event: NotificationRequestEvent,
-        raw: bytes,
+        raw: Callable[[], bytes],
         release: str | None,
         tables: _Tables,
         out: _Outbox,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import base64
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -87,7 +88,12 @@ def without_user_rules() -> Router:
 
 
 class Rig:
-    def __init__(self, now: datetime = NOON, routes: Router | None = None) -> None:
+    def __init__(
+        self,
+        now: datetime = NOON,
+        routes: Router | None = None,
+        encoder: Callable[[BaseModel], bytes] = encode,
+    ) -> None:
         self.log: list[str] = []
         self.now = now
         self.contacts = Table(self.log, "contacts")
@@ -112,7 +118,7 @@ class Rig:
             users_topic=USERS,
             decode_user=lambda raw: decode(raw, UserEvent),
             decode_request=lambda raw: decode(raw, NotificationRequestEvent),
-            encode=encode,
+            encode=encoder,
             contacts=self.contacts,
             routing=self.routing,
             deferred=self.deferred,
@@ -389,3 +395,32 @@ async def test_a_changed_email_is_noticed_at_both_addresses_in_one_batch() -> No
         "ada@new.example.com",
     ]
     assert {d.payload.template for d in notices} == {"profile-updated"}
+
+
+class CountingEncoder:
+    """The codec's encode, counting the models it was asked to encode, by type."""
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def __call__(self, event: BaseModel) -> bytes:
+        self.encoded.append(type(event).__name__)
+        return encode(event)
+
+
+async def test_a_request_made_from_a_users_event_is_encoded_only_when_it_is_deferred() -> None:
+    counting = CountingEncoder()
+    rig = Rig(routes=router(), encoder=counting)
+    await rig.batch.process([item(USERS, user_created())])
+    assert len(rig.dispatch.sent) == 1  # the welcome, routed in place
+    assert "NotificationRequestEvent" not in counting.encoded
+    quiet_now = user_event(
+        "user.preferences-updated",
+        categories={"account": {"email": True, "sms": True, "push": True, "whatsapp": True}},
+        quiet_hours=quiet("11:00", "13:00", "UTC").model_dump(mode="json"),
+    )
+    await rig.batch.process([item(USERS, quiet_now), item(USERS, user_event("user.verified"))])
+    (entry,) = rig.deferred.values()
+    kept = decode(base64.b64decode(entry["request"]), NotificationRequestEvent)
+    assert kept.payload.template == "verification-confirmed"
+    assert counting.encoded.count("NotificationRequestEvent") == 1
