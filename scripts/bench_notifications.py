@@ -40,12 +40,12 @@ from bench_processes import (
     fresh_webhook_secret,
     records_consumed,
     records_on_topics,
+    sandboxed_sections,
     settings_env,
     stack_pids,
     topic_partitions,
     tree_cpu_s,
 )
-from pydantic import SecretStr
 
 from schemas.users import UserEvent
 from streams.kafka.catalog import TopicCatalog
@@ -56,7 +56,7 @@ from streams.kafka.topic_admin import (
 )
 from streams.migrations import runner as migrate
 from streams.runtime import free_port
-from streams.settings import HTTP_PROVIDER_CREDENTIALS, Settings
+from streams.settings import Settings
 from streams.stores.database import create_engine
 
 READY_DEADLINE_S = 180.0
@@ -104,13 +104,8 @@ _RESULTS = sa.text(
 
 def bench_settings(base: Settings, run: str, data_dir: Path) -> Settings:
     """`base` on its own topics, consumer group, ports and secrets."""
-    api_port, sandbox_port = free_port("127.0.0.1"), free_port("127.0.0.1")
-    smtp_port = free_port("127.0.0.1")
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    api_url = f"http://127.0.0.1:{api_port}"
     updates: dict[str, Any] = {
         "topic_prefix": f"bench{run}-",
-        "api": base.api.model_copy(update={"port": api_port}),
         "webhook": base.webhook.model_copy(
             update={
                 "secret_users": fresh_webhook_secret(),
@@ -124,23 +119,7 @@ def bench_settings(base: Settings, run: str, data_dir: Path) -> Settings:
                 "data_dir": str(data_dir),
             }
         ),
-        "sandbox": base.sandbox.model_copy(
-            update={"http_port": sandbox_port, "smtp_port": smtp_port, "api_url": api_url}
-        ),
-        "providers": base.providers.model_copy(
-            update={
-                "sendgrid_base_url": sandbox_url,
-                "twilio_base_url": sandbox_url,
-                "fcm_base_url": sandbox_url,
-                "meta_base_url": sandbox_url,
-                "smtp_port": smtp_port,
-                "twilio_status_callback_url": f"{api_url}/v1/webhooks/providers/twilio",
-                # Every HTTP provider has a credential (a provider without one is not sent
-                # through, and email would all go over SMTP): this run's own, as the sandbox
-                # takes any.
-                **{name: SecretStr(f"bench-{run}-{name}") for name in HTTP_PROVIDER_CREDENTIALS},
-            }
-        ),
+        **sandboxed_sections(base, f"bench-{run}"),
     }
     return base.model_copy(update=updates)
 

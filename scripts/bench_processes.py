@@ -22,7 +22,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel, SecretStr
 
 from streams.kafka.topic_admin import topic_partitions_blocking
-from streams.settings import Settings
+from streams.runtime import free_port
+from streams.settings import HTTP_PROVIDER_CREDENTIALS, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 STOP_DEADLINE_S = 30.0
@@ -164,6 +165,36 @@ def stack_pids() -> dict[str, int]:
         except (OSError, ValueError, IndexError):
             continue
     return pids
+
+
+def sandboxed_sections(base: Settings, label: str) -> dict[str, Any]:
+    """The `api`, `sandbox` and `providers` sections of a run of its own (`label`, such as
+    `bench-<run>`), as `Settings.model_copy` updates: the API and the provider sandbox on free
+    ports, every provider (HTTP and SMTP) pointed at the sandbox and its receipts at the API.
+
+    Every HTTP provider gets a credential, the run's own (the sandbox takes any): a provider
+    without one is not sent through, and email would all go over SMTP.
+    """
+    host = "127.0.0.1"
+    api_port, sandbox_port, smtp_port = free_port(host), free_port(host), free_port(host)
+    sandbox_url = f"http://{host}:{sandbox_port}"
+    api_url = f"http://{host}:{api_port}"
+    providers = {
+        "sendgrid_base_url": sandbox_url,
+        "twilio_base_url": sandbox_url,
+        "fcm_base_url": sandbox_url,
+        "meta_base_url": sandbox_url,
+        "smtp_port": smtp_port,
+        "twilio_status_callback_url": f"{api_url}/v1/webhooks/providers/twilio",
+        **{name: SecretStr(f"{label}-{name}") for name in HTTP_PROVIDER_CREDENTIALS},
+    }
+    return {
+        "api": base.api.model_copy(update={"port": api_port}),
+        "sandbox": base.sandbox.model_copy(
+            update={"http_port": sandbox_port, "smtp_port": smtp_port, "api_url": api_url}
+        ),
+        "providers": base.providers.model_copy(update=providers),
+    }
 
 
 def fresh_webhook_secret() -> SecretStr:

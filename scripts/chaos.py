@@ -37,7 +37,12 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
-from scripts.bench_processes import Child, fresh_webhook_secret, settings_env
+from scripts.bench_processes import (
+    Child,
+    fresh_webhook_secret,
+    sandboxed_sections,
+    settings_env,
+)
 from scripts.chaos_check import (
     Figures,
     Outputs,
@@ -52,7 +57,7 @@ from streams.kafka.catalog import TopicCatalog
 from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics
 from streams.migrations import runner as migrate
 from streams.runtime import free_port
-from streams.settings import HTTP_PROVIDER_CREDENTIALS, Settings
+from streams.settings import Settings
 
 READY_DEADLINE_S = 180.0
 WORKER_READY = "tributary worker ready"
@@ -116,13 +121,8 @@ class Windows:
 
 def chaos_settings(base: Settings, run: str, data_dir: Path, windows: Windows) -> Settings:
     """`base` on the run's own topics, consumer group, ports and secrets."""
-    api_port, sandbox_port = free_port("127.0.0.1"), free_port("127.0.0.1")
-    smtp_port = free_port("127.0.0.1")
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    api_url = f"http://127.0.0.1:{api_port}"
     updates: dict[str, Any] = {
         "topic_prefix": f"chaos{run}-",
-        "api": base.api.model_copy(update={"port": api_port}),
         "webhook": base.webhook.model_copy(
             update={
                 f"secret_{family}": fresh_webhook_secret()
@@ -145,20 +145,7 @@ def chaos_settings(base: Settings, run: str, data_dir: Path, windows: Windows) -
                 "grace_s": windows.grace_s,
             }
         ),
-        "sandbox": base.sandbox.model_copy(
-            update={"http_port": sandbox_port, "smtp_port": smtp_port, "api_url": api_url}
-        ),
-        "providers": base.providers.model_copy(
-            update={
-                "sendgrid_base_url": sandbox_url,
-                "twilio_base_url": sandbox_url,
-                "fcm_base_url": sandbox_url,
-                "meta_base_url": sandbox_url,
-                "smtp_port": smtp_port,
-                "twilio_status_callback_url": f"{api_url}/v1/webhooks/providers/twilio",
-                **{name: SecretStr(f"chaos-{run}-{name}") for name in HTTP_PROVIDER_CREDENTIALS},
-            }
-        ),
+        **sandboxed_sections(base, f"chaos-{run}"),
     }
     return base.model_copy(update=updates)
 

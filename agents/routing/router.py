@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -175,7 +175,7 @@ class Router:
     def route(
         self,
         event: NotificationRequestEvent,
-        raw: bytes,
+        raw: Callable[[], bytes],
         *,
         contact: Contact | None,
         state: RoutingState,
@@ -184,9 +184,11 @@ class Router:
         now: datetime,
         suppressions: UserSuppressions | None = None,
     ) -> Routing:
-        """`deferred` holds this user's entries of the deferred table (by id); `release` is the
-        id a released record names, None for a request arriving the first time; `suppressions`
-        the user's suppressed addresses."""
+        """`raw` gives the request's record value, asked for only when a deferral keeps it (a
+        request made from a users event is encoded then, not for every welcome); `deferred`
+        holds this user's entries of the deferred table (by id); `release` is the id a released
+        record names, None for a request arriving the first time; `suppressions` the user's
+        suppressed addresses."""
         now_s = now.timestamp()
         request = event.payload
         held = suppressions or UserSuppressions()
@@ -219,7 +221,7 @@ class Router:
         self,
         routing: Routing,
         event: NotificationRequestEvent,
-        raw: bytes,
+        raw: Callable[[], bytes],
         rule: NotificationRule | None,
         contact: Contact,
         item: Planned,
@@ -317,7 +319,7 @@ class Router:
         self,
         routing: Routing,
         event: NotificationRequestEvent,
-        raw: bytes,
+        raw: Callable[[], bytes],
         rule: NotificationRule | None,
         deferred: Mapping[str, Deferral],
         release: str | None,
@@ -349,7 +351,7 @@ class Router:
         self,
         routing: Routing,
         event: NotificationRequestEvent,
-        raw: bytes,
+        raw: Callable[[], bytes],
         nid: str,
         channel: Channel | None,
         kind: DeferralKind,
@@ -361,7 +363,7 @@ class Router:
                 user_id=event.payload.user_id,
                 kind=kind,
                 due_s=due.timestamp(),
-                request=base64.b64encode(raw).decode(),
+                request=base64.b64encode(raw()).decode(),
                 channel=channel,
             )
         )

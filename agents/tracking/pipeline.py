@@ -98,6 +98,12 @@ def register_deliveries(
         held=held,
     )
 
+    @table.on_recover
+    async def forget_after_rebalance() -> None:
+        # Between rebalances this worker alone writes its partitions' keys; after one, another
+        # worker may have written some, so the tracker reads the table again.
+        tracker.forget()
+
     async def track_deliveries(events: Batch) -> None:
         await tracker.process([e for e in events if not is_own_record(e.message.headers)])
 

@@ -11,12 +11,16 @@ folded, never sent back. The re-published transition has a deterministic event i
 receipt's event time, so reading it back (this agent consumes the status topic too) is a step the
 table already holds: a no-op, not a loop.
 
-The table is the transitions' outbox: a new receipt step is written with its id in
-`unpublished` before it is published, and taken out of it once Kafka acknowledged the publish.
-A worker that dies in between leaves the step in the outbox (its store, or its changelog, has
-it), and the receipt's offset uncommitted; whoever reads the receipt again (the same worker on
-its own store, or the partition's next owner) finds the step known but unpublished, and
-publishes it then. Any later record of the notification does the same.
+A notification whose receipt transitions a batch publishes is written to the table (and its
+held receipts let go) only once Kafka acknowledged the publish: one table write, one changelog
+record, for the batch. A worker that dies in between has written nothing of it and committed no
+offset, so whoever reads the records again (the same worker, or the partition's next owner)
+folds the step as new and publishes it again, under the same deterministic id (consumers
+deduplicate on event ids). The table's `unpublished` is the outbox of steps that cannot be
+published yet, because no transition has named the notification's user (a receipt can overtake
+every status): written before anything is published, published once a status names the user.
+An entry that still lists steps there (written so by an earlier version, which wrote every step
+there before publishing) has them published by the next record of the notification.
 
 Every decodable record's state is written to PostgreSQL again even when unchanged, so that a
 crash between the table update and the row write is repaired by the replay (the store's writes
@@ -194,10 +198,10 @@ class _Batch:
     steps: list[TransitionRow]
     published: list[OutgoingRecord]
     rejected: dict[str, list[OutgoingRecord]]
-    # The table entry to write per key, with the last item that changed it: one table write
-    # (one changelog record, one store write) per notification and batch, however many of its
-    # steps the batch holds (queued, sending and sent often arrive together).
-    writes: dict[bytes, tuple[dict[str, Any], Any]]
+    # The delivery to write per key, with the last item that changed it: one table write (one
+    # entry built, one changelog record, one store write) per notification and batch, however
+    # many of its steps the batch holds (queued, sending and sent often arrive together).
+    writes: dict[bytes, tuple[Delivery, Any]]
     # Each new step as a status event, with the record that caused it (for delivery metrics).
     transitions: list[tuple[SourceRecord, NotificationStatusEvent]]
     # Receipt steps whose transitions this batch publishes: out of the outbox once acknowledged.
@@ -245,13 +249,33 @@ class DeliveryTracker(Generic[E]):
         self._clock = clock
         self._transitions_out = transitions_out
         self._held: DeliveriesTable = {} if held is None else held
-        # Parsed table entries by key, most recently written last (bounded: a notification is
-        # busy for seconds, then never touched again).
-        self._parsed: dict[bytes, tuple[dict[str, Any], Delivery]] = {}
+        # The keys `held` has, listed once after each `forget` and kept up to date by this
+        # tracker's own writes (None: to be listed): a `sent` status looks for receipts held
+        # for its notification, and there usually are none, so it need not read the table.
+        self._held_keys: set[bytes] | None = None
+        # What this tracker knows the table holds, parsed, by key, most recently written last
+        # (bounded: a notification is busy for seconds, then never touched again). Trusted
+        # without reading the table again (a Faust table read, sensors, RocksDB and JSON, cost
+        # more than the fold) until `forget`: between rebalances this worker is the only
+        # writer of its partitions' keys.
+        self._parsed: dict[bytes, Delivery] = {}
         self._cache_entries = cache_entries
         self.stats = TrackerStats()
 
+    def forget(self) -> None:
+        """Read every entry from the table again: it may have changed behind this tracker's
+        back (a rebalance: another worker may have owned a partition in between)."""
+        self._parsed.clear()
+        self._held_keys = None
+
     async def process(self, items: Sequence[E]) -> None:
+        try:
+            await self._process(items)
+        except BaseException:
+            self.forget()  # entries staged for the table may not have been written
+            raise
+
+    async def _process(self, items: Sequence[E]) -> None:
         batch = _Batch({}, [], [], defaultdict(list), {}, [], defaultdict(set), {})
         for item in items:
             record = self._describe(item)
@@ -259,22 +283,16 @@ class DeliveryTracker(Generic[E]):
                 self._track(record, batch, item)
             except PoisonError as exc:
                 batch.rejected[record.topic].append(set_aside(record, exc))
-        for key, (entry, item) in batch.writes.items():
-            with self._scope(item):  # the changelog partition of the key's own events
-                self._table[key] = entry
-        for key, (held, item) in batch.held.items():
-            with self._scope(item):
-                if held is not None:
-                    self._held[key] = held
-                elif key in self._held:
-                    del self._held[key]
+        publishing = batch.publishing
+        self._write_table(batch, lambda key: key not in publishing)
         for topic, records in batch.rejected.items():
             await self._retry(self._sender(self._dead_letters[topic], records), "dead letters")
             self.stats.dead_letters += len(records)
         if batch.published:
             await self._retry(self._sender(self._status_out, batch.published), "status")
             self.stats.published += len(batch.published)
-            self._empty_outbox(batch)
+        self._empty_outbox(batch)
+        self._write_table(batch, lambda key: key in publishing)
         if batch.transitions:
             transitions = batch.transitions
             await self._retry(lambda: self._transitions_out(transitions), "metrics")
@@ -327,8 +345,7 @@ class DeliveryTracker(Generic[E]):
         """Whether the receipt `step` names a send of its notification (`receipt_matching`);
         one that comes before any is held, one that names none is counted and dropped."""
         key = notification_id.encode()
-        pending = batch.writes.get(key)
-        current = self._current(key, pending[0] if pending else self._table.get(key))
+        current = self._latest(key, batch)
         match = receipt_matches_sent(current, step)
         if match is None:
             waiting = self._held_of(key, batch)
@@ -363,7 +380,11 @@ class DeliveryTracker(Generic[E]):
 
     def _held_of(self, key: bytes, batch: _Batch) -> list[Step]:
         pending = batch.held.get(key)
-        return held_steps(pending[0] if pending is not None else self._held.get(key))
+        if pending is not None:
+            return held_steps(pending[0])
+        if self._held_keys is None:
+            self._held_keys = set(self._held.keys())
+        return held_steps(self._held.get(key)) if key in self._held_keys else []
 
     def _publish(
         self,
@@ -399,51 +420,67 @@ class DeliveryTracker(Generic[E]):
     def _empty_outbox(self, batch: _Batch) -> None:
         """Take the published steps out of the outbox: the publish is acknowledged."""
         for key, published in batch.publishing.items():
-            entry, item = batch.writes[key]
-            delivery = self._current(key, entry)
-            assert delivery is not None
+            delivery, item = batch.writes[key]
             left = tuple(e for e in delivery.unpublished if e not in published)
             delivery = delivery.model_copy(update={"unpublished": left})
             batch.deliveries[delivery.notification_id] = delivery
-            entry = self._write(key, delivery, batch, item)
-            with self._scope(item):
-                self._table[key] = entry
+            self._write(key, delivery, batch, item)
 
-    def _write(self, key: bytes, delivery: Delivery, batch: _Batch, item: E) -> dict[str, Any]:
-        entry = to_entry(delivery)
-        batch.writes[key] = (entry, item)
-        self._remember(key, entry, delivery)
-        return entry
+    def _write_table(self, batch: _Batch, which: Callable[[bytes], bool]) -> None:
+        """Write the batch's table entries and held receipts of the keys `which` accepts."""
+        for key, (delivery, item) in batch.writes.items():
+            if which(key):
+                self._store_entry(key, delivery, item)
+        for key, (held, item) in batch.held.items():
+            if not which(key):
+                continue
+            with self._scope(item):
+                if held is not None:
+                    self._held[key] = held
+                elif key in self._held:
+                    del self._held[key]
+            if self._held_keys is not None:
+                if held is not None:
+                    self._held_keys.add(key)
+                else:
+                    self._held_keys.discard(key)
+
+    def _write(self, key: bytes, delivery: Delivery, batch: _Batch, item: E) -> None:
+        batch.writes[key] = (delivery, item)
+
+    def _store_entry(self, key: bytes, delivery: Delivery, item: E) -> None:
+        with self._scope(item):  # the changelog partition of the key's own events
+            self._table[key] = to_entry(delivery)
+        self._remember(key, delivery)
 
     def _fold(
         self, notification_id: str, step: Step, facts: Facts, batch: _Batch, item: E
     ) -> tuple[Delivery, bool]:
         key = notification_id.encode()
-        pending = batch.writes.get(key)
-        current = self._current(key, pending[0] if pending else self._table.get(key))
+        current = self._latest(key, batch)
         delivery, added = fold(current, notification_id, step, facts)
         if added:
             self._write(key, delivery, batch, item)
             self.stats.transitions += 1
         return delivery, added
 
-    def _current(self, key: bytes, entry: dict[str, Any] | None) -> Delivery | None:
-        """`entry` (the table's, or the batch's pending one) as a `Delivery`, parsed again only
-        if it is not the one this tracker last wrote (validation costs more than the fold
-        itself; comparing is cheap)."""
-        if entry is None:
-            return None
-        cached = self._parsed.get(key)
-        if cached is not None and (cached[0] is entry or cached[0] == entry):
-            return cached[1]
-        delivery = from_entry(entry)
-        assert delivery is not None
-        self._remember(key, entry, delivery)
+    def _latest(self, key: bytes, batch: _Batch) -> Delivery | None:
+        """The notification's delivery as this batch leaves it so far: the batch's pending
+        entry, else what this tracker remembers writing or reading, else the table's."""
+        pending = batch.writes.get(key)
+        if pending is not None:
+            return pending[0]
+        known = self._parsed.get(key)
+        if known is not None:
+            return known
+        delivery = from_entry(self._table.get(key))
+        if delivery is not None:
+            self._remember(key, delivery)
         return delivery
 
-    def _remember(self, key: bytes, entry: dict[str, Any], delivery: Delivery) -> None:
+    def _remember(self, key: bytes, delivery: Delivery) -> None:
         self._parsed.pop(key, None)
-        self._parsed[key] = (entry, delivery)
+        self._parsed[key] = delivery
         if len(self._parsed) > self._cache_entries:
             del self._parsed[next(iter(self._parsed))]  # the least recently written
 

@@ -60,7 +60,7 @@ class ProviderStore:
         rows = [report.model_dump() for report in reports]
         async with translate_database_errors(), self._engine.begin() as conn:
             for start in range(0, len(rows), self._batch_rows):
-                await conn.execute(_upsert(rows[start : start + self._batch_rows]))
+                await conn.execute(_UPSERT, rows[start : start + self._batch_rows])
         return len(rows)
 
     async def reports(self) -> list[BreakerReport]:
@@ -76,8 +76,11 @@ class ProviderStore:
         await self._engine.dispose()
 
 
-def _upsert(rows: list[dict[str, object]]) -> sa.Insert:
-    stmt = insert(provider_breakers).values(rows)
+def _upsert_statement() -> sa.Insert:
+    """One statement for every batch, its rows passed as parameters (as the preferences view's):
+    a `.values(rows)` insert is a new statement for every number of rows, compiled again each
+    time."""
+    stmt = insert(provider_breakers)
     updated = (name for name in _COLUMNS if name not in _KEY)
     changes: dict[str, object] = {name: stmt.excluded[name] for name in updated}
     changes["materialized_at"] = sa.func.now()
@@ -86,3 +89,6 @@ def _upsert(rows: list[dict[str, object]]) -> sa.Insert:
         set_=changes,
         where=provider_breakers.c.reported_at <= stmt.excluded.reported_at,
     )
+
+
+_UPSERT = _upsert_statement()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import base64
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -59,10 +60,15 @@ class Table(dict[bytes, dict[str, Any]]):
     def __init__(self, log: list[str], name: str) -> None:
         super().__init__()
         self.log, self.name = log, name
+        self.reads: list[bytes] = []
 
     def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
         self.log.append(f"write {self.name}")
         super().__setitem__(key, value)
+
+    def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
+        self.reads.append(key)
+        return super().get(key, default)
 
 
 def item(topic: str, event: BaseModel | None, raw: bytes | None = None, **kw: Any) -> Item:
@@ -82,7 +88,12 @@ def without_user_rules() -> Router:
 
 
 class Rig:
-    def __init__(self, now: datetime = NOON, routes: Router | None = None) -> None:
+    def __init__(
+        self,
+        now: datetime = NOON,
+        routes: Router | None = None,
+        encoder: Callable[[BaseModel], bytes] = encode,
+    ) -> None:
         self.log: list[str] = []
         self.now = now
         self.contacts = Table(self.log, "contacts")
@@ -107,7 +118,7 @@ class Rig:
             users_topic=USERS,
             decode_user=lambda raw: decode(raw, UserEvent),
             decode_request=lambda raw: decode(raw, NotificationRequestEvent),
-            encode=encode,
+            encode=encoder,
             contacts=self.contacts,
             routing=self.routing,
             deferred=self.deferred,
@@ -163,6 +174,20 @@ async def test_a_user_event_is_routed_in_place_after_its_contact_update() -> Non
     # The same event again (a redelivery): the routing table drops the repeat.
     await rig.batch.process([item(USERS, created)])
     assert len(rig.dispatch.sent) == 1
+
+
+async def test_a_batch_reads_each_users_tables_once() -> None:
+    """A user.created reads its routing state for the contact update and again for the welcome
+    it routes in place: from the table once, the second time from what the batch read."""
+    rig = Rig(routes=router())
+    await rig.batch.process([item(USERS, user_created())])
+    assert len(rig.dispatch.sent) == 1
+    assert rig.routing.reads == [USER.encode()]
+    assert rig.contacts.reads == [USER.encode()]
+    assert rig.suppressions.reads == [USER.encode()]
+    # The next batch reads the table again (what a batch read is not kept past its end).
+    await rig.batch.process([item(USERS, user_event("user.updated", locale="en-GB"))])
+    assert rig.contacts.reads == [USER.encode(), USER.encode()]
 
 
 async def test_a_request_before_its_user_is_released_when_the_user_appears() -> None:
@@ -370,3 +395,32 @@ async def test_a_changed_email_is_noticed_at_both_addresses_in_one_batch() -> No
         "ada@new.example.com",
     ]
     assert {d.payload.template for d in notices} == {"profile-updated"}
+
+
+class CountingEncoder:
+    """The codec's encode, counting the models it was asked to encode, by type."""
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def __call__(self, event: BaseModel) -> bytes:
+        self.encoded.append(type(event).__name__)
+        return encode(event)
+
+
+async def test_a_request_made_from_a_users_event_is_encoded_only_when_it_is_deferred() -> None:
+    counting = CountingEncoder()
+    rig = Rig(routes=router(), encoder=counting)
+    await rig.batch.process([item(USERS, user_created())])
+    assert len(rig.dispatch.sent) == 1  # the welcome, routed in place
+    assert "NotificationRequestEvent" not in counting.encoded
+    quiet_now = user_event(
+        "user.preferences-updated",
+        categories={"account": {"email": True, "sms": True, "push": True, "whatsapp": True}},
+        quiet_hours=quiet("11:00", "13:00", "UTC").model_dump(mode="json"),
+    )
+    await rig.batch.process([item(USERS, quiet_now), item(USERS, user_event("user.verified"))])
+    (entry,) = rig.deferred.values()
+    kept = decode(base64.b64decode(entry["request"]), NotificationRequestEvent)
+    assert kept.payload.template == "verification-confirmed"
+    assert counting.encoded.count("NotificationRequestEvent") == 1

@@ -40,7 +40,7 @@ def _route(
 ) -> Routing:
     return router(*kwargs.get("throttles", ())).route(
         request,
-        RAW,
+        lambda: RAW,
         contact=who,
         state=state or RoutingState(),
         deferred=deferred or {},

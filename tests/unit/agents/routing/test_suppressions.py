@@ -204,7 +204,7 @@ def _route(
 ) -> Routing:
     return router().route(
         request,
-        b"raw",
+        lambda: b"raw",
         contact=who,
         state=state or RoutingState(),
         deferred={},

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agents.retry import Backoff
-from agents.tracking.state import from_entry
+from agents.tracking.state import fold, from_entry, receipt_step, to_entry
 from agents.tracking.tracker import DeliveryTracker, Topics, Transitions, is_own_record
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.errors import ServiceUnavailableError
@@ -44,17 +44,25 @@ class CountingTable(dict[bytes, dict[str, Any]]):
         super().__init__()
         self.scoped = scoped
         self.writes: list[tuple[bytes, SourceRecord | None]] = []
+        self.reads: list[bytes] = []
+        self.broken = False
 
     def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
+        if self.broken:
+            raise OSError("store write failed")
         self.writes.append((key, self.scoped[-1] if self.scoped else None))
         super().__setitem__(key, value)
+
+    def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
+        self.reads.append(key)
+        return super().get(key, default)
 
 
 class Harness:
     def __init__(self, store: FakeStore | None = None, status_out: FakeSink | None = None) -> None:
         self.in_scope: list[SourceRecord | None] = []
         self.table = CountingTable(self.in_scope)
-        self.held: dict[bytes, dict[str, Any]] = {}
+        self.held = CountingTable([])
         self.store = store or FakeStore()
         self.status_out = status_out or FakeSink()
         self.dlq = {TOPICS.status: FakeSink(), TOPICS.receipts: FakeSink()}
@@ -308,6 +316,7 @@ async def test_an_entry_replaced_behind_the_trackers_back_is_read_again() -> Non
         ]
     )
     h.table[b"n-1"] = other.table[b"n-1"]
+    h.tracker.forget()  # as the worker's table recovery does after every rebalance
     await h.tracker.process([status(status_event("n-1", "sending", 1))])
     entry = from_entry(h.table[b"n-1"])
     assert entry is not None
@@ -346,28 +355,70 @@ async def _crashed_while_publishing(delivered: SourceRecord) -> Harness:
     return crashing
 
 
-async def test_a_transition_whose_publish_never_returned_stays_in_the_outbox() -> None:
-    """The store keeps the new step marked unpublished until the publish is acknowledged."""
+async def test_a_transition_whose_publish_never_returned_leaves_the_table_as_it_was() -> None:
+    """Nothing of the receipt is written before Kafka acknowledged its transition."""
     crashed = await _crashed_while_publishing(receipt(receipt_event("n-1", "delivered", 5)))
     entry = from_entry(crashed.table[b"n-1"])
     assert entry is not None
-    assert entry.state == "delivered"
-    assert len(entry.unpublished) == 1
+    assert (entry.state, entry.unpublished) == ("sent", ())
 
 
-async def test_the_record_read_again_after_a_crash_publishes_what_the_outbox_holds() -> None:
-    """The same worker restarts on its own store (which has the step) and reads the receipt
-    again: the step is not new, but its transition was never published, so it is now."""
+async def test_the_record_read_again_after_a_crash_publishes_its_transition_then() -> None:
+    """The same worker restarts on its own store and reads the receipt again (its offset was
+    never committed): the step is new to the table, so it is folded and published, under the
+    id the lost publish had."""
     delivered = receipt(receipt_event("n-1", "delivered", 5))
     crashed = await _crashed_while_publishing(delivered)
     restarted = Harness()
     restarted.table.update(crashed.table)
     await restarted.tracker.process([delivered])
     [published] = restarted.status_out.sent
-    assert decode(published.value, NotificationStatusEvent).payload.state == "delivered"
+    event = decode(published.value, NotificationStatusEvent)
+    assert event.payload.state == "delivered"
+    again = Harness()
+    await again.tracker.process([status(status_event("n-1", "sent", 1)), delivered])
+    assert decode(again.status_out.sent[0].value, NotificationStatusEvent).event_id == (
+        event.event_id
+    )
     entry = from_entry(restarted.table[b"n-1"])
     assert entry is not None
-    assert entry.unpublished == ()
+    assert (entry.state, entry.unpublished) == ("delivered", ())
+
+
+async def test_a_held_receipt_stays_held_until_the_publish_of_its_release_returns() -> None:
+    early = receipt(receipt_event("n-1", "delivered", 5))
+    crashing = Harness(status_out=FailingSink())
+    await crashing.tracker.process([early])
+    with pytest.raises(RuntimeError, match="killed"):
+        await crashing.tracker.process([sent("n-1", 1)])
+    assert b"n-1" in crashing.held  # the sent status is read again, and releases it then
+    assert b"n-1" not in crashing.table
+    restarted = Harness()
+    restarted.held.update(crashing.held)
+    await restarted.tracker.process([sent("n-1", 1)])
+    [published] = restarted.status_out.sent
+    assert decode(published.value, NotificationStatusEvent).payload.state == "delivered"
+    assert b"n-1" not in restarted.held
+
+
+async def test_an_outbox_an_earlier_version_left_is_published_by_the_next_record() -> None:
+    """Earlier versions wrote every receipt step to the outbox before publishing it."""
+    h = Harness()
+    await h.tracker.process([sent("n-1", 1)])
+    delivered = receipt_event("n-1", "delivered", 5)
+    found = receipt_step(delivered)
+    assert found is not None
+    step, facts = found
+    current = from_entry(h.table[b"n-1"])
+    folded, _ = fold(current, "n-1", step, facts)
+    h.table[b"n-1"] = to_entry(folded.model_copy(update={"unpublished": (step.event_id,)}))
+    h.tracker.forget()  # a restart on that store
+    await h.tracker.process([receipt(delivered)])
+    [published] = h.status_out.sent
+    assert decode(published.value, NotificationStatusEvent).payload.state == "delivered"
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert (entry.state, entry.unpublished) == ("delivered", ())
 
 
 async def test_a_published_transition_leaves_the_outbox_and_is_not_published_again() -> None:
@@ -379,3 +430,46 @@ async def test_a_published_transition_leaves_the_outbox_and_is_not_published_aga
     entry = from_entry(h.table[b"n-1"])
     assert entry is not None
     assert entry.unpublished == ()
+
+
+async def test_entries_the_tracker_wrote_are_not_read_from_the_table_again() -> None:
+    h = Harness()
+    await h.tracker.process([status(status_event("n-1", "queued", 0))])
+    await h.tracker.process([status(status_event("n-1", "sending", 1, attempt=1)), sent("n-1", 2)])
+    await h.tracker.process([receipt(receipt_event("n-1", "delivered", 5))])
+    assert h.table.reads == [b"n-1"]  # once, before the tracker knew the notification
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert [s.state for s in entry.timeline] == ["queued", "sending", "sent", "delivered"]
+
+
+async def test_a_failed_batch_has_every_entry_read_from_the_table_again() -> None:
+    """What a failed batch staged may never have reached the table: it is not trusted."""
+    h = Harness()
+    await h.tracker.process([status(status_event("n-1", "queued", 0))])
+    h.table.broken = True
+    with pytest.raises(OSError, match="store write failed"):
+        await h.tracker.process([status(status_event("n-1", "sending", 1, attempt=1))])
+    h.table.broken = False
+    h.table.reads.clear()
+    await h.tracker.process([sent("n-1", 2)])
+    assert h.table.reads == [b"n-1"]
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    assert [s.state for s in entry.timeline] == ["queued", "sent"]
+
+
+async def test_a_send_with_no_receipt_held_does_not_read_the_held_receipts() -> None:
+    h = Harness()
+    await h.tracker.process([status(status_event("n-1", "queued", 0)), sent("n-1", 1)])
+    assert h.held.reads == []
+    # Held by another worker before a rebalance: found once the tracker forgot what it knew.
+    other = Harness()
+    await other.tracker.process([receipt(receipt_event("n-2", "delivered", 5))])
+    h.held.update(other.held)
+    h.tracker.forget()
+    await h.tracker.process([sent("n-2", 1), sent("n-3", 1)])
+    assert h.held.reads == [b"n-2"]
+    (out,) = h.status_out.sent
+    assert decode(out.value, NotificationStatusEvent).payload.notification_id == "n-2"
+    assert b"n-2" not in h.held

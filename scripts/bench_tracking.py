@@ -1,0 +1,177 @@
+"""Delivery tracking without Kafka: CPU per notification of track_deliveries' batch logic.
+
+Runs `DeliveryTracker` (decode, fold, outbox, rows) over in-memory tables and sinks on the
+records one email makes as the loop writes them (queued, sending, sent from the router and the
+dispatcher, then the provider's delivered receipt, in batches of `BATCH` records), so the figure
+is the tracker's own CPU per notification, without Faust's table and consumer costs.
+Usage: `python scripts/bench_tracking.py [notifications] [rounds]`; `--profile` prints cProfile's
+top functions instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import pstats
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agents.retry import Backoff
+from agents.tracking.tracker import DeliveryTracker, Topics
+from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
+from streams.kafka.wire import decode, encode
+from streams.runtime import OutgoingRecord, SourceRecord
+from streams.stores.delivery_store import DeliveryRow, TransitionRow
+
+BATCH = 500
+TOPICS = Topics(status="bench-notifications.status", receipts="bench-notifications.receipts")
+
+
+class NullSink:
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
+        return None
+
+
+class NullStore:
+    """Dumps the rows as the PostgreSQL store does before sending them."""
+
+    async def write(
+        self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
+    ) -> int:
+        return len([r.model_dump() for r in deliveries]) + len(
+            [r.model_dump() for r in transitions]
+        )
+
+
+@contextmanager
+def no_scope(_item: SourceRecord) -> Iterator[None]:
+    yield
+
+
+def _status(nid: str, state: str, at: datetime, attempt: int | None) -> bytes:
+    event_id = uuid.uuid4()
+    payload: dict[str, Any] = {
+        "notification_id": nid,
+        "user_id": f"user-{nid}",
+        "state": state,
+        "channel": "email",
+        "category": "account",
+        "template": "welcome",
+        "caused_at": at - timedelta(seconds=1),
+        "attempt": attempt,
+    }
+    if state == "sent":
+        payload |= {"provider": "sendgrid", "provider_message_id": f"msg-{nid}"}
+    event = NotificationStatusEvent.model_validate(
+        {
+            "event_id": event_id,
+            "event_type": "notification.status-changed",
+            "occurred_at": at,
+            "ingested_at": at,
+            "source": "bench",
+            "correlation_id": str(event_id),
+            "payload": payload,
+        }
+    )
+    return encode(event)
+
+
+def _receipt(nid: str, at: datetime) -> bytes:
+    event = NotificationReceiptEvent.model_validate(
+        {
+            "event_id": uuid.uuid4(),
+            "event_type": "notification.receipt-received",
+            "occurred_at": at,
+            "ingested_at": at,
+            "source": "provider:sendgrid",
+            "correlation_id": nid,
+            "payload": {
+                "notification_id": nid,
+                "provider": "sendgrid",
+                "provider_message_id": f"msg-{nid}",
+                "state": "delivered",
+                "channel": "email",
+            },
+        }
+    )
+    return encode(event)
+
+
+def _record(topic: str, value: bytes) -> SourceRecord:
+    return SourceRecord(topic, 0, 0, b"", value)
+
+
+def records(notifications: int, run: str) -> list[SourceRecord]:
+    """Each notification's statuses then its receipt, in the order the tracker meets them:
+    a window of notifications is queued and sending, then sent, then delivered."""
+    t0 = datetime.now(UTC)
+    out: list[SourceRecord] = []
+    window = BATCH // 2
+    for start in range(0, notifications, window):
+        ids = [f"{run}-{n}" for n in range(start, min(start + window, notifications))]
+        at = t0 + timedelta(seconds=start)
+        steps = (("queued", 0, None), ("sending", 100, 1), ("sent", 200, 1))
+        for state, after_ms, attempt in steps:
+            when = at + timedelta(milliseconds=after_ms)
+            out += [_record(TOPICS.status, _status(i, state, when, attempt)) for i in ids]
+        done = at + timedelta(milliseconds=600)
+        out += [_record(TOPICS.receipts, _receipt(i, done)) for i in ids]
+    return out
+
+
+def tracker() -> DeliveryTracker[SourceRecord]:
+    return DeliveryTracker(
+        table={},
+        topics=TOPICS,
+        decode_status=lambda raw: decode(raw, NotificationStatusEvent),
+        decode_receipt=lambda raw: decode(raw, NotificationReceiptEvent),
+        encode=encode,
+        store=NullStore(),
+        status_out=NullSink(),
+        dead_letters={TOPICS.status: NullSink(), TOPICS.receipts: NullSink()},
+        describe=lambda record: record,
+        scope=no_scope,
+        backoff=Backoff(),
+        held={},
+    )
+
+
+async def run_once(notifications: int, run: str) -> float:
+    feed = records(notifications, run)
+    tracking = tracker()
+    started = time.process_time()
+    for start in range(0, len(feed), BATCH):
+        await tracking.process(feed[start : start + BATCH])
+    spent = time.process_time() - started
+    assert tracking.stats.published == notifications, tracking.stats
+    return spent
+
+
+def main() -> int:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    notifications = int(args[0]) if args else 10_000
+    rounds = int(args[1]) if len(args) > 1 else 5
+    if "--profile" in sys.argv:
+        profile = cProfile.Profile()
+        profile.enable()
+        asyncio.run(run_once(notifications, "profile"))
+        profile.disable()
+        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+        return 0
+    spent = [asyncio.run(run_once(notifications, f"r{n}")) for n in range(rounds)]
+    best = min(spent)
+    print(
+        f"track_deliveries: {notifications} notifications (3 statuses + 1 receipt each),"
+        f" best of {rounds}: {1e6 * best / notifications:.1f} µs CPU per notification"
+        f" (median {1e6 * sorted(spent)[len(spent) // 2] / notifications:.1f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
