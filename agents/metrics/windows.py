@@ -391,23 +391,18 @@ class WindowAggregator:
             idle_ms = int((stream_s - state.get("last_input_wall_s", stream_s)) * 1000)
             if idle_ms >= self.config.idle_ms:
                 latest += idle_ms
-            held = self.held_ms(state, stream_s)
-            if held is not None:
-                latest = min(latest, held)
+            latest = min([latest, *self._holding(state, stream_s).values()])
         return int(latest) - self.config.grace_ms
 
     def holding(self) -> list[str]:
-        """The input partitions holding the watermark now (for the operator view)."""
+        """The input partitions holding the watermark now (the clock's `sources` and `reports`
+        in the worker's table view say why)."""
         state = self.state()
         stream_s = state.get("stream_wall_s")
         return [] if stream_s is None else sorted(self._holding(state, stream_s))
 
-    def held_ms(self, state: Mapping[str, Any], stream_s: float) -> int | None:
-        """The earliest latest-event of the partitions that hold; None when none does."""
-        holding = self._holding(state, stream_s)
-        return min(holding.values()) if holding else None
-
     def _holding(self, state: Mapping[str, Any], stream_s: float) -> dict[str, int]:
+        """The partitions that hold, each with the event time it holds the watermark at."""
         stall_ms = self.config.stall_ms
         if stall_ms is None:
             return {}

@@ -226,7 +226,7 @@ async def test_closed_windows_are_published_once_late_events_count_and_a_restart
 async def auth_reports(worker: WorkerProcess, topic: str) -> dict[str, Any] | None:
     clock = await metrics_clock(worker)
     reports = {} if clock is None else clock.get("reports", {})
-    found = {source: report for source, report in reports.items() if source.startswith(topic)}
+    found = {s: report for s, report in reports.items() if s.rpartition(":")[0] == topic}
     return found or None
 
 
