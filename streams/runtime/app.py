@@ -24,6 +24,7 @@ from streams.kafka.catalog import TopicSpec
 from streams.kafka.client_security import ssl_context
 from streams.runtime.changelog_writes import ChangelogWrites, DurableTable, send_changes
 from streams.runtime.commit_guard import HeldCommits, guard_commits
+from streams.runtime.drain_loop import guard_draining
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
 from streams.runtime.partition_batches import app_producer
 from streams.runtime.transactions import convert_offsets_for_aiokafka, exactly_once
@@ -142,10 +143,11 @@ class TributaryApp(faust.App):
         return producer
 
     def _new_consumer(self) -> ConsumerT:
-        """Faust's consumer, its fetching and commits guarded."""
+        """Faust's consumer, its fetching and commits guarded, its drain loop lighter."""
         consumer = super()._new_consumer()
         guard_fetching(consumer, self.fetch_positions, self._is_source)
         guard_commits(consumer, self.held_commits, self.fetch_positions)
+        guard_draining(consumer)
         return consumer
 
     def _is_source(self, tp: TP) -> bool:
