@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import uvloop
 
+from streams.garbage_collection import schedule_collections
 from streams.settings import ProcessSettings
 from streams.structured_logs import configure_logging
 
@@ -34,6 +35,7 @@ def run_service(root: type[Root], serve: Callable[[Root], Coroutine[Any, Any, No
     `serve` to its end."""
     settings = root()
     configure_logging(settings.log_level, settings.log_format)
+    schedule_collections(settings.gc_young_objects)
     # On uvloop, as the worker is: the loop itself (callbacks, sockets to Kafka, Redis and
     # PostgreSQL) is a large share of a request's CPU, and uvloop does it in C.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

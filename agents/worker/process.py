@@ -41,6 +41,7 @@ from agents.tracking.pipeline import register_deliveries
 from agents.worker.breaker_metrics import BreakerCollector
 from agents.worker.metrics import WorkerMetrics, install_worker_metrics
 from agents.worker.operator_views import register_operator_views
+from streams.garbage_collection import schedule_collections
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
 from streams.kafka.compacted_topic import CompactedTopicReader
@@ -270,4 +271,5 @@ def run(settings: WorkerProcessSettings) -> None:
         logging_config=logging_config(settings.log_level, settings.log_format),
         loop=loop,
     )
+    schedule_collections(settings.gc_young_objects)
     worker.execute_from_commandline()

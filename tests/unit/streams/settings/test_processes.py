@@ -29,8 +29,8 @@ ROOTS: tuple[type[ProcessSettings], ...] = (
     MigrationsProcessSettings,
     SandboxProcessSettings,
 )
-LOGS = {"log_level", "log_format", "env"}
-KAFKA_COMMON = LOGS | {"kafka", "topic_prefix", "schema_registry_url"}
+EVERY_PROCESS = {"log_level", "log_format", "env", "gc_young_objects"}
+KAFKA_COMMON = EVERY_PROCESS | {"kafka", "topic_prefix", "schema_registry_url"}
 KAFKA_COMMON |= {"schema_registry_timeout_s"}
 # What each process reads, and nothing else.
 FIELDS: dict[type[ProcessSettings], set[str]] = {
@@ -41,8 +41,8 @@ FIELDS: dict[type[ProcessSettings], set[str]] = {
     | {"database", "redis", "api", "webhook", "providers", "ratelimit", "operator"},
     CliProcessSettings: KAFKA_COMMON | {"worker", "dispatch", "operator", "database"},
     ReplayProcessSettings: KAFKA_COMMON | {"database", "worker", "security"},
-    MigrationsProcessSettings: LOGS | {"database"},
-    SandboxProcessSettings: LOGS | {"sandbox", "webhook"},
+    MigrationsProcessSettings: EVERY_PROCESS | {"database"},
+    SandboxProcessSettings: EVERY_PROCESS | {"sandbox", "webhook"},
 }
 # One variable per field of `Settings`, named as docker-compose.yml, the Makefile, the README
 # and the tests name them: (field, attribute of the section or None, value set, value read).
@@ -50,6 +50,7 @@ VARIABLES: dict[str, tuple[str, str | None, str, Any]] = {
     "TRIBUTARY_LOG_LEVEL": ("log_level", None, "DEBUG", "DEBUG"),
     "TRIBUTARY_ENV": ("env", None, "dev", "dev"),
     "TRIBUTARY_LOG_FORMAT": ("log_format", None, "console", "console"),
+    "TRIBUTARY_GC_YOUNG_OBJECTS": ("gc_young_objects", None, "0", 0),
     "TRIBUTARY_TOPIC_PREFIX": ("topic_prefix", None, "staging-", "staging-"),
     "TRIBUTARY_SCHEMA_REGISTRY_URL": (
         "schema_registry_url",
