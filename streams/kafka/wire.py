@@ -20,7 +20,7 @@ import io
 import struct
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
@@ -141,11 +141,24 @@ def _parse(schema: Mapping[str, Any]) -> ParsedSchema:
     return parsed
 
 
-class WireCodec:
-    """Envelope models to Confluent-framed Avro and back, for every family in the contracts."""
+# How many decoded records a codec keeps for the next agent that decodes the same record.
+RECENT_DECODES = 2048
 
-    def __init__(self, book: SchemaBook) -> None:
+
+class WireCodec:
+    """Envelope models to Confluent-framed Avro and back, for every family in the contracts.
+
+    Faust hands one record's value (the same `bytes` object) to every agent on its topic, and
+    several decode it as the same model (`users.events`: the router, the preferences view and the
+    metrics collector). The codec keeps its last `recent_decodes` results by that object, so a
+    record is read once per process: the models are frozen, sharing them is safe, and a kept
+    result holds its bytes, so their identity cannot be another record's meanwhile.
+    """
+
+    def __init__(self, book: SchemaBook, *, recent_decodes: int = RECENT_DECODES) -> None:
         self._book = book
+        self._recent_decodes = recent_decodes
+        self._recent: dict[tuple[int, type[BaseModel]], tuple[bytes, BaseModel]] = {}
 
     def encode(self, event: BaseModel) -> bytes:
         contract = _contract(type(event))
@@ -161,9 +174,21 @@ class WireCodec:
         return buffer.getvalue()
 
     def decode(self, raw: bytes | None, model: type[ModelT]) -> ModelT:
+        key = (id(raw), model)
+        recent = self._recent.get(key)
+        if recent is not None and recent[0] is raw:
+            return cast(ModelT, recent[1])
+        decoded = self._decode(raw, model)
+        if raw is not None and self._recent_decodes:
+            if len(self._recent) >= self._recent_decodes:
+                self._recent.clear()
+            self._recent[key] = (raw, decoded)
+        return decoded
+
+    def _decode(self, raw: bytes | None, model: type[ModelT]) -> ModelT:
         contract = _contract(model)
-        raw, schema_id = _framed(raw)
-        record = self._read(raw, schema_id, contract.subject)
+        framed, schema_id = _framed(raw)
+        record = self._read(framed, schema_id, contract.subject)
         record["payload"] = _payload_body(record, contract)
         try:
             return model.model_validate(record)

@@ -222,3 +222,31 @@ def _without_field(schema: dict[str, Any], record_name: str, field: str) -> dict
     record = next(branch for branch in payload["type"] if branch["name"] == record_name)
     record["fields"] = [f for f in record["fields"] if f["name"] != field]
     return copy
+
+
+def test_one_record_decoded_by_several_agents_is_read_once() -> None:
+    codec = WireCodec(SchemaBook.local(SCHEMAS))
+    raw = encode(examples.event("user.created"))
+    first = codec.decode(raw, UserEvent)
+    assert codec.decode(raw, UserEvent) is first
+    copy = bytes(bytearray(raw))  # equal bytes, another record
+    assert codec.decode(copy, UserEvent) is not first
+    assert codec.decode(bytes(bytearray(raw)), UserEvent) == first
+
+
+def test_a_record_decoded_as_another_model_is_read_again() -> None:
+    codec = WireCodec(SchemaBook.local(SCHEMAS))
+    raw = encode(examples.event("user.created"))
+    codec.decode(raw, UserEvent)
+    with pytest.raises(UndecodableEventError):
+        codec.decode(raw, AuthEvent)
+
+
+def test_the_codec_keeps_only_its_last_decodes() -> None:
+    codec = WireCodec(SchemaBook.local(SCHEMAS), recent_decodes=2)
+    records = [encode(examples.event("user.created")) for _ in range(3)]
+    first = codec.decode(records[0], UserEvent)
+    for raw in records[1:]:
+        codec.decode(raw, UserEvent)
+    assert codec.decode(records[0], UserEvent) is not first
+    assert codec.decode(records[0], UserEvent) == first
