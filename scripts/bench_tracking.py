@@ -133,6 +133,7 @@ def tracker() -> DeliveryTracker[SourceRecord]:
         encode=encode,
         store=NullStore(),
         status_out=NullSink(),
+        reports_out=NullSink(),
         dead_letters={TOPICS.status: NullSink(), TOPICS.receipts: NullSink()},
         describe=lambda record: record,
         scope=no_scope,
