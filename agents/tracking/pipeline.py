@@ -28,7 +28,7 @@ from agents.tracking.tracker import (
     Topics,
     TransitionsSink,
     ignore_transitions,
-    is_own_record,
+    is_tracked,
 )
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.kafka.catalog import TopicCatalog
@@ -113,7 +113,7 @@ def register_deliveries(
         tracker.forget()
 
     async def track_deliveries(events: Batch) -> None:
-        await tracker.process([e for e in events if not is_own_record(e.message.headers)])
+        await tracker.process([e for e in events if is_tracked(e.message.headers)])
 
     agent = batch_agent(app, source, AGENT_NAME, track_deliveries, batch_size(worker))
     return DeliveriesPipeline(source, table, agent, tracker)

@@ -13,7 +13,10 @@ folded, never sent back. The re-published transition has a deterministic event i
 receipt's event time, so reading it back (this agent consumes the status topic too) is a step the
 table already holds: a no-op, not a loop. A published transition that says `bounced` or `spam`
 is also reported, re-keyed by user, on `notifications.suppressions` (`agents.deliverability`):
-the tracker publishes both, so no other agent reads the status topic for them.
+the tracker publishes both, so no other agent reads the status topic for them. A transition
+read back that an earlier version published (without the `reports` header, when a separate
+agent reported them) is reported then, not folded: its report may not have gone before that
+version stopped.
 
 A notification whose receipt transitions a batch publishes is written to the table (and its
 held receipts let go) only once Kafka acknowledged the publish, and its suppression reports:
@@ -195,11 +198,31 @@ def is_own_record(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | N
     return OWN_SOURCE_HEADER in headers
 
 
+# On every transition this version publishes: its suppression report, if it has one, went with
+# it. An own transition without it is an earlier version's, whose report a separate agent owed.
+REPORTS_INLINE_HEADER = ("reports", b"inline")
+
+
+def is_tracked(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> bool:
+    """Whether `track_deliveries` reads a status record: every one but the transitions it
+    published itself (`is_own_record`), except an earlier version's. Those a separate agent
+    reported, and one that version published just before it stopped may not have been yet:
+    the tracker reports it when it reads it back (a repeat is the same report)."""
+    if headers is None:
+        return True
+    if isinstance(headers, Mapping):
+        own = headers.get(OWN_SOURCE_HEADER[0]) == OWN_SOURCE_HEADER[1]
+        return not own or headers.get(REPORTS_INLINE_HEADER[0]) != REPORTS_INLINE_HEADER[1]
+    seen = headers if isinstance(headers, list | tuple) else list(headers)
+    return OWN_SOURCE_HEADER not in seen or REPORTS_INLINE_HEADER not in seen
+
+
 def status_record(event: NotificationStatusEvent, encode: Encode) -> OutgoingRecord:
     headers = (
         ("event_id", str(event.event_id).encode()),
         ("event_type", event.event_type.encode()),
         OWN_SOURCE_HEADER,
+        REPORTS_INLINE_HEADER,
     )
     return OutgoingRecord(event.payload.notification_id.encode(), encode(event), headers)
 
@@ -339,9 +362,19 @@ class DeliveryTracker(Generic[E]):
             step, facts = found
         else:
             status = self._decode_status(record.value)
+            if status.source == SOURCE:
+                self._report_read_back(status, batch)
+                return
             notification_id = status.payload.notification_id
             step, facts = status_step(status)
         self._apply(record, notification_id, step, facts, status, batch, item)
+
+    def _report_read_back(self, status: NotificationStatusEvent, batch: _Batch) -> None:
+        """A transition an earlier version published (`is_tracked`): its step is folded
+        already, only its suppression report may still be owed."""
+        report = report_record(status, self._clock(), self._encode)
+        if report is not None:
+            batch.reports.append(report)
 
     def _apply(
         self,

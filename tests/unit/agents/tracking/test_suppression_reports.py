@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from agents.deliverability.reports import REPORT_NAMESPACE
 from agents.tracking.state import fold, from_entry, receipt_step, to_entry
+from agents.tracking.tracker import OWN_SOURCE_HEADER, is_tracked, receipt_status
 from schemas.notifications import NotificationStatusEvent
 from schemas.suppressions import SuppressionEvent, SuppressionReported
 from streams.kafka.wire import UnencodableEventError, decode, encode
@@ -58,10 +59,11 @@ async def test_a_bounce_the_tracker_publishes_is_reported_once_by_user() -> None
     assert report.occurred_at == at(5)  # the provider's time, not the tracker's
     assert report.causation_id == str(published.event_id)
     assert h.tracker.stats.reports == 1
-    # The provider repeats its receipt, and the tracker reads its own transition back: the
-    # step is known, so nothing is published or reported again.
-    await h.tracker.process([bounce, status(published)])
+    # The provider repeats its receipt: the step is known, so nothing goes again. The tracker's
+    # own transition is not even read back (the wiring skips it by its headers).
+    await h.tracker.process([bounce])
     assert (len(h.status_out.sent), len(h.reports_out.sent)) == (1, 1)
+    assert not is_tracked(transition.headers)
 
 
 async def test_a_complaint_released_with_its_send_is_reported() -> None:
@@ -199,3 +201,29 @@ async def test_a_report_that_cannot_be_encoded_keeps_its_step_in_the_outbox() ->
     entry = from_entry(fixed.table[b"n-1"])
     assert entry is not None
     assert entry.unpublished == ()
+
+
+async def test_a_bounce_an_earlier_version_published_is_reported_when_read_back() -> None:
+    """That version's transitions were reported by a separate agent, which may not have got to
+    the last ones before the version stopped: read back, they are reported (again: the same
+    report), not folded."""
+    h = Harness()
+    await h.tracker.process([sent("n-1", 1), receipt(receipt_event("n-1", "delivered", 4))])
+    before = dict(h.table)
+    rows_before = len(h.store.calls)
+    entry = from_entry(h.table[b"n-1"])
+    assert entry is not None
+    bounce = receipt_event("n-1", "bounced", 5, reason=HARD_BOUNCE)
+    found = receipt_step(bounce)
+    assert found is not None
+    earlier = receipt_status(found[0], entry, at(6))
+    headers = [("event_id", str(earlier.event_id).encode()), OWN_SOURCE_HEADER]
+    assert is_tracked(headers)
+    assert is_tracked(dict(headers))
+    await h.tracker.process([status(earlier), status(status_event("n-2", "queued", 0))])
+    [(key, report)] = reports_of(h.reports_out)
+    assert key == b"user-1"
+    assert report.event_id == uuid.uuid5(REPORT_NAMESPACE, str(earlier.event_id))
+    assert report.occurred_at == at(5)
+    assert h.table[b"n-1"] == before[b"n-1"]
+    assert [row.notification_id for row in h.store.calls[rows_before][0]] == ["n-2"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.tracking.state import fold, from_entry, receipt_step, to_entry
-from agents.tracking.tracker import is_own_record
+from agents.tracking.tracker import is_own_record, is_tracked
 from schemas.notifications import NotificationStatusEvent
 from streams.kafka.wire import decode
 from streams.runtime import SourceRecord
@@ -191,6 +191,12 @@ async def test_the_agents_own_transitions_are_recognised_by_their_headers() -> N
     assert is_own_record(dict(out.headers))
     assert not is_own_record(status_event_headers())
     assert not is_own_record(None)
+    # The wiring reads every status record but those (`test_suppression_reports` has the
+    # exception: an earlier version's).
+    assert not is_tracked(out.headers)
+    assert not is_tracked(dict(out.headers))
+    assert is_tracked(status_event_headers())
+    assert is_tracked(None)
 
 
 def status_event_headers() -> list[tuple[str, bytes]]:
