@@ -5,7 +5,8 @@ records one email makes as the loop writes them (queued, sending, sent from the 
 dispatcher, then the provider's delivered receipt, in batches of `BATCH` records), so the figure
 is the tracker's own CPU per notification, without Faust's table and consumer costs.
 Usage: `python scripts/bench_tracking.py [notifications] [rounds]`; `--profile` prints cProfile's
-top functions instead.
+top functions instead; `--bounced` makes every receipt a hard bounce, so that each notification
+also costs the tracker a suppression report (the worst case: most receipts say delivered).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _status(nid: str, state: str, at: datetime, attempt: int | None) -> bytes:
     return encode(event)
 
 
-def _receipt(nid: str, at: datetime) -> bytes:
+def _receipt(nid: str, at: datetime, state: str) -> bytes:
     event = NotificationReceiptEvent.model_validate(
         {
             "event_id": uuid.uuid4(),
@@ -94,8 +95,9 @@ def _receipt(nid: str, at: datetime) -> bytes:
                 "notification_id": nid,
                 "provider": "sendgrid",
                 "provider_message_id": f"msg-{nid}",
-                "state": "delivered",
+                "state": state,
                 "channel": "email",
+                "reason": "550 5.1.1 mailbox does not exist" if state == "bounced" else None,
             },
         }
     )
@@ -106,7 +108,7 @@ def _record(topic: str, value: bytes) -> SourceRecord:
     return SourceRecord(topic, 0, 0, b"", value)
 
 
-def records(notifications: int, run: str) -> list[SourceRecord]:
+def records(notifications: int, run: str, receipt: str = "delivered") -> list[SourceRecord]:
     """Each notification's statuses then its receipt, in the order the tracker meets them:
     a window of notifications is queued and sending, then sent, then delivered."""
     t0 = datetime.now(UTC)
@@ -120,7 +122,7 @@ def records(notifications: int, run: str) -> list[SourceRecord]:
             when = at + timedelta(milliseconds=after_ms)
             out += [_record(TOPICS.status, _status(i, state, when, attempt)) for i in ids]
         done = at + timedelta(milliseconds=600)
-        out += [_record(TOPICS.receipts, _receipt(i, done)) for i in ids]
+        out += [_record(TOPICS.receipts, _receipt(i, done, receipt)) for i in ids]
     return out
 
 
@@ -133,6 +135,7 @@ def tracker() -> DeliveryTracker[SourceRecord]:
         encode=encode,
         store=NullStore(),
         status_out=NullSink(),
+        reports_out=NullSink(),
         dead_letters={TOPICS.status: NullSink(), TOPICS.receipts: NullSink()},
         describe=lambda record: record,
         scope=no_scope,
@@ -141,14 +144,15 @@ def tracker() -> DeliveryTracker[SourceRecord]:
     )
 
 
-async def run_once(notifications: int, run: str) -> float:
-    feed = records(notifications, run)
+async def run_once(notifications: int, run: str, receipt: str = "delivered") -> float:
+    feed = records(notifications, run, receipt)
     tracking = tracker()
     started = time.process_time()
     for start in range(0, len(feed), BATCH):
         await tracking.process(feed[start : start + BATCH])
     spent = time.process_time() - started
     assert tracking.stats.published == notifications, tracking.stats
+    assert tracking.stats.reports == (notifications if receipt == "bounced" else 0), tracking.stats
     return spent
 
 
@@ -156,17 +160,19 @@ def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     notifications = int(args[0]) if args else 10_000
     rounds = int(args[1]) if len(args) > 1 else 5
+    receipt = "bounced" if "--bounced" in sys.argv else "delivered"
     if "--profile" in sys.argv:
         profile = cProfile.Profile()
         profile.enable()
-        asyncio.run(run_once(notifications, "profile"))
+        asyncio.run(run_once(notifications, "profile", receipt))
         profile.disable()
         pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         return 0
-    spent = [asyncio.run(run_once(notifications, f"r{n}")) for n in range(rounds)]
+    spent = [asyncio.run(run_once(notifications, f"r{n}", receipt)) for n in range(rounds)]
     best = min(spent)
     print(
-        f"track_deliveries: {notifications} notifications (3 statuses + 1 receipt each),"
+        f"track_deliveries: {notifications} notifications (3 statuses + 1 {receipt} receipt"
+        " each),"
         f" best of {rounds}: {1e6 * best / notifications:.1f} µs CPU per notification"
         f" (median {1e6 * sorted(spent)[len(spent) // 2] / notifications:.1f})"
     )

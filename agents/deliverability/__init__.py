@@ -1,1 +1,1 @@
-"""Deliverability: bounces and complaints -> suppression reports (`report_undeliverable`)."""
+"""Deliverability: bounces and complaints -> suppression reports (published by the tracker)."""

@@ -148,6 +148,7 @@ def _deliveries(context: FoldContext) -> Fold:
         encode=codec.encode,
         store=store.writing_to(deliveries, transitions),
         status_out=Dropped(),
+        reports_out=Dropped(),
         dead_letters=defaultdict(Dropped),
         describe=_describe,
         scope=lambda _record: nullcontext(),

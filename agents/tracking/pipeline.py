@@ -1,10 +1,16 @@
 """Wiring of delivery tracking into a Faust app: `track_deliveries` on `notifications.status` +
-`notifications.receipts` -> table `deliveries`, status transitions, PostgreSQL.
+`notifications.receipts` -> table `deliveries`, status transitions, suppression reports on
+`notifications.suppressions`, PostgreSQL.
 
 Both topics are keyed by notification id and have the catalog's partition count, so one agent
 reading both (one Faust topic over two names) sees every transition of a notification on one
 partition, the one whose `deliveries` table partition holds it. The logic is in
-`delivery_state` (the fold) and `delivery_tracking` (a batch).
+`agents.tracking.state` (the fold), `agents.tracking.tracker` (a batch) and
+`agents.deliverability.reports` (what a bounce or a complaint reports).
+
+The tracker reports the bounces and complaints it publishes itself: an agent of its own on
+`notifications.status` would pay Faust's per-event cost for every status of every notification
+(four each) to find the few the tracker already holds decoded.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from agents.tracking.tracker import (
     Topics,
     TransitionsSink,
     ignore_transitions,
-    is_own_record,
+    is_tracked,
 )
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.kafka.catalog import TopicCatalog
@@ -65,6 +71,7 @@ def register_deliveries(
 ) -> DeliveriesPipeline:
     wire = codec or local_codec()
     status, receipts = (catalog.for_topic(base) for base in INPUT_TOPICS)
+    suppressions = catalog.for_topic("notifications.suppressions")
     source = raw_topic(app, status.name, receipts.name)
     table: TableT[bytes, dict[str, Any]] = app.Table(
         TABLE_NAME,
@@ -90,6 +97,7 @@ def register_deliveries(
         encode=wire.encode,
         store=store,
         status_out=TopicPublisher(raw_topic(app, status.name)),
+        reports_out=TopicPublisher(raw_topic(app, suppressions.name)),
         dead_letters=dead_letters,
         describe=describe_event,
         scope=event_scope,
@@ -105,7 +113,7 @@ def register_deliveries(
         tracker.forget()
 
     async def track_deliveries(events: Batch) -> None:
-        await tracker.process([e for e in events if not is_own_record(e.message.headers)])
+        await tracker.process([e for e in events if is_tracked(e.message.headers)])
 
     agent = batch_agent(app, source, AGENT_NAME, track_deliveries, batch_size(worker))
     return DeliveriesPipeline(source, table, agent, tracker)

@@ -1,26 +1,38 @@
 """One batch of `notifications.status` + `notifications.receipts` records -> the `deliveries`
-table, receipt-derived transitions on `notifications.status`, and PostgreSQL rows.
+table, receipt-derived transitions on `notifications.status`, suppression reports on
+`notifications.suppressions`, and PostgreSQL rows.
 
 The body of `track_deliveries`, written against small protocols so it is tested with fakes. Per
-batch: one round of dead letters, one round of status publishes, one PostgreSQL transaction (two
+batch: one round of dead letters, one round of status publishes, one round of suppression
+reports (when a transition is a bounce or a complaint), one PostgreSQL transaction (two
 statements), never one per event.
 
 Only receipts are re-published as status transitions, and only when the step is new to the
 table (a provider's repeated receipt publishes nothing); what came from `notifications.status` is
 folded, never sent back. The re-published transition has a deterministic event id and the
 receipt's event time, so reading it back (this agent consumes the status topic too) is a step the
-table already holds: a no-op, not a loop.
+table already holds: a no-op, not a loop. A published transition that says `bounced` or `spam`
+is also reported, re-keyed by user, on `notifications.suppressions` (`agents.deliverability`):
+the tracker publishes both, so no other agent reads the status topic for them. A transition
+read back that an earlier version published (without the `reports` header, when a separate
+agent reported them) is reported then, not folded: its report may not have gone before that
+version stopped.
 
 A notification whose receipt transitions a batch publishes is written to the table (and its
-held receipts let go) only once Kafka acknowledged the publish: one table write, one changelog
-record, for the batch. A worker that dies in between has written nothing of it and committed no
-offset, so whoever reads the records again (the same worker, or the partition's next owner)
-folds the step as new and publishes it again, under the same deterministic id (consumers
-deduplicate on event ids). The table's `unpublished` is the outbox of steps that cannot be
-published yet, because no transition has named the notification's user (a receipt can overtake
-every status): written before anything is published, published once a status names the user.
-An entry that still lists steps there (written so by an earlier version, which wrote every step
-there before publishing) has them published by the next record of the notification.
+held receipts let go) only once Kafka acknowledged the publish, and its suppression reports:
+one table write, one changelog record, for the batch. A worker that dies in between has written
+nothing of it and committed no offset, so whoever reads the records again (the same worker, or
+the partition's next owner) folds the step as new and publishes it again, transition and
+report, under the same deterministic ids (consumers deduplicate on event ids). The table's
+`unpublished` is the outbox of steps that cannot be published yet, because no transition has
+named the notification's user (a receipt can overtake every status): written before anything
+is published, published (and reported) once a status names the user. An entry that still lists
+steps there (written so by an earlier version, which wrote every step there before publishing)
+has them published by the next record of the notification.
+
+A step whose transition or report cannot be encoded (the models and the Avro schemas disagree:
+a `PoisonError`) stays in the outbox, and the record that brought it is set aside on its
+topic's dead letters: re-driven once the schemas are fixed, it publishes the step then.
 
 Every decodable record's state is written to PostgreSQL again even when unchanged, so that a
 crash between the table update and the row write is repaired by the replay (the store's writes
@@ -34,7 +46,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -42,6 +54,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from pydantic import BaseModel
 
 from agents.dead_letters import set_aside
+from agents.deliverability.reports import report_record
 from agents.retry import Backoff, Sleep, retry_retriable
 from agents.tracking.receipt_matching import held_entry, held_steps, receipt_matches_sent
 from agents.tracking.state import (
@@ -99,6 +112,8 @@ class TrackerStats:
     events: int = 0
     transitions: int = 0
     published: int = 0
+    # Suppression reports published (bounced and spam transitions with a known user).
+    reports: int = 0
     dead_letters: int = 0
     rows_written: int = 0
     retries: int = 0
@@ -183,31 +198,57 @@ def is_own_record(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | N
     return OWN_SOURCE_HEADER in headers
 
 
+# On every transition this version publishes: its suppression report, if it has one, went with
+# it. An own transition without it is an earlier version's, whose report a separate agent owed.
+REPORTS_INLINE_HEADER = ("reports", b"inline")
+
+
+def is_tracked(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> bool:
+    """Whether `track_deliveries` reads a status record: every one but the transitions it
+    published itself (`is_own_record`), except an earlier version's. Those a separate agent
+    reported, and one that version published just before it stopped may not have been yet:
+    the tracker reports it when it reads it back (a repeat is the same report)."""
+    if headers is None:
+        return True
+    if isinstance(headers, Mapping):
+        own = headers.get(OWN_SOURCE_HEADER[0]) == OWN_SOURCE_HEADER[1]
+        return not own or headers.get(REPORTS_INLINE_HEADER[0]) != REPORTS_INLINE_HEADER[1]
+    seen = headers if isinstance(headers, list | tuple) else list(headers)
+    return OWN_SOURCE_HEADER not in seen or REPORTS_INLINE_HEADER not in seen
+
+
 def status_record(event: NotificationStatusEvent, encode: Encode) -> OutgoingRecord:
     headers = (
         ("event_id", str(event.event_id).encode()),
         ("event_type", event.event_type.encode()),
         OWN_SOURCE_HEADER,
+        REPORTS_INLINE_HEADER,
     )
     return OutgoingRecord(event.payload.notification_id.encode(), encode(event), headers)
 
 
 @dataclass(slots=True)
 class _Batch:
-    deliveries: dict[str, Delivery]
-    steps: list[TransitionRow]
-    published: list[OutgoingRecord]
-    rejected: dict[str, list[OutgoingRecord]]
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    steps: list[TransitionRow] = field(default_factory=list)
+    published: list[OutgoingRecord] = field(default_factory=list)
+    # The suppression reports of the transitions in `published`, acknowledged before the table.
+    reports: list[OutgoingRecord] = field(default_factory=list)
+    rejected: defaultdict[str, list[OutgoingRecord]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    # The records set aside because a step of theirs could not be encoded (once each).
+    unencodable: set[SourceRecord] = field(default_factory=set)
     # The delivery to write per key, with the last item that changed it: one table write (one
     # entry built, one changelog record, one store write) per notification and batch, however
     # many of its steps the batch holds (queued, sending and sent often arrive together).
-    writes: dict[bytes, tuple[Delivery, Any]]
+    writes: dict[bytes, tuple[Delivery, Any]] = field(default_factory=dict)
     # Each new step as a status event, with the record that caused it (for delivery metrics).
-    transitions: list[tuple[SourceRecord, NotificationStatusEvent]]
+    transitions: list[tuple[SourceRecord, NotificationStatusEvent]] = field(default_factory=list)
     # Receipt steps whose transitions this batch publishes: out of the outbox once acknowledged.
-    publishing: dict[bytes, set[UUID]]
+    publishing: defaultdict[bytes, set[UUID]] = field(default_factory=lambda: defaultdict(set))
     # The `held_receipts` entry to write per key (None: delete), with the item that changed it.
-    held: dict[bytes, tuple[dict[str, Any] | None, Any]]
+    held: dict[bytes, tuple[dict[str, Any] | None, Any]] = field(default_factory=dict)
 
 
 class DeliveryTracker(Generic[E]):
@@ -223,6 +264,7 @@ class DeliveryTracker(Generic[E]):
         encode: Encode,
         store: DeliverySink,
         status_out: RecordSink,
+        reports_out: RecordSink,
         dead_letters: Mapping[str, RecordSink],
         describe: Callable[[E], SourceRecord],
         scope: Callable[[E], AbstractContextManager[None]],
@@ -233,7 +275,8 @@ class DeliveryTracker(Generic[E]):
         transitions_out: TransitionsSink = ignore_transitions,
         held: DeliveriesTable | None = None,
     ) -> None:
-        """`held`: the `held_receipts` table (`receipt_matching`); in memory when not given."""
+        """`reports_out`: `notifications.suppressions`; `held`: the `held_receipts` table
+        (`receipt_matching`), in memory when not given."""
         self._table = table
         self._topics = topics
         self._decode_status = decode_status
@@ -241,6 +284,7 @@ class DeliveryTracker(Generic[E]):
         self._encode = encode
         self._store = store
         self._status_out = status_out
+        self._reports_out = reports_out
         self._dead_letters = dead_letters
         self._describe = describe
         self._scope = scope
@@ -276,7 +320,7 @@ class DeliveryTracker(Generic[E]):
             raise
 
     async def _process(self, items: Sequence[E]) -> None:
-        batch = _Batch({}, [], [], defaultdict(list), {}, [], defaultdict(set), {})
+        batch = _Batch()
         for item in items:
             record = self._describe(item)
             try:
@@ -291,6 +335,10 @@ class DeliveryTracker(Generic[E]):
         if batch.published:
             await self._retry(self._sender(self._status_out, batch.published), "status")
             self.stats.published += len(batch.published)
+        if batch.reports:
+            reports = self._sender(self._reports_out, batch.reports)
+            await self._retry(reports, "suppression reports")
+            self.stats.reports += len(batch.reports)
         self._empty_outbox(batch)
         self._write_table(batch, lambda key: key in publishing)
         if batch.transitions:
@@ -314,9 +362,19 @@ class DeliveryTracker(Generic[E]):
             step, facts = found
         else:
             status = self._decode_status(record.value)
+            if status.source == SOURCE:
+                self._report_read_back(status, batch)
+                return
             notification_id = status.payload.notification_id
             step, facts = status_step(status)
         self._apply(record, notification_id, step, facts, status, batch, item)
+
+    def _report_read_back(self, status: NotificationStatusEvent, batch: _Batch) -> None:
+        """A transition an earlier version published (`is_tracked`): its step is folded
+        already, only its suppression report may still be owed."""
+        report = report_record(status, self._clock(), self._encode)
+        if report is not None:
+            batch.reports.append(report)
 
     def _apply(
         self,
@@ -395,8 +453,9 @@ class DeliveryTracker(Generic[E]):
         item: E,
     ) -> Delivery:
         """Queue the transitions of the receipt steps `held` (new ones, and what the outbox
-        still holds) once the user is known; the delivery as it is to be written, every step
-        of `held` in its outbox until the publish is acknowledged (`_empty_outbox`)."""
+        still holds), and their suppression reports, once the user is known; the delivery as
+        it is to be written, every step of `held` in its outbox until the publish is
+        acknowledged (`_empty_outbox`)."""
         key = delivery.notification_id.encode()
         if delivery.user_id is not None:
             queued = batch.publishing[key]
@@ -407,7 +466,15 @@ class DeliveryTracker(Generic[E]):
                 step = delivery.step(event_id)
                 assert step is not None, "a held step is in the timeline"
                 event = receipt_status(step, delivery, now)
-                batch.published.append(status_record(event, self._encode))
+                try:
+                    published = status_record(event, self._encode)
+                    report = report_record(event, now, self._encode)
+                except PoisonError as exc:  # left in the outbox; the record, re-driven, retries
+                    self._set_aside(record, exc, batch)
+                    continue
+                batch.published.append(published)
+                if report is not None:
+                    batch.reports.append(report)
                 batch.transitions.append((record, event))
                 queued.add(event_id)
         if held != delivery.unpublished:
@@ -416,6 +483,13 @@ class DeliveryTracker(Generic[E]):
         elif key not in batch.writes:  # leftovers only: `_empty_outbox` rewrites this entry
             self._write(key, delivery, batch, item)
         return delivery
+
+    @staticmethod
+    def _set_aside(record: SourceRecord, error: PoisonError, batch: _Batch) -> None:
+        """Dead-letter `record` once, however many of its steps cannot be encoded."""
+        if record not in batch.unencodable:
+            batch.unencodable.add(record)
+            batch.rejected[record.topic].append(set_aside(record, error))
 
     def _empty_outbox(self, batch: _Batch) -> None:
         """Take the published steps out of the outbox: the publish is acknowledged."""

@@ -17,8 +17,6 @@ from pathlib import Path
 import faust
 from mode import Service
 
-from agents.deliverability.pipeline import AGENT_NAME as REPORTS_AGENT
-from agents.deliverability.pipeline import register_deliverability
 from agents.dispatch.pipeline import DISPATCH_AGENT, register_dispatch
 from agents.metrics.pipeline import register_metrics
 from agents.orders.pipeline import AGENT_NAME as ORDERS_AGENT
@@ -213,8 +211,6 @@ def build_app(settings: WorkerProcessSettings, codec: WireCodec, stores: WorkerS
         stores.templates,
         codec=codec,
     )
-    deliverability = register_deliverability(app, catalog, worker, codec=codec)
-    metrics.track_stats(REPORTS_AGENT, deliverability.reporter.stats)
     metrics.track_stats(REQUEST_AGENT, notifications.requester.stats)
     metrics.track_stats(ROUTE_AGENT, notifications.router.stats)
     user_preferences, _ = register_preferences(app, catalog, worker, stores.preferences, codec)

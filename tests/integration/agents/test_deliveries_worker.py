@@ -12,9 +12,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pytest_aiohttp import AiohttpClient
 
+from agents.deliverability.reports import REPORT_NAMESPACE
 from agents.tracking.state import fold, receipt_step, status_step, to_entry
 from api.app import create_app
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
+from schemas.suppressions import SuppressionEvent
 from streams.kafka.wire import decode, encode
 from streams.providers.receipts import FORM
 from streams.settings import Settings
@@ -192,3 +194,57 @@ async def test_signed_receipts_through_the_api_are_tracked_and_served_back(
     assert view["provider_message_id"] == sid
     listed = await client.get(f"/v1/users/{user}/notifications?status=delivered&channel=sms")
     assert [item["notification_id"] for item in (await listed.json())["items"]] == [n]
+
+
+async def test_a_bounce_is_reported_by_user_with_its_transition_and_an_earlier_versions_too(
+    worker: WorkerProcess,
+    worker_settings: Settings,
+    producer: AIOKafkaProducer,
+    deliveries: DeliveryStore,
+) -> None:
+    """The tracker publishes a bounce's transition and its suppression report; a transition an
+    earlier version published (its own source header, no `reports` header), read back, is
+    reported too: that version left its reports to a separate agent."""
+    n, user = f"n-{uuid.uuid4()}", f"u-{uuid.uuid4().hex[:12]}"
+    sent = status_event(
+        n, "sent", 2, user_id=user, provider="sendgrid", provider_message_id=f"msg-{n}"
+    )
+    await produce(producer, worker_settings, sent)
+    reason = "550 5.1.1 mailbox does not exist"
+    await produce(producer, worker_settings, receipt_event(n, "bounced", 5, reason=reason))
+    row, _ = await eventually(
+        lambda: bounced_row(deliveries, n), what=f"{n} bounced", worker=worker
+    )
+    assert row.user_id == user
+    status_records = await topic_records(worker_settings, "notifications.status")
+    [transition] = [
+        r
+        for r in status_records
+        if r.key == n.encode() and ("reports", b"inline") in list(r.headers)
+    ]
+    published = decode(transition.value, NotificationStatusEvent)
+    earlier = published.model_copy(
+        update={"event_id": uuid.uuid4(), "occurred_at": at(6), "correlation_id": "earlier"}
+    )
+    topic = topic_catalog(worker_settings).for_topic("notifications.status").name
+    own_source = [("source", b"agent:track_deliveries")]
+    await producer.send_and_wait(topic, encode(earlier), key=n.encode(), headers=own_source)
+
+    async def reports() -> list[SuppressionEvent] | None:
+        records = await topic_records(worker_settings, "notifications.suppressions")
+        mine = [decode(r.value, SuppressionEvent) for r in records if r.key == user.encode()]
+        return mine if len(mine) >= 2 else None
+
+    found = await eventually(reports, what=f"{user}'s two reports", worker=worker)
+    assert sorted((str(r.event_id), r.occurred_at) for r in found) == sorted(
+        (str(uuid.uuid5(REPORT_NAMESPACE, str(e.event_id))), e.occurred_at)
+        for e in (published, earlier)
+    )
+    assert {(r.payload.notification_id, r.payload.problem) for r in found} == {  # type: ignore[union-attr]
+        (n, "hard_bounce")
+    }
+
+
+async def bounced_row(deliveries: DeliveryStore, n: str) -> Any:
+    found = await deliveries.get(n)
+    return found if found is not None and found[0].state == "bounced" else None

@@ -1,7 +1,7 @@
 """The suppression list end to end, on the real stack: the worker sends through the provider
 sandbox, the sandbox posts its bounce and complaint receipts to the real API, the tracker turns
-them into transitions, `report_undeliverable` into reports, the router into suppressed
-addresses (table and PostgreSQL view); the API lists and lifts them. Also the user.updated
+them into transitions and suppression reports, the router into suppressed addresses (table
+and PostgreSQL view); the API lists and lifts them. Also the user.updated
 profile notice, to the new and the previous address.
 
 One API, one sandbox and one worker for the module; each test has its own users and addresses.

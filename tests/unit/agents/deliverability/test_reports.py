@@ -1,4 +1,4 @@
-"""report_undeliverable: the tracker's bounced/spam transitions -> suppression reports by user."""
+"""What the tracker's bounced/spam transitions report: suppression events by user (pure)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agents.deliverability.reports import ReportBatch, problem_of, report_for
-from agents.retry import Backoff
-from schemas.notifications import NotificationStatusEvent
+from agents.deliverability.reports import problem_of, report_for, report_record
 from schemas.suppressions import SuppressionEvent, SuppressionReported
 from streams.kafka.wire import decode, encode
-from streams.runtime import SourceRecord
 from tests.unit.agents.delivery_factories import status_event
-from tests.unit.fakes import FakeSink
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -56,27 +52,10 @@ def test_no_report_without_a_user_or_a_channel() -> None:
     assert report_for(status_event("n-1", "spam", 5, channel=None), NOW) is None
 
 
-async def test_a_batch_reports_problems_and_dead_letters_what_does_not_decode() -> None:
-    reports, dead = FakeSink(), FakeSink()
-    batch: ReportBatch[SourceRecord] = ReportBatch(
-        decode=lambda raw: decode(raw, NotificationStatusEvent),
-        encode=encode,
-        reports=reports,
-        dead_letters=dead,
-        describe=lambda record: record,
-        backoff=Backoff(),
-        clock=lambda: NOW,
-    )
-    records = [
-        SourceRecord("status", 0, 0, b"n-1", encode(status_event("n-1", "delivered", 1))),
-        SourceRecord("status", 0, 1, b"n-2", encode(status_event("n-2", "spam", 2))),
-        SourceRecord("status", 0, 2, b"n-3", b"junk"),
-    ]
-    await batch.process(records)
-    (sent,) = reports.sent
-    assert sent.key == b"user-1"
-    event = decode(sent.value, SuppressionEvent)
-    assert (event.payload.notification_id, event.payload.problem) == ("n-2", "complaint")  # type: ignore[union-attr]
-    (letter,) = dead.sent
-    assert letter.value == b"junk"
-    assert (batch.stats.reports, batch.stats.dead_letters) == (1, 1)
+def test_a_report_record_is_keyed_by_user_and_none_for_a_delivery() -> None:
+    status = status_event("n-2", "spam", 2)
+    record = report_record(status, NOW, encode)
+    assert record is not None
+    assert (record.key, record.headers) == (b"user-1", ())
+    assert decode(record.value, SuppressionEvent) == report_for(status, NOW)
+    assert report_record(status_event("n-1", "delivered", 1), NOW, encode) is None
