@@ -188,6 +188,7 @@ class TributaryMonitor(PrometheusMonitor):
         self._per_agent: dict[str, tuple[Counter, Histogram]] = {}
         self._sent_per_topic: dict[str, Counter] = {}
         self._received: dict[TP, tuple[Counter, Gauge]] = {}
+        self._end_offsets: dict[TP, Gauge] = {}
 
     # Faust's own per-event bookkeeping (Monitor's and PrometheusMonitor's: the `faust_events*`
     # and `faust_table_operations` series) is not called: our agents acknowledge in batches, so
@@ -265,6 +266,18 @@ class TributaryMonitor(PrometheusMonitor):
         per_topic, per_partition = children
         per_topic.inc()
         per_partition.set(offset)
+
+    def track_tp_end_offset(self, tp: TP, offset: int) -> None:
+        """The partition's end offset, for the lag and `faust_topic_partition_end_offset`; Faust
+        reports it with every record it consumes, so the gauge's child is looked up once."""
+        self.tp_end_offsets[tp] = offset
+        gauge = self._end_offsets.get(tp)
+        if gauge is None:
+            gauge = self.faust_series.topic_partition_end_offset.labels(
+                topic=tp.topic, partition=tp.partition
+            )
+            self._end_offsets[tp] = gauge
+        gauge.set(offset)
 
     def count_sent(self, topic: str, records: int) -> None:
         """A published batch (`TributaryApp.count_sent`): the `faust_` send series, per batch.

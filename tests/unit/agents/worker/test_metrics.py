@@ -259,6 +259,19 @@ def test_received_records_count_per_topic_and_keep_the_last_offset_per_partition
     assert monitor.messages_received_by_topic[ORDERS.topic] == 2
 
 
+def test_end_offsets_are_kept_per_partition_for_the_lag_and_the_gauge(app: faust.App) -> None:
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+    other = TP("users.events", 3)
+    for tp, end in ((ORDERS, 9), (ORDERS, 12), (other, 4)):
+        monitor.track_tp_end_offset(tp, end)
+    assert samples(metrics, "faust_topic_partition_end_offset") == {
+        (("partition", "0"), ("topic", "orders.events")): 12,
+        (("partition", "3"), ("topic", "users.events")): 4,
+    }
+    assert monitor.tp_end_offsets == {ORDERS: 12, other: 4}
+
+
 def test_the_trackers_rejected_receipts_are_a_counter() -> None:
     @dataclass
     class TrackerLike:
