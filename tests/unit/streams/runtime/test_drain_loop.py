@@ -17,36 +17,13 @@ from faust.types import TP
 
 from streams.runtime.app import create_faust_app
 from streams.settings import WorkerProcessSettings
+from tests.unit.streams.runtime.scripted_thread import ScriptedThread
 
 ORDERS = TP("orders.events", 0)
 
 
 def record(offset: int) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(ORDERS.topic, 0, offset, 0, 0, None, b"order", None, 0, 5, ())
-
-
-class ScriptedThread:
-    """Faust's consumer thread, scripted: each fetch returns the next batch, then nothing."""
-
-    def __init__(self, batches: Sequence[Mapping[TP, list[Any]]]) -> None:
-        self.batches = list(batches)
-        self.stopped = asyncio.Event()
-
-    async def getmany(
-        self,
-        active_partitions: Any,
-        timeout: float,  # noqa: ASYNC109 - the consumer thread's signature
-    ) -> Mapping[TP, list[Any]]:
-        if not self.batches:
-            self.stopped.set()
-            return {}
-        return self.batches.pop(0)
-
-    def assignment(self) -> set[TP]:
-        return {ORDERS}
-
-    def highwater(self, tp: TP) -> int:
-        return 100
 
 
 def the_apps() -> faust.App:
@@ -71,7 +48,7 @@ async def drain(
     consumer: Any = app.consumer
     app.topics.acking_topics.add(ORDERS.topic)  # as an agent subscribing to it does
     consumer._active_partitions = {ORDERS}
-    thread = consumer._thread = ScriptedThread(batches)
+    thread = consumer._thread = ScriptedThread(batches, {ORDERS}, end=100)
     consumer.callback = callback
 
     class Fetcher:

@@ -7,7 +7,6 @@ committed offset (as after a rebalance), and returns records from before the see
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from faust.types import TP
 from streams.runtime.app import create_faust_app
 from streams.runtime.fetch_positions import FetchPositions, FetchStart
 from streams.settings import WorkerProcessSettings
+from tests.unit.streams.runtime.scripted_thread import ScriptedThread
 
 ORDERS = TP("orders.events", 5)
 PAYMENTS = TP("payments.events", 0)
@@ -27,40 +27,30 @@ def record(offset: int, tp: TP = ORDERS) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(tp.topic, tp.partition, offset, 0, 0, None, b"order", None, 0, 5, ())
 
 
-class ScriptedThread:
-    """Faust's consumer thread, scripted: each fetch returns the next batch; the first one is
-    still in flight when the consumer seeks back to its committed offset (20)."""
+class SeekingThread(ScriptedThread):
+    """The first fetch is still in flight when the consumer seeks back to its committed offset
+    (20)."""
 
     def __init__(self, consumer: Any, batches: Sequence[Mapping[TP, list[Any]]]) -> None:
+        super().__init__(batches, {ORDERS}, end=24)
         self.consumer = consumer
-        self.batches = list(batches)
         self.sought = False
-        self.stopped = asyncio.Event()
 
     async def getmany(
         self,
         active_partitions: Any,
         timeout: float,  # noqa: ASYNC109 - the consumer thread's signature
     ) -> Mapping[TP, list[Any]]:
-        if not self.batches:
-            self.stopped.set()
-            return {}
-        if not self.sought:
+        if self.batches and not self.sought:
             self.sought = True
             await self.consumer.perform_seek()
-        return self.batches.pop(0)
+        return await super().getmany(active_partitions, timeout)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return {ORDERS: 20}
 
     def seek(self, tp: TP, offset: int) -> None:
         pass
-
-    def assignment(self) -> set[TP]:
-        return {ORDERS}
-
-    def highwater(self, tp: TP) -> int:
-        return 24
 
 
 async def drain(app: faust.App, batches: Sequence[Mapping[TP, list[Any]]]) -> list[int]:
@@ -69,7 +59,7 @@ async def drain(app: faust.App, batches: Sequence[Mapping[TP, list[Any]]]) -> li
     app.topics.acking_topics.add(ORDERS.topic)  # as an agent subscribing to it does
     consumer._active_partitions = {ORDERS}
     consumer._committed_offset[ORDERS] = 20
-    thread = consumer._thread = ScriptedThread(consumer, batches)
+    thread = consumer._thread = SeekingThread(consumer, batches)
     delivered = []
 
     async def deliver(message: Any) -> None:
@@ -179,7 +169,7 @@ def test_a_position_read_across_a_seek_says_nothing() -> None:
     assert positions.next_offset(ORDERS) == 40
 
 
-class Revoking(ScriptedThread):
+class Revoking(SeekingThread):
     """The partition is revoked while its refused batch is in flight: seeking it would fail."""
 
     revoked = False
