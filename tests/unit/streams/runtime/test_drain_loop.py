@@ -90,16 +90,17 @@ async def test_a_delivery_that_waits_is_finished_before_the_next_record(
 ) -> None:
     app = new_app()
     steps: list[str] = []
-    room = asyncio.Event()
+    room, full = asyncio.Event(), asyncio.Event()
 
     async def make_room() -> None:
-        await asyncio.sleep(0.01)
+        await full.wait()
         steps.append("room")
         room.set()
 
     async def on_message(message: Any) -> None:
         steps.append(f"put {message.offset}")
         if message.offset == 1:
+            full.set()
             await room.wait()  # a full channel queue
             steps.append("put 1 done")
 
