@@ -9,6 +9,11 @@ each `function (path:line)`, then the sample count. Prints, over all samples:
   through the package at least once, so nested calls are not counted twice;
 - inclusive share by module (file), the top `--top`;
 - self share by function: the frame on top of the stack, the top `--top`.
+
+Samples whose top frame is an event loop's own driver (the worker's main loop, the consumer
+thread's loop, an idle thread-pool worker) are counted apart and left out of the shares: py-spy
+without `--native` cannot tell a loop waiting in `epoll` from the loop's own C code (uvloop), and
+a native profile of a worker at 400/s showed them to be mostly waiting (15-20 % of all samples).
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<path>[^()]*?)(?::\d+)?\)$")
+LOOP_DRIVERS = {
+    ("Worker.execute_from_commandline", "mode/worker.py"),
+    ("ServiceThread._start_thread", "mode/threads.py"),
+    ("_worker", "concurrent/futures/thread.py"),
+}
 
 
 def parse(lines: Iterable[str]) -> list[tuple[list[tuple[str, str]], int]]:
@@ -51,6 +61,11 @@ def _package(module: str) -> str:
     return module.split("/")[0].removesuffix(".py")
 
 
+def in_loop_driver(frames: list[tuple[str, str]]) -> bool:
+    """The sample was in an event loop's own driver (waiting, or its C code), nowhere else."""
+    return bool(frames) and frames[-1] in LOOP_DRIVERS
+
+
 def shares(stacks: list[tuple[list[tuple[str, str]], int]]) -> tuple[Counter[str], ...]:
     packages: Counter[str] = Counter()
     modules: Counter[str] = Counter()
@@ -71,13 +86,17 @@ def main() -> int:
     parser.add_argument("folded", type=Path)
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
-    stacks = parse(args.folded.read_text().splitlines())
+    every = parse(args.folded.read_text().splitlines())
+    stacks = [(frames, count) for frames, count in every if not in_loop_driver(frames)]
     total = sum(count for _, count in stacks)
     if not total:
         print("no samples")
         return 1
     packages, modules, selves = shares(stacks)
-    print(f"samples: {total}")
+    drivers = sum(count for _, count in every) - total
+    print(
+        f"samples: {total} (and {drivers} in the event loops' drivers, waiting or in C, left out)"
+    )
     for title, counter, top in (
         ("inclusive share by package", packages, len(packages)),
         ("inclusive share by module", modules, args.top),
