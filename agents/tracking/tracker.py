@@ -30,6 +30,14 @@ is published, published (and reported) once a status names the user. An entry th
 steps there (written so by an earlier version, which wrote every step there before publishing)
 has them published by the next record of the notification.
 
+A receipt read before its notification's `sent` is held in the notification's own entry
+(`Delivery.held`; before any status of it, a `Waiting` entry, which is no delivery: no row, no
+transition), staged and written with the entry like any change of it, and released by the fold
+of the `sent`, whose entry write (after its publishes are acknowledged) is the release. A crash
+before that write leaves the receipt held and the `sent` unread: read again, it releases it
+then. The `held_receipts` table earlier versions held receipts in is read, and a key of it
+deleted with the entry write that releases or takes over its receipts; it is never set.
+
 A step whose transition or report cannot be encoded (the models and the Avro schemas disagree:
 a `PoisonError`) stays in the outbox, and the record that brought it is set aside on its
 topic's dead letters: re-driven once the schemas are fixed, it publishes the step then.
