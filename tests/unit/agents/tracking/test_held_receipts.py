@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.tracking.receipt_matching import held_entry
+from agents.tracking.receipt_matching import MAX_HELD_PER_NOTIFICATION, held_entry
 from agents.tracking.state import Waiting, from_entry, parse_entry, to_entry
 from schemas.notifications import NotificationStatusEvent
 from streams.kafka.wire import decode
@@ -187,3 +187,16 @@ def test_an_entry_written_before_held_existed_loads_and_one_holding_nothing_is_w
     assert delivery is not None
     assert delivery.held == ()
     assert "held" not in to_entry(delivery)
+
+
+async def test_a_notification_holds_at_most_its_newest_receipts() -> None:
+    h = Harness()
+    early = [
+        receipt(receipt_event("n-1", "delivered", 5 + n))
+        for n in range(MAX_HELD_PER_NOTIFICATION + 2)
+    ]
+    for one in early:
+        await h.tracker.process([one])
+    entry = parse_entry(h.table[b"n-1"])
+    assert isinstance(entry, Waiting)
+    assert entry.held == tuple(receipt_step_of(one) for one in early[2:])
