@@ -95,10 +95,11 @@ def contribution(family: str, event: Any) -> Aggregate:
 class _Partials:
     """One partial per input partition, each covering the offsets of the records it saw."""
 
-    def __init__(self, config: WindowConfig, wall_s: float, *, exact_replay: bool) -> None:
+    def __init__(self, config: WindowConfig, wall_s: float, *, per_record: bool) -> None:
+        """`per_record`: list what each record adds (`MetricsPartial.records`)."""
         self._config = config
         self._wall_s = wall_s
-        self._exact_replay = exact_replay
+        self._per_record = per_record
         self._by_source: dict[tuple[str, int], MetricsPartial] = {}
 
     def cover(self, record: SourceRecord) -> MetricsPartial:
@@ -110,16 +111,19 @@ class _Partials:
                 first_offset=record.offset,
                 last_offset=record.offset,
                 wall_s=self._wall_s,
-                exact_replay=self._exact_replay,
+                records=[] if self._per_record else None,
             )
         partial.last_offset = max(partial.last_offset, record.offset)
         partial.first_offset = min(partial.first_offset, record.offset)
         return partial
 
-    def add(self, partial: MetricsPartial, family: str, event: BaseModel) -> None:
+    def add(self, partial: MetricsPartial, offset: int, family: str, event: BaseModel) -> None:
         event_ms = epoch_ms(event)
         pane = self._config.pane_of(event_ms)
-        merge(partial.panes.setdefault(pane, {}), contribution(family, event))
+        counts = contribution(family, event)
+        merge(partial.panes.setdefault(pane, {}), counts)
+        if partial.records is not None:
+            partial.records.append((offset, pane, counts))
         partial.max_event_ms = max(partial.max_event_ms or event_ms, event_ms)
 
     def all(self) -> list[MetricsPartial]:
@@ -133,9 +137,9 @@ def transition_partials(
     new step, with the record that caused it). Delivery metrics come from there rather than from
     re-reading `notifications.status`: each transition counts once, and no agent consumes every
     status record a second time."""
-    partials = _Partials(config, wall_s, exact_replay=False)
+    partials = _Partials(config, wall_s, per_record=False)
     for record, event in transitions:
-        partials.add(partials.cover(record), "notifications", event)
+        partials.add(partials.cover(record), record.offset, "notifications", event)
     return partials.all()
 
 
@@ -148,7 +152,7 @@ class MetricsCollector:
         self.stats = CollectorStats()
 
     def partials(self, records: Iterable[SourceRecord], wall_s: float) -> list[MetricsPartial]:
-        partials = _Partials(self._config, wall_s, exact_replay=True)
+        partials = _Partials(self._config, wall_s, per_record=True)
         for record in records:
             partial = partials.cover(record)
             self.stats.events += 1
@@ -164,7 +168,7 @@ class MetricsCollector:
                 )
                 self.stats.undecodable += 1
                 continue
-            partials.add(partial, family, event)
+            partials.add(partial, record.offset, family, event)
         found = partials.all()
         self.stats.batches += 1
         self.stats.partials += len(found)

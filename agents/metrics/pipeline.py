@@ -50,7 +50,6 @@ COLLECT_AGENT = "collect_metrics"
 AGGREGATE_AGENT = "aggregate_metrics"
 PANES_TABLE = "metrics_panes"
 CLOCK_TABLE = "metrics_clock"
-RECENT_TABLE = "metrics_recent_partials"
 # Base topic -> the family name the analytics records use.
 INPUT_TOPICS = {
     "users.events": "users",
@@ -121,14 +120,8 @@ def register_metrics(
         key_type=str,
         help="Metrics watermark: latest event time, windows closed up to, late drops, offsets.",
     )
-    recent: TableT[str, dict[str, Any]] = app.Table(
-        RECENT_TABLE,
-        partitions=1,
-        key_type=str,
-        help="The last partials folded per input partition: taken back if a replay repeats them.",
-    )
     aggregation: MetricsAggregation[EventT[bytes]] = MetricsAggregation(
-        aggregator=WindowAggregator(config, panes, clock, recent),
+        aggregator=WindowAggregator(config, panes, clock),
         outputs={
             spec.name.removeprefix(catalog.prefix): TopicPublisher(raw_topic(app, spec.name))
             for spec in catalog.analytics()

@@ -32,19 +32,19 @@ arrive (found by the chaos run, `make chaos`).
 
 A partial covers one batch's offsets of one input partition, and a collecting worker that dies
 before committing reads that partition again from its last committed offset, in batches cut
-elsewhere. So the aggregator keeps the last `RECENT_PARTIALS` partials of each partition as it
-folded them (in `recent`): a partial that overlaps kept ones is a replay, the kept partials it
-overlaps are taken back out of the panes (the aggregates are sums, so they subtract) and the
-replay is folded in their place. What it does not cover of them comes again with the rest of
-the replay, which reads on to the end. Every event then counts once whatever the batches of
-either pass. (A replay begins at a committed offset, which was a batch start, so at or after
-the start of a kept partial while the commits keep up with `RECENT_PARTIALS` batches.) The same
-partial again (the same offsets) is skipped.
+elsewhere. That offset is not the start of one of the collector's batches: the collector shares
+its topics with other agents (the router, the views), and Faust commits the lowest offset that
+every agent reading the topic has acknowledged, so a replay starts wherever the slowest of them
+was (the chaos run found windows counting an event twice). So the aggregator keeps, per input
+partition, the next offset it has not folded (`offsets` in the clock): every record before it is
+counted once, none after it. A collector's partial lists what each of its records adds
+(`records`), and a partial that starts before that offset folds only its records from there on;
+one that ends before it is skipped whole. Every event then counts once whatever the batches of
+either pass, with no state but one offset per partition.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -66,9 +66,8 @@ from schemas.analytics import (
 # A nested dict of counters: {section: {dimension: {counter: n | {name: n}}}}.
 Aggregate = dict[str, Any]
 CLOCK_KEY = "clock"
-# Partials kept per input partition to take back when a replay repeats them: enough for the
-# batches between two commits of the collecting agent (a commit every few seconds).
-RECENT_PARTIALS = 64
+# What one record adds: (offset, pane start in epoch ms, counters).
+RecordCounts = tuple[int, int, Aggregate]
 
 # Latency histogram: bucket i >= 1 holds [GAMMA**(i-1), GAMMA**i) ms, bucket 0 under 1 ms.
 # 5% wide buckets bound the error of a percentile to 2.5%, with at most ~370 buckets up to a day.
@@ -79,16 +78,18 @@ class MetricsPartial(BaseModel):
     """What one batch of one input partition adds (or a timer's tick, with no panes).
 
     `first_offset`..`last_offset` let the aggregator skip a partial it has already folded (the
-    collecting agent re-sends after a crash between sending and committing its offsets).
+    collecting agent re-sends after a crash between sending and committing its offsets), and
+    `records` fold the part of a replay that is not (see the module doc).
     """
 
     source: str | None = None
     first_offset: int = -1
     last_offset: int = -1
-    # The collector's partials: a replay from an offset makes the same records into partials
-    # again, so a replay can replace what it repeats (see the module doc). Not the tracker's
-    # transitions: read again, a record whose step its store already holds makes none.
-    exact_replay: bool = False
+    # The collector's partials: what each decoded record adds, in offset order, so that a replay
+    # folds only the records past what is folded. None in the tracker's transitions (read again,
+    # a record whose step its store already holds makes none: they never repeat) and in the
+    # partials of versions before it (folded whole, as then).
+    records: list[RecordCounts] | None = None
     max_event_ms: int | None = None
     wall_s: float
     panes: dict[int, Aggregate] = {}
@@ -186,21 +187,13 @@ def merge(into: Aggregate, more: Mapping[str, Any]) -> Aggregate:
     return into
 
 
-def subtract(into: Aggregate, less: Mapping[str, Any]) -> Aggregate:
-    """Takes `less`'s counters out of `into` (what `merge` added), dropping what falls to zero
-    so that a window never reports a dimension it has no events for."""
-    for name, value in less.items():
-        if name not in into:
-            continue
-        if isinstance(value, Mapping):
-            subtract(into[name], value)
-            if not into[name]:
-                del into[name]
-        else:
-            into[name] -= value
-            if not into[name]:
-                del into[name]
-    return into
+def panes_since(records: Iterable[RecordCounts], offset: int) -> dict[int, Aggregate]:
+    """What the records from `offset` on add, per pane."""
+    panes: dict[int, Aggregate] = {}
+    for record_offset, pane_ms, counts in records:
+        if record_offset >= offset:
+            merge(panes.setdefault(pane_ms, {}), counts)
+    return panes
 
 
 def total(aggregate: Mapping[str, Any]) -> int:
@@ -257,13 +250,10 @@ class WindowAggregator:
         config: WindowConfig,
         panes: MutableMapping[str, Aggregate],
         clock: MutableMapping[str, dict[str, Any]],
-        recent: MutableMapping[str, dict[str, Any]] | None = None,
     ) -> None:
-        """`recent`: the partials folded last, per input partition (see the module doc)."""
         self.config = config
         self._panes = panes
         self._clock = clock
-        self._recent: MutableMapping[str, dict[str, Any]] = {} if recent is None else recent
 
     def state(self) -> dict[str, Any]:
         return dict(self._clock.get(CLOCK_KEY) or {})
@@ -272,13 +262,12 @@ class WindowAggregator:
         """Adds a partial's panes, dropping those only closed windows contain."""
         state = self.state()
         state["stream_wall_s"] = max(state.get("stream_wall_s", partial.wall_s), partial.wall_s)
-        if partial.source is not None and not self._take_offsets(partial, state):
+        panes = partial.panes if partial.source is None else self._unfolded(partial, state)
+        if panes is None:
             state["duplicates"] = state.get("duplicates", 0) + 1
             self._clock[CLOCK_KEY] = state
             return
-        folded = self._fold_panes(partial.panes, state)
-        if partial.source is not None and partial.exact_replay:
-            self._remember(partial, folded)
+        self._fold_panes(panes, state)
         if partial.max_event_ms is not None:
             latest = self._capped(partial.max_event_ms, partial.wall_s, state)
             state["max_event_ms"] = max(state.get("max_event_ms", latest), latest)
@@ -290,32 +279,31 @@ class WindowAggregator:
                 _reports_heard(state, partial.caught_up, partial.wall_s)
         self._clock[CLOCK_KEY] = state
 
-    def _take_offsets(self, partial: MetricsPartial, state: dict[str, Any]) -> bool:
-        """Whether to fold `partial` (False: all of it is folded already); moves its partition's
-        next offset on, taking back first the kept partials a replay overlaps."""
+    def _unfolded(
+        self, partial: MetricsPartial, state: dict[str, Any]
+    ) -> Mapping[int, Aggregate] | None:
+        """The panes of what `partial` adds that is not folded yet (None: all of it is), moving
+        its partition's next offset past it."""
         source = str(partial.source)
         offsets: dict[str, int] = dict(state.get("offsets", {}))
         expected = offsets.get(source, 0)
+        if partial.last_offset < expected:
+            return None
+        panes = partial.panes
         if partial.first_offset < expected:
-            overlapped = self._overlapped(source, partial) if partial.exact_replay else None
-            if overlapped is None:  # not one the kept partials can answer: the plain rule
-                if partial.last_offset < expected:
-                    return False
+            if partial.records is None:  # not one its records can split: folded whole
                 state["unresolved_replays"] = state.get("unresolved_replays", 0) + 1
-            elif overlapped == [(partial.first_offset, partial.last_offset)]:
-                return False  # the same partial again
             else:
                 state["replayed"] = state.get("replayed", 0) + 1
-                self._take_back(source, overlapped)
-        offsets[source] = max(expected, partial.last_offset + 1)
+                panes = panes_since(partial.records, expected)
+        offsets[source] = partial.last_offset + 1
         state["offsets"] = offsets
         state["last_input_wall_s"] = partial.wall_s
-        return True
+        return panes
 
-    def _fold_panes(self, panes: Mapping[int, Aggregate], state: dict[str, Any]) -> dict[str, Any]:
-        """Merges `panes` into the table; the panes merged (late ones may be dropped)."""
+    def _fold_panes(self, panes: Mapping[int, Aggregate], state: dict[str, Any]) -> None:
+        """Merges `panes` into the table (late ones may be dropped)."""
         closed_ms = state.get("closed_ms")
-        folded: dict[str, Any] = {}
         for pane_ms, aggregate in panes.items():
             # Too late for its tumbling window (the first of its windows to close): counted.
             # Still folded while a longer window that contains it is open, as each window takes
@@ -326,48 +314,6 @@ class WindowAggregator:
                     continue
             key = str(pane_ms)
             self._panes[key] = merge(dict(self._panes.get(key) or {}), aggregate)
-            folded[key] = aggregate
-        return folded
-
-    def _kept(self, source: str) -> list[list[Any]]:
-        """The partials kept for `source`: [first offset, last offset, panes folded], in order."""
-        return list((self._recent.get(source) or {}).get("partials", []))
-
-    def _overlapped(self, source: str, replay: MetricsPartial) -> list[tuple[int, int]] | None:
-        """The (first, last) of the kept partials `replay` overlaps; None when it cannot take
-        them back exactly: part of what it repeats is older than every kept partial, or it
-        starts inside one (whose records before its start would never come again)."""
-        kept = self._kept(source)
-        if not kept or replay.first_offset < kept[0][0]:
-            return None
-        overlapped = [
-            (first, last)
-            for first, last, _ in kept
-            if first <= replay.last_offset and replay.first_offset <= last
-        ]
-        if any(first < replay.first_offset for first, _ in overlapped):
-            return None
-        return overlapped
-
-    def _take_back(self, source: str, ranges: list[tuple[int, int]]) -> None:
-        """Subtracts the kept partials `ranges` from the panes and forgets them. A replay
-        continues past what it overlapped, so the parts of them it does not cover come again."""
-        kept = self._kept(source)
-        for first, last, panes in kept:
-            if (first, last) not in ranges:
-                continue
-            for key, aggregate in panes.items():
-                current = self._panes.get(key)
-                if current is not None:  # evicted: its windows are closed and published
-                    self._panes[key] = subtract(copy.deepcopy(dict(current)), aggregate)
-        self._recent[source] = {"partials": [e for e in kept if (e[0], e[1]) not in ranges]}
-
-    def _remember(self, partial: MetricsPartial, folded: dict[str, Any]) -> None:
-        source = str(partial.source)
-        kept = self._kept(source)
-        kept.append([partial.first_offset, partial.last_offset, folded])
-        kept.sort(key=lambda entry: int(entry[0]))
-        self._recent[source] = {"partials": kept[-RECENT_PARTIALS:]}
 
     def _capped(self, event_ms: int, wall_s: float, state: dict[str, Any]) -> int:
         """One event stamped far in the future (a wrong clock upstream) must not close every

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.metrics.collector import MetricsCollector, transition_partials
+from agents.metrics.collector import MetricsCollector, contribution, transition_partials
 from schemas.notifications import NotificationStatusEvent
 from streams.runtime import SourceRecord
 from tests.unit.agents.metrics_factories import Inputs, config, status
@@ -21,9 +21,14 @@ def test_transitions_count_like_the_status_records_they_stand_for() -> None:
     assert len(transitions) == 3
     from_records = MetricsCollector(window, inputs.decode).partials(records, wall_s=5.0)
     from_transitions = transition_partials(window, transitions, wall_s=5.0)
-    # The same counts; only the collector's partials are replayed exactly (see MetricsPartial).
-    assert [p.model_copy(update={"exact_replay": True}) for p in from_transitions] == from_records
-    assert not any(p.exact_replay for p in from_transitions)
+    # The same counts; only the collector's partials list each record's (see MetricsPartial).
+    assert [p.model_copy(update={"records": None}) for p in from_records] == from_transitions
+    assert all(p.records is None for p in from_transitions)
+    [partial] = from_records
+    assert [(offset, counts) for offset, _, counts in partial.records or []] == [
+        (record.offset, contribution("notifications", event))
+        for record, event in zip(records, events, strict=True)
+    ]
 
 
 def test_one_partial_per_partition_covering_its_offsets() -> None:

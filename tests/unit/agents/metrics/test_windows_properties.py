@@ -202,13 +202,15 @@ def test_with_closes_in_between_every_event_is_in_one_tumbling_window_or_late(
 
 @st.composite
 def replays(draw: st.DrawFn) -> tuple[list[tuple[str, int]], list[int], int, int, list[int]]:
-    """One partition read to offset `folded`, committed at a batch start `resumed`, then read
-    again from there to the end in other batches."""
+    """One partition read to offset `folded`, committed at ANY offset `resumed` up to there (a
+    topic's committed offset is the lowest that every agent reading it has acknowledged, so it
+    falls inside the collector's batches as often as not), then read again from there to the
+    end in other batches."""
     events = draw(st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 50)), min_size=2))
     n = len(events)
     first_cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=3)))
     folded = draw(st.sampled_from([*first_cuts, n]))
-    resumed = draw(st.sampled_from([0, *[c for c in first_cuts if c <= folded]]))
+    resumed = draw(st.integers(0, min(folded, n - 1)))
     second_cuts = sorted(draw(st.sets(st.integers(resumed + 1, n), max_size=3)))
     return events, first_cuts, folded, resumed, second_cuts
 
@@ -220,9 +222,11 @@ def cut(
     return [records[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
-# Issue 14, "Windows": a replay from a committed batch start, cut elsewhere, counts each event
-# once (the aggregator takes back the partials it repeats).
+# Issue 14, "Windows": a replay from a committed offset, cut elsewhere, counts each event once.
 @example(replay=([("order.created", 0), ("order.created", 0)], [1], 1, 0, []))
+# The chaos run's over-count: read [0, 3) in one batch, another agent on the topic had
+# acknowledged only [0, 1) when the worker died, so its next owner reads [1, 3) again.
+@example(replay=([("user.created", 0)] * 3, [], 3, 1, []))
 @settings(max_examples=40)
 @given(replay=replays())
 def test_a_replay_with_other_batch_boundaries_counts_each_event_once(
