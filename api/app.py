@@ -30,10 +30,12 @@ from api import (
 )
 from api.access import KeyVerifier, access_middleware
 from api.codec import AppCodec
+from api.delivery import Delivery
 from api.keys import (
     BLOCK_STORE,
     CATALOG,
     CODEC,
+    DELIVERY,
     DELIVERY_STORE,
     KEY_VERIFIER,
     LEDGER,
@@ -46,12 +48,14 @@ from api.keys import (
     REGISTRY_VIEWS,
     SESSION_STORE,
     SETTINGS,
+    SETTLEMENTS,
     SUPPRESSION_STORE,
     TEMPLATES,
 )
 from api.metrics import ApiMetrics, metrics_middleware
 from api.problems import problem_middleware
 from api.request_ids import request_id_middleware
+from api.settlement import Settlements
 from api.topic_check import TOPIC_CHECK, StartupTopicCheck, topic_check_lifetime
 from schemas.registry import SchemaSet
 from streams.errors import ServiceUnavailableError
@@ -74,6 +78,9 @@ from streams.templates.live import LiveTemplates
 from streams.templates.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
+
+# How many delivery timeouts a claim waits for its record's outcome after a 503 (`api.settlement`).
+SETTLE_TIMEOUTS = 6
 
 
 def create_app(settings: ApiProcessSettings) -> web.Application:
@@ -101,6 +108,10 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
         topic_prefix=settings.topic_prefix,
         delivery_timeout_s=settings.kafka.delivery_timeout_s,
     )
+    app[SETTLEMENTS] = Settlements(
+        app[LEDGER], settle_s=SETTLE_TIMEOUTS * settings.kafka.delivery_timeout_s
+    )
+    app[DELIVERY] = Delivery(app[LEDGER], app[PRODUCER], app[SETTLEMENTS])
     app[ORDER_STORE] = OrderStore.from_settings(settings.database)
     app[DELIVERY_STORE] = DeliveryStore.from_settings(settings.database)
     app[SESSION_STORE] = SessionStore.from_settings(settings.database)
@@ -116,7 +127,13 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     if serves_schemas:
         app[REGISTRY_VIEWS] = RegistryViews(SchemaSet.load(), settings.topic_prefix)
     app.cleanup_ctx.extend(
-        [_codec_lifetime, _producer_lifetime, _ledger_lifetime, _order_store_lifetime]
+        [
+            _codec_lifetime,
+            _producer_lifetime,
+            _ledger_lifetime,
+            _settlements_lifetime,
+            _order_store_lifetime,
+        ]
     )
     app.cleanup_ctx.append(_delivery_store_lifetime)
     app.cleanup_ctx.append(_session_store_lifetime)
@@ -177,6 +194,12 @@ async def _producer_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _ledger_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[LEDGER].close()
+
+
+async def _settlements_lifetime(app: web.Application) -> AsyncIterator[None]:
+    # Cleaned up before the ledger and the producer: a late outcome is still recorded.
+    yield
+    await app[SETTLEMENTS].close(grace_s=app[SETTINGS].kafka.delivery_timeout_s)
 
 
 async def _order_store_lifetime(app: web.Application) -> AsyncIterator[None]:

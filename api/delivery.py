@@ -18,9 +18,10 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from api.families import WebhookFamily, event_id_for
+from api.settlement import Outcome, release_claim
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
-from streams.kafka.event_producer import RecordPosition
+from streams.kafka.event_producer import RecordPosition, UnconfirmedDeliveryError
 from streams.stores.webhook_ledger import Claim, Receipt
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,12 @@ class DeliveryLedger(Protocol):
     async def complete(self, claim: Claim, receipt: Receipt) -> bool: ...
 
     async def release(self, claim: Claim) -> None: ...
+
+
+class Settler(Protocol):
+    """Keeps a claim whose records' outcomes are not known yet (`api.settlement`)."""
+
+    def settle(self, claim: Claim, event_id: UUID, outcomes: Sequence[Outcome]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +92,25 @@ def outbound_record(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What producing a webhook's records needs: the ledger, the producer, and who keeps the
+    claims of records whose outcome a timeout left unknown."""
+
+    ledger: DeliveryLedger
+    sink: EventSink
+    settler: Settler
+
+
 async def deliver_once(
-    ledger: DeliveryLedger, sink: EventSink, source: str, webhook_id: str, record: OutboundRecord
+    delivery: Delivery, source: str, webhook_id: str, record: OutboundRecord
 ) -> Delivered:
     """Produce `record` unless a copy of this webhook already was (then return that receipt)."""
-    return await deliver_all_once(ledger, sink, source, webhook_id, [record], record.event_id)
+    return await deliver_all_once(delivery, source, webhook_id, [record], record.event_id)
 
 
 async def deliver_all_once(
-    ledger: DeliveryLedger,
-    sink: EventSink,
+    delivery: Delivery,
     source: str,
     webhook_id: str,
     records: Sequence[OutboundRecord],
@@ -103,20 +119,33 @@ async def deliver_all_once(
     """Produce every record of one webhook (concurrently) unless a copy of it already was.
 
     Delivered only once Kafka acknowledged ALL of them; if any fails the claim is released and
-    the sender's retry produces them all again, under the same event ids. The ledger's receipt
-    carries `event_id` (the webhook's) and the first record's position.
+    the sender's retry produces them all again, under the same event ids, unless the failures
+    are only timeouts with the records still in the client's hands: then the claim waits for
+    their outcome (`api.settlement`), so that a retry meanwhile produces no second copy. The
+    ledger's receipt carries `event_id` (the webhook's) and the first record's position.
     """
+    ledger = delivery.ledger
     outcome = await ledger.claim(source, webhook_id)
     if isinstance(outcome, Receipt):
         return Delivered(outcome, duplicate=True)
     try:
-        positions = await asyncio.gather(
-            *(sink.send(r.topic, r.key, r.value, r.headers) for r in records)
+        sent = await asyncio.gather(
+            *(delivery.sink.send(r.topic, r.key, r.value, r.headers) for r in records),
+            return_exceptions=True,
         )
     except BaseException:
-        # Including cancellation: the claim must not keep a retry waiting for its lease to end.
-        await _release(ledger, outcome)
+        # Cancelled: the claim must not keep a retry waiting for its lease to end.
+        await release_claim(ledger, outcome)
         raise
+    positions = [p for p in sent if isinstance(p, RecordPosition)]
+    if len(positions) < len(sent):
+        failures = [f for f in sent if isinstance(f, BaseException)]
+        outcomes = [_outcome(s) for s in sent]
+        if all(o is not None for o in outcomes):
+            delivery.settler.settle(outcome, event_id, [o for o in outcomes if o is not None])
+        else:
+            await release_claim(ledger, outcome)
+        raise failures[0]
     receipt = Receipt(event_id, positions[0])
     try:
         await ledger.complete(outcome, receipt)
@@ -127,9 +156,10 @@ async def deliver_all_once(
     return Delivered(receipt, duplicate=False)
 
 
-async def _release(ledger: DeliveryLedger, claim: Claim) -> None:
-    try:
-        await ledger.release(claim)
-    except ServiceUnavailableError as exc:
-        # The produce error is the one to report; the claim still lapses when its lease ends.
-        log.error("could not release ledger claim %s: %s", claim.key, exc)
+def _outcome(sent: RecordPosition | BaseException) -> Outcome | None:
+    """A record's position, or its outcome to come; None when it is known not delivered."""
+    if isinstance(sent, RecordPosition):
+        return sent
+    if isinstance(sent, UnconfirmedDeliveryError):
+        return sent.outcome
+    return None

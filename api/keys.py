@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from api.codec import AppCodec
+from api.delivery import Delivery
+from api.settlement import Settlements
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.event_producer import EventProducer
 from streams.kafka.schema_registry import RegistryViews
@@ -30,6 +32,10 @@ SETTINGS = web.AppKey("settings", ApiProcessSettings)
 CATALOG = web.AppKey("catalog", TopicCatalog)
 PRODUCER = web.AppKey("producer", EventProducer)
 LEDGER = web.AppKey("ledger", WebhookLedger)
+# Claims of webhooks whose records' outcome a send's timeout left unknown (`api.settlement`).
+SETTLEMENTS = web.AppKey("settlements", Settlements)
+# The ledger, the producer and the settlements, as the webhook handlers deliver with them.
+DELIVERY = web.AppKey("delivery", Delivery)
 ORDER_STORE = web.AppKey("order_store", OrderStore)
 DELIVERY_STORE = web.AppKey("delivery_store", DeliveryStore)
 SESSION_STORE = web.AppKey("session_store", SessionStore)

@@ -25,7 +25,7 @@ from api.access import signed_webhook
 from api.delivery import Delivered, EventEncoder, OutboundRecord, deliver_all_once
 from api.errors import NotFoundError
 from api.families import event_id_for
-from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
+from api.keys import CATALOG, CODEC, DELIVERY, METRICS, SETTINGS
 from api.request_ids import request_id_header
 from api.webhooks import read_body, require_media_type, verified_webhook_id
 from schemas.notifications import NotificationReceipt, NotificationReceiptEvent
@@ -164,9 +164,7 @@ async def ingest_receipts(request: web.Request) -> web.StreamResponse:
     ]
     source = f"{SECRET_NAME}:{provider}"
     batch_id = event_id_for(source, webhook_id)
-    delivered = await deliver_all_once(
-        app[LEDGER], app[PRODUCER], source, webhook_id, records, batch_id
-    )
+    delivered = await deliver_all_once(app[DELIVERY], source, webhook_id, records, batch_id)
     if delivered.duplicate:
         app[METRICS].duplicates.labels(SECRET_NAME).inc()
     else:

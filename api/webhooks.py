@@ -20,7 +20,7 @@ from api.contracts import validate
 from api.delivery import Delivered, deliver_once, outbound_record
 from api.errors import PayloadTooLargeError, UnsupportedMediaTypeError, WebhookSecretMissingError
 from api.families import FAMILIES, WebhookFamily
-from api.keys import CATALOG, CODEC, LEDGER, METRICS, PRODUCER, SETTINGS
+from api.keys import CATALOG, CODEC, DELIVERY, METRICS, SETTINGS
 from api.rate_limits import enforce_ingest_limit, with_limit_headers
 from api.request_ids import request_id_header
 from api.signature import verify
@@ -98,7 +98,7 @@ def ingest_handler(family: WebhookFamily) -> Handler:
         record = outbound_record(
             family, payload, webhook_id, app[CATALOG], datetime.now(UTC), codec
         ).with_header(request_id_header(request))
-        delivered = await deliver_once(app[LEDGER], app[PRODUCER], family.name, webhook_id, record)
+        delivered = await deliver_once(app[DELIVERY], family.name, webhook_id, record)
         if delivered.duplicate:
             app[METRICS].duplicates.labels(family.name).inc()
         else:

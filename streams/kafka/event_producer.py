@@ -103,13 +103,31 @@ class AioKafkaDriver:
 DriverFactory = Callable[[], ProducerDriver]
 
 
+class UnconfirmedDeliveryError(ServiceUnavailableError):
+    """No acknowledgement within the delivery timeout, though the client has the record and may
+    still deliver it (a broker restarting: it retries): `outcome` settles when the client knows,
+    with the position or a `ServiceUnavailableError`. Whoever must not produce a second copy
+    (the webhook ledger's claim) waits for it rather than taking the timeout for a failure."""
+
+    def __init__(self, service: str, detail: str, outcome: asyncio.Future[RecordPosition]) -> None:
+        super().__init__(service, detail)
+        self.outcome = outcome
+
+
+def _retrieved(future: asyncio.Future[RecordPosition]) -> None:
+    """Marks a delivery's error as seen: its outcome may have nobody waiting for it."""
+    if not future.cancelled():
+        future.exception()
+
+
 class EventProducer:
     """Lazily (re)started, time-bounded, acknowledged sends; driver errors become
     `ServiceUnavailableError("kafka", ...)`.
 
     A send that times out may still reach Kafka later (a record cannot be recalled once handed to
-    the client); callers therefore derive event ids deterministically, so consumers can drop the
-    copy a retried request produces.
+    the client): it raises `UnconfirmedDeliveryError`, whose `outcome` tells when the client
+    knows. Callers also derive event ids deterministically, so consumers can drop the copy a
+    retried request produces when nobody waited for that outcome.
     """
 
     def __init__(
@@ -155,20 +173,53 @@ class EventProducer:
     async def send(
         self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
     ) -> RecordPosition:
-        """Return once the broker acknowledged the record, or raise within the delivery timeout."""
-        driver: ProducerDriver | None = None
+        """Return once the broker acknowledged the record, or raise within the delivery timeout:
+        `UnconfirmedDeliveryError` once the record is with the client (it may still arrive)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with asyncio.timeout_at(deadline):
                 driver = await self._ensure_started()
-                return await driver.send(topic, key, value, list(headers))
         except TimeoutError as exc:
             raise ServiceUnavailableError(
-                SERVICE, f"no acknowledgement for {topic} within {self._timeout_s:g} s"
+                SERVICE, f"no client for {topic} within {self._timeout_s:g} s"
             ) from exc
         except KafkaError as exc:
-            if isinstance(exc, FATAL_PRODUCER_ERRORS) and driver is not None:
+            raise ServiceUnavailableError(SERVICE, f"sending to {topic}: {exc!r}") from exc
+        # A task of its own, never cancelled here: once the client has the record, only its
+        # own outcome says whether it reached Kafka.
+        delivery = asyncio.ensure_future(driver.send(topic, key, value, list(headers)))
+        delivery.add_done_callback(_retrieved)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await asyncio.shield(delivery)
+        except TimeoutError as exc:
+            raise UnconfirmedDeliveryError(
+                SERVICE,
+                f"no acknowledgement for {topic} within {self._timeout_s:g} s",
+                self._translated(delivery, driver, topic),
+            ) from exc
+        except KafkaError as exc:
+            if isinstance(exc, FATAL_PRODUCER_ERRORS):
                 await self._replace(driver, exc)
             raise ServiceUnavailableError(SERVICE, f"sending to {topic}: {exc!r}") from exc
+
+    def _translated(
+        self, delivery: asyncio.Future[RecordPosition], driver: ProducerDriver, topic: str
+    ) -> asyncio.Future[RecordPosition]:
+        """`delivery`'s outcome with the client's errors translated, as `send` raises them."""
+
+        async def outcome() -> RecordPosition:
+            try:
+                return await asyncio.shield(delivery)
+            except KafkaError as exc:
+                if isinstance(exc, FATAL_PRODUCER_ERRORS):
+                    await self._replace(driver, exc)
+                raise ServiceUnavailableError(SERVICE, f"sending to {topic}: {exc!r}") from exc
+
+        translated = asyncio.ensure_future(outcome())
+        translated.add_done_callback(_retrieved)
+        return translated
 
     async def ping(self, timeout_s: float) -> None:
         """Prove a broker answers a metadata request within `timeout_s`."""

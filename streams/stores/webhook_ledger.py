@@ -10,7 +10,9 @@ copy may produce; the others must answer "duplicate" without producing, yet nobo
 * `done:<receipt>` for the dedupe window, written by `complete` once Kafka acknowledged; it holds
   the event id and record position, so a duplicate can answer with the same event id.
 
-A failed produce `release`s the claim so the sender's retry can succeed. Copies that lose the
+A failed produce `release`s the claim so the sender's retry can succeed; one whose outcome is not
+known yet (no acknowledgement in time, the record still with the client) `hold`s it instead,
+renewing the lease until the client knows (`api.settlement`). Copies that lose the
 race wait (bounded) for the winner to settle. `complete`/`release` only touch the entry if it is
 still their own claim, so a winner whose lease ran out never clobbers someone else's.
 """
@@ -54,6 +56,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
+return 0
+"""
+_HOLD_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 _RELEASE_LUA = """
@@ -129,6 +135,7 @@ class WebhookLedger(RedisOwner):
         self._claim: AsyncScript = client.register_script(_CLAIM_LUA)
         self._complete: AsyncScript = client.register_script(_COMPLETE_LUA)
         self._release: AsyncScript = client.register_script(_RELEASE_LUA)
+        self._hold: AsyncScript = client.register_script(_HOLD_LUA)
         self._calls = ScriptCalls(client)
 
     @classmethod
@@ -186,6 +193,17 @@ class WebhookLedger(RedisOwner):
         if not done:
             log.warning("claim on %s lapsed before its delivery was recorded", claim.key)
         return bool(done)
+
+    @property
+    def lease_s(self) -> float:
+        """How long a claim stands unless completed, released or held again."""
+        return self._lease_ms / 1000
+
+    async def hold(self, claim: Claim) -> bool:
+        """Renew the claim's lease; False if it had lapsed (another copy may hold it now)."""
+        async with translate_redis_errors():
+            held = await self._calls.run(self._hold, [claim.key], [claim.token, self._lease_ms])
+        return bool(held)
 
     async def release(self, claim: Claim) -> None:
         """Give the webhook id back, so that the sender's retry can produce it."""

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import pytest
 
-from api.delivery import OutboundRecord, deliver_once, outbound_record
+from api.delivery import Delivery, EventSink, OutboundRecord, deliver_once, outbound_record
 from api.families import BY_NAME, event_id_for
+from api.settlement import Settlements
 from schemas.orders import OrderEvent, OrderWebhook
 from streams.errors import ServiceUnavailableError
 from streams.kafka.catalog import TopicCatalog
-from streams.kafka.event_producer import RecordPosition
+from streams.kafka.event_producer import RecordPosition, UnconfirmedDeliveryError
 from streams.kafka.wire import local_codec
 from streams.settings import KafkaSettings
 from streams.stores.webhook_ledger import Claim, Receipt
@@ -85,6 +87,13 @@ class FakeLedger:
         self.fail_with = fail_with
         self.completed: list[Receipt] = []
         self.released: list[Claim] = []
+        self.held: list[Claim] = []
+        self.lapsed = False
+        self.lease_s = 0.03
+
+    async def hold(self, claim: Claim) -> bool:
+        self.held.append(claim)
+        return not self.lapsed
 
     async def claim(self, source: str, webhook_id: str) -> Claim | Receipt:
         return self.prior or Claim(f"{source}:{webhook_id}", "pending:1")
@@ -101,9 +110,13 @@ class FakeLedger:
             raise self.fail_with
 
 
+def _delivery(ledger: FakeLedger, sink: EventSink, settle_s: float = 10.0) -> Delivery:
+    return Delivery(ledger, sink, Settlements(ledger, settle_s=settle_s))
+
+
 async def test_the_first_copy_produces_and_records_its_receipt() -> None:
     ledger, sink, record = FakeLedger(), FakeProducer(), _record()
-    delivered = await deliver_once(ledger, sink, "orders", "msg_1", record)
+    delivered = await deliver_once(_delivery(ledger, sink), "orders", "msg_1", record)
     assert not delivered.duplicate
     assert sink.sent == [(record.topic, record.key, record.value)]
     assert ledger.completed == [Receipt(record.event_id, RecordPosition(record.topic, 3, 0))]
@@ -112,7 +125,7 @@ async def test_the_first_copy_produces_and_records_its_receipt() -> None:
 async def test_a_known_webhook_produces_nothing_and_repeats_the_first_receipt() -> None:
     prior = Receipt(event_id_for("orders", "msg_1"), RecordPosition("t1-orders.events", 2, 41))
     ledger, sink = FakeLedger(prior=prior), FakeProducer()
-    delivered = await deliver_once(ledger, sink, "orders", "msg_1", _record())
+    delivered = await deliver_once(_delivery(ledger, sink), "orders", "msg_1", _record())
     assert delivered.duplicate
     assert delivered.receipt == prior
     assert sink.sent == []
@@ -122,7 +135,7 @@ async def test_a_failed_produce_releases_the_claim_and_propagates() -> None:
     ledger = FakeLedger()
     sink = FakeProducer(fail_with=ServiceUnavailableError("kafka", "down"))
     with pytest.raises(ServiceUnavailableError) as caught:
-        await deliver_once(ledger, sink, "orders", "msg_1", _record())
+        await deliver_once(_delivery(ledger, sink), "orders", "msg_1", _record())
     assert caught.value.service == "kafka"
     assert ledger.released == [Claim("orders:msg_1", "pending:1")]
     assert ledger.completed == []
@@ -132,7 +145,7 @@ async def test_a_failed_release_does_not_hide_the_produce_error() -> None:
     ledger = FakeLedger(fail_with=ServiceUnavailableError("redis", "down"))
     sink = FakeProducer(fail_with=ServiceUnavailableError("kafka", "down"))
     with pytest.raises(ServiceUnavailableError) as caught:
-        await deliver_once(ledger, sink, "orders", "msg_1", _record())
+        await deliver_once(_delivery(ledger, sink), "orders", "msg_1", _record())
     assert caught.value.service == "kafka"
     assert len(ledger.released) == 1
 
@@ -140,6 +153,90 @@ async def test_a_failed_release_does_not_hide_the_produce_error() -> None:
 async def test_an_acknowledged_event_is_reported_delivered_even_if_the_receipt_is_lost() -> None:
     ledger = FakeLedger(fail_with=ServiceUnavailableError("redis", "down"))
     sink = FakeProducer()
-    delivered = await deliver_once(ledger, sink, "orders", "msg_1", _record())
+    delivered = await deliver_once(_delivery(ledger, sink), "orders", "msg_1", _record())
     assert not delivered.duplicate
     assert len(sink.sent) == 1
+
+
+class UnconfirmedSink:
+    """Sends that time out with the record still in the client's hands: each outcome is a
+    future the test settles."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[asyncio.Future[RecordPosition]] = []
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: object = ()
+    ) -> RecordPosition:
+        outcome: asyncio.Future[RecordPosition] = asyncio.get_running_loop().create_future()
+        self.outcomes.append(outcome)
+        raise UnconfirmedDeliveryError("kafka", "no acknowledgement", outcome)
+
+
+async def _timed_out(
+    ledger: FakeLedger, settle_s: float = 10.0
+) -> tuple[Delivery, asyncio.Future[RecordPosition]]:
+    sink = UnconfirmedSink()
+    delivery = _delivery(ledger, sink, settle_s)
+    with pytest.raises(ServiceUnavailableError, match="no acknowledgement"):  # a 503
+        await deliver_once(delivery, "orders", "msg_1", _record())
+    [outcome] = sink.outcomes
+    return delivery, outcome
+
+
+async def test_a_timed_out_send_keeps_the_claim_and_records_the_receipt_when_it_lands() -> None:
+    """The chaos run's broker restart: a 503 whose record arrived later. A retry meanwhile
+    waits; once it lands the retry is answered with its receipt instead of producing again."""
+    ledger = FakeLedger()
+    delivery, outcome = await _timed_out(ledger)
+    await asyncio.sleep(0.1)  # a few leases: the claim is renewed, not released
+    assert ledger.released == []
+    assert len(ledger.held) >= 2
+    assert ledger.completed == []
+    outcome.set_result(RecordPosition("t1-orders.events", 3, 17))
+    settlements = delivery.settler
+    assert isinstance(settlements, Settlements)
+    await settlements.close(grace_s=10.0)
+    event_id = event_id_for("orders", "msg_1")
+    assert ledger.completed == [Receipt(event_id, RecordPosition("t1-orders.events", 3, 17))]
+    assert ledger.released == []
+    assert settlements.recorded == 1
+
+
+async def test_a_timed_out_send_that_then_fails_releases_the_claim() -> None:
+    ledger = FakeLedger()
+    delivery, outcome = await _timed_out(ledger)
+    outcome.set_exception(ServiceUnavailableError("kafka", "request timed out"))
+    assert isinstance(delivery.settler, Settlements)
+    await delivery.settler.close(grace_s=10.0)
+    assert ledger.released == [Claim("orders:msg_1", "pending:1")]
+    assert ledger.completed == []
+
+
+async def test_an_outcome_unknown_past_the_settle_time_leaves_the_claim_to_lapse() -> None:
+    ledger = FakeLedger()
+    delivery, _ = await _timed_out(ledger, settle_s=0.05)
+    assert isinstance(delivery.settler, Settlements)
+    await delivery.settler.close(grace_s=10.0)
+    assert (ledger.released, ledger.completed, delivery.settler.given_up) == ([], [], 1)
+
+
+async def test_a_claim_that_lapsed_meanwhile_is_not_released_or_completed() -> None:
+    """Another copy may hold the webhook id by then: it is no longer this one's to touch."""
+    ledger = FakeLedger()
+    ledger.lapsed = True
+    delivery, outcome = await _timed_out(ledger)
+    assert isinstance(delivery.settler, Settlements)
+    await delivery.settler.close(grace_s=10.0)
+    outcome.cancel()
+    assert (ledger.released, ledger.completed, delivery.settler.given_up) == ([], [], 1)
+
+
+async def test_shutting_down_gives_up_pending_settlements() -> None:
+    ledger = FakeLedger()
+    delivery, outcome = await _timed_out(ledger)
+    assert isinstance(delivery.settler, Settlements)
+    await delivery.settler.close(grace_s=0.01)
+    outcome.cancel()
+    assert (ledger.released, ledger.completed) == ([], [])
+    assert delivery.settler.pending == 0

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from streams.errors import ServiceUnavailableError
 from streams.kafka.event_producer import RecordPosition
 from streams.settings import RedisSettings, Settings, WebhookSettings
+from streams.stores.redis_client import redis_client
 from streams.stores.webhook_ledger import Claim, DeliveryInProgressError, Receipt, WebhookLedger
 
 
@@ -106,6 +107,27 @@ async def test_a_lapsed_claim_cannot_release_or_complete_its_successors_entry(
     receipt = _receipt()
     assert await ledger.complete(current, receipt)
     assert await ledger.claim("orders", "msg_1") == receipt
+
+
+async def test_a_held_claim_gets_a_whole_lease_again_and_only_from_its_holder(
+    settings: Settings, ledger: WebhookLedger
+) -> None:
+    """A send that timed out waits for its record's outcome (`api.settlement`): its claim is
+    renewed, so that a retry meanwhile produces no second copy."""
+    claim = await ledger.claim("orders", "msg_held")
+    assert isinstance(claim, Claim)
+    redis = redis_client(settings.redis)
+    try:
+        await redis.pexpire(claim.key, 500)  # most of its lease gone
+        assert not await ledger.hold(Claim(claim.key, "pending:someone-else"))
+        assert await redis.pttl(claim.key) <= 500
+        assert await ledger.hold(claim)
+        assert await redis.pttl(claim.key) > ledger.lease_s * 1000 - 1000
+        assert await redis.get(claim.key) == claim.token
+        await ledger.release(claim)
+        assert not await ledger.hold(claim)  # gone: nothing to renew
+    finally:
+        await redis.aclose()
 
 
 async def test_ids_of_different_sources_do_not_collide(ledger: WebhookLedger) -> None:

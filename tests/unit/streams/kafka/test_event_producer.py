@@ -15,7 +15,12 @@ from aiokafka.errors import (
 )
 
 from streams.errors import ServiceUnavailableError
-from streams.kafka.event_producer import EventProducer, ProducerDriver, RecordPosition
+from streams.kafka.event_producer import (
+    EventProducer,
+    ProducerDriver,
+    RecordPosition,
+    UnconfirmedDeliveryError,
+)
 from streams.settings import KafkaSettings
 
 
@@ -142,6 +147,32 @@ async def test_an_unacknowledged_send_gives_up_at_the_delivery_timeout() -> None
     producer = _producer(Drivers(driver), delivery_timeout_s=0.05)
     with pytest.raises(ServiceUnavailableError, match="no acknowledgement"):
         await producer.send("t.orders", b"k", b"v")
+    await producer.stop()
+
+
+async def test_a_timed_out_send_tells_when_the_client_delivered_it_after_all() -> None:
+    """The record is the client's once handed over: the timeout is not its outcome."""
+    driver = FakeDriver()
+    driver.hangs = True
+    producer = _producer(Drivers(driver), delivery_timeout_s=0.05)
+    with pytest.raises(UnconfirmedDeliveryError) as caught:
+        await producer.send("t.orders", b"k", b"v")
+    assert not caught.value.outcome.done()
+    driver.hang.set()  # the broker is back: the client's retry is acknowledged
+    assert await caught.value.outcome == RecordPosition("t.orders", 0, 0)
+    await producer.stop()
+
+
+async def test_a_timed_out_send_the_client_then_fails_is_a_kafka_outage() -> None:
+    driver = FakeDriver()
+    driver.hangs = True
+    driver.send_error = KafkaTimeoutError()
+    producer = _producer(Drivers(driver), delivery_timeout_s=0.05)
+    with pytest.raises(UnconfirmedDeliveryError) as caught:
+        await producer.send("t.orders", b"k", b"v")
+    driver.hang.set()
+    with pytest.raises(ServiceUnavailableError, match="KafkaTimeoutError"):
+        await caught.value.outcome
     await producer.stop()
 
 
