@@ -6,7 +6,11 @@ dispatcher, then the provider's delivered receipt, in batches of `BATCH` records
 is the tracker's own CPU per notification, without Faust's table and consumer costs.
 Usage: `python scripts/bench_tracking.py [notifications] [rounds]`; `--profile` prints cProfile's
 top functions instead; `--bounced` makes every receipt a hard bounce, so that each notification
-also costs the tracker a suppression report (the worst case: most receipts say delivered).
+also costs the tracker a suppression report (the worst case: most receipts say delivered);
+`--early` makes every receipt overtake its `sent` (read in the batch of its `queued`, its
+`sending` and `sent` in the next), so each is held, then released. It also prints the table
+writes (sets and deletes, each a changelog record in the worker) per notification, of
+`deliveries` and `held_receipts`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,20 @@ class NullStore:
         return len([r.model_dump() for r in deliveries]) + len(
             [r.model_dump() for r in transitions]
         )
+
+
+class CountingTable(dict[bytes, dict[str, Any]]):
+    """An in-memory table that counts its writes: each is a changelog record in the worker."""
+
+    writes = 0
+
+    def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self.writes += 1
+        super().__delitem__(key)
 
 
 @contextmanager
@@ -108,9 +126,12 @@ def _record(topic: str, value: bytes) -> SourceRecord:
     return SourceRecord(topic, 0, 0, b"", value)
 
 
-def records(notifications: int, run: str, receipt: str = "delivered") -> list[SourceRecord]:
+def records(
+    notifications: int, run: str, receipt: str = "delivered", early: bool = False
+) -> list[SourceRecord]:
     """Each notification's statuses then its receipt, in the order the tracker meets them:
-    a window of notifications is queued and sending, then sent, then delivered."""
+    a window of notifications is queued and sending, then sent, then delivered (`early`:
+    queued, then the receipt, in one batch; sending and sent in the next)."""
     t0 = datetime.now(UTC)
     out: list[SourceRecord] = []
     window = BATCH // 2
@@ -118,17 +139,27 @@ def records(notifications: int, run: str, receipt: str = "delivered") -> list[So
         ids = [f"{run}-{n}" for n in range(start, min(start + window, notifications))]
         at = t0 + timedelta(seconds=start)
         steps = (("queued", 0, None), ("sending", 100, 1), ("sent", 200, 1))
-        for state, after_ms, attempt in steps:
-            when = at + timedelta(milliseconds=after_ms)
-            out += [_record(TOPICS.status, _status(i, state, when, attempt)) for i in ids]
+        statuses = [
+            [
+                _record(TOPICS.status, _status(i, state, at + timedelta(milliseconds=ms), n))
+                for i in ids
+            ]
+            for state, ms, n in steps
+        ]
         done = at + timedelta(milliseconds=600)
-        out += [_record(TOPICS.receipts, _receipt(i, done, receipt)) for i in ids]
+        receipts = [_record(TOPICS.receipts, _receipt(i, done, receipt)) for i in ids]
+        queued, sending, sent = statuses
+        out += (
+            [*queued, *receipts, *sending, *sent]
+            if early
+            else [*queued, *sending, *sent, *receipts]
+        )
     return out
 
 
-def tracker() -> DeliveryTracker[SourceRecord]:
+def tracker(table: CountingTable, held: CountingTable) -> DeliveryTracker[SourceRecord]:
     return DeliveryTracker(
-        table={},
+        table=table,
         topics=TOPICS,
         decode_status=lambda raw: decode(raw, NotificationStatusEvent),
         decode_receipt=lambda raw: decode(raw, NotificationReceiptEvent),
@@ -140,19 +171,28 @@ def tracker() -> DeliveryTracker[SourceRecord]:
         describe=lambda record: record,
         scope=no_scope,
         backoff=Backoff(),
-        held={},
+        held=held,
     )
 
 
-async def run_once(notifications: int, run: str, receipt: str = "delivered") -> float:
-    feed = records(notifications, run, receipt)
-    tracking = tracker()
+# Table writes per notification in the last run: deliveries, held_receipts.
+WRITES: list[tuple[float, float]] = []
+
+
+async def run_once(
+    notifications: int, run: str, receipt: str = "delivered", early: bool = False
+) -> float:
+    feed = records(notifications, run, receipt, early)
+    table, held = CountingTable(), CountingTable()
+    tracking = tracker(table, held)
     started = time.process_time()
     for start in range(0, len(feed), BATCH):
         await tracking.process(feed[start : start + BATCH])
     spent = time.process_time() - started
     assert tracking.stats.published == notifications, tracking.stats
     assert tracking.stats.reports == (notifications if receipt == "bounced" else 0), tracking.stats
+    assert tracking.stats.receipts_held == (notifications if early else 0), tracking.stats
+    WRITES[:] = [(table.writes / notifications, held.writes / notifications)]
     return spent
 
 
@@ -161,20 +201,27 @@ def main() -> int:
     notifications = int(args[0]) if args else 10_000
     rounds = int(args[1]) if len(args) > 1 else 5
     receipt = "bounced" if "--bounced" in sys.argv else "delivered"
+    early = "--early" in sys.argv
     if "--profile" in sys.argv:
         profile = cProfile.Profile()
         profile.enable()
-        asyncio.run(run_once(notifications, "profile", receipt))
+        asyncio.run(run_once(notifications, "profile", receipt, early))
         profile.disable()
         pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         return 0
-    spent = [asyncio.run(run_once(notifications, f"r{n}", receipt)) for n in range(rounds)]
+    spent = [asyncio.run(run_once(notifications, f"r{n}", receipt, early)) for n in range(rounds)]
     best = min(spent)
+    order = ", each before its sent" if early else ""
     print(
         f"track_deliveries: {notifications} notifications (3 statuses + 1 {receipt} receipt"
-        " each),"
+        f" each{order}),"
         f" best of {rounds}: {1e6 * best / notifications:.1f} µs CPU per notification"
         f" (median {1e6 * sorted(spent)[len(spent) // 2] / notifications:.1f})"
+    )
+    [(deliveries, held)] = WRITES
+    print(
+        f"table writes per notification: deliveries {deliveries:.2f},"
+        f" held_receipts {held:.2f} (sets and deletes: changelog records)"
     )
     return 0
 

@@ -83,7 +83,8 @@ def register_deliveries(
         HELD_TABLE,
         partitions=catalog.partitions,
         key_type=bytes,
-        help="Receipts waiting for their notification's sent status, by notification id.",
+        help="Receipts an earlier version held for their notification's sent status, by"
+        " notification id: read and released, never written (now held in `deliveries`).",
     )
     dead_letters = {
         spec.name: TopicPublisher(raw_topic(app, catalog.dead_letters(spec).name))

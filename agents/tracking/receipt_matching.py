@@ -5,9 +5,11 @@ when that provider and message id are those of a `sent` step of the notification
 naming a message never sent for it (a forged one, or a provider's mix-up) is ignored and
 counted. A receipt commonly overtakes its `sent` status (the provider answers the send, then
 posts the receipt, while the status waits in a batch), so until the notification has a `sent`
-step the receipt is held, in the `held_receipts` table beside `deliveries` (same key and
-partition), and checked when the `sent` comes. A send whose provider gave no usable message id
-cannot be checked; its receipts are applied.
+step the receipt is held, in the notification's `deliveries` entry (`Delivery.held`, or a
+`Waiting` entry when no status of it was read yet), and checked when the `sent` comes. Earlier
+versions held receipts in a `held_receipts` table beside `deliveries` (same key and partition):
+it is still read, never written but to delete a key its notification's `sent` released. A
+send whose provider gave no usable message id cannot be checked; its receipts are applied.
 """
 
 from __future__ import annotations
@@ -38,9 +40,15 @@ def receipt_matches_sent(delivery: Delivery | None, step: Step) -> bool | None:
 
 
 def held_steps(entry: dict[str, Any] | None) -> list[Step]:
+    """The steps of an earlier version's `held_receipts` entry."""
     return [Step.model_validate(raw) for raw in (entry or {}).get("steps", [])]
 
 
 def held_entry(steps: Sequence[Step]) -> dict[str, Any]:
-    kept = list(steps)[-MAX_HELD_PER_NOTIFICATION:]
-    return {"steps": [step.model_dump(mode="json") for step in kept]}
+    """A `held_receipts` entry as earlier versions wrote it (tests build the old tables)."""
+    return {"steps": [step.model_dump(mode="json") for step in kept_held(steps)]}
+
+
+def kept_held(steps: Sequence[Step]) -> tuple[Step, ...]:
+    """The newest `MAX_HELD_PER_NOTIFICATION` of a notification's held receipts."""
+    return tuple(steps)[-MAX_HELD_PER_NOTIFICATION:]

@@ -16,6 +16,12 @@ never of their arrival order:
 `unpublished` lists the receipt steps whose status transition the tracker holds back because no
 transition has named the notification's user yet (a receipt can overtake every status); they are
 published once one does.
+
+`held` lists the receipt steps that wait for the notification's `sent` (`receipt_matching`):
+they are no part of the timeline until it comes. A notification known only by such receipts (no
+status of its own read yet) has a `Waiting` entry: no delivery, only what it holds. Both are kept
+in the `deliveries` entry, so that holding a receipt costs no table write of its own when the
+entry is written anyway, and releasing it none at all (the `sent` that releases it is written).
 """
 
 from __future__ import annotations
@@ -118,6 +124,8 @@ class Delivery(BaseModel):
     timeline: tuple[Step, ...] = ()
     # Event ids of receipt steps not yet published as transitions (see the module docstring).
     unpublished: tuple[UUID, ...] = ()
+    # Receipt steps waiting for a `sent` of the notification (see the module docstring).
+    held: tuple[Step, ...] = ()
 
     @property
     def state(self) -> str:
@@ -219,10 +227,33 @@ def receipt_step(event: NotificationReceiptEvent) -> tuple[Step, Facts] | None:
     return step, Facts(user_id=p.user_id, channel=p.channel)
 
 
-def to_entry(delivery: Delivery) -> dict[str, Any]:
-    """The JSON-able form kept in the `deliveries` table (and served by the worker's web view)."""
-    return delivery.model_dump(mode="json")
+class Waiting(BaseModel):
+    """The `deliveries` entry of a notification no status has been read for yet, only receipts
+    held for its `sent`: not a delivery (nothing is materialized or published for it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    notification_id: str
+    held: tuple[Step, ...]
+
+
+Entry = Delivery | Waiting
+
+
+def to_entry(delivery: Entry) -> dict[str, Any]:
+    """The JSON-able form kept in the `deliveries` table (and served by the worker's web view);
+    a delivery holding no receipt is written as before `held` existed."""
+    return delivery.model_dump(mode="json", exclude=None if delivery.held else {"held"})
+
+
+def parse_entry(entry: Mapping[str, Any] | None) -> Entry | None:
+    """A `Waiting` entry has no `current` step: no status of its notification was read."""
+    if entry is None:
+        return None
+    return Delivery.model_validate(entry) if "current" in entry else Waiting.model_validate(entry)
 
 
 def from_entry(entry: Mapping[str, Any] | None) -> Delivery | None:
-    return None if entry is None else Delivery.model_validate(entry)
+    """The delivery an entry holds; None for none, or for a `Waiting` one."""
+    parsed = parse_entry(entry)
+    return parsed if isinstance(parsed, Delivery) else None

@@ -30,6 +30,14 @@ is published, published (and reported) once a status names the user. An entry th
 steps there (written so by an earlier version, which wrote every step there before publishing)
 has them published by the next record of the notification.
 
+A receipt read before its notification's `sent` is held in the notification's own entry
+(`Delivery.held`; before any status of it, a `Waiting` entry, which is no delivery: no row, no
+transition), staged and written with the entry like any change of it, and released by the fold
+of the `sent`, whose entry write (after its publishes are acknowledged) is the release. A crash
+before that write leaves the receipt held and the `sent` unread: read again, it releases it
+then. The `held_receipts` table earlier versions held receipts in is read, and a key of it
+deleted with the entry write that releases or takes over its receipts; it is never set.
+
 A step whose transition or report cannot be encoded (the models and the Avro schemas disagree:
 a `PoisonError`) stays in the outbox, and the record that brought it is set aside on its
 topic's dead letters: re-driven once the schemas are fixed, it publishes the step then.
@@ -56,14 +64,16 @@ from pydantic import BaseModel
 from agents.dead_letters import set_aside
 from agents.deliverability.reports import report_record
 from agents.retry import Backoff, Sleep, retry_retriable
-from agents.tracking.receipt_matching import held_entry, held_steps, receipt_matches_sent
+from agents.tracking.receipt_matching import held_steps, kept_held, receipt_matches_sent
 from agents.tracking.state import (
     STATE_RANK,
     Delivery,
+    Entry,
     Facts,
     Step,
+    Waiting,
     fold,
-    from_entry,
+    parse_entry,
     receipt_step,
     status_step,
     to_entry,
@@ -242,13 +252,14 @@ class _Batch:
     # The delivery to write per key, with the last item that changed it: one table write (one
     # entry built, one changelog record, one store write) per notification and batch, however
     # many of its steps the batch holds (queued, sending and sent often arrive together).
-    writes: dict[bytes, tuple[Delivery, Any]] = field(default_factory=dict)
+    writes: dict[bytes, tuple[Entry, Any]] = field(default_factory=dict)
     # Each new step as a status event, with the record that caused it (for delivery metrics).
     transitions: list[tuple[SourceRecord, NotificationStatusEvent]] = field(default_factory=list)
     # Receipt steps whose transitions this batch publishes: out of the outbox once acknowledged.
     publishing: defaultdict[bytes, set[UUID]] = field(default_factory=lambda: defaultdict(set))
-    # The `held_receipts` entry to write per key (None: delete), with the item that changed it.
-    held: dict[bytes, tuple[dict[str, Any] | None, Any]] = field(default_factory=dict)
+    # Keys of an earlier version's `held_receipts` to delete (their receipts are now in the
+    # `deliveries` entry, or released), with the item that released them.
+    legacy_released: dict[bytes, Any] = field(default_factory=dict)
 
 
 class DeliveryTracker(Generic[E]):
@@ -276,7 +287,8 @@ class DeliveryTracker(Generic[E]):
         held: DeliveriesTable | None = None,
     ) -> None:
         """`reports_out`: `notifications.suppressions`; `held`: the `held_receipts` table
-        (`receipt_matching`), in memory when not given."""
+        earlier versions held receipts in (`receipt_matching`), in memory when not given: read,
+        and its keys deleted once released, never written otherwise."""
         self._table = table
         self._topics = topics
         self._decode_status = decode_status
@@ -294,15 +306,16 @@ class DeliveryTracker(Generic[E]):
         self._transitions_out = transitions_out
         self._held: DeliveriesTable = {} if held is None else held
         # The keys `held` has, listed once after each `forget` and kept up to date by this
-        # tracker's own writes (None: to be listed): a `sent` status looks for receipts held
-        # for its notification, and there usually are none, so it need not read the table.
+        # tracker's own deletes (None: to be listed): a `sent` status looks for receipts an
+        # earlier version held for its notification, and there are none but after an upgrade,
+        # so it need not read the table.
         self._held_keys: set[bytes] | None = None
         # What this tracker knows the table holds, parsed, by key, most recently written last
         # (bounded: a notification is busy for seconds, then never touched again). Trusted
         # without reading the table again (a Faust table read, sensors, RocksDB and JSON, cost
         # more than the fold) until `forget`: between rebalances this worker is the only
         # writer of its partitions' keys.
-        self._parsed: dict[bytes, Delivery] = {}
+        self._parsed: dict[bytes, Entry] = {}
         self._cache_entries = cache_entries
         self.stats = TrackerStats()
 
@@ -392,9 +405,9 @@ class DeliveryTracker(Generic[E]):
         if added and status is not None:
             batch.transitions.append((record, status))
         new_receipt_step = (step.event_id,) if added and status is None else ()
-        held = (*delivery.unpublished, *new_receipt_step)
-        if held:
-            delivery = self._publish(delivery, held, record, batch, item)
+        outbox = (*delivery.unpublished, *new_receipt_step)
+        if outbox:
+            delivery = self._publish(delivery, outbox, record, batch, item)
         batch.deliveries[notification_id] = delivery
         if added and step.state == "sent":
             self._release_receipts(record, notification_id, batch, item)
@@ -408,7 +421,7 @@ class DeliveryTracker(Generic[E]):
         if match is None:
             waiting = self._held_of(key, batch)
             if all(held.event_id != step.event_id for held in waiting):
-                batch.held[key] = (held_entry([*waiting, step]), item)
+                self._hold(key, notification_id, kept_held([*waiting, step]), batch, item)
                 self.stats.receipts_held += 1
             return False
         if not match:
@@ -431,18 +444,40 @@ class DeliveryTracker(Generic[E]):
         waiting = self._held_of(key, batch)
         if not waiting:
             return
-        batch.held[key] = (None, item)
+        self._hold(key, notification_id, (), batch, item)
         for step in waiting:
             if self._receipt_applies(notification_id, step, batch, item):
                 self._apply(record, notification_id, step, Facts(), None, batch, item)
 
+    def _hold(
+        self, key: bytes, notification_id: str, steps: tuple[Step, ...], batch: _Batch, item: E
+    ) -> None:
+        """Make `steps` the receipts the notification's entry holds (a `Waiting` entry when no
+        status of it was read yet), written with the entry; what an earlier version held in
+        `held_receipts` is in `steps` now, or released, so its key goes."""
+        entry = self._entry(key, batch)
+        if entry is not None:
+            if entry.held != steps:
+                self._write(key, entry.model_copy(update={"held": steps}), batch, item)
+        elif steps:
+            self._write(key, Waiting(notification_id=notification_id, held=steps), batch, item)
+        if self._held_keys is not None and key in self._held_keys:
+            batch.legacy_released.setdefault(key, item)
+
     def _held_of(self, key: bytes, batch: _Batch) -> list[Step]:
-        pending = batch.held.get(key)
-        if pending is not None:
-            return held_steps(pending[0])
+        """The receipts held for the notification: in its entry, and, for one an earlier
+        version held, in `held_receipts` (until this batch takes them over)."""
+        entry = self._entry(key, batch)
+        held = list(entry.held) if entry is not None else []
+        if key in batch.legacy_released:
+            return held
         if self._held_keys is None:
             self._held_keys = set(self._held.keys())
-        return held_steps(self._held.get(key)) if key in self._held_keys else []
+        if key not in self._held_keys:
+            return held
+        known = {step.event_id for step in held}
+        legacy = [step for step in held_steps(self._held.get(key)) if step.event_id not in known]
+        return [*legacy, *held]
 
     def _publish(
         self,
@@ -495,34 +530,31 @@ class DeliveryTracker(Generic[E]):
         """Take the published steps out of the outbox: the publish is acknowledged."""
         for key, published in batch.publishing.items():
             delivery, item = batch.writes[key]
+            assert isinstance(delivery, Delivery), "a publishing notification has a delivery"
             left = tuple(e for e in delivery.unpublished if e not in published)
             delivery = delivery.model_copy(update={"unpublished": left})
             batch.deliveries[delivery.notification_id] = delivery
             self._write(key, delivery, batch, item)
 
     def _write_table(self, batch: _Batch, which: Callable[[bytes], bool]) -> None:
-        """Write the batch's table entries and held receipts of the keys `which` accepts."""
+        """Write the batch's table entries, and delete the released `held_receipts` keys, of
+        the keys `which` accepts."""
         for key, (delivery, item) in batch.writes.items():
             if which(key):
                 self._store_entry(key, delivery, item)
-        for key, (held, item) in batch.held.items():
+        for key, item in batch.legacy_released.items():
             if not which(key):
                 continue
             with self._scope(item):
-                if held is not None:
-                    self._held[key] = held
-                elif key in self._held:
+                if key in self._held:
                     del self._held[key]
             if self._held_keys is not None:
-                if held is not None:
-                    self._held_keys.add(key)
-                else:
-                    self._held_keys.discard(key)
+                self._held_keys.discard(key)
 
-    def _write(self, key: bytes, delivery: Delivery, batch: _Batch, item: E) -> None:
+    def _write(self, key: bytes, delivery: Entry, batch: _Batch, item: E) -> None:
         batch.writes[key] = (delivery, item)
 
-    def _store_entry(self, key: bytes, delivery: Delivery, item: E) -> None:
+    def _store_entry(self, key: bytes, delivery: Entry, item: E) -> None:
         with self._scope(item):  # the changelog partition of the key's own events
             self._table[key] = to_entry(delivery)
         self._remember(key, delivery)
@@ -531,15 +563,25 @@ class DeliveryTracker(Generic[E]):
         self, notification_id: str, step: Step, facts: Facts, batch: _Batch, item: E
     ) -> tuple[Delivery, bool]:
         key = notification_id.encode()
-        current = self._latest(key, batch)
-        delivery, added = fold(current, notification_id, step, facts)
+        current = self._entry(key, batch)
+        if isinstance(current, Waiting):  # its first status: a delivery, holding the receipts
+            delivery, added = fold(None, notification_id, step, facts)
+            delivery = delivery.model_copy(update={"held": current.held})
+        else:
+            delivery, added = fold(current, notification_id, step, facts)
         if added:
             self._write(key, delivery, batch, item)
             self.stats.transitions += 1
         return delivery, added
 
     def _latest(self, key: bytes, batch: _Batch) -> Delivery | None:
-        """The notification's delivery as this batch leaves it so far: the batch's pending
+        """The notification's delivery as this batch leaves it so far (None: no status of it
+        was read yet)."""
+        entry = self._entry(key, batch)
+        return entry if isinstance(entry, Delivery) else None
+
+    def _entry(self, key: bytes, batch: _Batch) -> Entry | None:
+        """The notification's entry as this batch leaves it so far: the batch's pending
         entry, else what this tracker remembers writing or reading, else the table's."""
         pending = batch.writes.get(key)
         if pending is not None:
@@ -547,12 +589,12 @@ class DeliveryTracker(Generic[E]):
         known = self._parsed.get(key)
         if known is not None:
             return known
-        delivery = from_entry(self._table.get(key))
-        if delivery is not None:
-            self._remember(key, delivery)
-        return delivery
+        entry = parse_entry(self._table.get(key))
+        if entry is not None:
+            self._remember(key, entry)
+        return entry
 
-    def _remember(self, key: bytes, delivery: Delivery) -> None:
+    def _remember(self, key: bytes, delivery: Entry) -> None:
         self._parsed.pop(key, None)
         self._parsed[key] = delivery
         if len(self._parsed) > self._cache_entries:

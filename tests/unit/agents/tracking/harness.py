@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from agents.retry import Backoff
+from agents.tracking.state import Step, receipt_step
 from agents.tracking.tracker import DeliveryTracker, Encode, Topics, Transitions
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.errors import ServiceUnavailableError
@@ -41,6 +42,7 @@ class CountingTable(dict[bytes, dict[str, Any]]):
         super().__init__()
         self.scoped = scoped
         self.writes: list[tuple[bytes, SourceRecord | None]] = []
+        self.deletes: list[bytes] = []
         self.reads: list[bytes] = []
         self.broken = False
 
@@ -49,6 +51,12 @@ class CountingTable(dict[bytes, dict[str, Any]]):
             raise OSError("store write failed")
         self.writes.append((key, self.scoped[-1] if self.scoped else None))
         super().__setitem__(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        if self.broken:
+            raise OSError("store write failed")
+        self.deletes.append(key)
+        super().__delitem__(key)
 
     def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
         self.reads.append(key)
@@ -119,6 +127,13 @@ def status(event: NotificationStatusEvent) -> SourceRecord:
 
 def receipt(event: NotificationReceiptEvent) -> SourceRecord:
     return record(TOPICS.receipts, encode(event))
+
+
+def receipt_step_of(source: SourceRecord) -> Step:
+    """The step a receipt record folds to (or is held as)."""
+    found = receipt_step(decode(source.value, NotificationReceiptEvent))
+    assert found is not None, "a delivery receipt"
+    return found[0]
 
 
 def sent(notification_id: str, at_s: float, message_id: str | None = None) -> SourceRecord:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.tracking.state import fold, from_entry, receipt_step, to_entry
+from agents.tracking.receipt_matching import held_entry
+from agents.tracking.state import Waiting, fold, from_entry, parse_entry, receipt_step, to_entry
 from agents.tracking.tracker import is_own_record, is_tracked
 from schemas.notifications import NotificationStatusEvent
 from streams.kafka.wire import decode
@@ -16,6 +17,7 @@ from tests.unit.agents.tracking.harness import (
     FakeStore,
     Harness,
     receipt,
+    receipt_step_of,
     record,
     sent,
     status,
@@ -92,7 +94,7 @@ async def test_a_receipt_before_its_send_is_held_then_applied_and_published_once
     h = Harness()
     early = receipt(receipt_event("n-1", "delivered", 5))
     await h.tracker.process([early])
-    assert b"n-1" not in h.table  # held, not applied: no send is recorded yet
+    assert from_entry(h.table[b"n-1"]) is None  # held, not applied: no send is recorded yet
     assert h.tracker.stats.receipts_held == 1
     await h.tracker.process([status(status_event("n-1", "queued", 0))])
     assert h.status_out.sent == []  # still held: queued is no send
@@ -108,8 +110,8 @@ async def test_a_receipt_before_its_send_is_held_then_applied_and_published_once
     assert [e.payload.state for _, e in h.transitions] == ["queued", "sent", "delivered"]
     entry = from_entry(h.table[b"n-1"])
     assert entry is not None
-    assert (entry.state, entry.unpublished) == ("delivered", ())
-    assert b"n-1" not in h.held
+    assert (entry.state, entry.unpublished, entry.held) == ("delivered", (), ())
+    assert h.held.writes == []
     # Published once: more statuses later publish nothing more for it.
     await h.tracker.process([status(status_event("n-1", "sending", 1, attempt=1)), early])
     assert len(h.status_out.sent) == 1
@@ -134,7 +136,7 @@ async def test_a_held_receipt_that_names_another_send_is_dropped_when_the_send_c
     assert entry is not None
     assert entry.state == "sent"
     assert (h.tracker.stats.receipts_rejected, h.status_out.sent) == (1, [])
-    assert b"n-1" not in h.held
+    assert entry.held == ()
 
 
 async def test_a_receipt_for_a_send_without_a_message_id_is_applied() -> None:
@@ -284,14 +286,18 @@ async def test_a_held_receipt_stays_held_until_the_publish_of_its_release_return
     await crashing.tracker.process([early])
     with pytest.raises(RuntimeError, match="killed"):
         await crashing.tracker.process([sent("n-1", 1)])
-    assert b"n-1" in crashing.held  # the sent status is read again, and releases it then
-    assert b"n-1" not in crashing.table
+    # Still held: the sent status is read again, and releases it then.
+    assert parse_entry(crashing.table[b"n-1"]) == Waiting(
+        notification_id="n-1", held=(receipt_step_of(early),)
+    )
     restarted = Harness()
-    restarted.held.update(crashing.held)
+    restarted.table.update(crashing.table)
     await restarted.tracker.process([sent("n-1", 1)])
     [published] = restarted.status_out.sent
     assert decode(published.value, NotificationStatusEvent).payload.state == "delivered"
-    assert b"n-1" not in restarted.held
+    entry = from_entry(restarted.table[b"n-1"])
+    assert entry is not None
+    assert (entry.state, entry.held) == ("delivered", ())
 
 
 async def test_an_outbox_an_earlier_version_left_is_published_by_the_next_record() -> None:
@@ -356,10 +362,8 @@ async def test_a_send_with_no_receipt_held_does_not_read_the_held_receipts() -> 
     h = Harness()
     await h.tracker.process([status(status_event("n-1", "queued", 0)), sent("n-1", 1)])
     assert h.held.reads == []
-    # Held by another worker before a rebalance: found once the tracker forgot what it knew.
-    other = Harness()
-    await other.tracker.process([receipt(receipt_event("n-2", "delivered", 5))])
-    h.held.update(other.held)
+    # Held by an earlier version before a rebalance: found once the tracker forgot what it knew.
+    h.held[b"n-2"] = held_entry([receipt_step_of(receipt(receipt_event("n-2", "delivered", 5)))])
     h.tracker.forget()
     await h.tracker.process([sent("n-2", 1), sent("n-3", 1)])
     assert h.held.reads == [b"n-2"]
