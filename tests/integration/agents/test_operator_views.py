@@ -161,7 +161,8 @@ async def test_metrics_count_events_dead_letters_lag_and_table_keys(
     assert grown("tributary_worker_events_total") == 2
     assert grown("tributary_worker_dead_letters_total") == 1
     assert grown("tributary_worker_event_latency_seconds_count") == 2
-    assert total(after, "tributary_worker_table_keys", table="orders") >= 2
+    # This test's order at least (earlier tests' orders too when the whole module runs).
+    assert total(after, "tributary_worker_table_keys", table="orders") >= 1
     assert total(after, "faust_messages_received_total") >= 3
 
 
