@@ -51,6 +51,19 @@ class RecordPosition:
     offset: int
 
 
+class Stored(Protocol):
+    """Where the broker stored a record, as a client reports it (aiokafka's `RecordMetadata`)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+
 class ProducerDriver(Protocol):
     """The few operations needed from a Kafka client library; a seam for unit-test fakes."""
 
@@ -58,9 +71,11 @@ class ProducerDriver(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def send(
+    async def enqueue(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> RecordPosition: ...
+    ) -> asyncio.Future[Stored]:
+        """Hand the record to the client; the future settles when the broker answered."""
+        ...
 
     async def fetch_metadata(self) -> None: ...
 
@@ -87,14 +102,13 @@ class AioKafkaDriver:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def send(
+    async def enqueue(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> RecordPosition:
-        delivery = await self._producer.send(topic, value=value, key=key, headers=headers)
-        # Shielded: cancelling aiokafka's own delivery future would not unsend the record, it
-        # would only hide its outcome from aiokafka's bookkeeping.
-        metadata = await asyncio.shield(delivery)
-        return RecordPosition(metadata.topic, metadata.partition, metadata.offset)
+    ) -> asyncio.Future[Stored]:
+        delivery: asyncio.Future[Stored] = await self._producer.send(
+            topic, value=value, key=key, headers=headers
+        )
+        return delivery
 
     async def fetch_metadata(self) -> None:
         await self._producer.client.fetch_all_metadata()
@@ -175,47 +189,43 @@ class EventProducer:
     ) -> RecordPosition:
         """Return once the broker acknowledged the record, or raise within the delivery timeout:
         `UnconfirmedDeliveryError` once the record is with the client (it may still arrive)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout_s
+        driver: ProducerDriver | None = None
+        delivery: asyncio.Future[Stored] | None = None
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout(self._timeout_s):
                 driver = await self._ensure_started()
+                delivery = await driver.enqueue(topic, key, value, list(headers))
+                # Shielded: cancelling the client's delivery future would not unsend the
+                # record, it would only hide its outcome from the client's bookkeeping.
+                stored = await asyncio.shield(delivery)
+            return RecordPosition(stored.topic, stored.partition, stored.offset)
         except TimeoutError as exc:
-            raise ServiceUnavailableError(
-                SERVICE, f"no client for {topic} within {self._timeout_s:g} s"
-            ) from exc
+            detail = f"no acknowledgement for {topic} within {self._timeout_s:g} s"
+            if delivery is None or driver is None:  # never handed to the client
+                raise ServiceUnavailableError(SERVICE, detail) from exc
+            outcome = self._outcome(delivery, driver, topic)
+            raise UnconfirmedDeliveryError(SERVICE, detail, outcome) from exc
         except KafkaError as exc:
-            raise ServiceUnavailableError(SERVICE, f"sending to {topic}: {exc!r}") from exc
-        # A task of its own, never cancelled here: once the client has the record, only its
-        # own outcome says whether it reached Kafka.
-        delivery = asyncio.ensure_future(driver.send(topic, key, value, list(headers)))
-        delivery.add_done_callback(_retrieved)
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await asyncio.shield(delivery)
-        except TimeoutError as exc:
-            raise UnconfirmedDeliveryError(
-                SERVICE,
-                f"no acknowledgement for {topic} within {self._timeout_s:g} s",
-                self._translated(delivery, driver, topic),
-            ) from exc
-        except KafkaError as exc:
-            if isinstance(exc, FATAL_PRODUCER_ERRORS):
-                await self._replace(driver, exc)
-            raise ServiceUnavailableError(SERVICE, f"sending to {topic}: {exc!r}") from exc
+            raise await self._translated(exc, driver, topic) from exc
 
-    def _translated(
-        self, delivery: asyncio.Future[RecordPosition], driver: ProducerDriver, topic: str
+    async def _translated(
+        self, error: KafkaError, driver: ProducerDriver | None, topic: str
+    ) -> ServiceUnavailableError:
+        if isinstance(error, FATAL_PRODUCER_ERRORS) and driver is not None:
+            await self._replace(driver, error)
+        return ServiceUnavailableError(SERVICE, f"sending to {topic}: {error!r}")
+
+    def _outcome(
+        self, delivery: asyncio.Future[Stored], driver: ProducerDriver, topic: str
     ) -> asyncio.Future[RecordPosition]:
-        """`delivery`'s outcome with the client's errors translated, as `send` raises them."""
+        """`delivery`'s outcome as `send` would have answered it, errors translated."""
 
         async def outcome() -> RecordPosition:
             try:
-                return await asyncio.shield(delivery)
+                stored = await asyncio.shield(delivery)
             except KafkaError as exc:
-                if isinstance(exc, FATAL_PRODUCER_ERRORS):
-                    await self._replace(driver, exc)
-                raise ServiceUnavailableError(SERVICE, f"sending to {topic}: {exc!r}") from exc
+                raise await self._translated(exc, driver, topic) from exc
+            return RecordPosition(stored.topic, stored.partition, stored.offset)
 
         translated = asyncio.ensure_future(outcome())
         translated.add_done_callback(_retrieved)

@@ -19,6 +19,7 @@ from streams.kafka.event_producer import (
     EventProducer,
     ProducerDriver,
     RecordPosition,
+    Stored,
     UnconfirmedDeliveryError,
 )
 from streams.settings import KafkaSettings
@@ -30,6 +31,7 @@ class FakeDriver:
         self.send_error: Exception | None = None
         self.hang = asyncio.Event()  # never set: a send or ping that never gets an answer
         self.hangs = False
+        self.takes_nothing = False  # enqueue waits on, as aiokafka does for a topic's metadata
         self.started = False
         self.stopped = False
         self.sent: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]] = []
@@ -42,15 +44,22 @@ class FakeDriver:
     async def stop(self) -> None:
         self.stopped = True
 
-    async def send(
+    async def enqueue(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> RecordPosition:
-        if self.hangs:
-            await self.hang.wait()
-        if self.send_error:
-            raise self.send_error
-        self.sent.append((topic, key, value, headers))
-        return RecordPosition(topic, 0, len(self.sent) - 1)
+    ) -> asyncio.Future[Stored]:
+        """Taken at once; answered once `hang` is set when `hangs`, as a broker away."""
+        if self.takes_nothing:
+            await asyncio.Event().wait()
+
+        async def answer() -> Stored:
+            if self.hangs:
+                await self.hang.wait()
+            if self.send_error:
+                raise self.send_error
+            self.sent.append((topic, key, value, headers))
+            return RecordPosition(topic, 0, len(self.sent) - 1)
+
+        return asyncio.ensure_future(answer())
 
     async def fetch_metadata(self) -> None:
         if self.hangs:
@@ -160,6 +169,18 @@ async def test_a_timed_out_send_tells_when_the_client_delivered_it_after_all() -
     assert not caught.value.outcome.done()
     driver.hang.set()  # the broker is back: the client's retry is acknowledged
     assert await caught.value.outcome == RecordPosition("t.orders", 0, 0)
+    await producer.stop()
+
+
+async def test_a_send_the_client_never_took_is_a_plain_outage() -> None:
+    """Timed out before the client had the record: it cannot arrive, there is nothing to wait
+    for (a webhook's claim is released at once)."""
+    driver = FakeDriver()
+    driver.takes_nothing = True
+    producer = _producer(Drivers(driver), delivery_timeout_s=0.05)
+    with pytest.raises(ServiceUnavailableError, match="no acknowledgement") as caught:
+        await producer.send("t.orders", b"k", b"v")
+    assert not isinstance(caught.value, UnconfirmedDeliveryError)
     await producer.stop()
 
 
