@@ -1,4 +1,5 @@
-"""The chaos run's faults: SIGKILLed workers, a restarted broker, stopped PostgreSQL and Redis.
+"""The chaos run's faults: SIGKILLed workers, a restarted broker, stopped PostgreSQL and Redis,
+and (for the tests) a frozen broker.
 
 Services are stopped and started with `stack/stackctl.py stop|start --only NAME`, so only a
 stack this clone started can be hurt. A client variable (`TRIBUTARY_KAFKA_BOOTSTRAP`, …) naming
@@ -12,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +53,27 @@ class FaultLog:
 
     def add(self, what: str, began_s: float, detail: str = "") -> None:
         self.events.append(FaultEvent(what, began_s, time.time(), detail))
+
+
+@contextmanager
+def frozen_broker() -> Iterator[None]:
+    """The stack's Kafka broker stopped (SIGSTOP) while the block runs: it answers nothing but
+    keeps its connections and the requests in them, and goes on where it was (SIGCONT), as a
+    broker in a long pause does; a produce request sent meanwhile is written when it wakes."""
+    stackctl_env("kafka")  # refuses a broker that is not this clone's own
+    pid_file = REPO / ".stack" / "kafka" / "kafka.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError) as exc:
+        raise FaultRefusedError(f"no running broker of this clone's stack ({pid_file})") from exc
+    if b"kafka" not in command.lower():
+        raise FaultRefusedError(f"{pid_file} names process {pid}, which is not a Kafka broker")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def _points_at_local(value: str, port: int) -> bool:
