@@ -132,6 +132,15 @@ class TributaryApp(faust.App):
         self.held_commits = HeldCommits()
         self.fetch_positions = FetchPositions()
         self.count_sent: Callable[[str, int], None] = _count_nothing
+        self._event_type: Any = None
+
+    def create_event(self, key: Any, value: Any, headers: Any, message: Any) -> Any:
+        """Faust looks its `Event` class up in the settings for every record consumed (0.8 % of
+        a worker's py-spy samples); here it is looked up once."""
+        event_type = self._event_type
+        if event_type is None:
+            event_type = self._event_type = self.conf.Event
+        return event_type(self, key, value, headers, message)
 
     def _count_sent(self, topic: str, records: int) -> None:
         self.count_sent(topic, records)  # looked up at each call: the metrics replace it

@@ -26,7 +26,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, cast
 
 import faust
@@ -158,9 +158,14 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
 
     def _buffered_partition(self, key: Any) -> int | None:
         """The changelog partition of a change to buffer; None for Faust's own path."""
-        if exactly_once(self.app):  # Kafka transactions: Faust's producer sends in them
+        if self._in_transactions:  # Kafka transactions: Faust's producer sends in them
             return None
         return self.partition_for_key(key)
+
+    @cached_property
+    def _in_transactions(self) -> bool:
+        """Fixed when the app is made; read once, not from the settings at every change."""
+        return exactly_once(self.app)
 
     def _record(self, key: Any, value: Any, value_serializer: Any) -> OutgoingRecord:
         topic = cast(faust.Topic, self.changelog_topic)  # the concrete class: its full signatures

@@ -69,6 +69,23 @@ def test_a_raw_topic_passes_bytes_through_untouched() -> None:
     assert (key, value) == (b"o-1", b"\x00{")
 
 
+def test_a_consumed_record_becomes_the_configured_event_class() -> None:
+    """The class is looked up once (`TributaryApp.create_event`), still the one configured."""
+
+    class AuditedEvent(faust.Event):  # type: ignore[misc]  # faust's Event is untyped here
+        pass
+
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 6127}}))
+    app.conf.Event = AuditedEvent
+    message = Message("p-orders.events", 2, 7, 0.0, 0, None, b"o-1", b"{}", None)
+    first = app.create_event(b"o-1", b"{}", None, message)
+    second = app.create_event(b"o-2", b"[]", None, message)
+    assert type(first) is AuditedEvent
+    assert type(second) is AuditedEvent
+    assert (first.app, first.key, first.value, first.message) == (app, b"o-1", b"{}", message)
+    assert (second.key, second.value) == (b"o-2", b"[]")
+
+
 def test_event_scope_makes_the_event_current_for_table_writes_and_then_restores() -> None:
     app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 6126}}))
     message = Message("p-orders.events", 4, 99, 0.0, 0, None, b"o-1", b"{}", None)
