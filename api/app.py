@@ -109,7 +109,9 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
         delivery_timeout_s=settings.kafka.delivery_timeout_s,
     )
     app[SETTLEMENTS] = Settlements(
-        app[LEDGER], settle_s=SETTLE_TIMEOUTS * settings.kafka.delivery_timeout_s
+        app[LEDGER],
+        settle_s=SETTLE_TIMEOUTS * settings.kafka.delivery_timeout_s,
+        on_settled=app_metrics.count_settled,
     )
     app[DELIVERY] = Delivery(app[LEDGER], app[PRODUCER], app[SETTLEMENTS])
     app[ORDER_STORE] = OrderStore.from_settings(settings.database)

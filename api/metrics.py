@@ -55,6 +55,17 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        self.unconfirmed_sends = Counter(
+            "tributary_api_unconfirmed_sends",
+            "Webhooks answered 503 while their record was still with the Kafka client, by what "
+            "its outcome did to the ledger claim (recorded, released, given_up: api.settlement).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def count_settled(self, outcome: str) -> None:
+        self.unconfirmed_sends.labels(outcome).inc()
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -48,9 +48,18 @@ class _LapsedError(Exception):
 class Settlements:
     """The claims waiting for their records' outcomes, one task each, owned by the app."""
 
-    def __init__(self, ledger: HeldLedger, *, settle_s: float) -> None:
+    def __init__(
+        self,
+        ledger: HeldLedger,
+        *,
+        settle_s: float,
+        on_settled: Callable[[str], None] = lambda outcome: None,
+    ) -> None:
+        """`on_settled(outcome)`: told each settlement's end, "recorded" (the record arrived),
+        "released" (it did not) or "given_up" (unknown: the claim lapses)."""
         self._ledger = ledger
         self._settle_s = settle_s
+        self._on_settled = on_settled
         self._tasks: set[asyncio.Task[None]] = set()
         self.recorded = 0
         self.released = 0
@@ -80,17 +89,20 @@ class Settlements:
         except (TimeoutError, _LapsedError, asyncio.CancelledError) as exc:
             log.warning("webhook claim %s given up: its record's outcome is unknown", claim.key)
             self.given_up += 1
+            self._on_settled("given_up")
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
         except ServiceUnavailableError as exc:  # the client's answer: not delivered
             log.info("webhook claim %s released: its record was not delivered: %r", claim.key, exc)
             self.released += 1
+            self._on_settled("released")
             await release_claim(self._ledger, claim)
             return
         try:
             await self._ledger.complete(claim, Receipt(event_id, positions[0]))
             self.recorded += 1
+            self._on_settled("recorded")
         except ServiceUnavailableError as exc:
             log.error("webhook %s delivered late but not recorded: %s", claim.key, exc)
 

@@ -62,3 +62,5 @@ async def test_a_503d_webhook_whose_record_arrived_later_is_not_produced_again(
     assert answer["event_id"] == str(event_id)
     copies = [r for r in await orders_records(short) if decoded(r).event_id == event_id]
     assert len(copies) == 1
+    metrics = await (await client.get("/metrics")).text()
+    assert 'tributary_api_unconfirmed_sends_total{outcome="recorded"} 1.0' in metrics

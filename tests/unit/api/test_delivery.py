@@ -110,8 +110,13 @@ class FakeLedger:
             raise self.fail_with
 
 
-def _delivery(ledger: FakeLedger, sink: EventSink, settle_s: float = 10.0) -> Delivery:
-    return Delivery(ledger, sink, Settlements(ledger, settle_s=settle_s))
+def _delivery(
+    ledger: FakeLedger, sink: EventSink, settle_s: float = 10.0, settled: list[str] | None = None
+) -> Delivery:
+    outcomes = [] if settled is None else settled
+    return Delivery(
+        ledger, sink, Settlements(ledger, settle_s=settle_s, on_settled=outcomes.append)
+    )
 
 
 async def test_the_first_copy_produces_and_records_its_receipt() -> None:
@@ -174,10 +179,10 @@ class UnconfirmedSink:
 
 
 async def _timed_out(
-    ledger: FakeLedger, settle_s: float = 10.0
+    ledger: FakeLedger, settle_s: float = 10.0, settled: list[str] | None = None
 ) -> tuple[Delivery, asyncio.Future[RecordPosition]]:
     sink = UnconfirmedSink()
-    delivery = _delivery(ledger, sink, settle_s)
+    delivery = _delivery(ledger, sink, settle_s, settled)
     with pytest.raises(ServiceUnavailableError, match="no acknowledgement"):  # a 503
         await deliver_once(delivery, "orders", "msg_1", _record())
     [outcome] = sink.outcomes
@@ -187,8 +192,8 @@ async def _timed_out(
 async def test_a_timed_out_send_keeps_the_claim_and_records_the_receipt_when_it_lands() -> None:
     """The chaos run's broker restart: a 503 whose record arrived later. A retry meanwhile
     waits; once it lands the retry is answered with its receipt instead of producing again."""
-    ledger = FakeLedger()
-    delivery, outcome = await _timed_out(ledger)
+    ledger, settled = FakeLedger(), []
+    delivery, outcome = await _timed_out(ledger, settled=settled)
     await asyncio.sleep(0.1)  # a few leases: the claim is renewed, not released
     assert ledger.released == []
     assert len(ledger.held) >= 2
@@ -201,16 +206,18 @@ async def test_a_timed_out_send_keeps_the_claim_and_records_the_receipt_when_it_
     assert ledger.completed == [Receipt(event_id, RecordPosition("t1-orders.events", 3, 17))]
     assert ledger.released == []
     assert settlements.recorded == 1
+    assert settled == ["recorded"]
 
 
 async def test_a_timed_out_send_that_then_fails_releases_the_claim() -> None:
-    ledger = FakeLedger()
-    delivery, outcome = await _timed_out(ledger)
+    ledger, settled = FakeLedger(), []
+    delivery, outcome = await _timed_out(ledger, settled=settled)
     outcome.set_exception(ServiceUnavailableError("kafka", "request timed out"))
     assert isinstance(delivery.settler, Settlements)
     await delivery.settler.close(grace_s=10.0)
     assert ledger.released == [Claim("orders:msg_1", "pending:1")]
     assert ledger.completed == []
+    assert settled == ["released"]
 
 
 async def test_an_outcome_unknown_past_the_settle_time_leaves_the_claim_to_lapse() -> None:
