@@ -100,11 +100,16 @@ class Settlements:
             await release_claim(self._ledger, claim)
             return
         try:
-            await self._ledger.complete(claim, Receipt(event_id, positions[0]))
-            self.recorded += 1
-            self._on_settled("recorded")
+            recorded = await self._ledger.complete(claim, Receipt(event_id, positions[0]))
         except ServiceUnavailableError as exc:
             log.error("webhook %s delivered late but not recorded: %s", claim.key, exc)
+            recorded = False
+        if recorded:
+            self.recorded += 1
+            self._on_settled("recorded")
+        else:  # the claim lapsed meanwhile: a retry may have produced it again
+            self.given_up += 1
+            self._on_settled("given_up")
 
     async def _outcomes(self, claim: Claim, outcomes: list[Outcome]) -> list[RecordPosition]:
         """Every position, renewing the claim's lease while any is unknown."""

@@ -89,11 +89,14 @@ class FakeLedger:
         self.released: list[Claim] = []
         self.held: list[Claim] = []
         self.lapsed = False
+        self.lapsed_after_hold = False  # the lease ends after the next renewal
         self.lease_s = 0.03
 
     async def hold(self, claim: Claim) -> bool:
         self.held.append(claim)
-        return not self.lapsed
+        lapsed = self.lapsed
+        self.lapsed = self.lapsed or self.lapsed_after_hold
+        return not lapsed
 
     async def claim(self, source: str, webhook_id: str) -> Claim | Receipt:
         return self.prior or Claim(f"{source}:{webhook_id}", "pending:1")
@@ -101,6 +104,8 @@ class FakeLedger:
     async def complete(self, claim: Claim, receipt: Receipt) -> bool:
         if self.fail_with:
             raise self.fail_with
+        if self.lapsed:
+            return False
         self.completed.append(receipt)
         return True
 
@@ -237,6 +242,16 @@ async def test_a_claim_that_lapsed_meanwhile_is_not_released_or_completed() -> N
     await delivery.settler.close(grace_s=10.0)
     outcome.cancel()
     assert (ledger.released, ledger.completed, delivery.settler.given_up) == ([], [], 1)
+
+
+async def test_a_record_that_arrived_after_its_claim_lapsed_counts_as_given_up() -> None:
+    ledger, settled = FakeLedger(), []
+    delivery, outcome = await _timed_out(ledger, settled=settled)
+    ledger.lapsed_after_hold = True
+    outcome.set_result(RecordPosition("t1-orders.events", 3, 17))
+    assert isinstance(delivery.settler, Settlements)
+    await delivery.settler.close(grace_s=10.0)
+    assert (ledger.completed, ledger.released, settled) == ([], [], ["given_up"])
 
 
 async def test_shutting_down_gives_up_pending_settlements() -> None:
