@@ -125,9 +125,9 @@ async def deliver_all_once(
     ledger's receipt carries `event_id` (the webhook's) and the first record's position.
     """
     ledger = delivery.ledger
-    outcome = await ledger.claim(source, webhook_id)
-    if isinstance(outcome, Receipt):
-        return Delivered(outcome, duplicate=True)
+    claim = await ledger.claim(source, webhook_id)
+    if isinstance(claim, Receipt):
+        return Delivered(claim, duplicate=True)
     try:
         sent = await asyncio.gather(
             *(delivery.sink.send(r.topic, r.key, r.value, r.headers) for r in records),
@@ -135,20 +135,20 @@ async def deliver_all_once(
         )
     except BaseException:
         # Cancelled: the claim must not keep a retry waiting for its lease to end.
-        await release_claim(ledger, outcome)
+        await release_claim(ledger, claim)
         raise
     positions = [p for p in sent if isinstance(p, RecordPosition)]
     if len(positions) < len(sent):
         failures = [f for f in sent if isinstance(f, BaseException)]
-        outcomes = [_outcome(s) for s in sent]
-        if all(o is not None for o in outcomes):
-            delivery.settler.settle(outcome, event_id, [o for o in outcomes if o is not None])
+        outcomes = [o for o in map(_outcome, sent) if o is not None]
+        if len(outcomes) == len(sent):  # none known lost: wait for what the client says
+            delivery.settler.settle(claim, event_id, outcomes)
         else:
-            await release_claim(ledger, outcome)
+            await release_claim(ledger, claim)
         raise failures[0]
     receipt = Receipt(event_id, positions[0])
     try:
-        await ledger.complete(outcome, receipt)
+        await ledger.complete(claim, receipt)
     except ServiceUnavailableError as exc:
         # The event IS in Kafka, so the sender is told so; once the pending claim's lease ends a
         # retry may produce it again, with the same event id for consumers to dedupe on.

@@ -90,10 +90,13 @@ class FakeLedger:
         self.held: list[Claim] = []
         self.lapsed = False
         self.lapsed_after_hold = False  # the lease ends after the next renewal
+        self.renewed = asyncio.Event()  # held once more after the first time
         self.lease_s = 0.03
 
     async def hold(self, claim: Claim) -> bool:
         self.held.append(claim)
+        if len(self.held) >= 2:
+            self.renewed.set()
         lapsed = self.lapsed
         self.lapsed = self.lapsed or self.lapsed_after_hold
         return not lapsed
@@ -199,9 +202,8 @@ async def test_a_timed_out_send_keeps_the_claim_and_records_the_receipt_when_it_
     waits; once it lands the retry is answered with its receipt instead of producing again."""
     ledger, settled = FakeLedger(), []
     delivery, outcome = await _timed_out(ledger, settled=settled)
-    await asyncio.sleep(0.1)  # a few leases: the claim is renewed, not released
+    await ledger.renewed.wait()  # a lease later the claim is renewed again, not released
     assert ledger.released == []
-    assert len(ledger.held) >= 2
     assert ledger.completed == []
     outcome.set_result(RecordPosition("t1-orders.events", 3, 17))
     settlements = delivery.settler
