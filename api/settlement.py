@@ -61,9 +61,6 @@ class Settlements:
         self._settle_s = settle_s
         self._on_settled = on_settled
         self._tasks: set[asyncio.Task[None]] = set()
-        self.recorded = 0
-        self.released = 0
-        self.given_up = 0
 
     @property
     def pending(self) -> int:
@@ -88,14 +85,12 @@ class Settlements:
             positions = await self._outcomes(claim, outcomes)
         except (TimeoutError, _LapsedError, asyncio.CancelledError) as exc:
             log.warning("webhook claim %s given up: its record's outcome is unknown", claim.key)
-            self.given_up += 1
             self._on_settled("given_up")
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
         except ServiceUnavailableError as exc:  # the client's answer: not delivered
             log.info("webhook claim %s released: its record was not delivered: %r", claim.key, exc)
-            self.released += 1
             self._on_settled("released")
             await release_claim(self._ledger, claim)
             return
@@ -105,10 +100,8 @@ class Settlements:
             log.error("webhook %s delivered late but not recorded: %s", claim.key, exc)
             recorded = False
         if recorded:
-            self.recorded += 1
             self._on_settled("recorded")
         else:  # the claim lapsed meanwhile: a retry may have produced it again
-            self.given_up += 1
             self._on_settled("given_up")
 
     async def _outcomes(self, claim: Claim, outcomes: list[Outcome]) -> list[RecordPosition]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -118,13 +119,8 @@ class FakeLedger:
             raise self.fail_with
 
 
-def _delivery(
-    ledger: FakeLedger, sink: EventSink, settle_s: float = 10.0, settled: list[str] | None = None
-) -> Delivery:
-    outcomes = [] if settled is None else settled
-    return Delivery(
-        ledger, sink, Settlements(ledger, settle_s=settle_s, on_settled=outcomes.append)
-    )
+def _delivery(ledger: FakeLedger, sink: EventSink) -> Delivery:
+    return Delivery(ledger, sink, Settlements(ledger, settle_s=10.0))
 
 
 async def test_the_first_copy_produces_and_records_its_receipt() -> None:
@@ -186,81 +182,81 @@ class UnconfirmedSink:
         raise UnconfirmedDeliveryError("kafka", "no acknowledgement", outcome)
 
 
-async def _timed_out(
-    ledger: FakeLedger, settle_s: float = 10.0, settled: list[str] | None = None
-) -> tuple[Delivery, asyncio.Future[RecordPosition]]:
-    sink = UnconfirmedSink()
-    delivery = _delivery(ledger, sink, settle_s, settled)
+@dataclass
+class TimedOut:
+    """A webhook answered 503 while its record is still with the client: the settlements
+    keeping its claim, the record's outcome (the test settles it), how settlements ended."""
+
+    settlements: Settlements
+    outcome: asyncio.Future[RecordPosition]
+    settled: list[str]
+
+
+async def _timed_out(ledger: FakeLedger, settle_s: float = 10.0) -> TimedOut:
+    sink, settled = UnconfirmedSink(), []
+    settlements = Settlements(ledger, settle_s=settle_s, on_settled=settled.append)
     with pytest.raises(ServiceUnavailableError, match="no acknowledgement"):  # a 503
-        await deliver_once(delivery, "orders", "msg_1", _record())
+        await deliver_once(Delivery(ledger, sink, settlements), "orders", "msg_1", _record())
     [outcome] = sink.outcomes
-    return delivery, outcome
+    return TimedOut(settlements, outcome, settled)
 
 
 async def test_a_timed_out_send_keeps_the_claim_and_records_the_receipt_when_it_lands() -> None:
     """The chaos run's broker restart: a 503 whose record arrived later. A retry meanwhile
     waits; once it lands the retry is answered with its receipt instead of producing again."""
-    ledger, settled = FakeLedger(), []
-    delivery, outcome = await _timed_out(ledger, settled=settled)
+    ledger = FakeLedger()
+    sent = await _timed_out(ledger)
     await ledger.renewed.wait()  # a lease later the claim is renewed again, not released
     assert ledger.released == []
     assert ledger.completed == []
-    outcome.set_result(RecordPosition("t1-orders.events", 3, 17))
-    settlements = delivery.settler
-    assert isinstance(settlements, Settlements)
-    await settlements.close(grace_s=10.0)
+    sent.outcome.set_result(RecordPosition("t1-orders.events", 3, 17))
+    await sent.settlements.close(grace_s=10.0)
     event_id = event_id_for("orders", "msg_1")
     assert ledger.completed == [Receipt(event_id, RecordPosition("t1-orders.events", 3, 17))]
     assert ledger.released == []
-    assert settlements.recorded == 1
-    assert settled == ["recorded"]
+    assert sent.settled == ["recorded"]
 
 
 async def test_a_timed_out_send_that_then_fails_releases_the_claim() -> None:
-    ledger, settled = FakeLedger(), []
-    delivery, outcome = await _timed_out(ledger, settled=settled)
-    outcome.set_exception(ServiceUnavailableError("kafka", "request timed out"))
-    assert isinstance(delivery.settler, Settlements)
-    await delivery.settler.close(grace_s=10.0)
+    ledger = FakeLedger()
+    sent = await _timed_out(ledger)
+    sent.outcome.set_exception(ServiceUnavailableError("kafka", "request timed out"))
+    await sent.settlements.close(grace_s=10.0)
     assert ledger.released == [Claim("orders:msg_1", "pending:1")]
     assert ledger.completed == []
-    assert settled == ["released"]
+    assert sent.settled == ["released"]
 
 
 async def test_an_outcome_unknown_past_the_settle_time_leaves_the_claim_to_lapse() -> None:
     ledger = FakeLedger()
-    delivery, _ = await _timed_out(ledger, settle_s=0.05)
-    assert isinstance(delivery.settler, Settlements)
-    await delivery.settler.close(grace_s=10.0)
-    assert (ledger.released, ledger.completed, delivery.settler.given_up) == ([], [], 1)
+    sent = await _timed_out(ledger, settle_s=0.05)
+    await sent.settlements.close(grace_s=10.0)
+    assert (ledger.released, ledger.completed, sent.settled) == ([], [], ["given_up"])
 
 
 async def test_a_claim_that_lapsed_meanwhile_is_not_released_or_completed() -> None:
     """Another copy may hold the webhook id by then: it is no longer this one's to touch."""
     ledger = FakeLedger()
     ledger.lapsed = True
-    delivery, outcome = await _timed_out(ledger)
-    assert isinstance(delivery.settler, Settlements)
-    await delivery.settler.close(grace_s=10.0)
-    outcome.cancel()
-    assert (ledger.released, ledger.completed, delivery.settler.given_up) == ([], [], 1)
+    sent = await _timed_out(ledger)
+    await sent.settlements.close(grace_s=10.0)
+    sent.outcome.cancel()
+    assert (ledger.released, ledger.completed, sent.settled) == ([], [], ["given_up"])
 
 
 async def test_a_record_that_arrived_after_its_claim_lapsed_counts_as_given_up() -> None:
-    ledger, settled = FakeLedger(), []
-    delivery, outcome = await _timed_out(ledger, settled=settled)
+    ledger = FakeLedger()
+    sent = await _timed_out(ledger)
     ledger.lapsed_after_hold = True
-    outcome.set_result(RecordPosition("t1-orders.events", 3, 17))
-    assert isinstance(delivery.settler, Settlements)
-    await delivery.settler.close(grace_s=10.0)
-    assert (ledger.completed, ledger.released, settled) == ([], [], ["given_up"])
+    sent.outcome.set_result(RecordPosition("t1-orders.events", 3, 17))
+    await sent.settlements.close(grace_s=10.0)
+    assert (ledger.completed, ledger.released, sent.settled) == ([], [], ["given_up"])
 
 
 async def test_shutting_down_gives_up_pending_settlements() -> None:
     ledger = FakeLedger()
-    delivery, outcome = await _timed_out(ledger)
-    assert isinstance(delivery.settler, Settlements)
-    await delivery.settler.close(grace_s=0.01)
-    outcome.cancel()
-    assert (ledger.released, ledger.completed) == ([], [])
-    assert delivery.settler.pending == 0
+    sent = await _timed_out(ledger)
+    await sent.settlements.close(grace_s=0.01)
+    sent.outcome.cancel()
+    assert (ledger.released, ledger.completed, sent.settled) == ([], [], ["given_up"])
+    assert sent.settlements.pending == 0
