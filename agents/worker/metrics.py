@@ -5,10 +5,11 @@ the prefix `faust_`: messages received, producer sends, commits, rebalances, web
 misses what operators of this pipeline ask first, so `TributaryMonitor` adds (prefix
 `tributary_worker_`):
 
-- events processed and processing latency per agent: our agents batch with `noack_take` and
-  acknowledge events themselves, which Faust's runtime histogram never sees (it only times
-  events acknowledged by the stream iterator). Latency here is from the moment an event enters
-  the agent's stream to its acknowledgement, batching wait included: what a record waits for.
+- events processed and processing latency per agent: our agents take batches and acknowledge
+  them themselves (`streams.runtime.event_batches`), which Faust's runtime histogram never sees.
+  Latency here is from the moment the agent took the first event of a batch to the batch's
+  acknowledgement, the batch's wait for more events included: what a record waits for once
+  its agent takes it.
 - consumer lag per partition (end offset - committed offset), computed when scraped;
 - table sizes per partition (keys in the partitions this worker actively owns), when scraped;
 - dead letters and retries per agent: a `Counter` each, which agents increment through the
@@ -21,7 +22,6 @@ Every app gets its own `CollectorRegistry` (tests run several apps in one proces
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,7 +31,7 @@ import faust
 from aiohttp import web
 from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from faust.types import TP, AppT, CollectionT, EventT, Message, StreamT
+from faust.types import TP, CollectionT, Message
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -81,14 +81,14 @@ class WorkerMetrics:
         )
         self.skipped = Counter(
             f"{PREFIX}_events_skipped",
-            "Events Faust skipped without handing them to the agent (those of an earlier consumer"
-            " generation or arriving while its flow is suspended; read again later), by agent",
+            "Events taken for an agent and dropped unprocessed (those of an earlier consumer"
+            " generation or taken while its flow is suspended; read again later), by agent",
             ["agent"],
             registry=self.registry,
         )
         self.latency = Histogram(
             f"{PREFIX}_event_latency_seconds",
-            "From an event entering the agent's stream to its acknowledgement, by agent",
+            "From the agent taking a batch's first event to the batch's acknowledgement, by agent",
             ["agent"],
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
@@ -164,12 +164,6 @@ def _sampled(latest: Callable[[], Sample | None], field_name: str) -> float:
     return float(getattr(sample, field_name)) if sample is not None else 0.0
 
 
-def agent_label(stream: StreamT[Any]) -> str:
-    """An agent's stream carries the agent's name as its prefix; other streams their label."""
-    prefix = getattr(stream, "prefix", "")
-    return str(prefix) if prefix else stream.shortlabel
-
-
 class TributaryMonitor(PrometheusMonitor):
     """Faust's Prometheus monitor plus per-agent counts and latency (see the module doc)."""
 
@@ -177,12 +171,6 @@ class TributaryMonitor(PrometheusMonitor):
         super().__init__(metrics=faust_metrics, **kwargs)
         self.worker_metrics = metrics
         self.faust_series = faust_metrics
-        # (stream, partition, offset) -> (agent, times in): one time per delivery, since a
-        # record read again after a seek (recovery) can enter before its first delivery is
-        # acknowledged. Bounded by the events in flight.
-        self._entered: dict[tuple[int, TP, int], tuple[str, list[float]]] = {}
-        # Events in flight on partitions lost in the last rebalance.
-        self._forgotten: set[tuple[int, TP, int]] = set()
         # The labelled children per agent: `labels()` hashes and locks on every call, which
         # costs more than the increment itself on a path taken once per event.
         self._per_agent: dict[str, tuple[Counter, Histogram]] = {}
@@ -191,60 +179,37 @@ class TributaryMonitor(PrometheusMonitor):
         self._end_offsets: dict[TP, Gauge] = {}
 
     # Faust's own per-event bookkeeping (Monitor's and PrometheusMonitor's: the `faust_events*`
-    # and `faust_table_operations` series) is not called: our agents acknowledge in batches, so
-    # Faust never timed their events anyway, and these callbacks, made for every event and every
-    # table read and write, cost more than the work they measure (about 3 % of a worker's CPU at
-    # 400 notifications/s). The agents' events and latency are `tributary_worker_events` and
-    # `_event_latency_seconds`; messages received and sent, commits and rebalances stay Faust's.
+    # and `faust_table_operations` series) is not kept: our agents take their batches from the
+    # queue rather than through Faust's stream (`streams.runtime.event_batches`), so its stream
+    # callbacks are never made, and its table callbacks, made for every table read and write,
+    # cost more than the work they measure (about 3 % of a worker's CPU at 400 notifications/s).
+    # The agents' events and latency are `tributary_worker_events` and `_event_latency_seconds`,
+    # counted once per batch (`BatchSensor`); messages received and sent, commits and rebalances
+    # stay Faust's.
 
-    def on_stream_event_in(
-        self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]
-    ) -> dict[str, Any] | None:
-        key = (id(stream), tp, offset)
-        entered = self._entered.get(key)
-        if entered is None:
-            self._entered[key] = (agent_label(stream), [time.monotonic()])
-        else:
-            entered[1].append(time.monotonic())
-        return None
+    def acknowledged(self, agent: str, events: int, held_s: float) -> None:
+        events_total, latency = self._agent_series(agent)
+        events_total.inc(events)
+        for _ in range(events):
+            latency.observe(held_s)
 
-    def on_stream_event_out(
-        self,
-        tp: TP,
-        offset: int,
-        stream: StreamT[Any],
-        event: EventT[Any],
-        state: dict[str, Any] | None = None,
-    ) -> None:
-        key = (id(stream), tp, offset)
-        entered = self._entered.get(key)
-        if entered is None:
-            if key not in self._forgotten:
-                # Acknowledged without entering: Faust skipped it (`WorkerMetrics.skipped`).
-                agent = agent_label(stream)
-                self.worker_metrics.skipped.labels(agent=agent).inc()
-                log.warning(
-                    "Faust skipped %s[%d]@%d without handing it to %s (an event of an earlier"
-                    " consumer generation, or its flow suspended); its acknowledgement was"
-                    " refused, so it is read again after the seek to committed offsets",
-                    tp.topic,
-                    tp.partition,
-                    offset,
-                    agent,
-                )
-        else:
-            agent, times_in = entered
-            time_in = times_in.pop(0)
-            if not times_in:
-                del self._entered[key]
-            children = self._per_agent.get(agent)
-            if children is None:
-                metrics = self.worker_metrics
-                children = metrics.events.labels(agent=agent), metrics.latency.labels(agent=agent)
-                self._per_agent[agent] = children
-            events, latency = children
-            events.inc()
-            latency.observe(time.monotonic() - time_in)
+    def skipped(self, agent: str, events: int) -> None:
+        self.worker_metrics.skipped.labels(agent=agent).inc(events)
+        log.warning(
+            "%d events taken for %s were dropped unprocessed: the consumer moved on from them (an"
+            " earlier consumer generation, or its flow suspended), so they are read again after"
+            " the seek to committed offsets",
+            events,
+            agent,
+        )
+
+    def _agent_series(self, agent: str) -> tuple[Counter, Histogram]:
+        children = self._per_agent.get(agent)
+        if children is None:
+            metrics = self.worker_metrics
+            children = metrics.events.labels(agent=agent), metrics.latency.labels(agent=agent)
+            self._per_agent[agent] = children
+        return children
 
     def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
         """Faust's bookkeeping and `faust_` series for a received record, with the labelled
@@ -301,16 +266,6 @@ class TributaryMonitor(PrometheusMonitor):
 
     def on_table_del(self, table: CollectionT, key: Any) -> None:
         return None
-
-    def on_rebalance_end(self, app: AppT, state: dict[str, Any]) -> None:
-        """Forget events in flight on partitions this worker lost (they are never acknowledged
-        here: the next owner reads them again). Events of partitions kept are still in batches
-        and will be acknowledged, so they stay, to be counted."""
-        super().on_rebalance_end(app, state)
-        kept = app.consumer.assignment()
-        # Acknowledged later all the same (a batch in hand), they are neither counted nor skips.
-        self._forgotten = {key for key in self._entered if key[1] not in kept}
-        self._entered = {key: value for key, value in self._entered.items() if key[1] in kept}
 
 
 def partition_lags(
@@ -369,6 +324,7 @@ def install_worker_metrics(app: faust.App, metrics: WorkerMetrics) -> TributaryM
     app.monitor = monitor
     if isinstance(app, TributaryApp):
         app.count_sent = monitor.count_sent
+        app.batch_sensor = monitor
     metrics.registry.register(LiveCollector(app, monitor))
 
     @app.page("/metrics", name="metrics")

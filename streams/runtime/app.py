@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 import uvloop
@@ -106,6 +106,27 @@ def _count_nothing(topic: str, records: int) -> None:
     return None
 
 
+class BatchSensor(Protocol):
+    """What the metrics hear of agents' batches (`streams.runtime.event_batches`): once per
+    batch, where Faust's sensors hear of every event as it enters and leaves a stream."""
+
+    def skipped(self, agent: str, events: int) -> None:
+        """`events` taken for `agent` were dropped unprocessed: the consumer moved on from them
+        (a rebalance), so they are read again after the seek to committed offsets."""
+
+    def acknowledged(self, agent: str, events: int, held_s: float) -> None:
+        """`agent` processed and acknowledged a batch of `events`, `held_s` after taking its
+        first event (the batch's wait for more events included)."""
+
+
+class _NoBatchSensor:
+    def skipped(self, agent: str, events: int) -> None:
+        return None
+
+    def acknowledged(self, agent: str, events: int, held_s: float) -> None:
+        return None
+
+
 class TributaryApp(faust.App):
     """A Faust app with the state our guards around Faust need.
 
@@ -120,7 +141,8 @@ class TributaryApp(faust.App):
       (`streams.runtime.fetch_positions`); both guards are installed on the consumer by
       `_new_consumer`;
     - `count_sent(topic, records)`: called once per published batch (`TopicPublisher`, which
-      bypasses Faust's per-record send sensors); the worker's metrics count through it.
+      bypasses Faust's per-record send sensors); the worker's metrics count through it;
+    - `batch_sensor`: told of every batch an agent takes and acknowledges (`BatchSensor`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -132,6 +154,7 @@ class TributaryApp(faust.App):
         self.held_commits = HeldCommits()
         self.fetch_positions = FetchPositions()
         self.count_sent: Callable[[str, int], None] = _count_nothing
+        self.batch_sensor: BatchSensor = _NoBatchSensor()
         self._event_type: Any = None
 
     def create_event(self, key: Any, value: Any, headers: Any, message: Any) -> Any:

@@ -4,7 +4,7 @@ A pipeline hands `batch_agent` a plain `process` coroutine (its batch logic, tes
 Faust) and gets back a Faust agent that:
 
 - takes batches of up to `BatchSize.max_events` unacknowledged events, or what arrived within
-  `BatchSize.within_s` (`take_unacked_events`);
+  `BatchSize.within_s` of the first (`streams.runtime.event_batches.take_batches`);
 - awaits `process(events)`, then acknowledges the batch (`ack_events`), in the order
   `streams.runtime.checkpoint` states, so a committed offset never outruns what it produced;
 - crashes the worker on an unexpected error (`CrashingSupervisor`) rather than restarting in
@@ -16,10 +16,10 @@ Faust) and gets back a Faust agent that:
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import faust
 from faust.streams import _current_event
@@ -27,13 +27,11 @@ from faust.types import AgentT, EventT, StreamT
 from faust.web import Request, Response, View
 from mode.supervisors import CrashingSupervisor
 
-from streams.runtime.app import TributaryApp
 from streams.runtime.checkpoint import ack_events
+from streams.runtime.event_batches import take_batches
 from streams.runtime.records import SourceRecord
 from streams.settings import WorkerSettings
 from streams.structured_logs import bind_log_context
-
-T = TypeVar("T")
 
 Batch = Sequence[EventT[bytes]]
 BatchProcess = Callable[[Batch], Awaitable[None]]
@@ -68,7 +66,7 @@ def batch_agent(
 
     async def body(stream: StreamT[bytes]) -> None:
         bind_log_context(agent=name)  # the agent's own task: every line it logs names it
-        async for events in take_unacked_events(stream, size.max_events, size.within_s):
+        async for events in take_batches(stream, size.max_events, size.within_s):
             await process(events)
             await ack_events(stream, events)
 
@@ -86,44 +84,15 @@ def _register_stats(app: faust.App, agent_name: str, stats: Any) -> None:
             return self.json(asdict(stats))
 
 
-async def take_unacked_events(
-    stream: StreamT[T], max_events: int, within_s: float
-) -> AsyncIterator[Sequence[EventT[T]]]:
-    """Batches of up to `max_events` events, or what arrived within `within_s`; see `ack_events`.
-
-    Events rather than values, so that each keeps its topic, partition and offset. Unacknowledged,
-    because `Stream.take_events` acknowledges a batch however its processing ended (its `finally`
-    runs when the agent fails or is cancelled): a batch that never reached PostgreSQL would be
-    committed and lost. Here only `ack_events` marks offsets as safe to commit.
-    While the caller holds a batch, the app counts it in `batches_in_flight`.
-    """
-    # `StreamT` does not declare `noack_take`; every stream Faust hands an agent is a `Stream`,
-    # and `noack_take` yields the events themselves (its annotation says values).
-    concrete = cast(faust.Stream[T], stream)
-    app = cast(TributaryApp, stream.app)
-    batches = cast(
-        AsyncGenerator[Sequence[EventT[T]], None], concrete.noack_take(max_events, within_s)
-    )
-    try:
-        async for events in batches:
-            app.batches_in_flight += 1
-            try:
-                yield events
-            finally:
-                app.batches_in_flight -= 1
-    finally:
-        await batches.aclose()
-
-
 @contextmanager
 def event_scope(event: EventT[Any]) -> Iterator[None]:
     """Make `event` the one Faust believes is being processed, for table writes.
 
     Faust routes a table write to the changelog partition (and the RocksDB partition store) of
-    the event currently being processed. Batching (`noack_take`, `take_events`) collects the
-    events in a background task, so in the agent body no event is current and table writes
-    fail with "Cannot modify table key from outside of stream iteration" (faust-streaming
-    issue #497).
+    the event currently being processed. A batch (`take_batches`, as Faust's own `take_events`)
+    is taken outside Faust's stream iteration, so in the agent body no event is current and
+    table writes fail with "Cannot modify table key from outside of stream iteration"
+    (faust-streaming issue #497).
     Setting the context variable per event restores co-partitioning: a key's state lives in the
     partition its events came from.
     """

@@ -24,18 +24,16 @@ at-least-once, and every pipeline's writes are idempotent so that a batch read t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar, cast
+from typing import Any, cast
 
-from faust.types import EventT, StreamT
+from faust.types import StreamT
 
 from streams.runtime.app import TributaryApp
+from streams.runtime.event_batches import EventBatch, acknowledge
 
-T = TypeVar("T")
 
-
-async def ack_events(stream: StreamT[T], events: Sequence[EventT[T]]) -> None:
+async def ack_events(stream: StreamT[Any], events: EventBatch) -> None:
     """Steps 2 and 3 above, for a batch whose step 1 has returned."""
-    await cast(TributaryApp, stream.app).changelog_writes.written()
-    for event in events:
-        await stream.ack(event)
+    app = cast(TributaryApp, stream.app)
+    await app.changelog_writes.written()
+    acknowledge(app, events)

@@ -2,7 +2,7 @@
 
 `python -m tests.integration.streams.runtime.stalling_worker`, configured by the test's
 `TRIBUTARY_*`
-variables: one agent reads `<prefix>stall.in` in batches as our agents do (`take_unacked_events`,
+variables: one agent reads `<prefix>stall.in` in batches as our agents do (`take_batches`,
 `ack_events`) and forwards every record to `<prefix>stall.out`. A record whose value is
 `stall:<form>` makes the worker put its own consumer into that stalled state, one of the shapes
 a silent faust-streaming stall can take (see `FORMS`); the stall watchdog, wired as in
@@ -19,8 +19,8 @@ from typing import Any
 import faust
 
 from streams.runtime.app import create_faust_app, worker_event_loop
-from streams.runtime.batch_agent import take_unacked_events
 from streams.runtime.checkpoint import ack_events
+from streams.runtime.event_batches import take_batches
 from streams.runtime.records import OutgoingRecord
 from streams.runtime.stall_watchdog import StallWatchdog
 from streams.runtime.topics import TopicPublisher, raw_topic
@@ -65,7 +65,7 @@ def build(settings: WorkerProcessSettings) -> faust.App:
         print(f"stalled: {form}", flush=True)  # the test produces once it reads this
 
     async def forward_records(stream: faust.StreamT[bytes]) -> None:
-        async for events in take_unacked_events(stream, 100, worker.batch_window_s):
+        async for events in take_batches(stream, 100, worker.batch_window_s):
             values = [event.value for event in events]
             await out.send_all([OutgoingRecord(key=None, value=value) for value in values])
             await ack_events(stream, events)

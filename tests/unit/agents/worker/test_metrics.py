@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -15,7 +15,6 @@ from agents.orders.materializer import MaterializerStats
 from agents.worker.metrics import (
     TributaryMonitor,
     WorkerMetrics,
-    agent_label,
     install_worker_metrics,
     partition_lags,
 )
@@ -37,17 +36,6 @@ def samples(metrics: WorkerMetrics, name: str) -> dict[tuple[tuple[str, str], ..
 @pytest.fixture
 def app() -> faust.App:
     return faust.App("unit", broker="kafka://127.0.0.1:1", store="memory://", autodiscover=False)
-
-
-class FakeTask:
-    """Faust's monitor keeps a weak reference to the task that owns a stream."""
-
-
-@dataclass(eq=False)  # hashable by identity, as Faust's monitor keys streams
-class FakeStream:
-    prefix: str
-    shortlabel: str = "Stream: some-topic"
-    task_owner: Any = field(default_factory=lambda: FakeTask())
 
 
 def test_lag_is_end_minus_committed_and_only_where_both_are_known() -> None:
@@ -86,53 +74,33 @@ def test_registries_are_per_worker_not_global() -> None:
     assert samples(second, "tributary_worker_dead_letters_total") == {}
 
 
-def test_an_agent_stream_is_labelled_by_the_agent_name() -> None:
-    stream: Any = FakeStream(prefix="materialize_orders")
-    assert agent_label(stream) == "materialize_orders"
-    plain: Any = FakeStream(prefix="")
-    assert agent_label(plain) == "Stream: some-topic"
-
-
-async def test_the_monitor_counts_an_event_per_agent_when_it_is_acknowledged(
+async def test_the_monitor_counts_a_batchs_events_per_agent_when_it_is_acknowledged(
     app: faust.App,
 ) -> None:
     metrics = WorkerMetrics()
     monitor = install_worker_metrics(app, metrics)
     assert isinstance(app.monitor, TributaryMonitor)
-    stream: Any = FakeStream(prefix="materialize_orders")
-    event: Any = object()
-    monitor.on_stream_event_in(ORDERS, 7, stream, event)
     labels = (("agent", "materialize_orders"),)
     assert samples(metrics, "tributary_worker_events_total") == {}
 
-    # Acknowledged from a batch (`stream.ack`): Faust passes no sensor state.
-    monitor.on_stream_event_out(ORDERS, 7, stream, event, None)
-    assert samples(metrics, "tributary_worker_events_total") == {labels: 1}
-    assert samples(metrics, "tributary_worker_event_latency_seconds_count") == {labels: 1}
-    # An acknowledgement never seen entering is Faust acknowledging an event it skipped: it
-    # counts as skipped, not processed.
+    monitor.acknowledged("materialize_orders", 3, 0.3)
+    assert samples(metrics, "tributary_worker_events_total") == {labels: 3}
+    # Each event waited as long as its batch was held.
+    assert samples(metrics, "tributary_worker_event_latency_seconds_count") == {labels: 3}
+    assert samples(metrics, "tributary_worker_event_latency_seconds_sum") == {
+        labels: pytest.approx(0.9)
+    }
     assert samples(metrics, "tributary_worker_events_skipped_total") == {}
-    monitor.on_stream_event_out(ORDERS, 8, stream, event, None)
-    assert samples(metrics, "tributary_worker_events_total") == {labels: 1}
-    assert samples(metrics, "tributary_worker_events_skipped_total") == {labels: 1}
+
+    monitor.skipped("materialize_orders", 2)
+    assert samples(metrics, "tributary_worker_events_skipped_total") == {labels: 2}
+    assert samples(metrics, "tributary_worker_events_total") == {labels: 3}
 
 
-async def test_a_record_delivered_again_before_its_first_delivery_is_acked_counts_twice(
-    app: faust.App,
-) -> None:
-    """After a seek back to the committed offset (recovery, a fetch restart) a record still in
-    an agent's batch is read again: both deliveries are processed, both count."""
-    metrics = WorkerMetrics()
-    monitor = install_worker_metrics(app, metrics)
-    stream: Any = FakeStream(prefix="materialize_orders")
-    first: Any = object()
-    again: Any = object()
-    monitor.on_stream_event_in(ORDERS, 7, stream, first)
-    monitor.on_stream_event_in(ORDERS, 7, stream, again)
-    monitor.on_stream_event_out(ORDERS, 7, stream, first, None)
-    monitor.on_stream_event_out(ORDERS, 7, stream, again, None)
-    labels = (("agent", "materialize_orders"),)
-    assert samples(metrics, "tributary_worker_events_total") == {labels: 2}
+def test_installed_metrics_hear_of_the_apps_batches() -> None:
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 6132}}))
+    monitor = install_worker_metrics(app, WorkerMetrics())
+    assert app.batch_sensor is monitor
 
 
 async def test_the_exposition_has_faust_series_and_live_table_and_lag_gauges(
@@ -149,44 +117,6 @@ async def test_the_exposition_has_faust_series_and_live_table_and_lag_gauges(
     assert samples(metrics, "tributary_worker_consumer_lag") == {
         (("partition", "0"), ("topic", "orders.events")): 3
     }
-
-
-@dataclass
-class FakeConsumer:
-    kept: set[TP]
-
-    def assignment(self) -> set[TP]:
-        return self.kept
-
-
-@dataclass
-class FakeApp:
-    consumer: FakeConsumer
-    rebalancing_count: int = 1
-
-
-async def test_a_rebalance_keeps_events_in_flight_on_kept_partitions_only(app: faust.App) -> None:
-    metrics = WorkerMetrics()
-    monitor = install_worker_metrics(app, metrics)
-    stream: Any = FakeStream(prefix="materialize_orders")
-    lost = TP("orders.events", 1)
-    event: Any = object()
-    monitor.on_stream_event_in(ORDERS, 1, stream, event)
-    monitor.on_stream_event_in(lost, 1, stream, event)
-
-    rebalanced: Any = FakeApp(FakeConsumer({ORDERS}))
-    state = monitor.on_rebalance_start(rebalanced)
-    monitor.on_rebalance_return(rebalanced, state)
-    monitor.on_rebalance_end(rebalanced, state)
-
-    # The batch in hand on a kept partition is acknowledged after the rebalance: it counts.
-    monitor.on_stream_event_out(ORDERS, 1, stream, event, None)
-    monitor.on_stream_event_out(lost, 1, stream, event, None)
-    assert samples(metrics, "tributary_worker_events_total") == {
-        (("agent", "materialize_orders"),): 1
-    }
-    # The one on the lost partition was no skip: processed here, and again by its next owner.
-    assert samples(metrics, "tributary_worker_events_skipped_total") == {}
 
 
 def test_the_stall_watchdogs_last_look_is_exported() -> None:
@@ -206,13 +136,10 @@ async def test_fausts_per_event_and_table_series_are_not_kept(app: faust.App) ->
     metrics = WorkerMetrics()
     monitor = install_worker_metrics(app, metrics)
     table: Any = app.Table("orders")
-    stream: Any = FakeStream(prefix="materialize_orders")
-    event: Any = object()
-    state = monitor.on_stream_event_in(ORDERS, 3, stream, event)
     monitor.on_table_get(table, b"o-1")
     monitor.on_table_set(table, b"o-1", {})
     monitor.on_table_del(table, b"o-1")
-    monitor.on_stream_event_out(ORDERS, 3, stream, event, state)
+    monitor.acknowledged("materialize_orders", 1, 0.01)
     assert samples(metrics, "faust_table_operations_total") == {}
     assert samples(metrics, "faust_total_events_total") == {(): 0.0}
     assert samples(metrics, "faust_total_events_per_stream_total") == {}

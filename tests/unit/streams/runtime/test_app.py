@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import faust
@@ -11,8 +10,7 @@ from faust.types.tuples import Message
 from pydantic import ValidationError
 
 from streams.runtime.app import broker_urls, changelog_specs, create_faust_app
-from streams.runtime.batch_agent import describe_event, event_scope, take_unacked_events
-from streams.runtime.checkpoint import ack_events
+from streams.runtime.batch_agent import describe_event, event_scope
 from streams.runtime.topics import raw_topic
 from streams.settings import WorkerProcessSettings
 
@@ -110,27 +108,6 @@ def test_each_table_changelog_is_declared_compacted_with_the_table_partitions() 
         "app-x-totals-changelog": 4,
     }
     assert specs["app-x-counts-changelog"].configs["cleanup.policy"] == "compact"
-
-
-async def test_a_batch_counts_as_in_flight_while_the_agent_holds_it() -> None:
-    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
-    in_flight: list[int] = []
-    processed = asyncio.Event()
-
-    @app.agent(app.channel())
-    async def take(stream: faust.StreamT[bytes]) -> None:
-        async for events in take_unacked_events(stream, 2, 0.01):
-            in_flight.append(app.batches_in_flight)
-            await ack_events(stream, events)
-            processed.set()
-
-    async with take.test_context() as agent:
-        await agent.put(b"first")
-        await agent.put(b"second")
-        await asyncio.wait_for(processed.wait(), timeout=5)
-        await asyncio.sleep(0.05)  # the agent is back waiting for its next batch
-        assert in_flight == [1]
-        assert app.batches_in_flight == 0
 
 
 @pytest.mark.parametrize(
