@@ -14,7 +14,7 @@ events in): it waits for a first event, takes what else is queued, and waits for
 stream's iterator did: an event of an earlier consumer generation, or any event while the app's
 flow is suspended (a rebalance), is dropped unacknowledged, to be read again after the seek to
 committed offsets; the others are tracked as unacknowledged with the consumer, which is what
-makes their offsets wait for `ack_batch`. The sensors hear of a batch once
+makes their offsets wait for `acknowledge`. The sensors hear of a batch once
 (`TributaryApp.batch_sensor`), not of every event twice.
 """
 
@@ -44,7 +44,7 @@ async def take_batches(
     stream: StreamT[Any], max_events: int, within_s: float
 ) -> AsyncIterator[EventBatch]:
     """Batches of up to `max_events` events of `stream`'s agent, or what came within `within_s`
-    of the first; none is acknowledged (`ack_batch`). While the caller holds a batch, the app
+    of the first; none is acknowledged (`acknowledge`). While the caller holds a batch, the app
     counts it in `batches_in_flight`."""
     app = cast(TributaryApp, stream.app)
     queue = cast(ChannelT[Any], stream.channel).queue
