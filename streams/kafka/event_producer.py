@@ -128,6 +128,10 @@ class UnconfirmedDeliveryError(ServiceUnavailableError):
         self.outcome = outcome
 
 
+def _position(stored: Stored) -> RecordPosition:
+    return RecordPosition(stored.topic, stored.partition, stored.offset)
+
+
 def _retrieved(future: asyncio.Future[RecordPosition]) -> None:
     """Marks a delivery's error as seen: its outcome may have nobody waiting for it."""
     if not future.cancelled():
@@ -198,7 +202,7 @@ class EventProducer:
                 # Shielded: cancelling the client's delivery future would not unsend the
                 # record, it would only hide its outcome from the client's bookkeeping.
                 stored = await asyncio.shield(delivery)
-            return RecordPosition(stored.topic, stored.partition, stored.offset)
+            return _position(stored)
         except TimeoutError as exc:
             detail = f"no acknowledgement for {topic} within {self._timeout_s:g} s"
             if delivery is None or driver is None:  # never handed to the client
@@ -225,7 +229,7 @@ class EventProducer:
                 stored = await asyncio.shield(delivery)
             except KafkaError as exc:
                 raise await self._translated(exc, driver, topic) from exc
-            return RecordPosition(stored.topic, stored.partition, stored.offset)
+            return _position(stored)
 
         translated = asyncio.ensure_future(outcome())
         translated.add_done_callback(_retrieved)

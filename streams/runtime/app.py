@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import faust
 import uvloop
-from faust.types import TP, ConsumerT, ProducerT
+from faust.types import TP, AppT, ConsumerT, ProducerT
 from faust.types.auth import CredentialsT
 
 from streams.kafka.catalog import TopicSpec
@@ -95,11 +95,18 @@ class UnskippableEvent(faust.Event):
     """
 
     def ack(self) -> bool:
-        app = self.app
-        current = self.message.generation_id == app.consumer_generation_id
-        if not (current and app.flow_control.is_active()):
+        if consumer_moved_on(self.app, self.message):
             return False
         return super().ack()
+
+
+def consumer_moved_on(app: AppT, message: Any) -> bool:
+    """Whether the consumer moved on from `message`: fetched in an earlier consumer generation,
+    or the app's flow is suspended (a rebalance or a stop under way). Such a record is read again
+    after the seek to committed offsets, so it is neither processed nor acknowledged here."""
+    return bool(
+        message.generation_id != app.consumer_generation_id or not app.flow_control.is_active()
+    )
 
 
 def _count_nothing(topic: str, records: int) -> None:

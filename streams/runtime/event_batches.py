@@ -27,7 +27,7 @@ from typing import Any, cast
 
 from faust.types import ChannelT, EventT, StreamT
 
-from streams.runtime.app import TributaryApp
+from streams.runtime.app import TributaryApp, consumer_moved_on
 
 
 class EventBatch(list[EventT[Any]]):
@@ -96,16 +96,13 @@ async def _fill(queue: Any, taken: list[Any], max_events: int, deadline: float) 
 def admit(app: TributaryApp, taken: Sequence[EventT[Any]], batch: EventBatch) -> int:
     """Append to `batch` the events of `taken` the consumer still stands behind, tracked as
     unacknowledged; return how many were dropped (see the module docstring)."""
-    if not app.flow_control.is_active():
-        return len(taken)
-    generation = app.consumer_generation_id
     consumer = app.consumer
     acking_topics = app.topics.acking_topics
     track_unacked = consumer.unacked.add
     on_message_in = app.sensors.on_message_in
     for event in taken:
         message = event.message
-        if message.generation_id != generation:
+        if consumer_moved_on(app, message):
             continue
         if not message.tracked and message.topic in acking_topics:
             message.tracked = True
