@@ -14,8 +14,9 @@ Its public face is what this module exports; a pipeline needs nothing else:
 - `BroadcastConsumer` reads a topic in every worker (outside the group): operators' commands;
 - `reading_progress` says which owned source partitions the worker has read to their end.
 
-The corrections to faust-streaming 0.15 behind it (`app`, `changelog_writes`, `commit_guard`,
-`fetch_positions`, `drain_loop`, `consumer_state`, `stall_watchdog`) are private to this package.
+The corrections to faust-streaming 0.15 behind it (`app`, `changelog_writes`, `durable_table`,
+`commit_guard`, `fetch_positions`, `drain_loop`, `consumer_state`, `stall_watchdog`) are private
+to this package.
 """
 
 from streams.runtime.app import (

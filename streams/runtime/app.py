@@ -22,9 +22,10 @@ from faust.types.auth import CredentialsT
 
 from streams.kafka.catalog import TopicSpec
 from streams.kafka.client_security import ssl_context
-from streams.runtime.changelog_writes import ChangelogWrites, DurableTable, send_changes
+from streams.runtime.changelog_writes import ChangelogWrites, send_changes
 from streams.runtime.commit_guard import HeldCommits, guard_commits
 from streams.runtime.drain_loop import guard_draining
+from streams.runtime.durable_table import DurableTable
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
 from streams.runtime.partition_batches import app_producer
 from streams.runtime.transactions import convert_offsets_for_aiokafka, exactly_once

@@ -6,9 +6,10 @@ progress. So an offset can be committed while the changelog record of the change
 still in the producer's buffer; if the worker then stops (or dies), the change is gone, the
 event is not read again, and whoever recovers the table from the changelog never sees it.
 
-`DurableTable` hands every change to the app's `ChangelogWrites`; `ack_events` (in
-`streams.runtime.checkpoint`) awaits them before acknowledging a batch. A changelog write that
-fails fails the batch: nothing it caused is acknowledged.
+`DurableTable` (`streams.runtime.durable_table`) hands every change to the app's
+`ChangelogWrites`; `ack_events` (in `streams.runtime.checkpoint`) awaits them before
+acknowledging a batch. A changelog write that fails fails the batch: nothing it caused is
+acknowledged.
 
 Changes are not sent one by one (Faust's `send_soon` costs about 75 µs of worker CPU per
 record): they are buffered, the last value per key and partition only (the changelog is
@@ -24,18 +25,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import cached_property, partial
-from typing import Any, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-import faust
 from aiokafka import AIOKafkaProducer
-from faust.types import TP, FutureMessage
+from faust.types import TP
 
 from streams.runtime.partition_batches import all_delivered, send_to_partition
 from streams.runtime.records import OutgoingRecord
-from streams.runtime.transactions import exactly_once
+
+if TYPE_CHECKING:
+    from streams.runtime.durable_table import DurableTable
 
 
 @dataclass
@@ -124,62 +126,6 @@ class ChangelogWrites:
             _, waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-
-
-class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics are untyped here
-    """A Faust table whose changes the app's `ChangelogWrites` buffers, sends and waits for."""
-
-    def on_key_set(self, key: Any, value: Any) -> None:
-        partition = self._buffered_partition(key)
-        if partition is None:
-            super().on_key_set(key, value)
-            return
-        self._writes.buffered.add(self, partition, self._record(key, value, self.value_serializer))
-        self._maybe_set_key_ttl(key, partition)
-
-    def on_key_del(self, key: Any) -> None:
-        partition = self._buffered_partition(key)
-        if partition is None:
-            super().on_key_del(key)
-            return
-        self._writes.buffered.add(self, partition, self._record(key, None, "raw"))
-        self._maybe_del_key_ttl(key, partition)
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
-        """Faust's own path (a table placed by the partitioner, or in a transaction), tracked."""
-        sent = super().send_changelog(*args, **kwargs)
-        self._writes.track(cast(asyncio.Future[Any], sent))
-        return sent
-
-    @property
-    def _writes(self) -> ChangelogWrites:
-        writes: ChangelogWrites = cast(Any, self.app).changelog_writes
-        return writes
-
-    def _buffered_partition(self, key: Any) -> int | None:
-        """The changelog partition of a change to buffer; None for Faust's own path."""
-        if self._in_transactions:  # Kafka transactions: Faust's producer sends in them
-            return None
-        return self.partition_for_key(key)
-
-    @cached_property
-    def _in_transactions(self) -> bool:
-        """Fixed when the app is made; read once, not from the settings at every change."""
-        return exactly_once(self.app)
-
-    def _record(self, key: Any, value: Any, value_serializer: Any) -> OutgoingRecord:
-        topic = cast(faust.Topic, self.changelog_topic)  # the concrete class: its full signatures
-        headers = topic.prepare_headers(None)
-        raw_key, headers = topic.prepare_key(key, self.key_serializer, None, headers)
-        raw_value, headers = topic.prepare_value(value, value_serializer, None, headers)
-        return OutgoingRecord(raw_key, raw_value, _header_pairs(headers))
-
-
-def _header_pairs(headers: Any) -> tuple[tuple[str, bytes], ...]:
-    if not headers:
-        return ()
-    items: Iterable[tuple[str, Any]] = headers.items() if isinstance(headers, Mapping) else headers
-    return tuple((str(name), bytes(value)) for name, value in items)
 
 
 async def send_changes(

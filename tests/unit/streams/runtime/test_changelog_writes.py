@@ -12,7 +12,8 @@ from faust.types.tuples import Message
 
 from streams.runtime.app import create_faust_app
 from streams.runtime.batch_agent import event_scope
-from streams.runtime.changelog_writes import BufferedChanges, ChangelogWrites, DurableTable
+from streams.runtime.changelog_writes import BufferedChanges, ChangelogWrites
+from streams.runtime.durable_table import DurableTable
 from streams.runtime.records import OutgoingRecord
 from streams.settings import WorkerProcessSettings
 
