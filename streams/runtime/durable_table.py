@@ -38,8 +38,8 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
     """A Faust table whose changes the app's `ChangelogWrites` buffers, sends and waits for."""
 
     def __getitem__(self, key: Any) -> Any:
-        store = self._serialized_store
-        if store is None or not isinstance(key, bytes):
+        store = self._short_path_store(key)
+        if store is None:
             return super().__getitem__(key)
         raw = store._get(key)
         if raw is None:
@@ -47,14 +47,14 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
         return store._decode_value(raw)
 
     def __contains__(self, key: object) -> bool:
-        store = self._serialized_store
-        if store is None or not isinstance(key, bytes):
+        store = self._short_path_store(key)
+        if store is None:
             return super().__contains__(key)
-        return store._get(key) is not None
+        return store._get(cast(bytes, key)) is not None  # bytes: the short path checked it
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        store = self._serialized_store
-        if store is None or not isinstance(key, bytes) or self._in_transactions:
+        store = self._short_path_store(key)
+        if store is None or self._in_transactions:
             super().__setitem__(key, value)
             return
         partition = self.partition_for_key(key)
@@ -90,9 +90,10 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
         writes: ChangelogWrites = cast(Any, self.app).changelog_writes
         return writes
 
-    @property
-    def _serialized_store(self) -> SerializedStore[Any, Any] | None:
-        """The store when it keeps keys and values as bytes (RocksDB), else None."""
+    def _short_path_store(self, key: object) -> SerializedStore[Any, Any] | None:
+        """The store, when `key` is bytes and the store keeps bytes (RocksDB); else None."""
+        if not isinstance(key, bytes):
+            return None
         store = self.data
         return store if isinstance(store, SerializedStore) else None
 
