@@ -16,6 +16,12 @@ Other keys, the in-memory store and Kafka transactions take Faust's own path.
 
 What the short path leaves out are Faust's table sensors (`on_table_get`/`on_table_set`), which
 the worker's metrics do not count.
+
+The changelog records a worker reads back (a standby's, and every table's at recovery) are
+handed to Faust's recovery undecoded when the store is a serialized one: RocksDB applies each
+record's key and value bytes as they are, so Faust's decoding of them (the values' JSON,
+through the serializer registry) was thrown away. The in-memory store keeps decoded keys and
+values, and keeps Faust's decoding.
 """
 
 from __future__ import annotations
@@ -26,12 +32,14 @@ from functools import cached_property
 from typing import Any, cast
 
 import faust
+from faust import stores
 from faust.stores.base import SerializedStore
-from faust.types import FutureMessage
+from faust.types import FutureMessage, TopicT
 
 from streams.runtime.changelog_writes import ChangelogWrites
 from streams.runtime.records import OutgoingRecord
 from streams.runtime.transactions import exactly_once
+from streams.runtime.undecoded import Undecoded
 
 
 class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics are untyped here
@@ -84,6 +92,14 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
         sent = super().send_changelog(*args, **kwargs)
         self._writes.track(cast(asyncio.Future[Any], sent))
         return sent
+
+    def _new_changelog_topic(self, **kwargs: Any) -> TopicT:
+        if self.schema is None and issubclass(
+            stores.by_url(self._store or self.app.conf.store), SerializedStore
+        ):
+            # The topic gives the schema the table's key and value types and codecs, for sends.
+            self.schema = Undecoded()
+        return super()._new_changelog_topic(**kwargs)
 
     @property
     def _writes(self) -> ChangelogWrites:

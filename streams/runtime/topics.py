@@ -16,6 +16,7 @@ from streams.runtime.app import TributaryApp
 from streams.runtime.partition_batches import PartitionBatches, all_delivered, app_producer
 from streams.runtime.records import OutgoingRecord
 from streams.runtime.transactions import TransactionalSends, exactly_once
+from streams.runtime.undecoded import Undecoded
 
 
 def raw_topic(app: faust.App, *names: str) -> TopicT:
@@ -28,24 +29,17 @@ def raw_topic(app: faust.App, *names: str) -> TopicT:
     return app.topic(*names, schema=RawBytes())
 
 
-class RawBytes(faust.Schema):  # type: ignore[type-arg]  # faust's generics are untyped here
-    """Keys and values as the bytes Kafka holds.
+class RawBytes(Undecoded):
+    """Keys and values as the bytes Kafka holds, in and out.
 
     Faust would pass every record's key and value through its serializer registry even with the
-    "raw" codec (codec lookups and settings reads per record: about 15 % of the runtime's
-    per-record floor in `scripts/bench_faust_floor.py`), to return the same bytes.
+    "raw" codec, to return the same bytes (`streams.runtime.undecoded`).
     """
 
     def __init__(self) -> None:
         super().__init__(
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
         )
-
-    def loads_key(self, app: Any, message: Any, **_: Any) -> Any:
-        return message.key
-
-    def loads_value(self, app: Any, message: Any, **_: Any) -> Any:
-        return message.value
 
 
 class BatchSender(Protocol):
