@@ -94,9 +94,7 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
         return sent
 
     def _new_changelog_topic(self, **kwargs: Any) -> TopicT:
-        if self.schema is None and issubclass(
-            stores.by_url(self._store or self.app.conf.store), SerializedStore
-        ):
+        if self.schema is None and self._store_keeps_bytes:
             # The topic gives the schema the table's key and value types and codecs, for sends.
             self.schema = Undecoded()
         return super()._new_changelog_topic(**kwargs)
@@ -107,11 +105,15 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
         return writes
 
     def _short_path_store(self, key: object) -> SerializedStore[Any, Any] | None:
-        """The store, when `key` is bytes and the store keeps bytes (RocksDB); else None."""
-        if not isinstance(key, bytes):
+        """The store, when `key` is bytes and the store keeps bytes; else None."""
+        if not isinstance(key, bytes) or not self._store_keeps_bytes:
             return None
-        store = self.data
-        return store if isinstance(store, SerializedStore) else None
+        return cast(SerializedStore[Any, Any], self.data)
+
+    @cached_property
+    def _store_keeps_bytes(self) -> bool:
+        """Whether the table's store is a serialized one (RocksDB), not the in-memory one."""
+        return issubclass(stores.by_url(self._store or self.app.conf.store), SerializedStore)
 
     def _buffered_partition(self, key: Any) -> int | None:
         """The changelog partition of a change to buffer; None for Faust's own path."""

@@ -91,7 +91,10 @@ class Sends:
 
 
 def _app_and_table(**table_options: Any) -> tuple[Any, DurableTable, PartitionedBytesStore, Sends]:
-    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
+    """An app configured for RocksDB whose table's store is the fake (never opened: no files)."""
+    app = create_faust_app(
+        WorkerProcessSettings.model_validate({"worker": {"store": "rocksdb://"}})
+    )
     sends = Sends()
     app.changelog_writes = ChangelogWrites(sends)
     table = app.Table("deliveries", partitions=8, key_type=bytes, **table_options)
