@@ -5,11 +5,12 @@ request_notifications reads auth and orders events and writes requests to
 `notifications.requests` and `notifications.suppressions` in ONE agent: all are keyed by user id
 with the same partition count, so a user's contact updates, the requests its own events cause
 (routed in place), the requests from other families and the reports on the user's addresses
-reach the same agent instance, in order per topic, next to its tables (`contacts`,
-`notification_routing`, `notification_suppressions` by user id; `notification_deferrals` by
-notification id, written in the user's partition). A timer releases due deferrals by sending
-their request record again (see `agents.routing.route_batch`). Logic lives in the modules it
-imports.
+reach the same agent instance, in order per topic, next to its tables (`notification_routing`,
+each user's contact and routing state, and `notification_suppressions` by user id;
+`notification_deferrals` by notification id, written in the user's partition; `contacts`, where
+earlier versions kept contacts, read and emptied as users are written: see
+`agents.routing.recipients`). A timer releases due deferrals by sending their request record
+again (see `agents.routing.route_batch`). Logic lives in the modules it imports.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _utc_now() -> datetime:
 class NotificationsPipeline:
     requester: RequestBatch[EventT[bytes]]
     router: RouteBatch[EventT[bytes]]
-    contacts: TableT[bytes, dict[str, Any]]
+    routing: TableT[bytes, dict[str, Any]]
     deferred: TableT[bytes, dict[str, Any]]
     request_agent: AgentT[Any]
     route_agent: AgentT[Any]
@@ -143,9 +144,19 @@ def register_notifications(
         backoff=Backoff(),
     )
     partitions = catalog.partitions
-    contacts = _table(app, CONTACTS_TABLE, partitions, "Contact points and preferences by user id.")
     routing = _table(
-        app, ROUTING_TABLE, partitions, "Routed ids, send times, deferrals by user id."
+        app,
+        ROUTING_TABLE,
+        partitions,
+        "By user id: contact points and preferences (`contact`), routed ids, send times,"
+        " deferrals.",
+    )
+    legacy_contacts = _table(
+        app,
+        CONTACTS_TABLE,
+        partitions,
+        "Contacts by user id as earlier versions kept them: read until the user's"
+        " notification_routing entry takes its contact over, then deleted; never set.",
     )
     deferred = _table(app, DEFERRED_TABLE, partitions, "Deferred notifications by notification id.")
     suppressions = _table(app, SUPPRESSIONS_TABLE, partitions, "Suppressed addresses by user id.")
@@ -166,8 +177,8 @@ def register_notifications(
         decode_user=lambda raw: wire.decode(raw, UserEvent),
         decode_request=lambda raw: wire.decode(raw, NotificationRequestEvent),
         encode=wire.encode,
-        contacts=contacts,
         routing=routing,
+        legacy_contacts=legacy_contacts,
         deferred=deferred,
         suppressions=SuppressionFeed(
             topic=suppressions_spec.name,
@@ -213,7 +224,7 @@ def register_notifications(
         releases.release_due
     )
     return NotificationsPipeline(
-        requester, router, contacts, deferred, request_agent, route_agent, templates
+        requester, router, routing, deferred, request_agent, route_agent, templates
     )
 
 

@@ -1,8 +1,9 @@
 """One batch of route_notifications, written against small protocols so fakes can test it.
 
 (`RequestBatch`, the other notification agent's, is in `notification_requests`.)
-`RouteBatch` (route_notifications): users events fold into the `contacts` table and, being keyed
-by user id already, are turned into requests and routed in place (no hop through
+`RouteBatch` (route_notifications): users events fold into the user's contact (kept in the user's
+`notification_routing` entry, see `agents.routing.recipients`) and, being keyed by user id
+already, are turned into requests and routed in place (no hop through
 `notifications.requests`: a user.created is one consumed record, not three); requests are routed
 (see `notification_routing`) into dispatches, status events, deferrals; deferred requests are
 released by sending their record again with a `tributary.release` header naming the id released;
@@ -36,6 +37,7 @@ from agents.dead_letters import set_aside
 from agents.retry import Backoff, Sleep, retry_retriable
 from agents.routing.contacts import Contact, fold_contact
 from agents.routing.policy import Deferral, RoutingState
+from agents.routing.recipients import Recipients
 from agents.routing.router import Router, Routing, StatusChange, erase_user
 from agents.routing.rules import NOTIFICATION_NAMESPACE, requests_for
 from agents.routing.suppressions import UserSuppressions, fold_suppression, suppression_rows
@@ -169,8 +171,8 @@ class RouteBatch(Generic[E]):
         decode_user: Callable[[bytes | None], UserEvent],
         decode_request: Callable[[bytes | None], NotificationRequestEvent],
         encode: Callable[[BaseModel], bytes],
-        contacts: Table,
         routing: Table,
+        legacy_contacts: Table,
         deferred: Table,
         suppressions: SuppressionFeed,
         sinks: RouteSinks,
@@ -181,12 +183,14 @@ class RouteBatch(Generic[E]):
         backoff: Backoff,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """`routing`: `notification_routing`, each user's routing state and contact;
+        `legacy_contacts`: the `contacts` table earlier versions kept contacts in."""
         self._router = router
         self._users_topic = users_topic
         self._decode_user = decode_user
         self._decode_request = decode_request
         self._encode = encode
-        self._tables = (contacts, routing, deferred, suppressions.table)
+        self._tables = (routing, legacy_contacts, deferred, suppressions.table)
         self._suppressions = suppressions
         self._sinks = sinks
         self._describe = describe
@@ -199,8 +203,8 @@ class RouteBatch(Generic[E]):
 
     async def process(self, batch: Sequence[E]) -> None:
         now = self._clock()
-        contacts, routing, deferred, suppressions = (_Overlay(table) for table in self._tables)
-        tables = (contacts, routing, deferred, suppressions)
+        routing, legacy_contacts, deferred, suppressions = (_Overlay(t) for t in self._tables)
+        tables = (Recipients(routing, legacy_contacts), deferred, suppressions)
         out = _Outbox()
         for item in batch:
             record = self._describe(item)
@@ -221,7 +225,7 @@ class RouteBatch(Generic[E]):
     def _user_event(
         self, item: E, record: SourceRecord, tables: _Tables, out: _Outbox, now: datetime
     ) -> None:
-        contacts, routing, deferred, suppressions = tables
+        recipients, deferred, suppressions = tables
         try:
             event = self._decode_user(record.value)
         except PoisonError as exc:
@@ -229,23 +233,23 @@ class RouteBatch(Generic[E]):
             return
         user_id = event.payload.user_id
         key = user_id.encode()
-        before = contacts.get(key)
+        before = recipients.contact(key)
         contact = fold_contact(Contact.from_table(before) if before else None, event)
-        state = RoutingState.from_table(routing.get(key))
+        state = RoutingState.from_table(recipients.routing(key))
         entries = _deferrals(deferred, state)
         if isinstance(event.payload, UserDeleted):
             for change in erase_user(user_id, state, entries, now):
                 out.statuses.append(_status_record(change, event.correlation_id, event.event_id))
             for nid in state.deferred:
                 deferred.put(nid.encode(), None, item)
-            contacts.put(key, None, item)
-            routing.put(key, None, item)
+            recipients.put_contact(key, None, item)
+            recipients.put_routing(key, None, item)
             suppressions.put(key, None, item)
             out.touched_users.add(user_id)
             return
         assert contact is not None
         previous = Contact.from_table(before) if before else None
-        contacts.put(key, contact.to_table(), item)
+        recipients.put_contact(key, contact.to_table(), item)
         for entry in entries.values():
             if entry.kind == "contact":  # its user can be reached now: route it at once
                 out.releases.append(release_record(entry))
@@ -278,11 +282,11 @@ class RouteBatch(Generic[E]):
         out: _Outbox,
         now: datetime,
     ) -> None:
-        contacts, routing, deferred, suppressions = tables
+        recipients, deferred, suppressions = tables
         try:
             key = event.payload.user_id.encode()
-            contact_value = contacts.get(key)
-            state = RoutingState.from_table(routing.get(key))
+            contact_value = recipients.contact(key)
+            state = RoutingState.from_table(recipients.routing(key))
             entries = _deferrals(deferred, state)
             if release is not None and release not in state.deferred:
                 entries = {**entries, **_deferrals(deferred, RoutingState(deferred=[release]))}
@@ -299,7 +303,7 @@ class RouteBatch(Generic[E]):
         except PoisonError as exc:
             self._reject(record, exc, out)
             return
-        self._apply(item, event, result, routing, deferred, out, now)
+        self._apply(item, event, result, recipients, deferred, out, now)
 
     def _suppression_event(
         self, item: E, record: SourceRecord, tables: _Tables, out: _Outbox
@@ -307,7 +311,7 @@ class RouteBatch(Generic[E]):
         """A bounce or complaint report, or an operator's lift, folded into the user's
         suppressed addresses (the view of the user is rewritten, changed or not: a replay after
         a crash between the table and the view repairs the view)."""
-        _contacts, routing, _deferred, suppressions = tables
+        recipients, _deferred, suppressions = tables
         try:
             event = self._suppressions.decode(record.value)
         except PoisonError as exc:
@@ -317,7 +321,7 @@ class RouteBatch(Generic[E]):
         user_id = event.payload.user_id
         key = user_id.encode()
         current = UserSuppressions.from_table(suppressions.get(key))
-        state = RoutingState.from_table(routing.get(key))
+        state = RoutingState.from_table(recipients.routing(key))
         folded = fold_suppression(current, state, event, self._router.settings)
         if folded is None:
             self.stats.reports_unmatched += 1
@@ -366,12 +370,12 @@ class RouteBatch(Generic[E]):
         item: E,
         event: NotificationRequestEvent,
         result: Routing,
-        routing: _Overlay,
+        recipients: Recipients,
         deferred: _Overlay,
         out: _Outbox,
         now: datetime,
     ) -> None:
-        routing.put(event.payload.user_id.encode(), result.state.to_table(), item)
+        recipients.put_routing(event.payload.user_id.encode(), result.state.to_table(), item)
         for nid in result.undefer:  # first: a released notification may be deferred again
             deferred.put(nid.encode(), None, item)
         for entry in result.defer:
@@ -426,7 +430,7 @@ class _Outbox:
     touched_users: set[str] = field(default_factory=set)
 
 
-_Tables = tuple[_Overlay, _Overlay, _Overlay, _Overlay]
+_Tables = tuple[Recipients, _Overlay, _Overlay]
 
 
 def _deferrals(deferred: _Overlay, state: RoutingState) -> dict[str, Deferral]:

@@ -386,11 +386,13 @@ async def test_user_deleted_erases_contact_and_cancels_deferred(
     await events.preferences(quiet_hours=all_day)
     await events.order("order.refunded")
     (deferred,) = await statuses(seen, user, "deferred", worker)
-    url = f"{worker.web_url}/v1/tables/contacts/{user}"
+    url = f"{worker.web_url}/v1/tables/notification_routing/{user}"
     async with aiohttp.ClientSession(headers=OPERATOR_HEADERS) as http:
         async with http.get(url) as response:
             assert response.status == 200
-            assert (await response.json())["value"]["email"] == f"{user}@example.com"
+            entry = (await response.json())["value"]
+            assert entry["contact"]["email"] == f"{user}@example.com"
+            assert entry["deferred"] == [deferred.notification_id]
         await events.user("user.deleted", reason="user request")
         (cancelled,) = await statuses(seen, user, "cancelled", worker)
         assert (cancelled.notification_id, cancelled.reason) == (
@@ -402,7 +404,7 @@ async def test_user_deleted_erases_contact_and_cancels_deferred(
             async with http.get(url) as response:
                 return True if response.status == 404 else None
 
-        await eventually(erased, what=f"contacts entry of {user} erased", worker=worker)
+        await eventually(erased, what=f"routing entry of {user} erased", worker=worker)
         deferred_url = (
             f"{worker.web_url}/v1/tables/notification_deferrals/{deferred.notification_id}"
         )

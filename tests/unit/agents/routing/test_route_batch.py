@@ -96,6 +96,7 @@ class Rig:
     ) -> None:
         self.log: list[str] = []
         self.now = now
+        # Where earlier versions kept contacts (`legacy_contacts`); the routing entry holds them.
         self.contacts = Table(self.log, "contacts")
         self.routing = Table(self.log, "routing")
         self.deferred = Table(self.log, "deferred")
@@ -119,8 +120,8 @@ class Rig:
             decode_user=lambda raw: decode(raw, UserEvent),
             decode_request=lambda raw: decode(raw, NotificationRequestEvent),
             encode=encoder,
-            contacts=self.contacts,
             routing=self.routing,
+            legacy_contacts=self.contacts,
             deferred=self.deferred,
             suppressions=SuppressionFeed(
                 topic=SUPPRESSIONS,
@@ -152,9 +153,13 @@ async def test_contact_then_request_dispatches_and_tables_are_written_after_the_
     assert (queued.payload.state, queued.source) == ("queued", "agent:route_notifications")
     assert queued.causation_id == str(request.event_id)
     assert rig.log[0] == "sent dispatch"
-    assert sorted(rig.log[1:]) == ["write contacts", "write routing"]
-    state = RoutingState.from_table(rig.routing[USER.encode()])
+    # The contact and the routing state of the user: one entry, one write (one changelog record).
+    assert rig.log[1:] == ["write routing"]
+    entry = dict(rig.routing[USER.encode()])
+    assert entry.pop("contact")["email"] == "ada@example.com"
+    state = RoutingState.from_table(entry)
     assert dispatch.payload.notification_id in state.seen
+    assert dict(rig.contacts) == {}
     # The same request in a later batch: nothing sent again.
     await rig.batch.process([item(REQUESTS, request)])
     assert len(rig.dispatch.sent) == 1
@@ -183,11 +188,13 @@ async def test_a_batch_reads_each_users_tables_once() -> None:
     await rig.batch.process([item(USERS, user_created())])
     assert len(rig.dispatch.sent) == 1
     assert rig.routing.reads == [USER.encode()]
-    assert rig.contacts.reads == [USER.encode()]
+    assert rig.contacts.reads == [USER.encode()]  # no entry yet: an earlier version's contact?
     assert rig.suppressions.reads == [USER.encode()]
-    # The next batch reads the table again (what a batch read is not kept past its end).
+    # The next batch reads the table again (what a batch read is not kept past its end); the
+    # entry holds the contact now, so the earlier versions' table is not looked at.
     await rig.batch.process([item(USERS, user_event("user.updated", locale="en-GB"))])
-    assert rig.contacts.reads == [USER.encode(), USER.encode()]
+    assert rig.routing.reads == [USER.encode(), USER.encode()]
+    assert rig.contacts.reads == [USER.encode()]
 
 
 async def test_a_request_before_its_user_is_released_when_the_user_appears() -> None:
@@ -262,6 +269,68 @@ async def test_deletion_erases_the_user_and_cancels_what_is_deferred() -> None:
     assert (cancelled.payload.state, cancelled.payload.reason) == ("cancelled", "user-deleted")
     assert cancelled.payload.notification_id == deferred.payload.notification_id
     assert (dict(rig.contacts), dict(rig.routing), dict(rig.deferred)) == ({}, {}, {})
+
+
+# Contacts as earlier versions kept them (table `contacts`) -----------------------------------
+
+
+async def legacy_user(rig: Rig, routed: list[str] | None = None) -> None:
+    """`USER` as an earlier version left it: the contact in `contacts`, the routing state
+    (having routed `routed`) in `notification_routing` without one."""
+    created = Rig(routes=router())
+    await created.batch.process([item(USERS, user_created())])
+    entry = dict(created.routing[USER.encode()])
+    dict.__setitem__(rig.contacts, USER.encode(), entry.pop("contact"))
+    seen = dict.fromkeys(routed or (), 4e9)
+    state = RoutingState.from_table(entry).model_copy(update={"seen": seen})
+    dict.__setitem__(rig.routing, USER.encode(), state.to_table())
+
+
+async def test_an_earlier_versions_contact_is_used_and_taken_over_by_the_users_entry() -> None:
+    rig = Rig()
+    await legacy_user(rig)
+    request = request_for(order_event("order.paid"))
+    await rig.batch.process([item(REQUESTS, request)])
+    (dispatch,) = rig.sent(rig.dispatch, NotificationDispatchEvent)
+    assert dispatch.payload.recipient == "ada@example.com"
+    # Written once, the entry holds the contact, and the old table no longer does.
+    assert rig.routing[USER.encode()]["contact"]["email"] == "ada@example.com"
+    assert dict(rig.contacts) == {}
+    reads = len(rig.contacts.reads)
+    await rig.batch.process([item(REQUESTS, request_for(order_event("order.refunded")))])
+    assert len(rig.sent(rig.dispatch, NotificationDispatchEvent)) == 2
+    assert len(rig.contacts.reads) == reads
+
+
+async def test_an_earlier_versions_routing_state_still_drops_what_it_routed() -> None:
+    request = request_for(order_event("order.paid"))
+    first = Rig()
+    await first.batch.process([item(USERS, user_created()), item(REQUESTS, request)])
+    (dispatch,) = first.sent(first.dispatch, NotificationDispatchEvent)
+    rig = Rig()
+    await legacy_user(rig, routed=[dispatch.payload.notification_id])
+    await rig.batch.process([item(REQUESTS, request)])
+    assert rig.dispatch.sent == []
+
+
+async def test_deleting_a_user_erases_the_contact_an_earlier_version_kept() -> None:
+    rig = Rig()
+    await legacy_user(rig)
+    await rig.batch.process([item(USERS, user_event("user.deleted"))])
+    assert (dict(rig.contacts), dict(rig.routing)) == ({}, {})
+
+
+async def test_deleting_a_user_erases_a_leftover_copy_beside_the_entry() -> None:
+    """A crash between the entry's write and the old key's delete can leave both: the entry's
+    contact is the one read, and the erasure removes the copy too."""
+    rig = Rig()
+    await rig.batch.process([item(USERS, user_created())])
+    dict.__setitem__(rig.contacts, USER.encode(), {"email": "old@example.com"})
+    await rig.batch.process([item(REQUESTS, request_for(order_event("order.paid")))])
+    (dispatch,) = rig.sent(rig.dispatch, NotificationDispatchEvent)
+    assert dispatch.payload.recipient == "ada@example.com"
+    await rig.batch.process([item(USERS, user_event("user.deleted"))])
+    assert (dict(rig.contacts), dict(rig.routing)) == ({}, {})
 
 
 async def test_a_release_into_new_quiet_hours_is_deferred_again() -> None:
