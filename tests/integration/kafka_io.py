@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from streams.kafka.catalog import TopicCatalog
-from streams.kafka.topic_admin import topic_partitions_blocking
+from streams.kafka.catalog import TopicCatalog, TopicSpec
+from streams.kafka.topic_admin import ensure_topics_blocking, topic_partitions_blocking
 from streams.settings import Settings
 
 READ_TIMEOUT_S = 30.0
@@ -29,6 +31,23 @@ async def kafka_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
         yield producer
     finally:
         await producer.stop()
+
+
+async def write_table_entry(settings: Settings, table: str, key: str, value: Any) -> None:
+    """`table`'s entry for `key` in its changelog, as Faust keeps it (raw key, JSON value), for
+    a worker yet to start to recover: what a deploy finds an earlier version left. Keyed as the
+    table's input topics are, so in the partition of the key's events."""
+    changelog = TopicSpec(
+        name=f"{settings.worker.app_id}-{table}-changelog",
+        key=f"{table} table key",
+        partitions=settings.kafka.partitions,
+        replication_factor=settings.kafka.replication_factor,
+        cleanup_policy="compact",
+        retention_ms=-1,
+    )
+    ensure_topics_blocking(settings.kafka, [changelog])
+    async with kafka_producer(settings) as producer:
+        await producer.send_and_wait(changelog.name, json.dumps(value).encode(), key=key.encode())
 
 
 async def records_to_end(

@@ -5,7 +5,6 @@ with the first write, and erases it with the user."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,12 +18,10 @@ from agents.routing.pipeline import CONTACTS_TABLE, ROUTING_TABLE
 from schemas.notifications import NotificationDispatchEvent
 from schemas.orders import OrderEvent
 from schemas.users import UserEvent
-from streams.kafka.catalog import TopicSpec
-from streams.kafka.topic_admin import ensure_topics_blocking
 from streams.kafka.wire import decode, encode
 from streams.settings import Settings
 from tests.integration.conftest import _run_in_thread
-from tests.integration.kafka_io import kafka_producer, records_to_end, topic_catalog
+from tests.integration.kafka_io import records_to_end, topic_catalog, write_table_entry
 from tests.integration.worker_process import (
     OPERATOR_HEADERS,
     WorkerProcess,
@@ -42,30 +39,12 @@ OLD_CONTACT = {
 }
 
 
-async def write_old_contact(settings: Settings) -> None:
-    """`CARRIED`'s entry in the `contacts` changelog, as Faust keeps it (raw key, JSON)."""
-    changelog = TopicSpec(
-        name=f"{settings.worker.app_id}-{CONTACTS_TABLE}-changelog",
-        key=f"{CONTACTS_TABLE} table key",
-        partitions=settings.kafka.partitions,
-        replication_factor=settings.kafka.replication_factor,
-        cleanup_policy="compact",
-        retention_ms=-1,
-    )
-    ensure_topics_blocking(settings.kafka, [changelog])
-    async with kafka_producer(settings) as producer:
-        # Keyed like `users.events`, so in the partition of the user's events.
-        await producer.send_and_wait(
-            changelog.name, json.dumps(OLD_CONTACT).encode(), key=CARRIED.encode()
-        )
-
-
 @pytest.fixture(scope="module")
 def worker(
     worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     """A worker that recovers the old contact when it starts."""
-    _run_in_thread(write_old_contact(worker_settings))
+    _run_in_thread(write_table_entry(worker_settings, CONTACTS_TABLE, CARRIED, OLD_CONTACT))
     with running_worker(
         worker_settings, tmp_path_factory.mktemp("worker") / "worker.log"
     ) as process:

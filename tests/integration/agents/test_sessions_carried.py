@@ -18,12 +18,10 @@ from aiokafka import AIOKafkaProducer
 from agents.command import run_replay
 from agents.security.pipeline import USERS_TABLE
 from schemas.auth import AuthEvent, SuspiciousLogin
-from streams.kafka.catalog import TopicSpec
-from streams.kafka.topic_admin import ensure_topics_blocking
 from streams.kafka.wire import decode, encode
 from streams.settings import Settings
 from tests.integration.conftest import _run_in_thread
-from tests.integration.kafka_io import kafka_producer, records_to_end, topic_catalog
+from tests.integration.kafka_io import records_to_end, topic_catalog, write_table_entry
 from tests.integration.worker_process import WorkerProcess, eventually, running_worker
 
 T0 = datetime.now(UTC).replace(microsecond=0)
@@ -36,30 +34,12 @@ OLD_ENTRY = {
 }
 
 
-async def write_old_entry(settings: Settings) -> None:
-    """`CARRIED`'s entry in the `security-users` changelog, as Faust keeps it (raw key, JSON)."""
-    changelog = TopicSpec(
-        name=f"{settings.worker.app_id}-{USERS_TABLE}-changelog",
-        key=f"{USERS_TABLE} table key",
-        partitions=settings.kafka.partitions,
-        replication_factor=settings.kafka.replication_factor,
-        cleanup_policy="compact",
-        retention_ms=-1,
-    )
-    ensure_topics_blocking(settings.kafka, [changelog])
-    async with kafka_producer(settings) as producer:
-        # Keyed like `auth.events`, so in the partition of the user's events.
-        await producer.send_and_wait(
-            changelog.name, json.dumps(OLD_ENTRY).encode(), key=CARRIED.encode()
-        )
-
-
 @pytest.fixture(scope="module")
 def worker(
     worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     """A worker that recovers the old entry when it starts."""
-    _run_in_thread(write_old_entry(worker_settings))
+    _run_in_thread(write_table_entry(worker_settings, USERS_TABLE, CARRIED, OLD_ENTRY))
     with running_worker(
         worker_settings, tmp_path_factory.mktemp("worker") / "worker.log"
     ) as process:
