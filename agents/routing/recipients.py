@@ -65,7 +65,7 @@ class Recipients:
 
     def _put(self, key: bytes, routing: Value | None, contact: Value | None, item: Any) -> None:
         stored = self._entries.get(key)
-        took_over = stored is not None and CONTACT_FIELD in stored
+        holds_contact = stored is not None and CONTACT_FIELD in stored
         if routing is None and contact is None:
             self._entries.put(key, None, item)
         else:
@@ -76,7 +76,7 @@ class Recipients:
         # What the old table holds for the user goes with the write that takes it over (it was
         # read for it: `contact`), or with the user's erasure, which must not leave a copy.
         # Once an entry holds the contact, the old table is not looked at for the user again.
-        if (not took_over or contact is None) and self._legacy.get(key) is not None:
+        if (not holds_contact or contact is None) and self._legacy.get(key) is not None:
             self._legacy.put(key, None, item)
 
     def flush(self, scope: Callable[[Any], AbstractContextManager[None]]) -> None:
