@@ -24,8 +24,8 @@ from streams.kafka.topic_admin import delete_topics_blocking, ensure_topics_bloc
 from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.child_process import ChildProcess
-from tests.integration.conftest import isolated_settings
-from tests.integration.kafka_io import topic_catalog
+from tests.integration.conftest import _run_in_thread, isolated_settings
+from tests.integration.kafka_io import topic_catalog, write_table_entry
 
 T = TypeVar("T")
 
@@ -88,6 +88,17 @@ class WorkerProcess(ChildProcess):
 def running_worker(settings: Settings, log_path: Path) -> Iterator[WorkerProcess]:
     """A ready worker for the block; it must exit cleanly (0) on SIGTERM afterwards."""
     with WorkerProcess(settings, log_path).running(must_exit_cleanly=True) as process:
+        yield process
+
+
+@contextmanager
+def worker_recovering(
+    settings: Settings, log_path: Path, table: str, key: str, value: Any
+) -> Iterator[WorkerProcess]:
+    """A ready worker that found `key`'s entry in `table`'s changelog when it started, as a
+    deploy finds what an earlier version left (`kafka_io.write_table_entry`)."""
+    _run_in_thread(write_table_entry(settings, table, key, value))
+    with running_worker(settings, log_path) as process:
         yield process
 
 

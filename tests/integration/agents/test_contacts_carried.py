@@ -20,13 +20,12 @@ from schemas.orders import OrderEvent
 from schemas.users import UserEvent
 from streams.kafka.wire import decode, encode
 from streams.settings import Settings
-from tests.integration.conftest import _run_in_thread
-from tests.integration.kafka_io import records_to_end, topic_catalog, write_table_entry
+from tests.integration.kafka_io import records_to_end, topic_catalog
 from tests.integration.worker_process import (
     OPERATOR_HEADERS,
     WorkerProcess,
     eventually,
-    running_worker,
+    worker_recovering,
 )
 
 CARRIED = f"u-carried-{uuid.uuid4().hex[:8]}"
@@ -44,9 +43,9 @@ def worker(
     worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     """A worker that recovers the old contact when it starts."""
-    _run_in_thread(write_table_entry(worker_settings, CONTACTS_TABLE, CARRIED, OLD_CONTACT))
-    with running_worker(
-        worker_settings, tmp_path_factory.mktemp("worker") / "worker.log"
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    with worker_recovering(
+        worker_settings, log_path, CONTACTS_TABLE, CARRIED, OLD_CONTACT
     ) as process:
         yield process
 

@@ -20,9 +20,8 @@ from agents.security.pipeline import USERS_TABLE
 from schemas.auth import AuthEvent, SuspiciousLogin
 from streams.kafka.wire import decode, encode
 from streams.settings import Settings
-from tests.integration.conftest import _run_in_thread
-from tests.integration.kafka_io import records_to_end, topic_catalog, write_table_entry
-from tests.integration.worker_process import WorkerProcess, eventually, running_worker
+from tests.integration.kafka_io import records_to_end, topic_catalog
+from tests.integration.worker_process import WorkerProcess, eventually, worker_recovering
 
 T0 = datetime.now(UTC).replace(microsecond=0)
 CARRIED = f"u-carried-{uuid.uuid4().hex[:8]}"
@@ -39,10 +38,8 @@ def worker(
     worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     """A worker that recovers the old entry when it starts."""
-    _run_in_thread(write_table_entry(worker_settings, USERS_TABLE, CARRIED, OLD_ENTRY))
-    with running_worker(
-        worker_settings, tmp_path_factory.mktemp("worker") / "worker.log"
-    ) as process:
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    with worker_recovering(worker_settings, log_path, USERS_TABLE, CARRIED, OLD_ENTRY) as process:
         yield process
 
 
