@@ -9,6 +9,7 @@ what gives a test its own consumer group.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Callable
 from functools import partial
@@ -30,6 +31,8 @@ from streams.runtime.fetch_positions import FetchPositions, guard_fetching
 from streams.runtime.partition_batches import app_producer
 from streams.runtime.transactions import convert_offsets_for_aiokafka, exactly_once
 from streams.settings import FaustAppConfig, KafkaSettings
+
+log = logging.getLogger(__name__)
 
 # Per partition and produce request; a 500-event batch of ~300-byte records fits in one.
 PRODUCER_BATCH_BYTES = 256 * 1024
@@ -153,17 +156,20 @@ class TributaryApp(faust.App):
     - `batch_sensor`: told of every batch an agent takes and acknowledges (`BatchSensor`).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, changelog_flush_interval_s: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batches_in_flight = 0
         self.changelog_writes = ChangelogWrites(
-            partial(send_changes, lambda: app_producer(self), self._count_sent)
+            partial(send_changes, lambda: app_producer(self), self._count_sent),
+            flush_interval_s=changelog_flush_interval_s,
+            on_failure=self._changelog_write_failed,
         )
         self.held_commits = HeldCommits()
         self.fetch_positions = FetchPositions()
         self.count_sent: Callable[[str, int], None] = _count_nothing
         self.batch_sensor: BatchSensor = _NoBatchSensor()
         self._event_type: Any = None
+        self._changelog_crash: asyncio.Future[None] | None = None
 
     def create_event(self, key: Any, value: Any, headers: Any, message: Any) -> Any:
         """Faust looks its `Event` class up in the settings for every record consumed (0.8 % of
@@ -172,6 +178,35 @@ class TributaryApp(faust.App):
         if event_type is None:
             event_type = self._event_type = self.conf.Event
         return event_type(self, key, value, headers, message)
+
+    def _changelog_write_failed(self, failure: BaseException) -> None:
+        """A table change may be missing from its changelog: stop the worker rather than go on
+        with nothing acknowledged (the next owner reads the batches again)."""
+        self._changelog_crash = asyncio.ensure_future(self.crash(failure))
+
+    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Before Faust revokes anything, write the changes held for the flush interval.
+
+        Until this worker rejoins the group nobody else owns its partitions, so these writes
+        land before a next owner reads the changelogs; held past the rejoin, they could land
+        after that owner's own newer writes of the same keys. Their batches' acknowledgements
+        are refused (the flow is suspended by now): the next owner reads them again.
+        """
+        if not self.should_stop:
+            try:
+                await self.changelog_writes.written()
+            except Exception as exc:  # noqa: BLE001 - Faust's own revocation crashes the same way
+                await self.crash(exc)
+                return
+        await super()._on_partitions_revoked(revoked)
+
+    async def _stop_consumer(self) -> None:
+        """A stopping worker writes the changes it holds while its producer still runs."""
+        try:
+            await self.changelog_writes.written()
+        except Exception as exc:  # noqa: BLE001 - stopping anyway: their batches stay unacknowledged
+            log.warning("stopping with table changes not in their changelogs: %r", exc)
+        await super()._stop_consumer()
 
     def _count_sent(self, topic: str, records: int) -> None:
         self.count_sent(topic, records)  # looked up at each call: the metrics replace it
@@ -235,6 +270,7 @@ def create_faust_app(settings: FaustAppConfig) -> TributaryApp:
         processing_guarantee=worker.processing_guarantee,
         Event=UnskippableEvent,
         Table=DurableTable,
+        changelog_flush_interval_s=worker.changelog_flush_interval_s,
     )
 
 

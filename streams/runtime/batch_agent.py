@@ -5,8 +5,9 @@ Faust) and gets back a Faust agent that:
 
 - takes batches of up to `BatchSize.max_events` unacknowledged events, or what arrived within
   `BatchSize.within_s` of the first (`streams.runtime.event_batches.take_batches`);
-- awaits `process(events)`, then acknowledges the batch (`ack_events`), in the order
-  `streams.runtime.checkpoint` states, so a committed offset never outruns what it produced;
+- awaits `process(events)`, then has the batch acknowledged once its table changes are written
+  (`ack_events`), in the order `streams.runtime.checkpoint` states, so a committed offset never
+  outruns what it produced;
 - crashes the worker on an unexpected error (`CrashingSupervisor`) rather than restarting in
   place: the batch in hand was handed to the crashed agent only, so it would stay unprocessed
   (and its offsets uncommitted) until the process restarts anyway. Failing loudly gets there
@@ -68,7 +69,7 @@ def batch_agent(
         bind_log_context(agent=name)  # the agent's own task: every line it logs names it
         async for events in take_batches(stream, size.max_events, size.within_s):
             await process(events)
-            await ack_events(stream, events)
+            ack_events(stream, events)
 
     body.__name__ = name
     agent = app.agent(source, name=name, supervisor_strategy=CrashingSupervisor)(body)

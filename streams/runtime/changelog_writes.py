@@ -7,23 +7,28 @@ still in the producer's buffer; if the worker then stops (or dies), the change i
 event is not read again, and whoever recovers the table from the changelog never sees it.
 
 `DurableTable` (`streams.runtime.durable_table`) hands every change to the app's
-`ChangelogWrites`; `ack_events` (in `streams.runtime.checkpoint`) awaits them before
-acknowledging a batch. A changelog write that fails fails the batch: nothing it caused is
-acknowledged.
+`ChangelogWrites`; `ack_events` (in `streams.runtime.checkpoint`) acknowledges a batch only
+once they are written. A changelog write that fails stops the worker: nothing it caused, nor
+anything after it, is acknowledged.
 
 Changes are not sent one by one (Faust's `send_soon` costs about 75 µs of worker CPU per
 record): they are buffered, the last value per key and partition only (the changelog is
-compacted, so the values a key had in between are never read back), and sent when an agent
-acknowledges its batch, as one record batch per changelog partition
-(`streams.runtime.partition_batches`). A buffered change is in the table's store already, as
-with Faust's own path; what is not yet in the changelog is what `written()` waits for. Once a
-batch is acknowledged, the table's store records the changelog offset it holds, as Faust's own
-send callback does, so a restart reads the changelog from there on.
+compacted, so the values a key had in between are never read back), and sent as one record
+batch per changelog partition (`streams.runtime.partition_batches`): when an agent acknowledges
+its batch, or, with a flush interval (`worker.changelog_flush_interval_s`), at most that long
+after, with every batch acknowledged meanwhile. The acknowledgement then waits for the write
+instead of the agent: the agent goes on, and a key that several batches change within the
+interval (a notification's four statuses) reaches its changelog once. A buffered change is in
+the table's store already, as with Faust's own path; what is not yet in the changelog is what
+an acknowledgement waits for. Once written, the table's store records the changelog offset it
+holds, as Faust's own send callback does, so a restart reads the changelog from there on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from asyncio import CancelledError
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,6 +43,8 @@ from streams.runtime.records import OutgoingRecord
 
 if TYPE_CHECKING:
     from streams.runtime.durable_table import DurableTable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,6 +63,8 @@ class BufferedChanges:
 
 
 SendChanges = Callable[[BufferedChanges], Awaitable[None]]
+# Told whether every change made before it asked is in its changelog (None) or why not.
+AfterWritten = Callable[[BaseException | None], None]
 
 
 class ChangelogWrites:
@@ -63,21 +72,43 @@ class ChangelogWrites:
 
     Each send gets a sequence number; a waiter waits for every send numbered below the count
     when it began (not for sends made after: under load there always are some). One callback
-    per send and one future per waiter, rather than a shield per send per waiter: an agent
+    per send and one callback per waiter, rather than a shield per send per waiter: an agent
     acknowledging a batch of 500 changes paid for 500 shields and a gather.
+
+    With `flush_interval_s` above 0, the buffer is written behind: an agent that asks to hear
+    when its batch's changes are written (`after_written`) goes on with its next batch, and the
+    buffer goes out at most `flush_interval_s` after the first such request, with what every
+    agent changed meanwhile. A key changed by several batches in that time (a notification's
+    statuses, a window's counts) is then one changelog record, not one per batch.
+
+    A send that fails makes the writes `failed`: the table stores hold changes their changelogs
+    may lack, so nothing is acknowledged after it (every later request is refused with the
+    failure) and `on_failure` hears of it once, to stop the worker.
     """
 
-    def __init__(self, send: SendChanges | None = None) -> None:
+    def __init__(
+        self,
+        send: SendChanges | None = None,
+        *,
+        flush_interval_s: float = 0.0,
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self._send = send
+        self.flush_interval_s = flush_interval_s
+        self._on_failure = on_failure
         self.buffered = BufferedChanges()
+        self.failed: BaseException | None = None
         # Flushes go out one at a time, in order: a key changed in two batches must reach its
         # changelog partition in the order of the changes.
         self._sending = asyncio.Lock()
         self._tracked = 0
         # Sends not yet acknowledged, by sequence number, oldest first (dicts keep order).
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        # (sends to wait for, the waiter's future), in the order waiters began.
-        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        # (sends to wait for, the waiter), in the order waiters began: the counts never fall.
+        self._waiters: deque[tuple[int, AfterWritten]] = deque()
+        # Waiters for the buffer as it is: they wait for the send that will carry it.
+        self._buffer_waiters: list[AfterWritten] = []
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     def track(self, sent: asyncio.Future[Any]) -> None:
         seq = self._tracked
@@ -91,41 +122,93 @@ class ChangelogWrites:
 
     def flush(self) -> None:
         """Send the buffered changes (tracked, like any send, from now on)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         if not self.buffered or self._send is None:
             return
         changes, self.buffered = self.buffered, BufferedChanges()
         self.track(asyncio.ensure_future(self._send_in_order(changes)))
+        waiters, self._buffer_waiters = self._buffer_waiters, []
+        self._waiters.extend((self._tracked, waiter) for waiter in waiters)
 
     async def _send_in_order(self, changes: BufferedChanges) -> None:
         assert self._send is not None
         async with self._sending:
             await self._send(changes)
 
+    def after_written(self, waiter: AfterWritten) -> None:
+        """Call `waiter` once every change made so far is in its changelog, or with the
+        failure of a send that carried one; raise at once if a send failed before.
+
+        The buffer is sent now without a flush interval, else within the interval."""
+        if self.failed is not None:
+            raise self.failed
+        if self.buffered and self._send is not None:
+            self._buffer_waiters.append(waiter)
+            if self.flush_interval_s <= 0:
+                self.flush()
+            elif self._flush_timer is None:
+                loop = asyncio.get_running_loop()
+                self._flush_timer = loop.call_later(self.flush_interval_s, self.flush)
+        elif self._pending:
+            self._waiters.append((self._tracked, waiter))
+        else:
+            waiter(None)
+
     async def written(self) -> None:
-        """Return once every change made so far is in its changelog; raise if one failed.
+        """Return once every change made so far is in its changelog (the buffer is sent now);
+        raise if one failed.
 
         Every agent waits on the same sends; a waiter cancelled (its agent stopping) cancels
         only its own future, never the sends the others and the producer still need.
         """
         self.flush()
-        if not self._pending:
-            return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((self._tracked, waiter))
+        self.after_written(partial(_settle, waiter))
         await waiter
 
     def _done(self, seq: int, sent: asyncio.Future[Any]) -> None:
         del self._pending[seq]
-        failure = None if sent.cancelled() else sent.exception()
-        if failure is not None:
-            for upto, waiter in self._waiters:
-                if upto > seq and not waiter.done():
-                    waiter.set_exception(failure)
+        if sent.cancelled():  # the loop closing under it: not written, so nothing acknowledged
+            self._fail(seq, asyncio.CancelledError("changelog send cancelled"))
+        elif (failure := sent.exception()) is not None:
+            self._fail(seq, failure)
         oldest = next(iter(self._pending), self._tracked)
         while self._waiters and self._waiters[0][0] <= oldest:
             _, waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+            _tell(waiter, None)
+
+    def _fail(self, seq: int, failure: BaseException) -> None:
+        """Fail every waiter that waits for send `seq`, and every later one."""
+        failing = [waiter for upto, waiter in self._waiters if upto > seq]
+        self._waiters = deque((upto, waiter) for upto, waiter in self._waiters if upto <= seq)
+        failing += self._buffer_waiters
+        self._buffer_waiters = []
+        first = self.failed is None
+        if first:
+            self.failed = failure
+        for waiter in failing:
+            _tell(waiter, failure)
+        if first and self._on_failure is not None and not isinstance(failure, CancelledError):
+            self._on_failure(failure)
+
+
+def _tell(waiter: AfterWritten, failure: BaseException | None) -> None:
+    """A waiter's error must not keep the waiters after it from hearing."""
+    try:
+        waiter(failure)
+    except Exception:
+        log.exception("a waiter for changelog writes failed")
+
+
+def _settle(waiter: asyncio.Future[None], failure: BaseException | None) -> None:
+    if waiter.done():  # cancelled: its agent stopped
+        return
+    if failure is None:
+        waiter.set_result(None)
+    else:
+        waiter.set_exception(failure)
 
 
 async def send_changes(

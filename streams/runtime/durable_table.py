@@ -2,7 +2,8 @@
 and one store lookup per read.
 
 Every change goes to the app's `ChangelogWrites` (`streams.runtime.changelog_writes`), which
-buffers it and sends it when the agent acknowledges its batch; `ack_events` waits for it there.
+buffers it and sends it once the agent is done with its batch (or within the flush interval);
+`ack_events` acknowledges the batch once it is written.
 
 Reads and writes of a `bytes` key in a serialized store (RocksDB) take a shorter path than
 Faust's. Faust reads a key twice (`key in store`, then `store[key]`; a key not there is looked

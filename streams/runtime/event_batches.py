@@ -31,13 +31,19 @@ from streams.runtime.app import TributaryApp, consumer_moved_on
 
 
 class EventBatch(list[EventT[Any]]):
-    """The events of one batch in the order they arrived, with the agent that took them and when
-    the first of them was taken (`time.monotonic()`)."""
+    """The events of one batch in the order they arrived, with the agent that took them, when
+    the first of them was taken and when the agent was done with them (`time.monotonic()`)."""
 
     def __init__(self, agent: str, taken_at_s: float) -> None:
         super().__init__()
         self.agent = agent
         self.taken_at_s = taken_at_s
+        self.processed_at_s: float | None = None
+
+    def processed(self) -> None:
+        """The agent is done with the batch; its acknowledgement may come later (once its table
+        changes are written), but its latency ends here."""
+        self.processed_at_s = time.monotonic()
 
 
 async def take_batches(
@@ -114,10 +120,12 @@ def admit(app: TributaryApp, taken: Sequence[EventT[Any]], batch: EventBatch) ->
 
 def acknowledge(app: TributaryApp, batch: EventBatch) -> None:
     """Acknowledge every event of `batch` to the consumer (`UnskippableEvent` refuses those the
-    consumer has moved on from) and tell the sensors once."""
+    consumer has moved on from) and tell the sensors once, with the batch's latency up to its
+    processing's end (up to now if that was not recorded)."""
     on_message_out = app.sensors.on_message_out
     for event in batch:
         if event.ack():  # the last of the agents reading its record
             message = event.message
             on_message_out(message.tp, message.offset, message)
-    app.batch_sensor.acknowledged(batch.agent, len(batch), time.monotonic() - batch.taken_at_s)
+    processed_at_s = batch.processed_at_s or time.monotonic()
+    app.batch_sensor.acknowledged(batch.agent, len(batch), processed_at_s - batch.taken_at_s)

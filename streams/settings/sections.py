@@ -123,6 +123,11 @@ class WorkerSettings(_Section):
     # Materialization batches: at most this many events, or this long, whichever comes first.
     batch_events: int = Field(default=500, ge=1)
     batch_window_s: float = Field(default=0.2, gt=0)
+    # Tables' changes are written to their changelogs at most this long after a batch is
+    # processed, with those of every batch processed meanwhile (a key changed by several batches
+    # is written once); the batches are acknowledged once written, so commits lag by as much.
+    # 0: each batch's changes are written as soon as it is processed.
+    changelog_flush_interval_s: float = Field(default=1.0, ge=0)
     # A worker that owns partitions with records waiting and receives nothing for this long
     # restarts its fetching, and crashes after as long again (`streams.runtime.stall_watchdog`); 0:
     # off.

@@ -68,7 +68,7 @@ def build(settings: WorkerProcessSettings) -> faust.App:
         async for events in take_batches(stream, 100, worker.batch_window_s):
             values = [event.value for event in events]
             await out.send_all([OutgoingRecord(key=None, value=value) for value in values])
-            await ack_events(stream, events)
+            ack_events(stream, events)
             for value in values:
                 if value.startswith(STALL_PREFIX):
                     form = value.removeprefix(STALL_PREFIX).decode()

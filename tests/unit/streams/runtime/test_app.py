@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import faust
@@ -11,8 +12,10 @@ from pydantic import ValidationError
 
 from streams.runtime.app import broker_urls, changelog_specs, create_faust_app
 from streams.runtime.batch_agent import describe_event, event_scope
+from streams.runtime.changelog_writes import ChangelogWrites
 from streams.runtime.topics import raw_topic
 from streams.settings import WorkerProcessSettings
+from tests.unit.streams.runtime.recording_send import RecordingSend
 
 
 def test_each_bootstrap_host_becomes_a_kafka_url() -> None:
@@ -33,10 +36,12 @@ def test_the_app_is_configured_from_the_settings() -> None:
                 "data_dir": "/srv/tributary-data",
                 "standby_replicas": 2,
                 "send_timeout_s": 12.5,
+                "changelog_flush_interval_s": 0.25,
             },
         }
     )
-    conf = create_faust_app(settings).conf
+    app = create_faust_app(settings)
+    conf = app.conf
     assert conf.id == "orders-test"
     assert [str(url) for url in conf.broker] == ["kafka://k1:9092", "kafka://k2:9092"]
     assert str(conf.store) == "memory:"
@@ -46,6 +51,7 @@ def test_the_app_is_configured_from_the_settings() -> None:
     assert conf.autodiscover is False
     assert conf.table_standby_replicas == 2
     assert conf.producer_request_timeout == 12.5
+    assert app.changelog_writes.flush_interval_s == 0.25
 
 
 def test_two_apps_are_independent_objects() -> None:
@@ -155,3 +161,25 @@ def test_the_worker_advertises_its_own_url_never_a_wildcard_bind_address() -> No
     conf = create_faust_app(settings).conf
     assert str(conf.canonical_url) == "http://worker-3.internal:6126"
     assert conf.web_bind == "0.0.0.0"
+
+
+async def test_a_rebalance_writes_the_held_table_changes_before_faust_revokes_anything() -> None:
+    """Until the worker rejoins nobody else owns its partitions: written later, a held change
+    could land in a changelog after its next owner's newer one."""
+    send = RecordingSend()
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
+    app.changelog_writes = ChangelogWrites(send, flush_interval_s=60)
+    table = app.Table("orders", partitions=1)
+    message = Message("p-orders.events", 0, 1, 0.0, 0, None, b"o-1", b"{}", None)
+    with event_scope(faust.Event(app, b"o-1", b"{}", None, message)):
+        table[b"o-1"] = {"status": "paid"}
+    revoked: list[str] = []
+    app.tables.on_partitions_revoked = lambda partitions: revoked.append(  # type: ignore[method-assign]
+        f"tables revoked after {len(send.sent)} write(s)"
+    )
+    revoking = asyncio.ensure_future(app._on_partitions_revoked(set()))
+    await asyncio.wait_for(send.started.wait(), timeout=5)
+    assert revoked == []  # Faust's revocation waits for the write to be acknowledged
+    send.release.set()
+    await asyncio.wait_for(revoking, timeout=5)
+    assert revoked == ["tables revoked after 1 write(s)"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -14,8 +15,8 @@ from streams.runtime.app import create_faust_app
 from streams.runtime.batch_agent import event_scope
 from streams.runtime.changelog_writes import BufferedChanges, ChangelogWrites
 from streams.runtime.durable_table import DurableTable
-from streams.runtime.records import OutgoingRecord
 from streams.settings import WorkerProcessSettings
+from tests.unit.streams.runtime.recording_send import RecordingSend
 
 
 async def test_written_returns_once_every_pending_send_is_acknowledged() -> None:
@@ -118,29 +119,15 @@ async def test_a_cancelled_wait_leaves_the_sends_to_the_other_waiters() -> None:
     await asyncio.wait_for(still_running, timeout=1)
 
 
-class RecordingSend:
-    """A `send_changes` that records what it was given and finishes when told to."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[tuple[str, int], dict[bytes | None, OutgoingRecord]]] = []
-        self.release = asyncio.Event()
-        self.failure: Exception | None = None
-
-    async def __call__(self, changes: BufferedChanges) -> None:
-        self.sent.append(
-            {
-                (table.name, partition): dict(by_key)
-                for (table, partition), by_key in changes.records.items()
-            }
-        )
-        await self.release.wait()
-        if self.failure is not None:
-            raise self.failure
-
-
-def _table_app(send: RecordingSend) -> tuple[Any, Any]:
+def _table_app(
+    send: RecordingSend,
+    flush_interval_s: float = 0.0,
+    on_failure: Callable[[BaseException], None] | None = None,
+) -> tuple[Any, Any]:
     app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"store": "memory://"}}))
-    app.changelog_writes = ChangelogWrites(send)
+    app.changelog_writes = ChangelogWrites(
+        send, flush_interval_s=flush_interval_s, on_failure=on_failure
+    )
     return app, app.Table("orders", partitions=8)
 
 
@@ -224,3 +211,113 @@ async def test_flushes_go_out_one_after_the_other_in_order() -> None:
     first_may_end.set()
     await asyncio.wait_for(asyncio.gather(first, second), timeout=1)
     assert order == ["start created", "end created", "start paid", "end paid"]
+
+
+async def test_with_a_flush_interval_the_buffer_waits_for_it_and_then_its_waiters_hear() -> None:
+    send = RecordingSend()
+    app, table = _table_app(send, flush_interval_s=0.2)
+    heard: list[BaseException | None] = []
+    with event_scope(_event(app, 0)):
+        table[b"o-1"] = {"status": "created"}
+    loop = asyncio.get_running_loop()
+    asked_at = loop.time()
+    app.changelog_writes.after_written(heard.append)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert (send.sent, heard) == ([], [])  # held back for the interval
+    await asyncio.wait_for(send.started.wait(), timeout=5)
+    assert loop.time() - asked_at > 0.15  # not before the interval (the loop's clock, no sleep)
+    assert len(send.sent) == 1
+    assert heard == []  # sent, not yet acknowledged by Kafka
+    send.release.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert heard == [None]
+
+
+async def test_a_key_changed_by_batches_within_the_interval_is_written_once() -> None:
+    send = RecordingSend()
+    send.release.set()
+    app, table = _table_app(send, flush_interval_s=0.05)
+    heard: list[str] = []
+    for status in ("queued", "sending", "sent"):
+        with event_scope(_event(app, 2)):
+            table[b"n-1"] = {"status": status}
+        app.changelog_writes.after_written(lambda failure, status=status: heard.append(status))
+    await asyncio.wait_for(app.changelog_writes.written(), timeout=1)
+    [changes] = send.sent
+    [record] = changes[("orders", 2)].values()
+    assert json.loads(record.value or b"") == {"status": "sent"}
+    assert heard == ["queued", "sending", "sent"]  # every batch, in order, after the one write
+
+
+async def test_without_a_flush_interval_the_buffer_goes_out_when_a_waiter_asks() -> None:
+    send = RecordingSend()
+    app, table = _table_app(send)
+    with event_scope(_event(app, 0)):
+        table[b"o-1"] = {"status": "created"}
+    app.changelog_writes.after_written(lambda failure: None)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(send.sent) == 1
+
+
+async def test_a_waiter_with_nothing_to_wait_for_hears_at_once() -> None:
+    heard: list[BaseException | None] = []
+    ChangelogWrites(flush_interval_s=5).after_written(heard.append)
+    assert heard == [None]
+
+
+async def test_after_a_failed_write_nothing_more_is_acknowledged_and_the_worker_hears_once() -> (
+    None
+):
+    send = RecordingSend()
+    send.failure = RuntimeError("broker refused")
+    failures: list[BaseException] = []
+    app, table = _table_app(send, flush_interval_s=60, on_failure=failures.append)
+    writes = app.changelog_writes
+    heard: list[BaseException | None] = []
+    with event_scope(_event(app, 0)):
+        table[b"o-1"] = {"status": "created"}
+    writes.after_written(heard.append)
+    writes.flush()
+    with event_scope(_event(app, 0)):
+        table[b"o-2"] = {"status": "created"}  # buffered behind the failing write
+    writes.after_written(heard.append)
+    send.release.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert [str(failure) for failure in heard] == ["broker refused", "broker refused"]
+    assert [str(failure) for failure in failures] == ["broker refused"]
+    with pytest.raises(RuntimeError, match="broker refused"):
+        writes.after_written(heard.append)  # the agent asking next crashes
+    with pytest.raises(RuntimeError, match="broker refused"):
+        await writes.written()
+    assert [str(failure) for failure in failures] == ["broker refused"]
+
+
+async def test_a_waiter_that_raises_does_not_keep_the_others_from_hearing() -> None:
+    writes = ChangelogWrites()
+    sent: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    writes.track(sent)
+    heard: list[BaseException | None] = []
+
+    def broken(failure: BaseException | None) -> None:
+        raise ValueError("a bug in an acknowledgement")
+
+    writes.after_written(broken)
+    writes.after_written(heard.append)
+    sent.set_result("offset 3")
+    await asyncio.sleep(0)
+    assert heard == [None]
+
+
+async def test_a_cancelled_send_is_not_taken_for_written() -> None:
+    writes = ChangelogWrites()
+    sent: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    writes.track(sent)
+    heard: list[BaseException | None] = []
+    writes.after_written(heard.append)
+    sent.cancel()
+    await asyncio.sleep(0)
+    assert [type(failure) for failure in heard] == [asyncio.CancelledError]
