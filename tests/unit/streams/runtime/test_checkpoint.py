@@ -16,7 +16,6 @@ from tests.unit.streams.runtime.agent_streams import (
     AGENT,
     AgentStream,
     agent_app,
-    agent_stream,
     batches,
     put,
     sensor,
@@ -35,11 +34,6 @@ def app(send: RecordingSend) -> TributaryApp:
     app.changelog_writes = ChangelogWrites(send, flush_interval_s=60)  # flushed by hand here
     app.Table("orders", partitions=1)
     return app
-
-
-@pytest.fixture
-def stream(app: TributaryApp) -> AgentStream:
-    return agent_stream(app)
 
 
 async def processed_batch(app: TributaryApp, stream: AgentStream, *offsets: int) -> EventBatch:

@@ -17,22 +17,10 @@ from tests.unit.streams.runtime.agent_streams import (
     GENERATION,
     TOPIC,
     AgentStream,
-    agent_app,
-    agent_stream,
     batches,
     put,
     sensor,
 )
-
-
-@pytest.fixture
-def app() -> TributaryApp:
-    return agent_app()
-
-
-@pytest.fixture
-def stream(app: TributaryApp) -> AgentStream:
-    return agent_stream(app)
 
 
 def offsets(events: list[EventT[Any]]) -> list[int]:
