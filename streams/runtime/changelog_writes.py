@@ -14,11 +14,11 @@ anything after it, is acknowledged.
 Changes are not sent one by one (Faust's `send_soon` costs about 75 µs of worker CPU per
 record): they are buffered, the last value per key and partition only (the changelog is
 compacted, so the values a key had in between are never read back), and sent as one record
-batch per changelog partition (`streams.runtime.partition_batches`): when an agent acknowledges
+batch per changelog partition (`streams.runtime.partition_batches`): once an agent is done with
 its batch, or, with a flush interval (`worker.changelog_flush_interval_s`), at most that long
-after, with every batch acknowledged meanwhile. The acknowledgement then waits for the write
-instead of the agent: the agent goes on, and a key that several batches change within the
-interval (a notification's four statuses) reaches its changelog once. A buffered change is in
+after, with the changes of every batch processed meanwhile. The acknowledgement then waits for
+the write instead of the agent: the agent goes on, and a key that several batches change within
+the interval (a notification's four statuses) reaches its changelog once. A buffered change is in
 the table's store already, as with Faust's own path; what is not yet in the changelog is what
 an acknowledgement waits for. Once written, the table's store records the changelog offset it
 holds, as Faust's own send callback does, so a restart reads the changelog from there on.

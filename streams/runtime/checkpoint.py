@@ -8,9 +8,10 @@ For every batch an agent takes (`streams.runtime.batch_agent`), in this order:
    dead-letter topic (itself acknowledged). A failure here raises: nothing below happens, the
    worker crashes, and the next owner of the partitions reads the batch again.
 2. **Table changes in their changelogs.** A table write is buffered, and sent to its changelog
-   when the batch is acknowledged or, with a flush interval (`worker.changelog_flush_interval_s`),
-   within that interval, together with the changes of every batch acknowledged meanwhile
-   (`streams.runtime.changelog_writes`). The agent does not wait: it takes its next batch.
+   once the agent is done with the batch or, with a flush interval
+   (`worker.changelog_flush_interval_s`), within that interval, together with the changes of
+   every batch processed meanwhile (`streams.runtime.changelog_writes`). The agent does not
+   wait: it takes its next batch.
 3. **Acknowledge.** Once every change made up to the batch's end is acknowledged by Kafka (so a
    table recovered from its changelog has them), the batch's events are acknowledged to Faust,
    which makes their offsets eligible for commit. An event whose consumer generation has passed

@@ -7,9 +7,10 @@ orchestrator waits. The worker bounds it with `TRIBUTARY_WORKER_SEND_TIMEOUT_S`.
 topic the metrics tick writes to makes such a record on demand (the broker does not create topics
 on its own here).
 
-A worker in the middle of a stream: every agent waits for the same changelog sends before
-acknowledging a batch, and Faust stops its agents one after another, so the first one stopped
-must not take the others' waits down with it (a CI run once saw the worker exit 1 that way).
+A worker in the middle of a stream: every agent's batches wait for the same changelog sends
+before they are acknowledged, the stop writes what is held, and Faust stops its agents one after
+another, so the first one stopped must not take the others' waits down with it (a CI run once
+saw the worker exit 1 that way).
 """
 
 from __future__ import annotations
