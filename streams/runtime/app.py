@@ -201,9 +201,12 @@ class TributaryApp(faust.App):
         await super()._on_partitions_revoked(revoked)
 
     async def _stop_consumer(self) -> None:
-        """A stopping worker writes the changes it holds while its producer still runs."""
+        """A stopping worker writes the changes it holds while its producer still runs, and
+        holds none back from here on (`ChangelogWrites.stop`)."""
+        writes = self.changelog_writes
+        writes.stop()
         try:
-            await self.changelog_writes.written()
+            await writes.written()
         except Exception as exc:  # noqa: BLE001 - stopping anyway: their batches stay unacknowledged
             log.warning("stopping with table changes not in their changelogs: %r", exc)
         await super()._stop_consumer()

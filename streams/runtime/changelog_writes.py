@@ -83,7 +83,8 @@ class ChangelogWrites:
 
     A send that fails makes the writes `failed`: the table stores hold changes their changelogs
     may lack, so nothing is acknowledged after it (every later request is refused with the
-    failure) and `on_failure` hears of it once, to stop the worker.
+    failure) and `on_failure` hears of it once, to stop the worker (unless it is stopping:
+    `stop`).
     """
 
     def __init__(
@@ -109,6 +110,18 @@ class ChangelogWrites:
         # Waiters for the buffer as it is: they wait for the send that will carry it.
         self._buffer_waiters: list[AfterWritten] = []
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._stopping = False
+
+    def stop(self) -> None:
+        """The worker is stopping: send the buffer, and from now on hold nothing back.
+
+        Agents finishing their last batches may still change tables; their changes go out at
+        once, while the producer may still take them, rather than on a timer that would fire
+        after it stopped. A write that fails now leaves its batches unacknowledged (the next
+        owner reads them again) without crashing a worker that is stopping anyway.
+        """
+        self._stopping = True
+        self.flush()
 
     def track(self, sent: asyncio.Future[Any]) -> None:
         seq = self._tracked
@@ -143,10 +156,13 @@ class ChangelogWrites:
 
         The buffer is sent now without a flush interval, else within the interval."""
         if self.failed is not None:
+            if self._stopping:
+                waiter(self.failed)
+                return
             raise self.failed
         if self.buffered and self._send is not None:
             self._buffer_waiters.append(waiter)
-            if self.flush_interval_s <= 0:
+            if self.flush_interval_s <= 0 or self._stopping:
                 self.flush()
             elif self._flush_timer is None:
                 loop = asyncio.get_running_loop()
@@ -190,7 +206,9 @@ class ChangelogWrites:
             self.failed = failure
         for waiter in failing:
             _tell(waiter, failure)
-        if first and self._on_failure is not None and not isinstance(failure, CancelledError):
+        # A worker stopping, or its loop closing, is on its way out already.
+        stopping = self._stopping or isinstance(failure, CancelledError)
+        if first and self._on_failure is not None and not stopping:
             self._on_failure(failure)
 
 

@@ -321,3 +321,26 @@ async def test_a_cancelled_send_is_not_taken_for_written() -> None:
     sent.cancel()
     await asyncio.sleep(0)
     assert [type(failure) for failure in heard] == [asyncio.CancelledError]
+
+
+async def test_once_stopping_nothing_is_held_and_a_failed_write_does_not_crash_the_worker() -> None:
+    """Agents finishing their last batches after the stop began: their changes go out at once
+    (a timer would fire after the producer stopped), and a write the stopped producer refuses
+    leaves their batches unacknowledged without crashing a worker that is stopping anyway."""
+    send = RecordingSend()
+    send.failure = RuntimeError("Producer service not yet started")
+    send.release.set()
+    failures: list[BaseException] = []
+    app, table = _table_app(send, flush_interval_s=60, on_failure=failures.append)
+    writes = app.changelog_writes
+    writes.stop()
+    heard: list[BaseException | None] = []
+    with event_scope(_event(app, 0)):
+        table[b"o-1"] = {"status": "paid"}
+    writes.after_written(heard.append)
+    await asyncio.wait_for(send.started.wait(), timeout=5)  # sent at once, not held for 60 s
+    for _ in range(10):
+        await asyncio.sleep(0)
+    writes.after_written(heard.append)  # the next batch is told, not raised at
+    assert [str(failure) for failure in heard] == ["Producer service not yet started"] * 2
+    assert failures == []
