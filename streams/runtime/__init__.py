@@ -15,8 +15,8 @@ Its public face is what this module exports; a pipeline needs nothing else:
 - `reading_progress` says which owned source partitions the worker has read to their end.
 
 The corrections to faust-streaming 0.15 behind it (`app`, `changelog_writes`, `durable_table`,
-`commit_guard`, `fetch_positions`, `drain_loop`, `consumer_state`, `stall_watchdog`) are private
-to this package.
+`commit_guard`, `fetch_positions`, `drain_loop`, `loop_consumer`, `consumer_state`,
+`stall_watchdog`) are private to this package.
 """
 
 from streams.runtime.app import (

@@ -28,6 +28,7 @@ from streams.runtime.commit_guard import HeldCommits, guard_commits
 from streams.runtime.drain_loop import guard_draining
 from streams.runtime.durable_table import DurableTable
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
+from streams.runtime.loop_consumer import LoopConsumer
 from streams.runtime.partition_batches import app_producer
 from streams.runtime.transactions import convert_offsets_for_aiokafka, exactly_once
 from streams.settings import FaustAppConfig, KafkaSettings
@@ -221,8 +222,16 @@ class TributaryApp(faust.App):
         return producer
 
     def _new_consumer(self) -> ConsumerT:
-        """Faust's consumer, its fetching and commits guarded, its drain loop lighter."""
-        consumer = super()._new_consumer()
+        """Faust's consumer on the worker's loop (`loop_consumer`), its fetching and commits
+        guarded, its drain loop lighter."""
+        consumer = LoopConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=self.loop,
+        )
         guard_fetching(consumer, self.fetch_positions, self._is_source)
         guard_commits(consumer, self.held_commits, self.fetch_positions)
         guard_draining(consumer)

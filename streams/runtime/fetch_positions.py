@@ -1,7 +1,7 @@
 """Where the consumer's fetching of each source partition stands, kept apart from Faust's guesses.
 
 faust-streaming 0.15 loses records around seeks (two orders in the two-worker test, committed and
-never applied). Its fetcher hands the drain loop a batch fetched on the consumer thread; when a
+never applied). Its fetcher hands the drain loop a batch aiokafka fetched meanwhile; when a
 seek (after a rebalance, or the stall watchdog's restart) lands while that batch is in flight or
 being delivered, the records from before the seek are delivered after it. Faust then
 - counts the offsets between the seek's target and the stale record as a "gap" (offsets the log
@@ -15,7 +15,7 @@ one of its partitions was sought is not delivered, and that partition is sought 
 the seek put it; offsets are known to be absent only when one uninterrupted run of fetching went
 past them: between two records, from a seek's target to the first record after it, or from the
 last record to the consumer's position (which moves past transaction markers even when no record
-follows them). `guard_fetching` puts it between Faust's consumer and the consumer thread, turns
+follows them). `guard_fetching` puts it between Faust's consumer and aiokafka's client, turns
 off Faust's own read-offset bookkeeping (every record fetched is delivered, so a re-read is
 processed again: at-least-once) and makes every seek to the committed offsets land somewhere
 known: a source partition never committed goes back to its beginning instead of staying where

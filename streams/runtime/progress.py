@@ -39,9 +39,9 @@ def reading_progress(app: faust.App, topics: Collection[str]) -> dict[str, bool]
     rebalances (a partition no report names is taken as unread).
 
     The ends are those the consumer's last fetch responses carried (aiokafka's `highwater`), not
-    asked afresh: Faust runs every call to the consumer's thread behind its fetching, which
-    waits up to a second. A partition paused for flow control may then be reported read
-    while records written since its last fetch wait, seconds at most: within the grace."""
+    asked afresh (a request to the broker for every report). A partition paused for flow
+    control may then be reported read while records written since its last fetch wait, seconds
+    at most: within the grace."""
     if not isinstance(app, TributaryApp) or app.rebalancing or app.in_recovery:
         return {}
     consumer = app.consumer

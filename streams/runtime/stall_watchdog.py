@@ -289,7 +289,5 @@ class StallWatchdog:
         await app._fetcher.maybe_start()
 
     async def _rejoin_group(self) -> None:
-        thread = self._app.consumer._thread
-        coordinator = thread._consumer._coordinator
-        # aiokafka's coordinator lives on the consumer thread's loop.
-        thread.thread_loop.call_soon_threadsafe(coordinator.request_rejoin)
+        # aiokafka's coordinator runs on this loop (`streams.runtime.loop_consumer`).
+        self._app.consumer._thread._consumer._coordinator.request_rejoin()

@@ -135,16 +135,8 @@ class FakeCoordinator:
         self.calls.append("rejoin group")
 
 
-class FakeThreadLoop:
-    """The consumer thread's loop: runs what it is handed at once."""
-
-    def call_soon_threadsafe(self, callback: Any) -> None:
-        callback()
-
-
 class FakeConsumerThread:
     def __init__(self, calls: list[str]) -> None:
-        self.thread_loop = FakeThreadLoop()
         self._consumer = type("Kafka", (), {"_coordinator": FakeCoordinator(calls)})()
 
 
