@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from agents.retry import Backoff, Sleep, retry_retriable
@@ -45,6 +45,7 @@ from schemas.notifications import (
 from streams.errors import PoisonError
 from streams.kafka.dead_letters import HEADER_PREFIX, dead_letter_headers
 from streams.kafka.event_producer import Headers
+from streams.kafka.wire import wire_now
 from streams.providers.base import (
     OutboundMessage,
     PermanentSendError,
@@ -277,7 +278,7 @@ class NotificationDispatcher:
         dead_letters: RecordSink,
         delays_s: Sequence[float],
         backoff: Backoff,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = wire_now,
         sleep: Sleep = asyncio.sleep,
         ledger: SentLedger | None = None,
     ) -> None:

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -48,7 +48,7 @@ from schemas.templates import TemplateEvent
 from schemas.users import UserEvent
 from streams.errors import RetriableError
 from streams.kafka.catalog import TopicCatalog
-from streams.kafka.wire import WireCodec, local_codec
+from streams.kafka.wire import WireCodec, local_codec, wire_now
 from streams.runtime import (
     TopicPublisher,
     batch_agent,
@@ -72,10 +72,6 @@ SUPPRESSIONS_TABLE = "notification_suppressions"
 RELEASE_AGAIN_S = 30.0
 
 Clock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +110,7 @@ def register_notifications(
     templates_table: TableSource,
     *,
     codec: WireCodec | None = None,
-    clock: Clock = _utc_now,
+    clock: Clock = wire_now,
 ) -> NotificationsPipeline:
     """`suppression_store` is the suppression list's PostgreSQL view; `templates_table` reads
     `notifications.templates` (a `CompactedTopicReader`): the router renders the active versions

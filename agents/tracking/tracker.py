@@ -55,7 +55,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -84,6 +84,7 @@ from schemas.notifications import (
     NotificationStatusEvent,
 )
 from streams.errors import PoisonError, RetriableError
+from streams.kafka.wire import wire_now
 from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 from streams.stores.delivery_store import DeliveryRow, TransitionRow
 
@@ -281,7 +282,7 @@ class DeliveryTracker(Generic[E]):
         scope: Callable[[E], AbstractContextManager[None]],
         backoff: Backoff,
         sleep: Sleep = asyncio.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = wire_now,
         cache_entries: int = 20_000,
         transitions_out: TransitionsSink = ignore_transitions,
         held: DeliveriesTable | None = None,

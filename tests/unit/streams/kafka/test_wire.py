@@ -22,6 +22,7 @@ from streams.errors import PoisonError
 from streams.kafka.wire import (
     BadMagicByteError,
     ContractViolationError,
+    ModelT,
     SchemaBook,
     SchemaMismatchError,
     TruncatedRecordError,
@@ -45,6 +46,11 @@ def _raw(schema_id: int, schema: dict[str, Any], record: dict[str, Any]) -> byte
     return buffer.getvalue()
 
 
+def _afresh(raw: bytes, model: type[ModelT]) -> ModelT:
+    """Decoded by a codec that never encoded `raw` (one that did may hand its event back)."""
+    return WireCodec(SchemaBook.local(SCHEMAS)).decode(raw, model)
+
+
 def _avro_record(event: BaseModel, payload_record: str) -> dict[str, Any]:
     record = event.model_dump()
     record["payload"] = (payload_record, record["payload"])
@@ -54,7 +60,7 @@ def _avro_record(event: BaseModel, payload_record: str) -> dict[str, Any]:
 @pytest.mark.parametrize("event_type", examples.EVENT_TYPES)
 def test_every_event_type_round_trips(event_type: str) -> None:
     event = examples.event(event_type)
-    decoded = decode(encode(event), type(event))
+    decoded = _afresh(encode(event), type(event))
     assert decoded == event
     assert type(decoded.payload) is type(event.payload)  # type: ignore[attr-defined]
 
@@ -85,7 +91,7 @@ def test_timestamps_travel_as_utc_milliseconds() -> None:
     event = example.model_copy(
         update={"ingested_at": datetime(2026, 11, 21, 9, 0, 0, 123_456, tzinfo=UTC)}
     )
-    decoded = decode(encode(event), OrderEvent)
+    decoded = _afresh(encode(event), OrderEvent)
     assert decoded.ingested_at == datetime(2026, 11, 21, 9, 0, 0, 123_000, tzinfo=UTC)
     assert decoded.occurred_at == event.occurred_at  # same instant, offset normalized to UTC
     assert decoded.occurred_at.utcoffset() is not None
@@ -208,12 +214,12 @@ def test_only_envelope_models_have_a_wire_format() -> None:
     with pytest.raises(TypeError):
         encode(UserUpdated(user_id="u", locale="fr"))
     with pytest.raises(TypeError):
-        decode(encode(examples.event("order.paid")), UserUpdated)
+        _afresh(encode(examples.event("order.paid")), UserUpdated)
 
 
 def test_event_ids_survive_as_uuids() -> None:
     event = examples.event("order.created").model_copy(update={"event_id": uuid.uuid4()})
-    assert decode(encode(event), OrderEvent).event_id == event.event_id  # type: ignore[attr-defined]
+    assert _afresh(encode(event), OrderEvent).event_id == event.event_id  # type: ignore[attr-defined]
 
 
 def _without_field(schema: dict[str, Any], record_name: str, field: str) -> dict[str, Any]:
