@@ -3,8 +3,8 @@
 # scripts/bench_notifications.py with two workers, py-spy sampling worker0 for PROFILE_S seconds,
 # then the inclusive share by package and module (scripts/profile_summary.py).
 #   scripts/profile_worker.sh [RATE] [DURATION_S] [PROFILE_S] [gil]   (the stack up: make stack)
-# `gil`: sample only the thread holding the GIL, so a thread waiting for it in a C call (the
-# consumer thread after a socket write) is not counted as busy there.
+# `gil`: sample only the thread holding the GIL, so a thread waiting for it in a C call (a
+# thread-pool worker after a socket write, say) is not counted as busy there.
 # py-spy comes with the dev extras; it needs ptrace rights over the worker (root, or
 # kernel.yama.ptrace_scope=0).
 set -euo pipefail

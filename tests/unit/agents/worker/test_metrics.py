@@ -215,3 +215,32 @@ def test_the_trackers_rejected_receipts_are_a_counter() -> None:
     assert samples(metrics, "tributary_worker_receipts_rejected_total") == {
         (("agent", "track_deliveries"),): 3
     }
+
+
+def test_records_received_between_scrapes_are_counted_once_each(app: faust.App) -> None:
+    """The received series are brought up to date when scraped, not with every record: a scrape
+    adds what came in since the last one, and the active-message gauge follows."""
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+
+    def receive(offset: int) -> None:
+        message = Message(ORDERS.topic, ORDERS.partition, offset, 0.0, 0, None, b"k", b"v", None)
+        monitor.on_message_in(ORDERS, offset, message)
+
+    receive(1)
+    receive(2)
+    assert samples(metrics, "faust_messages_received_total") == {(): 2}
+    assert samples(metrics, "faust_messages_received_total") == {(): 2}
+    receive(3)
+    monitor.track_tp_end_offset(ORDERS, 10)
+    assert samples(metrics, "faust_messages_received_total") == {(): 3}
+    assert samples(metrics, "faust_messages_received_per_topic_total") == {
+        (("topic", "orders.events"),): 3
+    }
+    assert samples(metrics, "faust_messages_received_per_topics_partition") == {
+        (("partition", "0"), ("topic", "orders.events")): 3
+    }
+    assert samples(metrics, "faust_active_messages") == {(): 3}
+    assert samples(metrics, "faust_topic_partition_end_offset") == {
+        (("partition", "0"), ("topic", "orders.events")): 10
+    }
