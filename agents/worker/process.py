@@ -44,7 +44,7 @@ from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
 from streams.kafka.compacted_topic import CompactedTopicReader
 from streams.kafka.topic_admin import ensure_topics
-from streams.kafka.wire import WireCodec
+from streams.kafka.wire import RECENT_ENCODES, WireCodec
 from streams.runtime import (
     StallWatchdog,
     changelog_specs,
@@ -252,7 +252,7 @@ def run(settings: WorkerProcessSettings) -> None:
     asyncio.set_event_loop(loop)
     # Faust creates only the last level of its data directory; a fresh checkout has none.
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
-    codec = loop.run_until_complete(wire_codec(settings))
+    codec = loop.run_until_complete(wire_codec(settings, recent_encodes=RECENT_ENCODES))
     catalog = topic_catalog(settings)
     stores = WorkerStores.from_settings(settings, catalog)
     app = build_app(settings, codec, stores)

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 from schemas.registry import SchemaSet
 from streams.kafka.schema_registry import connect_client, registered_book
-from streams.kafka.wire import WireCodec, local_codec
+from streams.kafka.wire import SchemaBook, WireCodec, local_codec
 from streams.settings import SchemaRegistryConfig
 
 
-async def wire_codec(settings: SchemaRegistryConfig) -> WireCodec:
+async def wire_codec(settings: SchemaRegistryConfig, *, recent_encodes: int = 0) -> WireCodec:
     """Raises `ServiceUnavailableError` while the registry is away and `ConfigurationError`
-    when it refuses a schema (one incompatible with what it holds)."""
+    when it refuses a schema (one incompatible with what it holds).
+
+    `recent_encodes`: how many of the events it encodes the codec keeps for reading them back
+    (`WireCodec`; a worker reads back most of what it writes, the API none)."""
     if settings.schema_registry_url is None:
-        return local_codec()
+        if not recent_encodes:
+            return local_codec()
+        return WireCodec(SchemaBook.local(SchemaSet.load()), recent_encodes=recent_encodes)
     client = connect_client(settings.schema_registry_url, settings.schema_registry_timeout_s)
-    return WireCodec(await registered_book(client, SchemaSet.load(), settings.topic_prefix))
+    book = await registered_book(client, SchemaSet.load(), settings.topic_prefix)
+    return WireCodec(book, recent_encodes=recent_encodes)

@@ -146,9 +146,10 @@ def _parse(schema: Mapping[str, Any]) -> ParsedSchema:
 
 # How many decoded records a codec keeps for the next agent that decodes the same record.
 RECENT_DECODES = 2048
-# How many events a codec keeps of those it encoded, for when the process reads them back: between
-# this and twice this, the last ones (two generations). About 2.8 KB each (a status event and its
-# bytes): up to about 45 MB, some 8 s of a worker's encoding at 400 notifications/s offered.
+# How many events a worker's codec keeps of those it encoded, for when the process reads them
+# back: between this and twice this, the last ones (two generations). About 2.8 KB each (a status
+# event and its bytes): up to about 45 MB, some 8 s of a worker's encoding at 400 notifications/s
+# offered. Other processes (the API, the CLI) never read back what they write and keep none.
 RECENT_ENCODES = 8192
 
 
@@ -175,7 +176,7 @@ class WireCodec:
         book: SchemaBook,
         *,
         recent_decodes: int = RECENT_DECODES,
-        recent_encodes: int = RECENT_ENCODES,
+        recent_encodes: int = 0,
     ) -> None:
         self._book = book
         self._recent_decodes = recent_decodes

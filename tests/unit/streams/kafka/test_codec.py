@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 
 import pytest
 
@@ -32,3 +33,14 @@ async def test_what_does_not_decode_is_poison(raw: bytes | None) -> None:
     codec = await wire_codec(NoRegistry())
     with pytest.raises(PoisonError):
         codec.decode(raw, OrderEvent)
+
+
+async def test_a_workers_codec_keeps_what_it_encodes_and_the_apis_does_not() -> None:
+    """Events stamped in UTC to the millisecond round-trip exactly, so a codec told to keep its
+    encodes hands them back; the codec of a process that never reads back keeps none."""
+    order_event = event("order.paid")
+    utc = order_event.model_copy(update={"occurred_at": order_event.occurred_at.astimezone(UTC)})  # type: ignore[attr-defined]
+    workers = await wire_codec(NoRegistry(), recent_encodes=4)
+    apis = await wire_codec(NoRegistry())
+    assert workers.decode(bytes(bytearray(workers.encode(utc))), OrderEvent) is utc
+    assert apis.decode(bytes(bytearray(apis.encode(utc))), OrderEvent) is not utc
