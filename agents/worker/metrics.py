@@ -182,9 +182,6 @@ class TributaryMonitor(PrometheusMonitor):
         # The labelled children per agent: `labels()` hashes and locks on every call, which
         # costs more than the increment itself on a path taken once per event.
         self._per_agent: dict[str, Counter] = {}
-        self._sent_per_topic: dict[str, Counter] = {}
-        self._received: dict[TP, tuple[Counter, Gauge]] = {}
-        self._end_offsets: dict[TP, Gauge] = {}
         # Records received per partition since the last scrape: the `faust_` received series
         # are brought up to date when scraped (`series_up_to_date`), not with every record.
         self._received_since: dict[TP, int] = {}
@@ -232,37 +229,27 @@ class TributaryMonitor(PrometheusMonitor):
         self.tp_end_offsets[tp] = offset
 
     def series_up_to_date(self) -> None:
-        """The `faust_` received and end-offset series as if updated with every record."""
+        """The `faust_` received and end-offset series as if updated with every record.
+
+        Their labelled children are looked up at each scrape, not kept: Faust removes them when
+        a rebalance starts and ends (and forgets the read offsets), and a kept child would be
+        counted on after it left the series."""
         received, self._received_since = self._received_since, {}
         series = self.faust_series
         total = sum(received.values())
         series.messages_received.inc(total)
         series.active_messages.inc(total)
         for tp, records in received.items():
-            per_topic, per_partition = self._received_series(tp)
-            per_topic.inc(records)
-            per_partition.set(self.tp_read_offsets[tp])
-        for tp, offset in self.tp_end_offsets.items():
-            gauge = self._end_offsets.get(tp)
-            if gauge is None:
-                gauge = self.faust_series.topic_partition_end_offset.labels(
-                    topic=tp.topic, partition=tp.partition
-                )
-                self._end_offsets[tp] = gauge
-            gauge.set(offset)
-
-    def _received_series(self, tp: TP) -> tuple[Counter, Gauge]:
-        children = self._received.get(tp)
-        if children is None:
-            series = self.faust_series
-            children = (
-                series.messages_received_per_topics.labels(topic=tp.topic),
+            series.messages_received_per_topics.labels(topic=tp.topic).inc(records)
+            read = self.tp_read_offsets.get(tp)
+            if read is not None:
                 series.messages_received_per_topics_partition.labels(
                     topic=tp.topic, partition=tp.partition
-                ),
+                ).set(read)
+        for tp, offset in self.tp_end_offsets.items():
+            series.topic_partition_end_offset.labels(topic=tp.topic, partition=tp.partition).set(
+                offset
             )
-            self._received[tp] = children
-        return children
 
     def count_sent(self, topic: str, records: int) -> None:
         """A published batch (`TributaryApp.count_sent`): the `faust_` send series, per batch.
@@ -271,11 +258,8 @@ class TributaryMonitor(PrometheusMonitor):
         these series; the counts stay the same, made once per batch."""
         self.messages_sent += records
         self.messages_sent_by_topic[topic] += records
-        child = self._sent_per_topic.get(topic)
-        if child is None:
-            child = self.faust_series.topic_messages_sent.labels(topic=f"topic.{topic}")
-            self._sent_per_topic[topic] = child
-        child.inc(records)
+        # Looked up for each batch: Faust removes the child at every rebalance.
+        self.faust_series.topic_messages_sent.labels(topic=f"topic.{topic}").inc(records)
         self.faust_series.total_sent_messages.inc(records)
 
     def on_table_get(self, table: CollectionT, key: Any) -> None:

@@ -244,3 +244,41 @@ def test_records_received_between_scrapes_are_counted_once_each(app: faust.App) 
     assert samples(metrics, "faust_topic_partition_end_offset") == {
         (("partition", "0"), ("topic", "orders.events")): 10
     }
+
+
+def test_the_series_faust_clears_at_a_rebalance_are_counted_again_after_it(app: faust.App) -> None:
+    """Faust removes the per-topic and per-partition series when a rebalance starts and ends,
+    and forgets the read offsets: records received before it are still counted, the scrape
+    does not fail, and what is counted after it is in the series again."""
+    metrics = WorkerMetrics()
+    monitor = install_worker_metrics(app, metrics)
+
+    def receive(offset: int) -> None:
+        message = Message(ORDERS.topic, ORDERS.partition, offset, 0.0, 0, None, b"k", b"v", None)
+        monitor.on_message_in(ORDERS, offset, message)
+
+    receive(1)
+    monitor.count_sent("p-notifications.status", 2)
+    monitor.track_tp_end_offset(ORDERS, 5)
+    assert samples(metrics, "faust_messages_received_total") == {(): 1}
+    receive(2)
+    monitor.on_rebalance_start(app)
+    assert samples(metrics, "faust_messages_received_total") == {(): 2}
+    monitor.on_rebalance_end(app, monitor.on_rebalance_start(app))
+
+    receive(3)
+    monitor.count_sent("p-notifications.status", 4)
+    monitor.track_tp_end_offset(ORDERS, 9)
+    assert samples(metrics, "faust_messages_received_per_topics_partition") == {
+        (("partition", "0"), ("topic", "orders.events")): 3
+    }
+    assert samples(metrics, "faust_messages_received_per_topic_total") == {
+        (("topic", "orders.events"),): 1
+    }
+    assert samples(metrics, "faust_topic_messages_sent_total") == {
+        (("topic", "topic.p-notifications.status"),): 4
+    }
+    assert samples(metrics, "faust_topic_partition_end_offset") == {
+        (("partition", "0"), ("topic", "orders.events")): 9
+    }
+    assert samples(metrics, "faust_messages_received_total") == {(): 3}
