@@ -19,7 +19,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from streams.redaction import redact
 from streams.settings import DatabaseSettings
@@ -192,6 +192,7 @@ class DeliveryStore:
             .order_by(t.c.occurred_at, t.c.state)
         )
         async with translate_database_errors(), self._engine.connect() as conn:
+            conn = await one_snapshot(conn)
             row = (await conn.execute(state_query)).mappings().first()
             if row is None:
                 return None
@@ -210,6 +211,7 @@ class DeliveryStore:
             t.c.notification_id, t.c.occurred_at, t.c.state
         )
         async with translate_database_errors(), self._engine.connect() as conn:
+            conn = await one_snapshot(conn)
             rows = (await conn.execute(rows_query)).mappings().all()
             steps = (await conn.execute(steps_query)).mappings().all()
         timelines: dict[str, list[TransitionRow]] = {}
@@ -337,6 +339,16 @@ def _insert_steps_sql(table: sa.Table = notification_transitions) -> sa.TextClau
 
 _UPSERT = _upsert_sql()
 _INSERT_STEPS = _insert_steps_sql()
+
+
+async def one_snapshot(conn: AsyncConnection) -> AsyncConnection:
+    """`conn` reading every statement of its transaction from one snapshot (REPEATABLE READ).
+
+    A state and its timeline are two statements; under PostgreSQL's default READ COMMITTED each
+    sees what was committed when it began, so a tracker batch committing between them paired an
+    older state with a newer timeline (a state without the `queued_at` its timeline shows, in a
+    CI run). The pool puts the connection's default level back when it is returned."""
+    return await conn.execution_options(isolation_level="REPEATABLE READ")
 
 
 def _by_column(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:

@@ -9,9 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from streams.settings import Settings
-from streams.stores.delivery_store import DeliveryRow, DeliveryStore, TransitionRow
+from streams.stores.database import create_engine
+from streams.stores.delivery_store import (
+    DeliveryRow,
+    DeliveryStore,
+    TransitionRow,
+    notification_deliveries,
+    notification_transitions,
+    one_snapshot,
+)
 
 RANK = {"queued": 0, "sending": 2, "sent": 4, "delivered": 5, "failed": 5, "bounced": 5}
 
@@ -68,6 +77,32 @@ async def test_state_and_timeline_are_written_and_read_back(store: DeliveryStore
     assert found[0] == current
     assert [s.state for s in found[1]] == ["queued", "delivered"]
     assert await store.get(f"n-{uuid.uuid4()}") is None
+
+
+async def test_a_state_and_its_timeline_are_read_from_one_snapshot(
+    store: DeliveryStore, settings: Settings
+) -> None:
+    """A batch committed between the two reads is in neither (under READ COMMITTED the second
+    read saw it: a state paired with a newer timeline, in a CI run of the tracker's test)."""
+    n, t0 = f"n-{uuid.uuid4()}", unique_epoch()
+    later = t0 + timedelta(seconds=1)
+    await store.write([row(n, "sent", t0)], [step(n, "sent", t0)])
+    d, t = notification_deliveries, notification_transitions
+    engine = create_engine(settings.database)
+    try:
+        async with engine.connect() as conn:
+            conn = await one_snapshot(conn)
+            query = sa.select(d.c.state).where(d.c.notification_id == n)
+            state = (await conn.execute(query)).scalar_one()
+            await store.write([row(n, "delivered", later)], [step(n, "delivered", later)])
+            query = sa.select(sa.func.count()).where(t.c.notification_id == n)
+            steps = (await conn.execute(query)).scalar_one()
+    finally:
+        await engine.dispose()
+    assert (state, steps) == ("sent", 1)
+    found = await store.get(n)
+    assert found is not None
+    assert (found[0].state, len(found[1])) == ("delivered", 2)
 
 
 async def test_an_older_state_never_overwrites_a_newer_row_but_accumulates(
