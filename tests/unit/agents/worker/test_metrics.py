@@ -217,21 +217,23 @@ def test_the_trackers_rejected_receipts_are_a_counter() -> None:
     }
 
 
+def receive(monitor: TributaryMonitor, offset: int) -> None:
+    """A record of `ORDERS` at `offset`, as Faust's consumer reports it to the monitor."""
+    message = Message(ORDERS.topic, ORDERS.partition, offset, 0.0, 0, None, b"k", b"v", None)
+    monitor.on_message_in(ORDERS, offset, message)
+
+
 def test_records_received_between_scrapes_are_counted_once_each(app: faust.App) -> None:
     """The received series are brought up to date when scraped, not with every record: a scrape
     adds what came in since the last one, and the active-message gauge follows."""
     metrics = WorkerMetrics()
     monitor = install_worker_metrics(app, metrics)
 
-    def receive(offset: int) -> None:
-        message = Message(ORDERS.topic, ORDERS.partition, offset, 0.0, 0, None, b"k", b"v", None)
-        monitor.on_message_in(ORDERS, offset, message)
-
-    receive(1)
-    receive(2)
+    receive(monitor, 1)
+    receive(monitor, 2)
     assert samples(metrics, "faust_messages_received_total") == {(): 2}
     assert samples(metrics, "faust_messages_received_total") == {(): 2}
-    receive(3)
+    receive(monitor, 3)
     monitor.track_tp_end_offset(ORDERS, 10)
     assert samples(metrics, "faust_messages_received_total") == {(): 3}
     assert samples(metrics, "faust_messages_received_per_topic_total") == {
@@ -253,20 +255,16 @@ def test_the_series_faust_clears_at_a_rebalance_are_counted_again_after_it(app: 
     metrics = WorkerMetrics()
     monitor = install_worker_metrics(app, metrics)
 
-    def receive(offset: int) -> None:
-        message = Message(ORDERS.topic, ORDERS.partition, offset, 0.0, 0, None, b"k", b"v", None)
-        monitor.on_message_in(ORDERS, offset, message)
-
-    receive(1)
+    receive(monitor, 1)
     monitor.count_sent("p-notifications.status", 2)
     monitor.track_tp_end_offset(ORDERS, 5)
     assert samples(metrics, "faust_messages_received_total") == {(): 1}
-    receive(2)
+    receive(monitor, 2)
     monitor.on_rebalance_start(app)
     assert samples(metrics, "faust_messages_received_total") == {(): 2}
     monitor.on_rebalance_end(app, monitor.on_rebalance_start(app))
 
-    receive(3)
+    receive(monitor, 3)
     monitor.count_sent("p-notifications.status", 4)
     monitor.track_tp_end_offset(ORDERS, 9)
     assert samples(metrics, "faust_messages_received_per_topics_partition") == {
