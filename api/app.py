@@ -32,6 +32,7 @@ from api.access import KeyVerifier, access_middleware
 from api.codec import AppCodec
 from api.delivery import Delivery
 from api.keys import (
+    ADMISSION,
     BLOCK_STORE,
     CATALOG,
     CODEC,
@@ -73,6 +74,7 @@ from streams.stores.provider_store import ProviderStore
 from streams.stores.rate_limiter import RateLimiter
 from streams.stores.session_store import SessionStore
 from streams.stores.suppression_store import SuppressionStore
+from streams.stores.webhook_admission import WebhookAdmission
 from streams.stores.webhook_ledger import WebhookLedger
 from streams.templates.live import LiveTemplates
 from streams.templates.sandbox import Sandbox
@@ -124,6 +126,7 @@ def create_app(settings: ApiProcessSettings) -> web.Application:
     app[RATE_LIMITER] = RateLimiter(
         app[BLOCK_STORE].client, settings.ratelimit, settings.topic_prefix
     )
+    app[ADMISSION] = WebhookAdmission(app[RATE_LIMITER], app[LEDGER])
     app.cleanup_ctx.append(_block_store_lifetime)
     serves_schemas = settings.schema_registry_url is None
     if serves_schemas:

@@ -21,6 +21,7 @@ from streams.stores.provider_store import ProviderStore
 from streams.stores.rate_limiter import RateLimiter
 from streams.stores.session_store import SessionStore
 from streams.stores.suppression_store import SuppressionStore
+from streams.stores.webhook_admission import WebhookAdmission
 from streams.stores.webhook_ledger import WebhookLedger
 from streams.templates.live import LiveTemplates
 
@@ -46,6 +47,8 @@ CODEC = web.AppKey("codec", AppCodec)
 # Share one Redis client, which the block store owns (and closes).
 BLOCK_STORE = web.AppKey("block_store", BlockStore)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+# A webhook's ingest limit and ledger claim, in one Redis call (the ledger's client).
+ADMISSION = web.AppKey("admission", WebhookAdmission)
 # The template catalogue, folded from `notifications.templates` (`api.templates`).
 TEMPLATES = web.AppKey("templates", LiveTemplates)
 # Only set when no Schema Registry is configured: then the API serves our own schema set.

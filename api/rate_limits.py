@@ -83,11 +83,6 @@ async def lift(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def enforce_ingest_limit(request: web.Request, source: str) -> RateDecision | None:
-    """Take a slot of `source`'s rate, or raise `RateLimitedError` (429): call before producing."""
-    return await request.app[RATE_LIMITER].enforce(source)
-
-
 def with_limit_headers(response: web.Response, decision: RateDecision | None) -> web.Response:
     if decision is not None:
         response.headers.update(decision.headers())

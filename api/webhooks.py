@@ -3,8 +3,8 @@
 One handler for every family of `api.families` (users, auth, orders), each with its own secret.
 
 Checks run cheapest-first and each can only reject: size, signature, JSON, contract, then the
-ledger and the produce. So an unauthenticated sender never reaches JSON parsing, and nothing
-unverified or invalid touches Redis or Kafka.
+rate limit and the ledger (one Redis call) and the produce. So an unauthenticated sender never
+reaches JSON parsing, and nothing unverified or invalid touches Redis or Kafka.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from aiohttp.typedefs import Handler
 
 from api.access import signed_webhook
 from api.contracts import validate
-from api.delivery import Delivered, deliver_once, outbound_record
+from api.delivery import Delivered, deliver_claimed, outbound_record
 from api.errors import PayloadTooLargeError, UnsupportedMediaTypeError, WebhookSecretMissingError
 from api.families import FAMILIES, WebhookFamily
-from api.keys import CATALOG, CODEC, DELIVERY, METRICS, SETTINGS
-from api.rate_limits import enforce_ingest_limit, with_limit_headers
+from api.keys import ADMISSION, CATALOG, CODEC, DELIVERY, METRICS, SETTINGS
+from api.rate_limits import with_limit_headers
 from api.request_ids import request_id_header
 from api.signature import verify
 from streams.providers.receipts import parse_json_object
@@ -93,12 +93,17 @@ def ingest_handler(family: WebhookFamily) -> Handler:
         webhook_id = verified_webhook_id(request, family.name, body)
         require_json(request)
         payload = validate(family.body_model, parse_json_object(body))
-        limit = await enforce_ingest_limit(request, family.name)
         codec = await app[CODEC].codec()
         record = outbound_record(
             family, payload, webhook_id, app[CATALOG], datetime.now(UTC), codec
         ).with_header(request_id_header(request))
-        delivered = await deliver_once(app[DELIVERY], family.name, webhook_id, record)
+        # The rate limit and the ledger claim in one Redis call; the record is built first, so
+        # that nothing between the claim and the send can fail and leave the claim standing.
+        admitted = await app[ADMISSION].admit(family.name, webhook_id)
+        delivered = await deliver_claimed(
+            app[DELIVERY], admitted.outcome, webhook_id, [record], record.event_id
+        )
+        limit = admitted.decision
         if delivered.duplicate:
             app[METRICS].duplicates.labels(family.name).inc()
         else:

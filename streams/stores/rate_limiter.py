@@ -26,27 +26,32 @@ from streams.settings import RateLimitSettings, SourceRateLimit
 from streams.stores.redis_client import translate_redis_errors
 from streams.stores.script_calls import ScriptCalls
 
-# KEYS[1] the source's TAT (ms); ARGV: interval ms, burst, now ms ("" -> Redis's clock).
-# Returns {allowed, remaining, retry_after_ms, reset_ms}; fractions as strings (Lua numbers
-# returned to Redis are truncated to integers).
-GCRA_LUA = """
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+# `gcra(key, interval ms, burst, now ms)`: `key` holds the source's TAT (ms); `now` "" -> Redis's
+# clock. Returns {allowed, remaining, retry_after_ms, reset_ms}; fractions as strings (Lua numbers
+# returned to Redis are truncated to integers). A function, so that another script can run the
+# same step before its own (`streams.stores.webhook_admission`).
+GCRA_FUNCTION_LUA = """
+local function gcra(key, interval_arg, burst_arg, now_arg)
+  local interval = tonumber(interval_arg)
+  local burst = tonumber(burst_arg)
+  local now = tonumber(now_arg)
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  end
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - interval * burst
+  if now < allow_at then
+    return {0, 0, string.format('%.17g', allow_at - now), string.format('%.17g', tat - now)}
+  end
+  redis.call('SET', key, string.format('%.17g', new_tat), 'PX', math.ceil(new_tat - now))
+  return {1, math.floor((now - allow_at) / interval), '0', string.format('%.17g', new_tat - now)}
 end
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - interval * burst
-if now < allow_at then
-  return {0, 0, string.format('%.17g', allow_at - now), string.format('%.17g', tat - now)}
-end
-redis.call('SET', KEYS[1], string.format('%.17g', new_tat), 'PX', math.ceil(new_tat - now))
-return {1, math.floor((now - allow_at) / interval), '0', string.format('%.17g', new_tat - now)}
 """
+# KEYS[1] the source's TAT; ARGV: interval ms, burst, now ms (`LimitStep.args`).
+GCRA_LUA = GCRA_FUNCTION_LUA + "return gcra(KEYS[1], ARGV[1], ARGV[2], ARGV[3])\n"
 
 
 # KEYS[1] the source's counter for one UTC day; ARGV[1] its lifetime (s). Returns the count.
@@ -86,6 +91,15 @@ class GcraStep:
     decision: RateDecision
     # The TAT to store, None when the request is refused (nothing changes).
     tat_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitStep:
+    """One request's GCRA step as the script takes it: the key and its arguments."""
+
+    key: str
+    args: tuple[float | int | str, ...]
+    limit: SourceRateLimit
 
 
 def interval_ms(limit: SourceRateLimit) -> float:
@@ -153,13 +167,28 @@ class RateLimiter:
         (an API key's own). `now_ms` replaces Redis's clock (tests); production leaves it to
         Redis.
         """
+        step = self.step(source, now_ms, policy=policy, limit=limit)
+        if step is None:
+            return None
+        async with translate_redis_errors():
+            reply = await self._calls.run(self._script, [step.key], step.args)
+        return parse_reply(reply, step.limit)
+
+    def step(
+        self,
+        source: str,
+        now_ms: float | None = None,
+        *,
+        policy: str | None = None,
+        limit: SourceRateLimit | None = None,
+    ) -> LimitStep | None:
+        """What `acquire` asks of Redis, for a script that takes the step itself (`gcra`
+        defined by `GCRA_FUNCTION_LUA`); None when limits are switched off."""
         if not self._limits.enabled:
             return None
         limit = limit or self._limits.for_source(policy or source)
-        args = [interval_ms(limit), limit.burst, "" if now_ms is None else repr(now_ms)]
-        async with translate_redis_errors():
-            reply = await self._calls.run(self._script, [self.key(source)], args)
-        return parse_reply(reply, limit)
+        args = (interval_ms(limit), limit.burst, "" if now_ms is None else repr(now_ms))
+        return LimitStep(self.key(source), args, limit)
 
     async def enforce(
         self, source: str, *, policy: str | None = None, limit: SourceRateLimit | None = None

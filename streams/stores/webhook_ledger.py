@@ -24,6 +24,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -43,14 +44,18 @@ LEASE_MARGIN_S = 5.0
 _FIRST_POLL_S = 0.01
 _MAX_POLL_S = 0.2
 
-# Returns the current value, or nil after taking the free key: one atomic step, so of N copies
-# arriving together exactly one sees nil.
-_CLAIM_LUA = """
-local current = redis.call('GET', KEYS[1])
-if current then return current end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false
+# `claim(key, token, lease ms)`: the current value, or false after taking the free key: one
+# atomic step, so of N copies arriving together exactly one sees false. A function, so that
+# another script can claim after a step of its own (`streams.stores.webhook_admission`).
+CLAIM_FUNCTION_LUA = """
+local function claim(key, token, lease_ms)
+  local current = redis.call('GET', key)
+  if current then return current end
+  redis.call('SET', key, token, 'PX', lease_ms)
+  return false
+end
 """
+_CLAIM_LUA = CLAIM_FUNCTION_LUA + "return claim(KEYS[1], ARGV[1], ARGV[2])\n"
 _COMPLETE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -165,16 +170,22 @@ class WebhookLedger(RedisOwner):
         While another copy holds the claim, poll until it completes (-> its receipt), releases
         (-> claim again) or `dedupe_wait_s` passes (-> `DeliveryInProgressError`).
         """
-        key = self.key(source, webhook_id)
-        token = f"{PENDING}{uuid.uuid4().hex}"
+        claim = self.new_claim(source, webhook_id)
+        return await self.claim_after(source, webhook_id, claim, await self._try(claim))
+
+    def new_claim(self, source: str, webhook_id: str) -> Claim:
+        """The claim a copy of the webhook tries to take (its key and a token of its own)."""
+        return Claim(self.key(source, webhook_id), f"{PENDING}{uuid.uuid4().hex}")
+
+    async def claim_after(
+        self, source: str, webhook_id: str, claim: Claim, current: str | bytes | None
+    ) -> Claim | Receipt:
+        """`claim`, once `claim` was tried and the key found holding `current` (empty or None:
+        the try took it); polls while another copy holds the webhook, as `claim` does."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait_s
         poll_s = _FIRST_POLL_S
-        while True:
-            async with translate_redis_errors():
-                current = await self._calls.run(self._claim, [key], [token, self._lease_ms])
-            if current is None:
-                return Claim(key, token)
+        while current:
             value = _text(current)
             if value.startswith(DONE):
                 return Receipt.decode(value)
@@ -183,6 +194,23 @@ class WebhookLedger(RedisOwner):
                 raise DeliveryInProgressError(source, webhook_id, self._wait_s)
             await asyncio.sleep(min(poll_s, remaining_s))
             poll_s = min(poll_s * 2, _MAX_POLL_S)
+            current = await self._try(claim)
+        return claim
+
+    async def _try(self, claim: Claim) -> str | bytes | None:
+        async with translate_redis_errors():
+            current: str | bytes | None = await self._calls.run(
+                self._claim, [claim.key], [claim.token, self._lease_ms]
+            )
+        return current
+
+    async def run_script(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """Run another store's script beside the ledger's calls (one pipeline per loop turn)."""
+        async with translate_redis_errors():
+            return await self._calls.run(script, keys, args)
+
+    def register_script(self, source: str) -> AsyncScript:
+        return self._client.register_script(source)
 
     async def complete(self, claim: Claim, receipt: Receipt) -> bool:
         """Record the delivery for the dedupe window; False if the claim had already lapsed."""
@@ -198,6 +226,10 @@ class WebhookLedger(RedisOwner):
     def lease_s(self) -> float:
         """How long a claim stands unless completed, released or held again."""
         return self._lease_ms / 1000
+
+    @property
+    def lease_ms(self) -> int:
+        return self._lease_ms
 
     async def hold(self, claim: Claim) -> bool:
         """Renew the claim's lease; False if it had lapsed (another copy may hold it now)."""

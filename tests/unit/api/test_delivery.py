@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import pytest
 
-from api.delivery import Delivery, EventSink, OutboundRecord, deliver_once, outbound_record
+from api.delivery import (
+    Delivered,
+    Delivery,
+    EventSink,
+    OutboundRecord,
+    deliver_claimed,
+    deliver_once,
+    outbound_record,
+)
 from api.families import BY_NAME, event_id_for
 from api.settlement import Settlements
 from schemas.orders import OrderEvent, OrderWebhook
@@ -260,3 +269,41 @@ async def test_shutting_down_gives_up_pending_settlements() -> None:
     sent.outcome.cancel()
     assert (ledger.released, ledger.completed, sent.settled) == ([], [], ["given_up"])
     assert sent.settlements.pending == 0
+
+
+async def test_a_receipt_found_by_the_admission_produces_nothing() -> None:
+    prior = Receipt(event_id_for("orders", "msg_1"), RecordPosition("t1-orders.events", 2, 41))
+    ledger, sink, record = FakeLedger(), FakeProducer(), _record()
+    delivered = await deliver_claimed(
+        _delivery(ledger, sink), prior, "msg_1", [record], record.event_id
+    )
+    assert delivered == Delivered(prior, duplicate=True)
+    assert sink.sent == []
+
+
+class SilentSink:
+    """A send that never answers: the request is cancelled while it waits."""
+
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> RecordPosition:
+        self.waiting.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+
+async def test_a_request_cancelled_during_its_send_releases_the_claim() -> None:
+    ledger, sink = FakeLedger(), SilentSink()
+    claim = Claim("orders:msg_1", "pending:7")
+    record = _record()
+    sending = asyncio.create_task(
+        deliver_claimed(_delivery(ledger, sink), claim, "msg_1", [record], record.event_id)
+    )
+    await sink.waiting.wait()
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    assert ledger.released == [claim]
