@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.structured_logs import (
@@ -42,6 +44,23 @@ def test_the_task_context_and_the_calls_extra_fields_are_in_the_line() -> None:
     assert "notification_id" not in line
     assert (line["topic"], line["partition"], line["offset"]) == ("orders.events", 2, 41)
     assert "request_id" not in outside
+
+
+def test_ids_and_times_are_their_text_and_other_objects_their_repr() -> None:
+    event_id = uuid.UUID("3f0c0d2e-4b7a-4e43-9b11-0c0a4c9e0a55")
+    at = datetime(2026, 12, 6, 18, 30, 1, 250000, tzinfo=UTC)
+    record = _record("applied", event_id=event_id, offset=41, at=at, held=_Opaque())
+    line = json.loads(formatter("json").format(record))
+
+    assert line["event_id"] == "3f0c0d2e-4b7a-4e43-9b11-0c0a4c9e0a55"
+    assert line["at"] == "2026-12-06T18:30:01.250000+00:00"
+    assert line["held"] == "<opaque>"
+    assert line["offset"] == 41
+
+
+class _Opaque:
+    def __repr__(self) -> str:
+        return "<opaque>"
 
 
 def test_an_exception_is_a_text_traceback_without_the_frames_locals() -> None:
