@@ -6,7 +6,8 @@ redis-py's per-command cost; one call costs about 65 (`bench_ingest_stages.py` t
 Both are steps of Lua functions (`gcra`, `claim`), so one script runs them in that order: the
 limit first, and the claim only for a request the limit allowed, exactly as the two calls did.
 A refused request leaves no claim; a duplicate still takes a slot, as before. While another copy
-holds the claim, the rest is the ledger's own polling.
+holds the claim, the rest is the ledger's own polling. The script touches two keys, which one
+Redis (what `redis_client` connects to) allows; a Redis Cluster would need them in one slot.
 """
 
 from __future__ import annotations
