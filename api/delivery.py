@@ -102,13 +102,6 @@ class Delivery:
     settler: Settler
 
 
-async def deliver_once(
-    delivery: Delivery, source: str, webhook_id: str, record: OutboundRecord
-) -> Delivered:
-    """Produce `record` unless a copy of this webhook already was (then return that receipt)."""
-    return await deliver_all_once(delivery, source, webhook_id, [record], record.event_id)
-
-
 async def deliver_all_once(
     delivery: Delivery,
     source: str,

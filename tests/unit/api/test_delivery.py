@@ -15,8 +15,8 @@ from api.delivery import (
     Delivery,
     EventSink,
     OutboundRecord,
+    deliver_all_once,
     deliver_claimed,
-    deliver_once,
     outbound_record,
 )
 from api.families import BY_NAME, event_id_for
@@ -132,9 +132,14 @@ def _delivery(ledger: FakeLedger, sink: EventSink) -> Delivery:
     return Delivery(ledger, sink, Settlements(ledger, settle_s=10.0))
 
 
+async def _deliver(delivery: Delivery, record: OutboundRecord) -> Delivered:
+    """Webhook `msg_1` of the orders family, its one record (as `api.webhooks` sends it)."""
+    return await deliver_all_once(delivery, "orders", "msg_1", [record], record.event_id)
+
+
 async def test_the_first_copy_produces_and_records_its_receipt() -> None:
     ledger, sink, record = FakeLedger(), FakeProducer(), _record()
-    delivered = await deliver_once(_delivery(ledger, sink), "orders", "msg_1", record)
+    delivered = await _deliver(_delivery(ledger, sink), record)
     assert not delivered.duplicate
     assert sink.sent == [(record.topic, record.key, record.value)]
     assert ledger.completed == [Receipt(record.event_id, RecordPosition(record.topic, 3, 0))]
@@ -143,7 +148,7 @@ async def test_the_first_copy_produces_and_records_its_receipt() -> None:
 async def test_a_known_webhook_produces_nothing_and_repeats_the_first_receipt() -> None:
     prior = Receipt(event_id_for("orders", "msg_1"), RecordPosition("t1-orders.events", 2, 41))
     ledger, sink = FakeLedger(prior=prior), FakeProducer()
-    delivered = await deliver_once(_delivery(ledger, sink), "orders", "msg_1", _record())
+    delivered = await _deliver(_delivery(ledger, sink), _record())
     assert delivered.duplicate
     assert delivered.receipt == prior
     assert sink.sent == []
@@ -153,7 +158,7 @@ async def test_a_failed_produce_releases_the_claim_and_propagates() -> None:
     ledger = FakeLedger()
     sink = FakeProducer(fail_with=ServiceUnavailableError("kafka", "down"))
     with pytest.raises(ServiceUnavailableError) as caught:
-        await deliver_once(_delivery(ledger, sink), "orders", "msg_1", _record())
+        await _deliver(_delivery(ledger, sink), _record())
     assert caught.value.service == "kafka"
     assert ledger.released == [Claim("orders:msg_1", "pending:1")]
     assert ledger.completed == []
@@ -163,7 +168,7 @@ async def test_a_failed_release_does_not_hide_the_produce_error() -> None:
     ledger = FakeLedger(fail_with=ServiceUnavailableError("redis", "down"))
     sink = FakeProducer(fail_with=ServiceUnavailableError("kafka", "down"))
     with pytest.raises(ServiceUnavailableError) as caught:
-        await deliver_once(_delivery(ledger, sink), "orders", "msg_1", _record())
+        await _deliver(_delivery(ledger, sink), _record())
     assert caught.value.service == "kafka"
     assert len(ledger.released) == 1
 
@@ -171,7 +176,7 @@ async def test_a_failed_release_does_not_hide_the_produce_error() -> None:
 async def test_an_acknowledged_event_is_reported_delivered_even_if_the_receipt_is_lost() -> None:
     ledger = FakeLedger(fail_with=ServiceUnavailableError("redis", "down"))
     sink = FakeProducer()
-    delivered = await deliver_once(_delivery(ledger, sink), "orders", "msg_1", _record())
+    delivered = await _deliver(_delivery(ledger, sink), _record())
     assert not delivered.duplicate
     assert len(sink.sent) == 1
 
@@ -205,7 +210,7 @@ async def _timed_out(ledger: FakeLedger, settle_s: float = 10.0) -> TimedOut:
     sink, settled = UnconfirmedSink(), []
     settlements = Settlements(ledger, settle_s=settle_s, on_settled=settled.append)
     with pytest.raises(ServiceUnavailableError, match="no acknowledgement"):  # a 503
-        await deliver_once(Delivery(ledger, sink, settlements), "orders", "msg_1", _record())
+        await _deliver(Delivery(ledger, sink, settlements), _record())
     [outcome] = sink.outcomes
     return TimedOut(settlements, outcome, settled)
 
