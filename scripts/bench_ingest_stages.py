@@ -26,7 +26,7 @@ import json
 import resource
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from bench_processes import REPO, fresh_webhook_secret
@@ -75,20 +75,28 @@ async def alternating(
     per_round = count // ROUNDS
     for round_ in range(ROUNDS):
         for name, step in steps.items():
-            numbers = iter(range(round_ * per_round, (round_ + 1) * per_round))
-
-            async def lane(
-                step: Callable[[int], Awaitable[object]] = step, numbers: Iterator[int] = numbers
-            ) -> None:
-                for n in numbers:
-                    await step(n)
-
-            cpu, wall = _cpu_s(), time.perf_counter()
-            await asyncio.gather(*(lane() for _ in range(concurrency)))
-            spent[name] += _cpu_s() - cpu
-            walls[name] += time.perf_counter() - wall
+            numbers = range(round_ * per_round, (round_ + 1) * per_round)
+            cpu_s, wall_s = await in_lanes(numbers, concurrency, step)
+            spent[name] += cpu_s
+            walls[name] += wall_s
     done = per_round * ROUNDS
     return {name: report(name, spent[name], walls[name], done) for name in steps}
+
+
+async def in_lanes(
+    numbers: Iterable[int], concurrency: int, step: Callable[[int], Awaitable[object]]
+) -> tuple[float, float]:
+    """`step` for each of `numbers`, `concurrency` at a time, like requests in flight on one API
+    process; the CPU and wall seconds it took."""
+    pending = iter(numbers)
+
+    async def lane() -> None:
+        for n in pending:
+            await step(n)
+
+    cpu, wall = _cpu_s(), time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return _cpu_s() - cpu, time.perf_counter() - wall
 
 
 def timed(name: str, count: int, step: Callable[[int], object]) -> float:
@@ -101,16 +109,9 @@ def timed(name: str, count: int, step: Callable[[int], object]) -> float:
 async def timed_async(
     name: str, count: int, concurrency: int, step: Callable[[int], Awaitable[object]]
 ) -> float:
-    """`count` steps, `concurrency` at a time, like requests in flight on one API process."""
-    numbers = iter(range(count))
-
-    async def lane() -> None:
-        for n in numbers:
-            await step(n)
-
-    cpu, wall = _cpu_s(), time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
-    return report(name, _cpu_s() - cpu, time.perf_counter() - wall, count)
+    """`count` steps, `concurrency` at a time."""
+    cpu_s, wall_s = await in_lanes(range(count), concurrency, step)
+    return report(name, cpu_s, wall_s, count)
 
 
 def bench_settings(run: str) -> Settings:
