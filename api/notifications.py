@@ -6,8 +6,10 @@ newest first, keyset-paginated (`limit`, opaque `cursor`, answered `next_cursor`
 (plus per channel and overall), counts and rates of delivered/failed/bounced/spam and
 event->delivered latency percentiles (`delivered_at - caused_at`), over the notifications whose
 first transition falls in [from, to) (RFC 3339; default: the last 24 hours). Rates are shares of
-the notifications that reached one of those four outcomes. Bad query parameters are a 422 naming
-the parameter.
+the notifications that reached one of those four outcomes; the counts are exact for any range,
+a percentile is the nearest-rank latency to within 5 % (read from the per-minute and per-hour
+rollups, `streams.stores.delivery_rollups`). Bad query parameters are a 422 naming the
+parameter.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from streams.stores.delivery_store import Cursor, DeliveryRow, DeliveryStats
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 DEFAULT_STATS_RANGE = timedelta(days=1)
-# One statistics query scans at most this much of the deliveries.
+# One statistics query reads at most this much of the rollups (about 750 hours).
 MAX_STATS_RANGE = timedelta(days=31)
 _STATES = frozenset(get_args(NotificationState))
 _CHANNELS = frozenset(get_args(Channel))

@@ -189,7 +189,8 @@ def _reads() -> Json:
         "/v1/stats/delivery": {
             "get": _keyed(
                 "stats:read",
-                "Delivery rates and latency percentiles over at most 31 days",
+                "Delivery rates (exact) and nearest-rank latency percentiles (within 5 %)"
+                " over at most 31 days",
                 _json({"type": "object", "required": ["groups"]}, "Per channel and category"),
                 parameters=[
                     _param("from", "query", {"type": "string", "format": "date-time"}),

@@ -32,6 +32,11 @@ from streams.kafka.catalog import TopicCatalog
 from streams.kafka.wire import WireCodec
 from streams.runtime import OutgoingRecord, SourceRecord
 from streams.settings import ReplayProcessSettings
+from streams.stores.delivery_rollups import (
+    ROLLUP_KEY,
+    notification_stats_hours,
+    notification_stats_minutes,
+)
 from streams.stores.delivery_store import (
     DeliveryStore,
     notification_deliveries,
@@ -134,7 +139,6 @@ def _sessions(context: FoldContext) -> Fold:
 
 
 def _deliveries(context: FoldContext) -> Fold:
-    deliveries, transitions = context.shadows
     store = DeliveryStore(context.engine, context.settings.database.batch_rows)
     codec = context.codec
     catalog = TopicCatalog(context.settings.topic_prefix, context.settings.kafka)
@@ -146,7 +150,7 @@ def _deliveries(context: FoldContext) -> Fold:
         decode_status=lambda raw: codec.decode(raw, NotificationStatusEvent),
         decode_receipt=lambda raw: codec.decode(raw, NotificationReceiptEvent),
         encode=codec.encode,
-        store=store.writing_to(deliveries, transitions),
+        store=store.writing_to(*context.shadows),
         status_out=Dropped(),
         reports_out=Dropped(),
         dead_letters=defaultdict(Dropped),
@@ -165,7 +169,7 @@ async def seed_orders(engine: AsyncEngine, shadows: Sequence[sa.Table]) -> FoldT
 async def seed_deliveries(engine: AsyncEngine, shadows: Sequence[sa.Table]) -> FoldTable:
     """Each notification's entry as its timeline folds (the fold is order-independent, so
     folding the stored steps gives the entry the worker holds, but for its outbox)."""
-    deliveries, transitions = shadows
+    deliveries, transitions, *_statistics = shadows
     store = DeliveryStore(engine, 1, deliveries=deliveries, transitions=transitions)
     table: FoldTable = {}
     for row, steps in await store.all_with_timelines():
@@ -211,6 +215,9 @@ VIEWS: dict[str, ReplayView] = {
         tables=(
             ShadowTable(notification_deliveries, ("notification_id",)),
             ShadowTable(notification_transitions, ("notification_id", "state", "occurred_at")),
+            # The statistics' rollups: rebuilt with the rows, so they count what the rows hold.
+            ShadowTable(notification_stats_minutes, ROLLUP_KEY, ignored=()),
+            ShadowTable(notification_stats_hours, ROLLUP_KEY, ignored=()),
         ),
         build=_deliveries,
         seed=seed_deliveries,

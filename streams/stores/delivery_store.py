@@ -24,6 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from streams.redaction import redact
 from streams.settings import DatabaseSettings
 from streams.stores.database import create_engine, translate_database_errors
+from streams.stores.delivery_rollups import (
+    CHANGE_COLUMNS,
+    Key,
+    Tally,
+    add_sql,
+    long_form_params,
+    long_form_sql,
+    notification_stats_hours,
+    notification_stats_minutes,
+    read_tallies,
+)
 
 metadata = sa.MetaData()
 _TZ = sa.DateTime(timezone=True)
@@ -145,21 +156,31 @@ class DeliveryStore:
         *,
         deliveries: sa.Table = notification_deliveries,
         transitions: sa.Table = notification_transitions,
+        minutes: sa.Table = notification_stats_minutes,
+        hours: sa.Table = notification_stats_hours,
     ) -> None:
-        """`deliveries` and `transitions`: other tables of the same columns (a replay's
-        shadows) to write to instead of the live ones."""
+        """`deliveries`, `transitions` and the statistics' `minutes` and `hours`: other tables
+        of the same columns (a replay's shadows) to write to instead of the live ones."""
         self._engine = engine
         self._batch_rows = batch_rows
         self._deliveries = deliveries
         self._transitions = transitions
-        live = deliveries is notification_deliveries and transitions is notification_transitions
-        self._upsert = _UPSERT if live else _upsert_sql(deliveries)
-        self._insert_steps = _INSERT_STEPS if live else _insert_steps_sql(transitions)
+        self._upsert = _upsert_sql(deliveries)
+        self._insert_steps = _insert_steps_sql(transitions)
+        self._add_minutes = add_sql(minutes, "minute")
+        self._add_hours = add_sql(hours, "hour")
 
-    def writing_to(self, deliveries: sa.Table, transitions: sa.Table) -> DeliveryStore:
-        """A store on the same engine writing to other tables (a replay's shadows)."""
+    def writing_to(self, *tables: sa.Table) -> DeliveryStore:
+        """A store on the same engine writing to other tables (a replay's shadows): the
+        deliveries, transitions, minutes and hours, in that order."""
+        deliveries, transitions, minutes, hours = tables
         return DeliveryStore(
-            self._engine, self._batch_rows, deliveries=deliveries, transitions=transitions
+            self._engine,
+            self._batch_rows,
+            deliveries=deliveries,
+            transitions=transitions,
+            minutes=minutes,
+            hours=hours,
         )
 
     @classmethod
@@ -169,16 +190,25 @@ class DeliveryStore:
     async def write(
         self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
     ) -> int:
-        """Upsert the states and insert the timeline rows in one transaction; rows written."""
+        """Upsert the states, insert the timeline rows and bring the statistics' rollups up to
+        date in one transaction; rows written. The rollups go last, all chunks' changes in one
+        statement per table in key order: each rollup row is locked once, as late as possible,
+        and two workers' transactions lock them in the same order."""
         states = [row.model_dump() for row in _latest(deliveries)]
         steps = [row.model_dump() for row in _unique(transitions)]
         async with translate_database_errors(), self._engine.begin() as conn:
+            changes: list[Any] = []
             for start in range(0, len(states), self._batch_rows):
                 chunk = states[start : start + self._batch_rows]
-                await conn.execute(self._upsert, _by_column(chunk, _ROW_COLUMNS))
+                written = await conn.execute(self._upsert, _by_column(chunk, _ROW_COLUMNS))
+                changes.extend(written.mappings().all())
             for start in range(0, len(steps), self._batch_rows):
                 chunk = steps[start : start + self._batch_rows]
                 await conn.execute(self._insert_steps, _by_column(chunk, _TRANSITION_COLUMNS))
+            if changes:
+                rollup = long_form_params(changes)
+                await conn.execute(self._add_minutes, rollup)
+                await conn.execute(self._add_hours, rollup)
         return len(states) + len(steps)
 
     async def get(self, notification_id: str) -> tuple[DeliveryRow, list[TransitionRow]] | None:
@@ -250,11 +280,11 @@ class DeliveryStore:
         self, start: datetime, end: datetime, channel: str | None = None
     ) -> list[DeliveryStats]:
         """Per (channel, category), per channel and overall, for notifications created in
-        [start, end): computed by PostgreSQL over the materialized rows."""
-        params = {"start": start, "end": end, "channel": channel}
+        [start, end): from the rollups but at the range's edges (`delivery_rollups`)."""
         async with translate_database_errors(), self._engine.connect() as conn:
-            rows = (await conn.execute(_STATS, params)).mappings().all()
-        return [_stats(row) for row in rows]
+            conn = await one_snapshot(conn)
+            tallies = await read_tallies(conn, notification_deliveries, start, end, channel)
+        return _groups(tallies)
 
     async def ping(self) -> None:
         async with translate_database_errors(), self._engine.connect() as conn:
@@ -317,15 +347,39 @@ def _upsert_sql(table: sa.Table = notification_deliveries) -> sa.TextClause:
     special["provider_message_id"] = (
         f"coalesce(EXCLUDED.provider_message_id, {t}.provider_message_id)"
     )
-    changes = ", ".join(
+    changes_set = ", ".join(
         f"{name} = {special.get(name, f'EXCLUDED.{name}')}"
         for name in _ROW_COLUMNS
         if name != "notification_id"
     )
+    # What the batch changed, as the statistics' long form: each row written counted as it now
+    # is, and as it was before taken back. `before` locks the rows it reads, so no other writer
+    # changes them in between; the upsert reads its rows through `before`, so that each is read
+    # and locked before the upsert changes it (a row this statement has already changed is
+    # invisible to a later FOR UPDATE in it, which would leave it out of `before`).
+    incoming = ", ".join(f"incoming.{name}" for name in _ROW_COLUMNS)
+    before = ", ".join(f"before.{name}" for name in CHANGE_COLUMNS.split(", "))
+    changes = f"""
+        SELECT {CHANGE_COLUMNS}, 1 AS n FROM written
+        UNION ALL
+        SELECT {before}, -1 AS n FROM before
+         WHERE before.notification_id IN (SELECT notification_id FROM written)"""  # noqa: S608
     return sa.text(
-        f"INSERT INTO {t} ({columns}) {_unnest(table, _ROW_COLUMNS)} "
-        f"ON CONFLICT (notification_id) DO UPDATE SET {changes}, materialized_at = now() "
-        f"WHERE ({t}.state_rank, {t}.state_at) <= (EXCLUDED.state_rank, EXCLUDED.state_at)"
+        f"""
+        WITH incoming AS ({_unnest(table, _ROW_COLUMNS)}),
+        before AS (
+            SELECT notification_id, {CHANGE_COLUMNS} FROM {t}
+             WHERE notification_id IN (SELECT notification_id FROM incoming) FOR UPDATE
+        ),
+        written AS (
+            INSERT INTO {t} ({columns})
+            SELECT {incoming} FROM incoming
+              LEFT JOIN before ON before.notification_id = incoming.notification_id
+            ON CONFLICT (notification_id) DO UPDATE SET {changes_set}, materialized_at = now()
+            WHERE ({t}.state_rank, {t}.state_at) <= (EXCLUDED.state_rank, EXCLUDED.state_at)
+            RETURNING notification_id, {CHANGE_COLUMNS}
+        )
+        {long_form_sql(changes)}"""  # noqa: S608 - our column names
     )
 
 
@@ -335,10 +389,6 @@ def _insert_steps_sql(table: sa.Table = notification_transitions) -> sa.TextClau
         f"INSERT INTO {table.name} ({columns}) "
         f"{_unnest(table, _TRANSITION_COLUMNS)} ON CONFLICT DO NOTHING"
     )
-
-
-_UPSERT = _upsert_sql()
-_INSERT_STEPS = _insert_steps_sql()
 
 
 async def one_snapshot(conn: AsyncConnection) -> AsyncConnection:
@@ -355,44 +405,35 @@ def _by_column(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[s
     return {name: [row[name] for row in rows] for name in columns}
 
 
-_STATS = sa.text(
-    """
-    SELECT channel, category,
-           count(*) AS total,
-           count(*) FILTER (WHERE state = 'delivered') AS delivered,
-           count(*) FILTER (WHERE state = 'failed') AS failed,
-           count(*) FILTER (WHERE state = 'bounced') AS bounced,
-           count(*) FILTER (WHERE state = 'spam') AS spam,
-           percentile_cont(ARRAY[0.5, 0.95, 0.99]::float8[]) WITHIN GROUP (
-               ORDER BY extract(epoch FROM delivered_at - caused_at)
-           ) FILTER (WHERE delivered_at IS NOT NULL AND caused_at IS NOT NULL) AS latency_s,
-           GROUPING(channel) AS all_channels, GROUPING(category) AS all_categories
-      FROM notification_deliveries
-     WHERE created_at >= :start AND created_at < :end
-       AND (CAST(:channel AS text) IS NULL OR channel = CAST(:channel AS text))
-     GROUP BY GROUPING SETS ((channel, category), (channel), ())
-     ORDER BY all_channels, channel NULLS FIRST, all_categories, category NULLS FIRST
-    """
-)
+def _groups(tallies: dict[Key, Tally]) -> list[DeliveryStats]:
+    """Per (channel, category), then the channel's total after its categories, the overall
+    total last (an unknown channel or category first among its peers)."""
+    kept = {key: tally for key, tally in tallies.items() if not tally.is_empty()}
+    groups: list[DeliveryStats] = []
+    overall = Tally()
+    for channel in sorted({channel for channel, _ in kept}):
+        in_channel = Tally()
+        for (name, category), tally in sorted(kept.items()):
+            if name == channel:
+                groups.append(_stats("channel+category", channel, category, tally))
+                in_channel.add(tally)
+        groups.append(_stats("channel", channel, None, in_channel))
+        overall.add(in_channel)
+    groups.append(_stats("all", None, None, overall))
+    return groups
 
 
-def _stats(row: Any) -> DeliveryStats:
-    latency = row["latency_s"] or [None, None, None]
-    scope = "all" if row["all_channels"] else "channel" if row["all_categories"] else ""
+def _stats(scope: str, channel: str | None, category: str | None, tally: Tally) -> DeliveryStats:
     return DeliveryStats(
-        scope=scope or "channel+category",
-        channel=row["channel"],
-        category=row["category"],
-        total=row["total"],
-        delivered=row["delivered"],
-        failed=row["failed"],
-        bounced=row["bounced"],
-        spam=row["spam"],
-        latency_p50_s=_float(latency[0]),
-        latency_p95_s=_float(latency[1]),
-        latency_p99_s=_float(latency[2]),
+        scope=scope,
+        channel=channel or None,
+        category=category or None,
+        total=tally.notifications,
+        delivered=tally.delivered,
+        failed=tally.failed,
+        bounced=tally.bounced,
+        spam=tally.spam,
+        latency_p50_s=tally.latency_s(0.5),
+        latency_p95_s=tally.latency_s(0.95),
+        latency_p99_s=tally.latency_s(0.99),
     )
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)

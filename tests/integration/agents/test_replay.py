@@ -31,6 +31,7 @@ from schemas.orders import OrderEvent, OrderStatus
 from streams.kafka.wire import encode, local_codec
 from streams.migrations import runner as migrate
 from streams.settings import Settings
+from streams.stores.delivery_rollups import ROLLUPS
 from streams.stores.session_store import user_sessions
 from tests.integration.conftest import _run_in_thread
 from tests.integration.kafka_io import topic_catalog
@@ -45,6 +46,9 @@ from tests.unit.agents.delivery_factories import receipt_event, status_event
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 EVENT_TYPE = {"pending": "order.created", "paid": "order.paid", "cancelled": "order.cancelled"}
 ORDERS = 40
+
+# The delivery statistics' rollups, rebuilt with the deliveries view.
+STATISTICS = [table.name for table in ROLLUPS.values()]
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -540,7 +544,11 @@ async def test_the_deliveries_view_is_restored_from_statuses_and_receipts(
         engine, "notification_transitions", "notification_id", "state", "occurred_at"
     )
     assert {row["state"] for row in deliveries} == {"delivered"}
-    await truncate(engine, "notification_deliveries", "notification_transitions")
+    statistics = {
+        table: await rows(engine, table, "period", "channel", "category") for table in STATISTICS
+    }
+    assert sum(r["notifications"] for r in statistics["notification_stats_hours"]) == len(ids)
+    await truncate(engine, "notification_deliveries", "notification_transitions", *STATISTICS)
 
     code, lines = await run(worker_settings, "deliveries")
     assert code == 0
@@ -551,6 +559,8 @@ async def test_the_deliveries_view_is_restored_from_statuses_and_receipts(
         await rows(engine, "notification_transitions", "notification_id", "state", "occurred_at")
         == steps
     )
+    for table, before in statistics.items():  # the statistics count what the rows hold again
+        assert await rows(engine, table, "period", "channel", "category") == before
 
 
 async def test_a_deliveries_replay_since_a_time_repairs_what_came_after_it(

@@ -104,7 +104,7 @@ async def test_delivery_stats_for_a_time_range_and_channel(
     [group] = [g for g in body["groups"] if g["scope"] == "channel+category"]
     assert (group["channel"], group["total"], group["delivered"]) == ("email", 4, 2)
     assert group["rates"] == {"delivered": 0.5, "failed": 0.25, "bounced": 0.25, "spam": 0.0}
-    assert group["latency_p50_s"] == pytest.approx(3.0)
+    assert group["latency_p50_s"] == pytest.approx(2.0, rel=0.05)  # nearest rank of 2 s and 4 s
 
     bad = await client.get(f"/v1/stats/delivery?from={end}&to={start}")
     assert bad.status == 422
