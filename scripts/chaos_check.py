@@ -17,7 +17,10 @@ The figures (targets 0):
   were published twice with different counts);
 - blocks missed: users given a burst of failed logins without their `brute-force-user` alert on
   `auth.events`, or, when the burst came after the last Redis restart (the development Redis
-  keeps nothing across a restart), without the block in Redis.
+  keeps nothing across a restart), without the block in Redis;
+- delivery statistics differing from the rows: per minute and per hour (from the run's first
+  hour), channel and category, the rollups' counts (`notification_stats_minutes`, `_hours`)
+  against the same counts taken from `notification_deliveries` by a GROUP BY written here.
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ class Figures:
     bursts: int = 0
     blocks_missed: list[str] = field(default_factory=list)
     blocks_lost_with_redis: int = 0
+    statistics_checked: int = 0
+    statistics_differing: list[str] = field(default_factory=list)
     # (acknowledged at, seconds from the acknowledgement to the paid view), per payment
     paid_latency: list[tuple[float, float]] = field(default_factory=list)
 
@@ -97,6 +102,7 @@ class Figures:
             and self.duplicate_sends == 0
             and not self.windows_differing
             and not self.blocks_missed
+            and not self.statistics_differing
         )
 
     def lines(self) -> list[str]:
@@ -119,6 +125,8 @@ class Figures:
             f"{self.windows_checked}",
             f"blocks missed                  {len(self.blocks_missed)} of {self.bursts} bursts "
             f"({self.blocks_lost_with_redis} blocks gone with the Redis restart, not counted)",
+            f"statistics differing from rows {len(self.statistics_differing)} of "
+            f"{self.statistics_checked} (minute and hour rollups)",
             f"order.paid ack -> view         p50 {pct(0.5)}  p95 {pct(0.95)}  max {pct(1.0)}",
         ]
 
@@ -382,11 +390,57 @@ def closed_by(outputs: Outputs, inputs: Sequence[Acknowledged]) -> datetime:
     return latest - timedelta(seconds=outputs.grace_s + 2)
 
 
+# Per period, channel and category: the counts the statistics' rollups must hold, from the rows.
+_ROW_COUNTS = """
+    SELECT date_trunc($2, created_at, 'UTC') AS period,
+           coalesce(channel, '') AS channel, coalesce(category, '') AS category,
+           count(*) AS notifications,
+           count(*) FILTER (WHERE state = 'delivered') AS delivered,
+           count(*) FILTER (WHERE state = 'failed') AS failed,
+           count(*) FILTER (WHERE state = 'bounced') AS bounced,
+           count(*) FILTER (WHERE state = 'spam') AS spam,
+           count(delivered_at - caused_at) AS with_latency
+      FROM notification_deliveries WHERE created_at >= $1 GROUP BY 1, 2, 3
+"""
+_ROLLUP_COUNTS = """
+    SELECT period, channel, category, notifications, delivered, failed, bounced, spam,
+           (SELECT coalesce(sum(b), 0) FROM unnest(latency_buckets) AS b) AS with_latency
+      FROM {table} WHERE period >= $1
+"""
+
+
+async def check_statistics(outputs: Outputs, since: datetime, figures: Figures) -> None:
+    """Every rollup row from the hour of `since` on against the rows' own counts (a rollup row
+    every notification moved out of holds zeros, as a missing row of the rows' counts does)."""
+    start = since.replace(minute=0, second=0, microsecond=0)
+    conn = await asyncpg.connect(_pg_dsn(outputs.database_dsn))
+    try:
+        for unit, table in (
+            ("minute", "notification_stats_minutes"),
+            ("hour", "notification_stats_hours"),
+        ):
+            rows = await conn.fetch(_ROW_COUNTS, start, unit)
+            rollups = await conn.fetch(_ROLLUP_COUNTS.format(table=table), start)
+            expected = {tuple(r.values())[:3]: tuple(r.values())[3:] for r in rows}
+            kept = {tuple(r.values())[:3]: tuple(r.values())[3:] for r in rollups}
+            zeros = (0,) * 6
+            for key in sorted(expected.keys() | kept.keys()):
+                figures.statistics_checked += 1
+                want, got = expected.get(key, zeros), kept.get(key, zeros)
+                if want != got:
+                    figures.statistics_differing.append(f"{table} {key}: {got}, rows say {want}")
+    finally:
+        await conn.close()
+
+
 async def check(
     outputs: Outputs, inputs: Sequence[Acknowledged], redis_back_at: datetime | None = None
 ) -> Figures:
     figures = Figures(acknowledged=len(inputs))
     await check_views(outputs, inputs, figures)
+    if inputs:
+        since = datetime.fromtimestamp(min(a.acked_at_s for a in inputs), UTC)
+        await check_statistics(outputs, since - timedelta(minutes=5), figures)
     await check_sends(outputs, figures)
     await check_windows(outputs, inputs, figures, closed_by(outputs, inputs))
     await check_blocks(outputs, inputs, figures, redis_back_at)

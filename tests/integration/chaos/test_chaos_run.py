@@ -77,3 +77,13 @@ def test_every_closed_window_counts_its_inputs_exactly(
 def test_every_burst_is_blocked(chaos_run: tuple[Figures, FaultLog]) -> None:
     figures, _ = chaos_run
     assert figures.blocks_missed == []
+
+
+def test_the_delivery_statistics_count_what_the_rows_hold(
+    chaos_run: tuple[Figures, FaultLog],
+) -> None:
+    """The rollups are changed by the same transactions as the rows, so a killed worker or a
+    stopped database cannot leave them apart."""
+    figures, _ = chaos_run
+    assert figures.statistics_checked > 0
+    assert figures.statistics_differing == []
