@@ -16,6 +16,9 @@ SERVICE = "postgresql"
 
 # PostgreSQL's SQLSTATE for a statement cancelled by `statement_timeout`.
 QUERY_CANCELED = "57014"
+# SQLSTATE class 40, "transaction rollback": PostgreSQL aborted the transaction to break a
+# deadlock (40P01) or a serialization conflict (40001); the same work retried succeeds.
+TRANSACTION_ROLLBACK = "40"
 
 
 def create_engine(database: DatabaseSettings) -> AsyncEngine:
@@ -35,8 +38,9 @@ def create_engine(database: DatabaseSettings) -> AsyncEngine:
 
 @asynccontextmanager
 async def translate_database_errors() -> AsyncIterator[None]:
-    """Connection-level failures become `ServiceUnavailableError`; a bug in a statement (a
-    programming error) is left to surface as it is."""
+    """Connection-level failures and transactions PostgreSQL rolled back (a deadlock, a
+    serialization conflict) become `ServiceUnavailableError`, which callers retry; a bug in a
+    statement (a programming error) is left to surface as it is."""
     try:
         yield
     except sa_exc.TimeoutError as exc:  # every pooled connection in use for pool_timeout_s
@@ -44,7 +48,12 @@ async def translate_database_errors() -> AsyncIterator[None]:
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
         raise ServiceUnavailableError(SERVICE, str(exc.orig or exc)) from exc
     except sa_exc.DBAPIError as exc:
-        if exc.connection_invalidated or _sqlstate(exc) == QUERY_CANCELED:
+        sqlstate = _sqlstate(exc) or ""
+        if (
+            exc.connection_invalidated
+            or sqlstate == QUERY_CANCELED
+            or sqlstate.startswith(TRANSACTION_ROLLBACK)
+        ):
             raise ServiceUnavailableError(SERVICE, str(exc.orig or exc)) from exc
         raise
     except (TimeoutError, OSError) as exc:

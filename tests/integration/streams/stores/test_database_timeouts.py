@@ -1,8 +1,11 @@
 """PostgreSQL that is slow or saturated is a `ServiceUnavailableError` (the API's 503 with
-Retry-After), bounded by the statement timeout and the pool's acquire timeout."""
+Retry-After), bounded by the statement timeout and the pool's acquire timeout; a transaction
+PostgreSQL rolled back to break a deadlock is one too (a retry succeeds)."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 from typing import Any
 
 import pytest
@@ -23,6 +26,35 @@ async def test_a_statement_over_the_timeout_is_service_unavailable(settings: Set
                 await conn.execute(sa.text("SELECT pg_sleep(5)"))
     finally:
         await engine.dispose()
+
+
+async def test_a_transaction_rolled_back_to_break_a_deadlock_is_retriable(
+    settings: Settings,
+) -> None:
+    """Two transactions each holding the lock the other waits for: PostgreSQL aborts one
+    (SQLSTATE 40P01, class 40: "transaction rollback", which a retry can cure); the tracker
+    retries what is retriable and would stop on anything else."""
+    engine = create_engine(settings.database)
+    first, second = random.sample(range(1, 2**31), 2)
+    holding = [asyncio.Event(), asyncio.Event()]
+
+    async def lock_both(mine: int, theirs: int, me: int) -> None:
+        async with translate_database_errors(), engine.begin() as conn:
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": mine})
+            holding[me].set()
+            await holding[1 - me].wait()
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": theirs})
+
+    try:
+        results = await asyncio.gather(
+            lock_both(first, second, 0), lock_both(second, first, 1), return_exceptions=True
+        )
+    finally:
+        await engine.dispose()
+    errors = [result for result in results if isinstance(result, BaseException)]
+    assert len(errors) == 1, results
+    assert isinstance(errors[0], ServiceUnavailableError)
+    assert "deadlock" in str(errors[0])
 
 
 async def test_waiting_for_a_connection_is_bounded(settings: Settings) -> None:
