@@ -36,6 +36,7 @@ from agents.security.pipeline import (
 from agents.sessions.pipeline import register_sessions
 from agents.tracking.pipeline import AGENT_NAME as DELIVERIES_AGENT
 from agents.tracking.pipeline import register_deliveries
+from agents.tracking.retention import register_delivery_retention
 from agents.worker.breaker_metrics import BreakerCollector
 from agents.worker.metrics import WorkerMetrics, install_worker_metrics
 from agents.worker.operator_views import register_operator_views
@@ -187,6 +188,7 @@ def build_app(settings: WorkerProcessSettings, codec: WireCodec, stores: WorkerS
         app, catalog, worker, deliveries, codec=codec, transitions_out=analytics.publish_transitions
     )
     metrics.track_stats(DELIVERIES_AGENT, tracking.tracker.stats)
+    register_delivery_retention(app, settings.notifications, deliveries)
     dispatch = register_dispatch(
         app, catalog, worker, settings.dispatch, settings.providers, codec=codec
     )

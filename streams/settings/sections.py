@@ -401,3 +401,8 @@ class NotificationSettings(_Section):
     # of them fall within `soft_bounce_window_s`.
     soft_bounce_limit: int = Field(default=3, ge=1)
     soft_bounce_window_s: int = Field(default=7 * 24 * 3600, ge=1)
+    # How long a notification stays in the delivery views (`notification_deliveries` and its
+    # timeline), by when it was created; 0 keeps every one. The statistics' rollups stay. Each
+    # worker purges what is older every `deliveries_purge_interval_s`.
+    deliveries_retention_days: int = Field(default=0, ge=0)
+    deliveries_purge_interval_s: float = Field(default=3600.0, gt=0)

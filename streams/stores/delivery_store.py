@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from streams.redaction import redact
 from streams.settings import DatabaseSettings
 from streams.stores.database import create_engine, translate_database_errors
+from streams.stores.delivery_retention import purge_deliveries
 from streams.stores.delivery_rollups import (
     CHANGE_COLUMNS,
     Key,
@@ -285,6 +286,10 @@ class DeliveryStore:
             conn = await one_snapshot(conn)
             tallies = await read_tallies(conn, notification_deliveries, start, end, channel)
         return _groups(tallies)
+
+    async def purge(self, created_before: datetime, batch_rows: int) -> int:
+        """Deletes the notifications created before `created_before` (`delivery_retention`)."""
+        return await purge_deliveries(self._engine, created_before, batch_rows)
 
     async def ping(self) -> None:
         async with translate_database_errors(), self._engine.connect() as conn:

@@ -13,14 +13,12 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from agents.command import run_replay
@@ -29,12 +27,11 @@ from agents.replay.views import VIEWS
 from schemas.auth import AuthEvent
 from schemas.orders import OrderEvent, OrderStatus
 from streams.kafka.wire import encode, local_codec
-from streams.migrations import runner as migrate
 from streams.settings import Settings
 from streams.stores.delivery_rollups import ROLLUPS
 from streams.stores.session_store import user_sessions
-from tests.integration.conftest import _run_in_thread
 from tests.integration.kafka_io import topic_catalog
+from tests.integration.own_database import own_database
 from tests.integration.worker_process import (
     WorkerProcess,
     eventually,
@@ -51,35 +48,17 @@ ORDERS = 40
 STATISTICS = [table.name for table in ROLLUPS.values()]
 
 
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def worker_settings(
     stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
     base = make_worker_settings(stack_settings, tmp_path_factory.mktemp("worker-data"))
-    url = base.database.url.get_secret_value()
-    name = f"tributary_replay_{uuid.uuid4().hex[:10]}"
-    own_url = url.rsplit("/", 1)[0] + "/" + name
-    _run_in_thread(_admin(url, f'CREATE DATABASE "{name}"'))
-    database = base.database.model_copy(update={"url": SecretStr(own_url)})
     # Small batches: an interrupted replay is interrupted between two of them.
     worker = base.worker.model_copy(update={"batch_events": 10})
-    settings = base.model_copy(update={"database": database, "worker": worker})
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(migrate.upgrade, settings.database).result()
-    try:
+    with own_database(base.database, "tributary_replay") as database:
+        settings = base.model_copy(update={"database": database, "worker": worker})
         with own_topics(settings):
             yield settings
-    finally:
-        _run_in_thread(_admin(url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="module")
