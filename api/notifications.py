@@ -26,7 +26,8 @@ from api.errors import NotFoundError
 from api.identifiers import is_identifier
 from api.keys import DELIVERY_STORE
 from schemas.notifications import Channel, NotificationState
-from streams.stores.delivery_store import Cursor, DeliveryRow, DeliveryStats
+from streams.stores.delivery_statistics import DeliveryStats
+from streams.stores.delivery_store import Cursor, DeliveryRow
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

@@ -21,7 +21,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from streams.cli import dlq, keys, produce, tables, tail, topics, trace
+from streams.cli import dlq, keys, produce, statistics, tables, tail, topics, trace
 from streams.cli.arguments import parse
 from streams.cli.errors import UsageError
 from streams.cli.output import Output
@@ -29,6 +29,7 @@ from streams.errors import ConfigurationError, ServiceUnavailableError, Tributar
 from streams.kafka.catalog import TopicCatalog
 from streams.settings import CliProcessSettings
 from streams.stores.api_key_store import ApiKeyStore
+from streams.stores.delivery_store import DeliveryStore
 
 __all__ = ["Console", "main", "run"]
 
@@ -117,6 +118,14 @@ async def _keys(args: argparse.Namespace, settings: CliProcessSettings, output: 
         await store.close()
 
 
+async def _stats(args: argparse.Namespace, settings: CliProcessSettings, output: Output) -> int:
+    store = DeliveryStore.from_settings(settings.database)
+    try:
+        return await statistics.rebuild_statistics(store, args.since, args.until, output)
+    finally:
+        await store.close()
+
+
 def _read_input(source: str, stdin: TextIO) -> str:
     if source == "-":
         return stdin.read()
@@ -147,6 +156,8 @@ async def _dispatch(
         return await tail.tail(settings, catalog, args.topic, options, output)
     if args.command == "keys":
         return await _keys(args, settings, output)
+    if args.command == "stats":
+        return await _stats(args, settings, output)
     if args.command == "trace":
         database = None if args.no_views else settings.database
         return await trace.trace_command(settings, database, catalog, args.correlation_id, output)

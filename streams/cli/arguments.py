@@ -13,7 +13,8 @@ from streams.cli.errors import UsageError
 DESCRIPTION = (
     "Operate Tributary's topics: list, create and describe them, produce validated events, "
     "tail them as JSON lines, list and re-drive dead letters, query the workers' live tables, "
-    "trace one causing event's flow, rebuild a PostgreSQL view by replaying its topic. "
+    "trace one causing event's flow, rebuild a PostgreSQL view by replaying its topic, "
+    "count the delivery statistics again from the rows. "
     "Settings come from TRIBUTARY_* "
     "environment variables. JSON lines go to stdout, messages to stderr. Exit codes: 0 ok, "
     "1 a service (Kafka, the Schema Registry) is unavailable, 2 usage or validation error."
@@ -122,6 +123,7 @@ def build_parser() -> Parser:
         "--dry-run", action="store_true", help="report the differences, swap nothing in"
     )
     _add_keys(commands)
+    _add_stats(commands)
     return parser
 
 
@@ -159,6 +161,18 @@ def _add_keys(commands: argparse._SubParsersAction[Parser]) -> None:
     key_commands.add_parser("list", help="every key, without secrets")
     revoke = key_commands.add_parser("revoke", help="refuse a key from now on")
     revoke.add_argument("key_id", metavar="ID", help="the key's id (as `keys list` shows it)")
+
+
+def _add_stats(commands: argparse._SubParsersAction[Parser]) -> None:
+    stats = commands.add_parser("stats", help="the delivery statistics' rollups (PostgreSQL)")
+    stats_commands = stats.add_subparsers(dest="action", required=True, parser_class=Parser)
+    rebuild = stats_commands.add_parser(
+        "rebuild", help="count the rollups of a time range again from the rows"
+    )
+    rebuild.add_argument(
+        "--since", required=True, type=_moment, metavar="TIME", help="RFC 3339, with an offset"
+    )
+    rebuild.add_argument("--until", type=_moment, metavar="TIME", help="RFC 3339 (default: now)")
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:

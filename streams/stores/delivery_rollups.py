@@ -7,8 +7,10 @@ the tracker's batch writes keep these rows up to date in the same transaction as
 (each upsert returns what it changed: a row counted under its old state is taken out, under its
 new one put in), and a range is read as whole hours from `notification_stats_hours`, the
 minutes at its edges from `notification_stats_minutes`, and the seconds at its very edges from
-the deliveries themselves (at most two minutes of rows): the counts are exact for any range, and
-a 31-day range reads about 750 rows per channel and category.
+the deliveries themselves, at most two minutes of rows (`delivery_statistics`): the counts are
+exact for any range, and a 31-day range reads about 750 rows per channel and category. This
+module holds the tables and the statements that write them: the tracker's additions, the
+migration's fill and `rebuild`.
 
 Latency is kept as a histogram of logarithmic buckets (each `GROWTH` times wider than the one
 before, from `FLOOR_MS`), so a percentile is the nearest-rank latency to within
@@ -22,9 +24,8 @@ string in these tables, so that it can be part of their keys; readers get None b
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -134,164 +135,56 @@ def add_sql(table: sa.Table, unit: str) -> sa.TextClause:
     return _merge_sql(table, _keyed_sql(bound, unit))
 
 
-def backfill_sql(deliveries: str, table: sa.Table, unit: str) -> sa.TextClause:
-    """Adds every row of the `deliveries` table to `table` (a migration's first fill)."""
+def backfill_sql(
+    deliveries: str, table: sa.Table, unit: str, *, in_range: bool = False
+) -> sa.TextClause:
+    """Adds every row of the `deliveries` table to `table` (a migration's first fill); with
+    `in_range`, only those created in [:start, :end)."""
     changes = f"SELECT {CHANGE_COLUMNS}, 1 AS n FROM {deliveries}"  # noqa: S608
+    if in_range:
+        changes += " WHERE created_at >= :start AND created_at < :end"
     return _merge_sql(table, _keyed_sql(long_form_sql(changes, unit), unit))
 
 
-@dataclass(slots=True)
-class Tally:
-    """Counts and a latency histogram, summed from rollup rows and long-form rows."""
-
-    notifications: int = 0
-    delivered: int = 0
-    failed: int = 0
-    bounced: int = 0
-    spam: int = 0
-    histogram: list[int] = field(default_factory=list)
-
-    def is_empty(self) -> bool:
-        """Nothing counted (a key every notification has moved out of)."""
-        counts = (self.notifications, self.delivered, self.failed, self.bounced, self.spam)
-        return not any(counts) and not any(self.histogram)
-
-    def add(self, other: Tally) -> None:
-        self.add_counts(other.notifications, other.delivered, other.failed, other.bounced)
-        self.spam += other.spam
-        self.add_histogram(other.histogram)
-
-    def add_counts(self, notifications: int, delivered: int, failed: int, bounced: int) -> None:
-        self.notifications += notifications
-        self.delivered += delivered
-        self.failed += failed
-        self.bounced += bounced
-
-    def add_histogram(self, counts: Sequence[int]) -> None:
-        if len(counts) > len(self.histogram):
-            self.histogram.extend([0] * (len(counts) - len(self.histogram)))
-        for bucket, count in enumerate(counts):
-            self.histogram[bucket] += count
-
-    def add_bucket(self, bucket: int, count: int) -> None:
-        if bucket >= len(self.histogram):
-            self.histogram.extend([0] * (bucket + 1 - len(self.histogram)))
-        self.histogram[bucket] += count
-
-    def latency_s(self, quantile: float) -> float | None:
-        """The nearest-rank latency at `quantile`: the bucket holding the ceil(q*N)-th smallest
-        latency, as the value whose relative error to any latency in it is smallest."""
-        total = sum(self.histogram)
-        if total <= 0:
-            return None
-        rank = max(1, math.ceil(quantile * total - 1e-9))
-        seen = 0
-        for bucket, count in enumerate(self.histogram):
-            seen += count
-            if seen >= rank:
-                return bucket_value_s(bucket)
-        return bucket_value_s(len(self.histogram) - 1)
-
-
-def bucket_value_s(bucket: int) -> float:
-    return FLOOR_MS * 2 * GROWTH**bucket / (GROWTH + 1) / 1000
-
-
 @dataclass(frozen=True, slots=True)
-class Segment:
-    """A part of a range read from one source: "hours", "minutes" or "rows" (the deliveries)."""
-
-    source: str
+class Rebuilt:
     start: datetime
     end: datetime
+    notifications: int
 
 
-def segments(start: datetime, end: datetime) -> list[Segment]:
-    """[start, end) as whole hours in the middle, whole minutes around them and the seconds at
-    either edge, none empty."""
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    minute, hour = timedelta(minutes=1), timedelta(hours=1)
-    first_minute, last_minute = _ceil(start, minute), _floor(end, minute)
-    if first_minute >= last_minute:
-        return [Segment("rows", start, end)]
-    first_hour, last_hour = _ceil(first_minute, hour), _floor(last_minute, hour)
-    if first_hour >= last_hour:
-        middle = [Segment("minutes", first_minute, last_minute)]
-    else:
-        middle = [
-            Segment("minutes", first_minute, first_hour),
-            Segment("hours", first_hour, last_hour),
-            Segment("minutes", last_hour, last_minute),
-        ]
-    parts = [Segment("rows", start, first_minute), *middle, Segment("rows", last_minute, end)]
-    return [part for part in parts if part.start < part.end]
+async def rebuild(
+    conn: AsyncConnection, deliveries: sa.Table, start: datetime, end: datetime
+) -> Rebuilt:
+    """The rollups of the whole hours around [start, end) counted again from the rows, in
+    `conn`'s transaction, with the rows locked against writes meanwhile (the tracker's batches
+    wait; reads go on). For rows the rollups missed: written by a worker of an earlier version
+    after migration 0009 filled them, or changed by hand."""
+    hour = timedelta(hours=1)
+    start, end = floor_to(start.astimezone(UTC), hour), ceil_to(end.astimezone(UTC), hour)
+    await conn.execute(sa.text(f"LOCK TABLE {deliveries.name} IN SHARE ROW EXCLUSIVE MODE"))
+    bounds = {"start": start, "end": end}
+    for source, table in ROLLUPS.items():
+        period = table.c.period
+        await conn.execute(sa.delete(table).where(period >= start, period < end))
+        unit = source.removesuffix("s")
+        await conn.execute(backfill_sql(deliveries.name, table, unit, in_range=True), bounds)
+    counted = sa.select(sa.func.coalesce(sa.func.sum(notification_stats_hours.c.notifications), 0))
+    hours = notification_stats_hours.c.period
+    total = (await conn.execute(counted.where(hours >= start, hours < end))).scalar_one()
+    return Rebuilt(start, end, int(total))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _floor(moment: datetime, step: timedelta) -> datetime:
+def floor_to(moment: datetime, step: timedelta) -> datetime:
     return moment - (moment - _EPOCH) % step
 
 
-def _ceil(moment: datetime, step: timedelta) -> datetime:
-    floor = _floor(moment, step)
+def ceil_to(moment: datetime, step: timedelta) -> datetime:
+    floor = floor_to(moment, step)
     return floor if floor == moment else floor + step
-
-
-Key = tuple[str, str]
-
-
-async def read_tallies(
-    conn: AsyncConnection, deliveries: sa.Table, start: datetime, end: datetime, channel: str | None
-) -> dict[Key, Tally]:
-    """Per (channel, category) ('' when unknown), the notifications created in [start, end)."""
-    tallies: dict[Key, Tally] = {}
-    for part in segments(start, end):
-        params = {"start": part.start, "end": part.end, "channel": channel}
-        if part.source == "rows":
-            query = _rows_query(deliveries)
-            for row in (await conn.execute(query, params)).mappings():
-                tally = _tally(tallies, row)
-                tally.add_counts(row["n"], row["delivered"], row["failed"], row["bounced"])
-                tally.spam += row["spam"]
-                if row["bucket"] is not None:
-                    tally.add_bucket(row["bucket"], row["n"])
-        else:
-            table = ROLLUPS[part.source]
-            for row in (await conn.execute(_rollup_query(table), params)).mappings():
-                tally = _tally(tallies, row)
-                tally.add_counts(
-                    row["notifications"], row["delivered"], row["failed"], row["bounced"]
-                )
-                tally.spam += row["spam"]
-                tally.add_histogram(row["latency_buckets"])
-    return tallies
-
-
-def _tally(tallies: dict[Key, Tally], row: Any) -> Tally:
-    key = (row["channel"], row["category"])
-    if key not in tallies:
-        tallies[key] = Tally()
-    return tallies[key]
-
-
-_CHANNEL = "(CAST(:channel AS text) IS NULL OR channel = CAST(:channel AS text))"
-
-
-def _rows_query(deliveries: sa.Table) -> sa.TextClause:
-    changes = (
-        f"SELECT {CHANGE_COLUMNS}, 1 AS n FROM {deliveries.name}"  # noqa: S608
-        f" WHERE created_at >= :start AND created_at < :end AND {_CHANNEL}"
-    )
-    return sa.text(long_form_sql(changes))
-
-
-def _rollup_query(table: sa.Table) -> sa.TextClause:
-    return sa.text(
-        f"SELECT channel, category, {', '.join(_COUNTS)}, latency_buckets FROM {table.name}"  # noqa: S608
-        f" WHERE period >= :start AND period < :end AND {_CHANNEL}"
-    )
 
 
 def long_form_params(rows: Iterable[Any]) -> dict[str, list[Any]]:

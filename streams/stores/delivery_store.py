@@ -11,7 +11,6 @@ ever grow (earliest times, highest attempt), and a timeline row is unique per
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -27,15 +26,15 @@ from streams.stores.database import create_engine, translate_database_errors
 from streams.stores.delivery_retention import purge_deliveries
 from streams.stores.delivery_rollups import (
     CHANGE_COLUMNS,
-    Key,
-    Tally,
+    Rebuilt,
     add_sql,
     long_form_params,
     long_form_sql,
     notification_stats_hours,
     notification_stats_minutes,
-    read_tallies,
+    rebuild,
 )
+from streams.stores.delivery_statistics import DeliveryStats, groups, read_tallies
 
 metadata = sa.MetaData()
 _TZ = sa.DateTime(timezone=True)
@@ -120,27 +119,6 @@ class TransitionRow(BaseModel):
     event_id: UUID
 
     _redacted = field_validator("reason")(redact)
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryStats:
-    """One group of `/v1/stats/delivery`.
-
-    `scope` says which: "channel+category", "channel" (all its categories) or "all"; within a
-    scope a None channel or category means the notification's was not known.
-    """
-
-    scope: str
-    channel: str | None
-    category: str | None
-    total: int
-    delivered: int
-    failed: int
-    bounced: int
-    spam: int
-    latency_p50_s: float | None
-    latency_p95_s: float | None
-    latency_p99_s: float | None
 
 
 _ROW_COLUMNS = tuple(DeliveryRow.model_fields)
@@ -281,11 +259,17 @@ class DeliveryStore:
         self, start: datetime, end: datetime, channel: str | None = None
     ) -> list[DeliveryStats]:
         """Per (channel, category), per channel and overall, for notifications created in
-        [start, end): from the rollups but at the range's edges (`delivery_rollups`)."""
+        [start, end): from the rollups but at the range's edges (`delivery_statistics`)."""
         async with translate_database_errors(), self._engine.connect() as conn:
             conn = await one_snapshot(conn)
             tallies = await read_tallies(conn, notification_deliveries, start, end, channel)
-        return _groups(tallies)
+        return groups(tallies)
+
+    async def rebuild_statistics(self, start: datetime, end: datetime) -> Rebuilt:
+        """The statistics' rollups of the hours around [start, end) counted again from the
+        rows (`delivery_rollups.rebuild`)."""
+        async with translate_database_errors(), self._engine.begin() as conn:
+            return await rebuild(conn, notification_deliveries, start, end)
 
     async def purge(self, created_before: datetime, batch_rows: int) -> int:
         """Deletes the notifications created before `created_before` (`delivery_retention`)."""
@@ -408,37 +392,3 @@ async def one_snapshot(conn: AsyncConnection) -> AsyncConnection:
 
 def _by_column(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in rows] for name in columns}
-
-
-def _groups(tallies: dict[Key, Tally]) -> list[DeliveryStats]:
-    """Per (channel, category), then the channel's total after its categories, the overall
-    total last (an unknown channel or category first among its peers)."""
-    kept = {key: tally for key, tally in tallies.items() if not tally.is_empty()}
-    groups: list[DeliveryStats] = []
-    overall = Tally()
-    for channel in sorted({channel for channel, _ in kept}):
-        in_channel = Tally()
-        for (name, category), tally in sorted(kept.items()):
-            if name == channel:
-                groups.append(_stats("channel+category", channel, category, tally))
-                in_channel.add(tally)
-        groups.append(_stats("channel", channel, None, in_channel))
-        overall.add(in_channel)
-    groups.append(_stats("all", None, None, overall))
-    return groups
-
-
-def _stats(scope: str, channel: str | None, category: str | None, tally: Tally) -> DeliveryStats:
-    return DeliveryStats(
-        scope=scope,
-        channel=channel or None,
-        category=category or None,
-        total=tally.notifications,
-        delivered=tally.delivered,
-        failed=tally.failed,
-        bounced=tally.bounced,
-        spam=tally.spam,
-        latency_p50_s=tally.latency_s(0.5),
-        latency_p95_s=tally.latency_s(0.95),
-        latency_p99_s=tally.latency_s(0.99),
-    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -78,7 +78,7 @@ async def test_a_purge_skips_rows_another_transaction_holds(
 ) -> None:
     """Two workers purging at once share the rows instead of waiting on each other: a row
     locked by one is left to it."""
-    t0 = unique_epoch()
+    t0 = datetime(1980, 1, 1, tzinfo=UTC)  # before every other test's rows, which must stay
     [held, free] = await write(store, t0 - timedelta(days=1), 2)
     engine = create_async_engine(database.url.get_secret_value())
     try:

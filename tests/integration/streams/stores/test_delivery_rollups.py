@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from streams.settings import Settings
 from streams.stores.database import create_engine
 from streams.stores.delivery_rollups import ROLLUPS, backfill_sql
-from streams.stores.delivery_store import DeliveryRow, DeliveryStats, DeliveryStore
+from streams.stores.delivery_statistics import DeliveryStats
+from streams.stores.delivery_store import DeliveryRow, DeliveryStore
 from tests.integration.streams.stores.test_delivery_store import row, unique_epoch
 
 OUTCOMES = ("delivered", "failed", "bounced", "spam")

@@ -25,6 +25,12 @@ def test_every_command_parses() -> None:
     redrive = parse(["dlq", "redrive", "orders.events", "--offset", "1:5", "--offset", "2:0"])
     assert (redrive.all, redrive.offset) == (False, ["1:5", "2:0"])
     assert parse(["dlq", "redrive", "orders.events", "--all"]).all is True
+    rebuild = parse(["stats", "rebuild", "--since", "2026-12-06T09:00:00Z"])
+    assert (rebuild.action, rebuild.since.isoformat(), rebuild.until) == (
+        "rebuild",
+        "2026-12-06T09:00:00+00:00",
+        None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -37,6 +43,8 @@ def test_every_command_parses() -> None:
         (["tail", "orders.events", "--timeout-s", "-1"], "must be positive"),
         (["dlq", "redrive", "orders.events"], "one of the arguments --all --offset is required"),
         (["dlq", "redrive", "orders.events", "--all", "--offset", "1:2"], "not allowed with"),
+        (["stats", "rebuild"], "--since"),
+        (["stats", "rebuild", "--since", "2026-12-06T09:00:00"], "must carry a UTC offset"),
     ],
 )
 def test_bad_command_lines_are_usage_errors(argv: list[str], complaint: str) -> None:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from streams.stores.delivery_rollups import GROWTH, Segment, Tally, bucket_value_s, segments
+from streams.stores.delivery_rollups import GROWTH
+from streams.stores.delivery_statistics import Segment, Tally, bucket_value_s, segments
 
 T0 = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 
