@@ -83,8 +83,8 @@ async def seed(engine: AsyncEngine, rows: int, hours: int) -> None:
             ),
             {"like": PREFIX + "%"},
         )
-        for source, table in ROLLUPS.items():
-            await conn.execute(backfill_sql("seeded", table, source.removesuffix("s")))
+        for unit, table in ROLLUPS.items():
+            await conn.execute(backfill_sql("seeded", table, unit))
 
 
 async def remove(engine: AsyncEngine, hours: int) -> None:

@@ -39,7 +39,7 @@ FLOOR_MS = 10
 OUTCOMES = ("delivered", "failed", "bounced", "spam")
 # A long-form row: one bucket (None: no latency) of one period's channel and category.
 LONG_FORM = ("period", "channel", "category", "bucket", "n", *OUTCOMES)
-_COUNTS = ("notifications", *OUTCOMES)
+COUNTS = ("notifications", *OUTCOMES)
 
 
 def _rollup_table(name: str) -> sa.Table:
@@ -49,7 +49,7 @@ def _rollup_table(name: str) -> sa.Table:
         sa.Column("period", sa.DateTime(timezone=True), primary_key=True),
         sa.Column("channel", sa.Text, primary_key=True),
         sa.Column("category", sa.Text, primary_key=True),
-        *(sa.Column(name, sa.BigInteger, nullable=False) for name in _COUNTS),
+        *(sa.Column(name, sa.BigInteger, nullable=False) for name in COUNTS),
         sa.Column("latency_buckets", sa.ARRAY(sa.Integer), nullable=False),
     )
 
@@ -57,7 +57,8 @@ def _rollup_table(name: str) -> sa.Table:
 notification_stats_minutes = _rollup_table("notification_stats_minutes")
 notification_stats_hours = _rollup_table("notification_stats_hours")
 ROLLUP_KEY = ("period", "channel", "category")
-ROLLUPS = {"minutes": notification_stats_minutes, "hours": notification_stats_hours}
+# By the unit of their periods (`date_trunc`'s name for it).
+ROLLUPS = {"minute": notification_stats_minutes, "hour": notification_stats_hours}
 
 # The latency's bucket from a row's delivered_at and caused_at (None without either).
 _BUCKET = f"""CASE
@@ -102,9 +103,9 @@ def _keyed_sql(long_form: str, unit: str) -> str:
         "ARRAY(SELECT coalesce((histogram ->> g::text)::int, 0)"
         " FROM generate_series(0, top) AS g ORDER BY g)"
     )
-    nonzero = " OR ".join(f"{name} <> 0" for name in _COUNTS)
+    nonzero = " OR ".join(f"{name} <> 0" for name in COUNTS)
     return f"""
-    SELECT period, channel, category, {", ".join(_COUNTS)}, {dense} AS latency_buckets
+    SELECT period, channel, category, {", ".join(COUNTS)}, {dense} AS latency_buckets
       FROM ({per_key}) AS per_key
      WHERE {nonzero} OR top IS NOT NULL
      ORDER BY period, channel, category"""  # noqa: S608
@@ -113,7 +114,7 @@ def _keyed_sql(long_form: str, unit: str) -> str:
 def _merge_sql(table: sa.Table, keyed: str) -> sa.TextClause:
     t = table.name
     columns = ", ".join(c.name for c in table.columns)
-    counts = ", ".join(f"{name} = {t}.{name} + EXCLUDED.{name}" for name in _COUNTS)
+    counts = ", ".join(f"{name} = {t}.{name} + EXCLUDED.{name}" for name in COUNTS)
     pairs = f"unnest({t}.latency_buckets, EXCLUDED.latency_buckets) WITH ORDINALITY"
     # Element-wise sum, trailing zeros left out (a histogram is the same array however its
     # counts arrived, which a replay's comparison relies on).
@@ -164,10 +165,9 @@ async def rebuild(
     start, end = floor_to(start.astimezone(UTC), hour), ceil_to(end.astimezone(UTC), hour)
     await conn.execute(sa.text(f"LOCK TABLE {deliveries.name} IN SHARE ROW EXCLUSIVE MODE"))
     bounds = {"start": start, "end": end}
-    for source, table in ROLLUPS.items():
+    for unit, table in ROLLUPS.items():
         period = table.c.period
         await conn.execute(sa.delete(table).where(period >= start, period < end))
-        unit = source.removesuffix("s")
         await conn.execute(backfill_sql(deliveries.name, table, unit, in_range=True), bounds)
     counted = sa.select(sa.func.coalesce(sa.func.sum(notification_stats_hours.c.notifications), 0))
     hours = notification_stats_hours.c.period

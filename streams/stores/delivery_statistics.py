@@ -6,25 +6,25 @@ nearest-rank percentiles."""
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from streams.stores.delivery_rollups import (
     CHANGE_COLUMNS,
+    COUNTS,
     FLOOR_MS,
     GROWTH,
+    OUTCOMES,
     ROLLUPS,
     ceil_to,
     floor_to,
     long_form_sql,
 )
-
-_COUNTS = ("notifications", "delivered", "failed", "bounced", "spam")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +65,19 @@ class Tally:
         return not any(counts) and not any(self.histogram)
 
     def add(self, other: Tally) -> None:
-        self.add_counts(other.notifications, other.delivered, other.failed, other.bounced)
-        self.spam += other.spam
+        self.add_counts(
+            other.notifications, other.delivered, other.failed, other.bounced, other.spam
+        )
         self.add_histogram(other.histogram)
 
-    def add_counts(self, notifications: int, delivered: int, failed: int, bounced: int) -> None:
+    def add_counts(
+        self, notifications: int, delivered: int, failed: int, bounced: int, spam: int
+    ) -> None:
         self.notifications += notifications
         self.delivered += delivered
         self.failed += failed
         self.bounced += bounced
+        self.spam += spam
 
     def add_histogram(self, counts: Sequence[int]) -> None:
         if len(counts) > len(self.histogram):
@@ -107,7 +111,8 @@ def bucket_value_s(bucket: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A part of a range read from one source: "hours", "minutes" or "rows" (the deliveries)."""
+    """A part of a range read from one source: the "hour" or "minute" rollups (`ROLLUPS`) or
+    the deliveries' "rows"."""
 
     source: str
     start: datetime
@@ -124,12 +129,12 @@ def segments(start: datetime, end: datetime) -> list[Segment]:
         return [Segment("rows", start, end)]
     first_hour, last_hour = ceil_to(first_minute, hour), floor_to(last_minute, hour)
     if first_hour >= last_hour:
-        middle = [Segment("minutes", first_minute, last_minute)]
+        middle = [Segment("minute", first_minute, last_minute)]
     else:
         middle = [
-            Segment("minutes", first_minute, first_hour),
-            Segment("hours", first_hour, last_hour),
-            Segment("minutes", last_hour, last_minute),
+            Segment("minute", first_minute, first_hour),
+            Segment("hour", first_hour, last_hour),
+            Segment("minute", last_hour, last_minute),
         ]
     parts = [Segment("rows", start, first_minute), *middle, Segment("rows", last_minute, end)]
     return [part for part in parts if part.start < part.end]
@@ -142,34 +147,23 @@ async def read_tallies(
     conn: AsyncConnection, deliveries: sa.Table, start: datetime, end: datetime, channel: str | None
 ) -> dict[Key, Tally]:
     """Per (channel, category) ('' when unknown), the notifications created in [start, end)."""
-    tallies: dict[Key, Tally] = {}
+    tallies: defaultdict[Key, Tally] = defaultdict(Tally)
     for part in segments(start, end):
         params = {"start": part.start, "end": part.end, "channel": channel}
         if part.source == "rows":
             query = _rows_query(deliveries)
             for row in (await conn.execute(query, params)).mappings():
-                tally = _tally(tallies, row)
-                tally.add_counts(row["n"], row["delivered"], row["failed"], row["bounced"])
-                tally.spam += row["spam"]
+                tally = tallies[(row["channel"], row["category"])]
+                tally.add_counts(row["n"], *(row[name] for name in OUTCOMES))
                 if row["bucket"] is not None:
                     tally.add_bucket(row["bucket"], row["n"])
         else:
-            table = ROLLUPS[part.source]
-            for row in (await conn.execute(_rollup_query(table), params)).mappings():
-                tally = _tally(tallies, row)
-                tally.add_counts(
-                    row["notifications"], row["delivered"], row["failed"], row["bounced"]
-                )
-                tally.spam += row["spam"]
+            query = _rollup_query(ROLLUPS[part.source])
+            for row in (await conn.execute(query, params)).mappings():
+                tally = tallies[(row["channel"], row["category"])]
+                tally.add_counts(*(row[name] for name in COUNTS))
                 tally.add_histogram(row["latency_buckets"])
     return tallies
-
-
-def _tally(tallies: dict[Key, Tally], row: Any) -> Tally:
-    key = (row["channel"], row["category"])
-    if key not in tallies:
-        tallies[key] = Tally()
-    return tallies[key]
 
 
 _CHANNEL = "(CAST(:channel AS text) IS NULL OR channel = CAST(:channel AS text))"
@@ -185,7 +179,7 @@ def _rows_query(deliveries: sa.Table) -> sa.TextClause:
 
 def _rollup_query(table: sa.Table) -> sa.TextClause:
     return sa.text(
-        f"SELECT channel, category, {', '.join(_COUNTS)}, latency_buckets FROM {table.name}"  # noqa: S608
+        f"SELECT channel, category, {', '.join(COUNTS)}, latency_buckets FROM {table.name}"  # noqa: S608
         f" WHERE period >= :start AND period < :end AND {_CHANNEL}"
     )
 

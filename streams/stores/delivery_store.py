@@ -319,7 +319,7 @@ def _unnest(table: sa.Table, columns: Sequence[str]) -> str:
     return f"SELECT {names} FROM unnest({arrays}) AS r({names})"  # noqa: S608 - our column names
 
 
-def _upsert_sql(table: sa.Table = notification_deliveries) -> sa.TextClause:
+def _upsert_sql(table: sa.Table) -> sa.TextClause:
     columns = ", ".join(_ROW_COLUMNS)
     t = table.name
     # Accumulated columns only grow, whatever order the (idempotent) writes come in; known facts
@@ -372,7 +372,7 @@ def _upsert_sql(table: sa.Table = notification_deliveries) -> sa.TextClause:
     )
 
 
-def _insert_steps_sql(table: sa.Table = notification_transitions) -> sa.TextClause:
+def _insert_steps_sql(table: sa.Table) -> sa.TextClause:
     columns = ", ".join(_TRANSITION_COLUMNS)
     return sa.text(
         f"INSERT INTO {table.name} ({columns}) "

@@ -20,11 +20,9 @@ down_revision = "0008_providers"
 branch_labels = None
 depends_on = None
 
-_UNITS = {"minutes": "minute", "hours": "hour"}
-
 
 def upgrade() -> None:
-    for source, table in ROLLUPS.items():
+    for unit, table in ROLLUPS.items():
         op.create_table(
             table.name,
             sa.Column("period", sa.DateTime(timezone=True), primary_key=True),
@@ -39,7 +37,7 @@ def upgrade() -> None:
             # Counts per logarithmic latency bucket, without trailing zeros.
             sa.Column("latency_buckets", sa.ARRAY(sa.Integer), nullable=False),
         )
-        op.execute(backfill_sql("notification_deliveries", table, _UNITS[source]))
+        op.execute(backfill_sql("notification_deliveries", table, unit))
 
 
 def downgrade() -> None:

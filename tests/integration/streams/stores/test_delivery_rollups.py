@@ -188,7 +188,7 @@ async def test_the_migrations_fill_counts_what_the_writes_counted(
                 ),
                 window,
             )
-            for table in ROLLUPS.values():
+            for unit, table in ROLLUPS.items():
                 filled = table.to_metadata(sa.MetaData(), name=f"filled_{table.name}")
                 await conn.execute(
                     sa.text(
@@ -196,7 +196,6 @@ async def test_the_migrations_fill_counts_what_the_writes_counted(
                         " ON COMMIT DROP"
                     )
                 )
-                unit = "hour" if table.name.endswith("hours") else "minute"
                 await conn.execute(backfill_sql("these_deliveries", filled, unit))
                 written = (await conn.execute(in_window(table, t0))).all()
                 refilled = (await conn.execute(in_window(filled, t0))).all()

@@ -27,17 +27,17 @@ def test_whole_hours_come_from_hours_and_the_edges_from_minutes_then_rows() -> N
     start, end = at(minutes=58, seconds=30), at(hours=3, minutes=2, seconds=10)
     assert segments(start, end) == [
         Segment("rows", start, at(minutes=59)),
-        Segment("minutes", at(minutes=59), at(hours=1)),
-        Segment("hours", at(hours=1), at(hours=3)),
-        Segment("minutes", at(hours=3), at(hours=3, minutes=2)),
+        Segment("minute", at(minutes=59), at(hours=1)),
+        Segment("hour", at(hours=1), at(hours=3)),
+        Segment("minute", at(hours=3), at(hours=3, minutes=2)),
         Segment("rows", at(hours=3, minutes=2), end),
     ]
 
 
 def test_an_aligned_range_has_no_edges() -> None:
-    assert segments(at(), at(hours=2)) == [Segment("hours", at(), at(hours=2))]
+    assert segments(at(), at(hours=2)) == [Segment("hour", at(), at(hours=2))]
     assert segments(at(minutes=3), at(minutes=9)) == [
-        Segment("minutes", at(minutes=3), at(minutes=9))
+        Segment("minute", at(minutes=3), at(minutes=9))
     ]
 
 
@@ -45,7 +45,7 @@ def test_a_range_within_one_hour_uses_minutes_only() -> None:
     start, end = at(minutes=10, seconds=1), at(minutes=40)
     assert segments(start, end) == [
         Segment("rows", start, at(minutes=11)),
-        Segment("minutes", at(minutes=11), at(minutes=40)),
+        Segment("minute", at(minutes=11), at(minutes=40)),
     ]
 
 
@@ -56,7 +56,7 @@ def test_segments_are_whole_utc_minutes_and_hours_whatever_the_time_zone() -> No
     parts = segments(start, end)
     assert (parts[0].start, parts[-1].end) == (start, end)
     assert all(a.end == b.start for a, b in itertools.pairwise(parts))
-    hours = next(part for part in parts if part.source == "hours")
+    hours = next(part for part in parts if part.source == "hour")
     assert (hours.start, hours.end) == (at(hours=6), at(hours=35))
 
 
