@@ -12,6 +12,14 @@ recovered and started, three ways, each in a process of its own:
 
 It prints wall and CPU seconds from process start to ready, the keys the table holds, and the
 process's peak resident memory.
+
+`--expired-keys N [--retention-s 30]`: the table forgets keys as the worker's per-notification
+tables do (`DurableTable`'s `retention_s`: the changelog compacted and deleted by time, a TTL
+RocksDB store). The changelog gets N keys first; once Kafka has deleted their segments (its
+retention check runs every `log.retention.check.interval.ms`, 5 minutes by default; the script
+waits for the partitions' start offsets to pass them), `--keys` more; then the same three starts.
+What a fresh worker reads is then the keys changed within the retention, not every key ever
+written.
 """
 
 from __future__ import annotations
@@ -26,9 +34,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 STARTED_S = time.monotonic()
 
@@ -39,6 +50,8 @@ from streams.settings import Settings  # noqa: E402
 
 TABLE = "deliveries"
 RESULT = "RECOVERED"
+# Segments close this often in the expiry run: Kafka deletes closed segments only.
+SEGMENT_MS = 5000
 CASES = (("memory", "memory://"), ("rocksdb", "rocksdb://"), ("rocksdb restart", "rocksdb://"))
 
 
@@ -48,23 +61,52 @@ def _entry(n: int, value_bytes: int) -> bytes:
     return json.dumps({**entry, "padding": "x" * filler}).encode()
 
 
-async def _fill(settings: Settings, topic: str, keys: int, value_bytes: int) -> None:
+async def _fill(
+    settings: Settings, topic: str, keys: int, value_bytes: int, first: int = 0
+) -> dict[int, int]:
+    """Write keys `n-<first>`… (`keys` of them); per partition, the offset of the first."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka.bootstrap, linger_ms=5, max_batch_size=256 * 1024
     )
+    firsts: dict[int, int] = {}
     await producer.start()
     try:
-        for start in range(0, keys, 10_000):
+        for start in range(first, first + keys, 10_000):
             sends = [
                 await producer.send(topic, key=f"n-{n}".encode(), value=_entry(n, value_bytes))
-                for n in range(start, min(start + 10_000, keys))
+                for n in range(start, min(start + 10_000, first + keys))
             ]
-            await asyncio.gather(*sends)
+            for sent in await asyncio.gather(*sends):
+                firsts.setdefault(sent.partition, sent.offset)
     finally:
         await producer.stop()
+    return firsts
 
 
-def run_case(run: str, store: str, data_dir: str) -> None:
+def _start_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+    asked = {TopicPartition(topic, p): OffsetSpec.earliest() for p in partitions}
+    found = admin.list_offsets(asked, request_timeout=10)
+    return {tp.partition: future.result().offset for tp, future in found.items()}
+
+
+async def _expire(settings: Settings, topic: str, keys: int, value_bytes: int) -> float:
+    """Fill `keys` keys, close their segments, and wait until Kafka has deleted them: the
+    seconds waited."""
+    await _fill(settings, topic, keys, value_bytes, first=-keys)
+    await asyncio.sleep(SEGMENT_MS / 1000 + 1)  # the next append closes their segment
+    rolls = 100 * settings.kafka.partitions  # an append to every partition
+    ends = await _fill(settings, topic, rolls, value_bytes, first=-keys - rolls)
+    waited = time.monotonic()
+    while True:
+        starts = _start_offsets(settings, topic)
+        if all(starts[p] >= offset for p, offset in ends.items()):
+            return time.monotonic() - waited
+        await asyncio.sleep(5)
+
+
+def run_case(run: str, store: str, data_dir: str, retention_s: str = "0") -> None:
     """One start in this process: build the app, start the worker, print once it is ready.
 
     Each store has an app id (a consumer group) of its own; all read one changelog."""
@@ -82,7 +124,13 @@ def run_case(run: str, store: str, data_dir: str) -> None:
     changelog = app.topic(
         f"{run}-{TABLE}-changelog", partitions=partitions, compacting=True, deleting=False
     )
-    table = app.Table(TABLE, partitions=partitions, key_type=bytes, changelog_topic=changelog)
+    table = app.Table(
+        TABLE,
+        partitions=partitions,
+        key_type=bytes,
+        changelog_topic=changelog,
+        retention_s=int(retention_s) or None,
+    )
 
     async def idle(stream: faust.StreamT[bytes]) -> None:
         async for _ in stream:
@@ -112,7 +160,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=200_000)
     parser.add_argument("--value-bytes", type=int, default=700)
-    parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)  # run, store, data dir
+    parser.add_argument("--expired-keys", type=int, default=0)
+    parser.add_argument("--retention-s", type=int, default=30)
+    parser.add_argument("--case", nargs=4, help=argparse.SUPPRESS)  # run, store, dir, retention
     args = parser.parse_args()
     if args.case:
         run_case(*args.case)
@@ -127,14 +177,23 @@ def main() -> int:
             key="notification id",
             partitions=partitions,
             replication_factor=settings.kafka.replication_factor,
-            cleanup_policy="compact",
-            retention_ms=-1,
+            **_cleanup(args.expired_keys, args.retention_s),
         ),
     ]
     ensure_topics_blocking(settings.kafka, specs)
     data_dir = tempfile.mkdtemp(prefix=f"{run}-")
     try:
         filled = time.monotonic()
+        retention_s = args.retention_s if args.expired_keys else 0
+        if args.expired_keys:
+            waited_s = asyncio.run(
+                _expire(settings, specs[1].name, args.expired_keys, args.value_bytes)
+            )
+            print(
+                f"changelog: {args.expired_keys:,} keys written, then deleted by Kafka"
+                f" (retention {retention_s} s; {waited_s:.0f} s waited for its retention check)"
+            )
+            filled = time.monotonic()
         asyncio.run(_fill(settings, specs[1].name, args.keys, args.value_bytes))
         print(
             f"changelog: {args.keys:,} keys of ~{args.value_bytes} bytes"
@@ -144,7 +203,7 @@ def main() -> int:
         for label, store in CASES:
             case_dir = str(Path(data_dir) / store.removesuffix("://"))
             child = subprocess.run(
-                [sys.executable, __file__, "--case", run, store, case_dir],
+                [sys.executable, __file__, "--case", run, store, case_dir, str(retention_s)],
                 capture_output=True,
                 text=True,
                 timeout=900,
@@ -159,6 +218,16 @@ def main() -> int:
     finally:
         delete_topics_blocking(settings.kafka, [run])
     return 0
+
+
+def _cleanup(expired_keys: int, retention_s: int) -> dict[str, Any]:
+    if not expired_keys:
+        return {"cleanup_policy": "compact", "retention_ms": -1}
+    return {
+        "cleanup_policy": "compact,delete",
+        "retention_ms": retention_s * 1000,
+        "segment_ms": SEGMENT_MS,
+    }
 
 
 if __name__ == "__main__":

@@ -159,6 +159,7 @@ def register_dispatch(
         partitions=catalog.partitions,
         key_type=bytes,
         help="Accepted sends by notification id and attempt: never sent twice.",
+        retention_s=worker.notification_tables_retention_s,
     )
     dispatcher = NotificationDispatcher(
         sender=clients,

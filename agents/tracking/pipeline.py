@@ -78,6 +78,7 @@ def register_deliveries(
         partitions=catalog.partitions,
         key_type=bytes,
         help="Delivery state, attempts, provider and timeline of every notification, by id.",
+        retention_s=worker.notification_tables_retention_s,
     )
     held: TableT[bytes, dict[str, Any]] = app.Table(
         HELD_TABLE,

@@ -44,7 +44,7 @@ from streams.garbage_collection import schedule_collections
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.codec import wire_codec
 from streams.kafka.compacted_topic import CompactedTopicReader
-from streams.kafka.topic_admin import ensure_topics
+from streams.kafka.topic_admin import align_topic_configs, ensure_topics
 from streams.kafka.wire import RECENT_ENCODES, WireCodec
 from streams.runtime import (
     StallWatchdog,
@@ -258,8 +258,11 @@ def run(settings: WorkerProcessSettings) -> None:
     catalog = topic_catalog(settings)
     stores = WorkerStores.from_settings(settings, catalog)
     app = build_app(settings, codec, stores)
-    topics = catalog.all() + changelog_specs(app, settings.kafka)
-    topics += internal_topics(catalog, settings.worker.app_id)
+    changelogs = changelog_specs(app, settings.kafka)
+    # The changelogs' retention is the tables' (`worker.notification_tables_retention_days`):
+    # a changed setting takes effect on the topics the tables had.
+    loop.run_until_complete(align_topic_configs(settings.kafka, changelogs))
+    topics = catalog.all() + changelogs + internal_topics(catalog, settings.worker.app_id)
     loop.run_until_complete(ensure_topics(settings.kafka, topics))
     services = stores.services()
     worker = TributaryWorker(

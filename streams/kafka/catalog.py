@@ -45,6 +45,9 @@ class TopicSpec:
     replication_factor: int
     cleanup_policy: str = "delete"
     retention_ms: int = 7 * DAY_MS
+    # When a segment is closed even if not full (Kafka deletes or compacts only closed ones);
+    # None: the broker's default (7 days).
+    segment_ms: int | None = None
     # Schema Registry subject of the values (TopicNameStrategy on the base name); None for a
     # dead-letter topic, whose values are whatever bytes failed, kept as they came.
     value_subject: str | None = None
@@ -63,7 +66,7 @@ class TopicSpec:
             "min.insync.replicas": str(self.min_insync_replicas),
             # A replica that missed acknowledged writes never becomes leader (no silent loss).
             "unclean.leader.election.enable": "false",
-        }
+        } | ({} if self.segment_ms is None else {"segment.ms": str(self.segment_ms)})
 
 
 @dataclass(frozen=True, slots=True)

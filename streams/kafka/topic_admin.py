@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
     ConfigResource,
     NewTopic,
 )
@@ -97,25 +99,75 @@ def _partitions_once_served(
         time.sleep(0.1)
 
 
-def _config_mismatches(
+def _config_differences(
     admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float
-) -> list[str]:
+) -> dict[str, dict[str, tuple[str, str]]]:
+    """Per topic of `specs`, each config it has otherwise than its spec: (has, spec says)."""
     if not specs:
-        return []
+        return {}
     resources = {spec.name: ConfigResource("topic", spec.name) for spec in specs}
     futures = admin.describe_configs(list(resources.values()), request_timeout=timeout_s)
-    mismatches = []
+    differences: dict[str, dict[str, tuple[str, str]]] = {}
     for spec in specs:
         try:
             actual = futures[resources[spec.name]].result(timeout=timeout_s)
         except KafkaException as exc:
             raise ServiceUnavailableError("kafka", f"describing {spec.name}: {exc}") from exc
-        mismatches += [
-            f"{spec.name}: has {key}={actual[key].value}, catalog says {wanted}"
+        differing = {
+            key: (actual[key].value, wanted)
             for key, wanted in spec.configs.items()
             if key in actual and actual[key].value != wanted
-        ]
-    return mismatches
+        }
+        if differing:
+            differences[spec.name] = differing
+    return differences
+
+
+def _config_mismatches(
+    admin: AdminClient, specs: Sequence[TopicSpec], timeout_s: float
+) -> list[str]:
+    return [
+        f"{name}: has {key}={has}, catalog says {wanted}"
+        for name, differing in _config_differences(admin, specs, timeout_s).items()
+        for key, (has, wanted) in differing.items()
+    ]
+
+
+def align_topic_configs_blocking(
+    kafka: KafkaSettings, specs: Sequence[TopicSpec]
+) -> dict[str, dict[str, tuple[str, str]]]:
+    """Set the configs of the existing topics of `specs` that differ from them; return what
+    changed (per topic, each config: what it had, what it has now). Only for topics a process
+    owns whole, whose specs are its own settings (a worker's table changelogs: their retention
+    is the tables' retention); the catalog's topics are never altered (`ensure_topics`)."""
+    admin = _admin(kafka)
+    timeout_s = kafka.request_timeout_s
+    existing = _existing_partitions(admin, timeout_s)
+    present = [spec for spec in specs if spec.name in existing]
+    differences = _config_differences(admin, present, timeout_s)
+    if not differences:
+        return {}
+    resources = [
+        ConfigResource(
+            "topic",
+            name,
+            incremental_configs=[
+                ConfigEntry(key, wanted, incremental_operation=AlterConfigOpType.SET)
+                for key, (_, wanted) in differing.items()
+            ],
+        )
+        for name, differing in differences.items()
+    ]
+    futures = admin.incremental_alter_configs(resources, request_timeout=timeout_s)
+    for resource, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise ServiceUnavailableError("kafka", f"altering {resource.name}: {exc}") from exc
+    for name, differing in differences.items():
+        for key, (has, wanted) in differing.items():
+            log.warning("topic %s: %s was %s, set to %s", name, key, has, wanted)
+    return differences
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +228,12 @@ async def check_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> list
 
 async def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> TopicCheck:
     return await asyncio.to_thread(ensure_topics_blocking, kafka, specs)
+
+
+async def align_topic_configs(
+    kafka: KafkaSettings, specs: Sequence[TopicSpec]
+) -> dict[str, dict[str, tuple[str, str]]]:
+    return await asyncio.to_thread(align_topic_configs_blocking, kafka, specs)
 
 
 def topic_partitions_blocking(kafka: KafkaSettings, prefixes: Sequence[str]) -> dict[str, int]:

@@ -21,7 +21,7 @@ import uvloop
 from faust.types import TP, AppT, ConsumerT, ProducerT
 from faust.types.auth import CredentialsT
 
-from streams.kafka.catalog import TopicSpec
+from streams.kafka.catalog import DAY_MS, TopicSpec
 from streams.kafka.client_security import ssl_context
 from streams.runtime.changelog_writes import ChangelogWrites, send_changes
 from streams.runtime.commit_guard import HeldCommits, guard_commits
@@ -300,8 +300,21 @@ def changelog_specs(app: faust.App, kafka: KafkaSettings) -> list[TopicSpec]:
             key=f"{table.name} table key",
             partitions=table.partitions or kafka.partitions,
             replication_factor=kafka.replication_factor,
-            cleanup_policy="compact",
-            retention_ms=-1,
+            **_changelog_cleanup(getattr(table, "retention_s", None)),
         )
         for table in app.tables.values()
     ]
+
+
+def _changelog_cleanup(retention_s: int | None) -> dict[str, Any]:
+    """Compacted, and with a retention deleted by time too: Kafka deletes whole closed segments
+    whose newest record is older than `retention.ms`, so a segment is closed at least daily
+    (as often as the retention when it is shorter): a key is gone within a day of its time."""
+    if retention_s is None:
+        return {"cleanup_policy": "compact", "retention_ms": -1}
+    retention_ms = retention_s * 1000
+    return {
+        "cleanup_policy": "compact,delete",
+        "retention_ms": retention_ms,
+        "segment_ms": min(retention_ms, DAY_MS),
+    }

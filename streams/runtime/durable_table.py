@@ -18,6 +18,14 @@ Other keys, the in-memory store and Kafka transactions take Faust's own path.
 What the short path leaves out are Faust's table sensors (`on_table_get`/`on_table_set`), which
 the worker's metrics do not count.
 
+A table made with `retention_s` forgets a key that long after its last change: its changelog
+is compacted and deleted by time (`cleanup.policy=compact,delete`, `retention.ms`), so a fresh
+worker's recovery reads only the keys changed within it, and its RocksDB store is opened with
+RocksDB's TTL, whose compactions drop the entries written (or recovered) longer ago. A TTL store
+keeps a write time beside every value, which a plain store cannot read and the other way round,
+so it lives in directories of its own (`<table>-expiring-<partition>.db`): a worker that starts
+with retention on for a table that had none recovers it from the changelog once.
+
 The changelog records a worker reads back (a standby's, and every table's at recovery) are
 handed to Faust's recovery undecoded when the store is a serialized one: RocksDB applies each
 record's key and value bytes as they are, so Faust's decoding of them (the values' JSON,
@@ -31,6 +39,7 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import faust
 from faust import stores
@@ -42,9 +51,21 @@ from streams.runtime.records import OutgoingRecord
 from streams.runtime.transactions import exactly_once
 from streams.runtime.undecoded import Undecoded
 
+EXPIRING_SUFFIX = "-expiring"
+
 
 class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics are untyped here
     """A Faust table whose changes the app's `ChangelogWrites` buffers, sends and waits for."""
+
+    def __init__(self, *args: Any, retention_s: int | None = None, **kwargs: Any) -> None:
+        """`retention_s`: how long after its last change a key is forgotten (None: never)."""
+        if retention_s is not None and retention_s < 1:
+            raise ValueError(f"retention_s must be at least 1 second, not {retention_s}")
+        self.retention_s = retention_s
+        super().__init__(*args, **kwargs)
+        if retention_s is not None:
+            # A dict of its own (Faust's RocksDB store pops what it reads from the one it gets).
+            self.options = {**(self.options or {}), "ttl": retention_s}
 
     def __getitem__(self, key: Any) -> Any:
         store = self._short_path_store(key)
@@ -98,7 +119,16 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
         if self.schema is None and self._store_keeps_bytes:
             # The topic gives the schema the table's key and value types and codecs, for sends.
             self.schema = Undecoded()
+        if self.retention_s is not None:
+            kwargs |= {"deleting": True, "retention": float(self.retention_s)}
         return super()._new_changelog_topic(**kwargs)
+
+    def _new_store_by_url(self, url: Any) -> Any:
+        """With a retention, RocksDB's store is a TTL one (`options["ttl"]`), in directories
+        of its own."""
+        if self.retention_s is not None and urlsplit(str(url)).scheme == "rocksdb":
+            url = f"rocksdb:{self.name}{EXPIRING_SUFFIX}"
+        return super()._new_store_by_url(url)
 
     @property
     def _writes(self) -> ChangelogWrites:

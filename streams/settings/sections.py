@@ -139,6 +139,12 @@ class WorkerSettings(_Section):
     # Copies of each table partition kept warm on other workers (Faust standbys): a takeover
     # needs no changelog replay, for the cost of every worker reading the others' changelogs.
     standby_replicas: int = Field(default=1, ge=0)
+    # How long the tables keyed by notification (`deliveries`, `sent_ledger`) keep a
+    # notification after its last change, so that what a fresh worker recovers, and what the
+    # stores hold, stays bounded (a key per notification ever sent, otherwise). Long enough for
+    # late receipts (providers retry webhooks for up to 3 days; complaints come within days),
+    # retries and deferrals; 0 keeps every one (and their changelogs compacted only).
+    notification_tables_retention_days: int = Field(default=14, ge=0)
     # Faust's Kafka transactions ("exactly_once") or not ("at_least_once", the default): measured
     # in the README's Reliability section, and why the default stays.
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
@@ -147,6 +153,11 @@ class WorkerSettings(_Section):
     # routed there, with the operator's token). Unset, http://<web_host>:<web_port>; a wildcard
     # bind host (0.0.0.0, ::) is no address of this worker, so it then needs this set.
     advertised_url: str | None = None
+
+    @property
+    def notification_tables_retention_s(self) -> int | None:
+        days = self.notification_tables_retention_days
+        return days * 24 * 3600 if days else None
 
     @model_validator(mode="after")
     def _advertises_an_address(self) -> WorkerSettings:

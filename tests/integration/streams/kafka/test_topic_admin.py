@@ -8,8 +8,10 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
 
+from streams.kafka.catalog import TopicSpec
 from streams.kafka.topic_admin import (
     TopicCheck,
+    align_topic_configs_blocking,
     check_topics_blocking,
     delete_topics_blocking,
     ensure_topics_blocking,
@@ -95,5 +97,45 @@ def test_topics_are_created_durable_and_a_weaker_one_is_reported(settings: Setti
         assert mismatches == [
             f"{weak.name}: has unclean.leader.election.enable=true, catalog says false"
         ]
+    finally:
+        delete_topics_blocking(fresh.kafka, [fresh.topic_prefix])
+
+
+def test_aligning_sets_the_configs_an_existing_topic_has_otherwise(settings: Settings) -> None:
+    """A worker's changelog made compacted only (an earlier version, retention off) gets the
+    retention its table now has; one without the topic is left to `ensure_topics`."""
+    fresh = _fresh(settings)
+    name = f"{fresh.topic_prefix}app-sends-changelog"
+    compacted = TopicSpec(name, "sends table key", 2, 1, cleanup_policy="compact", retention_ms=-1)
+    expiring = TopicSpec(
+        name,
+        "sends table key",
+        2,
+        1,
+        cleanup_policy="compact,delete",
+        retention_ms=14 * 24 * 3600 * 1000,
+        segment_ms=24 * 3600 * 1000,
+    )
+    missing = TopicSpec(f"{fresh.topic_prefix}app-other-changelog", "key", 2, 1)
+    admin = AdminClient({"bootstrap.servers": fresh.kafka.bootstrap})
+    try:
+        ensure_topics_blocking(fresh.kafka, [compacted])
+        _described(admin, name)
+
+        changed = align_topic_configs_blocking(fresh.kafka, [expiring, missing])
+
+        assert changed == {
+            name: {
+                "cleanup.policy": ("compact", "compact,delete"),
+                "retention.ms": ("-1", str(14 * 24 * 3600 * 1000)),
+                "segment.ms": (str(7 * 24 * 3600 * 1000), str(24 * 3600 * 1000)),
+            }
+        }
+        resource = ConfigResource("topic", name)
+        configs = admin.describe_configs([resource])[resource].result(timeout=10)
+        assert {key: configs[key].value for key in expiring.configs} == expiring.configs
+        assert missing.name not in admin.list_topics(timeout=10).topics
+        assert align_topic_configs_blocking(fresh.kafka, [expiring]) == {}
+        assert ensure_topics_blocking(fresh.kafka, [expiring]).mismatches == ()
     finally:
         delete_topics_blocking(fresh.kafka, [fresh.topic_prefix])

@@ -114,6 +114,33 @@ def test_each_table_changelog_is_declared_compacted_with_the_table_partitions() 
         "app-x-totals-changelog": 4,
     }
     assert specs["app-x-counts-changelog"].configs["cleanup.policy"] == "compact"
+    assert specs["app-x-counts-changelog"].configs["retention.ms"] == "-1"
+
+
+def test_a_table_with_a_retention_has_its_changelog_deleted_by_time_too() -> None:
+    settings = WorkerProcessSettings.model_validate(
+        {"kafka": {"partitions": 4}, "worker": {"app_id": "app-x", "web_port": 6127}}
+    )
+    app = create_faust_app(settings)
+    app.Table("sends", retention_s=3 * 24 * 3600)
+    app.Table("seen", retention_s=3600)
+    specs = {spec.name: spec.configs for spec in changelog_specs(app, settings.kafka)}
+    sends, seen = specs["app-x-sends-changelog"], specs["app-x-seen-changelog"]
+    assert sends["cleanup.policy"] == seen["cleanup.policy"] == "compact,delete"
+    assert sends["retention.ms"] == str(3 * 24 * 3600 * 1000)
+    # Kafka deletes whole segments, never the one being written: a segment rolls at least
+    # daily, and as often as the retention when it is shorter.
+    assert sends["segment.ms"] == str(24 * 3600 * 1000)
+    assert seen["retention.ms"] == seen["segment.ms"] == str(3600 * 1000)
+    # Faust's own declaration of the topic says the same.
+    topic = app.tables["sends"].changelog_topic
+    assert (topic.deleting, topic.compacting, topic.retention) == (True, True, 3 * 24 * 3600.0)
+
+
+def test_a_retention_below_a_second_is_refused() -> None:
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 6127}}))
+    with pytest.raises(ValueError, match="retention_s"):
+        app.Table("sends", retention_s=0)
 
 
 @pytest.mark.parametrize(

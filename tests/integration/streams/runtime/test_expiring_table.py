@@ -1,0 +1,63 @@
+"""A table with a retention over real RocksDB: a TTL store in directories of its own, whose
+compactions drop what was written longer ago; a table without one keeps every key.
+
+The changelog side (compacted and deleted by time) is declared in `changelog_specs`
+(tests/unit/streams/runtime/test_app.py); here, the files the worker keeps.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types.tuples import Message
+
+from streams.runtime import create_faust_app, event_scope
+from streams.runtime.durable_table import EXPIRING_SUFFIX
+from streams.settings import Settings
+
+
+def _app(settings: Settings, data_dir: Path) -> faust.App:
+    worker = settings.worker.model_copy(
+        update={"store": "rocksdb://", "data_dir": str(data_dir), "web_port": 0}
+    )
+    return create_faust_app(settings.model_copy(update={"worker": worker}))
+
+
+def _write(app: faust.App, table: Any, partition: int, key: bytes, value: dict[str, Any]) -> None:
+    message = Message("notifications.dispatch", partition, 0, 0.0, 0, None, key, b"", None)
+    with event_scope(faust.Event(app, key, b"", None, message)):
+        table[key] = value
+
+
+def _compact(table: Any, partition: int) -> None:
+    """What RocksDB does on its own as writes accumulate (and at least every 30 days)."""
+    table.data._db_for_partition(partition).compact_range(None, None)
+
+
+def test_an_expiring_table_forgets_what_was_written_longer_ago(
+    settings: Settings, tmp_path: Path
+) -> None:
+    app = _app(settings, tmp_path)
+    expiring = app.Table("sends", partitions=2, key_type=bytes, retention_s=1)
+    kept = app.Table("routes", partitions=2, key_type=bytes)
+    for table in (expiring, kept):
+        _write(app, table, 1, b"n-1", {"sent_at": "2026-12-06T00:00:00Z"})
+        assert table[b"n-1"] == {"sent_at": "2026-12-06T00:00:00Z"}
+
+    time.sleep(2.2)  # past the retention (RocksDB's TTL counts whole seconds)
+    _write(app, expiring, 1, b"n-2", {"sent_at": "2026-12-06T00:00:02Z"})
+    for table in (expiring, kept):
+        _compact(table, 1)
+
+    assert b"n-1" not in expiring
+    assert expiring[b"n-2"] == {"sent_at": "2026-12-06T00:00:02Z"}  # written within it: kept
+    assert kept[b"n-1"] == {"sent_at": "2026-12-06T00:00:00Z"}
+    # The TTL store keeps a write time beside each value: it has directories of its own, so a
+    # store written without a retention is never opened as one (nor the other way round).
+    names = {path.name for path in tmp_path.rglob("*.db")}
+    assert f"sends{EXPIRING_SUFFIX}-1.db" in names
+    assert "routes-1.db" in names
+    assert "sends-1.db" not in names
