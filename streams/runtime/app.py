@@ -309,7 +309,8 @@ def changelog_specs(app: faust.App, kafka: KafkaSettings) -> list[TopicSpec]:
 def _changelog_cleanup(retention_s: int | None) -> dict[str, Any]:
     """Compacted, and with a retention deleted by time too: Kafka deletes whole closed segments
     whose newest record is older than `retention.ms`, so a segment is closed at least daily
-    (as often as the retention when it is shorter): a key is gone within a day of its time."""
+    (as often as the retention when it is shorter): a key unchanged for the retention is gone
+    within a day (and Kafka's retention check) after."""
     if retention_s is None:
         return {"cleanup_policy": "compact", "retention_ms": -1}
     retention_ms = retention_s * 1000
