@@ -36,8 +36,10 @@ values, and keeps Faust's decoding.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Mapping
 from functools import cached_property
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -50,6 +52,8 @@ from streams.runtime.changelog_writes import ChangelogWrites
 from streams.runtime.records import OutgoingRecord
 from streams.runtime.transactions import exactly_once
 from streams.runtime.undecoded import Undecoded
+
+log = logging.getLogger(__name__)
 
 EXPIRING_SUFFIX = "-expiring"
 
@@ -128,7 +132,29 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
         of its own."""
         if self.retention_s is not None and urlsplit(str(url)).scheme == "rocksdb":
             url = f"rocksdb:{self.name}{EXPIRING_SUFFIX}"
+            self._mention_plain_stores()
         return super()._new_store_by_url(url)
+
+    def _mention_plain_stores(self) -> None:
+        """Say which directories a version without the retention left: no longer read (but by
+        a rollback to that version), so the operator may delete them."""
+        tabledir = Path(self.app.conf.tabledir)
+        left = sorted(
+            path.name
+            for path in tabledir.glob(f"{self.name}-*.db")
+            if path.name.removeprefix(f"{self.name}-").removesuffix(".db").isdigit()
+        )
+        if left:
+            log.warning(
+                "table %s keeps its keys %d s in %s%s-<partition>.db now; %s in %s were written"
+                " without that retention and are no longer read (a rollback would read them)",
+                self.name,
+                self.retention_s,
+                self.name,
+                EXPIRING_SUFFIX,
+                ", ".join(left),
+                tabledir,
+            )
 
     @property
     def _writes(self) -> ChangelogWrites:

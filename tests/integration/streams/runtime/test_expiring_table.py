@@ -7,11 +7,13 @@ The changelog side (compacted and deleted by time) is declared in `changelog_spe
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import faust
+import pytest
 from faust.types.tuples import Message
 
 from streams.runtime import create_faust_app, event_scope
@@ -61,3 +63,21 @@ def test_an_expiring_table_forgets_what_was_written_longer_ago(
     assert f"sends{EXPIRING_SUFFIX}-1.db" in names
     assert "routes-1.db" in names
     assert "sends-1.db" not in names
+
+
+def test_the_stores_written_without_the_retention_are_named_for_deletion(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An upgrade: the plain stores an earlier version wrote stay on disk, unread."""
+    before = _app(settings, tmp_path)
+    plain = before.Table("sends", partitions=2, key_type=bytes)
+    _write(before, plain, 1, b"n-1", {"sent_at": "2026-12-06T00:00:00Z"})
+
+    app = _app(settings, tmp_path)
+    expiring = app.Table("sends", partitions=2, key_type=bytes, retention_s=3600)
+    with caplog.at_level(logging.WARNING, logger="streams.runtime.durable_table"):
+        assert b"n-1" not in expiring  # the TTL store starts empty: recovered from Kafka
+
+    (warning,) = [r.getMessage() for r in caplog.records if "no longer read" in r.getMessage()]
+    assert "sends-1.db" in warning
+    assert f"sends{EXPIRING_SUFFIX}" in warning
