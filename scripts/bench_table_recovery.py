@@ -183,7 +183,6 @@ def main() -> int:
     ensure_topics_blocking(settings.kafka, specs)
     data_dir = tempfile.mkdtemp(prefix=f"{run}-")
     try:
-        filled = time.monotonic()
         retention_s = args.retention_s if args.expired_keys else 0
         if args.expired_keys:
             waited_s = asyncio.run(
@@ -193,7 +192,7 @@ def main() -> int:
                 f"changelog: {args.expired_keys:,} keys written, then deleted by Kafka"
                 f" (retention {retention_s} s; {waited_s:.0f} s waited for its retention check)"
             )
-            filled = time.monotonic()
+        filled = time.monotonic()
         asyncio.run(_fill(settings, specs[1].name, args.keys, args.value_bytes))
         print(
             f"changelog: {args.keys:,} keys of ~{args.value_bytes} bytes"
