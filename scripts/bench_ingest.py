@@ -10,6 +10,14 @@ counted): to the API, `POST /v1/webhooks/orders` with a fresh Standard Webhooks 
 It prints requests/s, p50 and p99 of both, the ratio API / echo (the share of what aiohttp itself
 allows on this machine that ingest keeps) and the API's CPU per request. The clients run in this
 process, on the same cores as the servers, for both servers alike.
+
+`--floor` also measures, in the same run, the least any endpoint that answers only after Kafka
+acknowledged the write can do with aiohttp and aiokafka: a bare server that parses the body,
+sends it with one idempotent `acks=all` producer (the API's settings) and answers 202 once the
+broker acknowledged it, with nothing else (no signature, contract, Avro, Redis, middleware or
+log); and the same with one Redis `SET NX` before the send (the least a webhook ledger that
+answers retries as duplicates costs). Their ratios to the echo are the ceiling the API's own
+ratio can reach on this machine with these libraries.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -56,7 +65,7 @@ class Run:
         quantiles = statistics.quantiles(self.latencies_s, n=100) if done > 1 else [0.0] * 99
         failed = f"  non-2xx {self.failures}" if self.failures else ""
         return (
-            f"{name:<6} {rate:>8,.0f} req/s  p50 {1000 * quantiles[49]:6.1f} ms"
+            f"{name:<11} {rate:>8,.0f} req/s  p50 {1000 * quantiles[49]:6.1f} ms"
             f"  p99 {1000 * quantiles[98]:6.1f} ms  ({done} requests){failed}"
         )
 
@@ -75,6 +84,48 @@ def echo_server(port: int) -> None:
     app = web.Application()
     app.add_routes([web.post("/", accept)])
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def floor_server(port: int, topic: str, with_redis: bool) -> None:
+    """The least an acknowledged ingest does: parse, (claim,) send with acks=all, answer."""
+    from aiokafka import AIOKafkaProducer
+    from redis.asyncio import Redis
+
+    settings = Settings()
+    producer_key: web.AppKey[AIOKafkaProducer] = web.AppKey("producer", AIOKafkaProducer)
+    redis_key: web.AppKey[Redis] = web.AppKey("redis", Redis)
+
+    async def clients(app: web.Application) -> Any:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=settings.kafka.linger_ms,
+        )
+        await producer.start()
+        app[producer_key] = producer
+        app[redis_key] = Redis.from_url(settings.redis.url.get_secret_value())
+        yield
+        await producer.stop()
+        await app[redis_key].aclose()
+
+    async def accept(request: web.Request) -> web.Response:
+        body = await request.read()
+        event = json.loads(body)
+        key = request.headers.get("webhook-id", "").encode()
+        if with_redis:
+            await request.app[redis_key].set(b"floor:" + key, b"1", nx=True, ex=60)
+        await request.app[producer_key].send_and_wait(topic, body, key=key)
+        return web.json_response({"status": "accepted", "type": event.get("type")}, status=202)
+
+    app = web.Application()
+    app.cleanup_ctx.append(clients)
+    app.add_routes([web.post("/", accept), web.get("/", ready)])
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def ready(_request: web.Request) -> web.Response:
+    return web.json_response({})
 
 
 def bench_settings(run: str) -> Settings:
@@ -186,26 +237,68 @@ async def bench(args: argparse.Namespace) -> int:
         )
         api_cpu_after = api.cpu_s()
         print(ingested.line("ingest"), flush=True)
+        floors = await run_floors(args, settings, log_dir) if args.floor else {}
     finally:
         api.stop()
         echo.stop()
         delete_topics_blocking(settings.kafka, [settings.topic_prefix])
     ratio = ingested.rate / echoed.rate if echoed.rate else 0.0
     print(f"ratio  {ratio:.2f} (ingest / echo)")
+    for name, floor in floors.items():
+        floor_ratio = floor.rate / echoed.rate if echoed.rate else 0.0
+        print(f"ratio  {floor_ratio:.2f} ({name} / echo: the ceiling with these libraries)")
     if api_cpu_before is not None and api_cpu_after is not None and ingested.latencies_s:
         spent_ms = 1000 * (api_cpu_after - api_cpu_before) / len(ingested.latencies_s)
         print(f"API CPU per accepted webhook {spent_ms:.2f} ms (warm-up included)")
     return 0 if not ingested.failures else 1
 
 
+async def run_floors(args: argparse.Namespace, settings: Settings, log_dir: Path) -> dict[str, Run]:
+    """The floor servers, one after the other, on the run's `orders` topic."""
+    topic = TopicCatalog(
+        settings.topic_prefix, settings.kafka, settings.dispatch.retry_delays_s
+    ).orders_events.name
+    floors: dict[str, Run] = {}
+    for name, flag in (("floor", "--floor-port"), ("floor+redis", "--floor-redis-port")):
+        port = free_port("127.0.0.1")
+        script = (__file__, flag, str(port), "--floor-topic", topic)
+        server = Child(name, "", settings_env(settings), log_dir, script=script)
+        try:
+            await wait_answering(f"http://127.0.0.1:{port}/", server)
+            cpu_before = server.cpu_s()
+            floors[name] = await load(
+                f"http://127.0.0.1:{port}/", unique_id_headers, args.clients, args.duration_s
+            )
+            cpu_after = server.cpu_s()
+            print(floors[name].line(name), flush=True)
+            if cpu_before is not None and cpu_after is not None and floors[name].latencies_s:
+                spent_ms = 1000 * (cpu_after - cpu_before) / len(floors[name].latencies_s)
+                print(f"{name} CPU per request {spent_ms:.2f} ms (warm-up included)")
+        finally:
+            server.stop()
+    return floors
+
+
+def unique_id_headers(_body: bytes) -> dict[str, str]:
+    return {"content-type": "application/json", "webhook-id": f"msg_{uuid.uuid4().hex}"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration-s", type=float, default=20.0)
+    parser.add_argument("--floor", action="store_true", help="also run the floor servers")
     parser.add_argument("--echo-port", type=int, help=argparse.SUPPRESS)  # the echo child
+    parser.add_argument("--floor-port", type=int, help=argparse.SUPPRESS)  # a floor child
+    parser.add_argument("--floor-redis-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-topic", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_port:
         echo_server(args.echo_port)
+        return 0
+    if args.floor_port or args.floor_redis_port:
+        port = args.floor_port or args.floor_redis_port
+        floor_server(port, args.floor_topic, with_redis=bool(args.floor_redis_port))
         return 0
     return asyncio.run(bench(args))
 
