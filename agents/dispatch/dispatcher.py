@@ -46,6 +46,7 @@ from streams.errors import PoisonError
 from streams.kafka.dead_letters import HEADER_PREFIX, dead_letter_headers
 from streams.kafka.event_producer import Headers
 from streams.kafka.wire import wire_now
+from streams.name_ids import NameIds
 from streams.providers.base import (
     OutboundMessage,
     PermanentSendError,
@@ -62,7 +63,7 @@ DUE_HEADER = "dispatch.due-ms"
 DEAD_LETTER_ATTEMPTS_HEADER = f"{HEADER_PREFIX}attempts"
 STATUS_SOURCE = "tributary.dispatch"
 MAX_REASON_CHARS = 256
-_STATUS_IDS = uuid.UUID("6f1d8a52-4c3e-4a0e-9b7d-2f3c1e5a9d10")
+_STATUS_IDS = NameIds(uuid.UUID("6f1d8a52-4c3e-4a0e-9b7d-2f3c1e5a9d10"))
 
 
 class Sender(Protocol):
@@ -221,7 +222,7 @@ def status_event(
     payload = dispatch.payload
     name = f"{payload.notification_id}/{state}/{attempt}"
     return NotificationStatusEvent(
-        event_id=uuid.uuid5(_STATUS_IDS, name),
+        event_id=_STATUS_IDS.uuid(name),
         event_type="notification.status-changed",
         occurred_at=at,
         ingested_at=at,

@@ -39,7 +39,7 @@ from agents.routing.contacts import Contact, fold_contact
 from agents.routing.policy import Deferral, RoutingState
 from agents.routing.recipients import Recipients
 from agents.routing.router import Router, Routing, StatusChange, erase_user
-from agents.routing.rules import NOTIFICATION_NAMESPACE, requests_for
+from agents.routing.rules import NOTIFICATION_IDS, requests_for
 from agents.routing.suppressions import UserSuppressions, fold_suppression, suppression_rows
 from schemas.notifications import (
     NotificationDispatch,
@@ -457,7 +457,7 @@ def _status_record(
     payload = change.payload
     nid = payload.notification_id
     event = NotificationStatusEvent(
-        event_id=uuid.uuid5(NOTIFICATION_NAMESPACE, f"{nid}/{payload.state}/{payload.reason}"),
+        event_id=NOTIFICATION_IDS.uuid(f"{nid}/{payload.state}/{payload.reason}"),
         event_type="notification.status-changed",
         occurred_at=change.at,
         ingested_at=change.at,
@@ -474,7 +474,7 @@ def _dispatch_record(
 ) -> tuple[str, BaseModel]:
     nid = dispatch.notification_id
     event = NotificationDispatchEvent(
-        event_id=uuid.uuid5(NOTIFICATION_NAMESPACE, f"{nid}/dispatch/{dispatch.attempt}"),
+        event_id=NOTIFICATION_IDS.uuid(f"{nid}/dispatch/{dispatch.attempt}"),
         event_type="notification.dispatch-requested",
         occurred_at=now,
         ingested_at=now,

@@ -17,7 +17,6 @@ so that a quiet-hours release resumes one channel, not the whole request.
 from __future__ import annotations
 
 import base64
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ from agents.routing.policy import (
 )
 from agents.routing.rendering import TemplateRenderer
 from agents.routing.rules import (
-    NOTIFICATION_NAMESPACE,
+    NOTIFICATION_IDS,
     RULES,
     ChannelChoice,
     NotificationRule,
@@ -94,7 +93,7 @@ def channel_id(request: NotificationRequested, rule: NotificationRule | None, ch
         return channel_notification_id(request.caused_by_event_id, rule.name, channel)
     if request.channel == channel:
         return request.notification_id
-    return str(uuid.uuid5(NOTIFICATION_NAMESPACE, f"{request.notification_id}/{channel}"))
+    return NOTIFICATION_IDS.text(f"{request.notification_id}/{channel}")
 
 
 def _choices(

@@ -27,9 +27,11 @@ from schemas.notifications import (
     NotificationRequested,
     NotificationRequestEvent,
 )
+from streams.name_ids import NameIds
 
 # The namespace of every notification id: uuid5 of "<causing event id>/<rule>[/<channel>]".
 NOTIFICATION_NAMESPACE = uuid.UUID("6f1d3c2a-8b4e-4f5a-9c7d-0e1f2a3b4c5d")
+NOTIFICATION_IDS = NameIds(NOTIFICATION_NAMESPACE)
 REQUEST_AGENT_SOURCE = "request_notifications"
 
 
@@ -139,12 +141,12 @@ def rule_named(
 
 def intent_id(causing_event_id: str, rule: str) -> str:
     """The id of a rule's request for one causing event: the same for every redelivery."""
-    return str(uuid.uuid5(NOTIFICATION_NAMESPACE, f"{causing_event_id}/{rule}"))
+    return NOTIFICATION_IDS.text(f"{causing_event_id}/{rule}")
 
 
 def channel_notification_id(causing_event_id: str, rule: str, channel: str) -> str:
     """The id of one notification (one channel) for a causing event and rule."""
-    return str(uuid.uuid5(NOTIFICATION_NAMESPACE, f"{causing_event_id}/{rule}/{channel}"))
+    return NOTIFICATION_IDS.text(f"{causing_event_id}/{rule}/{channel}")
 
 
 class CausingEvent(Protocol):
@@ -232,7 +234,7 @@ def requests_for(
         )
         requests.append(
             NotificationRequestEvent(
-                event_id=uuid.uuid5(NOTIFICATION_NAMESPACE, f"{request_id}/requested"),
+                event_id=NOTIFICATION_IDS.uuid(f"{request_id}/requested"),
                 event_type="notification.requested",
                 occurred_at=event.occurred_at,
                 ingested_at=now,

@@ -27,6 +27,7 @@ from aiokafka.errors import (
 
 from streams.errors import ServiceUnavailableError
 from streams.kafka.client_security import aiokafka_security
+from streams.kafka.partitioner import KeyPartitioner
 from streams.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class AioKafkaDriver:
             acks="all",
             enable_idempotence=True,
             linger_ms=settings.linger_ms,
+            partitioner=KeyPartitioner(),
             request_timeout_ms=int(settings.delivery_timeout_s * 1000),
             **aiokafka_security(settings),
         )

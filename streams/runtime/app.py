@@ -23,6 +23,7 @@ from faust.types.auth import CredentialsT
 
 from streams.kafka.catalog import DAY_MS, TopicSpec
 from streams.kafka.client_security import ssl_context
+from streams.kafka.partitioner import KeyPartitioner
 from streams.runtime.changelog_writes import ChangelogWrites, send_changes
 from streams.runtime.commit_guard import HeldCommits, guard_commits
 from streams.runtime.drain_loop import guard_draining
@@ -278,6 +279,8 @@ def create_faust_app(settings: FaustAppConfig) -> TributaryApp:
         # A record Kafka will not take fails after this (Faust waits 20 minutes by default),
         # so agents retry with backoff and a stopping worker is not held by its flush.
         producer_request_timeout=worker.send_timeout_s,
+        # Kafka's rule (murmur2 of the key) as aiokafka's default computes it, in less CPU.
+        producer_partitioner=KeyPartitioner(),
         table_standby_replicas=worker.standby_replicas,
         processing_guarantee=worker.processing_guarantee,
         Event=UnskippableEvent,

@@ -4,8 +4,8 @@ Faust's `Topic.send` costs about 75 µs of worker CPU per record (measured alone
 `scripts/bench_faust_floor.py`): a `PendingMessage`, a `FutureMessage`, its callbacks, two
 sensor calls and the aiokafka producer's own per-message path, for every record. Our agents
 always send a whole batch and wait for all of it, so the per-record work buys nothing. Here
-the records are grouped by partition (aiokafka's `DefaultPartitioner`, murmur2 of the key, the
-partitioner Faust's `Topic.send` uses too, so a key lands where it always did), appended to
+the records are grouped by partition (murmur2 of the key, `streams.kafka.partitioner`: the
+partitioner the app's producer is given too, so a key lands where it always did), appended to
 one `BatchBuilder` per partition (aiokafka's public `create_batch`/`send_batch`), and waited
 for as one future per partition.
 
@@ -22,8 +22,8 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 
+from streams.kafka.partitioner import KeyPartitioner
 from streams.runtime.records import OutgoingRecord
 
 SentCounter = Callable[[str, int], None]
@@ -41,7 +41,7 @@ class PartitionBatches:
     def __init__(self, producer: Callable[[], AIOKafkaProducer], topic: str) -> None:
         self._producer = producer
         self._topic = topic
-        self._partitioner = DefaultPartitioner()
+        self._partitioner = KeyPartitioner()
 
     async def send(self, records: Sequence[OutgoingRecord]) -> list[asyncio.Future[Any]]:
         """Queue every record; the futures resolve when the broker acknowledged their batch."""
