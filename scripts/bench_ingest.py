@@ -15,9 +15,10 @@ process, on the same cores as the servers, for both servers alike.
 acknowledged the write can do with aiohttp and aiokafka: a bare server that parses the body,
 sends it with one idempotent `acks=all` producer (the API's settings) and answers 202 once the
 broker acknowledged it, with nothing else (no signature, contract, Avro, Redis, middleware or
-log); and the same with one Redis `SET NX` before the send (the least a webhook ledger that
-answers retries as duplicates costs). Their ratios to the echo are the ceiling the API's own
-ratio can reach on this machine with these libraries.
+log); and the same with the least a webhook ledger that answers retries as duplicates adds:
+a claim before the send and its completion after it, each one Redis script call of one `SET`,
+batched across concurrent requests as the API's are (`ScriptCalls`). Their ratios to the echo
+are the ceiling the API's own ratio can reach on this machine with these libraries.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,16 +87,18 @@ def echo_server(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def floor_server(port: int, topic: str, with_redis: bool) -> None:
-    """The least an acknowledged ingest does: parse, (claim,) send with acks=all, answer."""
+def floor_server(port: int, topic: str, with_ledger: bool) -> None:
+    """The least an acknowledged ingest does: parse, (claim,) send, (complete,) answer."""
     from aiokafka import AIOKafkaProducer
     from redis.asyncio import Redis
 
+    from streams.stores.script_calls import ScriptCalls
+
     settings = Settings()
     producer_key: web.AppKey[AIOKafkaProducer] = web.AppKey("producer", AIOKafkaProducer)
-    redis_key: web.AppKey[Redis] = web.AppKey("redis", Redis)
+    ledger_key: web.AppKey[Callable[[str, str], Awaitable[Any]]] = web.AppKey("ledger")
 
-    async def clients(app: web.Application) -> Any:
+    async def clients(app: web.Application) -> AsyncIterator[None]:
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka.bootstrap,
             acks="all",
@@ -103,25 +106,42 @@ def floor_server(port: int, topic: str, with_redis: bool) -> None:
             linger_ms=settings.kafka.linger_ms,
         )
         await producer.start()
+        redis = Redis.from_url(settings.redis.url.get_secret_value(), decode_responses=True)
+        calls = ScriptCalls(redis, timeout_s=settings.redis.socket_timeout_s)
+        scripts = {
+            "claim": redis.register_script(LEDGER_CLAIM_LUA),
+            "complete": redis.register_script(LEDGER_COMPLETE_LUA),
+        }
+
+        def ledger(step: str, key: str) -> Awaitable[Any]:
+            return calls.run(scripts[step], [f"floor:{key}"], [])
+
         app[producer_key] = producer
-        app[redis_key] = Redis.from_url(settings.redis.url.get_secret_value())
+        app[ledger_key] = ledger
         yield
         await producer.stop()
-        await app[redis_key].aclose()
+        await redis.aclose()
 
     async def accept(request: web.Request) -> web.Response:
         body = await request.read()
         event = json.loads(body)
-        key = request.headers.get("webhook-id", "").encode()
-        if with_redis:
-            await request.app[redis_key].set(b"floor:" + key, b"1", nx=True, ex=60)
-        await request.app[producer_key].send_and_wait(topic, body, key=key)
+        key = request.headers.get("webhook-id", "")
+        if with_ledger:
+            await request.app[ledger_key]("claim", key)
+        await request.app[producer_key].send_and_wait(topic, body, key=key.encode())
+        if with_ledger:
+            await request.app[ledger_key]("complete", key)
         return web.json_response({"status": "accepted", "type": event.get("type")}, status=202)
 
     app = web.Application()
     app.cleanup_ctx.append(clients)
     app.add_routes([web.post("/", accept), web.get("/", ready)])
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+# The floor's ledger: the least the API's claim and complete scripts do (one key each).
+LEDGER_CLAIM_LUA = "return redis.call('SET', KEYS[1], 'claimed', 'NX', 'PX', 60000)"
+LEDGER_COMPLETE_LUA = "return redis.call('SET', KEYS[1], 'done', 'XX', 'PX', 60000)"
 
 
 async def ready(_request: web.Request) -> web.Response:
@@ -259,7 +279,7 @@ async def run_floors(args: argparse.Namespace, settings: Settings, log_dir: Path
         settings.topic_prefix, settings.kafka, settings.dispatch.retry_delays_s
     ).orders_events.name
     floors: dict[str, Run] = {}
-    for name, flag in (("floor", "--floor-port"), ("floor+redis", "--floor-redis-port")):
+    for name, flag in (("floor", "--floor-port"), ("floor+ledger", "--floor-ledger-port")):
         port = free_port("127.0.0.1")
         script = (__file__, flag, str(port), "--floor-topic", topic)
         server = Child(name, "", settings_env(settings), log_dir, script=script)
@@ -290,15 +310,15 @@ def main() -> int:
     parser.add_argument("--floor", action="store_true", help="also run the floor servers")
     parser.add_argument("--echo-port", type=int, help=argparse.SUPPRESS)  # the echo child
     parser.add_argument("--floor-port", type=int, help=argparse.SUPPRESS)  # a floor child
-    parser.add_argument("--floor-redis-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-ledger-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--floor-topic", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_port:
         echo_server(args.echo_port)
         return 0
-    if args.floor_port or args.floor_redis_port:
-        port = args.floor_port or args.floor_redis_port
-        floor_server(port, args.floor_topic, with_redis=bool(args.floor_redis_port))
+    if args.floor_port or args.floor_ledger_port:
+        port = args.floor_port or args.floor_ledger_port
+        floor_server(port, args.floor_topic, with_ledger=bool(args.floor_ledger_port))
         return 0
     return asyncio.run(bench(args))
 

@@ -29,13 +29,17 @@ async def translate_redis_errors() -> AsyncIterator[None]:
         raise ServiceUnavailableError(SERVICE, repr(exc)) from exc
 
 
-def redis_client(redis: RedisSettings) -> Redis:
-    """A client for the configured Redis; connections are opened on first use."""
+def redis_client(redis: RedisSettings, *, reply_timeouts: bool = True) -> Redis:
+    """A client for the configured Redis; connections are opened on first use.
+
+    `reply_timeouts=False`: no timer on each reply (connecting is still bounded), for a client
+    used only through `ScriptCalls` given the socket timeout, which bounds each pipeline whole.
+    """
     timeout_s = redis.socket_timeout_s
     return Redis.from_url(
         redis.url.get_secret_value(),
         decode_responses=True,
-        socket_timeout=timeout_s,
+        socket_timeout=timeout_s if reply_timeouts else None,
         socket_connect_timeout=timeout_s,
     )
 

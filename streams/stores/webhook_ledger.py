@@ -129,9 +129,12 @@ class WebhookLedger(RedisOwner):
         *,
         topic_prefix: str,
         delivery_timeout_s: float,
+        call_timeout_s: float | None = None,
     ) -> None:
         """`delivery_timeout_s`: how long a produce may take (`KafkaSettings`), which a claim's
-        lease outlasts; `topic_prefix` starts every key, as it does every topic."""
+        lease outlasts; `topic_prefix` starts every key, as it does every topic;
+        `call_timeout_s`: the bound on each pipeline of calls (`ScriptCalls`), None to leave it
+        to the client's own per-reply timeout."""
         self._client = client
         self._prefix = topic_prefix
         self._ttl_ms = webhook.dedupe_ttl_s * 1000
@@ -141,7 +144,7 @@ class WebhookLedger(RedisOwner):
         self._complete: AsyncScript = client.register_script(_COMPLETE_LUA)
         self._release: AsyncScript = client.register_script(_RELEASE_LUA)
         self._hold: AsyncScript = client.register_script(_HOLD_LUA)
-        self._calls = ScriptCalls(client)
+        self._calls = ScriptCalls(client, timeout_s=call_timeout_s)
 
     @classmethod
     def from_settings(
@@ -152,12 +155,14 @@ class WebhookLedger(RedisOwner):
         topic_prefix: str,
         delivery_timeout_s: float,
     ) -> WebhookLedger:
-        """A ledger owning a new client; connections are opened on first use."""
+        """A ledger owning a new client, used only through its calls' pipelines, each bounded
+        by the socket timeout as a whole; connections are opened on first use."""
         return cls(
-            redis_client(redis),
+            redis_client(redis, reply_timeouts=False),
             webhook,
             topic_prefix=topic_prefix,
             delivery_timeout_s=delivery_timeout_s,
+            call_timeout_s=redis.socket_timeout_s,
         )
 
     def key(self, source: str, webhook_id: str) -> str:

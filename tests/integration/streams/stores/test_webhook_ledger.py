@@ -151,5 +151,34 @@ async def test_an_unreachable_redis_is_a_redis_outage(settings: Settings) -> Non
         await ledger.close()
 
 
+async def test_a_redis_that_stops_answering_is_a_redis_outage(settings: Settings) -> None:
+    """A server that takes the connection and never replies: the ledger's calls still end, as a
+    Redis outage, once the socket timeout has passed (the client reads replies without a timer
+    of its own each; the pipeline as a whole is bounded)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    redis = settings.redis.model_copy(
+        update={"url": SecretStr(f"redis://127.0.0.1:{port}/0"), "socket_timeout_s": 0.5}
+    )
+    ledger = ledger_of(settings, settings.webhook, redis)
+    try:
+        async with asyncio.timeout(20):  # a hang fails the test instead of stalling the run
+            with pytest.raises(ServiceUnavailableError) as caught:
+                await ledger.claim("orders", "msg_1")
+        assert caught.value.service == "redis"
+        assert accepted  # it did reach the server: the reply is what never came
+    finally:
+        await ledger.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_ping_answers_when_redis_is_up(ledger: WebhookLedger) -> None:
     await ledger.ping(2.0)

@@ -151,3 +151,20 @@ async def test_a_cancelled_caller_leaves_the_others_their_answers() -> None:
     assert await kept == ("limit", "b")
     with pytest.raises(asyncio.CancelledError):
         await cancelled
+
+
+async def test_a_pipeline_not_answered_within_the_timeout_fails_its_calls_and_the_next_works() -> (
+    None
+):
+    """One timer bounds the whole round trip (the client reads the replies without one each)."""
+    redis = FakeRedis({"limit"})
+    redis.gate.clear()
+    calls = ScriptCalls(cast(Redis, redis), timeout_s=0.05)
+    failed = await asyncio.gather(
+        calls.run(_script("limit"), ["a"], []),
+        calls.run(_script("limit"), ["b"], []),
+        return_exceptions=True,
+    )
+    assert [type(outcome) for outcome in failed] == [TimeoutError, TimeoutError]
+    redis.gate.set()
+    assert await calls.run(_script("limit"), ["c"], []) == ("limit", "c")
