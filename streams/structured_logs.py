@@ -19,6 +19,7 @@ import logging.config
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
@@ -79,9 +80,50 @@ def _renderer(log_format: LogFormat) -> list[Any]:
     ]
 
 
+# What every `LogRecord` has; its other attributes are the call's `extra=` fields.
+_RECORD_KEYS = frozenset(logging.LogRecord("name", 0, "pathname", 0, "msg", (), None).__dict__)
+
+
+class JsonLines(structlog.stdlib.ProcessorFormatter):
+    """structlog's formatter, with a short path for a record without an exception or a stack.
+
+    The chain (`_pre_chain`, then the renderer's processors) copies the record and calls nine
+    processors for every line: 32-37 µs to format the API's access line, against 11-15 here (the
+    access line was 11 % of the API's samples at ingest saturation). A plain record is rendered
+    in one pass to the same fields in the same order (the task's context, the call's fields over
+    it, the leading four first), with the time the record was made; the rest go through the
+    chain.
+    """
+
+    fast_path = True
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = record.__dict__
+        if not self.fast_path or record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        if "_logger" in fields:  # a structlog logger's record: its event dict is the message
+            return super().format(record)
+        line: dict[str, Any] = {
+            name: value
+            for name, value in structlog.contextvars.get_contextvars().items()
+            if name != "event"
+        }
+        line["level"] = record.levelname.lower()
+        line["logger"] = record.name
+        for name, value in fields.items():
+            if name not in _RECORD_KEYS:
+                line[name] = value
+        line["timestamp"] = (
+            datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z")
+        )
+        line["message"] = record.getMessage()
+        return _json_line(_leading_keys_first(None, "", line), repr)
+
+
 def formatter(log_format: LogFormat) -> structlog.stdlib.ProcessorFormatter:
     """The formatter of every handler of the process (tests render records with it)."""
-    return structlog.stdlib.ProcessorFormatter(
+    make = JsonLines if log_format == "json" else structlog.stdlib.ProcessorFormatter
+    return make(
         foreign_pre_chain=_pre_chain(),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -111,7 +153,15 @@ def logging_config(level: str, log_format: LogFormat) -> dict[str, Any]:
 
 
 def configure_logging(level: str, log_format: LogFormat) -> None:
-    """Configure the process's logging once, at its entry point."""
+    """Configure the process's logging once, at its entry point.
+
+    Records no longer gather what no line shows (the Logging HOWTO's "Optimization"): where
+    the call was made (a walk up the stack for every record), the thread and the process. With
+    `JsonLines`' short path, an access line costs 34-36 µs of CPU instead of 46-50."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     logging.config.dictConfig(logging_config(level, log_format))
 
 
