@@ -88,25 +88,20 @@ def echo_server(port: int) -> None:
 
 
 def floor_server(port: int, topic: str, with_ledger: bool) -> None:
-    """The least an acknowledged ingest does: parse, (claim,) send, (complete,) answer."""
-    from aiokafka import AIOKafkaProducer
-    from redis.asyncio import Redis
-
+    """The least an acknowledged ingest does: parse, (claim,) send, (complete,) answer; with the
+    API's own producer driver and the ledger's own kind of Redis client."""
+    from streams.kafka.event_producer import AioKafkaDriver
+    from streams.stores.redis_client import redis_client
     from streams.stores.script_calls import ScriptCalls
 
     settings = Settings()
-    producer_key: web.AppKey[AIOKafkaProducer] = web.AppKey("producer", AIOKafkaProducer)
+    producer_key: web.AppKey[AioKafkaDriver] = web.AppKey("producer", AioKafkaDriver)
     ledger_key: web.AppKey[Callable[[str, str], Awaitable[Any]]] = web.AppKey("ledger")
 
     async def clients(app: web.Application) -> AsyncIterator[None]:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka.bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=settings.kafka.linger_ms,
-        )
+        producer = AioKafkaDriver(settings.kafka)
         await producer.start()
-        redis = Redis.from_url(settings.redis.url.get_secret_value(), decode_responses=True)
+        redis = redis_client(settings.redis, reply_timeouts=False)
         calls = ScriptCalls(redis, timeout_s=settings.redis.socket_timeout_s)
         scripts = {
             "claim": redis.register_script(LEDGER_CLAIM_LUA),
@@ -128,7 +123,7 @@ def floor_server(port: int, topic: str, with_ledger: bool) -> None:
         key = request.headers.get("webhook-id", "")
         if with_ledger:
             await request.app[ledger_key]("claim", key)
-        await request.app[producer_key].send_and_wait(topic, body, key=key.encode())
+        await (await request.app[producer_key].enqueue(topic, key.encode(), body, []))
         if with_ledger:
             await request.app[ledger_key]("complete", key)
         return web.json_response({"status": "accepted", "type": event.get("type")}, status=202)

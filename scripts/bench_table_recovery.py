@@ -52,6 +52,8 @@ TABLE = "deliveries"
 RESULT = "RECOVERED"
 # Segments close this often in the expiry run: Kafka deletes closed segments only.
 SEGMENT_MS = 5000
+# Kafka checks retention every 5 minutes by default (`log.retention.check.interval.ms`).
+EXPIRY_DEADLINE_S = 900.0
 CASES = (("memory", "memory://"), ("rocksdb", "rocksdb://"), ("rocksdb restart", "rocksdb://"))
 
 
@@ -103,6 +105,11 @@ async def _expire(settings: Settings, topic: str, keys: int, value_bytes: int) -
         starts = _start_offsets(settings, topic)
         if all(starts[p] >= offset for p, offset in ends.items()):
             return time.monotonic() - waited
+        if time.monotonic() - waited > EXPIRY_DEADLINE_S:
+            raise RuntimeError(
+                f"Kafka had not deleted the expired keys of {topic} after"
+                f" {EXPIRY_DEADLINE_S:.0f} s (start offsets {starts}, wanted {ends})"
+            )
         await asyncio.sleep(5)
 
 
