@@ -149,6 +149,13 @@ def worker_env(settings: Settings, n: int, log_dir: Path) -> dict[str, str]:
     }
 
 
+def floor_worker_command(args: argparse.Namespace) -> tuple[str, ...]:
+    """`python scripts/floor_worker.py [--state]` in place of the agents, or () for them."""
+    if not args.floor_worker:
+        return ()
+    return ("scripts/floor_worker.py", *(["--state"] if args.floor_worker == "state" else []))
+
+
 def wait_ready(children: list[Child], api_url: str) -> None:
     *workers, sandbox, _api = children
     deadline = time.monotonic() + READY_DEADLINE_S
@@ -257,6 +264,7 @@ async def bench(args: argparse.Namespace) -> int:
             env | worker_env(settings, n, log_dir),
             log_dir,
             profile=args.profile_worker,
+            script=floor_worker_command(args),
         )
         for n in range(args.workers)
     ]
@@ -400,6 +408,14 @@ def main() -> int:
         "--py-spy-gil",
         action="store_true",
         help="sample only the thread holding the GIL (CPU spent in Python, by any thread)",
+    )
+    parser.add_argument(
+        "--floor-worker",
+        nargs="?",
+        const="bare",
+        choices=("bare", "state"),
+        help="run scripts/floor_worker.py (the least a worker can do; `state`: with the least"
+        " crash-exact state) in place of the agents",
     )
     return asyncio.run(bench(parser.parse_args()))
 
