@@ -32,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 from schemas.contracts import Contract, contract_for_model
 from schemas.registry import SchemaSet
 from streams.errors import PoisonError
+from streams.kafka.avro_writer import UnwritableError, compile_writer
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -90,6 +91,11 @@ class SchemaBook:
         fetch: SchemaFetcher | None = None,
     ) -> None:
         self._readers = {subject: _parse(schema) for subject, schema in readers.items()}
+        self._compiled = {
+            subject: writer
+            for subject, schema in self._readers.items()
+            if (writer := _compiled_writer(schema)) is not None
+        }
         self._writer_ids = dict(writer_ids)
         self._writers: dict[int, tuple[str | None, ParsedSchema]] = {}
         for schema_id, (subject, schema) in known.items():
@@ -112,6 +118,19 @@ class SchemaBook:
 
     def writer_id(self, subject: str) -> int:
         return self._writer_ids[subject]
+
+    def write(self, subject: str, record: Mapping[str, Any]) -> bytes:
+        """The Avro body of `record` in `subject`'s schema: by the schema's compiled writer
+        (`streams.kafka.avro_writer`), or fastavro's where that writer leaves it."""
+        compiled = self._compiled.get(subject)
+        if compiled is not None:
+            try:
+                return compiled(record)
+            except UnwritableError:
+                pass
+        buffer = io.BytesIO()
+        schemaless_writer(buffer, self._readers[subject], record)
+        return buffer.getvalue()
 
     def reader(self, subject: str) -> ParsedSchema:
         return self._readers[subject]
@@ -186,18 +205,14 @@ class WireCodec:
         self._encoded_before: dict[bytes, BaseModel] = {}
 
     def encode(self, event: BaseModel) -> bytes:
-        contract = _contract(type(event))
-        record = event.model_dump()
+        subject, record = avro_record(event)
         exact = self._recent_encodes > 0 and round_trips(record)
-        record["payload"] = (contract.payload_record(record["event_type"]), record["payload"])
-        buffer = io.BytesIO()
-        buffer.write(_HEADER.pack(MAGIC_BYTE, self._book.writer_id(contract.subject)))
         try:
-            schemaless_writer(buffer, self._book.reader(contract.subject), record)
+            body = self._book.write(subject, record)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             message = f"{type(event).__name__} does not fit its schema: {exc}"
             raise UnencodableEventError(message) from exc
-        raw = buffer.getvalue()
+        raw = _HEADER.pack(MAGIC_BYTE, self._book.writer_id(subject)) + body
         if exact:
             self._keep_encoded(raw, event)
         return raw
@@ -263,6 +278,22 @@ class WireCodec:
         if not isinstance(record, dict):
             raise SchemaMismatchError(f"schema id {schema_id} is not a record schema")
         return record
+
+
+def avro_record(event: BaseModel) -> tuple[str, dict[str, Any]]:
+    """`event` as the codec writes it: its subject, and its fields with the payload in tuple
+    notation, `(record name, value)`, so the branch is the one `event_type` names."""
+    contract = _contract(type(event))
+    record = event.model_dump()
+    record["payload"] = (contract.payload_record(record["event_type"]), record["payload"])
+    return contract.subject, record
+
+
+def _compiled_writer(schema: ParsedSchema) -> Callable[[Any], bytes] | None:
+    try:
+        return compile_writer(schema)
+    except UnwritableError:
+        return None
 
 
 def wire_now() -> datetime:

@@ -1,0 +1,292 @@
+"""The compiled Avro writer must write what fastavro writes, or hand the datum back to it."""
+
+from __future__ import annotations
+
+import enum
+import io
+import uuid
+from datetime import UTC, datetime, time, timedelta, timezone
+from typing import Any
+
+import pytest
+from fastavro import parse_schema, schemaless_writer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas import examples
+from schemas.registry import SchemaSet
+from streams.kafka.avro_writer import (
+    INT_MAX,
+    INT_MIN,
+    LONG_MAX,
+    LONG_MIN,
+    UnwritableError,
+    compile_writer,
+    zigzag,
+)
+from streams.kafka.wire import SchemaBook, avro_record
+
+# What the codec turns into `UnencodableEventError`: data that does not fit the schema.
+DOES_NOT_FIT = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+BOOK = SchemaBook.local(SchemaSet.load())
+SUBJECTS = sorted(SchemaSet.load().subjects)
+
+
+def fastavro_bytes(schema: Any, datum: Any) -> bytes:
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, schema, datum)
+    return buffer.getvalue()
+
+
+def assert_writes_like_fastavro(schema: Any, datum: Any) -> None:
+    """Our bytes are fastavro's; data that does not fit fails both; the rest is fastavro's."""
+    try:
+        ours = compile_writer(schema)(datum)
+    except UnwritableError:
+        return  # the caller encodes it with fastavro
+    except DOES_NOT_FIT:
+        with pytest.raises(DOES_NOT_FIT):
+            fastavro_bytes(schema, datum)
+        return
+    assert ours == fastavro_bytes(schema, datum)
+
+
+# Data shaped by a schema: mostly valid, in every branch of every union, tuple notation included.
+
+
+def data(schema: Any, named: dict[str, Any], depth: int = 0) -> st.SearchStrategy[Any]:
+    if isinstance(schema, list):
+        return st.one_of([_branch(branch, named, depth) for branch in schema])
+    if isinstance(schema, str):
+        return _PRIMITIVE_DATA[schema] if schema in _PRIMITIVE_DATA else named[schema]
+    kind, logical = schema["type"], schema.get("logicalType")
+    if logical is not None:
+        return _LOGICAL_DATA[(kind, logical)]
+    if kind == "record":
+        fields = {
+            field["name"]: data(field["type"], named, depth + 1) for field in schema["fields"]
+        }
+        named[schema["name"]] = record = st.fixed_dictionaries(fields)
+        return record
+    if kind == "enum":
+        named[schema["name"]] = symbols = st.sampled_from(schema["symbols"])
+        return symbols
+    if kind == "array":
+        return st.lists(data(schema["items"], named, depth + 1), max_size=3)
+    if kind == "map":
+        return st.dictionaries(
+            st.text(max_size=5), data(schema["values"], named, depth + 1), max_size=3
+        )
+    return data(kind, named, depth)
+
+
+def _branch(branch: Any, named: dict[str, Any], depth: int) -> st.SearchStrategy[Any]:
+    plain = data(branch, named, depth + 1)
+    if isinstance(branch, dict) and branch.get("type") in ("record", "enum"):
+        name = branch["name"]
+        return st.one_of(plain, plain.map(lambda datum: (name, datum)))
+    return plain
+
+
+_LONG = st.integers(min_value=LONG_MIN, max_value=LONG_MAX)
+_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5))])
+_PRIMITIVE_DATA: dict[str, st.SearchStrategy[Any]] = {
+    "null": st.none(),
+    "boolean": st.booleans(),
+    "int": st.integers(min_value=INT_MIN, max_value=INT_MAX),
+    "long": _LONG,
+    "string": st.text(max_size=12),
+    "double": st.floats(width=64) | st.integers(min_value=-(2**53), max_value=2**53),
+    "float": st.floats(width=32),
+    "bytes": st.binary(max_size=4),
+}
+_LOGICAL_DATA: dict[tuple[str, str], st.SearchStrategy[Any]] = {
+    ("long", "timestamp-millis"): st.one_of(
+        st.datetimes(min_value=datetime(1900, 1, 1), timezones=_ZONES),
+        st.datetimes(min_value=datetime(1900, 1, 1)),  # naive: fastavro's local time
+        st.integers(min_value=-(2**50), max_value=2**50),
+    ),
+    ("string", "uuid"): st.one_of(st.uuids(), st.uuids().map(str)),
+    ("int", "time-millis"): st.one_of(st.times(), st.integers(min_value=0, max_value=86_399_999)),
+}
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_contract_is_written_as_fastavro_writes_it(subject: str, data: st.DataObject) -> None:
+    schema = BOOK.reader(subject)
+    datum = data.draw(_strategy(schema))
+    assert_writes_like_fastavro(schema, datum)
+
+
+def _strategy(schema: Any) -> st.SearchStrategy[Any]:
+    return data(schema, {})
+
+
+@pytest.mark.parametrize("event_type", sorted(examples.PAYLOADS))
+def test_the_codecs_own_records_take_the_compiled_path(event_type: str) -> None:
+    """Every contract's example, dumped as the codec dumps it, is written without fastavro."""
+    subject, record = avro_record(examples.event(event_type))
+    schema = BOOK.reader(subject)
+    assert compile_writer(schema)(record) == fastavro_bytes(schema, record)
+
+
+# Unions
+
+
+def _union_schema(*branches: Any) -> Any:
+    return parse_schema(
+        {
+            "type": "record",
+            "name": "test.R",
+            "fields": [{"name": "u", "type": list(branches)}],
+        }
+    )
+
+
+E_SCHEMA = {"type": "enum", "name": "test.E", "symbols": ["a", "b"]}
+S_SCHEMA = {"type": "record", "name": "test.S", "fields": [{"name": "x", "type": "long"}]}
+T_SCHEMA = {"type": "record", "name": "test.T", "fields": [{"name": "y", "type": "string"}]}
+
+
+def test_a_branch_named_in_tuple_notation_is_written() -> None:
+    schema = _union_schema("null", S_SCHEMA, T_SCHEMA)
+    for datum in ({"u": ("test.T", {"y": "z"})}, {"u": ("test.S", {"x": 7})}, {"u": None}):
+        assert compile_writer(schema)(datum) == fastavro_bytes(schema, datum)
+
+
+def test_an_unknown_branch_name_does_not_fit() -> None:
+    schema = _union_schema("null", S_SCHEMA, T_SCHEMA)
+    with pytest.raises(ValueError, match=r"test\.U"):
+        compile_writer(schema)({"u": ("test.U", {})})
+
+
+def test_a_datum_two_branches_could_take_is_left_to_fastavro() -> None:
+    schema = _union_schema("null", S_SCHEMA, T_SCHEMA)
+    with pytest.raises(UnwritableError):
+        compile_writer(schema)({"u": {"x": 7}})
+    strings = _union_schema("string", E_SCHEMA)
+    with pytest.raises(UnwritableError):
+        compile_writer(strings)({"u": "a"})
+
+
+def test_a_subclass_is_left_to_fastavro() -> None:
+    class Letter(enum.StrEnum):
+        A = "a"
+
+    schema = _union_schema("null", E_SCHEMA)
+    with pytest.raises(UnwritableError):
+        compile_writer(schema)({"u": Letter.A})
+    assert fastavro_bytes(schema, {"u": Letter.A}) == fastavro_bytes(schema, {"u": "a"})
+
+
+def test_an_int_out_of_range_does_not_fit_a_union() -> None:
+    schema = _union_schema("null", "int")
+    for datum in ({"u": INT_MAX + 1}, {"u": INT_MIN - 1}):
+        with pytest.raises(ValueError, match="out of range"):
+            compile_writer(schema)(datum)
+        with pytest.raises(ValueError, match=r"do not match"):
+            fastavro_bytes(schema, datum)
+
+
+def test_a_symbol_not_in_the_enum_does_not_fit() -> None:
+    schema = _union_schema("null", E_SCHEMA)
+    assert_writes_like_fastavro(schema, {"u": "c"})
+    with pytest.raises(KeyError):
+        compile_writer(schema)({"u": "c"})
+
+
+@given(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(min_value=INT_MIN, max_value=INT_MAX), st.text()
+    )
+)
+def test_a_union_of_primitives_picks_fastavros_branch(value: object) -> None:
+    assert_writes_like_fastavro(_union_schema("null", "boolean", "int", "string"), {"u": value})
+
+
+# Primitives and containers
+
+
+@given(st.integers(min_value=LONG_MIN, max_value=LONG_MAX))
+def test_zigzag_varints_are_avros(n: int) -> None:
+    assert zigzag(n) == fastavro_bytes("long", n)
+
+
+@pytest.mark.parametrize("n", [LONG_MIN - 1, LONG_MAX + 1])
+def test_a_long_out_of_range_does_not_fit(n: int) -> None:
+    with pytest.raises(OverflowError):
+        zigzag(n)
+    with pytest.raises(DOES_NOT_FIT):
+        fastavro_bytes("long", n)
+
+
+@given(
+    st.lists(st.text(max_size=4), max_size=4),
+    st.dictionaries(st.text(max_size=4), st.integers(min_value=-5, max_value=500), max_size=4),
+)
+def test_arrays_and_maps_are_written_in_one_block(items: list[str], values: dict[str, int]) -> None:
+    schema = parse_schema(
+        {
+            "type": "record",
+            "name": "test.C",
+            "fields": [
+                {"name": "a", "type": {"type": "array", "items": "string"}},
+                {"name": "m", "type": {"type": "map", "values": "long"}},
+            ],
+        }
+    )
+    datum = {"a": items, "m": values}
+    assert compile_writer(schema)(datum) == fastavro_bytes(schema, datum)
+
+
+def test_a_missing_field_takes_its_default() -> None:
+    schema = parse_schema(
+        {
+            "type": "record",
+            "name": "test.D",
+            "fields": [
+                {"name": "a", "type": ["null", "string"], "default": None},
+                {"name": "b", "type": "string", "default": "x"},
+            ],
+        }
+    )
+    assert compile_writer(schema)({}) == fastavro_bytes(schema, {})
+
+
+def test_logical_types_use_fastavros_conversions() -> None:
+    schema = parse_schema(
+        {
+            "type": "record",
+            "name": "test.L",
+            "fields": [
+                {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+                {"name": "id", "type": {"type": "string", "logicalType": "uuid"}},
+                {"name": "t", "type": {"type": "int", "logicalType": "time-millis"}},
+            ],
+        }
+    )
+    datum = {
+        "at": datetime(1969, 12, 31, 23, 59, 59, 999_500, tzinfo=UTC),
+        "id": uuid.UUID(int=42),
+        "t": time(23, 59, 59, 999_999),
+    }
+    assert compile_writer(schema)(datum) == fastavro_bytes(schema, datum)
+
+
+@pytest.mark.parametrize(
+    "field_type",
+    [
+        "bytes",
+        {"type": "fixed", "name": "test.F", "size": 2},
+        {"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 2},
+        {"type": "int", "logicalType": "date"},
+    ],
+)
+def test_a_schema_with_a_type_it_does_not_know_is_left_to_fastavro(field_type: Any) -> None:
+    schema = parse_schema(
+        {"type": "record", "name": "test.X", "fields": [{"name": "f", "type": field_type}]}
+    )
+    with pytest.raises(UnwritableError):
+        compile_writer(schema)
