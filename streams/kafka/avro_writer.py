@@ -9,11 +9,14 @@ tree of closures, one per field, each of which only encodes.
 
 The same bytes as fastavro, by construction and by test (`tests/unit/streams/kafka/
 test_avro_writer.py` compares both on generated records of every contract):
-- logical types go through fastavro's own conversions (`prepare_timestamp_millis`, ...);
-- a union picks its branch the way fastavro does when only one branch can take the datum's Python
-  type (None, bool, int, str, datetime, UUID, dict, list), and by name for tuple notation;
-  whenever fastavro would have to choose between several, or the datum is of any other type,
-  the writer raises `UnwritableError` and the caller encodes that record with fastavro instead;
+- logical types go through fastavro's own conversions (its public `LOGICAL_WRITERS`; an aware
+  datetime's milliseconds are computed inline by the same formula);
+- a union picks its branch the way fastavro does where only one branch can take the datum's
+  Python type (None, bool, int, float, str, datetime, time, UUID), and by name for tuple
+  notation; where fastavro would have to choose between several, where it picks by validating
+  every value inside (a record, array or map in a union: none of the frequent events has one),
+  or for a datum of any other type, the writer raises `UnwritableError` and the caller writes
+  that record with fastavro instead;
 - a schema with a type this writer does not know (bytes, fixed, other logical types) is not
   compiled: `compile_writer` raises `UnwritableError` and the caller keeps fastavro.
 Data that does not fit the schema raises what fastavro's writer would (`ValueError`,
@@ -28,13 +31,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from fastavro._logical_writers import (  # type: ignore[attr-defined]  # Cython, no stubs
-    prepare_time_millis,
-    prepare_timestamp_micros,
-    prepare_timestamp_millis,
-    prepare_uuid,
-)
-from fastavro._validation import _validate  # type: ignore[attr-defined]  # Cython, no stubs
+from fastavro.write import LOGICAL_WRITERS
 
 # Appends the encoding of a datum to a list of byte strings.
 FieldWriter = Callable[[Any, list[bytes]], None]
@@ -48,12 +45,17 @@ _NULL = b"\x00"
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _DOUBLE = struct.Struct("<d")
 _FLOAT = struct.Struct("<f")
+# fastavro's own conversions, by (type, logical type): the ones the contracts use.
 _LOGICAL: Mapping[tuple[str, str], Callable[[Any, Any], Any]] = {
-    ("long", "timestamp-millis"): prepare_timestamp_millis,
-    ("long", "timestamp-micros"): prepare_timestamp_micros,
-    ("int", "time-millis"): prepare_time_millis,
-    ("string", "uuid"): prepare_uuid,
+    (kind, logical): LOGICAL_WRITERS[f"{kind}-{logical}"]
+    for kind, logical in (
+        ("long", "timestamp-millis"),
+        ("long", "timestamp-micros"),
+        ("int", "time-millis"),
+        ("string", "uuid"),
+    )
 }
+_PREPARE_TIMESTAMP_MILLIS = _LOGICAL[("long", "timestamp-millis")]
 
 
 class UnwritableError(Exception):
@@ -79,8 +81,7 @@ def zigzag(n: int) -> bytes:
 
 def compile_writer(schema: Any) -> Callable[[Any], bytes]:
     """The encoder of `schema` (parsed by fastavro, so named types are full names)."""
-    named_schemas = schema.get("__named_schemas", {}) if isinstance(schema, dict) else {}
-    write = _Compiler(named_schemas).writer(schema)
+    write = _Compiler().writer(schema)
 
     def encode(datum: Any) -> bytes:
         out: list[bytes] = []
@@ -91,8 +92,7 @@ def compile_writer(schema: Any) -> Callable[[Any], bytes]:
 
 
 class _Compiler:
-    def __init__(self, named_schemas: Mapping[str, Any]) -> None:
-        self._named_schemas = named_schemas  # fastavro's, for its validation
+    def __init__(self) -> None:
         self._named: dict[str, FieldWriter] = {}
         self._kinds: dict[str, str] = {}  # named type -> record / enum
 
@@ -177,7 +177,7 @@ class _Compiler:
         kinds = [self.kind(branch) for branch in branches]
         names = [_branch_name(branch, kind) for branch, kind in zip(branches, kinds, strict=True)]
         by_name = {name: writers[i] for i, name in reversed(list(enumerate(names)))}
-        by_type = self._branches_by_type(branches, kinds, writers)
+        by_type = self._branches_by_type(kinds, writers)
 
         def write_union(datum: Any, out: list[bytes]) -> None:
             kind = type(datum)
@@ -196,7 +196,6 @@ class _Compiler:
 
     def _branches_by_type(
         self,
-        branches: Sequence[Any],
         kinds: Sequence[str],
         writers: Sequence[tuple[bytes, FieldWriter]],
     ) -> dict[type, Pick]:
@@ -211,31 +210,20 @@ class _Compiler:
         for python_type, candidates in takes.items():
             if len(candidates) == 1:
                 i = candidates[0]
-                picks[python_type] = self._pick(branches[i], kinds[i], writers[i])
+                picks[python_type] = self._pick(kinds[i], writers[i])
         return picks
 
-    def _pick(self, schema: Any, kind: str, branch: tuple[bytes, FieldWriter]) -> Pick:
-        """Checks what fastavro's validation of the one candidate would, beyond the type:
-        a number's range, and a container's every value (by fastavro's own validation)."""
+    def _pick(self, kind: str, branch: tuple[bytes, FieldWriter]) -> Pick:
+        """Checks what fastavro's validation of the one candidate would, beyond the type: a
+        number's range. A record, array or map is left to fastavro, whose validation of every
+        value inside picks it (none of the contracts' frequent events has one in a union)."""
         if kind == "int" or kind.startswith("int-"):
             return _ranged(branch, INT_MIN, INT_MAX)
         if kind == "long" or kind.startswith("long-"):
             return _ranged(branch, LONG_MIN, LONG_MAX)
         if kind in ("record", "array", "map"):
-            return self._validated(schema, branch, named=kind == "record")
+            return _left_to_fastavro
         return lambda datum: branch
-
-    def _validated(self, schema: Any, branch: tuple[bytes, FieldWriter], *, named: bool) -> Pick:
-        named_schemas = self._named_schemas
-
-        def pick(datum: Any) -> tuple[bytes, FieldWriter]:
-            if named and "-type" in datum:  # fastavro's other way of naming a branch
-                raise UnwritableError("a record naming its union branch")
-            if not _validate(datum, schema, named_schemas, "", False, {}):
-                raise ValueError(f"{datum!r} does not match its union's {schema}")
-            return branch
-
-        return pick
 
 
 def _optional(
@@ -278,6 +266,10 @@ def _unknown_branch(name: object) -> tuple[bytes, FieldWriter]:
     raise ValueError(f"provided union type name {name} not found in the union")
 
 
+def _left_to_fastavro(datum: Any) -> tuple[bytes, FieldWriter]:
+    raise UnwritableError(f"a {type(datum).__name__} picking a union's branch")
+
+
 def _ranged(branch: tuple[bytes, FieldWriter], low: int, high: int) -> Pick:
     def pick(datum: Any) -> tuple[bytes, FieldWriter]:
         if type(datum) is int and not low <= datum <= high:
@@ -318,7 +310,7 @@ def _timestamp_millis(schema: Mapping[str, Any]) -> FieldWriter:
             millis = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
             out.append(zigzag(millis))
         else:
-            out.append(zigzag(prepare_timestamp_millis(datum, schema)))
+            out.append(zigzag(_PREPARE_TIMESTAMP_MILLIS(datum, schema)))
 
     return write_timestamp_millis
 
