@@ -13,15 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID
+from uuid import UUID
 
 from pydantic import BaseModel
 
 from schemas.contracts import CONTRACTS, Contract, WebhookBody, WebhookContract, event_from_webhook
 from streams.kafka.catalog import TopicCatalog, TopicSpec
-from streams.name_ids import NameIds
-
-_URL_IDS = NameIds(NAMESPACE_URL)
+from streams.name_ids import URL_IDS
 
 
 def event_id_for(family: str, webhook_id: str) -> UUID:
@@ -33,7 +31,7 @@ def event_id_for(family: str, webhook_id: str) -> UUID:
     try:
         return UUID(webhook_id)
     except ValueError:
-        return _URL_IDS.uuid(f"tributary:{family}:{webhook_id}")
+        return URL_IDS.uuid(f"tributary:{family}:{webhook_id}")
 
 
 @dataclass(frozen=True, slots=True)

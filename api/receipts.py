@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID
+from uuid import UUID
 
 from aiohttp import web
 
@@ -31,12 +31,10 @@ from api.webhooks import read_body, require_media_type, verified_webhook_id
 from schemas.notifications import NotificationReceipt, NotificationReceiptEvent
 from schemas.provider_receipts import ProviderReceiptItem
 from streams.errors import InvalidSignatureError
-from streams.name_ids import NameIds
+from streams.name_ids import URL_IDS
 from streams.providers import meta, sendgrid, twilio
 from streams.providers.receipts import ReceiptRequest
 from streams.providers.webhooks import FORMATS, NATIVE_HEADERS
-
-_URL_IDS = NameIds(NAMESPACE_URL)
 
 SECRET_NAME = "providers"  # noqa: S105 - the name of a setting, not a secret
 PATH = "/v1/webhooks/providers/{provider}"
@@ -47,7 +45,7 @@ UNSIGNED_ID = "unsigned-notification-id"
 
 def receipt_event_id(provider: str, provider_message_id: str, state: str) -> UUID:
     """Deterministic: a provider re-sending a receipt (any webhook id) yields the same event."""
-    return _URL_IDS.uuid(f"tributary:receipt:{provider}:{provider_message_id}:{state}")
+    return URL_IDS.uuid(f"tributary:receipt:{provider}:{provider_message_id}:{state}")
 
 
 def receipt_event(

@@ -11,7 +11,7 @@ for the `UUID`, 2 µs for its text.
 from __future__ import annotations
 
 from hashlib import sha1
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID
 
 # The version nibble (bits 76-79) and the variant's two top bits (62-63), cleared then set to
 # version 5 and the RFC 4122 variant (binary 10).
@@ -38,3 +38,8 @@ class NameIds:
         h = sha1(self._prefix + name.encode(), usedforsecurity=False).hexdigest()
         variant = _VARIANT_DIGITS[int(h[16], 16) & 3]
         return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
+
+
+# The ids named by a `tributary:...` URL (receipts' events, webhooks' events without an id of
+# their own, the statuses of receipts): one namespace, shared by the worker and the API.
+URL_IDS = NameIds(NAMESPACE_URL)

@@ -57,7 +57,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
-from uuid import NAMESPACE_URL, UUID
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -85,11 +85,9 @@ from schemas.notifications import (
 )
 from streams.errors import PoisonError, RetriableError
 from streams.kafka.wire import wire_now
-from streams.name_ids import NameIds
+from streams.name_ids import URL_IDS
 from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
 from streams.stores.delivery_store import DeliveryRow, TransitionRow
-
-_URL_IDS = NameIds(NAMESPACE_URL)
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +185,7 @@ def receipt_status(step: Step, delivery: Delivery, now: datetime) -> Notificatio
         template=delivery.template,
     )
     return NotificationStatusEvent(
-        event_id=_URL_IDS.uuid(f"tributary:receipt-status:{step.event_id}"),
+        event_id=URL_IDS.uuid(f"tributary:receipt-status:{step.event_id}"),
         event_type="notification.status-changed",
         occurred_at=step.occurred_at,
         ingested_at=now,
