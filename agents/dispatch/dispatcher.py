@@ -395,15 +395,21 @@ class NotificationDispatcher:
         for a repeat of an attempt earlier in the batch (it is neither sent nor reported)."""
         found: list[dict[str, Any] | None] = []
         seen: set[str] = set()
-        for _, event, attempt in decoded:
+        for record, event, attempt in decoded:
             key = attempt_key(event.payload.notification_id, attempt)
             if key in seen:
                 found.append(_IN_THIS_BATCH)
                 self.stats.resends_avoided += 1
                 continue
             seen.add(key)
-            found.append(self._ledger.get(key.encode()) if self._ledger is not None else None)
+            found.append(self._sent_before(record, key.encode()))
         return found
+
+    def _sent_before(self, record: DispatchRecord, key: bytes) -> dict[str, Any] | None:
+        if self._ledger is None:
+            return None
+        with record.scope():  # where the attempt was written: the record's own partition
+            return self._ledger.get(key)
 
     def _record_sent(
         self,

@@ -208,12 +208,13 @@ class RouteBatch(Generic[E]):
         out = _Outbox()
         for item in batch:
             record = self._describe(item)
-            if record.topic == self._users_topic:
-                self._user_event(item, record, tables, out, now)
-            elif record.topic == self._suppressions.topic:
-                self._suppression_event(item, record, tables, out)
-            else:
-                self._request(item, record, tables, out, now)
+            with self._scope(item):  # a table read looks in the record's partition alone
+                if record.topic == self._users_topic:
+                    self._user_event(item, record, tables, out, now)
+                elif record.topic == self._suppressions.topic:
+                    self._suppression_event(item, record, tables, out)
+                else:
+                    self._request(item, record, tables, out, now)
         await self._send(out)
         rows = self._suppression_rows(suppressions, out.touched_users)
         for table in tables:

@@ -339,7 +339,8 @@ class DeliveryTracker(Generic[E]):
         for item in items:
             record = self._describe(item)
             try:
-                self._track(record, batch, item)
+                with self._scope(item):  # a table read looks in the record's partition alone
+                    self._track(record, batch, item)
             except PoisonError as exc:
                 batch.rejected[record.topic].append(set_aside(record, exc))
         publishing = batch.publishing

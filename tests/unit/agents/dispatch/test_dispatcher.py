@@ -331,14 +331,20 @@ async def test_only_accepted_sends_enter_the_ledger() -> None:
     assert ledger[b"n-2/1"]["provider_message_id"] == "msg-n-2"
 
 
-async def test_a_ledger_write_is_made_in_the_scope_of_its_record() -> None:
-    """In the worker the scope makes the write go to the record's own changelog partition."""
+async def test_the_ledger_is_read_and_written_in_the_scope_of_its_record() -> None:
+    """In the worker the scope makes the write go to the record's own changelog partition, and
+    the read look in that partition's store alone (outside any, a key not there yet, every new
+    attempt's, is looked for in every partition's)."""
     scoped: list[str] = []
 
     class Ledger(dict[bytes, dict[str, Any]]):
         def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
-            scoped.append(f"{key.decode()} in {current}")
+            scoped.append(f"{key.decode()} written in {current}")
             super().__setitem__(key, value)
+
+        def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
+            scoped.append(f"{key.decode()} read in {current}")
+            return super().get(key, default)
 
     current = "no scope"
 
@@ -354,7 +360,7 @@ async def test_a_ledger_write_is_made_in_the_scope_of_its_record() -> None:
         one.source, one.headers, one.timestamp_ms, partial(scope_of, "n-1's")
     )
     await Harness(ScriptedSender(), ledger=Ledger()).dispatcher.process([scoped_record])
-    assert scoped == ["n-1/1 in n-1's"]
+    assert scoped == ["n-1/1 read in n-1's", "n-1/1 written in n-1's"]
 
 
 async def test_an_attempt_twice_in_one_batch_is_sent_and_reported_once() -> None:

@@ -57,10 +57,13 @@ class Item:
 
 
 class Table(dict[bytes, dict[str, Any]]):
-    def __init__(self, log: list[str], name: str) -> None:
+    def __init__(self, log: list[str], name: str, scoped: list[Item] | None = None) -> None:
         super().__init__()
         self.log, self.name = log, name
         self.reads: list[bytes] = []
+        # The items in scope (innermost last); per read, the one in scope (None: no scope).
+        self.scoped: list[Item] = [] if scoped is None else scoped
+        self.read_scopes: list[tuple[bytes, Item | None]] = []
 
     def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
         self.log.append(f"write {self.name}")
@@ -68,17 +71,13 @@ class Table(dict[bytes, dict[str, Any]]):
 
     def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
         self.reads.append(key)
+        self.read_scopes.append((key, self.scoped[-1] if self.scoped else None))
         return super().get(key, default)
 
 
 def item(topic: str, event: BaseModel | None, raw: bytes | None = None, **kw: Any) -> Item:
     value = encode(event) if event is not None else raw
     return Item(SourceRecord(topic, 0, 0, b"k", value), **kw)
-
-
-@contextmanager
-def no_scope(_item: Item) -> Iterator[None]:
-    yield
 
 
 def without_user_rules() -> Router:
@@ -96,14 +95,15 @@ class Rig:
     ) -> None:
         self.log: list[str] = []
         self.now = now
+        self.scoped: list[Item] = []
         # Where earlier versions kept contacts (`legacy_contacts`); the routing entry holds them.
-        self.contacts = Table(self.log, "contacts")
-        self.routing = Table(self.log, "routing")
-        self.deferred = Table(self.log, "deferred")
+        self.contacts = Table(self.log, "contacts", self.scoped)
+        self.routing = Table(self.log, "routing", self.scoped)
+        self.deferred = Table(self.log, "deferred", self.scoped)
         self.dispatch = FakeSink(log=self.log, name="dispatch")
         self.status, self.requests, self.dead_letters = FakeSink(), FakeSink(), FakeSink()
         self.users_dead_letters = FakeSink()
-        self.suppressions = Table(self.log, "suppressions")
+        self.suppressions = Table(self.log, "suppressions", self.scoped)
         self.suppression_store = FakeSuppressionStore(log=self.log)
         self.suppression_dead_letters = FakeSink()
         self.sinks = RouteSinks(
@@ -132,10 +132,18 @@ class Rig:
             sinks=self.sinks,
             describe=lambda i: i.record,
             release_of=lambda i: i.release,
-            scope=no_scope,
+            scope=self.scope,
             clock=lambda: self.now,
             backoff=Backoff(),
         )
+
+    @contextmanager
+    def scope(self, scoped: Item) -> Iterator[None]:
+        self.scoped.append(scoped)
+        try:
+            yield
+        finally:
+            self.scoped.pop()
 
     def sent(self, sink: FakeSink, model: type[Any]) -> list[Any]:
         return [decode(r.value, model) for r in sink.sent]
@@ -493,3 +501,24 @@ async def test_a_request_made_from_a_users_event_is_encoded_only_when_it_is_defe
     kept = decode(base64.b64decode(entry["request"]), NotificationRequestEvent)
     assert kept.payload.template == "verification-confirmed"
     assert counting.encoded.count("NotificationRequestEvent") == 1
+
+
+async def test_every_table_read_is_made_in_the_scope_of_the_users_record() -> None:
+    """In the worker the scope is the record's partition, where its user's entries live: a read
+    in it looks in that partition's store alone, where a read outside any looks in every
+    partition's (a user the store has not seen yet costs one lookup per partition)."""
+    rig = Rig(routes=router())
+    ada, bob = item(USERS, user_created()), item(USERS, user_created("usr-2"))
+    paid = item(REQUESTS, request_for(order_event("order.paid")))
+    gone = item(USERS, user_event("user.deleted", "usr-2"))
+    await rig.batch.process([ada, bob, paid, gone])
+    await rig.batch.process([item(REQUESTS, request_for(order_event("order.paid", "usr-3")))])
+    user_of = {id(ada): USER, id(bob): "usr-2", id(paid): USER, id(gone): "usr-2"}
+    reads = [
+        read
+        for table in (rig.routing, rig.contacts, rig.suppressions)
+        for read in table.read_scopes
+    ]
+    assert {key for key, _ in reads} == {USER.encode(), b"usr-2", b"usr-3"}
+    assert all(scope is not None for _, scope in reads)
+    assert all(key.decode() == user_of.get(id(scope), "usr-3") for key, scope in reads if scope)

@@ -44,6 +44,8 @@ class CountingTable(dict[bytes, dict[str, Any]]):
         self.writes: list[tuple[bytes, SourceRecord | None]] = []
         self.deletes: list[bytes] = []
         self.reads: list[bytes] = []
+        # Per read, the record in scope: a store reads only that record's partition.
+        self.read_scopes: list[tuple[bytes, SourceRecord | None]] = []
         self.broken = False
 
     def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
@@ -60,6 +62,7 @@ class CountingTable(dict[bytes, dict[str, Any]]):
 
     def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
         self.reads.append(key)
+        self.read_scopes.append((key, self.scoped[-1] if self.scoped else None))
         return super().get(key, default)
 
 
@@ -76,7 +79,7 @@ class Harness:
     ) -> None:
         self.in_scope: list[SourceRecord | None] = []
         self.table = CountingTable(self.in_scope)
-        self.held = CountingTable([])
+        self.held = CountingTable(self.in_scope)
         self.store = store or FakeStore()
         self.status_out = status_out or FakeSink()
         self.reports_out = reports_out or FakeSink()

@@ -370,3 +370,19 @@ async def test_a_send_with_no_receipt_held_does_not_read_the_held_receipts() -> 
     (out,) = h.status_out.sent
     assert decode(out.value, NotificationStatusEvent).payload.notification_id == "n-2"
     assert b"n-2" not in h.held
+
+
+async def test_every_table_read_is_made_in_the_scope_of_the_record_that_needs_it() -> None:
+    """In the worker the scope is the record's partition: a read in it looks in that
+    partition's store alone, where a read outside any looks in every partition's (a key the
+    store has not seen yet, every new notification's, costs one lookup per partition)."""
+    h = Harness()
+    queued = record(TOPICS.status, status(status_event("n-1", "queued", 0)).value, offset=1)
+    early = record(TOPICS.receipts, receipt(receipt_event("n-2", "delivered", 5)).value, 2)
+    h.held[b"n-3"] = held_entry([receipt_step_of(receipt(receipt_event("n-3", "delivered", 5)))])
+    sent_n3 = record(TOPICS.status, sent("n-3", 1).value, offset=3)
+    await h.tracker.process([queued, early, sent_n3])
+    cause = {b"n-1": queued, b"n-2": early, b"n-3": sent_n3}
+    reads = [*h.table.read_scopes, *h.held.read_scopes]
+    assert {key for key, _ in reads} == {b"n-1", b"n-2", b"n-3"}
+    assert all(scope is cause[key] for key, scope in reads)
