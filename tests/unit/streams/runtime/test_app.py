@@ -101,6 +101,27 @@ def test_event_scope_makes_the_event_current_for_table_writes_and_then_restores(
     assert faust.current_event() is None
 
 
+def test_an_inner_event_scope_restores_the_outer_one_even_when_it_raises() -> None:
+    app = create_faust_app(WorkerProcessSettings.model_validate({"worker": {"web_port": 6128}}))
+    outer, inner = (
+        faust.Event(app, key, b"{}", None, Message("t", p, 1, 0.0, 0, None, key, b"{}", None))
+        for key, p in ((b"o-1", 1), (b"o-2", 2))
+    )
+    seen: list[object] = []
+
+    def fail_inside() -> None:
+        with event_scope(inner):
+            seen.append(faust.current_event())
+            raise ValueError("inner")
+
+    with event_scope(outer):
+        with pytest.raises(ValueError, match="inner"):
+            fail_inside()
+        assert faust.current_event() is outer
+    assert seen == [inner]
+    assert faust.current_event() is None
+
+
 def test_each_table_changelog_is_declared_compacted_with_the_table_partitions() -> None:
     settings = WorkerProcessSettings.model_validate(
         {"kafka": {"partitions": 4}, "worker": {"app_id": "app-x", "web_port": 6127}}
