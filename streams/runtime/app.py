@@ -26,6 +26,7 @@ from streams.kafka.client_security import ssl_context
 from streams.kafka.partitioner import KeyPartitioner
 from streams.runtime.changelog_writes import ChangelogWrites, send_changes
 from streams.runtime.commit_guard import HeldCommits, guard_commits
+from streams.runtime.direct_delivery import direct_delivery
 from streams.runtime.drain_loop import guard_draining
 from streams.runtime.durable_table import DurableTable
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
@@ -224,10 +225,10 @@ class TributaryApp(faust.App):
 
     def _new_consumer(self) -> ConsumerT:
         """Faust's consumer on the worker's loop (`loop_consumer`), its fetching and commits
-        guarded, its drain loop lighter."""
+        guarded, its drain loop and its callback (`direct_delivery`) lighter."""
         consumer = LoopConsumer(
             self.transport,
-            callback=self.topics.on_message,
+            callback=direct_delivery(self.topics),
             on_partitions_revoked=self._on_partitions_revoked,
             on_partitions_assigned=self._on_partitions_assigned,
             beacon=self.beacon,
