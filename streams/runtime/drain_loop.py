@@ -17,16 +17,25 @@ does besides is kept too: the commit every `commit_every` acknowledgements, a yi
 every 100 records, the read offsets (for diagnostics; `fetch_positions` decides what is
 delivered, so there is no gap or drop bookkeeping here), the consumer-fetching flag and the
 same handling of a stopped consumer.
+
+The records come from `fetched`, Faust's `Consumer.getmany` without its per-record costs: that
+async generator asked the consumer thread for the partition's end offset (for the lag metric)
+with every record, though it is the same for every record of one fetch; `fetched` asks once per
+partition and fetch, and hands the records out through a plain generator, checking before each
+one, as Faust does, that the flow is still on, the consumer generation the same, and the
+partition still active (py-spy, 400 notifications/s: the end offsets alone 0.6 % of a worker's
+samples).
 """
 
 from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine, Generator, Iterable, Iterator
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.types import TP
 
 YIELD_EVERY = 100
 
@@ -49,10 +58,9 @@ async def drain_messages(consumer: Any, fetcher: Any) -> None:
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             consumer.diag.set_flag(CONSUMER_FETCHING)
-            records = consumer.getmany(timeout=1.0)
-            await consumer.sleep(0)  # as Faust: getmany may return at once, again and again
+            await consumer.sleep(0)  # as Faust: a fetch may return at once, again and again
             if not consumer.should_stop:
-                async for tp, message in records:
+                for tp, message in await fetched(consumer, timeout_s=1.0):
                     since_yield += 1
                     if since_yield > YIELD_EVERY:
                         await asyncio.sleep(0)
@@ -76,6 +84,39 @@ async def drain_messages(consumer: Any, fetcher: Any) -> None:
         raise
     finally:
         consumer.diag.unset_flag(CONSUMER_FETCHING)
+
+
+async def fetched(consumer: Any, timeout_s: float) -> Iterable[tuple[TP, Any]]:
+    """The records of one fetch, as Faust's `Consumer.getmany` yields them (see the module
+    docstring); none while the flow is off, after the seek back to the committed offsets."""
+    records, active = await consumer._wait_next_records(timeout_s)
+    if records is None or consumer.should_stop:
+        return ()
+    if not consumer.flow_active:
+        try:
+            await consumer.perform_seek()
+        except Exception as exc:  # noqa: BLE001 - logged and carried on from, as Faust does
+            consumer.log.warning(f"exception performing seek when flow not active {exc}")
+        return ()
+    return _deliverable(consumer, records, active, consumer.app.consumer_generation_id)
+
+
+def _deliverable(
+    consumer: Any, records: Any, active: set[TP] | None, generation_id: int
+) -> Iterator[tuple[TP, Any]]:
+    app = consumer.app
+    buffered = consumer._buffered_partitions
+    to_message = consumer._to_message
+    track_end_offset = app.monitor.track_tp_end_offset
+    ends_tracked: set[TP] = set()
+    for tp, record in consumer.scheduler.iterate(records):
+        if not consumer.flow_active or app.consumer_generation_id != generation_id:
+            return
+        if active is None or tp in active or tp in buffered:
+            if tp not in ends_tracked:
+                ends_tracked.add(tp)
+                track_end_offset(tp, consumer.highwater(tp))
+            yield tp, to_message(tp, record)
 
 
 async def _commit_when_due(consumer: Any) -> None:

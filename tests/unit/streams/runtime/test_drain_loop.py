@@ -40,21 +40,32 @@ def plain_faust() -> faust.App:
 BOTH_LOOPS = pytest.mark.parametrize("new_app", [plain_faust, the_apps], ids=["faust", "app"])
 
 
+class CountingThread(ScriptedThread):
+    """A scripted consumer thread that counts the end-offset lookups."""
+
+    highwater_asked = 0
+
+    def highwater(self, tp: TP) -> int:
+        self.highwater_asked += 1
+        return super().highwater(tp)
+
+
 async def drain(
     app: faust.App,
     batches: Sequence[Mapping[TP, list[Any]]],
     callback: Callable[[Any], Awaitable[None]],
-) -> None:
+) -> CountingThread:
     consumer: Any = app.consumer
     app.topics.acking_topics.add(ORDERS.topic)  # as an agent subscribing to it does
     consumer._active_partitions = {ORDERS}
-    thread = consumer._thread = ScriptedThread(batches, {ORDERS}, end=100)
+    thread = consumer._thread = CountingThread(batches, {ORDERS}, end=100)
     consumer.callback = callback
 
     class Fetcher:
         _stopped = thread.stopped
 
     await consumer._drain_messages(Fetcher())
+    return thread
 
 
 TWO_BATCHES = [{ORDERS: [record(0), record(1), record(2)]}, {ORDERS: [record(3), record(4)]}]
@@ -174,3 +185,85 @@ async def test_the_loop_commits_every_commit_every_acknowledgements(
 
     await drain(app, TWO_BATCHES, on_message)
     assert commits == [2, 4]
+
+
+async def offsets_delivering(
+    app: faust.App, batches: Sequence[Mapping[TP, list[Any]]]
+) -> list[int]:
+    delivered: list[int] = []
+
+    async def on_message(message: Any) -> None:
+        delivered.append(message.offset)
+
+    await drain(app, batches, on_message)
+    return delivered
+
+
+@BOTH_LOOPS
+async def test_the_partitions_end_offset_is_reported_for_the_lag(
+    new_app: Callable[[], faust.App],
+) -> None:
+    app = new_app()
+    assert await offsets_delivering(app, TWO_BATCHES) == [0, 1, 2, 3, 4]
+    assert app.monitor.tp_end_offsets[ORDERS] == 100
+
+
+async def test_the_apps_loop_asks_a_partitions_end_offset_once_per_fetch() -> None:
+    app = the_apps()
+
+    async def on_message(message: Any) -> None:
+        return None
+
+    thread = await drain(app, TWO_BATCHES, on_message)
+    assert thread.highwater_asked == 2  # Faust's: once per record, 5
+
+
+@BOTH_LOOPS
+async def test_a_new_consumer_generation_ends_the_fetch_being_delivered(
+    new_app: Callable[[], faust.App],
+) -> None:
+    app = new_app()
+    delivered: list[int] = []
+
+    async def on_message(message: Any) -> None:
+        delivered.append(message.offset)
+        if message.offset == 1:
+            app.consumer_generation_id += 1  # a rebalance: the rest of this fetch is stale
+
+    await drain(app, TWO_BATCHES, on_message)
+    assert delivered == [0, 1, 3, 4]
+
+
+@BOTH_LOOPS
+async def test_records_of_a_partition_no_longer_active_are_not_delivered(
+    new_app: Callable[[], faust.App],
+) -> None:
+    revoked = TP("orders.events", 1)
+    gone = ConsumerRecord(revoked.topic, 1, 7, 0, 0, None, b"order", None, 0, 5, ())
+    batches = [{ORDERS: [record(0)], revoked: [gone]}, {ORDERS: [record(1)]}]
+    assert await offsets_delivering(new_app(), batches) == [0, 1]
+
+
+@BOTH_LOOPS
+async def test_a_fetch_while_the_flow_is_off_seeks_back_and_delivers_nothing(
+    new_app: Callable[[], faust.App],
+) -> None:
+    app = new_app()
+    consumer: Any = app.consumer
+    seeks: list[str] = []
+    real_wait = consumer._wait_next_records
+
+    async def wait_then_suspend(timeout: float) -> Any:  # noqa: ASYNC109 - Faust's signature
+        fetched = await real_wait(timeout)
+        if not seeks:
+            consumer.flow_active = False  # a rebalance began while the fetch was in flight
+        return fetched
+
+    async def perform_seek() -> None:
+        seeks.append("seek")
+        consumer.flow_active = True
+
+    consumer._wait_next_records = wait_then_suspend
+    consumer.perform_seek = perform_seek
+    assert await offsets_delivering(app, TWO_BATCHES) == [3, 4]
+    assert seeks == ["seek"]
