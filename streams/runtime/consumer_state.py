@@ -19,8 +19,10 @@ from typing import Any
 
 from faust.types import TP
 
-# Enough to show where a task waits without flooding the log with framework frames.
-MAX_FRAMES_PER_TASK = 6
+# Enough to show what a task is (its outermost frames: mode's service wrapper, then the task's
+# own) and where it waits (its innermost), without flooding the log with framework frames.
+OUTER_FRAMES_PER_TASK = 2
+INNER_FRAMES_PER_TASK = 5
 MAX_CHAIN = 64
 # A line per partition the worker owns, those with the most records past Faust's read first.
 MAX_PARTITIONS = 400
@@ -121,12 +123,21 @@ def _task_lines() -> list[str]:
         frames = _read(partial(_await_chain, task.get_coro()))
         if not isinstance(frames, list):
             continue
-        chain = " > ".join(
-            f"{frame.f_code.co_name}@{_short(frame.f_code.co_filename)}:{frame.f_lineno}"
-            for frame in frames[-MAX_FRAMES_PER_TASK:]
-        )
-        lines.append(f"task {task.get_name()}: {chain}")
+        lines.append(f"task {task.get_name()}: {' > '.join(_shown(frames))}")
     return sorted(lines)
+
+
+def _shown(frames: list[Any]) -> list[str]:
+    """The task's outermost frames (what the task is) and its innermost ones (where it waits),
+    `…` between them when the chain is longer."""
+    if len(frames) <= OUTER_FRAMES_PER_TASK + INNER_FRAMES_PER_TASK:
+        return [_frame(frame) for frame in frames]
+    outer, inner = frames[:OUTER_FRAMES_PER_TASK], frames[-INNER_FRAMES_PER_TASK:]
+    return [*map(_frame, outer), "…", *map(_frame, inner)]
+
+
+def _frame(frame: Any) -> str:
+    return f"{frame.f_code.co_name}@{_short(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
 def _await_chain(awaitable: Any) -> list[Any]:
