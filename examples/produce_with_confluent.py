@@ -90,6 +90,10 @@ def main(argv: list[str]) -> int:
             "value.serializer": value_serializer,
             "acks": "all",
             "enable.idempotence": True,
+            # Kafka's key partitioner (the Java client's default; librdkafka's own default,
+            # consistent_random, hashes keys with CRC-32): a key's events must reach the
+            # partition the API and the workers put that key's events in, where its state is.
+            "partitioner": "murmur2_random",
         }
     )
     event = order_created(args.order_id)

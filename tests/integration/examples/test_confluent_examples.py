@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 import uuid
+import zlib
 from pathlib import Path
 
 from pytest_aiohttp import AiohttpServer
@@ -19,6 +20,7 @@ from schemas import examples
 from schemas.orders import OrderEvent
 from streams.kafka.codec import wire_codec
 from streams.kafka.event_producer import EventProducer
+from streams.kafka.partitioner import KeyPartitioner
 from streams.settings import Settings
 from tests.integration.api.support import topic_records
 from tests.integration.kafka_io import topic_catalog
@@ -52,12 +54,23 @@ async def registry_url(aiohttp_server: AiohttpServer, settings: Settings) -> str
     return f"http://127.0.0.1:{server.port}/schema-registry"
 
 
+def key_placed_apart_by_crc32(partitions: int) -> str:
+    """An order id that librdkafka's default partitioner (`consistent_random`: CRC-32 of the
+    key) puts in another partition than Kafka's murmur2 rule does."""
+    every = list(range(partitions))
+    while True:
+        order_id = f"ord-{uuid.uuid4().hex[:12]}"
+        key = order_id.encode()
+        if zlib.crc32(key) % partitions != KeyPartitioner()(key, every, every):
+            return order_id
+
+
 async def test_the_producing_example_writes_an_event_our_codec_reads(
     aiohttp_server: AiohttpServer, settings: Settings
 ) -> None:
     url = await registry_url(aiohttp_server, settings)
     topic = topic_catalog(settings).orders_events.name
-    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    order_id = key_placed_apart_by_crc32(settings.kafka.partitions)
 
     code, out, err = await run_example(
         "produce_with_confluent.py",
@@ -80,6 +93,10 @@ async def test_the_producing_example_writes_an_event_our_codec_reads(
         receipt["offset"],
     )
     assert record.key == order_id.encode()
+    # Where the API's and the workers' producers put the same key (Kafka's murmur2 rule): a
+    # key's events reach one partition whoever produced them.
+    partitions = list(range(settings.kafka.partitions))
+    assert record.partition == KeyPartitioner()(order_id.encode(), partitions, partitions)
     event = (await wire_codec(settings)).decode(record.value, OrderEvent)
     assert str(event.event_id) == receipt["event_id"]
     assert (event.event_type, event.payload.id, event.payload.status) == (
