@@ -116,7 +116,8 @@ class SessionTracker(Generic[E]):
             key = user_id.encode()
             state = states.get(key)
             if state is None:
-                state = states[key] = self._state_of(user_id, key)
+                with self._scope(item):  # a table read looks in the record's partition alone
+                    state = states[key] = self._state_of(user_id, key)
             result = apply(state, event, self._max_devices)
             # Written when the event was applied, even if it changed no row: its id is kept.
             if result.changed or (state.recent and state.recent[-1][0] == str(event.event_id)):

@@ -84,8 +84,9 @@ async def test_a_batch_writes_one_row_per_session_and_device_in_one_call() -> No
     assert by_id["s1"].logins == 2
     assert {d.device_id: d.login_count for d in devices} == {"laptop": 2, "phone": 1}
     assert list(harness.table) == [b"u1"]
-    # The entry is written once, in the scope of the user's last event of the batch.
-    assert harness.scoped == [4]
+    # The entry is read once, in the scope of the user's first event of the batch (its
+    # partition's store alone), and written once, in the scope of the last.
+    assert harness.scoped == [1, 4]
     (alert,) = harness.alerts.sent
     assert alert.key == b"u1"
     assert decode(alert.value, AuthEvent).payload.device_id == "phone"  # type: ignore[union-attr]
