@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from schemas.suppressions import SuppressionEvent
 from schemas.users import UserEvent
 from streams.kafka.wire import decode, encode
 from streams.runtime import SourceRecord
+from tests.unit.agents.batch_fakes import ScopeStack
 from tests.unit.agents.notification_factories import (
     NOON,
     USER,
@@ -57,12 +57,12 @@ class Item:
 
 
 class Table(dict[bytes, dict[str, Any]]):
-    def __init__(self, log: list[str], name: str, scoped: list[Item] | None = None) -> None:
+    def __init__(self, log: list[str], name: str, scopes: ScopeStack[Item]) -> None:
         super().__init__()
         self.log, self.name = log, name
         self.reads: list[bytes] = []
-        # The items in scope (innermost last); per read, the one in scope (None: no scope).
-        self.scoped: list[Item] = [] if scoped is None else scoped
+        self.scopes = scopes
+        # Per read, the item in scope (None: no scope).
         self.read_scopes: list[tuple[bytes, Item | None]] = []
 
     def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
@@ -71,7 +71,7 @@ class Table(dict[bytes, dict[str, Any]]):
 
     def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
         self.reads.append(key)
-        self.read_scopes.append((key, self.scoped[-1] if self.scoped else None))
+        self.read_scopes.append((key, self.scopes.current))
         return super().get(key, default)
 
 
@@ -95,15 +95,15 @@ class Rig:
     ) -> None:
         self.log: list[str] = []
         self.now = now
-        self.scoped: list[Item] = []
+        self.scopes: ScopeStack[Item] = ScopeStack()
         # Where earlier versions kept contacts (`legacy_contacts`); the routing entry holds them.
-        self.contacts = Table(self.log, "contacts", self.scoped)
-        self.routing = Table(self.log, "routing", self.scoped)
-        self.deferred = Table(self.log, "deferred", self.scoped)
+        self.contacts = Table(self.log, "contacts", self.scopes)
+        self.routing = Table(self.log, "routing", self.scopes)
+        self.deferred = Table(self.log, "deferred", self.scopes)
         self.dispatch = FakeSink(log=self.log, name="dispatch")
         self.status, self.requests, self.dead_letters = FakeSink(), FakeSink(), FakeSink()
         self.users_dead_letters = FakeSink()
-        self.suppressions = Table(self.log, "suppressions", self.scoped)
+        self.suppressions = Table(self.log, "suppressions", self.scopes)
         self.suppression_store = FakeSuppressionStore(log=self.log)
         self.suppression_dead_letters = FakeSink()
         self.sinks = RouteSinks(
@@ -132,18 +132,10 @@ class Rig:
             sinks=self.sinks,
             describe=lambda i: i.record,
             release_of=lambda i: i.release,
-            scope=self.scope,
+            scope=self.scopes.scope,
             clock=lambda: self.now,
             backoff=Backoff(),
         )
-
-    @contextmanager
-    def scope(self, scoped: Item) -> Iterator[None]:
-        self.scoped.append(scoped)
-        try:
-            yield
-        finally:
-            self.scoped.pop()
 
     def sent(self, sink: FakeSink, model: type[Any]) -> list[Any]:
         return [decode(r.value, model) for r in sink.sent]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from agents.retry import Backoff
@@ -14,6 +13,7 @@ from streams.errors import ServiceUnavailableError
 from streams.kafka.wire import decode, encode
 from streams.runtime import SourceRecord
 from streams.stores.delivery_store import DeliveryRow, TransitionRow
+from tests.unit.agents.batch_fakes import ScopeStack
 from tests.unit.agents.delivery_factories import at, status_event
 from tests.unit.fakes import FakeSink
 
@@ -38,9 +38,9 @@ class FakeStore:
 class CountingTable(dict[bytes, dict[str, Any]]):
     """A table that remembers its writes and, per write, the record in scope."""
 
-    def __init__(self, scoped: list[SourceRecord | None]) -> None:
+    def __init__(self, scopes: ScopeStack[SourceRecord] | None = None) -> None:
         super().__init__()
-        self.scoped = scoped
+        self.scopes = scopes or ScopeStack()
         self.writes: list[tuple[bytes, SourceRecord | None]] = []
         self.deletes: list[bytes] = []
         self.reads: list[bytes] = []
@@ -51,7 +51,7 @@ class CountingTable(dict[bytes, dict[str, Any]]):
     def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
         if self.broken:
             raise OSError("store write failed")
-        self.writes.append((key, self.scoped[-1] if self.scoped else None))
+        self.writes.append((key, self.scopes.current))
         super().__setitem__(key, value)
 
     def __delitem__(self, key: bytes) -> None:
@@ -62,7 +62,7 @@ class CountingTable(dict[bytes, dict[str, Any]]):
 
     def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
         self.reads.append(key)
-        self.read_scopes.append((key, self.scoped[-1] if self.scoped else None))
+        self.read_scopes.append((key, self.scopes.current))
         return super().get(key, default)
 
 
@@ -77,9 +77,9 @@ class Harness:
         reports_out: FakeSink | None = None,
         encode: Encode = encode,
     ) -> None:
-        self.in_scope: list[SourceRecord | None] = []
-        self.table = CountingTable(self.in_scope)
-        self.held = CountingTable(self.in_scope)
+        self.scopes: ScopeStack[SourceRecord] = ScopeStack()
+        self.table = CountingTable(self.scopes)
+        self.held = CountingTable(self.scopes)
         self.store = store or FakeStore()
         self.status_out = status_out or FakeSink()
         self.reports_out = reports_out or FakeSink()
@@ -97,7 +97,7 @@ class Harness:
             reports_out=self.reports_out,
             dead_letters=self.dlq,
             describe=lambda record: record,
-            scope=self.scope,
+            scope=self.scopes.scope,
             backoff=Backoff(initial_s=0.1, max_s=0.4),
             sleep=self.sleep,
             clock=lambda: at(100),
@@ -107,14 +107,6 @@ class Harness:
 
     async def collect_transitions(self, found: Transitions) -> None:
         self.transitions.extend(found)
-
-    @contextmanager
-    def scope(self, record: SourceRecord) -> Iterator[None]:
-        self.in_scope.append(record)
-        try:
-            yield
-        finally:
-            self.in_scope.pop()
 
     async def sleep(self, delay_s: float) -> None:
         self.sleeps.append(delay_s)

@@ -120,7 +120,7 @@ class WatchedSink(FakeSink):
 
     def __init__(self, failures: int) -> None:
         super().__init__(failures)
-        self.table = CountingTable([])
+        self.table = CountingTable()
         self.states_seen: list[str | None] = []
 
     async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
