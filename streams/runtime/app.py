@@ -203,6 +203,19 @@ class TributaryApp(faust.App):
                 return
         await super()._on_partitions_revoked(revoked)
 
+    def _on_rebalance_when_stopped(self) -> None:
+        """A rebalance that reaches a stopping worker changes nothing here, and leaves the
+        consumer to the stop.
+
+        Faust closed the consumer's client and coordinator from inside the rebalance: the
+        coordinator's next request (the rejoin) failed on the closed connection and marked it
+        dead, so the stop's commit then retried forever against no coordinator (a worker hung
+        in `Stopping...` until killed), and its `LeaveGroup` failed, so the group waited a whole
+        session timeout for the member that was gone. Left alone, the rebalance completes
+        (the assignment is ignored, as the revocation was) and the stop commits and leaves the
+        group as it does outside a rebalance.
+        """
+
     async def _stop_consumer(self) -> None:
         """A stopping worker writes the changes it holds while its producer still runs, and
         holds none back from here on (`ChangelogWrites.stop`)."""

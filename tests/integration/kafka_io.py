@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.kafka.catalog import TopicCatalog, TopicSpec
 from streams.kafka.topic_admin import ensure_topics_blocking, topic_partitions_blocking
@@ -94,6 +95,20 @@ async def uncommitted(
     finally:
         await consumer.stop()
     return {tp: (committed[tp], end) for tp, end in ends.items() if (committed[tp] or 0) < end}
+
+
+async def group_members(settings: Settings, group: str) -> list[str]:
+    """The member ids `group`'s coordinator holds now: a member that left is gone at once, one
+    that did not stays until its session times out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    [(error_code, _, _, _, _, members)] = response.groups
+    assert error_code == 0, f"describing group {group}: error {error_code}"
+    return [member_id for member_id, *_ in members]
 
 
 @asynccontextmanager

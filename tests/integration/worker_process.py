@@ -159,6 +159,14 @@ def make_worker_settings(stack_settings: Settings, data_dir: Path) -> Settings:
     return base.model_copy(update={"worker": worker, "operator": operator})
 
 
+def another_worker(settings: Settings, data_dir: Path) -> Settings:
+    """Another worker of the same app (one consumer group): its own web port and data."""
+    worker = settings.worker.model_copy(
+        update={"web_port": free_port(settings.worker.web_host), "data_dir": str(data_dir)}
+    )
+    return settings.model_copy(update={"worker": worker})
+
+
 @contextmanager
 def own_topics(settings: Settings) -> Iterator[Settings]:
     ensure_topics_blocking(settings.kafka, topic_catalog(settings).all())

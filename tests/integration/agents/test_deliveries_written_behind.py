@@ -20,12 +20,12 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from streams.kafka.wire import encode
-from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.kafka_io import kafka_producer, records_to_end, topic_catalog, uncommitted
 from tests.integration.worker_process import (
     OPERATOR_HEADERS,
     WorkerProcess,
+    another_worker,
     eventually,
     make_worker_settings,
     own_topics,
@@ -42,14 +42,6 @@ def settings(stack_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     worker = base.worker.model_copy(update={"changelog_flush_interval_s": HELD_S})
     with own_topics(base.model_copy(update={"worker": worker})) as settings:
         yield settings
-
-
-def second_worker(settings: Settings, data_dir: Path) -> Settings:
-    """Another worker of the same app and group, with its own port and data."""
-    worker = settings.worker.model_copy(
-        update={"web_port": free_port(settings.worker.web_host), "data_dir": str(data_dir)}
-    )
-    return settings.model_copy(update={"worker": worker})
 
 
 async def track_statuses(
@@ -112,7 +104,7 @@ async def test_a_rebalance_writes_what_the_worker_held_before_its_partitions_mov
         async with kafka_producer(settings) as producer:
             await track_statuses(first, settings, producer, n)
         assert await changelog_entries(settings, n) == []
-        joining = second_worker(settings, tmp_path / "second-data")
+        joining = another_worker(settings, tmp_path / "second-data")
         second = WorkerProcess(joining, tmp_path / "second.log")
         with second.running(must_exit_cleanly=True):  # ready: the rebalance has happened
 

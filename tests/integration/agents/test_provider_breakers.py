@@ -16,7 +16,6 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.agents.conftest import sandboxed_worker_settings
 from tests.integration.agents.dispatch_support import (
@@ -32,6 +31,7 @@ from tests.integration.sandbox_process import SandboxProcess
 from tests.integration.worker_process import (
     OPERATOR_HEADERS,
     WorkerProcess,
+    another_worker,
     eventually,
     own_topics,
     running_worker,
@@ -270,10 +270,7 @@ async def test_a_reset_reaches_every_worker_of_the_group(
     """A second worker joins the group; an outage opens sendgrid's breaker in both (each sends
     its own partitions' notifications; open or already half-open); one reset closes both."""
     data_dir = tmp_path_factory.mktemp("second-worker-data")
-    second_worker = worker_settings.worker.model_copy(
-        update={"web_port": free_port(worker_settings.worker.web_host), "data_dir": str(data_dir)}
-    )
-    second_settings = worker_settings.model_copy(update={"worker": second_worker})
+    second_settings = another_worker(worker_settings, data_dir)
     log_path = tmp_path_factory.mktemp("second-worker") / "worker.log"
     with running_worker(second_settings, log_path) as second:
         names = {breakers.name, f"{second_settings.worker.app_id}@{second.web_url}"}

@@ -19,7 +19,6 @@ import asyncio
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,13 +30,13 @@ from agents.orders.pipeline import AGENT_NAME, TABLE_NAME
 from agents.orders.state import merge, to_entry
 from agents.worker.table_sizes import key_partition
 from schemas.orders import OrderEvent, OrderView
-from streams.runtime import free_port
 from streams.settings import Settings
 from tests.integration.agents.conftest import new_order_id, produce
 from tests.integration.kafka_io import records_to_end, topic_catalog
 from tests.integration.worker_process import (
     OPERATOR_HEADERS,
     WorkerProcess,
+    another_worker,
     eventually,
     make_worker_settings,
     own_topics,
@@ -53,14 +52,6 @@ DURING_SPREAD_S = 4.0
 REBALANCE_DEADLINE_S = 120.0
 # The table shows an order before its batch is acknowledged (and counted): a moment later.
 COUNT_DEADLINE_S = 15.0
-
-
-def worker_copy(settings: Settings, data_dir: Path) -> Settings:
-    """Same app id (one consumer group), its own web port and data directory."""
-    worker = settings.worker.model_copy(
-        update={"web_port": free_port(settings.worker.web_host), "data_dir": str(data_dir)}
-    )
-    return settings.model_copy(update={"worker": worker})
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +70,7 @@ def workers(
 ) -> Iterator[tuple[WorkerProcess, WorkerProcess]]:
     logs = tmp_path_factory.mktemp("two-workers")
     first, second = (
-        WorkerProcess(worker_copy(group_settings, logs / f"data-{name}"), logs / f"{name}.log")
+        WorkerProcess(another_worker(group_settings, logs / f"data-{name}"), logs / f"{name}.log")
         for name in ("a", "b")
     )
     try:

@@ -1,4 +1,5 @@
-"""A small real Faust worker that can be told to stall, for the stall watchdog's test.
+"""A small real Faust worker that can be told to stall or to stop slowly, for the tests of the
+stall watchdog and of a stop during a rebalance.
 
 `python -m tests.integration.streams.runtime.stalling_worker`, configured by the test's
 `TRIBUTARY_*`
@@ -7,18 +8,24 @@ variables: one agent reads `<prefix>stall.in` in batches as our agents do (`take
 `stall:<form>` makes the worker put its own consumer into that stalled state, one of the shapes
 a silent faust-streaming stall can take (see `FORMS`); the stall watchdog, wired as in
 `agents.worker.process`, has to get it consuming again.
+
+A record `pause-stop:<web port>` makes that worker's next stop wait, once it has begun (the app
+already stopping), until a rebalance has run into it (`RebalanceWhileStopping`): a worker told
+to stop while its group rebalances, made certain rather than left to timing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.types import TP
 
-from streams.runtime.app import create_faust_app, worker_event_loop
+from streams.runtime.app import TributaryApp, create_faust_app, worker_event_loop
 from streams.runtime.checkpoint import ack_events
 from streams.runtime.event_batches import take_batches
 from streams.runtime.records import OutgoingRecord
@@ -28,6 +35,13 @@ from streams.settings import WorkerProcessSettings
 
 READY = "stalling worker ready"
 STALL_PREFIX = b"stall:"
+# Addressed by the worker's web port: a worker that reads it again after a rebalance is not armed.
+PAUSE_STOP_PREFIX = b"pause-stop:"
+STOP_PAUSED = "stop paused"
+# How long a paused stop waits for the rebalance, and then for its assignment (a member that
+# rejoins gets one within a few heartbeats; none comes if its consumer was closed).
+REBALANCE_WAIT_S = 60.0
+ASSIGNMENT_WAIT_S = 5.0
 
 
 async def pause_partitions(app: faust.App) -> None:
@@ -53,8 +67,54 @@ FORMS: dict[str, Callable[[faust.App], Coroutine[Any, Any, None]]] = {
 }
 
 
+class RebalanceWhileStopping:
+    """Holds the app's stop, once armed, until its consumer's group rebalanced into the stop:
+    the revocation and then the assignment reached the app while it was stopping."""
+
+    def __init__(self, app: TributaryApp) -> None:
+        self.app = app
+        self.armed = False
+        self.revoked = asyncio.Event()
+        self.assigned = asyncio.Event()
+        # Wrapped before the consumer is made: it takes these methods as its listener.
+        on_revoked, on_assigned = app._on_partitions_revoked, app._on_partitions_assigned
+        stop_consumer = app._stop_consumer
+
+        async def revoked(revoked: set[TP]) -> None:
+            self._saw(self.revoked, "revoked")
+            await on_revoked(revoked)
+
+        async def assigned(assigned: set[TP], generation_id: int = 0) -> None:
+            self._saw(self.assigned, "assigned")
+            await on_assigned(assigned, generation_id)
+
+        async def paused_stop_consumer() -> None:
+            if self.armed:
+                await self._pause()
+            await stop_consumer()
+
+        app._on_partitions_revoked = revoked  # type: ignore[method-assign]
+        app._on_partitions_assigned = assigned  # type: ignore[method-assign]
+        app._stop_consumer = paused_stop_consumer  # type: ignore[method-assign]
+
+    def _saw(self, event: asyncio.Event, what: str) -> None:
+        if self.app.should_stop:
+            print(f"partitions {what} while stopping", flush=True)
+            event.set()
+
+    async def _pause(self) -> None:
+        print(STOP_PAUSED, flush=True)  # the test makes the group rebalance once it reads this
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(REBALANCE_WAIT_S):
+                await self.revoked.wait()
+            async with asyncio.timeout(ASSIGNMENT_WAIT_S):
+                await self.assigned.wait()
+        print("stop resumed", flush=True)
+
+
 def build(settings: WorkerProcessSettings) -> faust.App:
     app = create_faust_app(settings)
+    stop = RebalanceWhileStopping(app)
     source = raw_topic(app, f"{settings.topic_prefix}stall.in")
     out = TopicPublisher(raw_topic(app, f"{settings.topic_prefix}stall.out"))
     worker = settings.worker
@@ -70,7 +130,10 @@ def build(settings: WorkerProcessSettings) -> faust.App:
             await out.send_all([OutgoingRecord(key=None, value=value) for value in values])
             ack_events(stream, events)
             for value in values:
-                if value.startswith(STALL_PREFIX):
+                if value == PAUSE_STOP_PREFIX + str(worker.web_port).encode():
+                    stop.armed = True
+                    print("next stop pauses", flush=True)
+                elif value.startswith(STALL_PREFIX):
                     form = value.removeprefix(STALL_PREFIX).decode()
                     # Not awaited here: the agent must not be the one left waiting.
                     stalls.add(asyncio.ensure_future(stall(form)))

@@ -1,0 +1,66 @@
+"""A worker told to stop while its group rebalances: it exits cleanly within its deadline and
+leaves the group (the others need not wait for its session to time out), and the worker that
+joined forwards what comes after.
+
+Made certain rather than left to timing by the small real worker of `stalling_worker`: armed
+with `pause-stop`, its stop waits, the app already stopping, until a second worker's joining has
+rebalanced the group into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+from streams.settings import Settings
+from tests.integration.kafka_io import group_members, kafka_producer
+from tests.integration.streams.runtime.stalling_process import StallingWorker, forwarded
+from tests.integration.streams.runtime.stalling_worker import PAUSE_STOP_PREFIX, STOP_PAUSED
+from tests.integration.worker_process import another_worker
+
+RECORDS_AFTER = 30
+# Generous: the second worker starts, joins and gets the partitions in this time.
+LOG_DEADLINE_S = 60.0
+FORWARDED_DEADLINE_S = 60.0
+
+
+async def logged(worker: StallingWorker, line: str) -> None:
+    deadline = time.monotonic() + LOG_DEADLINE_S
+    while line not in worker.log_tail(1_000_000):
+        assert worker.process.poll() is None, f"exited before {line!r}:\n{worker.log_tail()}"
+        assert time.monotonic() < deadline, f"never logged {line!r}:\n{worker.log_tail()}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_worker_stopped_while_its_group_rebalances_exits_and_leaves_the_group(
+    stall_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stall_settings
+    topic = f"{settings.topic_prefix}stall.in"
+    pause_stop = PAUSE_STOP_PREFIX + str(settings.worker.web_port).encode()
+    first = StallingWorker(settings, tmp_path / "first.log")
+    with first.running(must_exit_cleanly=True):
+        async with kafka_producer(settings) as producer:
+            await producer.send_and_wait(topic, pause_stop)
+        await logged(first, "next stop pauses")
+        first.process.send_signal(signal.SIGTERM)
+        await logged(first, STOP_PAUSED)
+        # Its joining rebalances the group into the first worker's stop.
+        second = StallingWorker(
+            another_worker(settings, tmp_path / "second-data"), tmp_path / "second.log"
+        )
+        await logged(first, "partitions revoked while stopping")
+        assert first.stop() == 0, f"first worker, stopped mid-rebalance:\n{first.log_tail()}"
+    members = await group_members(settings, settings.worker.app_id)
+    assert len(members) == 1, f"the first worker did not leave its group:\n{first.log_tail()}"
+    with second.running(must_exit_cleanly=True):
+        after = [f"after-{n}".encode() for n in range(RECORDS_AFTER)]
+        async with kafka_producer(settings) as producer:
+            for value in after:
+                await producer.send_and_wait(topic, value)
+        deadline = time.monotonic() + FORWARDED_DEADLINE_S
+        while not set(after) <= set(await forwarded(settings)):
+            assert time.monotonic() < deadline, f"not forwarded:\n{second.log_tail()}"
+            await asyncio.sleep(0.5)
