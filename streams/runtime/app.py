@@ -32,6 +32,7 @@ from streams.runtime.durable_table import DurableTable
 from streams.runtime.fetch_positions import FetchPositions, guard_fetching
 from streams.runtime.loop_consumer import LoopConsumer
 from streams.runtime.partition_batches import app_producer
+from streams.runtime.producer_ebb import lean_ebb
 from streams.runtime.transactions import convert_offsets_for_aiokafka, exactly_once
 from streams.settings import FaustAppConfig, KafkaSettings
 
@@ -232,6 +233,7 @@ class TributaryApp(faust.App):
 
     def _new_producer(self) -> ProducerT:
         producer = super()._new_producer()
+        lean_ebb(producer.buffer)  # awaited before every record's delivery (`producer_ebb`)
         if exactly_once(self):
             convert_offsets_for_aiokafka(producer)
         return producer
