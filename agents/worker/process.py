@@ -47,6 +47,7 @@ from streams.kafka.compacted_topic import CompactedTopicReader
 from streams.kafka.topic_admin import align_topic_configs, ensure_topics
 from streams.kafka.wire import RECENT_ENCODES, WireCodec
 from streams.runtime import (
+    DeadlineWorker,
     StallWatchdog,
     changelog_specs,
     create_faust_app,
@@ -91,7 +92,7 @@ class TemplatesService(Service):
         await self.reader.close()
 
 
-class TributaryWorker(faust.Worker):
+class TributaryWorker(DeadlineWorker):
     async def on_startup_finished(self) -> None:
         """Called once partitions are assigned and tables recovered: the worker is processing."""
         await super().on_startup_finished()
@@ -271,6 +272,7 @@ def run(settings: WorkerProcessSettings) -> None:
         loglevel=settings.log_level,
         logging_config=logging_config(settings.log_level, settings.log_format),
         loop=loop,
+        stop_timeout_s=settings.worker.stop_timeout_s,
     )
     schedule_collections(settings.gc_young_objects)
     worker.execute_from_commandline()

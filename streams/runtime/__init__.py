@@ -12,7 +12,9 @@ Its public face is what this module exports; a pipeline needs nothing else:
 - `StallWatchdog` restarts a worker's consuming when faust-streaming stops delivering;
 - `register_health` serves the worker's `/health/live` and `/health/ready`;
 - `BroadcastConsumer` reads a topic in every worker (outside the group): operators' commands;
-- `reading_progress` says which owned source partitions the worker has read to their end.
+- `reading_progress` says which owned source partitions the worker has read to their end;
+- `DeadlineWorker` is a Faust worker whose stop ends within `worker.stop_timeout_s`
+  (`stop_deadline`).
 
 The corrections to faust-streaming 0.15 behind it (`app`, `changelog_writes`, `durable_table`,
 `commit_guard`, `fetch_positions`, `drain_loop`, `loop_consumer`, `consumer_state`,
@@ -40,6 +42,7 @@ from streams.runtime.broadcast import BroadcastConsumer
 from streams.runtime.progress import reading_progress
 from streams.runtime.records import OutgoingRecord, RecordSink, SourceRecord, source_key
 from streams.runtime.stall_watchdog import Sample, StallWatchdog
+from streams.runtime.stop_deadline import DeadlineWorker
 from streams.runtime.topics import TopicPublisher, raw_topic
 from streams.runtime.worker_health import register_health
 
@@ -48,6 +51,7 @@ __all__ = [
     "BatchProcess",
     "BatchSize",
     "BroadcastConsumer",
+    "DeadlineWorker",
     "OutgoingRecord",
     "RecordSink",
     "Sample",

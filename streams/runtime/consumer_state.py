@@ -56,7 +56,8 @@ def describe_consumer(
     ]
     lines += _group_lines(app)
     lines += _partition_lines(app, sources, ends)
-    lines += _task_lines()
+    if tasks := describe_tasks():
+        lines.append(tasks)
     return "\n".join(lines)
 
 
@@ -116,15 +117,16 @@ def _entry(key: Any, mapping: Any) -> Any:
     return mapping.get(key) if isinstance(mapping, dict) else mapping
 
 
-def _task_lines() -> list[str]:
-    """Each task's await chain, innermost last: where it is waiting."""
+def describe_tasks() -> str:
+    """Each task of the running loop and its await chain, innermost last (where it waits), a
+    line each."""
     lines = []
     for task in _read(asyncio.all_tasks) if _running() else ():
         frames = _read(partial(_await_chain, task.get_coro()))
         if not isinstance(frames, list):
             continue
         lines.append(f"task {task.get_name()}: {' > '.join(_shown(frames))}")
-    return sorted(lines)
+    return "\n".join(sorted(lines))
 
 
 def _shown(frames: list[Any]) -> list[str]:

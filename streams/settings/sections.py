@@ -136,6 +136,10 @@ class WorkerSettings(_Section):
     # fails (the agent then retries its batch with backoff); also bounds how long a stopping
     # worker flushes what Kafka will not take. Faust's own default is 20 minutes.
     send_timeout_s: float = Field(default=30.0, gt=0)
+    # A stop (SIGTERM) not finished this long after it began logs every task's await chain and
+    # ends the process (`streams.runtime.stop_deadline`); longer than `send_timeout_s`, which a
+    # stopping worker's flush may take. Orchestrators' grace periods must exceed it.
+    stop_timeout_s: float = Field(default=45.0, gt=0)
     # Copies of each table partition kept warm on other workers (Faust standbys): a takeover
     # needs no changelog replay, for the cost of every worker reading the others' changelogs.
     standby_replicas: int = Field(default=1, ge=0)
@@ -158,6 +162,16 @@ class WorkerSettings(_Section):
     def notification_tables_retention_s(self) -> int | None:
         days = self.notification_tables_retention_days
         return days * 24 * 3600 if days else None
+
+    @model_validator(mode="after")
+    def _stops_after_its_flush(self) -> WorkerSettings:
+        if self.stop_timeout_s <= self.send_timeout_s:
+            raise ValueError(
+                f"worker.stop_timeout_s ({self.stop_timeout_s}) must exceed "
+                f"worker.send_timeout_s ({self.send_timeout_s}): a stopping worker's flush may "
+                "take that long"
+            )
+        return self
 
     @model_validator(mode="after")
     def _advertises_an_address(self) -> WorkerSettings:

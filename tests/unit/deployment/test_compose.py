@@ -178,3 +178,11 @@ def test_the_worker_and_the_api_are_healthy_only_when_their_readiness_probe_answ
         assert url in probe, service
     waits_for = COMPOSE["services"]["prometheus"]["depends_on"]
     assert waits_for["worker"] == {"condition": "service_healthy"}
+
+
+def test_docker_gives_a_stopping_worker_longer_than_its_own_stop_deadline() -> None:
+    """Docker kills a container 10 s after SIGTERM unless told otherwise: a worker killed part
+    way through its stop has not committed or left its group."""
+    grace = COMPOSE["services"]["worker"]["stop_grace_period"]
+    assert re.fullmatch(r"\d+s", grace), grace
+    assert int(grace.removesuffix("s")) > WorkerSettings().stop_timeout_s

@@ -10,8 +10,10 @@ a silent faust-streaming stall can take (see `FORMS`); the stall watchdog, wired
 `agents.worker.process`, has to get it consuming again.
 
 A record `pause-stop:<web port>` makes that worker's next stop wait, once it has begun (the app
-already stopping), until a rebalance has run into it (`RebalanceWhileStopping`): a worker told
-to stop while its group rebalances, made certain rather than left to timing.
+already stopping), until a rebalance has run into it (`StopControl`): a worker told to stop
+while its group rebalances, made certain rather than left to timing. `hang-stop:<web port>`
+makes its next stop wait forever there, as a step that never returns would: the worker's stop
+deadline (`streams.runtime.stop_deadline`) has to end it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faust
 from faust.types import TP
@@ -30,14 +32,17 @@ from streams.runtime.checkpoint import ack_events
 from streams.runtime.event_batches import take_batches
 from streams.runtime.records import OutgoingRecord
 from streams.runtime.stall_watchdog import StallWatchdog
+from streams.runtime.stop_deadline import DeadlineWorker
 from streams.runtime.topics import TopicPublisher, raw_topic
 from streams.settings import WorkerProcessSettings
 
 READY = "stalling worker ready"
 STALL_PREFIX = b"stall:"
-# Addressed by the worker's web port: a worker that reads it again after a rebalance is not armed.
+# Addressed by the worker's web port: a worker that reads one again after a rebalance is not armed.
 PAUSE_STOP_PREFIX = b"pause-stop:"
+HANG_STOP_PREFIX = b"hang-stop:"
 STOP_PAUSED = "stop paused"
+STOP_HANGING = "stop hanging"
 # How long a paused stop waits for the rebalance, and then for its assignment (a member that
 # rejoins gets one within a few heartbeats; none comes if its consumer was closed).
 REBALANCE_WAIT_S = 60.0
@@ -67,13 +72,14 @@ FORMS: dict[str, Callable[[faust.App], Coroutine[Any, Any, None]]] = {
 }
 
 
-class RebalanceWhileStopping:
-    """Holds the app's stop, once armed, until its consumer's group rebalanced into the stop:
-    the revocation and then the assignment reached the app while it was stopping."""
+class StopControl:
+    """Holds the app's stop, once armed: paused, until its consumer's group rebalanced into the
+    stop (the revocation and then the assignment reached the app while it was stopping); hung,
+    for ever."""
 
     def __init__(self, app: TributaryApp) -> None:
         self.app = app
-        self.armed = False
+        self.armed: Literal["pause", "hang"] | None = None
         self.revoked = asyncio.Event()
         self.assigned = asyncio.Event()
         # Wrapped before the consumer is made: it takes these methods as its listener.
@@ -89,8 +95,10 @@ class RebalanceWhileStopping:
             await on_assigned(assigned, generation_id)
 
         async def paused_stop_consumer() -> None:
-            if self.armed:
+            if self.armed == "pause":
                 await self._pause()
+            elif self.armed == "hang":
+                await self._hang()
             await stop_consumer()
 
         app._on_partitions_revoked = revoked  # type: ignore[method-assign]
@@ -111,10 +119,16 @@ class RebalanceWhileStopping:
                 await self.assigned.wait()
         print("stop resumed", flush=True)
 
+    async def _hang(self) -> None:
+        print(STOP_HANGING, flush=True)
+        await asyncio.Event().wait()  # set by nothing
+
 
 def build(settings: WorkerProcessSettings) -> faust.App:
     app = create_faust_app(settings)
-    stop = RebalanceWhileStopping(app)
+    stop = StopControl(app)
+    port = str(settings.worker.web_port).encode()
+    pause_stop, hang_stop = PAUSE_STOP_PREFIX + port, HANG_STOP_PREFIX + port
     source = raw_topic(app, f"{settings.topic_prefix}stall.in")
     out = TopicPublisher(raw_topic(app, f"{settings.topic_prefix}stall.out"))
     worker = settings.worker
@@ -130,9 +144,9 @@ def build(settings: WorkerProcessSettings) -> faust.App:
             await out.send_all([OutgoingRecord(key=None, value=value) for value in values])
             ack_events(stream, events)
             for value in values:
-                if value == PAUSE_STOP_PREFIX + str(worker.web_port).encode():
-                    stop.armed = True
-                    print("next stop pauses", flush=True)
+                if value in (pause_stop, hang_stop):
+                    stop.armed = "pause" if value == pause_stop else "hang"
+                    print(f"next stop: {stop.armed}", flush=True)
                 elif value.startswith(STALL_PREFIX):
                     form = value.removeprefix(STALL_PREFIX).decode()
                     # Not awaited here: the agent must not be the one left waiting.
@@ -144,7 +158,7 @@ def build(settings: WorkerProcessSettings) -> faust.App:
     return app
 
 
-class StallingWorker(faust.Worker):
+class StallingWorker(DeadlineWorker):
     async def on_startup_finished(self) -> None:
         """Partitions assigned: the test may produce."""
         await super().on_startup_finished()
@@ -158,7 +172,10 @@ def main() -> None:
     asyncio.set_event_loop(loop)
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
     app = build(settings)
-    StallingWorker(app, loglevel=settings.log_level, loop=loop).execute_from_commandline()
+    worker = StallingWorker(
+        app, loglevel=settings.log_level, loop=loop, stop_timeout_s=settings.worker.stop_timeout_s
+    )
+    worker.execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ async def test_a_worker_stopped_while_its_group_rebalances_exits_and_leaves_the_
     with first.running(must_exit_cleanly=True):
         async with kafka_producer(settings) as producer:
             await producer.send_and_wait(topic, pause_stop)
-        await logged(first, "next stop pauses")
+        await logged(first, "next stop: pause")
         first.process.send_signal(signal.SIGTERM)
         await logged(first, STOP_PAUSED)
         # Its joining rebalances the group into the first worker's stop.
