@@ -3,20 +3,16 @@ real Faust worker (`stalling_worker`), ends with every record after it forwarded
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import pytest
 
 from streams.settings import Settings
 from tests.integration.kafka_io import kafka_producer
-from tests.integration.streams.runtime.stalling_process import StallingWorker, forwarded
+from tests.integration.streams.runtime.stalling_process import StallingWorker, all_forwarded, logged
 from tests.integration.streams.runtime.stalling_worker import FORMS, STALL_PREFIX
 
 RECORDS_AFTER = 30
-# The watchdog looks every second and acts after 3 s stalled; its first step must do.
-FORWARDED_DEADLINE_S = 45.0
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))
@@ -29,17 +25,11 @@ async def test_a_stalled_worker_is_restarted_by_its_watchdog_and_forwards_what_c
     with worker.running(must_exit_cleanly=True):
         async with kafka_producer(settings) as producer:
             await producer.send_and_wait(topic, STALL_PREFIX + form.encode())
-            deadline = time.monotonic() + FORWARDED_DEADLINE_S
-            while f"stalled: {form}" not in worker.log_tail(100_000):
-                assert time.monotonic() < deadline, f"never stalled:\n{worker.log_tail()}"
-                await asyncio.sleep(0.1)
+            await logged(worker, f"stalled: {form}")
             after = [f"after-{n}".encode() for n in range(RECORDS_AFTER)]
             for value in after:
                 await producer.send_and_wait(topic, value)
-        deadline = time.monotonic() + FORWARDED_DEADLINE_S
-        while not set(after) <= set(await forwarded(settings)):
-            assert time.monotonic() < deadline, f"not forwarded:\n{worker.log_tail()}"
-            await asyncio.sleep(0.5)
+        await all_forwarded(settings, after, worker)
         log = worker.log_tail(1_000_000)
     assert "worker stalled" in log  # the watchdog acted: the stall was real and it ended it
     assert "Consumer state:" in log

@@ -4,27 +4,16 @@ with `hang-stop`, waits for ever inside its stop)."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 from pathlib import Path
 
 from streams.runtime.stop_deadline import STOP_TIMEOUT_EXIT_CODE
 from streams.settings import Settings
 from tests.integration.kafka_io import kafka_producer
-from tests.integration.streams.runtime.stalling_process import StallingWorker
+from tests.integration.streams.runtime.stalling_process import StallingWorker, logged
 from tests.integration.streams.runtime.stalling_worker import HANG_STOP_PREFIX, STOP_HANGING
 
 STOP_TIMEOUT_S = 3.0
-LOG_DEADLINE_S = 60.0
-
-
-async def logged(worker: StallingWorker, line: str) -> None:
-    deadline = time.monotonic() + LOG_DEADLINE_S
-    while line not in worker.log_tail(1_000_000):
-        assert worker.process.poll() is None, f"exited before {line!r}:\n{worker.log_tail()}"
-        assert time.monotonic() < deadline, f"never logged {line!r}:\n{worker.log_tail()}"
-        await asyncio.sleep(0.1)
 
 
 async def test_a_stop_that_never_finishes_ends_at_the_deadline_naming_where_it_waits(

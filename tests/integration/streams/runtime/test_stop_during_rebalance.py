@@ -9,29 +9,16 @@ rebalanced the group into it.
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 from pathlib import Path
 
 from streams.settings import Settings
 from tests.integration.kafka_io import group_members, kafka_producer
-from tests.integration.streams.runtime.stalling_process import StallingWorker, forwarded
+from tests.integration.streams.runtime.stalling_process import StallingWorker, all_forwarded, logged
 from tests.integration.streams.runtime.stalling_worker import PAUSE_STOP_PREFIX, STOP_PAUSED
 from tests.integration.worker_process import another_worker
 
 RECORDS_AFTER = 30
-# Generous: the second worker starts, joins and gets the partitions in this time.
-LOG_DEADLINE_S = 60.0
-FORWARDED_DEADLINE_S = 60.0
-
-
-async def logged(worker: StallingWorker, line: str) -> None:
-    deadline = time.monotonic() + LOG_DEADLINE_S
-    while line not in worker.log_tail(1_000_000):
-        assert worker.process.poll() is None, f"exited before {line!r}:\n{worker.log_tail()}"
-        assert time.monotonic() < deadline, f"never logged {line!r}:\n{worker.log_tail()}"
-        await asyncio.sleep(0.1)
 
 
 async def test_a_worker_stopped_while_its_group_rebalances_exits_and_leaves_the_group(
@@ -60,7 +47,4 @@ async def test_a_worker_stopped_while_its_group_rebalances_exits_and_leaves_the_
         async with kafka_producer(settings) as producer:
             for value in after:
                 await producer.send_and_wait(topic, value)
-        deadline = time.monotonic() + FORWARDED_DEADLINE_S
-        while not set(after) <= set(await forwarded(settings)):
-            assert time.monotonic() < deadline, f"not forwarded:\n{second.log_tail()}"
-            await asyncio.sleep(0.5)
+        await all_forwarded(settings, after, second)
