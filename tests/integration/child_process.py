@@ -66,11 +66,13 @@ class ChildProcess:
         self.ready_after_s = time.monotonic() - self.started_s
 
     @contextmanager
-    def running(self, *, must_exit_cleanly: bool = False) -> Iterator[Self]:
-        """Ready for the block, stopped after it; with `must_exit_cleanly`, a non-zero exit
-        on SIGTERM fails the test."""
+    def running(self, *, must_exit_cleanly: bool = False, ready: bool = True) -> Iterator[Self]:
+        """Ready for the block (unless `ready` is False: then the block waits when it needs to),
+        stopped after it, however it ends; with `must_exit_cleanly`, a non-zero exit on SIGTERM
+        fails the test."""
         try:
-            self.wait_ready()
+            if ready:
+                self.wait_ready()
             yield self
         finally:
             returncode = self.stop()

@@ -38,13 +38,14 @@ async def test_a_worker_stopped_while_its_group_rebalances_exits_and_leaves_the_
         second = StallingWorker(
             another_worker(settings, tmp_path / "second-data"), tmp_path / "second.log"
         )
-        await logged(first, "partitions revoked while stopping")
-        assert first.stop() == 0, f"first worker, stopped mid-rebalance:\n{first.log_tail()}"
-    members = await group_members(settings, settings.worker.app_id)
-    assert len(members) == 1, f"the first worker did not leave its group:\n{first.log_tail()}"
-    with second.running(must_exit_cleanly=True):
-        after = [f"after-{n}".encode() for n in range(RECORDS_AFTER)]
-        async with kafka_producer(settings) as producer:
-            for value in after:
-                await producer.send_and_wait(topic, value)
-        await all_forwarded(settings, after, second)
+        with second.running(must_exit_cleanly=True, ready=False):
+            await logged(first, "partitions revoked while stopping")
+            assert first.stop() == 0, f"first worker, stopped mid-rebalance:\n{first.log_tail()}"
+            members = await group_members(settings, settings.worker.app_id)
+            assert len(members) == 1, f"the first worker did not leave:\n{first.log_tail()}"
+            second.wait_ready()
+            after = [f"after-{n}".encode() for n in range(RECORDS_AFTER)]
+            async with kafka_producer(settings) as producer:
+                for value in after:
+                    await producer.send_and_wait(topic, value)
+            await all_forwarded(settings, after, second)

@@ -51,3 +51,22 @@ def test_a_key_is_placed_among_all_partitions_not_only_the_available_ones() -> N
 
 def test_a_record_without_a_key_goes_to_an_available_partition() -> None:
     assert KeyPartitioner()(None, [0, 1, 2], [2]) == 2
+
+
+def test_a_key_sent_again_goes_where_it_went_and_the_remembered_keys_stay_bounded() -> None:
+    """The partitioner remembers recent keys' hashes (a notification's records are sent within
+    seconds of each other); however many keys pass, it keeps at most `MAX_KEYS` of them."""
+    partitioner = KeyPartitioner()
+    partitions = list(range(6))
+    keys = [f"n-{n}".encode() for n in range(KeyPartitioner.MAX_KEYS + 10)]
+    for _ in range(2):
+        for key in keys:
+            expected = (aiokafka_murmur2(key) & 0x7FFFFFFF) % 6
+            assert partitioner(key, partitions, partitions) == expected
+    assert 0 < len(partitioner._hashes) <= KeyPartitioner.MAX_KEYS
+
+
+def test_a_key_that_is_not_bytes_is_placed_by_the_same_rule() -> None:
+    key = bytearray(b"notification-1")
+    expected = (aiokafka_murmur2(bytes(key)) & 0x7FFFFFFF) % 12
+    assert KeyPartitioner()(key, list(range(12)), list(range(12))) == expected  # type: ignore[arg-type]
