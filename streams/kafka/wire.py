@@ -32,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 from schemas.contracts import Contract, contract_for_model
 from schemas.registry import SchemaSet
 from streams.errors import PoisonError
+from streams.kafka.avro_reader import FieldReader, UnreadableError, compile_reader
 from streams.kafka.avro_writer import UnwritableError, compile_writer
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -96,6 +97,11 @@ class SchemaBook:
             for subject, schema in self._readers.items()
             if (writer := _compiled_writer(schema)) is not None
         }
+        self._compiled_readers = {
+            subject: reader
+            for subject, schema in self._readers.items()
+            if (reader := _compiled_reader(schema)) is not None
+        }
         self._writer_ids = dict(writer_ids)
         self._writers: dict[int, tuple[str | None, ParsedSchema]] = {}
         for schema_id, (subject, schema) in known.items():
@@ -131,6 +137,27 @@ class SchemaBook:
         buffer = io.BytesIO()
         schemaless_writer(buffer, self._readers[subject], record)
         return buffer.getvalue()
+
+    def read(self, raw: bytes, start: int, writer: ParsedSchema, subject: str) -> tuple[Any, int]:
+        """The Avro body from `start` in `raw`, written with `writer` (`self.writer`), as
+        `subject`'s schema reads it, and the offset where it ends: by the schema's compiled
+        reader (`streams.kafka.avro_reader`) when it was written with that very schema, else by
+        fastavro's, which resolves an older schema against the current one."""
+        reader = self._readers[subject]
+        if writer is reader:
+            compiled = self._compiled_readers.get(subject)
+            if compiled is not None:
+                return compiled(raw, start)
+        body = io.BytesIO(raw)
+        body.seek(start)
+        record = schemaless_reader(
+            body,
+            writer,
+            None if writer is reader else reader,
+            return_record_name=True,
+            return_record_name_override=True,
+        )
+        return record, body.tell()
 
     def reader(self, subject: str) -> ParsedSchema:
         return self._readers[subject]
@@ -254,26 +281,17 @@ class WireCodec:
 
     def _read(self, raw: bytes, schema_id: int, subject: str) -> dict[str, Any]:
         writer = self._book.writer(schema_id, subject)
-        reader = self._book.reader(subject)
-        body = io.BytesIO(raw)
-        body.seek(HEADER_BYTES)
         try:
-            record = schemaless_reader(
-                body,
-                writer,
-                None if writer is reader else reader,
-                return_record_name=True,
-                return_record_name_override=True,
-            )
+            record, end = self._book.read(raw, HEADER_BYTES, writer, subject)
         except EOFError as exc:
             raise TruncatedRecordError(f"Avro body ends early for schema id {schema_id}") from exc
         except SchemaResolutionError as exc:
             raise SchemaMismatchError(f"schema id {schema_id} cannot be read as {subject}") from exc
         except _CORRUPT_BODY_ERRORS as exc:
             raise SchemaMismatchError(f"body does not follow schema id {schema_id}: {exc}") from exc
-        if body.tell() != len(raw):
+        if end != len(raw):
             raise SchemaMismatchError(
-                f"{len(raw) - body.tell()} bytes left after the body: not schema id {schema_id}"
+                f"{len(raw) - end} bytes left after the body: not schema id {schema_id}"
             )
         if not isinstance(record, dict):
             raise SchemaMismatchError(f"schema id {schema_id} is not a record schema")
@@ -293,6 +311,13 @@ def _compiled_writer(schema: ParsedSchema) -> Callable[[Any], bytes] | None:
     try:
         return compile_writer(schema)
     except UnwritableError:
+        return None
+
+
+def _compiled_reader(schema: ParsedSchema) -> FieldReader | None:
+    try:
+        return compile_reader(schema)
+    except UnreadableError:
         return None
 
 

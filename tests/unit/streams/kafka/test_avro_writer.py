@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import io
 import uuid
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from streams.kafka.avro_writer import (
     zigzag,
 )
 from streams.kafka.wire import SchemaBook, avro_record
+from tests.unit.streams.kafka.avro_data import shaped_by
 
 # What the codec turns into `UnencodableEventError`: data that does not fit the schema.
 DOES_NOT_FIT = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
@@ -51,77 +52,13 @@ def assert_writes_like_fastavro(schema: Any, datum: Any) -> None:
     assert ours == fastavro_bytes(schema, datum)
 
 
-# Data shaped by a schema: mostly valid, in every branch of every union, tuple notation included.
-
-
-def data(schema: Any, named: dict[str, Any], depth: int = 0) -> st.SearchStrategy[Any]:
-    if isinstance(schema, list):
-        return st.one_of([_branch(branch, named, depth) for branch in schema])
-    if isinstance(schema, str):
-        return _PRIMITIVE_DATA[schema] if schema in _PRIMITIVE_DATA else named[schema]
-    kind, logical = schema["type"], schema.get("logicalType")
-    if logical is not None:
-        return _LOGICAL_DATA[(kind, logical)]
-    if kind == "record":
-        fields = {
-            field["name"]: data(field["type"], named, depth + 1) for field in schema["fields"]
-        }
-        named[schema["name"]] = record = st.fixed_dictionaries(fields)
-        return record
-    if kind == "enum":
-        named[schema["name"]] = symbols = st.sampled_from(schema["symbols"])
-        return symbols
-    if kind == "array":
-        return st.lists(data(schema["items"], named, depth + 1), max_size=3)
-    if kind == "map":
-        return st.dictionaries(
-            st.text(max_size=5), data(schema["values"], named, depth + 1), max_size=3
-        )
-    return data(kind, named, depth)
-
-
-def _branch(branch: Any, named: dict[str, Any], depth: int) -> st.SearchStrategy[Any]:
-    plain = data(branch, named, depth + 1)
-    if isinstance(branch, dict) and branch.get("type") in ("record", "enum"):
-        name = branch["name"]
-        return st.one_of(plain, plain.map(lambda datum: (name, datum)))
-    return plain
-
-
-_LONG = st.integers(min_value=LONG_MIN, max_value=LONG_MAX)
-_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5))])
-_PRIMITIVE_DATA: dict[str, st.SearchStrategy[Any]] = {
-    "null": st.none(),
-    "boolean": st.booleans(),
-    "int": st.integers(min_value=INT_MIN, max_value=INT_MAX),
-    "long": _LONG,
-    "string": st.text(max_size=12),
-    "double": st.floats(width=64) | st.integers(min_value=-(2**53), max_value=2**53),
-    "float": st.floats(width=32),  # not in the contracts: left to fastavro
-    "bytes": st.binary(max_size=4),
-}
-_LOGICAL_DATA: dict[tuple[str, str], st.SearchStrategy[Any]] = {
-    ("long", "timestamp-millis"): st.one_of(
-        st.datetimes(min_value=datetime(1900, 1, 1), timezones=_ZONES),
-        st.datetimes(min_value=datetime(1900, 1, 1)),  # naive: fastavro's local time
-        st.integers(min_value=-(2**50), max_value=2**50),
-    ),
-    ("string", "uuid"): st.one_of(st.uuids(), st.uuids().map(str)),
-    ("int", "time-millis"): st.one_of(st.times(), st.integers(min_value=0, max_value=86_399_999)),
-}
-
-
 @pytest.mark.parametrize("subject", SUBJECTS)
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_contract_is_written_as_fastavro_writes_it(subject: str, data: st.DataObject) -> None:
     schema = BOOK.reader(subject)
-    datum = data.draw(_strategy(schema))
+    datum = data.draw(shaped_by(schema))
     assert_writes_like_fastavro(schema, datum)
-
-
-def _strategy(schema: Any) -> st.SearchStrategy[Any]:
-    return data(schema, {})
 
 
 # Events with a record, array or map in a union (`quiet_hours`), which fastavro's validation picks.

@@ -256,3 +256,16 @@ def test_the_codec_keeps_only_its_last_decodes() -> None:
         codec.decode(raw, UserEvent)
     assert codec.decode(records[0], UserEvent) is not first
     assert codec.decode(records[0], UserEvent) == first
+
+
+def test_a_negative_enum_index_is_a_schema_mismatch_not_the_last_symbol() -> None:
+    """fastavro's reader takes index -1 as the last symbol; the codec's reader refuses it."""
+    paid = examples.event("order.paid")
+    assert isinstance(paid, OrderEvent)
+    pending = paid.model_copy(
+        update={"payload": paid.payload.model_copy(update={"status": "pending"})}
+    )
+    raw, other = encode(paid), encode(pending)
+    (at,) = [i for i, (a, b) in enumerate(zip(raw, other, strict=True)) if a != b]
+    with pytest.raises(SchemaMismatchError, match="enum index -1"):
+        _afresh(raw[:at] + b"\x01" + raw[at + 1 :], OrderEvent)
