@@ -38,6 +38,8 @@ from typing import Any
 
 from fastavro.read import LOGICAL_READERS
 
+from streams.kafka.avro_schema import SchemaCompiler
+
 # Decodes one value at an offset of a byte string: the value, and the offset after it. Inside,
 # running out of bytes shows as the `IndexError` of indexing past the end (no check per byte);
 # `compile_reader`'s reader turns it into `EOFError`, so nothing else may raise `IndexError`.
@@ -61,7 +63,7 @@ class UnreadableError(Exception):
 
 def compile_reader(schema: Any) -> FieldReader:
     """The decoder of `schema` (parsed by fastavro, so named types are full names)."""
-    read = _Compiler().reader(schema)
+    read = _Compiler().compile(schema)
 
     def decode(buf: bytes, pos: int) -> tuple[Any, int]:
         try:
@@ -98,29 +100,10 @@ def bad_length(size: int, left: int) -> Exception:
     return IndexError(f"{size} bytes announced, {left} left")
 
 
-class _Compiler:
+class _Compiler(SchemaCompiler[FieldReader]):
     def __init__(self) -> None:
         self._named: dict[str, FieldReader] = {}
         self._enums: dict[str, Mapping[str, Any]] = {}
-
-    def reader(self, schema: Any) -> FieldReader:
-        if isinstance(schema, list):
-            return self._union(schema)
-        if isinstance(schema, str):
-            return self._by_name(schema)
-        kind = schema["type"]
-        logical = schema.get("logicalType")
-        if logical is not None and isinstance(kind, str):
-            return self._logical(schema, kind, logical)
-        if kind == "record":
-            return self._record(schema)
-        if kind == "enum":
-            return self._enum(schema)
-        if kind == "array":
-            return _array(self.reader(schema["items"]))
-        if kind == "map":
-            return _map(self.reader(schema["values"]))
-        return self.reader(kind)
 
     def inline(self, schema: Any) -> bool:
         """Whether a record's generated body reads `schema` itself (`_RecordSource.read`)."""
@@ -150,7 +133,7 @@ class _Compiler:
             return schema
         return None
 
-    def _by_name(self, name: str) -> FieldReader:
+    def by_name(self, name: str) -> FieldReader:
         primitive = _PRIMITIVES.get(name)
         if primitive is not None:
             return primitive
@@ -159,12 +142,12 @@ class _Compiler:
             raise UnreadableError(f"type {name!r}")
         return named
 
-    def _logical(self, schema: Any, kind: str, logical: str) -> FieldReader:
+    def logical(self, schema: Any, kind: str, logical: str) -> FieldReader:
         name = f"{kind}-{logical}"
         if name not in _LOGICAL_KINDS:
             raise UnreadableError(f"logical type {logical} on {kind}")
         convert = LOGICAL_READERS[name]
-        read = self._by_name(kind)
+        read = self.by_name(kind)
 
         def read_logical(buf: bytes, pos: int) -> tuple[Any, int]:
             value, pos = read(buf, pos)
@@ -172,11 +155,11 @@ class _Compiler:
 
         return read_logical
 
-    def _enum(self, schema: Mapping[str, Any]) -> FieldReader:
+    def enum(self, schema: Mapping[str, Any]) -> FieldReader:
         self.enum_schema(schema)
         return self._named[schema["name"]]
 
-    def _record(self, schema: Mapping[str, Any]) -> FieldReader:
+    def record(self, schema: Mapping[str, Any]) -> FieldReader:
         compiled: list[FieldReader] = []
 
         def read_named(buf: bytes, pos: int) -> tuple[Any, int]:
@@ -190,12 +173,18 @@ class _Compiler:
         compiled.append(source.function(schema["name"]))
         return compiled[0]
 
-    def _union(self, branches: Sequence[Any]) -> FieldReader:
+    def array(self, items: FieldReader) -> FieldReader:
+        return _array(items)
+
+    def map(self, values: FieldReader) -> FieldReader:
+        return _map(values)
+
+    def union(self, branches: Sequence[Any]) -> FieldReader:
         if any(isinstance(branch, list) for branch in branches):
             raise UnreadableError("a union directly inside a union")
         names = _union_names(branches)
         readers = [
-            (self.reader(branch), name) for branch, name in zip(branches, names, strict=True)
+            (self.compile(branch), name) for branch, name in zip(branches, names, strict=True)
         ]
         count = len(readers)
 
@@ -234,7 +223,7 @@ class _RecordSource:
         if self._compiler.inline(schema):
             self.read(schema, target, "")
         else:
-            reader = self._constant(self._compiler.reader(schema))
+            reader = self._constant(self._compiler.compile(schema))
             self._lines.append(f"{target}, pos = {reader}(buf, pos)")
 
     def function(self, record_name: str) -> FieldReader:

@@ -33,6 +33,8 @@ from typing import Any
 
 from fastavro.write import LOGICAL_WRITERS
 
+from streams.kafka.avro_schema import SchemaCompiler
+
 # Appends the encoding of a datum to a list of byte strings.
 FieldWriter = Callable[[Any, list[bytes]], None]
 # A union's branch for a datum of one Python type: (its index, encoded; its writer).
@@ -79,7 +81,7 @@ def zigzag(n: int) -> bytes:
 
 def compile_writer(schema: Any) -> Callable[[Any], bytes]:
     """The encoder of `schema` (parsed by fastavro, so named types are full names)."""
-    write = _Compiler().writer(schema)
+    write = _Compiler().compile(schema)
 
     def encode(datum: Any) -> bytes:
         out: list[bytes] = []
@@ -89,29 +91,10 @@ def compile_writer(schema: Any) -> Callable[[Any], bytes]:
     return encode
 
 
-class _Compiler:
+class _Compiler(SchemaCompiler[FieldWriter]):
     def __init__(self) -> None:
         self._named: dict[str, FieldWriter] = {}
         self._kinds: dict[str, str] = {}  # named type -> record / enum
-
-    def writer(self, schema: Any) -> FieldWriter:
-        if isinstance(schema, list):
-            return self._union(schema)
-        if isinstance(schema, str):
-            return self._by_name(schema)
-        kind = schema["type"]
-        logical = schema.get("logicalType")
-        if logical is not None and isinstance(kind, str):
-            return self._logical(schema, kind, logical)
-        if kind == "record":
-            return self._record(schema)
-        if kind == "enum":
-            return self._enum(schema)
-        if kind == "array":
-            return _array(self.writer(schema["items"]))
-        if kind == "map":
-            return _map(self.writer(schema["values"]))
-        return self.writer(kind)
 
     def kind(self, schema: Any) -> str:
         """What a union branch is: a primitive's name, record, enum, array, map, or
@@ -124,7 +107,7 @@ class _Compiler:
         kind = self.kind(schema["type"]) if not isinstance(schema["type"], dict) else "?"
         return f"{kind}-{logical}" if logical is not None else kind
 
-    def _by_name(self, name: str) -> FieldWriter:
+    def by_name(self, name: str) -> FieldWriter:
         primitive = _PRIMITIVES.get(name)
         if primitive is not None:
             return primitive
@@ -132,20 +115,20 @@ class _Compiler:
             return self._named[name]
         raise UnwritableError(f"type {name!r}")
 
-    def _logical(self, schema: Mapping[str, Any], kind: str, logical: str) -> FieldWriter:
+    def logical(self, schema: Mapping[str, Any], kind: str, logical: str) -> FieldWriter:
         prepare = _LOGICAL.get((kind, logical))
         if prepare is None:
             raise UnwritableError(f"logical type {logical} on {kind}")
         if (kind, logical) == ("long", "timestamp-millis"):
             return _timestamp_millis(schema)
-        write = self._by_name(kind)
+        write = self.by_name(kind)
 
         def write_logical(datum: Any, out: list[bytes]) -> None:
             write(prepare(datum, schema), out)
 
         return write_logical
 
-    def _record(self, schema: Mapping[str, Any]) -> FieldWriter:
+    def record(self, schema: Mapping[str, Any]) -> FieldWriter:
         fields: list[tuple[str, Any, FieldWriter]] = []
 
         def write_record(datum: Any, out: list[bytes]) -> None:
@@ -157,10 +140,10 @@ class _Compiler:
         self._named[schema["name"]] = write_record
         self._kinds[schema["name"]] = "record"
         for field in schema["fields"]:
-            fields.append((field["name"], field.get("default"), self.writer(field["type"])))
+            fields.append((field["name"], field.get("default"), self.compile(field["type"])))
         return write_record
 
-    def _enum(self, schema: Mapping[str, Any]) -> FieldWriter:
+    def enum(self, schema: Mapping[str, Any]) -> FieldWriter:
         indexes = {symbol: zigzag(i) for i, symbol in enumerate(schema["symbols"])}
 
         def write_enum(datum: Any, out: list[bytes]) -> None:
@@ -170,8 +153,8 @@ class _Compiler:
         self._kinds[schema["name"]] = "enum"
         return write_enum
 
-    def _union(self, branches: Sequence[Any]) -> FieldWriter:
-        writers = [(zigzag(i), self.writer(branch)) for i, branch in enumerate(branches)]
+    def union(self, branches: Sequence[Any]) -> FieldWriter:
+        writers = [(zigzag(i), self.compile(branch)) for i, branch in enumerate(branches)]
         kinds = [self.kind(branch) for branch in branches]
         names = [_branch_name(branch, kind) for branch, kind in zip(branches, kinds, strict=True)]
         by_name = {name: writers[i] for i, name in reversed(list(enumerate(names)))}
@@ -191,6 +174,12 @@ class _Compiler:
             write(datum, out)
 
         return _optional(kinds, writers, write_union) or write_union
+
+    def array(self, items: FieldWriter) -> FieldWriter:
+        return _array(items)
+
+    def map(self, values: FieldWriter) -> FieldWriter:
+        return _map(values)
 
     def _branches_by_type(
         self,

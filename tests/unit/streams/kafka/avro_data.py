@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from fastavro import parse_schema
 from hypothesis import strategies as st
 
 from streams.kafka.avro_writer import INT_MAX, INT_MIN, LONG_MAX, LONG_MIN
@@ -70,3 +71,36 @@ _LOGICAL_DATA: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("string", "uuid"): st.one_of(st.uuids(), st.uuids().map(str)),
     ("int", "time-millis"): st.one_of(st.times(), st.integers(min_value=0, max_value=86_399_999)),
 }
+
+
+# Small schemas for the unions' and containers' cases.
+
+
+def record_schema(*fields: tuple[str, Any]) -> Any:
+    """A parsed record `test.R` of the given (name, type) fields."""
+    return parse_schema(
+        {
+            "type": "record",
+            "name": "test.R",
+            "fields": [{"name": name, "type": kind} for name, kind in fields],
+        }
+    )
+
+
+def union_schema(*branches: Any) -> Any:
+    """A record whose one field `u` is the union of `branches`."""
+    return record_schema(("u", list(branches)))
+
+
+E_SCHEMA = {"type": "enum", "name": "test.E", "symbols": ["a", "b"]}
+S_SCHEMA = {"type": "record", "name": "test.S", "fields": [{"name": "x", "type": "long"}]}
+T_SCHEMA = {"type": "record", "name": "test.T", "fields": [{"name": "y", "type": "string"}]}
+# Types the contracts do not use, which the compiled writer and reader leave to fastavro.
+NOT_COMPILED: list[Any] = [
+    "float",
+    "bytes",
+    {"type": "fixed", "name": "test.F", "size": 2},
+    {"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 2},
+    {"type": "int", "logicalType": "date"},
+    {"type": "long", "logicalType": "timestamp-micros"},
+]

@@ -17,7 +17,15 @@ from schemas.registry import SchemaSet
 from streams.kafka.avro_reader import UnreadableError, compile_reader
 from streams.kafka.avro_writer import zigzag
 from streams.kafka.wire import SchemaBook, avro_record
-from tests.unit.streams.kafka.avro_data import shaped_by
+from tests.unit.streams.kafka.avro_data import (
+    E_SCHEMA,
+    NOT_COMPILED,
+    S_SCHEMA,
+    T_SCHEMA,
+    record_schema,
+    shaped_by,
+    union_schema,
+)
 
 BOOK = SchemaBook.local(SchemaSet.load())
 SUBJECTS = sorted(SchemaSet.load().subjects)
@@ -126,25 +134,6 @@ def test_every_contracts_example_is_read_as_fastavro_reads_it(event_type: str) -
 # Unions
 
 
-def _record_schema(*fields: tuple[str, Any]) -> Any:
-    return parse_schema(
-        {
-            "type": "record",
-            "name": "test.R",
-            "fields": [{"name": name, "type": kind} for name, kind in fields],
-        }
-    )
-
-
-def _union_schema(*branches: Any) -> Any:
-    return _record_schema(("u", list(branches)))
-
-
-E_SCHEMA = {"type": "enum", "name": "test.E", "symbols": ["a", "b"]}
-S_SCHEMA = {"type": "record", "name": "test.S", "fields": [{"name": "x", "type": "long"}]}
-T_SCHEMA = {"type": "record", "name": "test.T", "fields": [{"name": "y", "type": "string"}]}
-
-
 def assert_reads_like_fastavro(schema: Any, body: bytes) -> Any:
     ours = compile_reader(schema)(body, 0)
     assert ours == fastavro_read(schema, body)
@@ -152,17 +141,17 @@ def assert_reads_like_fastavro(schema: Any, body: bytes) -> Any:
 
 
 def test_a_union_of_records_names_the_branch_and_a_single_record_does_not() -> None:
-    several = _union_schema("null", S_SCHEMA, T_SCHEMA)
+    several = union_schema("null", S_SCHEMA, T_SCHEMA)
     assert assert_reads_like_fastavro(several, b"\x04\x02z") == {"u": ("test.T", {"y": "z"})}
     assert assert_reads_like_fastavro(several, b"\x00") == {"u": None}
-    single = _union_schema("null", S_SCHEMA)
+    single = union_schema("null", S_SCHEMA)
     assert assert_reads_like_fastavro(single, b"\x02\x0e") == {"u": {"x": 7}}
 
 
 def test_a_branch_naming_an_earlier_type_is_named_as_fastavro_names_it() -> None:
-    schema = _record_schema(("e", E_SCHEMA), ("u", ["null", "test.E", S_SCHEMA]))
+    schema = record_schema(("e", E_SCHEMA), ("u", ["null", "test.E", S_SCHEMA]))
     assert assert_reads_like_fastavro(schema, b"\x02\x02\x00") == {"e": "b", "u": ("test.E", "a")}
-    alone = _record_schema(("e", E_SCHEMA), ("u", ["null", "test.E"]))
+    alone = record_schema(("e", E_SCHEMA), ("u", ["null", "test.E"]))
     assert assert_reads_like_fastavro(alone, b"\x00\x02\x02") == {"e": "a", "u": "b"}
 
 
@@ -171,14 +160,14 @@ def test_an_optional_value_is_read_in_either_order() -> None:
         (["null", "string"], b"\x00", b"\x02"),
         (["long", "null"], b"\x02", b"\x00"),
     ):
-        schema = _union_schema(*branches)
+        schema = union_schema(*branches)
         assert assert_reads_like_fastavro(schema, null) == {"u": None}
         payload = b"\x02k" if "string" in branches else b"\x0e"
         assert assert_reads_like_fastavro(schema, value + payload)["u"] in ("k", 7)
 
 
 def test_a_union_or_enum_index_out_of_range_is_corrupt() -> None:
-    schema = _record_schema(
+    schema = record_schema(
         ("o", ["null", "string"]), ("u", ["null", "long", "string"]), ("e", E_SCHEMA)
     )
     for body, message in (
@@ -195,14 +184,14 @@ def test_a_union_or_enum_index_out_of_range_is_corrupt() -> None:
 def test_a_negative_index_or_length_is_corrupt_though_fastavro_reads_it() -> None:
     """fastavro takes a negative union or enum index from the end of the list."""
     for schema, body in (
-        (_union_schema("null", "long", "string"), b"\x01\x02k"),
-        (_record_schema(("e", E_SCHEMA)), b"\x01"),
+        (union_schema("null", "long", "string"), b"\x01\x02k"),
+        (record_schema(("e", E_SCHEMA)), b"\x01"),
     ):
         fastavro_read(schema, body)
         with pytest.raises(ValueError, match="index -1 of"):
             compile_reader(schema)(body, 0)
     with pytest.raises(ValueError, match="length of -1 bytes"):
-        compile_reader(_record_schema(("s", "string")))(b"\x01", 0)
+        compile_reader(record_schema(("s", "string")))(b"\x01", 0)
 
 
 # Primitives and containers
@@ -210,20 +199,20 @@ def test_a_negative_index_or_length_is_corrupt_though_fastavro_reads_it() -> Non
 
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
 def test_varints_are_read_as_avro_writes_them(n: int) -> None:
-    schema = _record_schema(("n", "long"), ("o", ["null", "long"]))
+    schema = record_schema(("n", "long"), ("o", ["null", "long"]))
     body = zigzag(n) + b"\x02" + zigzag(n)
     assert assert_reads_like_fastavro(schema, body) == {"n": n, "o": n}
 
 
 @given(st.floats(width=64, allow_nan=False), st.booleans(), st.text(max_size=80))
 def test_doubles_booleans_and_long_strings(x: float, flag: bool, text: str) -> None:
-    schema = _record_schema(("x", "double"), ("b", "boolean"), ("s", "string"), ("n", "null"))
+    schema = record_schema(("x", "double"), ("b", "boolean"), ("s", "string"), ("n", "null"))
     datum = {"x": x, "b": flag, "s": text, "n": None}
     assert assert_reads_like_fastavro(schema, fastavro_bytes(schema, datum)) == datum
 
 
 def test_arrays_and_maps_are_read_in_blocks_with_or_without_their_byte_size() -> None:
-    schema = _record_schema(
+    schema = record_schema(
         ("a", {"type": "array", "items": "string"}), ("m", {"type": "map", "values": "long"})
     )
     one_block = b"\x04\x02x\x02y\x00" + b"\x02\x02k\x0e\x00"
@@ -252,20 +241,10 @@ def test_a_record_may_contain_itself() -> None:
 
 def test_invalid_utf8_is_corrupt() -> None:
     with pytest.raises(UnicodeDecodeError):
-        compile_reader(_record_schema(("s", "string")))(b"\x02\xff", 0)
+        compile_reader(record_schema(("s", "string")))(b"\x02\xff", 0)
 
 
-@pytest.mark.parametrize(
-    "field_type",
-    [
-        "float",
-        "bytes",
-        {"type": "fixed", "name": "test.F", "size": 2},
-        {"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 2},
-        {"type": "int", "logicalType": "date"},
-        {"type": "long", "logicalType": "timestamp-micros"},
-    ],
-)
+@pytest.mark.parametrize("field_type", NOT_COMPILED)
 def test_a_schema_with_a_type_it_does_not_know_is_left_to_fastavro(field_type: Any) -> None:
     with pytest.raises(UnreadableError):
-        compile_reader(_record_schema(("f", field_type)))
+        compile_reader(record_schema(("f", field_type)))

@@ -25,7 +25,15 @@ from streams.kafka.avro_writer import (
     zigzag,
 )
 from streams.kafka.wire import SchemaBook, avro_record
-from tests.unit.streams.kafka.avro_data import shaped_by
+from tests.unit.streams.kafka.avro_data import (
+    E_SCHEMA,
+    NOT_COMPILED,
+    S_SCHEMA,
+    T_SCHEMA,
+    record_schema,
+    shaped_by,
+    union_schema,
+)
 
 # What the codec turns into `UnencodableEventError`: data that does not fit the schema.
 DOES_NOT_FIT = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
@@ -82,33 +90,14 @@ def test_the_codecs_own_records_take_the_compiled_path(event_type: str) -> None:
 # Unions
 
 
-def _record_schema(*fields: tuple[str, Any]) -> Any:
-    return parse_schema(
-        {
-            "type": "record",
-            "name": "test.R",
-            "fields": [{"name": name, "type": kind} for name, kind in fields],
-        }
-    )
-
-
-def _union_schema(*branches: Any) -> Any:
-    return _record_schema(("u", list(branches)))
-
-
-E_SCHEMA = {"type": "enum", "name": "test.E", "symbols": ["a", "b"]}
-S_SCHEMA = {"type": "record", "name": "test.S", "fields": [{"name": "x", "type": "long"}]}
-T_SCHEMA = {"type": "record", "name": "test.T", "fields": [{"name": "y", "type": "string"}]}
-
-
 def test_a_branch_named_in_tuple_notation_is_written() -> None:
-    schema = _union_schema("null", S_SCHEMA, T_SCHEMA)
+    schema = union_schema("null", S_SCHEMA, T_SCHEMA)
     for datum in ({"u": ("test.T", {"y": "z"})}, {"u": ("test.S", {"x": 7})}, {"u": None}):
         assert compile_writer(schema)(datum) == fastavro_bytes(schema, datum)
 
 
 def test_an_unknown_branch_name_does_not_fit() -> None:
-    schema = _union_schema("null", S_SCHEMA, T_SCHEMA)
+    schema = union_schema("null", S_SCHEMA, T_SCHEMA)
     with pytest.raises(ValueError, match=r"test\.U"):
         compile_writer(schema)({"u": ("test.U", {})})
 
@@ -116,19 +105,19 @@ def test_an_unknown_branch_name_does_not_fit() -> None:
 def test_a_container_in_a_union_is_left_to_fastavro() -> None:
     """fastavro picks it by validating every value inside; so does the codec, through it."""
     for schema, datum in (
-        (_union_schema("null", S_SCHEMA), {"u": {"x": 7}}),
-        (_union_schema("null", {"type": "array", "items": "long"}), {"u": [1, 2]}),
-        (_union_schema("null", {"type": "map", "values": "long"}), {"u": {"k": 1}}),
+        (union_schema("null", S_SCHEMA), {"u": {"x": 7}}),
+        (union_schema("null", {"type": "array", "items": "long"}), {"u": [1, 2]}),
+        (union_schema("null", {"type": "map", "values": "long"}), {"u": {"k": 1}}),
     ):
         with pytest.raises(UnwritableError):
             compile_writer(schema)(datum)
 
 
 def test_a_datum_two_branches_could_take_is_left_to_fastavro() -> None:
-    schema = _union_schema("null", S_SCHEMA, T_SCHEMA)
+    schema = union_schema("null", S_SCHEMA, T_SCHEMA)
     with pytest.raises(UnwritableError):
         compile_writer(schema)({"u": {"x": 7}})
-    strings = _union_schema("string", E_SCHEMA)
+    strings = union_schema("string", E_SCHEMA)
     with pytest.raises(UnwritableError):
         compile_writer(strings)({"u": "a"})
 
@@ -137,14 +126,14 @@ def test_a_subclass_is_left_to_fastavro() -> None:
     class Letter(enum.StrEnum):
         A = "a"
 
-    schema = _union_schema("null", E_SCHEMA)
+    schema = union_schema("null", E_SCHEMA)
     with pytest.raises(UnwritableError):
         compile_writer(schema)({"u": Letter.A})
     assert fastavro_bytes(schema, {"u": Letter.A}) == fastavro_bytes(schema, {"u": "a"})
 
 
 def test_an_int_out_of_range_does_not_fit_a_union() -> None:
-    schema = _union_schema("null", "int")
+    schema = union_schema("null", "int")
     for datum in ({"u": INT_MAX + 1}, {"u": INT_MIN - 1}):
         with pytest.raises(ValueError, match="out of range"):
             compile_writer(schema)(datum)
@@ -153,7 +142,7 @@ def test_an_int_out_of_range_does_not_fit_a_union() -> None:
 
 
 def test_a_symbol_not_in_the_enum_does_not_fit() -> None:
-    schema = _union_schema("null", E_SCHEMA)
+    schema = union_schema("null", E_SCHEMA)
     assert_writes_like_fastavro(schema, {"u": "c"})
     with pytest.raises(KeyError):
         compile_writer(schema)({"u": "c"})
@@ -165,7 +154,7 @@ def test_a_symbol_not_in_the_enum_does_not_fit() -> None:
     )
 )
 def test_a_union_of_primitives_picks_fastavros_branch(value: object) -> None:
-    assert_writes_like_fastavro(_union_schema("null", "boolean", "int", "string"), {"u": value})
+    assert_writes_like_fastavro(union_schema("null", "boolean", "int", "string"), {"u": value})
 
 
 # Primitives and containers
@@ -189,7 +178,7 @@ def test_a_long_out_of_range_does_not_fit(n: int) -> None:
     st.dictionaries(st.text(max_size=4), st.integers(min_value=-5, max_value=500), max_size=4),
 )
 def test_arrays_and_maps_are_written_in_one_block(items: list[str], values: dict[str, int]) -> None:
-    schema = _record_schema(
+    schema = record_schema(
         ("a", {"type": "array", "items": "string"}), ("m", {"type": "map", "values": "long"})
     )
     datum = {"a": items, "m": values}
@@ -211,7 +200,7 @@ def test_a_missing_field_takes_its_default() -> None:
 
 
 def test_logical_types_use_fastavros_conversions() -> None:
-    schema = _record_schema(
+    schema = record_schema(
         ("at", {"type": "long", "logicalType": "timestamp-millis"}),
         ("id", {"type": "string", "logicalType": "uuid"}),
         ("t", {"type": "int", "logicalType": "time-millis"}),
@@ -224,18 +213,8 @@ def test_logical_types_use_fastavros_conversions() -> None:
     assert compile_writer(schema)(datum) == fastavro_bytes(schema, datum)
 
 
-@pytest.mark.parametrize(
-    "field_type",
-    [
-        "float",
-        "bytes",
-        {"type": "fixed", "name": "test.F", "size": 2},
-        {"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 2},
-        {"type": "int", "logicalType": "date"},
-        {"type": "long", "logicalType": "timestamp-micros"},
-    ],
-)
+@pytest.mark.parametrize("field_type", NOT_COMPILED)
 def test_a_schema_with_a_type_it_does_not_know_is_left_to_fastavro(field_type: Any) -> None:
-    schema = _record_schema(("f", field_type))
+    schema = record_schema(("f", field_type))
     with pytest.raises(UnwritableError):
         compile_writer(schema)
