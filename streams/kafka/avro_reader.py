@@ -125,6 +125,8 @@ class _Compiler(SchemaCompiler[FieldReader]):
         return kind == "enum" or (isinstance(kind, str) and kind in _INLINE_PRIMITIVES)
 
     def enum_schema(self, schema: Any) -> Mapping[str, Any] | None:
+        """The enum `schema` defines or names (a definition is registered, so that later uses
+        of its name are read inline too); None for any other type."""
         if isinstance(schema, str):
             return self._enums.get(schema)
         if isinstance(schema, dict) and schema["type"] == "enum":

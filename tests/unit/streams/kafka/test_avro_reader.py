@@ -156,14 +156,13 @@ def test_a_branch_naming_an_earlier_type_is_named_as_fastavro_names_it() -> None
 
 
 def test_an_optional_value_is_read_in_either_order() -> None:
-    for branches, null, value in (
-        (["null", "string"], b"\x00", b"\x02"),
-        (["long", "null"], b"\x02", b"\x00"),
+    for branches, null, body, value in (
+        (["null", "string"], b"\x00", b"\x02\x02k", "k"),
+        (["long", "null"], b"\x02", b"\x00\x0e", 7),
     ):
         schema = union_schema(*branches)
         assert assert_reads_like_fastavro(schema, null) == {"u": None}
-        payload = b"\x02k" if "string" in branches else b"\x0e"
-        assert assert_reads_like_fastavro(schema, value + payload)["u"] in ("k", 7)
+        assert assert_reads_like_fastavro(schema, body) == {"u": value}
 
 
 def test_a_union_or_enum_index_out_of_range_is_corrupt() -> None:
