@@ -48,6 +48,7 @@ from bench_processes import (
     topic_partitions,
     tree_cpu_s,
 )
+from own_database import own_database
 
 from schemas.users import UserEvent
 from streams.kafka.catalog import TopicCatalog
@@ -56,7 +57,6 @@ from streams.kafka.topic_admin import (
     delete_topics_blocking,
     ensure_topics,
 )
-from streams.migrations import runner as migrate
 from streams.runtime import free_port
 from streams.settings import Settings
 from streams.stores.database import create_engine
@@ -249,10 +249,17 @@ async def drain(
 
 
 async def bench(args: argparse.Namespace) -> int:
+    """The run on a database of its own (`own_database`: what earlier runs left in a shared one
+    made PostgreSQL's figures grow with every run), dropped afterwards."""
     run = uuid.uuid4().hex[:8]
+    base = Settings()
+    async with own_database(base.database, f"tributary_bench_{run}") as database:
+        return await bench_run(args, run, base.model_copy(update={"database": database}))
+
+
+async def bench_run(args: argparse.Namespace, run: str, base: Settings) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix=f"bench-notifications-{run}-"))
-    settings = bench_settings(Settings(), run, log_dir / "worker-data")
-    await asyncio.to_thread(migrate.upgrade, settings.database)
+    settings = bench_settings(base, run, log_dir / "worker-data")
     catalog = TopicCatalog(settings.topic_prefix, settings.kafka, settings.dispatch.retry_delays_s)
     await ensure_topics(settings.kafka, catalog.all())
     env = settings_env(settings)
