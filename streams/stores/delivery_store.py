@@ -345,7 +345,10 @@ def _upsert_sql(table: sa.Table) -> sa.TextClause:
     # is, and as it was before taken back. `before` locks the rows it reads, so no other writer
     # changes them in between; the upsert reads its rows through `before`, so that each is read
     # and locked before the upsert changes it (a row this statement has already changed is
-    # invisible to a later FOR UPDATE in it, which would leave it out of `before`).
+    # invisible to a later FOR UPDATE in it, which would leave it out of `before`). `before`
+    # looks each notification up by key, in key order (two writers' batches lock shared rows in
+    # the same order): written as a join, the planner scanned the whole table and hashed it,
+    # a cost that grows with the table (7,000 rows: 7.4 of the statement's 18 ms for 350).
     incoming = ", ".join(f"incoming.{name}" for name in _ROW_COLUMNS)
     before = ", ".join(f"before.{name}" for name in CHANGE_COLUMNS.split(", "))
     changes = f"""
@@ -356,9 +359,13 @@ def _upsert_sql(table: sa.Table) -> sa.TextClause:
     return sa.text(
         f"""
         WITH incoming AS ({_unnest(table, _ROW_COLUMNS)}),
-        before AS (
-            SELECT notification_id, {CHANGE_COLUMNS} FROM {t}
-             WHERE notification_id IN (SELECT notification_id FROM incoming) FOR UPDATE
+        before AS MATERIALIZED (
+            SELECT found.* FROM (
+                SELECT DISTINCT notification_id FROM incoming ORDER BY notification_id
+            ) AS wanted, LATERAL (
+                SELECT notification_id, {CHANGE_COLUMNS} FROM {t}
+                 WHERE {t}.notification_id = wanted.notification_id FOR UPDATE
+            ) AS found
         ),
         written AS (
             INSERT INTO {t} ({columns})

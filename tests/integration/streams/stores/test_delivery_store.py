@@ -23,6 +23,7 @@ from streams.stores.delivery_store import (
     one_snapshot,
 )
 
+ROW_COLUMNS = tuple(DeliveryRow.model_fields)
 RANK = {"queued": 0, "sending": 2, "sent": 4, "delivered": 5, "failed": 5, "bounced": 5}
 
 
@@ -244,3 +245,41 @@ async def test_a_delivery_updated_stays_on_its_page(settings: Settings) -> None:
             await store.close()
     assert len(updated) > 1
     assert {n: after[n] for n in updated} == {n: before[n] for n in updated}
+
+
+def _scanned(plan: Any) -> set[str]:
+    """The relations a JSON plan reads by a sequential scan."""
+    found = set()
+    if plan.get("Node Type") == "Seq Scan":
+        found.add(plan["Relation Name"])
+    for child in plan.get("Plans", []):
+        found |= _scanned(child)
+    return found
+
+
+async def test_a_batch_reads_the_rows_it_replaces_by_key_not_by_scanning_the_table(
+    settings: Settings,
+) -> None:
+    """The upsert's cost per batch must not grow with the table (millions of rows within the
+    retention): it looks up the rows it replaces by key, whatever the planner thinks of a scan
+    of a table of a few thousand."""
+    async with own_database(settings.database, "tributary_plan") as database:
+        store = DeliveryStore.from_settings(database)
+        engine = create_engine(database)
+        try:
+            t0 = unique_epoch()
+            for batch in range(20):
+                ids = [f"n-{batch}-{n}-{uuid.uuid4()}" for n in range(350)]
+                await store.write([row(n, "queued", t0) for n in ids], [])
+            async with engine.begin() as conn:
+                await conn.execute(sa.text("ANALYZE notification_deliveries"))
+                later = [row(n, "sent", t0 + timedelta(seconds=2)) for n in ids]
+                params = {name: [getattr(r, name) for r in later] for name in ROW_COLUMNS}
+                explained = await conn.execute(
+                    sa.text(f"EXPLAIN (FORMAT JSON) {store._upsert.text}"), params
+                )
+                [plan] = explained.scalar_one()
+        finally:
+            await store.close()
+            await engine.dispose()
+    assert "notification_deliveries" not in _scanned(plan["Plan"])
