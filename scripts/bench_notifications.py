@@ -2,8 +2,9 @@
 signed receipts -> ingest API -> track_deliveries -> PostgreSQL.
 
 `make bench-notifications` (or `python scripts/bench_notifications.py --rate 1000 --duration-s
-60`). It starts its own worker, API and sandbox on free ports and its own topics (a fresh
-prefix), so it runs beside `make dev` and the tests; the stack must be up (`make stack`).
+60`). It starts its own worker, API and sandbox on free ports, its own topics (a fresh
+prefix) and its own PostgreSQL database (dropped at the end), so it runs beside `make dev` and
+the tests and measures no earlier run's rows; the stack must be up (`make stack`).
 It produces `user.created` events at a fixed rate (each is one welcome email), then waits for
 them to be materialized as delivered, and prints what PostgreSQL says:
 
