@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -48,16 +49,21 @@ async def retry_retriable(
     what: str,
     sleep: Sleep = asyncio.sleep,
     on_retry: OnRetry | None = None,
+    give_up_after_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Run `operation` until it succeeds and return its result.
 
-    Only `RetriableError`s are retried, for as long as it takes: anything else is a bug or poison
-    and propagates. A `retry_after_s` hint from the error lengthens the wait, within `max_s`.
-    `on_retry` hears of each retry as it is decided, so that an outage shows while it lasts.
-    Cancelling the caller (a worker shutting down) ends the wait at once.
+    Only `RetriableError`s are retried, for as long as it takes (or, with `give_up_after_s`,
+    until the next wait would end past that many seconds of `clock` since the first attempt:
+    then the last error is raised): anything else is a bug or poison and propagates. A
+    `retry_after_s` hint from the error lengthens the wait, within `max_s`. `on_retry` hears of
+    each retry as it is decided, so that an outage shows while it lasts. Cancelling the caller
+    (a worker shutting down) ends the wait at once.
     """
     retries = 0
     delays_s = backoff.delays_s()
+    started_s = clock()
     while True:
         try:
             return await operation()
@@ -65,6 +71,8 @@ async def retry_retriable(
             delay_s = next(delays_s)
             if exc.retry_after_s is not None:
                 delay_s = min(max(delay_s, exc.retry_after_s), backoff.max_s)
+            if give_up_after_s is not None and clock() + delay_s - started_s > give_up_after_s:
+                raise
             retries += 1
             log.warning("%s failed (%s); retry %d in %.2f s", what, exc, retries, delay_s)
             if on_retry is not None:

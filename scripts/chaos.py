@@ -213,13 +213,16 @@ class Pipeline:
                 raise RuntimeError(f"workers not ready within {READY_DEADLINE_S:.0f} s")
             time.sleep(0.25)
 
-    def kill_and_restart(self, n: int) -> Child:
-        """SIGKILL worker `n` (no goodbye to the group) and start it again at once."""
+    def kill_and_restart(self, n: int) -> tuple[Child, int | None]:
+        """SIGKILL worker `n` (no goodbye to the group) and start it again at once; with the
+        status it had exited with on its own before the kill came (None: it was running)."""
         old = self.workers[n]
-        os.kill(old.process.pid, signal.SIGKILL)
-        old.process.wait()
+        exited = old.process.poll()
+        if exited is None:
+            os.kill(old.process.pid, signal.SIGKILL)
+            old.process.wait()
         self.workers[n] = self._worker(n)
-        return self.workers[n]
+        return self.workers[n], exited
 
     def stop(self) -> None:
         for child in self.children():
@@ -253,7 +256,9 @@ class Run:
             await asyncio.sleep(max(0.0, started + at_s - time.monotonic()))
             n = self.rng.randrange(len(self.pipeline.workers))
             began = time.time()
-            worker = self.pipeline.kill_and_restart(n)
+            worker, exited = self.pipeline.kill_and_restart(n)
+            if exited is not None:
+                self.faults.add(f"worker{n} found exited", began, f"with status {exited}")
             waits.append(asyncio.create_task(self._back(f"worker{n} SIGKILLed", began, worker)))
         await asyncio.gather(*waits)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import faust
 from mode import Service
@@ -24,6 +25,7 @@ from agents.orders.pipeline import register_order_stats, register_orders
 from agents.preferences.pipeline import AGENT_NAME as PREFERENCES_AGENT
 from agents.preferences.pipeline import register_preferences
 from agents.providers.pipeline import register_providers
+from agents.retry import Backoff, retry_retriable
 from agents.routing.pipeline import REQUEST_AGENT, ROUTE_AGENT, register_notifications
 from agents.security.pipeline import (
     IPS_AGENT,
@@ -66,6 +68,7 @@ from streams.stores.suppression_store import SuppressionStore
 from streams.structured_logs import logging_config
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 READY_MESSAGE = "tributary worker ready"
 
@@ -248,6 +251,20 @@ def watch_for_stalls(
     return watchdog
 
 
+# A start's waits for Kafka: soon after a refusal, then every 5 s.
+STARTUP_BACKOFF = Backoff(initial_s=0.5, max_s=5.0)
+
+
+async def once_answering(step: Callable[[], Awaitable[T]], what: str, wait_s: float) -> T:
+    """`step` of the worker's start, tried again while a service it needs does not answer
+    (`worker.startup_wait_s`): a worker started while Kafka restarts starts once it is back.
+    It exited at once before, which a chaos run showed (a worker SIGKILLed and started again
+    just as the broker restarted, gone when the next kill came for it)."""
+    return await retry_retriable(
+        step, backoff=STARTUP_BACKOFF, what=f"worker start ({what})", give_up_after_s=wait_s
+    )
+
+
 def run(settings: WorkerProcessSettings) -> None:
     """Run the worker in the foreground until SIGINT/SIGTERM; never returns normally."""
     check_runtime_versions()
@@ -255,16 +272,27 @@ def run(settings: WorkerProcessSettings) -> None:
     asyncio.set_event_loop(loop)
     # Faust creates only the last level of its data directory; a fresh checkout has none.
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
-    codec = loop.run_until_complete(wire_codec(settings, recent_encodes=RECENT_ENCODES))
+    wait_s = settings.worker.startup_wait_s
+    codec = loop.run_until_complete(
+        once_answering(
+            lambda: wire_codec(settings, recent_encodes=RECENT_ENCODES), "the codec", wait_s
+        )
+    )
     catalog = topic_catalog(settings)
     stores = WorkerStores.from_settings(settings, catalog)
     app = build_app(settings, codec, stores)
     changelogs = changelog_specs(app, settings.kafka)
     # The changelogs' retention is the tables' (`worker.notification_tables_retention_days`):
     # a changed setting takes effect on the topics the tables had.
-    loop.run_until_complete(align_topic_configs(settings.kafka, changelogs))
+    loop.run_until_complete(
+        once_answering(
+            lambda: align_topic_configs(settings.kafka, changelogs), "changelog configs", wait_s
+        )
+    )
     topics = catalog.all() + changelogs + internal_topics(catalog, settings.worker.app_id)
-    loop.run_until_complete(ensure_topics(settings.kafka, topics))
+    loop.run_until_complete(
+        once_answering(lambda: ensure_topics(settings.kafka, topics), "topics", wait_s)
+    )
     services = stores.services()
     worker = TributaryWorker(
         app,

@@ -140,6 +140,10 @@ class WorkerSettings(_Section):
     # ends the process (`streams.runtime.stop_deadline`); longer than `send_timeout_s`, which a
     # stopping worker's flush may take. Orchestrators' grace periods must exceed it.
     stop_timeout_s: float = Field(default=45.0, gt=0)
+    # A worker starting while Kafka (or the schema registry) does not answer, as when both are
+    # restarted together, waits for it this long, with backoff, before it gives up and exits
+    # with the error (0: exits at once, for a supervisor to restart).
+    startup_wait_s: float = Field(default=120.0, ge=0)
     # Copies of each table partition kept warm on other workers (Faust standbys): a takeover
     # needs no changelog replay, for the cost of every worker reading the others' changelogs.
     standby_replicas: int = Field(default=1, ge=0)

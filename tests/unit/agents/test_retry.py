@@ -75,3 +75,58 @@ async def test_each_retry_is_logged(caplog: pytest.LogCaptureFixture) -> None:
 
     await retry_retriable(once_down, backoff=Backoff(), what="writing views", sleep=sleep)
     assert "writing views failed (postgresql unavailable: down); retry 1" in caplog.text
+
+
+class _Clock:
+    """Time that passes only when the retry sleeps."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    async def sleep(self, delay_s: float) -> None:
+        self.now_s += delay_s
+
+
+async def test_a_bounded_retry_gives_up_with_the_error_once_its_time_is_up() -> None:
+    clock = _Clock()
+    attempts = 0
+
+    async def down() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise ServiceUnavailableError("kafka", f"refused {attempts}")
+
+    with pytest.raises(ServiceUnavailableError, match="refused 4"):
+        await retry_retriable(
+            down,
+            backoff=Backoff(initial_s=1.0, max_s=4.0),
+            what="starting",
+            sleep=clock.sleep,
+            give_up_after_s=10.0,
+            clock=clock,
+        )
+    # Waits 1, 2 and 4 s; the next 4 s would end past the 10 s: the fourth failure is raised.
+    assert (attempts, clock.now_s) == (4, 7.0)
+
+
+async def test_a_bounded_retry_returns_what_succeeds_within_its_time() -> None:
+    clock = _Clock()
+    failures = iter([ServiceUnavailableError("kafka", "restarting")] * 3)
+
+    async def back_soon() -> str:
+        for error in failures:
+            raise error
+        return "started"
+
+    result = await retry_retriable(
+        back_soon,
+        backoff=Backoff(initial_s=1.0, max_s=4.0),
+        what="starting",
+        sleep=clock.sleep,
+        give_up_after_s=10.0,
+        clock=clock,
+    )
+    assert (result, clock.now_s) == ("started", 7.0)
