@@ -22,6 +22,7 @@ from streams.cli.cluster import Cluster
 from streams.cli.errors import TopicNotFoundError
 from streams.errors import ServiceUnavailableError
 from streams.kafka.client_security import aiokafka_security
+from streams.kafka.consumer_stop import stop_consumer
 from streams.settings import KafkaSettings
 
 SERVICE = "kafka"
@@ -70,7 +71,7 @@ class TopicReader:
             async with asyncio.timeout(self._timeout_s):
                 await self._consumer.start()
         except (KafkaError, OSError, TimeoutError) as exc:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
             raise ServiceUnavailableError(SERVICE, f"cannot read {self.topic}: {exc!r}") from exc
         return self
 
@@ -80,7 +81,7 @@ class TopicReader:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._consumer.stop()
+        await stop_consumer(self._consumer)
 
     def _tps(self, partitions: Iterable[int] | None = None) -> list[TopicPartition]:
         chosen = self.partitions if partitions is None else partitions

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 
 from streams.errors import ServiceUnavailableError
 from streams.kafka.client_security import aiokafka_security
+from streams.kafka.consumer_stop import stop_consumer
 from streams.kafka.topic_admin import topic_partitions_blocking
 from streams.settings import KafkaSettings
 
@@ -67,7 +68,7 @@ class CompactedTopicReader:
             async with asyncio.timeout(self._kafka.request_timeout_s):
                 await consumer.start()
         except (KafkaError, OSError, TimeoutError) as exc:
-            await consumer.stop()
+            await stop_consumer(consumer)
             raise ServiceUnavailableError(SERVICE, f"cannot read {self.topic}: {exc!r}") from exc
         self._tps = [TopicPartition(self.topic, p) for p in range(partitions)]
         consumer.assign(self._tps)
@@ -109,4 +110,4 @@ class CompactedTopicReader:
     async def close(self) -> None:
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
-            await consumer.stop()
+            await stop_consumer(consumer)

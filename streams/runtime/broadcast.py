@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 from mode import Service
 
 from streams.kafka.client_security import aiokafka_security
+from streams.kafka.consumer_stop import stop_consumer
 from streams.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class BroadcastConsumer(Service):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reading
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         while not self.should_stop:
