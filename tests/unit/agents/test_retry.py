@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 
 from agents.retry import Backoff, retry_retriable
 from streams.errors import RetriableError, ServiceUnavailableError
+
+T = TypeVar("T")
 
 
 def test_delays_grow_by_the_factor_and_stop_at_the_cap() -> None:
@@ -89,6 +93,17 @@ class _Clock:
     async def sleep(self, delay_s: float) -> None:
         self.now_s += delay_s
 
+    async def retry_for_10_s(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """`operation` retried for up to 10 s of this clock, waiting 1, 2, then 4 s."""
+        return await retry_retriable(
+            operation,
+            backoff=Backoff(initial_s=1.0, max_s=4.0),
+            what="starting",
+            sleep=self.sleep,
+            give_up_after_s=10.0,
+            clock=self,
+        )
+
 
 async def test_a_bounded_retry_gives_up_with_the_error_once_its_time_is_up() -> None:
     clock = _Clock()
@@ -100,14 +115,7 @@ async def test_a_bounded_retry_gives_up_with_the_error_once_its_time_is_up() -> 
         raise ServiceUnavailableError("kafka", f"refused {attempts}")
 
     with pytest.raises(ServiceUnavailableError, match="refused 4"):
-        await retry_retriable(
-            down,
-            backoff=Backoff(initial_s=1.0, max_s=4.0),
-            what="starting",
-            sleep=clock.sleep,
-            give_up_after_s=10.0,
-            clock=clock,
-        )
+        await clock.retry_for_10_s(down)
     # Waits 1, 2 and 4 s; the next 4 s would end past the 10 s: the fourth failure is raised.
     assert (attempts, clock.now_s) == (4, 7.0)
 
@@ -121,12 +129,5 @@ async def test_a_bounded_retry_returns_what_succeeds_within_its_time() -> None:
             raise error
         return "started"
 
-    result = await retry_retriable(
-        back_soon,
-        backoff=Backoff(initial_s=1.0, max_s=4.0),
-        what="starting",
-        sleep=clock.sleep,
-        give_up_after_s=10.0,
-        clock=clock,
-    )
+    result = await clock.retry_for_10_s(back_soon)
     assert (result, clock.now_s) == ("started", 7.0)
