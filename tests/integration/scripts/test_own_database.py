@@ -20,6 +20,10 @@ async def _scalar(database: DatabaseSettings, query: str, **params: object) -> o
         await engine.dispose()
 
 
+def _name(database: DatabaseSettings) -> str:
+    return database.url.get_secret_value().rsplit("/", 1)[1]
+
+
 async def _exists(database: DatabaseSettings, name: str) -> bool:
     found = await _scalar(database, "SELECT count(*) FROM pg_database WHERE datname = :n", n=name)
     return found == 1
@@ -28,9 +32,9 @@ async def _exists(database: DatabaseSettings, name: str) -> bool:
 async def test_a_migrated_database_of_its_own_dropped_afterwards(stack_settings: Settings) -> None:
     shared = stack_settings.database
     async with own_database(shared, "tributary_owntest") as own:
-        name = own.url.get_secret_value().rsplit("/", 1)[1]
+        name = _name(own)
         assert name.startswith("tributary_owntest_")
-        assert name != shared.url.get_secret_value().rsplit("/", 1)[1]
+        assert name != _name(shared)
         assert await _exists(shared, name)
         # Migrated: the deliveries table is there, and empty whatever the shared one holds.
         assert await _scalar(own, "SELECT count(*) FROM notification_deliveries") == 0
@@ -43,7 +47,7 @@ async def test_dropped_when_the_run_fails(stack_settings: Settings) -> None:
 
     async def failing_run() -> None:
         async with own_database(shared, "tributary_owntest") as own:
-            names.append(own.url.get_secret_value().rsplit("/", 1)[1])
+            names.append(_name(own))
             raise RuntimeError("the run failed")
 
     with pytest.raises(RuntimeError, match="the run failed"):

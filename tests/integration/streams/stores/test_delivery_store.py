@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from scripts.own_database import own_database
-from streams.settings import Settings
+from streams.settings import DatabaseSettings, Settings
 from streams.stores.database import create_engine
 from streams.stores.delivery_store import (
     DeliveryRow,
@@ -206,9 +206,9 @@ async def test_statistics_over_a_known_data_set(store: DeliveryStore) -> None:
     }
 
 
-async def _blocks(store_settings: Settings, ids: list[str]) -> dict[str, int]:
+async def _blocks(database: DatabaseSettings, ids: list[str]) -> dict[str, int]:
     """The page (block number of `ctid`) each row's current version is on."""
-    engine = create_engine(store_settings.database)
+    engine = create_engine(database)
     try:
         async with engine.connect() as conn:
             found = await conn.execute(
@@ -228,19 +228,18 @@ async def test_a_delivery_updated_stays_on_its_page(settings: Settings) -> None:
     versions (fillfactor, migration 0010), so an update is made in place (HOT: no index
     touched). On pages filled to the brim (the default) every update left its page."""
     async with own_database(settings.database, "tributary_hot") as database:
-        own = settings.model_copy(update={"database": database})
         store = DeliveryStore.from_settings(database)
         try:
             t0 = unique_epoch()
             ids = [f"n-{n:04d}-{uuid.uuid4()}" for n in range(200)]  # several pages
             await store.write([row(n, "queued", t0) for n in ids], [])
-            before = await _blocks(own, ids)
+            before = await _blocks(database, ids)
             later = t0 + timedelta(seconds=3)
             # One row of each page, as the tracker updates them: a few at a time.
             first_of_page = {block: n for n, block in sorted(before.items(), reverse=True)}
             updated = sorted(first_of_page.values())
             await store.write([row(n, "sent", later, queued_at=t0) for n in updated], [])
-            after = await _blocks(own, updated)
+            after = await _blocks(database, updated)
         finally:
             await store.close()
     assert len(updated) > 1
