@@ -151,10 +151,14 @@ def worker_env(settings: Settings, n: int, log_dir: Path) -> dict[str, str]:
 
 
 def floor_worker_command(args: argparse.Namespace) -> tuple[str, ...]:
-    """`python scripts/floor_worker.py [--state]` in place of the agents, or () for them."""
+    """A floor worker's command in place of the agents, or () for them: `floor_worker.py`
+    (aiokafka alone) or `faust_floor_worker.py` (the same work on the agents' Faust runtime),
+    with `--state` for the `state` variants."""
     if not args.floor_worker:
         return ()
-    return ("scripts/floor_worker.py", *(["--state"] if args.floor_worker == "state" else []))
+    script = "faust_floor_worker.py" if args.floor_worker.startswith("faust") else "floor_worker.py"
+    state = ["--state"] if args.floor_worker.endswith("state") else []
+    return (f"scripts/{script}", *state)
 
 
 def wait_ready(children: list[Child], api_url: str) -> None:
@@ -421,9 +425,10 @@ def main() -> int:
         "--floor-worker",
         nargs="?",
         const="bare",
-        choices=("bare", "state"),
+        choices=("bare", "state", "faust", "faust-state"),
         help="run scripts/floor_worker.py (the least a worker can do; `state`: with the least"
-        " crash-exact state) in place of the agents",
+        " crash-exact state) in place of the agents; `faust`, `faust-state`: the same work as"
+        " agents of the Faust runtime (scripts/faust_floor_worker.py)",
     )
     return asyncio.run(bench(parser.parse_args()))
 

@@ -32,19 +32,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import signal
 import time
 import uuid
 from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 import uvloop
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastavro import schemaless_reader, schemaless_writer
 
 from schemas.registry import SchemaSet
@@ -56,7 +57,7 @@ from streams.kafka.wire import HEADER_BYTES, SchemaBook
 from streams.name_ids import NameIds
 from streams.runtime.partition_batches import PartitionBatches, all_delivered
 from streams.runtime.records import OutgoingRecord
-from streams.settings import Settings
+from streams.settings import Settings, WorkerProcessSettings
 
 READY = "tributary worker ready"
 BATCH_RECORDS = 500
@@ -120,18 +121,138 @@ class Avro:
         return buffer.getvalue()
 
 
-class FloorWorker:
-    def __init__(self, settings: Settings, *, state: bool) -> None:
-        catalog = TopicCatalog(settings.topic_prefix, settings.kafka)
-        self._users = catalog.for_topic("users.events").name
-        self._receipts = catalog.for_topic("notifications.receipts").name
-        self._settings = settings
+class Publish(Protocol):
+    """Queues status records; each future resolves once Kafka acknowledged its record."""
+
+    def __call__(self, records: list[OutgoingRecord]) -> Awaitable[list[asyncio.Future[Any]]]: ...
+
+
+# A change of a notification's state entry: the record that caused it, the id, the fields.
+Change = tuple[Any, str, dict[str, Any]]
+
+
+class Remember(Protocol):
+    """Keeps state entries' changes (`--state`); futures as `Publish`'s."""
+
+    def __call__(self, changes: Iterable[Change]) -> Awaitable[list[asyncio.Future[Any]]]: ...
+
+
+class FloorWork:
+    """A batch's work, the same whichever runtime consumes its records and keeps its state:
+    aiokafka alone (`FloorWorker`) or the agents' Faust runtime (`faust_floor_worker.py`).
+    The records come as (whatever the runtime calls a record, its value)."""
+
+    def __init__(self, settings: WorkerProcessSettings, publish: Publish, remember: Remember):
         self._avro = Avro()
         providers = settings.providers
         self._send_url = f"{providers.sendgrid_base_url.rstrip('/')}/v3/mail/send"
         key = providers.sendgrid_api_key
         self._auth = {"Authorization": f"Bearer {key.get_secret_value() if key else ''}"}
         self._from = providers.email_from
+        self._publish = publish
+        self._remember = remember
+
+    async def notify(
+        self, records: Sequence[tuple[Any, bytes]], http: aiohttp.ClientSession, db: Any
+    ) -> None:
+        created = []
+        for source, value in records:
+            event = self._avro.read(value, "users.events-value")
+            if event["event_type"] == "user.created":
+                created.append((source, event["event_id"], event["payload"], event["occurred_at"]))
+        if not created:
+            return
+        nids = [IDS.text(f"{event_id}/welcome") for _, event_id, _, _ in created]
+        users = [payload["user_id"] for _, _, payload, _ in created]
+        await db.execute(_QUEUE, nids, users, [at for _, _, _, at in created])
+        queued = await self._statuses(
+            [(n, self._avro.status(n, u, "queued")) for n, u in zip(nids, users, strict=True)]
+        )
+        sends = [
+            self._send(http, n, p["email"]) for n, (_, _, p, _) in zip(nids, created, strict=True)
+        ]
+        message_ids = await asyncio.gather(*sends)
+        statuses = []
+        for nid, user, message_id in zip(nids, users, message_ids, strict=True):
+            statuses.append((nid, self._avro.status(nid, user, "sending", attempt=1)))
+            sent = self._avro.status(
+                nid, user, "sent", attempt=1, provider="sendgrid", provider_message_id=message_id
+            )
+            statuses.append((nid, sent))
+        entries = self._remember(
+            (source, nid, {"user_id": user, "state": "sent", "provider_message_id": message_id})
+            for (source, _, _, _), nid, user, message_id in zip(
+                created, nids, users, message_ids, strict=True
+            )
+        )
+        await acknowledged(queued + await self._statuses(statuses) + await entries)
+
+    async def _send(self, http: aiohttp.ClientSession, nid: str, email: str) -> str:
+        body = {
+            "personalizations": [
+                {"to": [{"email": email}], "custom_args": {"notification_id": nid}}
+            ],
+            "from": {"email": self._from},
+            "subject": "Welcome",
+            "content": [{"type": "text/plain", "value": "Welcome aboard"}],
+        }
+        async with http.post(self._send_url, json=body, headers=self._auth) as response:
+            response.raise_for_status()
+            return str(response.headers.get("X-Message-Id", "unknown"))
+
+    async def track(self, records: Sequence[tuple[Any, bytes]], db: Any) -> None:
+        delivered = []
+        for source, value in records:
+            receipt = self._avro.read(value, "notifications.receipts-value")["payload"]
+            if receipt["state"] == "delivered":
+                delivered.append((source, receipt, datetime.fromtimestamp(time.time(), UTC)))
+        if not delivered:
+            return
+        nids = [r["notification_id"] for _, r, _ in delivered]
+        message_ids = [r["provider_message_id"] for _, r, _ in delivered]
+        # The status names the user, which the receipt need not: the row has it.
+        rows = await db.fetch(_DELIVER, nids, message_ids, [at for _, _, at in delivered])
+        statuses = [(row[0], self._avro.status(row[0], row[1], "delivered")) for row in rows]
+        entries = self._remember(
+            (source, nid, {"state": "delivered", "provider_message_id": message_id})
+            for (source, _, _), nid, message_id in zip(delivered, nids, message_ids, strict=True)
+        )
+        await acknowledged(await self._statuses(statuses) + await entries)
+
+    async def _statuses(self, records: list[tuple[str, bytes]]) -> list[asyncio.Future[Any]]:
+        return await self._publish([OutgoingRecord(n.encode(), v) for n, v in records])
+
+
+class Resources:
+    """The provider session and the database pool, opened on first use in the running loop."""
+
+    def __init__(self, settings: WorkerProcessSettings) -> None:
+        self._settings = settings
+        self._stack = contextlib.AsyncExitStack()
+        self._opened: tuple[aiohttp.ClientSession, Any] | None = None
+
+    async def open(self) -> tuple[aiohttp.ClientSession, Any]:
+        if self._opened is None:
+            dsn = self._settings.database.url.get_secret_value().replace("+asyncpg", "")
+            pool_size = self._settings.dispatch.connection_pool_size
+            connector = aiohttp.TCPConnector(limit=pool_size)
+            http = await self._stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+            db = await self._stack.enter_async_context(
+                asyncpg.create_pool(dsn, min_size=1, max_size=2)
+            )
+            self._opened = (http, db)
+        return self._opened
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+
+class FloorWorker:
+    def __init__(self, settings: Settings, *, state: bool) -> None:
+        catalog = TopicCatalog(settings.topic_prefix, settings.kafka)
+        self._users = catalog.for_topic("users.events").name
+        self._receipts = catalog.for_topic("notifications.receipts").name
+        self._settings = settings
         kafka = settings.kafka
         self.consumer = AIOKafkaConsumer(
             self._users,
@@ -165,14 +286,12 @@ class FloorWorker:
             lambda: self.producer, self.state_topic.name if self.state_topic else ""
         )
         self._entries: dict[str, dict[str, Any]] = {}
+        self._work = FloorWork(settings, self._status.send, self._remember)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        dsn = self._settings.database.url.get_secret_value().replace("+asyncpg", "")
-        pool_size = self._settings.dispatch.connection_pool_size
-        async with (
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=pool_size)) as http,
-            asyncpg.create_pool(dsn, min_size=1, max_size=2) as db,
-        ):
+        resources = Resources(self._settings)
+        try:
+            http, db = await resources.open()
             if self.state_topic is not None:
                 await ensure_topics(self._settings.kafka, [self.state_topic])
             await self.producer.start()
@@ -182,6 +301,8 @@ class FloorWorker:
             finally:
                 await self.consumer.stop()
                 await self.producer.stop()
+        finally:
+            await resources.close()
 
     async def _loop(
         self, http: aiohttp.ClientSession, db: asyncpg.Pool, stopping: asyncio.Event
@@ -192,90 +313,34 @@ class FloorWorker:
             if not ready and self.consumer.assignment():
                 print(READY, flush=True)
                 ready = True
-            users = [r for tp, rs in batch.items() if tp.topic == self._users for r in rs]
-            receipts = [r for tp, rs in batch.items() if tp.topic == self._receipts for r in rs]
+            users = [
+                (r, r.value) for tp, rs in batch.items() if tp.topic == self._users for r in rs
+            ]
+            receipts = [
+                (r, r.value) for tp, rs in batch.items() if tp.topic == self._receipts for r in rs
+            ]
             if users or receipts:
-                await asyncio.gather(self._notify(users, http, db), self._track(receipts, db))
+                await asyncio.gather(
+                    self._work.notify(users, http, db), self._work.track(receipts, db)
+                )
                 await self.consumer.commit()
 
-    async def _notify(
-        self, records: Sequence[ConsumerRecord[Any, Any]], http: aiohttp.ClientSession, db: Any
-    ) -> None:
-        created = []
-        for record in records:
-            event = self._avro.read(record.value, "users.events-value")
-            if event["event_type"] == "user.created":
-                created.append((event["event_id"], event["payload"], event["occurred_at"]))
-        if not created:
-            return
-        nids = [IDS.text(f"{event_id}/welcome") for event_id, _, _ in created]
-        users = [payload["user_id"] for _, payload, _ in created]
-        await db.execute(_QUEUE, nids, users, [at for _, _, at in created])
-        queued = await self._publish(
-            [(n, self._avro.status(n, u, "queued")) for n, u in zip(nids, users, strict=True)]
-        )
-        sends = [
-            self._send(http, n, p["email"]) for n, (_, p, _) in zip(nids, created, strict=True)
-        ]
-        message_ids = await asyncio.gather(*sends)
-        statuses = []
-        for nid, user, message_id in zip(nids, users, message_ids, strict=True):
-            statuses.append((nid, self._avro.status(nid, user, "sending", attempt=1)))
-            sent = self._avro.status(
-                nid, user, "sent", attempt=1, provider="sendgrid", provider_message_id=message_id
-            )
-            statuses.append((nid, sent))
-        entries = self._remember(
-            (nid, {"user_id": user, "state": "sent", "provider_message_id": message_id})
-            for nid, user, message_id in zip(nids, users, message_ids, strict=True)
-        )
-        await all_delivered(queued + await self._publish(statuses) + await entries)
-
-    async def _send(self, http: aiohttp.ClientSession, nid: str, email: str) -> str:
-        body = {
-            "personalizations": [
-                {"to": [{"email": email}], "custom_args": {"notification_id": nid}}
-            ],
-            "from": {"email": self._from},
-            "subject": "Welcome",
-            "content": [{"type": "text/plain", "value": "Welcome aboard"}],
-        }
-        async with http.post(self._send_url, json=body, headers=self._auth) as response:
-            response.raise_for_status()
-            return str(response.headers.get("X-Message-Id", "unknown"))
-
-    async def _track(self, records: Sequence[ConsumerRecord[Any, Any]], db: Any) -> None:
-        delivered = []
-        for record in records:
-            receipt = self._avro.read(record.value, "notifications.receipts-value")["payload"]
-            if receipt["state"] == "delivered":
-                delivered.append((receipt, datetime.fromtimestamp(time.time(), UTC)))
-        if not delivered:
-            return
-        nids = [r["notification_id"] for r, _ in delivered]
-        message_ids = [r["provider_message_id"] for r, _ in delivered]
-        # The status names the user, which the receipt need not: the row has it.
-        rows = await db.fetch(_DELIVER, nids, message_ids, [at for _, at in delivered])
-        statuses = [(row[0], self._avro.status(row[0], row[1], "delivered")) for row in rows]
-        entries = self._remember(
-            (nid, {"state": "delivered", "provider_message_id": message_id})
-            for nid, message_id in zip(nids, message_ids, strict=True)
-        )
-        await all_delivered(await self._publish(statuses) + await entries)
-
-    def _remember(self, changes: Iterable[tuple[str, dict[str, Any]]]) -> Awaitable[list[Any]]:
+    def _remember(self, changes: Iterable[Change]) -> Awaitable[list[Any]]:
         """The entries changed in the table and queued on its changelog (`--state` only)."""
         if self.state_topic is None:
             return _nothing()
         records = []
-        for nid, change in changes:
+        for _, nid, change in changes:
             entry = self._entries.setdefault(nid, {}) | change
             self._entries[nid] = entry
             records.append(OutgoingRecord(nid.encode(), orjson.dumps(entry)))
         return self._changelog.send(records)
 
-    async def _publish(self, records: list[tuple[str, bytes]]) -> list[asyncio.Future[Any]]:
-        return await self._status.send([OutgoingRecord(n.encode(), v) for n, v in records])
+
+async def acknowledged(futures: list[asyncio.Future[Any]]) -> None:
+    """Every send acknowledged (none, when the runtime's publisher waited for them itself)."""
+    if futures:
+        await all_delivered(futures)
 
 
 async def _nothing() -> list[Any]:
