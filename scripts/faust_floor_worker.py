@@ -30,9 +30,9 @@ from typing import Any
 import faust
 from faust.types import TableT
 from floor_worker import STATE_TABLE, Change, FloorWork, Resources
+from mode import Service
 
-from agents.worker.process import TributaryWorker
-from streams.garbage_collection import schedule_collections
+from agents.worker.process import run_worker
 from streams.kafka.catalog import TopicCatalog
 from streams.kafka.topic_admin import ensure_topics
 from streams.runtime import (
@@ -48,7 +48,17 @@ from streams.runtime import (
     worker_event_loop,
 )
 from streams.settings import WorkerProcessSettings
-from streams.structured_logs import logging_config
+
+
+class ResourcesService(Service):
+    """Closes the provider session and the database pool with the worker."""
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__()
+        self.resources = resources
+
+    async def on_stop(self) -> None:
+        await self.resources.close()
 
 
 def build_app(settings: WorkerProcessSettings, resources: Resources, *, state: bool) -> faust.App:
@@ -108,15 +118,7 @@ def main() -> None:
     resources = Resources(settings)
     app = build_app(settings, resources, state=state)
     loop.run_until_complete(ensure_topics(settings.kafka, changelog_specs(app, settings.kafka)))
-    worker = TributaryWorker(
-        app,
-        loglevel=settings.log_level,
-        logging_config=logging_config(settings.log_level, settings.log_format),
-        loop=loop,
-        stop_timeout_s=settings.worker.stop_timeout_s,
-    )
-    schedule_collections(settings.gc_young_objects)
-    worker.execute_from_commandline()
+    run_worker(app, settings, loop, [ResourcesService(resources)])
 
 
 if __name__ == "__main__":

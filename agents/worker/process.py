@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -293,7 +293,17 @@ def run(settings: WorkerProcessSettings) -> None:
     loop.run_until_complete(
         once_answering(lambda: ensure_topics(settings.kafka, topics), "topics", wait_s)
     )
-    services = stores.services()
+    run_worker(app, settings, loop, stores.services())
+
+
+def run_worker(
+    app: faust.App,
+    settings: WorkerProcessSettings,
+    loop: asyncio.AbstractEventLoop,
+    services: Sequence[Service] = (),
+) -> None:
+    """`app`'s worker in the foreground, `services` started and stopped with it (what the
+    worker owns besides the app: its stores' connections, its readers)."""
     worker = TributaryWorker(
         app,
         *services,
