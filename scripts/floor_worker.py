@@ -26,6 +26,9 @@ What it leaves out, so that it is a lower bound of any worker that keeps the gua
 table and changelog (the crash-exact state, the sent ledger, the routing entry), the re-keying hop
 through `notifications.dispatch`, retries, preferences, templates, the timeline rows, the
 statistics rollups, metrics, Faust and pydantic.
+
+The work per batch is `FloorWork`; `faust_floor_worker.py` does the same work as agents of the
+Faust runtime (`--floor-worker faust`), so the two floors differ by the runtime alone.
 """
 
 from __future__ import annotations
