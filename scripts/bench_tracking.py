@@ -7,8 +7,10 @@ is the tracker's own CPU per notification, without Faust's table and consumer co
 Usage: `python scripts/bench_tracking.py [notifications] [rounds]`; `--profile` prints cProfile's
 top functions instead; `--bounced` makes every receipt a hard bounce, so that each notification
 also costs the tracker a suppression report (the worst case: most receipts say delivered);
-`--early` makes every receipt overtake its `sent` (read in the batch of its `queued`, its
-`sending` and `sent` in the next), so each is held, then released. It also prints the table
+`--floor` first times the same feed through `tracking_floor.py` (the stage's essential work
+on plain values, no models: its lower bound); `--early` makes every receipt overtake its
+`sent` (read in the batch of its `queued`, its `sending` and `sent` in the next), so each is
+held, then released. It also prints the table
 writes (sets and deletes, each a changelog record in the worker) per notification, of
 `deliveries` and `held_receipts`.
 """
@@ -25,6 +27,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from tracking_floor import TrackingFloor
 
 from agents.retry import Backoff
 from agents.tracking.tracker import DeliveryTracker, Topics
@@ -196,6 +200,21 @@ async def run_once(
     return spent
 
 
+def floor_once(
+    notifications: int, run: str, receipt: str = "delivered", early: bool = False
+) -> float:
+    """The same feed through `TrackingFloor`: what the stage's work costs on plain values."""
+    feed = records(notifications, run, receipt, early)
+    floor = TrackingFloor(TOPICS.status, TOPICS.receipts)
+    published = 0
+    started = time.process_time()
+    for start in range(0, len(feed), BATCH):
+        published += len(floor.process(feed[start : start + BATCH])[1])
+    spent = time.process_time() - started
+    assert published == notifications, published
+    return spent
+
+
 def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     notifications = int(args[0]) if args else 10_000
@@ -209,6 +228,13 @@ def main() -> int:
         profile.disable()
         pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         return 0
+    if "--floor" in sys.argv:
+        floor = [floor_once(notifications, f"f{n}", receipt, early) for n in range(rounds)]
+        print(
+            f"tracking floor (tracking_floor.py, plain values): best of {rounds}:"
+            f" {1e6 * min(floor) / notifications:.1f} µs CPU per notification"
+            f" (median {1e6 * sorted(floor)[len(floor) // 2] / notifications:.1f})"
+        )
     spent = [asyncio.run(run_once(notifications, f"r{n}", receipt, early)) for n in range(rounds)]
     best = min(spent)
     order = ", each before its sent" if early else ""
