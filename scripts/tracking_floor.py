@@ -108,7 +108,7 @@ class TrackingFloor:
         timeline.sort(key=lambda s: (s[1], s[0]))
         if entry["current"] is None or _version(step) > _version(entry["current"]):
             entry["current"] = step
-        entry["attempts"] = max(entry["attempts"], step[4] or (step[0] in _ATTEMPTED))
+        entry["attempts"] = max(entry["attempts"], step[4] or int(step[0] in _ATTEMPTED))
         if step[5] is not None:
             entry["provider_step"] = step
         return entry

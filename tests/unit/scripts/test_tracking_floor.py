@@ -66,7 +66,7 @@ def test_the_current_state_follows_the_trackers_precedence_in_any_order() -> Non
         assert delivery is not None
         entry = tracking.entries["n1"]
         assert entry["current"][0] == delivery.state
-        assert entry["attempts"] == delivery.attempts
+        assert (type(entry["attempts"]), entry["attempts"]) == (int, delivery.attempts)
         assert [s[0] for s in entry["timeline"]] == [s.state for s in delivery.timeline]
 
 
