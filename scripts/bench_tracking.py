@@ -13,6 +13,10 @@ on plain values, no models: its lower bound); `--early` makes every receipt over
 held, then released. It also prints the table
 writes (sets and deletes, each a changelog record in the worker) per notification, of
 `deliveries` and `held_receipts`.
+
+It collects garbage on the worker's schedule (`streams.garbage_collection`, the setting's
+default): on CPython's own, full collections over the feed took ~40 % of the tracker's figure,
+a cost the worker does not pay.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from tracking_floor import TrackingFloor
 from agents.retry import Backoff
 from agents.tracking.tracker import DeliveryTracker, Topics
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
+from streams.garbage_collection import schedule_collections
 from streams.kafka.wire import decode, encode
 from streams.runtime import OutgoingRecord, SourceRecord
+from streams.settings.processes import ProcessSettings
 from streams.stores.delivery_store import DeliveryRow, TransitionRow
 
 BATCH = 500
@@ -216,6 +222,7 @@ def floor_once(
 
 
 def main() -> int:
+    schedule_collections(ProcessSettings.model_fields["gc_young_objects"].default)
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     notifications = int(args[0]) if args else 10_000
     rounds = int(args[1]) if len(args) > 1 else 5

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agents.tracking.state import Delivery, Step
+from agents.tracking.state import Delivery, Step, parse_step, step_entry
 from streams.providers.http import UNKNOWN_MESSAGE_ID
 
 # A notification's held receipts beyond this are the oldest dropped (a sender repeating
@@ -41,12 +41,12 @@ def receipt_matches_sent(delivery: Delivery | None, step: Step) -> bool | None:
 
 def held_steps(entry: dict[str, Any] | None) -> list[Step]:
     """The steps of an earlier version's `held_receipts` entry."""
-    return [Step.model_validate(raw) for raw in (entry or {}).get("steps", [])]
+    return [parse_step(raw) for raw in (entry or {}).get("steps", [])]
 
 
 def held_entry(steps: Sequence[Step]) -> dict[str, Any]:
     """A `held_receipts` entry as earlier versions wrote it (tests build the old tables)."""
-    return {"steps": [step.model_dump(mode="json") for step in kept_held(steps)]}
+    return {"steps": [step_entry(step) for step in kept_held(steps)]}
 
 
 def kept_held(steps: Sequence[Step]) -> tuple[Step, ...]:

@@ -29,10 +29,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+import orjson
 
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 
@@ -65,12 +66,17 @@ RECEIPT_STATE: Mapping[str, str | None] = {
 # States a message reaches only once handed to (or tried with) a provider: at least one attempt.
 _ATTEMPTED = frozenset({"sending", "retrying", "sent", "delivered", "failed", "bounced", "spam"})
 _ERRORS = frozenset({"retrying", "failed", "bounced", "spam"})
+_TIMELINE_ORDER = attrgetter("occurred_at", "state")
 
 
-class Step(BaseModel):
-    """One transition: what happened, when, and what it said."""
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One transition: what happened, when, and what it said.
 
-    model_config = ConfigDict(frozen=True)
+    The tracker makes one per status and receipt it reads and keeps a notification's in its
+    entry, so steps and deliveries are plain slotted dataclasses: built, compared and written
+    (by orjson, in the form pydantic wrote them before) at a fraction of a model's cost.
+    """
 
     state: str
     occurred_at: datetime
@@ -106,10 +112,9 @@ class Facts:
     caused_at: datetime | None = None
 
 
-class Delivery(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
     """The `deliveries` table entry of one notification."""
-
-    model_config = ConfigDict(frozen=True)
 
     notification_id: str
     user_id: str | None = None
@@ -169,30 +174,46 @@ def fold(
     current: Delivery | None, notification_id: str, step: Step, facts: Facts
 ) -> tuple[Delivery, bool]:
     """`current` with `step` applied, and whether the step was new to it."""
-    if current is not None and any(
-        (s.state, s.occurred_at) == (step.state, step.occurred_at) for s in current.timeline
-    ):
+    if current is None:
+        return _first(notification_id, step, facts), True
+    if any(s.state == step.state and s.occurred_at == step.occurred_at for s in current.timeline):
         return current, False
-    base = current or Delivery(notification_id=notification_id, current=step)
     implied = 1 if step.state in _ATTEMPTED else 0
-    timeline = tuple(sorted((*base.timeline, step), key=lambda s: (s.occurred_at, s.state)))
-    delivery = base.model_copy(
-        update={
-            "user_id": base.user_id or facts.user_id,
-            "channel": base.channel or facts.channel,
-            "category": base.category or facts.category,
-            "template": base.template or facts.template,
-            "caused_at": base.caused_at or facts.caused_at,
-            "current": max(base.current, step, key=lambda s: s.version),
-            "attempts": max(base.attempts, step.attempt or implied),
-            "provider_step": _newest(base.provider_step, step, step.provider is not None),
-            "error_step": _newest(
-                base.error_step, step, step.state in _ERRORS and step.reason is not None
-            ),
-            "timeline": timeline,
-        }
+    delivery = Delivery(
+        notification_id=current.notification_id,
+        user_id=current.user_id or facts.user_id,
+        channel=current.channel or facts.channel,
+        category=current.category or facts.category,
+        template=current.template or facts.template,
+        caused_at=current.caused_at or facts.caused_at,
+        current=step if step.version > current.current.version else current.current,
+        attempts=max(current.attempts, step.attempt or implied),
+        provider_step=_newest(current.provider_step, step, step.provider is not None),
+        error_step=_newest(
+            current.error_step, step, step.state in _ERRORS and step.reason is not None
+        ),
+        timeline=tuple(sorted((*current.timeline, step), key=_TIMELINE_ORDER)),
+        unpublished=current.unpublished,
+        held=current.held,
     )
     return delivery, True
+
+
+def _first(notification_id: str, step: Step, facts: Facts) -> Delivery:
+    """The delivery a notification's first step makes."""
+    return Delivery(
+        notification_id=notification_id,
+        user_id=facts.user_id,
+        channel=facts.channel,
+        category=facts.category,
+        template=facts.template,
+        caused_at=facts.caused_at,
+        current=step,
+        attempts=step.attempt or (1 if step.state in _ATTEMPTED else 0),
+        provider_step=step if step.provider is not None else None,
+        error_step=step if step.state in _ERRORS and step.reason is not None else None,
+        timeline=(step,),
+    )
 
 
 def status_step(event: NotificationStatusEvent) -> tuple[Step, Facts]:
@@ -227,11 +248,10 @@ def receipt_step(event: NotificationReceiptEvent) -> tuple[Step, Facts] | None:
     return step, Facts(user_id=p.user_id, channel=p.channel)
 
 
-class Waiting(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Waiting:
     """The `deliveries` entry of a notification no status has been read for yet, only receipts
     held for its `sent`: not a delivery (nothing is materialized or published for it)."""
-
-    model_config = ConfigDict(frozen=True)
 
     notification_id: str
     held: tuple[Step, ...]
@@ -242,18 +262,83 @@ Entry = Delivery | Waiting
 
 def to_entry(delivery: Entry) -> dict[str, Any]:
     """The JSON-able form kept in the `deliveries` table (and served by the worker's web view);
-    a delivery holding no receipt is written as before `held` existed."""
-    return delivery.model_dump(mode="json", exclude=None if delivery.held else {"held"})
+    a delivery holding no receipt is written as before `held` existed. orjson writes the
+    dataclasses as pydantic wrote the models this form was first made by (times in RFC 3339
+    with `Z`, ids as strings)."""
+    entry: dict[str, Any] = orjson.loads(_json(delivery))
+    if not delivery.held:
+        del entry["held"]
+    return entry
+
+
+def step_entry(step: Step) -> dict[str, Any]:
+    """One step's JSON-able form, as in an entry."""
+    parsed: dict[str, Any] = orjson.loads(_json(step))
+    return parsed
+
+
+def _json(value: Entry | Step) -> bytes:
+    return orjson.dumps(value, default=_uuid_text, option=orjson.OPT_UTC_Z)
+
+
+def _uuid_text(value: object) -> str:
+    """orjson writes `uuid.UUID` itself, not its subclasses (asyncpg's, in steps read back
+    from PostgreSQL by a replay)."""
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not part of a delivery entry")
+
+
+def parse_step(raw: Mapping[str, Any]) -> Step:
+    return Step(
+        state=raw["state"],
+        occurred_at=_time(raw["occurred_at"]),
+        event_id=_uuid(raw["event_id"]),
+        reason=raw.get("reason"),
+        attempt=raw.get("attempt"),
+        provider=raw.get("provider"),
+        provider_message_id=raw.get("provider_message_id"),
+    )
 
 
 def parse_entry(entry: Mapping[str, Any] | None) -> Entry | None:
     """A `Waiting` entry has no `current` step: no status of its notification was read."""
     if entry is None:
         return None
-    return Delivery.model_validate(entry) if "current" in entry else Waiting.model_validate(entry)
+    held = tuple(parse_step(raw) for raw in entry.get("held", ()))
+    if "current" not in entry:
+        return Waiting(notification_id=entry["notification_id"], held=held)
+    caused_at = entry.get("caused_at")
+    return Delivery(
+        notification_id=entry["notification_id"],
+        user_id=entry.get("user_id"),
+        channel=entry.get("channel"),
+        category=entry.get("category"),
+        template=entry.get("template"),
+        caused_at=None if caused_at is None else _time(caused_at),
+        current=parse_step(entry["current"]),
+        attempts=entry.get("attempts", 0),
+        provider_step=_optional_step(entry.get("provider_step")),
+        error_step=_optional_step(entry.get("error_step")),
+        timeline=tuple(parse_step(raw) for raw in entry.get("timeline", ())),
+        unpublished=tuple(_uuid(raw) for raw in entry.get("unpublished", ())),
+        held=held,
+    )
 
 
 def from_entry(entry: Mapping[str, Any] | None) -> Delivery | None:
     """The delivery an entry holds; None for none, or for a `Waiting` one."""
     parsed = parse_entry(entry)
     return parsed if isinstance(parsed, Delivery) else None
+
+
+def _optional_step(raw: Mapping[str, Any] | None) -> Step | None:
+    return None if raw is None else parse_step(raw)
+
+
+def _time(raw: str) -> datetime:
+    return datetime.fromisoformat(raw)
+
+
+def _uuid(raw: str) -> UUID:
+    return UUID(raw)

@@ -54,7 +54,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
@@ -165,7 +165,16 @@ def delivery_row(delivery: Delivery) -> DeliveryRow:
 
 
 def transition_row(notification_id: str, step: Step) -> TransitionRow:
-    return TransitionRow(notification_id=notification_id, **step.model_dump())
+    return TransitionRow(
+        notification_id=notification_id,
+        state=step.state,
+        occurred_at=step.occurred_at,
+        event_id=step.event_id,
+        reason=step.reason,
+        attempt=step.attempt,
+        provider=step.provider,
+        provider_message_id=step.provider_message_id,
+    )
 
 
 def receipt_status(step: Step, delivery: Delivery, now: datetime) -> NotificationStatusEvent:
@@ -461,7 +470,7 @@ class DeliveryTracker(Generic[E]):
         entry = self._entry(key, batch)
         if entry is not None:
             if entry.held != steps:
-                self._write(key, entry.model_copy(update={"held": steps}), batch, item)
+                self._write(key, replace(entry, held=steps), batch, item)
         elif steps:
             self._write(key, Waiting(notification_id=notification_id, held=steps), batch, item)
         if self._held_keys is not None and key in self._held_keys:
@@ -516,7 +525,7 @@ class DeliveryTracker(Generic[E]):
                 batch.transitions.append((record, event))
                 queued.add(event_id)
         if held != delivery.unpublished:
-            delivery = delivery.model_copy(update={"unpublished": held})
+            delivery = replace(delivery, unpublished=held)
             self._write(key, delivery, batch, item)
         elif key not in batch.writes:  # leftovers only: `_empty_outbox` rewrites this entry
             self._write(key, delivery, batch, item)
@@ -535,7 +544,7 @@ class DeliveryTracker(Generic[E]):
             delivery, item = batch.writes[key]
             assert isinstance(delivery, Delivery), "a publishing notification has a delivery"
             left = tuple(e for e in delivery.unpublished if e not in published)
-            delivery = delivery.model_copy(update={"unpublished": left})
+            delivery = replace(delivery, unpublished=left)
             batch.deliveries[delivery.notification_id] = delivery
             self._write(key, delivery, batch, item)
 
@@ -569,7 +578,7 @@ class DeliveryTracker(Generic[E]):
         current = self._entry(key, batch)
         if isinstance(current, Waiting):  # its first status: a delivery, holding the receipts
             delivery, added = fold(None, notification_id, step, facts)
-            delivery = delivery.model_copy(update={"held": current.held})
+            delivery = replace(delivery, held=current.held)
         else:
             delivery, added = fold(current, notification_id, step, facts)
         if added:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from pydantic import BaseModel
@@ -162,7 +163,7 @@ async def test_a_bounce_an_earlier_version_left_in_the_outbox_is_reported_when_p
     assert found is not None
     step, facts = found
     folded, _ = fold(from_entry(h.table[b"n-1"]), "n-1", step, facts)
-    h.table[b"n-1"] = to_entry(folded.model_copy(update={"unpublished": (step.event_id,)}))
+    h.table[b"n-1"] = to_entry(replace(folded, unpublished=(step.event_id,)))
     h.tracker.forget()  # a restart on that store
     await h.tracker.process([status(status_event("n-1", "sending", 0, attempt=1))])
     [(key, report)] = reports_of(h.reports_out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from agents.tracking.receipt_matching import held_entry
@@ -311,7 +313,7 @@ async def test_an_outbox_an_earlier_version_left_is_published_by_the_next_record
     step, facts = found
     current = from_entry(h.table[b"n-1"])
     folded, _ = fold(current, "n-1", step, facts)
-    h.table[b"n-1"] = to_entry(folded.model_copy(update={"unpublished": (step.event_id,)}))
+    h.table[b"n-1"] = to_entry(replace(folded, unpublished=(step.event_id,)))
     h.tracker.forget()  # a restart on that store
     await h.tracker.process([receipt(delivered)])
     [published] = h.status_out.sent
