@@ -120,11 +120,11 @@ class SuspiciousLogin(Contract):
     ip: IpAddress | None = None
     device_id: Identifier | None = None
     # The events the verdict was drawn from, so that it can be audited.
-    related_event_ids: Annotated[list[UUID], Field(max_length=1000)] = []
+    related_event_ids: Annotated[list[UUID], Field(max_length=1000)] = Field(default_factory=list)
     # Rule-specific facts, such as {"failed_attempts": "12", "window_s": "300"}.
-    evidence: Annotated[
-        dict[str, Annotated[str, Field(max_length=1024)]], Field(max_length=64)
-    ] = {}
+    evidence: Annotated[dict[str, Annotated[str, Field(max_length=1024)]], Field(max_length=64)] = (
+        Field(default_factory=dict)
+    )
 
 
 AuthPayload = (

@@ -62,7 +62,7 @@ class NotificationRequested(Contract):
     locale: Locale | None = None
     variables: Annotated[
         dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=64)
-    ] = {}
+    ] = Field(default_factory=dict)
     # The rule that asked for it (null: an external producer).
     rule: RuleName | None = None
     # The event_id of the causing event, and when that event happened (for event->delivered

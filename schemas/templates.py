@@ -42,7 +42,7 @@ class TemplateVersion(Contract):
     body: TemplateSource
     active: bool = False
     # The variables the version is previewed with, and must render with to be activated.
-    sample: dict[SampleName, SampleValue] = {}
+    sample: dict[SampleName, SampleValue] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from schemas.analytics import (
     ALL,
@@ -92,10 +92,10 @@ class MetricsPartial(BaseModel):
     records: list[RecordCounts] | None = None
     max_event_ms: int | None = None
     wall_s: float
-    panes: dict[int, Aggregate] = {}
+    panes: dict[int, Aggregate] = Field(default_factory=dict)
     # A tick's report: the source partitions ("topic:partition") its worker owns -> whether its
     # fetching has reached their end.
-    caught_up: dict[str, bool] = {}
+    caught_up: dict[str, bool] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

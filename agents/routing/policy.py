@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.notifications import Channel
 from schemas.users import QuietHours
@@ -29,14 +29,14 @@ class RoutingState(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # Notification id -> until when it is remembered (epoch s).
-    seen: dict[str, float] = {}
+    seen: dict[str, float] = Field(default_factory=dict)
     # "<channel>:<category>" -> send times (epoch s), oldest first.
-    sends: dict[str, list[float]] = {}
+    sends: dict[str, list[float]] = Field(default_factory=dict)
     # Ids this user has in the deferred table.
-    deferred: list[str] = []
+    deferred: list[str] = Field(default_factory=list)
     # Notification id -> the address it was dispatched to, as long as the id is in `seen`: a
     # bounce report names the notification, and the address to suppress is the one it went to.
-    sent_to: dict[str, str] = {}
+    sent_to: dict[str, str] = Field(default_factory=dict)
 
     def to_table(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -20,7 +20,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agents.routing.policy import RoutingState
 from schemas.notifications import Channel
@@ -88,7 +88,7 @@ class UserSuppressions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # `address_key(channel, address)` -> the address's record.
-    addresses: dict[str, SuppressedAddress] = {}
+    addresses: dict[str, SuppressedAddress] = Field(default_factory=dict)
 
     def held(self, channel: str, address: str | None) -> SuppressedAddress | None:
         """The suppression that holds `address` on `channel`, or None when it may be used."""

@@ -85,11 +85,11 @@ class MetaStatus(OpenModel):
     status: str
     timestamp: UnixSeconds
     biz_opaque_callback_data: str | None = None
-    errors: list[MetaError] = []
+    errors: list[MetaError] = Field(default_factory=list)
 
 
 class MetaValue(OpenModel):
-    statuses: list[MetaStatus] = []
+    statuses: list[MetaStatus] = Field(default_factory=list)
 
 
 class MetaChange(OpenModel):

@@ -254,7 +254,7 @@ class RateLimitSettings(_Section):
     enabled: bool = True
     rate_per_s: float = Field(default=100.0, gt=0)
     burst: int = Field(default=200, ge=1)
-    sources: dict[str, SourceRateLimit] = {}
+    sources: dict[str, SourceRateLimit] = Field(default_factory=dict)
 
     def for_source(self, source: str) -> SourceRateLimit:
         return self.sources.get(source) or SourceRateLimit(

@@ -128,7 +128,9 @@ def test_each_record_has_the_fields_of_its_model(contract: Contract[Any]) -> Non
                 f"{model.__name__}.{name}"
             )
             if "default" in avro[name]:
-                assert avro[name]["default"] == field.get_default(), f"{model.__name__}.{name}"
+                assert avro[name]["default"] == field.get_default(call_default_factory=True), (
+                    f"{model.__name__}.{name}"
+                )
             models.extend(_nested_models(field.annotation))
     assert checked >= {model.__name__ for model in contract.payload_models.values()}
 
