@@ -76,6 +76,7 @@ from agents.tracking.state import (
     parse_entry,
     receipt_step,
     status_step,
+    step_fields,
     to_entry,
 )
 from schemas.notifications import (
@@ -165,16 +166,7 @@ def delivery_row(delivery: Delivery) -> DeliveryRow:
 
 
 def transition_row(notification_id: str, step: Step) -> TransitionRow:
-    return TransitionRow(
-        notification_id=notification_id,
-        state=step.state,
-        occurred_at=step.occurred_at,
-        event_id=step.event_id,
-        reason=step.reason,
-        attempt=step.attempt,
-        provider=step.provider,
-        provider_message_id=step.provider_message_id,
-    )
+    return TransitionRow(notification_id=notification_id, **step_fields(step))
 
 
 def receipt_status(step: Step, delivery: Delivery, now: datetime) -> NotificationStatusEvent:

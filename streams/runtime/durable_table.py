@@ -13,7 +13,9 @@ about 7 % of a worker's py-spy samples at 400 notifications/s. Here a read is on
 store, a write one encoding of the value, used for both the store and the changelog record. A
 `bytes` key is its own encoding in every Faust codec (the registry passes `bytes` through), and
 which partition's database is read or written is decided by the store itself, as in Faust.
-Other keys, the in-memory store and Kafka transactions take Faust's own path.
+Other keys, the in-memory store and Kafka transactions take Faust's own path. RocksDB's store
+is `streams.runtime.rocksdb_store`'s, which collects garbage only when a rebalance took a
+partition from it.
 
 What the short path leaves out are Faust's table sensors (`on_table_get`/`on_table_set`), which
 the worker's metrics do not count.
@@ -50,6 +52,7 @@ from faust.types import FutureMessage, TopicT
 
 from streams.runtime.changelog_writes import ChangelogWrites
 from streams.runtime.records import OutgoingRecord
+from streams.runtime.rocksdb_store import store_class
 from streams.runtime.transactions import exactly_once
 from streams.runtime.undecoded import Undecoded
 
@@ -128,12 +131,23 @@ class DurableTable(faust.Table):  # type: ignore[type-arg]  # faust's generics a
         return super()._new_changelog_topic(**kwargs)
 
     def _new_store_by_url(self, url: Any) -> Any:
-        """With a retention, RocksDB's store is a TTL one (`options["ttl"]`), in directories
-        of its own."""
+        """Faust's own, with RocksDB's as `RocksDBStore`; with a retention, RocksDB's store is a
+        TTL one (`options["ttl"]`), in directories of its own."""
         if self.retention_s is not None and urlsplit(str(url)).scheme == "rocksdb":
             url = f"rocksdb:{self.name}{EXPIRING_SUFFIX}"
             self._mention_plain_stores()
-        return super()._new_store_by_url(url)
+        return store_class(stores.by_url(url))(
+            url,
+            self.app,
+            self,
+            table_name=self.name,
+            key_type=self.key_type,
+            key_serializer=self.key_serializer,
+            value_serializer=self.value_serializer,
+            value_type=self.value_type,
+            loop=self.loop,
+            options=self.options,
+        )
 
     def _mention_plain_stores(self) -> None:
         """Say which directories a version without the retention left: no longer read (but by

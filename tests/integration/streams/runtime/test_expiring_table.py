@@ -12,26 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import faust
 import pytest
-from faust.types.tuples import Message
 
-from streams.runtime import create_faust_app, event_scope
 from streams.runtime.durable_table import EXPIRING_SUFFIX
 from streams.settings import Settings
-
-
-def _app(settings: Settings, data_dir: Path) -> faust.App:
-    worker = settings.worker.model_copy(
-        update={"store": "rocksdb://", "data_dir": str(data_dir), "web_port": 0}
-    )
-    return create_faust_app(settings.model_copy(update={"worker": worker}))
-
-
-def _write(app: faust.App, table: Any, partition: int, key: bytes, value: dict[str, Any]) -> None:
-    message = Message("notifications.dispatch", partition, 0, 0.0, 0, None, key, b"", None)
-    with event_scope(faust.Event(app, key, b"", None, message)):
-        table[key] = value
+from tests.integration.streams.runtime.rocksdb_tables import rocksdb_app, write
 
 
 def _compact(table: Any, partition: int) -> None:
@@ -42,11 +27,11 @@ def _compact(table: Any, partition: int) -> None:
 def test_an_expiring_table_forgets_what_was_written_longer_ago(
     settings: Settings, tmp_path: Path
 ) -> None:
-    app = _app(settings, tmp_path)
+    app = rocksdb_app(settings, tmp_path)
     expiring = app.Table("sends", partitions=2, key_type=bytes, retention_s=2)
     kept = app.Table("routes", partitions=2, key_type=bytes)
     for table in (expiring, kept):
-        _write(app, table, 1, b"n-1", {"sent_at": "2026-12-06T00:00:00Z"})
+        write(app, table, 1, b"n-1", {"sent_at": "2026-12-06T00:00:00Z"})
         assert table[b"n-1"] == {"sent_at": "2026-12-06T00:00:00Z"}
 
     # Compacted until the key written first is gone (RocksDB's TTL counts whole seconds).
@@ -56,7 +41,7 @@ def test_an_expiring_table_forgets_what_was_written_longer_ago(
         time.sleep(0.2)
         _compact(expiring, 1)
     # A key written now is within the retention: the same compaction keeps it.
-    _write(app, expiring, 1, b"n-2", {"sent_at": "2026-12-06T00:00:02Z"})
+    write(app, expiring, 1, b"n-2", {"sent_at": "2026-12-06T00:00:02Z"})
     for table in (expiring, kept):
         _compact(table, 1)
 
@@ -74,11 +59,11 @@ def test_the_stores_written_without_the_retention_are_named_for_deletion(
     settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An upgrade: the plain stores an earlier version wrote stay on disk, unread."""
-    before = _app(settings, tmp_path)
+    before = rocksdb_app(settings, tmp_path)
     plain = before.Table("sends", partitions=2, key_type=bytes)
-    _write(before, plain, 1, b"n-1", {"sent_at": "2026-12-06T00:00:00Z"})
+    write(before, plain, 1, b"n-1", {"sent_at": "2026-12-06T00:00:00Z"})
 
-    app = _app(settings, tmp_path)
+    app = rocksdb_app(settings, tmp_path)
     expiring = app.Table("sends", partitions=2, key_type=bytes, retention_s=3600)
     with caplog.at_level(logging.WARNING, logger="streams.runtime.durable_table"):
         assert b"n-1" not in expiring  # the TTL store starts empty: recovered from Kafka
