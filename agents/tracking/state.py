@@ -300,8 +300,8 @@ def step_fields(step: Step) -> dict[str, Any]:
 def parse_step(raw: Mapping[str, Any]) -> Step:
     return Step(
         state=raw["state"],
-        occurred_at=_time(raw["occurred_at"]),
-        event_id=_uuid(raw["event_id"]),
+        occurred_at=datetime.fromisoformat(raw["occurred_at"]),
+        event_id=UUID(raw["event_id"]),
         reason=raw.get("reason"),
         attempt=raw.get("attempt"),
         provider=raw.get("provider"),
@@ -323,13 +323,13 @@ def parse_entry(entry: Mapping[str, Any] | None) -> Entry | None:
         channel=entry.get("channel"),
         category=entry.get("category"),
         template=entry.get("template"),
-        caused_at=None if caused_at is None else _time(caused_at),
+        caused_at=None if caused_at is None else datetime.fromisoformat(caused_at),
         current=parse_step(entry["current"]),
         attempts=entry.get("attempts", 0),
         provider_step=_optional_step(entry.get("provider_step")),
         error_step=_optional_step(entry.get("error_step")),
         timeline=tuple(parse_step(raw) for raw in entry.get("timeline", ())),
-        unpublished=tuple(_uuid(raw) for raw in entry.get("unpublished", ())),
+        unpublished=tuple(UUID(raw) for raw in entry.get("unpublished", ())),
         held=held,
     )
 
@@ -342,11 +342,3 @@ def from_entry(entry: Mapping[str, Any] | None) -> Delivery | None:
 
 def _optional_step(raw: Mapping[str, Any] | None) -> Step | None:
     return None if raw is None else parse_step(raw)
-
-
-def _time(raw: str) -> datetime:
-    return datetime.fromisoformat(raw)
-
-
-def _uuid(raw: str) -> UUID:
-    return UUID(raw)
