@@ -177,9 +177,9 @@ def fold(
     current: Delivery | None, notification_id: str, step: Step, facts: Facts
 ) -> tuple[Delivery, bool]:
     """`current` with `step` applied, and whether the step was new to it."""
-    if current is None:
-        return _first(notification_id, step, facts), True
-    if any(s.state == step.state and s.occurred_at == step.occurred_at for s in current.timeline):
+    if current is None:  # a notification's first step folds into an empty delivery
+        current = Delivery(notification_id=notification_id, current=step)
+    elif any(s.state == step.state and s.occurred_at == step.occurred_at for s in current.timeline):
         return current, False
     implied = 1 if step.state in _ATTEMPTED else 0
     delivery = Delivery(
@@ -200,23 +200,6 @@ def fold(
         held=current.held,
     )
     return delivery, True
-
-
-def _first(notification_id: str, step: Step, facts: Facts) -> Delivery:
-    """The delivery a notification's first step makes."""
-    return Delivery(
-        notification_id=notification_id,
-        user_id=facts.user_id,
-        channel=facts.channel,
-        category=facts.category,
-        template=facts.template,
-        caused_at=facts.caused_at,
-        current=step,
-        attempts=step.attempt or (1 if step.state in _ATTEMPTED else 0),
-        provider_step=step if step.provider is not None else None,
-        error_step=step if step.state in _ERRORS and step.reason is not None else None,
-        timeline=(step,),
-    )
 
 
 def status_step(event: NotificationStatusEvent) -> tuple[Step, Facts]:
