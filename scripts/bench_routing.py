@@ -2,6 +2,9 @@
 
 Runs `RouteBatch` (decode, route, render, encode) over in-memory tables and sinks, so the figure
 is the router's own CPU cost per notification, the ceiling the agent can reach on this machine.
+Two figures: the users' user.created events (each folds a contact and routes a welcome, the
+notification loop's path) and then order requests for those users. It collects garbage on the
+worker's schedule (`streams.garbage_collection`), as the agent does.
 Usage: `python scripts/bench_routing.py [requests] [users]`.
 """
 
@@ -26,9 +29,11 @@ from schemas.notifications import NotificationRequestEvent
 from schemas.orders import OrderEvent
 from schemas.suppressions import SuppressionEvent
 from schemas.users import UserEvent
+from streams.garbage_collection import schedule_collections
 from streams.kafka.wire import decode, encode
 from streams.runtime import OutgoingRecord, SourceRecord
 from streams.settings import NotificationSettings
+from streams.settings.processes import ProcessSettings
 from streams.stores.suppression_store import SuppressionRow
 
 BATCH = 500
@@ -48,11 +53,18 @@ class NullSuppressionStore:
 
 
 @dataclass(frozen=True)
-class Routed:
-    requests: int
+class Timed:
+    events: int
     dispatches: int
     elapsed_s: float
     cpu_s: float
+
+    def line(self, what: str) -> str:
+        return (
+            f"{self.events} {what} into {self.dispatches} dispatches in {self.elapsed_s:.2f} s:"
+            f" {self.events / self.elapsed_s:,.0f}/s,"
+            f" {self.cpu_s / self.events * 1e6:.1f} µs CPU each"
+        )
 
 
 @contextmanager
@@ -115,8 +127,19 @@ def records(requests: int, users: int) -> tuple[list[SourceRecord], list[SourceR
     return created, asks
 
 
-async def route(requests: int, users: int) -> Routed:
-    """The users' user.created (each routes a welcome) untimed, then the requests, timed."""
+async def _timed(
+    batch: RouteBatch[SourceRecord], feed: Sequence[SourceRecord], dispatch: NullSink
+) -> Timed:
+    before = dispatch.count
+    started, started_cpu = time.perf_counter(), time.process_time()
+    for start in range(0, len(feed), BATCH):
+        await batch.process(feed[start : start + BATCH])
+    elapsed_s, cpu_s = time.perf_counter() - started, time.process_time() - started_cpu
+    return Timed(len(feed), dispatch.count - before, elapsed_s, cpu_s)
+
+
+async def route(requests: int, users: int) -> tuple[Timed, Timed]:
+    """The users' user.created (each routes a welcome), then the requests, each timed."""
     created, asks = records(requests, users)
     dispatch = NullSink()
     settings = NotificationSettings(throttles=())
@@ -142,25 +165,17 @@ async def route(requests: int, users: int) -> Routed:
         clock=lambda: datetime.now(UTC),
         backoff=Backoff(),
     )
-    for start in range(0, len(created), BATCH):
-        await batch.process(created[start : start + BATCH])
-    welcomes = dispatch.count
-    started, started_cpu = time.perf_counter(), time.process_time()
-    for start in range(0, len(asks), BATCH):
-        await batch.process(asks[start : start + BATCH])
-    elapsed_s, cpu_s = time.perf_counter() - started, time.process_time() - started_cpu
-    return Routed(requests, dispatch.count - welcomes, elapsed_s, cpu_s)
+    welcomes = await _timed(batch, created, dispatch)
+    return welcomes, await _timed(batch, asks, dispatch)
 
 
 def main() -> None:
+    schedule_collections(ProcessSettings.model_fields["gc_young_objects"].default)
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     people = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000
-    routed = asyncio.run(route(count, people))
-    print(
-        f"routed {routed.requests} requests for {people} users into {routed.dispatches}"
-        f" dispatches in {routed.elapsed_s:.2f} s: {routed.requests / routed.elapsed_s:,.0f}"
-        f" requests/s, {routed.cpu_s / routed.requests * 1e6:.1f} µs CPU per request"
-    )
+    welcomes, routed = asyncio.run(route(count, people))
+    print("routed", welcomes.line("user.created"))
+    print("routed", routed.line(f"requests for {people} users"))
 
 
 if __name__ == "__main__":

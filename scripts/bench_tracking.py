@@ -39,9 +39,10 @@ from agents.tracking.tracker import DeliveryTracker, Topics
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.garbage_collection import schedule_collections
 from streams.kafka.wire import decode, encode
+from streams.redaction import redact
 from streams.runtime import OutgoingRecord, SourceRecord
 from streams.settings.processes import ProcessSettings
-from streams.stores.delivery_store import DeliveryRow, TransitionRow
+from streams.stores.delivery_store import DeliveryValues, TransitionValues
 
 BATCH = 500
 TOPICS = Topics(status="bench-notifications.status", receipts="bench-notifications.receipts")
@@ -53,14 +54,17 @@ class NullSink:
 
 
 class NullStore:
-    """Dumps the rows as the PostgreSQL store does before sending them."""
+    """Turns the rows into one list per column, the provider texts redacted, as the PostgreSQL
+    store does before sending them."""
 
     async def write(
-        self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
+        self, deliveries: Sequence[DeliveryValues], transitions: Sequence[TransitionValues]
     ) -> int:
-        return len([r.model_dump() for r in deliveries]) + len(
-            [r.model_dump() for r in transitions]
-        )
+        for rows in (deliveries, transitions):
+            _columns = [list(column) for column in zip(*rows, strict=True)]
+        _texts = [(redact(r.reason), redact(r.last_error)) for r in deliveries]
+        _steps = [redact(r.reason) for r in transitions]
+        return len(deliveries) + len(transitions)
 
 
 class CountingTable(dict[bytes, dict[str, Any]]):

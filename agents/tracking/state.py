@@ -27,7 +27,7 @@ entry is written anyway, and releasing it none at all (the `sent` that releases 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -99,9 +99,6 @@ class Step:
     @property
     def recency(self) -> tuple[datetime, UUID]:
         return (self.occurred_at, self.event_id)
-
-
-_STEP_FIELDS = tuple(field.name for field in fields(Step))
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,11 +270,6 @@ def _uuid_text(value: object) -> str:
     if isinstance(value, UUID):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not part of a delivery entry")
-
-
-def step_fields(step: Step) -> dict[str, Any]:
-    """The step's fields by name (what a timeline row holds besides the notification)."""
-    return {name: getattr(step, name) for name in _STEP_FIELDS}
 
 
 def parse_step(raw: Mapping[str, Any]) -> Step:

@@ -76,7 +76,6 @@ from agents.tracking.state import (
     parse_entry,
     receipt_step,
     status_step,
-    step_fields,
     to_entry,
 )
 from schemas.notifications import (
@@ -88,7 +87,7 @@ from streams.errors import PoisonError, RetriableError
 from streams.kafka.wire import wire_now
 from streams.name_ids import URL_IDS
 from streams.runtime import OutgoingRecord, RecordSink, SourceRecord
-from streams.stores.delivery_store import DeliveryRow, TransitionRow
+from streams.stores.delivery_store import DeliveryValues, TransitionValues
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +114,7 @@ async def ignore_transitions(_transitions: Transitions) -> None:
 
 class DeliverySink(Protocol):
     async def write(
-        self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
+        self, deliveries: Sequence[DeliveryValues], transitions: Sequence[TransitionValues]
     ) -> int: ...
 
 
@@ -141,9 +140,9 @@ class Topics:
     receipts: str
 
 
-def delivery_row(delivery: Delivery) -> DeliveryRow:
+def delivery_row(delivery: Delivery) -> DeliveryValues:
     current = delivery.current
-    return DeliveryRow(
+    return DeliveryValues(
         notification_id=delivery.notification_id,
         user_id=delivery.user_id,
         channel=delivery.channel,
@@ -165,8 +164,17 @@ def delivery_row(delivery: Delivery) -> DeliveryRow:
     )
 
 
-def transition_row(notification_id: str, step: Step) -> TransitionRow:
-    return TransitionRow(notification_id=notification_id, **step_fields(step))
+def transition_row(notification_id: str, step: Step) -> TransitionValues:
+    return TransitionValues(
+        notification_id=notification_id,
+        state=step.state,
+        occurred_at=step.occurred_at,
+        reason=step.reason,
+        attempt=step.attempt,
+        provider=step.provider,
+        provider_message_id=step.provider_message_id,
+        event_id=step.event_id,
+    )
 
 
 def receipt_status(step: Step, delivery: Delivery, now: datetime) -> NotificationStatusEvent:
@@ -243,7 +251,7 @@ def status_record(event: NotificationStatusEvent, encode: Encode) -> OutgoingRec
 @dataclass(slots=True)
 class _Batch:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
-    steps: list[TransitionRow] = field(default_factory=list)
+    steps: list[TransitionValues] = field(default_factory=list)
     published: list[OutgoingRecord] = field(default_factory=list)
     # The suppression reports of the transitions in `published`, acknowledged before the table.
     reports: list[OutgoingRecord] = field(default_factory=list)

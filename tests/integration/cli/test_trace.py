@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from schemas.orders import OrderView
 from streams.kafka.wire import encode
 from streams.settings import Settings
-from streams.stores.delivery_store import DeliveryRow, DeliveryStore
+from streams.stores.delivery_store import DeliveryStore, DeliveryValues
 from streams.stores.order_store import OrderStore
 from tests.integration.cli.support import cli
 from tests.integration.kafka_io import kafka_producer
@@ -29,8 +29,8 @@ async def produce_in_order(settings: Settings, records: list[tuple[str, BaseMode
     return start_ms
 
 
-def delivery_row(notification_id: str, at: datetime) -> DeliveryRow:
-    return DeliveryRow(
+def delivery_row(notification_id: str, at: datetime) -> DeliveryValues:
+    return DeliveryValues(
         notification_id=notification_id,
         user_id="usr_42",
         channel="email",

@@ -19,7 +19,7 @@ from streams.settings import Settings
 from streams.stores.database import create_engine
 from streams.stores.delivery_rollups import ROLLUPS, backfill_sql
 from streams.stores.delivery_statistics import DeliveryStats
-from streams.stores.delivery_store import DeliveryRow, DeliveryStore
+from streams.stores.delivery_store import DeliveryStore, DeliveryValues
 from tests.integration.streams.stores.test_delivery_store import row, unique_epoch
 
 OUTCOMES = ("delivered", "failed", "bounced", "spam")
@@ -32,7 +32,7 @@ async def store(settings: Settings) -> AsyncIterator[DeliveryStore]:
     await store.close()
 
 
-def random_rows(t0: datetime, count: int, rng: random.Random) -> list[DeliveryRow]:
+def random_rows(t0: datetime, count: int, rng: random.Random) -> list[DeliveryValues]:
     rows = []
     for _ in range(count):
         created = t0 + timedelta(seconds=rng.uniform(0, 3 * 3600))
@@ -54,7 +54,7 @@ def random_rows(t0: datetime, count: int, rng: random.Random) -> list[DeliveryRo
     return rows
 
 
-def expected(rows: list[DeliveryRow], start: datetime, end: datetime) -> dict[Any, Any]:
+def expected(rows: list[DeliveryValues], start: datetime, end: datetime) -> dict[Any, Any]:
     """Per (scope, channel, category): the counts, and every latency, from the rows."""
     groups: dict[Any, dict[str, Any]] = defaultdict(
         lambda: {"total": 0, **dict.fromkeys(OUTCOMES, 0), "latencies": []}

@@ -12,7 +12,7 @@ from schemas.notifications import NotificationReceiptEvent, NotificationStatusEv
 from streams.errors import ServiceUnavailableError
 from streams.kafka.wire import decode, encode
 from streams.runtime import SourceRecord
-from streams.stores.delivery_store import DeliveryRow, TransitionRow
+from streams.stores.delivery_store import DeliveryValues, TransitionValues
 from tests.unit.agents.batch_fakes import ScopeStack
 from tests.unit.agents.delivery_factories import at, status_event
 from tests.unit.fakes import FakeSink
@@ -22,11 +22,11 @@ TOPICS = Topics(status="p-notifications.status", receipts="p-notifications.recei
 
 class FakeStore:
     def __init__(self, failures: int = 0) -> None:
-        self.calls: list[tuple[list[DeliveryRow], list[TransitionRow]]] = []
+        self.calls: list[tuple[list[DeliveryValues], list[TransitionValues]]] = []
         self.failures = failures
 
     async def write(
-        self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
+        self, deliveries: Sequence[DeliveryValues], transitions: Sequence[TransitionValues]
     ) -> int:
         if self.failures:
             self.failures -= 1

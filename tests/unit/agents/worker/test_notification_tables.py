@@ -13,12 +13,12 @@ from agents.tracking.pipeline import HELD_TABLE, TABLE_NAME, register_deliveries
 from agents.worker.process import topic_catalog
 from streams.runtime import create_faust_app
 from streams.settings import WorkerProcessSettings
-from streams.stores.delivery_store import DeliveryRow, TransitionRow
+from streams.stores.delivery_store import DeliveryValues, TransitionValues
 
 
 class NoRows:
     async def write(
-        self, deliveries: Sequence[DeliveryRow], transitions: Sequence[TransitionRow]
+        self, deliveries: Sequence[DeliveryValues], transitions: Sequence[TransitionValues]
     ) -> int:
         raise AssertionError("no batch is processed here")
 
