@@ -27,7 +27,7 @@ async def test_rows_the_rollups_missed_are_counted_once_rebuilt(settings: Settin
         # An earlier version's worker: the row, not the rollups.
         missed = row(f"n-{uuid.uuid4()}", "failed", t0 + timedelta(minutes=70))
         async with engine.begin() as conn:
-            await conn.execute(sa.insert(notification_deliveries).values(missed.model_dump()))
+            await conn.execute(sa.insert(notification_deliveries).values(missed._asdict()))
         elsewhere = t0 + timedelta(hours=5)
         await store.write([row(f"n-{uuid.uuid4()}", "delivered", elsewhere)], [])
         hours = (t0, t0 + timedelta(hours=2))
