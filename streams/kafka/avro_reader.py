@@ -304,18 +304,12 @@ class _RecordSource:
         )
 
     def _optional(self, branches: Sequence[Any], target: str, indent: str) -> None:
+        """The branch index as any varint (fastavro reads one longer than it needs to be)."""
         other = 1 - branches.index("null")
-        null_byte, other_byte = (0, 2) if other == 1 else (2, 0)
-        self._emit(
-            indent,
-            "b = buf[pos]",
-            "pos += 1",
-            f"if b == {null_byte}:",
-            f"    {target} = None",
-            f"elif b == {other_byte}:",
-        )
+        self._long("n", indent)
+        self._emit(indent, f"if n == {1 - other}:", f"    {target} = None", f"elif n == {other}:")
         self.read(branches[other], target, indent + "    ")
-        self._emit(indent, "else:", "    raise bad_index(read_long(buf, pos - 1)[0], 2, 'union')")
+        self._emit(indent, "else:", "    raise bad_index(n, 2, 'union')")
 
     def _emit(self, indent: str, *lines: str) -> None:
         self._lines.extend(indent + line for line in lines)

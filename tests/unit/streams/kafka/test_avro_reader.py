@@ -140,6 +140,22 @@ def assert_reads_like_fastavro(schema: Any, body: bytes) -> Any:
     return ours[0]
 
 
+@pytest.mark.parametrize("branches", [("null", "string"), ("string", "null")])
+def test_an_optional_fields_index_in_more_bytes_than_needed_is_read_as_fastavro_reads_it(
+    branches: tuple[str, str],
+) -> None:
+    """A varint may take more bytes than its value needs (0x80 0x00 is 0, 0x82 0x00 is 1):
+    fastavro reads such a union index, so the reader does too (a changed byte found it)."""
+    schema = union_schema(*branches)
+    string = branches.index("string")
+    assert assert_reads_like_fastavro(schema, bytes([0x80 | 2 * string, 0x00, 0x02, 0x7A])) == {
+        "u": "z"
+    }
+    assert assert_reads_like_fastavro(schema, bytes([0x80 | 2 * (1 - string), 0x00])) == {"u": None}
+    with pytest.raises(ValueError, match="union index 2 of 2"):
+        compile_reader(schema)(bytes([0x84, 0x00]), 0)
+
+
 def test_a_union_of_records_names_the_branch_and_a_single_record_does_not() -> None:
     several = union_schema("null", S_SCHEMA, T_SCHEMA)
     assert assert_reads_like_fastavro(several, b"\x04\x02z") == {"u": ("test.T", {"y": "z"})}
