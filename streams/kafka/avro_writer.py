@@ -33,6 +33,7 @@ from typing import Any
 
 from fastavro.write import LOGICAL_WRITERS
 
+from streams.kafka.avro_record_writer import Field, Inline, Optional, record_writer
 from streams.kafka.avro_schema import SchemaCompiler
 
 # Appends the encoding of a datum to a list of byte strings.
@@ -95,6 +96,7 @@ class _Compiler(SchemaCompiler[FieldWriter]):
     def __init__(self) -> None:
         self._named: dict[str, FieldWriter] = {}
         self._kinds: dict[str, str] = {}  # named type -> record / enum
+        self._symbols: dict[str, Mapping[str, bytes]] = {}  # enum -> symbol -> encoded index
 
     def kind(self, schema: Any) -> str:
         """What a union branch is: a primitive's name, record, enum, array, map, or
@@ -129,22 +131,58 @@ class _Compiler(SchemaCompiler[FieldWriter]):
         return write_logical
 
     def record(self, schema: Mapping[str, Any]) -> FieldWriter:
-        fields: list[tuple[str, Any, FieldWriter]] = []
+        """One generated function (`streams.kafka.avro_record_writer`); a use of the record
+        inside its own fields goes through `generated`, set once the function exists."""
+        name = schema["name"]
+        generated: list[FieldWriter] = []
 
         def write_record(datum: Any, out: list[bytes]) -> None:
-            get = datum.get
-            for name, default, write in fields:
-                write(get(name, default), out)
+            generated[0](datum, out)
 
         # Registered before its fields compile, so a field may name the record itself.
-        self._named[schema["name"]] = write_record
-        self._kinds[schema["name"]] = "record"
-        for field in schema["fields"]:
-            fields.append((field["name"], field.get("default"), self.compile(field["type"])))
-        return write_record
+        self._named[name] = write_record
+        self._kinds[name] = "record"
+        fields = [
+            Field(field["name"], field.get("default"), self._encoding(field["type"]))
+            for field in schema["fields"]
+        ]
+        write = record_writer(name, fields, zigzag=zigzag, small=_SMALL)
+        generated.append(write)
+        self._named[name] = write
+        return write
+
+    def _encoding(self, schema: Any) -> Inline | Optional:
+        """How a field of type `schema` is written in its record's function."""
+        compiled = self.compile(schema)
+        if not isinstance(schema, list):
+            return self._inline(schema, compiled)
+        kinds = [self.kind(branch) for branch in schema]
+        if len(kinds) != 2 or "null" not in kinds:
+            return Inline("call", compiled)
+        null, other = kinds.index("null"), 1 - kinds.index("null")
+        python_type = _UNCHECKED.get(kinds[other])
+        if python_type is None:
+            return Inline("call", compiled)
+        branch = schema[other]
+        writer = (
+            _timestamp_millis(branch)
+            if kinds[other] == "long-timestamp-millis"
+            else self.compile(branch)
+        )
+        return Optional(
+            zigzag(null), zigzag(other), python_type, self._inline(branch, writer), compiled
+        )
+
+    def _inline(self, schema: Any, compiled: FieldWriter) -> Inline:
+        kind = self.kind(schema)
+        if kind == "enum":
+            name = schema if isinstance(schema, str) else schema["name"]
+            return Inline("enum", compiled, self._symbols[name])
+        return Inline(_INLINE_KINDS.get(kind, "call"), compiled)
 
     def enum(self, schema: Mapping[str, Any]) -> FieldWriter:
         indexes = {symbol: zigzag(i) for i, symbol in enumerate(schema["symbols"])}
+        self._symbols[schema["name"]] = indexes
 
         def write_enum(datum: Any, out: list[bytes]) -> None:
             out.append(indexes[datum])
@@ -298,6 +336,16 @@ def _timestamp_millis(schema: Mapping[str, Any]) -> FieldWriter:
             out.append(zigzag(_PREPARE_TIMESTAMP_MILLIS(datum, schema)))
 
     return write_timestamp_millis
+
+
+# The kinds a record's generated function encodes in its own body (`avro_record_writer.Inline`).
+_INLINE_KINDS: Mapping[str, str] = {
+    "string": "string",
+    "int": "long",
+    "long": "long",
+    "boolean": "boolean",
+    "long-timestamp-millis": "timestamp",
+}
 
 
 # The Python type a branch kind takes with no check beyond it (fastavro's validation of it
