@@ -14,7 +14,7 @@ from streams.settings import Settings
 from streams.stores.database import create_engine
 from streams.stores.delivery_store import DeliveryStore, notification_deliveries
 from tests.integration.cli.support import cli
-from tests.integration.streams.stores.test_delivery_store import row, unique_epoch
+from tests.integration.streams.stores.test_delivery_store import ROW_COLUMNS, row, unique_epoch
 
 
 async def test_rows_the_rollups_missed_are_counted_once_rebuilt(settings: Settings) -> None:
@@ -27,7 +27,11 @@ async def test_rows_the_rollups_missed_are_counted_once_rebuilt(settings: Settin
         # An earlier version's worker: the row, not the rollups.
         missed = row(f"n-{uuid.uuid4()}", "failed", t0 + timedelta(minutes=70))
         async with engine.begin() as conn:
-            await conn.execute(sa.insert(notification_deliveries).values(missed._asdict()))
+            await conn.execute(
+                sa.insert(notification_deliveries).values(
+                    dict(zip(ROW_COLUMNS, missed, strict=True))
+                )
+            )
         elsewhere = t0 + timedelta(hours=5)
         await store.write([row(f"n-{uuid.uuid4()}", "delivered", elsewhere)], [])
         hours = (t0, t0 + timedelta(hours=2))

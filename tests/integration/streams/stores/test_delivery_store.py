@@ -59,7 +59,7 @@ def row(notification_id: str, state: str, at: datetime, **changes: Any) -> Deliv
 
 def read_back(written: DeliveryValues) -> DeliveryRow:
     """The row the store reads for what it wrote."""
-    return DeliveryRow.model_validate(written._asdict())
+    return DeliveryRow.model_validate(dict(zip(ROW_COLUMNS, written, strict=True)))
 
 
 def step(notification_id: str, state: str, at: datetime) -> TransitionValues:
