@@ -74,6 +74,17 @@ def zigzag(n: int) -> bytes:
     z = (n << 1) ^ (n >> 63)
     if z < 0x4000:
         return bytes((z & 0x7F | 0x80, z >> 7)) if z >= 0x80 else bytes((z,))
+    if 0x8_0000_0000 <= z < 0x400_0000_0000:  # six bytes: a timestamp in ms, 1971 to 2039
+        return bytes(
+            (
+                z & 0x7F | 0x80,
+                z >> 7 & 0x7F | 0x80,
+                z >> 14 & 0x7F | 0x80,
+                z >> 21 & 0x7F | 0x80,
+                z >> 28 & 0x7F | 0x80,
+                z >> 35,
+            )
+        )
     out = bytearray()
     while z >= 0x80:
         out.append((z & 0x7F) | 0x80)

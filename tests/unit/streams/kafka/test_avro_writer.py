@@ -165,6 +165,20 @@ def test_zigzag_varints_are_avros(n: int) -> None:
     assert zigzag(n) == fastavro_bytes("long", n)
 
 
+# The edges of zigzag's six-byte shortcut (zigzag values 2**35 .. 2**42 - 1), either sign, and
+# a millisecond timestamp of today.
+@pytest.mark.parametrize(
+    "n",
+    [
+        *(2**34 - 1, 2**34, 2**41 - 1, 2**41),
+        *(-(2**34), -(2**34) - 1, -(2**41), -(2**41) - 1),
+        *(1_796_000_000_000, -1_796_000_000_000),
+    ],
+)
+def test_zigzag_six_byte_varints_are_avros(n: int) -> None:
+    assert zigzag(n) == fastavro_bytes("long", n)
+
+
 @pytest.mark.parametrize("n", [LONG_MIN - 1, LONG_MAX + 1])
 def test_a_long_out_of_range_does_not_fit(n: int) -> None:
     with pytest.raises(OverflowError):
