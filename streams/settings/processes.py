@@ -63,9 +63,9 @@ class ProcessSettings(BaseSettings):
     # "dev" (`make dev`, the tests, the benchmarks) accepts the development secrets this
     # repository publishes; anything else refuses them (`streams.settings.secrets`).
     env: Literal["dev", "production"] = "production"
-    # Net allocations between two collections of young objects (`streams.garbage_collection`);
-    # 0 keeps CPython's own schedule (700).
-    gc_young_objects: int = Field(default=50_000, ge=0)
+    # Net allocations between two collections of young objects (`streams.garbage_collection`,
+    # which says why 200,000); 0 keeps CPython's own schedule (700).
+    gc_young_objects: int = Field(default=200_000, ge=0)
 
 
 def _refuse_bad_secrets(env: str, secrets: dict[str, SecretStr | None]) -> None:

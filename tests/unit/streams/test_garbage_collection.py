@@ -35,9 +35,9 @@ def test_zero_keeps_cpythons_schedule() -> None:
     assert gc.get_freeze_count() == 0
 
 
-def test_processes_collect_every_50000_allocations_unless_told(
+def test_processes_collect_every_200000_allocations_unless_told(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert WorkerProcessSettings(env="dev").gc_young_objects == 50_000
+    assert WorkerProcessSettings(env="dev").gc_young_objects == 200_000
     monkeypatch.setenv("TRIBUTARY_GC_YOUNG_OBJECTS", "0")
     assert ApiProcessSettings(env="dev").gc_young_objects == 0
