@@ -56,6 +56,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
@@ -165,16 +166,11 @@ def delivery_row(delivery: Delivery) -> DeliveryValues:
 
 
 def transition_row(notification_id: str, step: Step) -> TransitionValues:
-    return TransitionValues(
-        notification_id=notification_id,
-        state=step.state,
-        occurred_at=step.occurred_at,
-        reason=step.reason,
-        attempt=step.attempt,
-        provider=step.provider,
-        provider_message_id=step.provider_message_id,
-        event_id=step.event_id,
-    )
+    return TransitionValues(notification_id, *_step_columns(step))
+
+
+# A timeline row's columns after the notification's id, read off a step by their names.
+_step_columns = attrgetter(*TransitionValues._fields[1:])
 
 
 def receipt_status(step: Step, delivery: Delivery, now: datetime) -> NotificationStatusEvent:
