@@ -38,7 +38,7 @@ class Inline:
 
 
 @dataclass(frozen=True, slots=True)
-class Optional:
+class Nullable:
     """A `[null, T]` field: None, or a `python_type` value encoded by `branch`; any other
     value goes to the union's compiled closure (`general`)."""
 
@@ -53,7 +53,7 @@ class Optional:
 class Field:
     name: str
     default: Any
-    encoding: Inline | Optional
+    encoding: Inline | Nullable
 
 
 def record_writer(
@@ -76,7 +76,7 @@ def record_writer(
     return write
 
 
-def _field_lines(encoding: Inline | Optional, i: int, constants: dict[str, Any]) -> list[str]:
+def _field_lines(encoding: Inline | Nullable, i: int, constants: dict[str, Any]) -> list[str]:
     if isinstance(encoding, Inline):
         return _inline_lines(encoding, f"f{i}", constants, "    ")
     constants[f"n{i}"] = encoding.null_index

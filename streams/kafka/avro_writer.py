@@ -35,7 +35,7 @@ from typing import Any
 
 from fastavro.write import LOGICAL_WRITERS
 
-from streams.kafka.avro_record_writer import Field, Inline, Optional, record_writer
+from streams.kafka.avro_record_writer import Field, Inline, Nullable, record_writer
 from streams.kafka.avro_schema import SchemaCompiler
 
 # Appends the encoding of a datum to a list of byte strings.
@@ -164,27 +164,24 @@ class _Compiler(SchemaCompiler[FieldWriter]):
         self._named[name] = write
         return write
 
-    def _encoding(self, schema: Any) -> Inline | Optional:
+    def _encoding(self, schema: Any) -> Inline | Nullable:
         """How a field of type `schema` is written in its record's function."""
         compiled = self.compile(schema)
         if not isinstance(schema, list):
             return self._inline(schema, compiled)
         kinds = [self.kind(branch) for branch in schema]
-        if len(kinds) != 2 or "null" not in kinds:
-            return Inline("call", compiled)
-        null, other = kinds.index("null"), 1 - kinds.index("null")
-        python_type = _UNCHECKED.get(kinds[other])
-        if python_type is None:
+        other = _nullable_branch(kinds)
+        if other is None:
             return Inline("call", compiled)
         branch = schema[other]
         writer = (
             _timestamp_millis(branch)
             if kinds[other] == "long-timestamp-millis"
-            else self.compile(branch)
+            else self.compile(branch)  # again: the union's own closure holds its branches'
         )
-        return Optional(
-            zigzag(null), zigzag(other), python_type, self._inline(branch, writer), compiled
-        )
+        python_type = _UNCHECKED[kinds[other]]
+        inline = self._inline(branch, writer)
+        return Nullable(zigzag(1 - other), zigzag(other), python_type, inline, compiled)
 
     def _inline(self, schema: Any, compiled: FieldWriter) -> Inline:
         kind = self.kind(schema)
@@ -264,19 +261,26 @@ class _Compiler(SchemaCompiler[FieldWriter]):
         return lambda datum: branch
 
 
+def _nullable_branch(kinds: Sequence[str]) -> int | None:
+    """T's index in a union `[null, T]` (either order) whose T takes a single Python type with
+    no further check (`_UNCHECKED`); None for any other union."""
+    if len(kinds) != 2 or "null" not in kinds:
+        return None
+    other = 1 - kinds.index("null")
+    return other if kinds[other] in _UNCHECKED else None
+
+
 def _optional(
     kinds: Sequence[str], writers: Sequence[tuple[bytes, FieldWriter]], general: FieldWriter
 ) -> FieldWriter | None:
     """For `[null, T]` where T takes a single Python type with no further check (a string, an
     enum, a boolean, a timestamp given as a datetime), the two usual cases first; None if the
     union is not one of those."""
-    if len(kinds) != 2 or "null" not in kinds:
+    other = _nullable_branch(kinds)
+    if other is None:
         return None
-    null_index = writers[kinds.index("null")][0]
-    other = 1 - kinds.index("null")
-    expected = _UNCHECKED.get(kinds[other])
-    if expected is None:
-        return None
+    null_index = writers[1 - other][0]
+    expected = _UNCHECKED[kinds[other]]
     index, write = writers[other]
 
     def write_optional(datum: Any, out: list[bytes]) -> None:
