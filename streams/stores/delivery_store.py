@@ -102,8 +102,8 @@ class DeliveryRow(BaseModel):
     created_at: datetime
     updated_at: datetime
 
-    # Provider error text without recipients (`streams.redaction`): rows written before the
-    # store redacted what it writes are redacted as they are read.
+    # Provider error text without recipients (`streams.redaction`): the store redacts what it
+    # writes, and rows written before redaction existed are redacted as they are read.
     _redacted = field_validator("reason", "last_error")(redact)
 
 
@@ -126,7 +126,7 @@ class DeliveryValues(NamedTuple):
     """One notification's current state to write: `DeliveryRow`'s columns as a plain tuple.
 
     The tracker writes several per notification; a validated model and its dump cost ~5 µs
-    each, a tuple under one, and a batch of tuples turns into the statement's one array per
+    per row, a tuple under one, and a batch of tuples turns into the statement's one array per
     column by `zip`. The store redacts the provider texts (`reason`, `last_error`) as it writes.
     """
 
