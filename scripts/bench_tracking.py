@@ -39,10 +39,14 @@ from agents.tracking.tracker import DeliveryTracker, Topics
 from schemas.notifications import NotificationReceiptEvent, NotificationStatusEvent
 from streams.garbage_collection import schedule_collections
 from streams.kafka.wire import decode, encode
-from streams.redaction import redact
 from streams.runtime import OutgoingRecord, SourceRecord
 from streams.settings.processes import ProcessSettings
-from streams.stores.delivery_store import DeliveryValues, TransitionValues
+from streams.stores.delivery_store import (
+    DeliveryValues,
+    TransitionValues,
+    delivery_columns,
+    transition_columns,
+)
 
 BATCH = 500
 TOPICS = Topics(status="bench-notifications.status", receipts="bench-notifications.receipts")
@@ -54,16 +58,16 @@ class NullSink:
 
 
 class NullStore:
-    """Turns the rows into one list per column, the provider texts redacted, as the PostgreSQL
-    store does before sending them."""
+    """Turns the rows into the statements' parameters, as the PostgreSQL store does before
+    sending them (its own functions), and sends nothing."""
 
     async def write(
         self, deliveries: Sequence[DeliveryValues], transitions: Sequence[TransitionValues]
     ) -> int:
-        for rows in (deliveries, transitions):
-            _columns = [list(column) for column in zip(*rows, strict=True)]
-        _texts = [(redact(r.reason), redact(r.last_error)) for r in deliveries]
-        _steps = [redact(r.reason) for r in transitions]
+        if deliveries:
+            delivery_columns(deliveries)
+        if transitions:
+            transition_columns(transitions)
         return len(deliveries) + len(transitions)
 
 

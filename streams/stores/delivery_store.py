@@ -225,16 +225,11 @@ class DeliveryStore:
             changes: list[Any] = []
             for start in range(0, len(states), self._batch_rows):
                 chunk = states[start : start + self._batch_rows]
-                written = await conn.execute(
-                    self._upsert, _by_column(chunk, _ROW_COLUMNS, _ROW_TEXTS)
-                )
+                written = await conn.execute(self._upsert, delivery_columns(chunk))
                 changes.extend(written.mappings().all())
             for start in range(0, len(steps), self._batch_rows):
                 steps_chunk = steps[start : start + self._batch_rows]
-                await conn.execute(
-                    self._insert_steps,
-                    _by_column(steps_chunk, _TRANSITION_COLUMNS, _TRANSITION_TEXTS),
-                )
+                await conn.execute(self._insert_steps, transition_columns(steps_chunk))
             if changes:
                 rollup = long_form_params(changes)
                 await conn.execute(self._add_minutes, rollup)
@@ -446,6 +441,16 @@ async def one_snapshot(conn: AsyncConnection) -> AsyncConnection:
     older state with a newer timeline (a state without the `queued_at` its timeline shows, in a
     CI run). The pool puts the connection's default level back when it is returned."""
     return await conn.execution_options(isolation_level="REPEATABLE READ")
+
+
+def delivery_columns(rows: Sequence[DeliveryValues]) -> dict[str, list[Any]]:
+    """The upsert's parameters for `rows`: one list per column, the provider texts redacted."""
+    return _by_column(rows, _ROW_COLUMNS, _ROW_TEXTS)
+
+
+def transition_columns(rows: Sequence[TransitionValues]) -> dict[str, list[Any]]:
+    """The timeline insert's parameters for `rows`, as `delivery_columns`."""
+    return _by_column(rows, _TRANSITION_COLUMNS, _TRANSITION_TEXTS)
 
 
 def _by_column(
